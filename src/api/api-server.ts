@@ -1,0 +1,112 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Gateway, PushResult } from '../gateway/gateway.js';
+import { PushError } from '../gateway/push-error.js';
+import { ErrorCode } from '../protocol/codes.js';
+import { sendJson } from '../server/http-reply.js';
+import { itemsOf, parseBody, readBody, stringField, type BodyFields } from './body.js';
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
+
+/**
+ * The internal HTTP push API (go-push's service port): `POST /push/all`, `/push/room`, `/push/conn`,
+ * `GET /stats`, `/metrics`, `/healthz`. Every answer is JSON except `/metrics` (Prometheus text).
+ */
+export class ApiServer {
+  private readonly server: Server;
+  private readonly routes: Record<string, Record<string, Handler>>;
+
+  constructor(
+    private readonly gateway: Gateway,
+    private readonly log: Logger,
+  ) {
+    const push = (target: (body: BodyFields, items: unknown) => PushResult): Handler => async (req, res) => {
+      const body = parseBody(req, await readBody(req, gateway.options.maxBodySize));
+      const result = target(body, itemsOf(body));
+      sendJson(res, 200, { ok: true, items: result.items, recipients: result.recipients });
+    };
+    this.routes = {
+      '/push/all': { POST: push((_body, items) => gateway.pushAll(items)) },
+      '/push/room': { POST: push((body, items) => gateway.pushRoom(stringField(body, 'room'), items)) },
+      '/push/conn': { POST: push((body, items) => gateway.pushConn(stringField(body, 'conn'), items)) },
+      '/stats': { GET: (_req, res) => sendJson(res, 200, gateway.snapshot()) },
+      '/metrics': {
+        GET: async (_req, res) => {
+          const text = await gateway.metrics.metrics();
+          res.writeHead(200, { 'Content-Type': gateway.metrics.contentType, 'Cache-Control': 'no-store' });
+          res.end(text);
+        },
+      },
+      '/healthz': {
+        GET: (_req, res) => {
+          const healthy = gateway.isRunning;
+          sendJson(res, healthy ? 200 : 503, { ok: healthy, status: healthy ? 'running' : 'stopping' });
+        },
+      },
+    };
+    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.on('clientError', (_error, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?', 1)[0];
+    const route = this.routes[path];
+    try {
+      if (route === undefined) throw new PushError(ErrorCode.NOT_FOUND, `no route ${path}`, 404);
+      const handler = route[req.method ?? ''];
+      if (handler === undefined) {
+        res.setHeader('Allow', Object.keys(route).join(', '));
+        throw new PushError(ErrorCode.METHOD_NOT_ALLOWED, `${req.method} is not allowed on ${path}; use ${Object.keys(route).join(', ')}`, 405);
+      }
+      await handler(req, res);
+    } catch (error) {
+      this.fail(req, res, error);
+    }
+  }
+
+  private fail(req: IncomingMessage, res: ServerResponse, error: unknown): void {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const known = error instanceof PushError;
+    if (!known) this.log.error({ err: error, path: req.url }, 'push API request failed');
+    const status = known ? error.status : 500;
+    const headers: Record<string, string> = {};
+    if (status === 503) headers['Retry-After'] = '1';
+    // An unread body (413) must not be parsed as the next request on this connection.
+    if (status === 413) headers.Connection = 'close';
+    sendJson(res, status, {
+      ok: false,
+      error: { code: known ? error.code : 'INTERNAL_ERROR', message: known ? error.message : 'internal error' },
+    }, headers);
+  }
+
+  listen(port: number, host: string): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** Stops listening and closes idle keep-alive connections; requests in flight are answered. */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.server.listening) return resolve();
+      this.server.close(() => resolve());
+      this.server.closeIdleConnections();
+    });
+  }
+
+  /** Cuts every remaining connection. */
+  destroy(): void {
+    this.server.closeAllConnections();
+  }
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { loadOptions } from '../config/load.js';
+import { defaultOptions, OptionError, optionSpecs, type GatewayOptions } from '../config/options.js';
+import { Gateway } from '../gateway/gateway.js';
+import { createLogger } from '../log.js';
+
+function describe(spec: (typeof optionSpecs)[number]): string {
+  const fallback = defaultOptions[spec.key];
+  const shown = Array.isArray(fallback) ? (fallback.length === 0 ? '(empty)' : fallback.join(',')) : String(fallback);
+  return `${spec.description} [env ${spec.env}, default ${shown}]`;
+}
+
+/** Builds the `pushgate` command line: one flag per option, each also settable by environment or config file. */
+export function buildProgram(run: (options: GatewayOptions) => Promise<void>): Command {
+  const program = new Command('pushgate')
+    .description('WebSocket push gateway: clients join rooms; backends push over HTTP.\n' +
+      'Precedence: flags, then PUSHGATE_* environment variables, then the --config file, then defaults.')
+    .addOption(new Option('-c, --config <file>', 'JSON config file whose keys are the option names (e.g. {"apiPort": 7788}) [env PUSHGATE_CONFIG]'))
+    .showHelpAfterError()
+    .allowExcessArguments(false);
+  for (const spec of optionSpecs) program.addOption(new Option(`${spec.flag} <${spec.arg}>`, describe(spec)));
+  program.action(async (flags: Record<string, string | undefined>) => {
+    const options = await loadOptions({
+      flags: Object.fromEntries(optionSpecs.map((spec) => [spec.key, flags[spec.key]])),
+      env: process.env,
+      configFile: flags.config ?? (process.env.PUSHGATE_CONFIG || undefined),
+    });
+    await run(options);
+  });
+  return program;
+}
+
+async function runGateway(options: GatewayOptions): Promise<void> {
+  const log = createLogger(options.logLevel, options.logFormat);
+  const gateway = new Gateway(options, log);
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log.warn(`${signal} again: exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    log.info(`${signal}: shutting down (at most ${options.shutdownTimeout}s)`);
+    // The gateway bounds its own shutdown; this is the backstop should anything hang past it.
+    setTimeout(() => {
+      log.error('shutdown did not finish in time: exiting');
+      process.exit(1);
+    }, options.shutdownTimeout * 1000 + 5000).unref();
+    gateway.close().then(() => process.exit(0), (error: unknown) => {
+      log.error({ err: error }, 'shutdown failed');
+      process.exit(1);
+    });
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  await gateway.listen();
+}
+
+buildProgram(runGateway).parseAsync(process.argv).catch((error: unknown) => {
+  if (error instanceof OptionError) {
+    process.stderr.write(`pushgate: ${error.message}\n`);
+    process.exit(2);
+  }
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+    process.stderr.write(`pushgate: cannot listen: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
+  process.stderr.write(`pushgate: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,197 @@
+/**
+ * Every gateway option, once: its type, default, limits, flag, environment variable and description.
+ * The CLI, the config-file loader, the README's option table and the tests are all driven by this list.
+ */
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const LOG_FORMATS = ['text', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/** The gateway's settings. Each field's default is in {@link defaultOptions}. */
+export interface GatewayOptions {
+  /** WebSocket (and demo console) listening address. Default `0.0.0.0`. */
+  host: string;
+  /** WebSocket listening port; 0 picks a free one. Default 7777. */
+  port: number;
+  /** Push API listening address: keep it internal. Default `127.0.0.1`. */
+  apiHost: string;
+  /** Push API listening port; 0 picks a free one. Default 7788. */
+  apiPort: number;
+  /**
+   * Origins allowed to open WebSockets, e.g. `https://app.example.com` or `https://*.example.com`.
+   * Empty (the default): same origin only, plus clients that send no Origin (non-browsers).
+   * `*`: every origin (logged as a warning).
+   */
+  allowedOrigins: string[];
+  /** Seconds of silence after which a client is disconnected. Default 60 (as go-push). */
+  heartbeatInterval: number;
+  /** Rooms one connection may join. Default 16. */
+  maxRooms: number;
+  /** Items in one PUSH frame; a full batch is sent at once. Default 100. */
+  maxBatchItems: number;
+  /** Milliseconds a batch may wait for more items; 0 (default) sends at the end of the event-loop turn. */
+  maxBatchDelay: number;
+  /** Largest message a client may send, in bytes; larger ones close the connection with 1009. Default 65536. */
+  maxMessageSize: number;
+  /** Outgoing bytes queued per connection before it is closed as a slow consumer (1013). Default 1 MiB. */
+  maxQueueBytes: number;
+  /** Items waiting to be merged or delivered before the push API answers 503. Default 100000. */
+  maxPendingItems: number;
+  /** Largest push API request body, in bytes; larger ones get 413. Default 1 MiB. */
+  maxBodySize: number;
+  /** Messages per second a client may send before it is closed with 1008; 0 = unlimited. Default 50. */
+  maxClientRate: number;
+  /** Seconds a graceful shutdown may take before remaining clients are cut. Default 10. */
+  shutdownTimeout: number;
+  /** Log level. Default `info`. */
+  logLevel: LogLevel;
+  /** `text` (one readable line per event, the default) or `json` (one JSON object per line). */
+  logFormat: LogFormat;
+}
+
+type Kind =
+  | { type: 'int'; min: number; max: number }
+  | { type: 'number'; min: number; max: number }
+  | { type: 'string' }
+  | { type: 'list' }
+  | { type: 'enum'; choices: readonly string[] };
+
+/** One option's description, used to build the CLI, read the environment and check config files. */
+export interface OptionSpec {
+  key: keyof GatewayOptions;
+  /** Command-line flag, e.g. `--api-port`. */
+  flag: string;
+  /** Environment variable, e.g. `PUSHGATE_API_PORT`. */
+  env: string;
+  /** Placeholder shown in `--help`. */
+  arg: string;
+  kind: Kind;
+  description: string;
+}
+
+function spec(key: keyof GatewayOptions, arg: string, kind: Kind, description: string): OptionSpec {
+  const dashed = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  return { key, flag: `--${dashed}`, env: `PUSHGATE_${dashed.replace(/-/g, '_').toUpperCase()}`, arg, kind, description };
+}
+
+const port = { type: 'int', min: 0, max: 65535 } as const;
+const positiveInt = (max: number): Kind => ({ type: 'int', min: 1, max });
+const GiB = 1024 * 1024 * 1024;
+
+/** All options, in the order `--help` lists them. */
+export const optionSpecs: readonly OptionSpec[] = [
+  spec('host', 'address', { type: 'string' }, 'WebSocket listening address'),
+  spec('port', 'port', port, 'WebSocket listening port (0: any free port)'),
+  spec('apiHost', 'address', { type: 'string' }, 'push API listening address (keep it internal)'),
+  spec('apiPort', 'port', port, 'push API listening port (0: any free port)'),
+  spec('allowedOrigins', 'list', { type: 'list' },
+    'comma-separated origins allowed to connect (https://a.example, https://*.example); empty: same origin only; *: all'),
+  spec('heartbeatInterval', 'seconds', { type: 'number', min: 0.05, max: 86400 },
+    'disconnect a client silent for this long (PING or any frame keeps it alive)'),
+  spec('maxRooms', 'count', positiveInt(100000), 'rooms one connection may join'),
+  spec('maxBatchItems', 'count', positiveInt(1000000), 'items merged into one PUSH frame at most'),
+  spec('maxBatchDelay', 'ms', { type: 'int', min: 0, max: 60000 },
+    'wait up to this long to merge more items (0: flush at the end of each event-loop turn)'),
+  spec('maxMessageSize', 'bytes', positiveInt(GiB), 'largest client message; larger ones close with 1009'),
+  spec('maxQueueBytes', 'bytes', positiveInt(GiB), 'outgoing bytes queued per connection before a slow-consumer close (1013)'),
+  spec('maxPendingItems', 'count', positiveInt(1e9), 'items waiting for merge or delivery before the push API answers 503'),
+  spec('maxBodySize', 'bytes', positiveInt(GiB), 'largest push API request body; larger ones get 413'),
+  spec('maxClientRate', 'per-second', { type: 'number', min: 0, max: 1e6 },
+    'messages per second a client may send before a 1008 close (0: unlimited)'),
+  spec('shutdownTimeout', 'seconds', { type: 'number', min: 0, max: 3600 },
+    'how long a graceful shutdown waits for clients to close'),
+  spec('logLevel', 'level', { type: 'enum', choices: LOG_LEVELS }, `log level: ${LOG_LEVELS.join(', ')}`),
+  spec('logFormat', 'format', { type: 'enum', choices: LOG_FORMATS }, 'log format: text or json'),
+];
+
+/** The embedded defaults: what `npm start` runs with. */
+export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
+  host: '0.0.0.0',
+  port: 7777,
+  apiHost: '127.0.0.1',
+  apiPort: 7788,
+  allowedOrigins: [],
+  heartbeatInterval: 60,
+  maxRooms: 16,
+  maxBatchItems: 100,
+  maxBatchDelay: 0,
+  maxMessageSize: 64 * 1024,
+  maxQueueBytes: 1024 * 1024,
+  maxPendingItems: 100000,
+  maxBodySize: 1024 * 1024,
+  maxClientRate: 50,
+  shutdownTimeout: 10,
+  logLevel: 'info',
+  logFormat: 'text',
+});
+
+/** An option value that cannot be used; the message names the option, its flag and variable. */
+export class OptionError extends Error {
+  readonly code = 'INVALID_OPTION';
+  constructor(readonly option: OptionSpec | string, detail: string) {
+    super(
+      typeof option === 'string'
+        ? detail
+        : `invalid ${option.flag} (${option.env}, config key "${option.key}"): ${detail}`,
+    );
+    this.name = 'OptionError';
+  }
+}
+
+const specsByKey = new Map(optionSpecs.map((s) => [s.key, s]));
+
+/** The spec of `key`, or `undefined` if no such option exists. */
+export function optionSpec(key: string): OptionSpec | undefined {
+  return specsByKey.get(key as keyof GatewayOptions);
+}
+
+/**
+ * Converts a value from a flag, a variable (strings) or a config file (JSON values) to the option's type,
+ * throwing an {@link OptionError} that names the option when it does not fit.
+ */
+export function parseOptionValue(option: OptionSpec, raw: unknown): GatewayOptions[keyof GatewayOptions] {
+  const shown = JSON.stringify(raw);
+  const { kind } = option;
+  switch (kind.type) {
+    case 'int':
+    case 'number': {
+      const value = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+      const what = kind.type === 'int' ? 'an integer' : 'a number';
+      if (!Number.isFinite(value) || (kind.type === 'int' && !Number.isInteger(value)) || value < kind.min || value > kind.max) {
+        throw new OptionError(option, `must be ${what} from ${kind.min} to ${kind.max}, got ${shown}`);
+      }
+      return value;
+    }
+    case 'string':
+      if (typeof raw !== 'string' || raw.trim() === '') throw new OptionError(option, `must be a non-empty string, got ${shown}`);
+      return raw.trim();
+    case 'list': {
+      const items = typeof raw === 'string' ? raw.split(',') : Array.isArray(raw) ? raw : null;
+      if (items === null || !items.every((item) => typeof item === 'string')) {
+        throw new OptionError(option, `must be a comma-separated string or an array of strings, got ${shown}`);
+      }
+      return items.map((item: string) => item.trim()).filter((item: string) => item !== '');
+    }
+    case 'enum':
+      if (typeof raw !== 'string' || !kind.choices.includes(raw)) {
+        throw new OptionError(option, `must be one of ${kind.choices.join(', ')}, got ${shown}`);
+      }
+      return raw as LogLevel;
+  }
+}
+
+/**
+ * Defaults overlaid with `partial`, every given field checked. Throws an {@link OptionError} for an
+ * unknown key or a bad value. Used by the CLI and by `new Gateway(options)`.
+ */
+export function resolveOptions(partial: Partial<Record<keyof GatewayOptions, unknown>> = {}): GatewayOptions {
+  const options: Record<string, unknown> = { ...defaultOptions, allowedOrigins: [...defaultOptions.allowedOrigins] };
+  for (const [key, raw] of Object.entries(partial)) {
+    if (raw === undefined) continue;
+    const option = optionSpec(key);
+    if (option === undefined) throw new OptionError(key, `unknown option "${key}"`);
+    options[key] = parseOptionValue(option, raw);
+  }
+  return options as unknown as GatewayOptions;
+}

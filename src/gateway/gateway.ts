@@ -1,0 +1,311 @@
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { ApiServer } from '../api/api-server.js';
+import { createOriginPolicy, type OriginPolicy } from '../auth/origin.js';
+import { resolveOptions, type GatewayOptions } from '../config/options.js';
+import { Connection, type ConnectionLimits } from '../connection/connection.js';
+import { Heartbeat } from '../hub/heartbeat.js';
+import { Hub } from '../hub/hub.js';
+import { silentLogger } from '../log.js';
+import { Dispatcher } from '../merger/dispatcher.js';
+import { Merger, type PushTarget } from '../merger/merger.js';
+import { CloseCode, ErrorCode } from '../protocol/codes.js';
+import { roomNameProblem } from '../protocol/room-name.js';
+import { sendJson } from '../server/http-reply.js';
+import { WsListener } from '../server/ws-listener.js';
+import { createMetricsRegistry } from '../stats/metrics.js';
+import { Stats, type StatsSnapshot } from '../stats/stats.js';
+import { ClientHandler } from './client-handler.js';
+import { PushError, serializeItems } from './push-error.js';
+
+/** What an accepted push amounts to. */
+export interface PushResult {
+  /** Items accepted. */
+  items: number;
+  /** Connections the push is addressed to at acceptance. */
+  recipients: number;
+}
+
+/** The bound addresses, known once {@link Gateway.listen} resolved. */
+export interface GatewayAddresses {
+  ws: AddressInfo;
+  api: AddressInfo;
+}
+
+/** WebSocket paths: go-push's `/connect` and the seeds' `/ws`. */
+export const WEBSOCKET_PATHS = ['/connect', '/ws'] as const;
+
+const consolePage = new URL('../web/static/console.html', import.meta.url);
+
+type State = 'new' | 'running' | 'stopping' | 'stopped';
+
+/**
+ * One gateway process: WebSocket clients in rooms, pushes merged and delivered, the push API and the
+ * demo console. `new Gateway(options)` then `listen()`; `close()` shuts down gracefully.
+ *
+ * @example
+ * const gateway = new Gateway({ port: 0, apiPort: 0 });
+ * const { ws, api } = await gateway.listen();
+ * gateway.pushRoom('news', [{ title: 'hello' }]);
+ * await gateway.close();
+ */
+export class Gateway {
+  /** The options in force, defaults filled in and checked. */
+  readonly options: Readonly<GatewayOptions>;
+  readonly stats = new Stats();
+  readonly hub: Hub;
+  readonly log: Logger;
+  /** Prometheus registry of this gateway (served at `GET /metrics`). */
+  readonly metrics: Registry;
+
+  private readonly originPolicy: OriginPolicy;
+  private readonly limits: ConnectionLimits;
+  private readonly handler: ClientHandler;
+  private readonly merger: Merger;
+  private readonly dispatcher: Dispatcher;
+  private readonly heartbeat: Heartbeat;
+  private readonly wsListener: WsListener;
+  private readonly api: ApiServer;
+  private readonly startedAt = Date.now();
+  private state: State = 'new';
+  private closing: Promise<void> | null = null;
+  private consoleHtml: Buffer | null = null;
+
+  /**
+   * @param options any subset of {@link GatewayOptions}; the rest are the embedded defaults. Throws an
+   *   `OptionError` naming a bad option.
+   * @param log where to log; silent by default.
+   */
+  constructor(options: Partial<GatewayOptions> = {}, log: Logger = silentLogger()) {
+    this.options = Object.freeze(resolveOptions(options));
+    this.log = log;
+    this.originPolicy = createOriginPolicy(this.options.allowedOrigins);
+    this.hub = new Hub(this.options.maxRooms);
+    this.limits = Object.freeze({
+      maxQueueBytes: this.options.maxQueueBytes,
+      maxInboundMessages: 64,
+      maxClientRate: this.options.maxClientRate,
+    });
+    this.handler = new ClientHandler(this.hub, this.stats, log);
+    this.dispatcher = new Dispatcher({
+      sent: (frame) => {
+        this.stats.sendMessageTotal += 1;
+        this.stats.itemsDelivered += frame.items;
+      },
+      failed: (frame) => {
+        this.stats.sendMessageFail += 1;
+        this.stats.itemsDropped += frame.items;
+      },
+    });
+    this.merger = new Merger(this.options.maxBatchItems, this.options.maxBatchDelay, (frame, target) => {
+      this.stats.batchesFlushed += 1;
+      this.dispatcher.enqueue(frame, this.recipientsOf(target));
+    });
+    this.heartbeat = new Heartbeat(this.hub, this.options.heartbeatInterval * 1000, (count) => {
+      this.stats.heartbeatDisconnects += count;
+      log.debug({ count }, 'heartbeat timeout');
+    });
+    this.metrics = createMetricsRegistry(() => this.snapshot());
+    this.wsListener = new WsListener({
+      host: this.options.host,
+      port: this.options.port,
+      paths: WEBSOCKET_PATHS,
+      originPolicy: this.originPolicy,
+      maxMessageSize: this.options.maxMessageSize,
+      onConnection: (ws) => this.accept(ws),
+      onRefused: (status, reason, req) => {
+        this.stats.handshakesRefused += 1;
+        log.info({ status, reason, origin: req.headers.origin, address: req.socket.remoteAddress }, 'handshake refused');
+      },
+      onRequest: (req, res) => this.servePage(req, res),
+    });
+    this.api = new ApiServer(this, log);
+  }
+
+  /** `true` between a successful {@link listen} and the start of {@link close}. */
+  get isRunning(): boolean {
+    return this.state === 'running';
+  }
+
+  /** Binds the WebSocket port and the push API port; resolves with the bound addresses. */
+  async listen(): Promise<GatewayAddresses> {
+    if (this.state !== 'new') throw new Error('listen() may be called once');
+    this.state = 'running';
+    this.consoleHtml = readFileSync(consolePage);
+    const ws = await this.wsListener.listen();
+    const api = await this.api.listen(this.options.apiPort, this.options.apiHost);
+    this.heartbeat.start();
+    if (this.originPolicy.allowsAll) {
+      this.log.warn('allowedOrigins is "*": pages on ANY site may open WebSockets here (cross-site WebSocket hijacking); list your origins instead');
+    } else {
+      const origins = this.options.allowedOrigins;
+      this.log.info(origins.length === 0 ? 'allowed origins: same origin only (set --allowed-origins to allow other sites)' : `allowed origins: ${origins.join(', ')}`);
+    }
+    this.log.info(`listening ws=${hostPort(ws)} api=${hostPort(api)}`);
+    return { ws, api };
+  }
+
+  /** Pushes items to every connection. Throws a {@link PushError} when refused. */
+  pushAll(items: unknown): PushResult {
+    const serialized = this.admit(items);
+    this.merger.add('*', ALL, serialized);
+    this.stats.pushAllTotal += 1;
+    return { items: serialized.length, recipients: this.hub.size };
+  }
+
+  /** Pushes items to the members of `room`, as one or more PUSH frames naming the room. */
+  pushRoom(room: string, items: unknown): PushResult {
+    const problem = roomNameProblem(room);
+    if (problem !== null) throw new PushError(ErrorCode.INVALID_ROOM, problem, 400);
+    const serialized = this.admit(items);
+    this.merger.add(`r:${room}`, { kind: 'room', room }, serialized);
+    this.stats.pushRoomTotal += 1;
+    return { items: serialized.length, recipients: this.hub.members(room)?.size ?? 0 };
+  }
+
+  /** Pushes items to one connection by id; 404 (`CONN_NOT_FOUND`) when it is not connected here. */
+  pushConn(id: string, items: unknown): PushResult {
+    const conn = this.hub.get(id);
+    if (conn === undefined) throw new PushError(ErrorCode.CONN_NOT_FOUND, `connection ${id} is not connected`, 404);
+    const serialized = this.admit(items);
+    this.merger.add(`c:${id}`, { kind: 'conn', conn }, serialized);
+    this.stats.pushConnTotal += 1;
+    return { items: serialized.length, recipients: 1 };
+  }
+
+  // Checks state and queue room, then serialises: a refused push costs no encoding.
+  private admit(items: unknown): string[] {
+    if (this.state !== 'running') throw new PushError(ErrorCode.SHUTTING_DOWN, 'the gateway is shutting down', 503);
+    const count = Array.isArray(items) ? items.length : 0;
+    if (this.pendingItems + count > this.options.maxPendingItems) {
+      this.stats.pushRejected += 1;
+      throw new PushError(ErrorCode.QUEUE_FULL, `${this.pendingItems} items are waiting for delivery (limit ${this.options.maxPendingItems}); retry later`, 503);
+    }
+    const serialized = serializeItems(items);
+    this.stats.itemsAccepted += serialized.length;
+    return serialized;
+  }
+
+  private get pendingItems(): number {
+    return this.merger.pendingItems + this.dispatcher.pendingItems;
+  }
+
+  /** The counters and gauges `GET /stats` returns. */
+  snapshot(): StatsSnapshot {
+    return {
+      nodeId: this.hub.nodeId,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      onlineConnections: this.hub.size,
+      roomCount: this.hub.roomCount,
+      dispatchPending: this.dispatcher.pendingFrames,
+      mergerPending: this.merger.pendingItems,
+      pendingItems: this.pendingItems,
+      ...this.stats,
+    };
+  }
+
+  /**
+   * Graceful shutdown: stops accepting connections and pushes, delivers what was accepted, closes
+   * every client with 1001 and waits up to `shutdownTimeout` for them before cutting the rest.
+   * Idempotent; resolves when everything is closed.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    const wasRunning = this.state === 'running';
+    this.state = 'stopping';
+    this.heartbeat.stop();
+    if (!wasRunning) {
+      this.state = 'stopped';
+      return;
+    }
+    const wsPortClosed = this.wsListener.stopAccepting();
+    const apiClosed = this.api.close();
+    this.merger.flushAll();
+    this.dispatcher.drain();
+    const connections = [...this.hub.all()];
+    this.log.info({ connections: connections.length }, 'shutting down: closing clients with 1001');
+    for (const conn of connections) conn.close(CloseCode.GOING_AWAY, 'server shutting down');
+    const deadline = this.options.shutdownTimeout * 1000;
+    const allClosed = Promise.all(connections.map((conn) => conn.closed));
+    if (!(await settlesWithin(allClosed, deadline))) {
+      const left = connections.filter((conn) => !conn.isClosed);
+      this.log.warn({ deadlineMs: deadline }, 'shutdown deadline passed: cutting the clients that did not close');
+      for (const conn of left) conn.terminate();
+    }
+    this.wsListener.destroy();
+    this.api.destroy();
+    await settlesWithin(Promise.all([wsPortClosed, apiClosed]), 1000);
+    this.state = 'stopped';
+    this.log.info('stopped');
+  }
+
+  private accept(ws: import('ws').WebSocket): void {
+    if (this.state !== 'running') {
+      ws.close(CloseCode.GOING_AWAY, 'server shutting down');
+      return;
+    }
+    const conn = new Connection(ws, this.hub.nextId(), this.limits, this.handler);
+    if (!conn.isOpen) return;
+    this.hub.add(conn);
+    this.stats.connectionsTotal += 1;
+    this.log.debug({ conn: conn.id, address: conn.remoteAddress }, 'connection opened');
+  }
+
+  private recipientsOf(target: PushTarget): Connection[] {
+    switch (target.kind) {
+      case 'all':
+        return Array.from(this.hub.all());
+      case 'room': {
+        const members = this.hub.members(target.room);
+        return members === undefined ? [] : Array.from(members);
+      }
+      case 'conn':
+        return target.conn.isOpen ? [target.conn] : [];
+    }
+  }
+
+  private servePage(req: IncomingMessage, res: ServerResponse): boolean {
+    const path = (req.url ?? '/').split('?', 1)[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    if (path === '/' || path === '/index.html') {
+      res.writeHead(200, {
+        'Content-Type': 'text/html; charset=utf-8',
+        'Content-Length': this.consoleHtml?.length ?? 0,
+        'Cache-Control': 'no-cache',
+        'X-Content-Type-Options': 'nosniff',
+      });
+      res.end(req.method === 'HEAD' ? undefined : this.consoleHtml);
+      return true;
+    }
+    if (path === '/healthz') {
+      sendJson(res, this.isRunning ? 200 : 503, { ok: this.isRunning });
+      return true;
+    }
+    return false;
+  }
+}
+
+const ALL: PushTarget = { kind: 'all' };
+
+function hostPort(address: AddressInfo): string {
+  return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
+}
+
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * pushgate's public API. Everything exported here is documented and stable within a major version;
+ * other modules are internal.
+ */
+export { Gateway, WEBSOCKET_PATHS, type GatewayAddresses, type PushResult } from './gateway/gateway.js';
+export { PushError } from './gateway/push-error.js';
+export {
+  Connection,
+  defaultConnectionLimits,
+  type CloseInfo,
+  type ConnectionHandler,
+  type ConnectionLimits,
+  type IncomingMessage,
+  type SendResult,
+} from './connection/connection.js';
+export { ConnectionClosedError } from './connection/inbound-queue.js';
+export { WsListener, type WsListenerOptions } from './server/ws-listener.js';
+export { createOriginPolicy, type OriginPolicy } from './auth/origin.js';
+export {
+  defaultOptions,
+  optionSpecs,
+  resolveOptions,
+  OptionError,
+  type GatewayOptions,
+  type OptionSpec,
+  type LogLevel,
+  type LogFormat,
+} from './config/options.js';
+export { loadOptions, type OptionSources } from './config/load.js';
+export { CloseCode, ErrorCode, type ErrorCodeName } from './protocol/codes.js';
+export { MAX_ROOM_NAME_LENGTH, roomNameProblem } from './protocol/room-name.js';
+export { decodeClientMessage, type ClientRequest, type DecodeFailure, type RequestId } from './protocol/messages.js';
+export { Stats, type StatsSnapshot } from './stats/stats.js';
+export { createLogger, type Logger } from './log.js';

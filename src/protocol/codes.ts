@@ -1,0 +1,58 @@
+/**
+ * Every close code and error code pushgate uses, in one place. Clients decide from the close code
+ * whether to reconnect; the table in the README mirrors this file.
+ */
+
+/** WebSocket close codes sent by the gateway. */
+export const CloseCode = {
+  /** Normal closure, e.g. a client's own close. Reconnect only if you still want pushes. */
+  NORMAL: 1000,
+  /** The server is shutting down. Reconnect (with backoff) to another node. */
+  GOING_AWAY: 1001,
+  /** A binary frame where the protocol requires text. Fix the client; do not reconnect blindly. */
+  UNSUPPORTED_DATA: 1003,
+  /** A text frame that is not valid UTF-8. Fix the client. */
+  INVALID_PAYLOAD: 1007,
+  /** Abuse: the client sent more messages than its rate limit allows. Reconnect after a pause. */
+  POLICY_VIOLATION: 1008,
+  /** A message larger than the gateway's `maxMessageSize`. Fix the client. */
+  MESSAGE_TOO_BIG: 1009,
+  /** An unexpected server error. Reconnect with backoff. */
+  INTERNAL_ERROR: 1011,
+  /** Slow consumer: the client did not read its pushes fast enough and its queue filled. Reconnect. */
+  TRY_AGAIN_LATER: 1013,
+  /** No frame from the client for longer than `heartbeatInterval`. Reconnect, and PING more often. */
+  HEARTBEAT_TIMEOUT: 4000,
+} as const;
+
+/** Stable codes carried by ERROR frames and by the push API's JSON errors. */
+export const ErrorCode = {
+  /** The text frame is not JSON. */
+  BAD_JSON: 'BAD_JSON',
+  /** The frame is JSON but not a `{"type": ..., "data": ...}` object. */
+  BAD_REQUEST: 'BAD_REQUEST',
+  /** `type` is not one the server knows. */
+  UNKNOWN_TYPE: 'UNKNOWN_TYPE',
+  /** `data.room` is missing or breaks the room-name rules. */
+  INVALID_ROOM: 'INVALID_ROOM',
+  /** The connection already holds `maxRooms` rooms. */
+  TOO_MANY_ROOMS: 'TOO_MANY_ROOMS',
+  /** Push API: the body cannot be used (malformed JSON or form, missing fields). */
+  INVALID_BODY: 'INVALID_BODY',
+  /** Push API: the body is larger than `maxBodySize`. */
+  BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  /** Push API: the Content-Type is neither JSON nor a form. */
+  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  /** Push API: no such route. */
+  NOT_FOUND: 'NOT_FOUND',
+  /** Push API: the route exists but not for this method. */
+  METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',
+  /** Push API: `/push/conn` names a connection that is not connected here. */
+  CONN_NOT_FOUND: 'CONN_NOT_FOUND',
+  /** Push API: the merge and dispatch queues hold `maxPendingItems`; retry after `Retry-After`. */
+  QUEUE_FULL: 'QUEUE_FULL',
+  /** Push API: the gateway is shutting down and accepts no more pushes. */
+  SHUTTING_DOWN: 'SHUTTING_DOWN',
+} as const;
+
+export type ErrorCodeName = (typeof ErrorCode)[keyof typeof ErrorCode];

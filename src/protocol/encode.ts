@@ -1,0 +1,52 @@
+import { Sender } from 'ws';
+import type { ErrorCodeName } from './codes.js';
+import type { RequestId } from './messages.js';
+
+/**
+ * A server message serialised and WebSocket-framed once, ready to be written as the same bytes to any
+ * number of sockets.
+ */
+export interface PreparedFrame {
+  /** Header and payload of one unmasked, final text frame. */
+  readonly bytes: Buffer;
+  /** How many pushed items the frame carries (0 for control answers). */
+  readonly items: number;
+}
+
+const frameOptions = { fin: true, opcode: 0x01, mask: false, readOnly: false, rsv1: false };
+
+/** Serialises `text` once and frames it as one unmasked text frame. */
+export function prepareFrame(text: string, items = 0): PreparedFrame {
+  const parts = Sender.frame(Buffer.from(text), frameOptions);
+  return { bytes: parts.length === 1 ? parts[0] : Buffer.concat(parts), items };
+}
+
+/**
+ * The PUSH message for a batch. `items` are JSON texts already validated and serialised when the push
+ * was accepted, so a batch is joined, never re-encoded.
+ */
+export function encodePush(items: readonly string[], room: string | undefined): string {
+  const body = items.join(',');
+  return room === undefined
+    ? `{"type":"PUSH","data":{"items":[${body}]}}`
+    : `{"type":"PUSH","data":{"room":${JSON.stringify(room)},"items":[${body}]}}`;
+}
+
+function withId(id: RequestId | undefined): string {
+  return id === undefined ? '' : `,"id":${JSON.stringify(id)}`;
+}
+
+/** go-push's PONG, with the request id when the PING had one. */
+export function encodePong(id: RequestId | undefined): string {
+  return `{"type":"PONG"${withId(id)},"data":{}}`;
+}
+
+/** The answer to a request that carried an id: tells the client its own connection id. */
+export function encodeAck(id: RequestId, conn: string): string {
+  return `{"type":"ACK"${withId(id)},"data":{"conn":${JSON.stringify(conn)}}}`;
+}
+
+/** An ERROR frame, carrying the request id when the request had one. */
+export function encodeError(id: RequestId | undefined, code: ErrorCodeName, message: string): string {
+  return `{"type":"ERROR"${withId(id)},"data":{"code":${JSON.stringify(code)},"message":${JSON.stringify(message)}}}`;
+}

@@ -1,0 +1,67 @@
+import { ErrorCode, type ErrorCodeName } from './codes.js';
+import { roomNameProblem } from './room-name.js';
+
+/** A request id as the client sent it: echoed unchanged in the ACK, PONG or ERROR that answers it. */
+export type RequestId = string | number;
+
+/** A client request, decoded and validated. */
+export type ClientRequest =
+  | { type: 'PING'; id: RequestId | undefined }
+  | { type: 'JOIN'; id: RequestId | undefined; room: string }
+  | { type: 'LEAVE'; id: RequestId | undefined; room: string };
+
+/** A frame that could not be decoded: what to answer with. */
+export interface DecodeFailure {
+  type: 'INVALID';
+  id: RequestId | undefined;
+  code: ErrorCodeName;
+  message: string;
+}
+
+function failure(id: RequestId | undefined, code: ErrorCodeName, message: string): DecodeFailure {
+  return { type: 'INVALID', id, code, message };
+}
+
+function requestId(value: unknown): RequestId | undefined {
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  if (typeof value === 'string' && value.length <= 64) return value;
+  return undefined;
+}
+
+/**
+ * Decodes one text frame from a client: go-push's `{"type": T, "data": {...}}`, with an optional `id`.
+ * Never throws: anything unusable comes back as a {@link DecodeFailure} naming the error code.
+ */
+export function decodeClientMessage(text: string): ClientRequest | DecodeFailure {
+  let message: unknown;
+  try {
+    message = JSON.parse(text);
+  } catch {
+    return failure(undefined, ErrorCode.BAD_JSON, 'message is not valid JSON');
+  }
+  if (message === null || typeof message !== 'object' || Array.isArray(message)) {
+    return failure(undefined, ErrorCode.BAD_REQUEST, 'message must be a JSON object {"type": ..., "data": {...}}');
+  }
+  const { type, data, id: rawId } = message as Record<string, unknown>;
+  const id = requestId(rawId);
+  if (rawId !== undefined && id === undefined) {
+    return failure(undefined, ErrorCode.BAD_REQUEST, 'id must be a number or a string of at most 64 characters');
+  }
+  if (typeof type !== 'string') return failure(id, ErrorCode.BAD_REQUEST, 'type must be a string');
+  if (data !== undefined && (data === null || typeof data !== 'object' || Array.isArray(data))) {
+    return failure(id, ErrorCode.BAD_REQUEST, 'data must be an object');
+  }
+  switch (type) {
+    case 'PING':
+      return { type, id };
+    case 'JOIN':
+    case 'LEAVE': {
+      const room = (data as { room?: unknown } | undefined)?.room;
+      const problem = roomNameProblem(room);
+      if (problem !== null) return failure(id, ErrorCode.INVALID_ROOM, problem);
+      return { type, id, room: room as string };
+    }
+    default:
+      return failure(id, ErrorCode.UNKNOWN_TYPE, `unknown message type ${JSON.stringify(type.slice(0, 32))}`);
+  }
+}

@@ -1,0 +1,104 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { OriginPolicy } from '../auth/origin.js';
+import { sendJson } from './http-reply.js';
+
+/** Settings of a {@link WsListener}. */
+export interface WsListenerOptions {
+  host: string;
+  port: number;
+  /** URL paths that accept WebSocket handshakes, e.g. `['/connect', '/ws']`. */
+  paths: readonly string[];
+  originPolicy: OriginPolicy;
+  /** Largest message a client may send; larger ones are closed with 1009 by `ws`. */
+  maxMessageSize: number;
+  /** Milliseconds to wait for the client's answer to a close frame before the socket is destroyed. */
+  closeTimeout?: number;
+  /** Called with each accepted WebSocket. The request is not kept: take what you need from it now. */
+  onConnection(ws: WebSocket, req: IncomingMessage): void;
+  /** Called when a handshake is refused (for counters and logs). */
+  onRefused?(status: number, reason: string, req: IncomingMessage): void;
+  /** Serves plain HTTP requests on the same port (pages, health); returns false to answer 404. */
+  onRequest?(req: IncomingMessage, res: ServerResponse): boolean;
+}
+
+/**
+ * The WebSocket port: an HTTP server whose upgrades on the configured paths, from allowed origins,
+ * become WebSockets (refused ones get 404 or 403 before any WebSocket exists), and whose plain requests
+ * go to `onRequest`.
+ */
+export class WsListener {
+  private readonly server: Server;
+  private readonly wss: WebSocketServer;
+  private accepting = true;
+
+  constructor(private readonly options: WsListenerOptions) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      maxPayload: options.maxMessageSize,
+      closeTimeout: options.closeTimeout ?? 5000,
+      verifyClient: (info, done) => this.verify(info.req, info.origin, done),
+    } as ConstructorParameters<typeof WebSocketServer>[0]);
+    this.server = createServer((req, res) => {
+      if (options.onRequest?.(req, res) !== true) sendJson(res, 404, { ok: false, error: { code: 'NOT_FOUND', message: 'no such page' } });
+    });
+    this.server.on('upgrade', (req, socket, head) => {
+      this.wss.handleUpgrade(req, socket, head, (ws) => options.onConnection(ws, req));
+    });
+    // A malformed request or a reset socket must not crash the process: answer 400 when possible.
+    this.server.on('clientError', (_error, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+  }
+
+  private verify(req: IncomingMessage, origin: string | undefined, done: (ok: boolean, status?: number, message?: string, headers?: Record<string, string>) => void): void {
+    const path = (req.url ?? '/').split('?', 1)[0];
+    let status = 0;
+    let reason = '';
+    if (!this.accepting) [status, reason] = [503, 'the server is shutting down'];
+    else if (!this.options.paths.includes(path)) [status, reason] = [404, `no WebSocket endpoint at ${path}; use ${this.options.paths.join(' or ')}`];
+    else if (!this.options.originPolicy.allows(origin || undefined, req.headers.host)) [status, reason] = [403, `origin ${origin} is not allowed`];
+    if (status === 0) {
+      done(true);
+      return;
+    }
+    this.options.onRefused?.(status, reason, req);
+    done(false, status, JSON.stringify({ ok: false, error: { code: status === 403 ? 'ORIGIN_NOT_ALLOWED' : status === 404 ? 'NOT_FOUND' : 'SHUTTING_DOWN', message: reason } }), {
+      'Content-Type': 'application/json',
+    });
+  }
+
+  /** Starts listening; resolves with the bound address (the chosen port when `port` is 0). */
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off('error', reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /**
+   * Refuses new handshakes (503) and stops listening; open WebSockets stay. The returned promise
+   * resolves once every socket of this port (WebSockets included) has closed.
+   */
+  stopAccepting(): Promise<void> {
+    this.accepting = false;
+    return new Promise((resolve) => {
+      if (!this.server.listening) return resolve();
+      this.server.close(() => resolve());
+      // Idle keep-alive HTTP connections (console page loads) would hold the port open.
+      this.server.closeIdleConnections();
+    });
+  }
+
+  /** Destroys what is left of the HTTP side (after the WebSockets were closed). */
+  destroy(): void {
+    this.server.closeAllConnections();
+  }
+}

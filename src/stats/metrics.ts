@@ -1,0 +1,56 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Stats, StatsSnapshot } from './stats.js';
+
+type NumericKey = { [K in keyof StatsSnapshot]: StatsSnapshot[K] extends number ? K : never }[keyof StatsSnapshot];
+
+const counters: ReadonlyArray<[keyof Stats, string, string]> = [
+  ['sendMessageTotal', 'pushgate_frames_sent_total', 'Frames written to client sockets'],
+  ['sendMessageFail', 'pushgate_frames_failed_total', 'Frames not written: client gone or too slow'],
+  ['pushAllTotal', 'pushgate_push_all_requests_total', 'Accepted pushes to all'],
+  ['pushRoomTotal', 'pushgate_push_room_requests_total', 'Accepted pushes to a room'],
+  ['pushConnTotal', 'pushgate_push_conn_requests_total', 'Accepted pushes to a connection'],
+  ['pushRejected', 'pushgate_push_rejected_total', 'Pushes refused with 503 (queues full)'],
+  ['itemsAccepted', 'pushgate_items_accepted_total', 'Items accepted for delivery'],
+  ['itemsDelivered', 'pushgate_items_delivered_total', 'Items written to clients (per recipient)'],
+  ['itemsDropped', 'pushgate_items_dropped_total', 'Items addressed to a client but not written'],
+  ['batchesFlushed', 'pushgate_batches_flushed_total', 'PUSH frames built by the merger'],
+  ['connectionsTotal', 'pushgate_connections_total', 'Connections accepted'],
+  ['handshakesRefused', 'pushgate_handshakes_refused_total', 'Handshakes refused (origin, path, shutdown)'],
+  ['slowConsumerDisconnects', 'pushgate_slow_consumer_disconnects_total', 'Connections closed as slow consumers (1013)'],
+  ['heartbeatDisconnects', 'pushgate_heartbeat_disconnects_total', 'Connections closed by the heartbeat (4000)'],
+  ['protocolDisconnects', 'pushgate_protocol_disconnects_total', 'Connections closed for bad input (1003/1007/1008/1009)'],
+  ['errorFrames', 'pushgate_error_frames_total', 'ERROR frames sent'],
+  ['requestsTotal', 'pushgate_client_requests_total', 'Client requests handled'],
+];
+
+const gauges: ReadonlyArray<[NumericKey, string, string]> = [
+  ['onlineConnections', 'pushgate_online_connections', 'Connections online'],
+  ['roomCount', 'pushgate_rooms', 'Rooms with at least one member'],
+  ['dispatchPending', 'pushgate_dispatch_pending_frames', 'Frames waiting to be written'],
+  ['mergerPending', 'pushgate_merger_pending_items', 'Items waiting in open batches'],
+  ['pendingItems', 'pushgate_pending_items', 'Items waiting for merge or delivery'],
+];
+
+/**
+ * A Prometheus registry of its own (so several gateways can live in one process) whose metrics are read
+ * from the stats at scrape time: the hot path only bumps plain numbers.
+ */
+export function createMetricsRegistry(snapshot: () => StatsSnapshot): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'pushgate_process_' });
+  // A snapshot is a handful of reads; each metric takes its own at scrape time.
+  const read = snapshot;
+  for (const [key, name, help] of counters) {
+    new Counter({
+      name, help, registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read()[key] as number);
+      },
+    });
+  }
+  for (const [key, name, help] of gauges) {
+    new Gauge({ name, help, registers: [registry], collect() { this.set(read()[key]); } });
+  }
+  return registry;
+}

@@ -1,0 +1,52 @@
+/**
+ * The gateway's counters: plain numbers bumped on the hot path, read by `GET /stats` and `GET /metrics`.
+ * Names of go-push's own counters are kept so its dashboards and scripts still read them.
+ */
+export class Stats {
+  /** Frames written to client sockets (go-push's `sendMessageTotal`). */
+  sendMessageTotal = 0;
+  /** Frames that could not be written: the client had gone or was too slow (go-push's `sendMessageFail`). */
+  sendMessageFail = 0;
+  /** Accepted push requests, by target (go-push's `pushAllTotal`/`pushRoomTotal`, plus connections). */
+  pushAllTotal = 0;
+  pushRoomTotal = 0;
+  pushConnTotal = 0;
+  /** Push requests refused with 503 because the queues were full. */
+  pushRejected = 0;
+  /** Items accepted for delivery. */
+  itemsAccepted = 0;
+  /** Items written to clients (one per item per recipient). */
+  itemsDelivered = 0;
+  /** Items that were addressed to a client but not written (its connection closed or was too slow). */
+  itemsDropped = 0;
+  /** PUSH frames built by the merger (each encoded and framed once). */
+  batchesFlushed = 0;
+  /** Connections accepted since start. */
+  connectionsTotal = 0;
+  /** Handshakes refused (origin, path, shutdown). */
+  handshakesRefused = 0;
+  /** Connections closed because they fell behind (1013). */
+  slowConsumerDisconnects = 0;
+  /** Connections closed by the heartbeat sweep (4000). */
+  heartbeatDisconnects = 0;
+  /** Connections closed for their input (1003, 1007, 1008, 1009 and other protocol errors). */
+  protocolDisconnects = 0;
+  /** ERROR frames sent to clients. */
+  errorFrames = 0;
+  /** Client requests handled (PING, JOIN, LEAVE). */
+  requestsTotal = 0;
+}
+
+/** A point-in-time view of the gateway, as `GET /stats` returns it. */
+export interface StatsSnapshot extends Omit<Stats, never> {
+  onlineConnections: number;
+  roomCount: number;
+  /** Frames waiting to be written to all their recipients. */
+  dispatchPending: number;
+  /** Items waiting in open batches. */
+  mergerPending: number;
+  /** Items waiting in open batches or in undelivered frames (compared with `maxPendingItems`). */
+  pendingItems: number;
+  nodeId: string;
+  uptimeSeconds: number;
+}
