@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { loadOptions } from '../../src/config/load.js';
+import { defaultOptions, optionSpecs, resolveOptions } from '../../src/config/options.js';
+
+function configFile(content: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'pushgate-')), 'config.json');
+  writeFileSync(path, content);
+  return path;
+}
+
+describe('options', () => {
+  it('has the embedded defaults of the issue: ws 0.0.0.0:7777, api 127.0.0.1:7788, 60 s heartbeat', () => {
+    assert.equal(defaultOptions.host, '0.0.0.0');
+    assert.equal(defaultOptions.port, 7777);
+    assert.equal(defaultOptions.apiHost, '127.0.0.1');
+    assert.equal(defaultOptions.apiPort, 7788);
+    assert.equal(defaultOptions.heartbeatInterval, 60);
+    assert.deepEqual(resolveOptions(), { ...defaultOptions, allowedOrigins: [] });
+  });
+
+  it('has a flag and a PUSHGATE_ variable for every option, and a default for each', () => {
+    for (const spec of optionSpecs) {
+      assert.match(spec.flag, /^--[a-z-]+$/);
+      assert.match(spec.env, /^PUSHGATE_[A-Z_]+$/);
+      assert.ok(spec.key in defaultOptions, spec.key);
+    }
+    const names = optionSpecs.map((s) => s.flag);
+    for (const flag of ['--port', '--host', '--api-port', '--api-host', '--allowed-origins', '--heartbeat-interval', '--max-rooms', '--max-batch-items', '--max-batch-delay']) {
+      assert.ok(names.includes(flag), flag);
+    }
+    assert.equal(optionSpecs.find((s) => s.key === 'apiPort')?.env, 'PUSHGATE_API_PORT');
+  });
+
+  it('refuses bad values with a message naming the option', () => {
+    assert.throws(() => resolveOptions({ port: 'abc' }), /--port \(PUSHGATE_PORT.*integer from 0 to 65535, got "abc"/);
+    assert.throws(() => resolveOptions({ port: 70000 }), /--port/);
+    assert.throws(() => resolveOptions({ maxRooms: 0 }), /--max-rooms/);
+    assert.throws(() => resolveOptions({ heartbeatInterval: -1 }), /--heartbeat-interval/);
+    assert.throws(() => resolveOptions({ maxBatchDelay: 1.5 }), /--max-batch-delay/);
+    assert.throws(() => resolveOptions({ logLevel: 'loud' }), /--log-level.*one of fatal/);
+    assert.throws(() => resolveOptions({ allowedOrigins: 5 }), /--allowed-origins/);
+    assert.throws(() => resolveOptions({ colour: 'red' } as never), /unknown option "colour"/);
+  });
+
+  it('takes flags over environment over config file over defaults', async () => {
+    const file = configFile(JSON.stringify({ port: 1111, apiPort: 2222, maxRooms: 3, allowedOrigins: ['https://a.example'] }));
+    const options = await loadOptions({
+      configFile: file,
+      env: { PUSHGATE_API_PORT: '3333', PUSHGATE_MAX_ROOMS: '4', PUSHGATE_ALLOWED_ORIGINS: 'https://b.example, https://*.c.example' },
+      flags: { maxRooms: '5' },
+    });
+    assert.equal(options.port, 1111);
+    assert.equal(options.apiPort, 3333);
+    assert.equal(options.maxRooms, 5);
+    assert.deepEqual(options.allowedOrigins, ['https://b.example', 'https://*.c.example']);
+    assert.equal(options.maxBatchItems, defaultOptions.maxBatchItems);
+  });
+
+  it('refuses config files that are unreadable, not JSON, not an object or hold bad options', async () => {
+    await assert.rejects(loadOptions({ configFile: '/nonexistent/pushgate.json' }), /cannot read config file/);
+    await assert.rejects(loadOptions({ configFile: configFile('{port: 1') }), /not valid JSON/);
+    await assert.rejects(loadOptions({ configFile: configFile('[1]') }), /must hold a JSON object/);
+    await assert.rejects(loadOptions({ configFile: configFile('{"maxRooms": "many"}') }), /config file .*--max-rooms/);
+    await assert.rejects(loadOptions({ configFile: configFile('{"prot": 1}') }), /unknown option "prot"/);
+  });
+});
