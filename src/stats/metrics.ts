@@ -37,7 +37,8 @@ const gauges: ReadonlyArray<[NumericKey, string, string]> = [
  */
 export function createMetricsRegistry(snapshot: () => StatsSnapshot): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'pushgate_process_' });
+  // Unprefixed process_* and nodejs_* names, so standard Node.js dashboards work unchanged.
+  collectDefaultMetrics({ register: registry });
   // A snapshot is a handful of reads; each metric takes its own at scrape time.
   const read = snapshot;
   for (const [key, name, help] of counters) {
