@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { TestClient } from '../helpers/client.js';
+import { startGateway } from '../helpers/gateway.js';
+import { withTimeout } from '../helpers/wait.js';
+
+describe('graceful shutdown', () => {
+  it('delivers accepted pushes, closes clients with 1001, stops accepting', async () => {
+    // A long batch delay keeps the pushes queued until the shutdown flushes them.
+    const gw = await startGateway({ maxBatchDelay: 60000, shutdownTimeout: 5 });
+    const clients = await Promise.all([gw.connect(), gw.connect(), gw.connect()]);
+    for (const client of clients) await client.request('JOIN', { room: 'last-words' });
+    gw.gateway.pushRoom('last-words', ['bye 1']);
+    gw.gateway.pushAll(['bye 2']);
+    assert.equal(gw.gateway.snapshot().mergerPending, 2);
+
+    const started = Date.now();
+    const closing = gw.close();
+    assert.throws(() => gw.gateway.pushAll(['too late']), { code: 'SHUTTING_DOWN', status: 503 });
+    await assert.rejects(TestClient.open(gw.wsUrl()), 'no new connections');
+    for (const client of clients) {
+      const received = [await client.next(), await client.next()].flatMap((frame) => frame.data.items).sort();
+      assert.deepEqual(received, ['bye 1', 'bye 2']);
+      assert.deepEqual(await client.waitClosed(), { code: 1001, reason: 'server shutting down' });
+    }
+    await withTimeout(closing, 5000, 'close()');
+    assert.ok(Date.now() - started < 2000, 'clients that answer the close are not waited for');
+    assert.equal(gw.gateway.snapshot().onlineConnections, 0);
+    await assert.rejects(fetch(`${gw.apiUrl}/stats`), 'the push API is closed');
+  });
+
+  it('cuts clients that do not answer the close once shutdownTimeout passes', async () => {
+    const gw = await startGateway({ shutdownTimeout: 0.3 });
+    const stuck = await gw.connect();
+    // A client that reads nothing never answers the close frame.
+    (stuck.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    const started = Date.now();
+    await withTimeout(gw.close(), 3000, 'close()');
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 250 && elapsed < 2000, `close took ${elapsed} ms`);
+    (stuck.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    const { code } = await stuck.waitClosed();
+    assert.ok(code === 1001 || code === 1006, `code ${code}`);
+  });
+});
