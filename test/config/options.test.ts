@@ -68,3 +68,13 @@ describe('options', () => {
     await assert.rejects(loadOptions({ configFile: configFile('{"prot": 1}') }), /unknown option "prot"/);
   });
 });
+
+describe('README', () => {
+  it('documents every option with its flag, variable and config key', async () => {
+    const { readFileSync } = await import('node:fs');
+    const readme = readFileSync('README.md', 'utf8');
+    for (const spec of optionSpecs) {
+      assert.ok(readme.includes(`| \`${spec.flag} <${spec.arg}>\` | \`${spec.env}\` | \`${spec.key}\` |`), `README row for ${spec.flag}`);
+    }
+  });
+});
