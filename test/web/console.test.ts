@@ -104,7 +104,7 @@ describe('the demo console in headless Chromium', () => {
     await page.fill('#room', 'not a room');
     await page.click('#join');
     const invalid = await waitForEntry(page, 'ERROR', 'INVALID_ROOM');
-    assert.ok(invalid.includes('answer to JOIN not a room'), invalid);
+    assert.ok(invalid.includes('(answer to JOIN "not a room")'), invalid);
     assert.equal(await page.$$eval('#log .entry.error[data-type="ERROR"]', (entries) => entries.length), 1);
     assert.deepEqual(await page.$$eval('#rooms li', (items) => items.map((item) => (item as HTMLElement).dataset.room)), [ROOM]);
 
