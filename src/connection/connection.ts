@@ -199,8 +199,9 @@ export class Connection {
    */
   close(code: number = CloseCode.NORMAL, reason = ''): void {
     if (this.state !== OPEN) return;
-    this.finish({ code, reason, by: 'server' });
-    this.ws.close(code, reason);
+    const fitted = fitCloseReason(reason);
+    this.finish({ code, reason: fitted, by: 'server' });
+    this.ws.close(code, fitted);
   }
 
   /** Destroys the socket at once, without a closing handshake (e.g. when a shutdown deadline passes). */
@@ -271,6 +272,14 @@ export class Connection {
     this.inbound?.end();
     this.handler?.onClose(this, info);
   }
+}
+
+// A close frame's reason may hold 123 bytes; ws throws on longer ones, so cut at a character boundary.
+function fitCloseReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= 123) return reason;
+  let cut = reason.slice(0, 123);
+  while (Buffer.byteLength(cut) > 123) cut = cut.slice(0, -1);
+  return cut;
 }
 
 function onWsMessage(this: WebSocket, data: RawData, isBinary: boolean): void {

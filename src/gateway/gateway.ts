@@ -40,7 +40,7 @@ export const WEBSOCKET_PATHS = ['/connect', '/ws'] as const;
 
 const consolePage = new URL('../web/static/console.html', import.meta.url);
 
-type State = 'new' | 'running' | 'stopping' | 'stopped';
+type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
 /**
  * One gateway process: WebSocket clients in rooms, pushes merged and delivered, the push API and the
@@ -133,10 +133,22 @@ export class Gateway {
   /** Binds the WebSocket port and the push API port; resolves with the bound addresses. */
   async listen(): Promise<GatewayAddresses> {
     if (this.state !== 'new') throw new Error('listen() may be called once');
+    this.state = 'starting';
+    this.consoleHtml = this.loadConsole();
+    let ws: AddressInfo;
+    let api: AddressInfo;
+    try {
+      ws = await this.wsListener.listen();
+      api = await this.api.listen(this.options.apiPort, this.options.apiHost);
+    } catch (error) {
+      // Release whichever port did bind, so a failed start leaves nothing behind.
+      this.state = 'stopped';
+      void this.wsListener.stopAccepting();
+      this.wsListener.destroy();
+      void this.api.close();
+      throw error;
+    }
     this.state = 'running';
-    this.consoleHtml = readFileSync(consolePage);
-    const ws = await this.wsListener.listen();
-    const api = await this.api.listen(this.options.apiPort, this.options.apiHost);
     this.heartbeat.start();
     if (this.originPolicy.allowsAll) {
       this.log.warn('allowedOrigins is "*": pages on ANY site may open WebSockets here (cross-site WebSocket hijacking); list your origins instead');
@@ -180,6 +192,9 @@ export class Gateway {
   private admit(items: unknown): string[] {
     if (this.state !== 'running') throw new PushError(ErrorCode.SHUTTING_DOWN, 'the gateway is shutting down', 503);
     const count = Array.isArray(items) ? items.length : 0;
+    if (count > this.options.maxPendingItems) {
+      throw new PushError(ErrorCode.TOO_MANY_ITEMS, `a push may hold at most ${this.options.maxPendingItems} items (maxPendingItems); split it`, 413);
+    }
     if (this.pendingItems + count > this.options.maxPendingItems) {
       this.stats.pushRejected += 1;
       throw new PushError(ErrorCode.QUEUE_FULL, `${this.pendingItems} items are waiting for delivery (limit ${this.options.maxPendingItems}); retry later`, 503);
@@ -247,7 +262,7 @@ export class Gateway {
   }
 
   private accept(ws: import('ws').WebSocket): void {
-    if (this.state !== 'running') {
+    if (this.state !== 'running' && this.state !== 'starting') {
       ws.close(CloseCode.GOING_AWAY, 'server shutting down');
       return;
     }
@@ -271,15 +286,27 @@ export class Gateway {
     }
   }
 
+  // The console is a convenience: a build without it still runs the gateway, and says what is missing.
+  private loadConsole(): Buffer | null {
+    try {
+      return readFileSync(consolePage);
+    } catch (error) {
+      this.log.warn({ err: error }, 'demo console page missing (run npm run build); GET / will answer 404');
+      return null;
+    }
+  }
+
   private servePage(req: IncomingMessage, res: ServerResponse): boolean {
     const path = (req.url ?? '/').split('?', 1)[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
-    if (path === '/' || path === '/index.html') {
+    if ((path === '/' || path === '/index.html') && this.consoleHtml !== null) {
       res.writeHead(200, {
         'Content-Type': 'text/html; charset=utf-8',
-        'Content-Length': this.consoleHtml?.length ?? 0,
+        'Content-Length': this.consoleHtml.length,
         'Cache-Control': 'no-cache',
         'X-Content-Type-Options': 'nosniff',
+        // The page is one self-contained file: it needs its inline script and style, WebSockets, nothing else.
+        'Content-Security-Policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src ws: wss:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
       });
       res.end(req.method === 'HEAD' ? undefined : this.consoleHtml);
       return true;

@@ -19,8 +19,9 @@ export type FlushHandler = (frame: PreparedFrame, target: PushTarget) => void;
  * Merges items pushed to the same target into one PUSH frame. A batch is flushed when it holds
  * `maxBatchItems`, otherwise at the end of the current event-loop turn (`setImmediate`), so a burst of
  * pushes handled in one turn goes out as one frame while a lone push waits for nothing; with
- * `maxBatchDelay` > 0 batches may wait that many milliseconds for more. Batches are flushed in the
- * order they were opened, and items within a batch keep their push order.
+ * `maxBatchDelay` > 0 batches may wait that many milliseconds for more. Items of one target keep
+ * their push order across batches; batches of different targets have no order between them (a full
+ * batch goes at once, ahead of other targets' batches opened before it).
  */
 export class Merger {
   private readonly batches = new Map<string, Batch>();

@@ -47,6 +47,8 @@ export const ErrorCode = {
   NOT_FOUND: 'NOT_FOUND',
   /** Push API: the route exists but not for this method. */
   METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',
+  /** Push API: one push holds more items than `maxPendingItems`: it could never be accepted. */
+  TOO_MANY_ITEMS: 'TOO_MANY_ITEMS',
   /** Push API: `/push/conn` names a connection that is not connected here. */
   CONN_NOT_FOUND: 'CONN_NOT_FOUND',
   /** Push API: the merge and dispatch queues hold `maxPendingItems`; retry after `Retry-After`. */

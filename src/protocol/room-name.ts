@@ -1,10 +1,10 @@
 /** Longest room name, in characters (Unicode code points). */
 export const MAX_ROOM_NAME_LENGTH = 128;
 
-// Letters and digits of any script (go-push's own demo joins "默认房间"), plus a few separators that
+// Letters (with their combining marks, as Devanagari, Thai or decomposed Latin need) and digits of any script (go-push's own demo joins "默认房间"), plus a few separators that
 // names built from ids commonly need. No spaces, quotes, control or invisible characters, so a room
 // name is safe in logs, in broker channel names and in URLs.
-const ROOM_NAME = /^[\p{L}\p{N}_\-.:@/]+$/u;
+const ROOM_NAME = /^[\p{L}\p{M}\p{N}_\-.:@/]+$/u;
 
 /**
  * Checks a room name: 1 to {@link MAX_ROOM_NAME_LENGTH} characters, each a letter or digit (any script)

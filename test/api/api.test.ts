@@ -122,4 +122,10 @@ describe('push API when the queues are full', () => {
     assert.equal(gw.gateway.stats.pushRejected, 1);
     assert.equal(gw.gateway.snapshot().mergerPending, 10);
   });
+
+  it('answers 413 TOO_MANY_ITEMS, not a retry, for one push larger than the whole queue', async () => {
+    const refused = await postJson(`${gw.apiUrl}/push/all`, { items: Array.from({ length: 11 }, (_, i) => i) });
+    assert.equal(refused.status, 413);
+    assert.equal(refused.body.error.code, 'TOO_MANY_ITEMS');
+  });
 });

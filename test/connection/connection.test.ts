@@ -79,6 +79,14 @@ describe('Connection', () => {
     await client.waitClosed();
   });
 
+  it('cuts a close reason to the 123 bytes a close frame can hold, instead of throwing', async () => {
+    const { client, conn } = await pair();
+    conn.close(4000, 'é'.repeat(100));
+    const { reason } = await client.waitClosed();
+    assert.equal(reason, 'é'.repeat(61));
+    assert.equal((await conn.closed).reason, 'é'.repeat(61));
+  });
+
   it('reports a client-side close with the client\'s code', async () => {
     const { client, conn } = await pair();
     client.ws.close(4321, 'leaving');

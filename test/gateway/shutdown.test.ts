@@ -43,3 +43,27 @@ describe('graceful shutdown', () => {
     assert.ok(code === 1001 || code === 1006, `code ${code}`);
   });
 });
+
+describe('a failed start', () => {
+  it('releases the port it did bind and reports the error', async () => {
+    const { createServer } = await import('node:net');
+    const { Gateway } = await import('../../src/gateway/gateway.js');
+    const taken = await startGateway();
+    const freePort = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
+    });
+    const apiPort = Number(new URL(taken.apiUrl).port);
+    const failing = new Gateway({ host: '127.0.0.1', port: freePort, apiHost: '127.0.0.1', apiPort });
+    await assert.rejects(failing.listen(), { code: 'EADDRINUSE' });
+    assert.equal(failing.isRunning, false);
+    await withTimeout(failing.close(), 2000, 'close() after a failed start');
+    // The WebSocket port it had bound is free again.
+    await new Promise<void>((resolve, reject) => {
+      const again = createServer().once('error', reject).listen(freePort, '127.0.0.1', () => again.close(() => resolve()));
+    });
+    await taken.close();
+  });
+});

@@ -40,7 +40,7 @@ describe('decodeClientMessage', () => {
 
 describe('room names', () => {
   it('accepts letters and digits of any script and a few separators', () => {
-    for (const room of ['news', 'user:42', 'a-b_c.d@e/f', '默认房间', 'x'.repeat(MAX_ROOM_NAME_LENGTH)]) {
+    for (const room of ['news', 'user:42', 'a-b_c.d@e/f', '默认房间', 'हिन्दी', 'cafe\u0301', 'x'.repeat(MAX_ROOM_NAME_LENGTH)]) {
       assert.equal(roomNameProblem(room), null, room);
     }
   });
