@@ -10,7 +10,9 @@ export type { Logger } from 'pino';
  * line per event. Both go to stdout synchronously, so the start-up line is out before anyone waits on it.
  */
 export function createLogger(level: LogLevel, format: LogFormat, destination: NodeJS.WritableStream = process.stdout): Logger {
-  if (format === 'json') return pino({ level, base: { pid: process.pid } }, pinoDestination({ dest: 1, sync: true }));
+  if (format === 'json') {
+    return pino({ level, base: { pid: process.pid } }, destination === process.stdout ? pinoDestination({ dest: 1, sync: true }) : destination);
+  }
   const stream = pretty({
     sync: true,
     colorize: false,

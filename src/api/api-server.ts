@@ -91,6 +91,7 @@ export class ApiServer {
       this.server.once('error', reject);
       this.server.listen(port, host, () => {
         this.server.off('error', reject);
+        this.server.on('error', (error) => this.log.error({ err: error }, 'push API server error'));
         resolve(this.server.address() as AddressInfo);
       });
     });

@@ -103,7 +103,13 @@ export class Connection {
     ws.on('ping', onWsAlive);
     ws.on('close', onWsClose);
     ws.on('error', onWsError);
-    if (ws.readyState !== WebSocket.OPEN) this.finish({ code: 1006, reason: 'socket was not open', by: 'client' });
+    if (ws.readyState !== WebSocket.OPEN) {
+      // ws will not emit 'close' again for a socket that is already gone: settle now.
+      this.finish({ code: 1006, reason: 'socket was not open', by: 'client' });
+      this.state = CLOSED;
+      ws.removeAllListeners();
+      if (ws.readyState === WebSocket.CLOSING) ws.terminate();
+    }
   }
 
   /** `true` until the connection starts closing. */
@@ -198,6 +204,7 @@ export class Connection {
    * when the socket is gone, at the latest after the server's close timeout.
    */
   close(code: number = CloseCode.NORMAL, reason = ''): void {
+    if (!isSendableCloseCode(code)) throw new TypeError(`close code ${code} cannot be sent; use 1000-1014 (not 1004-1006) or 3000-4999, or terminate()`);
     if (this.state !== OPEN) return;
     const fitted = fitCloseReason(reason);
     this.finish({ code, reason: fitted, by: 'server' });
@@ -272,6 +279,11 @@ export class Connection {
     this.inbound?.end();
     this.handler?.onClose(this, info);
   }
+}
+
+// RFC 6455 7.4: 1004-1006 and 1015 are reserved and never sent; 3000-4999 are for applications.
+function isSendableCloseCode(code: number): boolean {
+  return (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999);
 }
 
 // A close frame's reason may hold 123 bytes; ws throws on longer ones, so cut at a character boundary.

@@ -121,6 +121,7 @@ export class Gateway {
         log.info({ status, reason, origin: req.headers.origin, address: req.socket.remoteAddress }, 'handshake refused');
       },
       onRequest: (req, res) => this.servePage(req, res),
+      onError: (error) => log.error({ err: error }, 'WebSocket server error'),
     });
     this.api = new ApiServer(this, log);
   }

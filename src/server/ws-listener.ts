@@ -17,6 +17,8 @@ export interface WsListenerOptions {
   closeTimeout?: number;
   /** Called with each accepted WebSocket. The request is not kept: take what you need from it now. */
   onConnection(ws: WebSocket, req: IncomingMessage): void;
+  /** Called with errors of the listening socket after it started (e.g. EMFILE on accept). */
+  onError?(error: Error): void;
   /** Called when a handshake is refused (for counters and logs). */
   onRefused?(status: number, reason: string, req: IncomingMessage): void;
   /** Serves plain HTTP requests on the same port (pages, health); returns false to answer 404. */
@@ -78,6 +80,8 @@ export class WsListener {
       this.server.once('error', reject);
       this.server.listen(this.options.port, this.options.host, () => {
         this.server.off('error', reject);
+        // Without a listener, a later server error would be thrown and end the process.
+        this.server.on('error', (error) => this.options.onError?.(error));
         resolve(this.server.address() as AddressInfo);
       });
     });

@@ -87,6 +87,25 @@ describe('Connection', () => {
     assert.equal((await conn.closed).reason, 'é'.repeat(61));
   });
 
+  it('refuses a close code that cannot be sent, before changing anything', async () => {
+    const { client, conn } = await pair();
+    for (const code of [999, 1005, 1006, 1015, 5000]) assert.throws(() => conn.close(code), TypeError);
+    assert.equal(conn.isOpen, true);
+    conn.close(1000);
+    assert.equal((await client.waitClosed()).code, 1000);
+  });
+
+  it('settles at once when given a socket that is already closed', async () => {
+    const client = await TestClient.open(srv.url);
+    const ws = await srv.next();
+    client.terminate();
+    await new Promise<void>((resolve) => ws.once('close', () => resolve()));
+    const conn = new Connection(ws, 't-2');
+    assert.equal(conn.isClosed, true);
+    assert.equal(conn.send('x'), 'closed');
+    assert.equal((await withTimeout(conn.closed, 1000, 'closed')).code, 1006);
+  });
+
   it('reports a client-side close with the client\'s code', async () => {
     const { client, conn } = await pair();
     client.ws.close(4321, 'leaving');
