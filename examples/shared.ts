@@ -6,7 +6,9 @@
  */
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
+import { onShutdownSignal } from '../src/cli/signals.js';
 import { CloseCode, Connection, createLogger, createOriginPolicy, WsListener, type IncomingMessage, type Logger } from '../src/index.js';
+import { hostPort } from '../src/server/http-lifecycle.js';
 
 /** One example program. */
 export interface Example {
@@ -70,10 +72,6 @@ export function preview(message: IncomingMessage): string {
   return JSON.stringify(message.length > 200 ? `${message.slice(0, 200)}…` : message);
 }
 
-function hostPort(address: AddressInfo): string {
-  return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
-}
-
 /**
  * Runs an example until SIGINT or SIGTERM: then new handshakes are refused, every client is closed with
  * 1001 and the process exits on its own once nothing is left running (exit code 0). A timer or socket
@@ -133,30 +131,18 @@ export async function runExample(example: Example): Promise<void> {
     process.exit(1);
   }
 
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      log.warn(`${signal} again: exiting now`);
-      process.exit(1);
-    }
-    stopping = true;
-    setTimeout(() => {
-      log.error(`still running ${SHUTDOWN_BACKSTOP_MS} ms after ${signal} (a timer or socket was left open): exiting with 1`);
-      process.exit(1);
-    }, SHUTDOWN_BACKSTOP_MS).unref();
+  // The process then ends by itself once nothing is left running; the backstop catches a leaked timer.
+  onShutdownSignal(log, SHUTDOWN_BACKSTOP_MS, async (signal) => {
     const open = [...connections];
     log.info(`${signal}: closing ${open.length} connection(s) with 1001`);
     const portClosed = listener.stopAccepting();
     for (const conn of open) conn.close(CloseCode.GOING_AWAY, 'server shutting down');
     // Each `closed` resolves by CLOSE_TIMEOUT_MS at the latest (ws then destroys the socket).
-    void Promise.all(open.map((conn) => conn.closed)).then(async () => {
-      listener.destroy();
-      await portClosed;
-      log.info('stopped');
-    });
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+    await Promise.all(open.map((conn) => conn.closed));
+    listener.destroy();
+    await portClosed;
+    log.info('stopped');
+  });
 
   // Announced only now that a signal would be handled: whoever waits for this line may send one at once.
   log.warn('every origin is allowed, as in the seeds (CheckOrigin returned true) so that their client.html works ' +

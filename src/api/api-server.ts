@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Gateway, PushResult } from '../gateway/gateway.js';
 import { PushError } from '../gateway/push-error.js';
 import { ErrorCode } from '../protocol/codes.js';
+import { closeHttp, listenHttp } from '../server/http-lifecycle.js';
 import { sendJson } from '../server/http-reply.js';
 import { itemsOf, parseBody, readBody, stringField, type BodyFields } from './body.js';
 
@@ -18,7 +19,7 @@ export class ApiServer {
   private readonly routes: Record<string, Record<string, Handler>>;
 
   constructor(
-    private readonly gateway: Gateway,
+    gateway: Gateway,
     private readonly log: Logger,
   ) {
     const push = (target: (body: BodyFields, items: unknown) => PushResult): Handler => async (req, res) => {
@@ -87,23 +88,12 @@ export class ApiServer {
   }
 
   listen(port: number, host: string): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        this.server.on('error', (error) => this.log.error({ err: error }, 'push API server error'));
-        resolve(this.server.address() as AddressInfo);
-      });
-    });
+    return listenHttp(this.server, port, host, (error) => this.log.error({ err: error }, 'push API server error'));
   }
 
   /** Stops listening and closes idle keep-alive connections; requests in flight are answered. */
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      if (!this.server.listening) return resolve();
-      this.server.close(() => resolve());
-      this.server.closeIdleConnections();
-    });
+    return closeHttp(this.server);
   }
 
   /** Cuts every remaining connection. */

@@ -4,6 +4,7 @@ import { loadOptions } from '../config/load.js';
 import { defaultOptions, OptionError, optionSpecs, type GatewayOptions } from '../config/options.js';
 import { Gateway } from '../gateway/gateway.js';
 import { createLogger } from '../log.js';
+import { onShutdownSignal } from './signals.js';
 
 function describe(spec: (typeof optionSpecs)[number]): string {
   const fallback = defaultOptions[spec.key];
@@ -34,26 +35,12 @@ export function buildProgram(run: (options: GatewayOptions) => Promise<void>): C
 async function runGateway(options: GatewayOptions): Promise<void> {
   const log = createLogger(options.logLevel, options.logFormat);
   const gateway = new Gateway(options, log);
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      log.warn(`${signal} again: exiting now`);
-      process.exit(1);
-    }
-    stopping = true;
+  // The gateway bounds its own shutdown by shutdownTimeout; the backstop is for anything hanging past it.
+  onShutdownSignal(log, options.shutdownTimeout * 1000 + 5000, async (signal) => {
     log.info(`${signal}: shutting down (at most ${options.shutdownTimeout}s)`);
-    // The gateway bounds its own shutdown; this is the backstop should anything hang past it.
-    setTimeout(() => {
-      log.error('shutdown did not finish in time: exiting');
-      process.exit(1);
-    }, options.shutdownTimeout * 1000 + 5000).unref();
-    gateway.close().then(() => process.exit(0), (error: unknown) => {
-      log.error({ err: error }, 'shutdown failed');
-      process.exit(1);
-    });
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+    await gateway.close();
+    process.exit(0);
+  });
   await gateway.listen();
 }
 

@@ -14,6 +14,7 @@ import { Dispatcher } from '../merger/dispatcher.js';
 import { Merger, type PushTarget } from '../merger/merger.js';
 import { CloseCode, ErrorCode } from '../protocol/codes.js';
 import { roomNameProblem } from '../protocol/room-name.js';
+import { hostPort } from '../server/http-lifecycle.js';
 import { sendJson } from '../server/http-reply.js';
 import { WsListener } from '../server/ws-listener.js';
 import { createMetricsRegistry } from '../stats/metrics.js';
@@ -321,10 +322,6 @@ export class Gateway {
 }
 
 const ALL: PushTarget = { kind: 'all' };
-
-function hostPort(address: AddressInfo): string {
-  return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
-}
 
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;

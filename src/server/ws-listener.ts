@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { OriginPolicy } from '../auth/origin.js';
+import { closeHttp, listenHttp } from './http-lifecycle.js';
 import { sendJson } from './http-reply.js';
 
 /** Settings of a {@link WsListener}. */
@@ -76,15 +77,7 @@ export class WsListener {
 
   /** Starts listening; resolves with the bound address (the chosen port when `port` is 0). */
   listen(): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.options.port, this.options.host, () => {
-        this.server.off('error', reject);
-        // Without a listener, a later server error would be thrown and end the process.
-        this.server.on('error', (error) => this.options.onError?.(error));
-        resolve(this.server.address() as AddressInfo);
-      });
-    });
+    return listenHttp(this.server, this.options.port, this.options.host, (error) => this.options.onError?.(error));
   }
 
   /**
@@ -93,12 +86,7 @@ export class WsListener {
    */
   stopAccepting(): Promise<void> {
     this.accepting = false;
-    return new Promise((resolve) => {
-      if (!this.server.listening) return resolve();
-      this.server.close(() => resolve());
-      // Idle keep-alive HTTP connections (console page loads) would hold the port open.
-      this.server.closeIdleConnections();
-    });
+    return closeHttp(this.server);
   }
 
   /** Destroys what is left of the HTTP side (after the WebSockets were closed). */
