@@ -22,6 +22,18 @@ describe('merging', () => {
     assert.equal(gw.gateway.stats.batchesFlushed - flushedBefore, 1, 'encoded once');
   });
 
+  it('encodes a batch once for all its recipients', async (t) => {
+    const clients = await Promise.all([gw.connect(), gw.connect(), gw.connect()]);
+    t.after(() => clients.forEach((c) => c.close()));
+    for (const client of clients) await client.request('JOIN', { room: 'shared' });
+    const before = { ...gw.gateway.stats };
+    gw.gateway.pushRoom('shared', ['one', 'two']);
+    for (const client of clients) assert.deepEqual((await client.next()).data, { room: 'shared', items: ['one', 'two'] });
+    assert.equal(gw.gateway.stats.batchesFlushed - before.batchesFlushed, 1, 'one frame built');
+    assert.equal(gw.gateway.stats.sendMessageTotal - before.sendMessageTotal, 3, 'written three times');
+    assert.equal(gw.gateway.stats.itemsDelivered - before.itemsDelivered, 6);
+  });
+
   it('merges pushes to all separately from room pushes', async (t) => {
     const client = await gw.connect();
     t.after(() => client.close());
