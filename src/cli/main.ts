@@ -4,6 +4,8 @@ import { loadOptions } from '../config/load.js';
 import { defaultOptions, OptionError, optionSpecs, type GatewayOptions } from '../config/options.js';
 import { Gateway } from '../gateway/gateway.js';
 import { createLogger } from '../log.js';
+import { hostPort } from '../server/http-lifecycle.js';
+import { benchCommand } from './bench-command.js';
 import { onShutdownSignal } from './signals.js';
 
 function describe(spec: (typeof optionSpecs)[number]): string {
@@ -29,6 +31,7 @@ export function buildProgram(run: (options: GatewayOptions) => Promise<void>): C
     });
     await run(options);
   });
+  program.addCommand(benchCommand());
   return program;
 }
 
@@ -41,7 +44,9 @@ async function runGateway(options: GatewayOptions): Promise<void> {
     await gateway.close();
     process.exit(0);
   });
-  await gateway.listen();
+  const { ws, api } = await gateway.listen();
+  // Scripts wait for this line; a quieter log level must not hide it.
+  if (!log.isLevelEnabled('info')) process.stdout.write(`listening ws=${hostPort(ws)} api=${hostPort(api)}\n`);
 }
 
 buildProgram(runGateway).parseAsync(process.argv).catch((error: unknown) => {

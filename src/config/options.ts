@@ -10,7 +10,7 @@ export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** The gateway's settings. Each field's default is in {@link defaultOptions}. */
 export interface GatewayOptions {
-  /** WebSocket (and demo console) listening address. Default `0.0.0.0`. */
+  /** WebSocket (and demo console) listening address, or several separated by commas (same port). Default `0.0.0.0`. */
   host: string;
   /** WebSocket listening port; 0 picks a free one. Default 7777. */
   port: number;
@@ -81,7 +81,7 @@ const GiB = 1024 * 1024 * 1024;
 
 /** All options, in the order `--help` lists them. */
 export const optionSpecs: readonly OptionSpec[] = [
-  spec('host', 'address', { type: 'string' }, 'WebSocket listening address'),
+  spec('host', 'address', { type: 'string' }, 'WebSocket listening address; several, comma-separated, share the port'),
   spec('port', 'port', port, 'WebSocket listening port (0: any free port)'),
   spec('apiHost', 'address', { type: 'string' }, 'push API listening address (keep it internal)'),
   spec('apiPort', 'port', port, 'push API listening port (0: any free port)'),

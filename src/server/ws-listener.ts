@@ -7,6 +7,7 @@ import { sendJson } from './http-reply.js';
 
 /** Settings of a {@link WsListener}. */
 export interface WsListenerOptions {
+  /** Listening address, or several separated by commas (all on the same port). */
   host: string;
   port: number;
   /** URL paths that accept WebSocket handshakes, e.g. `['/connect', '/ws']`. */
@@ -32,7 +33,8 @@ export interface WsListenerOptions {
  * go to `onRequest`.
  */
 export class WsListener {
-  private readonly server: Server;
+  private readonly hosts: string[];
+  private readonly servers: Server[];
   private readonly wss: WebSocketServer;
   private accepting = true;
 
@@ -45,17 +47,23 @@ export class WsListener {
       closeTimeout: options.closeTimeout ?? 5000,
       verifyClient: (info, done) => this.verify(info.req, info.origin, done),
     } as ConstructorParameters<typeof WebSocketServer>[0]);
-    this.server = createServer((req, res) => {
-      if (options.onRequest?.(req, res) !== true) sendJson(res, 404, { ok: false, error: { code: 'NOT_FOUND', message: 'no such page' } });
+    this.hosts = options.host.split(',').map((host) => host.trim()).filter((host) => host !== '');
+    this.servers = this.hosts.map(() => this.createServer());
+  }
+
+  private createServer(): Server {
+    const server = createServer((req, res) => {
+      if (this.options.onRequest?.(req, res) !== true) sendJson(res, 404, { ok: false, error: { code: 'NOT_FOUND', message: 'no such page' } });
     });
-    this.server.on('upgrade', (req, socket, head) => {
-      this.wss.handleUpgrade(req, socket, head, (ws) => options.onConnection(ws, req));
+    server.on('upgrade', (req, socket, head) => {
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.options.onConnection(ws, req));
     });
     // A malformed request or a reset socket must not crash the process: answer 400 when possible.
-    this.server.on('clientError', (_error, socket) => {
+    server.on('clientError', (_error, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });
+    return server;
   }
 
   private verify(req: IncomingMessage, origin: string | undefined, done: (ok: boolean, status?: number, message?: string, headers?: Record<string, string>) => void): void {
@@ -75,9 +83,20 @@ export class WsListener {
     });
   }
 
-  /** Starts listening; resolves with the bound address (the chosen port when `port` is 0). */
-  listen(): Promise<AddressInfo> {
-    return listenHttp(this.server, this.options.port, this.options.host, (error) => this.options.onError?.(error));
+  /**
+   * Starts listening on every address; resolves with the first one's bound address. With port 0 the
+   * first address picks the port and the others take the same.
+   */
+  async listen(): Promise<AddressInfo> {
+    const onError = (error: Error): void => this.options.onError?.(error);
+    const first = await listenHttp(this.servers[0], this.options.port, this.hosts[0], onError);
+    try {
+      for (let i = 1; i < this.servers.length; i++) await listenHttp(this.servers[i], first.port, this.hosts[i], onError);
+    } catch (error) {
+      this.servers.forEach((server) => server.close());
+      throw error;
+    }
+    return first;
   }
 
   /**
@@ -86,11 +105,11 @@ export class WsListener {
    */
   stopAccepting(): Promise<void> {
     this.accepting = false;
-    return closeHttp(this.server);
+    return Promise.all(this.servers.map(closeHttp)).then(() => undefined);
   }
 
   /** Destroys what is left of the HTTP side (after the WebSockets were closed). */
   destroy(): void {
-    this.server.closeAllConnections();
+    for (const server of this.servers) server.closeAllConnections();
   }
 }

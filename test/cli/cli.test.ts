@@ -45,6 +45,11 @@ describe('pushgate CLI', () => {
     client.close();
   });
 
+  it('prints the start-up line whatever the log level', async () => {
+    const gw = run(['--port', '0', '--api-port', '0', '--host', '127.0.0.1', '--log-level', 'silent']);
+    await gw.waitForLine(LISTENING);
+  });
+
   it('refuses invalid options at start with a message naming the option', async () => {
     const cases: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
       [['--port', 'abc'], {}, /invalid --port \(PUSHGATE_PORT.*got "abc"/],

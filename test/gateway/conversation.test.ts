@@ -108,6 +108,23 @@ describe('the go-push conversation', () => {
   });
 });
 
+describe('listening on several addresses', () => {
+  it('accepts clients on each address, on one port, into one hub', async () => {
+    const gw = await startGateway({ host: '127.0.0.1,127.0.0.2' });
+    try {
+      const port = new URL(gw.wsUrl()).port;
+      const a = await TestClient.open(`ws://127.0.0.1:${port}/connect`);
+      const b = await TestClient.open(`ws://127.0.0.2:${port}/connect`);
+      assert.equal(gw.gateway.hub.size, 2);
+      gw.gateway.pushAll(['both']);
+      assert.deepEqual((await a.next()).data.items, ['both']);
+      assert.deepEqual((await b.next()).data.items, ['both']);
+    } finally {
+      await gw.close();
+    }
+  });
+});
+
 describe('TestClient sanity', () => {
   it('refuses to connect to a closed port', async () => {
     await assert.rejects(TestClient.open('ws://127.0.0.1:1/connect'));

@@ -1,0 +1,83 @@
+import { Agent, request } from 'node:http';
+import { benchItem } from './protocols.js';
+
+/** What a push run amounted to. */
+export interface DriveResult {
+  itemsPushed: number;
+  refused: number;
+  failed: number;
+}
+
+/**
+ * Sends pushes to a server's HTTP push API (pushgate's, which the peers copy): JSON bodies with one
+ * item each, on keep-alive connections.
+ */
+export class PushDriver {
+  private readonly agent: Agent;
+  private readonly api: URL;
+  private seq = 0;
+
+  constructor(api: string, private readonly padding = '', connections = 16) {
+    this.api = new URL(api);
+    this.agent = new Agent({ keepAlive: true, maxSockets: connections });
+  }
+
+  /** Posts one item to all (room undefined) or to a room; resolves with the HTTP status. */
+  push(room: string | undefined): Promise<number> {
+    const item = benchItem(this.seq++, this.padding);
+    const body = JSON.stringify(room === undefined ? { items: [item] } : { room, items: [item] });
+    return new Promise((resolve) => {
+      const req = request({
+        host: this.api.hostname, port: this.api.port, agent: this.agent, method: 'POST',
+        path: room === undefined ? '/push/all' : '/push/room',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', () => resolve(0));
+      req.end(body);
+    });
+  }
+
+  /** As fast as the server takes them, `concurrency` requests in flight, for `durationMs`; 503s are retried. */
+  async flood(durationMs: number, concurrency: number, room: () => string | undefined): Promise<DriveResult> {
+    const result: DriveResult = { itemsPushed: 0, refused: 0, failed: 0 };
+    const end = Date.now() + durationMs;
+    const loop = async (): Promise<void> => {
+      while (Date.now() < end) {
+        const status = await this.push(room());
+        if (status === 200) result.itemsPushed += 1;
+        else if (status === 503) {
+          result.refused += 1;
+          await new Promise((resolve) => setTimeout(resolve, 2));
+        } else result.failed += 1;
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, loop));
+    return result;
+  }
+
+  /** `perSecond` pushes a second, on schedule, for `durationMs` (each push is sent without waiting for the last). */
+  async steady(perSecond: number, durationMs: number, room: () => string | undefined): Promise<DriveResult> {
+    const result: DriveResult = { itemsPushed: 0, refused: 0, failed: 0 };
+    const pending: Array<Promise<void>> = [];
+    const interval = 1000 / perSecond;
+    const start = Date.now();
+    for (let i = 0; start + i * interval < start + durationMs; i++) {
+      const wait = start + i * interval - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      pending.push(this.push(room()).then((status) => {
+        if (status === 200) result.itemsPushed += 1;
+        else if (status === 503) result.refused += 1;
+        else result.failed += 1;
+      }));
+    }
+    await Promise.all(pending);
+    return result;
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}

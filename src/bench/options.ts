@@ -1,0 +1,30 @@
+import { WORKLOADS, type WorkloadName } from './runner.js';
+
+/** Parses a positive integer option, naming it in the error. */
+export function positiveInt(name: string, min = 1): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min}, got "${value}"`);
+    return n;
+  };
+}
+
+/** Parses `idle,broadcast,…`, refusing unknown names. */
+export function parseWorkloads(value: string): WorkloadName[] {
+  const names = value.split(',').map((name) => name.trim()).filter(Boolean);
+  for (const name of names) {
+    if (!(WORKLOADS as readonly string[]).includes(name)) throw new Error(`unknown workload "${name}": use ${WORKLOADS.join(', ')}`);
+  }
+  return names as WorkloadName[];
+}
+
+/** The loopback destinations 127.0.0.1 … 127.0.0.N, to spread client sockets over N × the ephemeral ports. */
+export function loopbackDestinations(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `127.0.0.${i + 1}`);
+}
+
+/** Pins this process to `core` (taskset), so the load generator's coordinator stays off the server's core. */
+export async function pinSelf(core: number): Promise<boolean> {
+  const { spawnSync } = await import('node:child_process');
+  return spawnSync('taskset', ['-p', '-c', String(core), String(process.pid)], { stdio: 'ignore' }).status === 0;
+}

@@ -1,0 +1,47 @@
+import { readFileSync } from 'node:fs';
+
+// Linux reports process CPU in clock ticks; 100 per second on every mainstream kernel build.
+const TICKS_PER_SECOND = 100;
+const PAGE_SIZE = 4096;
+
+/** CPU seconds (user + system) a process has used so far, or null when it cannot be read. */
+export function processCpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces, hence the last ')'): utime is the 12th, stime the 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return null;
+  }
+}
+
+/** Resident memory of a process in bytes, or null. */
+export function processRss(pid: number): number | null {
+  try {
+    const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match === null ? null : Number(match[1]) * 1024;
+  } catch {
+    return null;
+  }
+}
+
+/** Memory the kernel holds for TCP sockets (all of them, both ends), bytes; null off Linux. */
+export function kernelTcpMemory(): number | null {
+  try {
+    const match = /^TCP:.* mem (\d+)$/m.exec(readFileSync('/proc/net/sockstat', 'utf8'));
+    return match === null ? null : Number(match[1]) * PAGE_SIZE;
+  } catch {
+    return null;
+  }
+}
+
+/** The per-process open-file limit in force (the soft limit), or null. */
+export function openFileLimit(): number | null {
+  try {
+    const match = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return match === null ? null : Number(match[1]);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,442 @@
+/**
+ * Renders a benchmark run (see `results.ts`) as a markdown report for humans: the machine and settings,
+ * one table per workload with one row per server, and pushgate's figures relative to its peers.
+ * Workloads or servers missing from a run are skipped.
+ */
+import type {
+  BenchRun,
+  ChurnResult,
+  IdleResult,
+  LatencyResult,
+  ServerName,
+  ServerResults,
+  ThroughputResult,
+  WorkloadResult,
+} from './results.js';
+
+// ---------------------------------------------------------------------------------------------------------
+// Looking results up
+
+/** The result of `workload` in `server`'s run, if it ran. */
+export function findWorkload(server: ServerResults, workload: 'idle'): IdleResult | undefined;
+export function findWorkload(server: ServerResults, workload: 'broadcast' | 'rooms'): ThroughputResult | undefined;
+export function findWorkload(server: ServerResults, workload: 'latency'): LatencyResult | undefined;
+export function findWorkload(server: ServerResults, workload: 'churn'): ChurnResult | undefined;
+export function findWorkload(server: ServerResults, workload: WorkloadResult['workload']): WorkloadResult | undefined {
+  return server.workloads.find((result) => result.workload === workload);
+}
+
+/** The peers pushgate is compared with, in the order their columns appear. */
+const PEERS: readonly ServerName[] = ['ws', 'socketio'];
+
+// ---------------------------------------------------------------------------------------------------------
+// Number formatting
+
+const MISSING = '—';
+
+function finite(value: number | null | undefined): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+/** `value` with `decimals` decimals and thousands separators; a dash when absent. */
+export function formatNumber(value: number | null | undefined, decimals = 0): string {
+  if (!finite(value)) return MISSING;
+  return value.toLocaleString('en-US', { minimumFractionDigits: decimals, maximumFractionDigits: decimals });
+}
+
+/** Milliseconds: two decimals below 10 ms, one above. */
+export function formatMs(value: number | null | undefined): string {
+  if (!finite(value)) return MISSING;
+  return formatNumber(value, Math.abs(value) < 10 ? 2 : 1);
+}
+
+/** Bytes as kilobytes (1024) with one decimal. */
+function formatKB(bytes: number | null | undefined): string {
+  return finite(bytes) ? formatNumber(bytes / 1024, 1) : MISSING;
+}
+
+/** A fraction of one core as cores, two decimals. */
+function formatCores(cores: number | null | undefined): string {
+  return formatNumber(cores, 2);
+}
+
+/** A ratio such as `12.3×`: two decimals below 10, one below 100, none above. */
+export function formatRatio(ratio: number | null | undefined): string {
+  if (!finite(ratio)) return MISSING;
+  const decimals = ratio < 10 ? 2 : ratio < 100 ? 1 : 0;
+  return `${formatNumber(ratio, decimals)}×`;
+}
+
+/** Compact form for chart labels: 1.23M, 45.6k, 789. */
+export function formatCompact(value: number): string {
+  const abs = Math.abs(value);
+  const units: Array<[number, string]> = [
+    [1e9, 'G'],
+    [1e6, 'M'],
+    [1e3, 'k'],
+  ];
+  for (const [size, suffix] of units) {
+    if (abs >= size) {
+      const scaled = value / size;
+      // Three significant digits, unless rounding carries into the next unit (999.96k → 1.00M).
+      const text = scaled.toPrecision(3);
+      if (Math.abs(Number(text)) >= 1000 && suffix !== 'G') continue;
+      return `${Number(text).toString()}${suffix}`;
+    }
+  }
+  if (abs >= 100 || value === 0) return Math.round(value).toString();
+  return Number(value.toPrecision(3)).toString();
+}
+
+function formatBytesGiB(bytes: number): string {
+  return `${formatNumber(bytes / 1024 ** 3, 1)} GiB`;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Markdown building blocks
+
+/** Text safe inside a table cell: pipes escaped, HTML tags neutralised, one line. */
+function cell(text: string): string {
+  return text.replace(/\r?\n/g, ' ').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\|/g, '\\|');
+}
+
+/** Inline code that survives backticks in `text` and sits safely inside a table cell. */
+function code(text: string, inTable = false): string {
+  const flat = text.replace(/\r?\n/g, ' ');
+  const longestRun = Math.max(0, ...(flat.match(/`+/g) ?? []).map((run) => run.length));
+  const fence = '`'.repeat(longestRun + 1);
+  const pad = flat.startsWith('`') || flat.endsWith('`') ? ' ' : '';
+  const body = inTable ? flat.replace(/\|/g, '\\|') : flat;
+  return `${fence}${pad}${body}${pad}${fence}`;
+}
+
+/** A fenced code block that survives fences in `text`. */
+function codeBlock(text: string, language = ''): string {
+  const longestRun = Math.max(2, ...(text.match(/`+/g) ?? []).map((run) => run.length));
+  const fence = '`'.repeat(longestRun + 1);
+  return `${fence}${language}\n${text}\n${fence}`;
+}
+
+type Align = 'left' | 'right';
+
+interface Column<Row> {
+  header: string;
+  align?: Align;
+  value: (row: Row) => string;
+}
+
+/** A GitHub-flavoured markdown table; headers and values are already escaped. */
+function table<Row>(columns: Array<Column<Row>>, rows: Row[]): string {
+  const header = `| ${columns.map((column) => column.header).join(' | ')} |`;
+  const rule = `| ${columns.map((column) => (column.align === 'right' ? '---:' : ':---')).join(' | ')} |`;
+  const body = rows.map((row) => `| ${columns.map((column) => column.value(row)).join(' | ')} |`);
+  return [header, rule, ...body].join('\n');
+}
+
+/** A relative image link; angle brackets keep paths with spaces or parentheses intact. */
+function image(alt: string, path: string): string {
+  const target = /[\s()<>]/.test(path) ? `<${path.replace(/[<>]/g, encodeURIComponent)}>` : path;
+  return `![${alt}](${target})`;
+}
+
+const CLIENT_BOUND_NOTE = 'the load generator saturated first: a lower bound';
+const FLOOR_NOTE = 'one write pass over all connections';
+
+function flag(clientBound: boolean): string {
+  return clientBound ? '⚠ yes' : 'no';
+}
+
+function serverLabel(server: ServerResults): string {
+  return cell(server.server);
+}
+
+function floorMs(server: ServerResults): string {
+  return formatMs(server.passFloorMs);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Sections
+
+function formatDate(iso: string): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+function headerSection(run: BenchRun): string {
+  const { machine, settings } = run;
+  const lines = [
+    `# Benchmark run, ${cell(formatDate(run.startedAt))}`,
+    '',
+    `Started at ${code(run.startedAt)} with:`,
+    '',
+    codeBlock(run.command, 'sh'),
+    '',
+    '## Machine',
+    '',
+    `- **CPUs:** ${formatNumber(machine.cpus)} × ${cell(machine.cpuModel)}`,
+    `- **Memory:** ${formatBytesGiB(machine.memoryBytes)}`,
+    `- **Kernel:** ${cell(machine.kernel)}`,
+    `- **Node:** ${cell(machine.node)}`,
+    `- **Pinning:** ${cell(machine.pinning)}`,
+    `- **Open-file limit:** ${formatNumber(machine.openFileLimit)}`,
+    '',
+    '## Settings',
+    '',
+    `- **Connections:** ${formatNumber(settings.connections)}`,
+    `- **Client processes:** ${formatNumber(settings.clientProcesses)}`,
+    `- **Destinations:** ${settings.destinations.length > 0 ? settings.destinations.map((d) => code(d)).join(', ') : MISSING}`,
+    `- **Duration:** ${formatNumber(settings.durationSeconds)} s per workload`,
+  ];
+  return lines.join('\n');
+}
+
+function serversSection(run: BenchRun): string | null {
+  if (run.servers.length === 0) return null;
+  const columns: Array<Column<ServerResults>> = [
+    { header: 'Server', value: serverLabel },
+    { header: 'Version', value: (s) => cell(s.version) },
+    { header: 'Command', value: (s) => code(s.command, true) },
+    { header: `Floor (ms): ${FLOOR_NOTE}`, align: 'right', value: floorMs },
+  ];
+  return ['## Servers', '', table(columns, run.servers)].join('\n');
+}
+
+/** Rows of servers that ran `workload`, paired with their result. */
+function rowsFor<R extends WorkloadResult>(
+  run: BenchRun,
+  lookup: (server: ServerResults) => R | undefined,
+): Array<{ server: ServerResults; result: R }> {
+  const rows: Array<{ server: ServerResults; result: R }> = [];
+  for (const server of run.servers) {
+    const result = lookup(server);
+    if (result) rows.push({ server, result });
+  }
+  return rows;
+}
+
+type Row<R> = { server: ServerResults; result: R };
+
+function idleSection(run: BenchRun): string | null {
+  const rows = rowsFor(run, (s) => findWorkload(s, 'idle'));
+  if (rows.length === 0) return null;
+  const columns: Array<Column<Row<IdleResult>>> = [
+    { header: 'Server', value: (r) => serverLabel(r.server) },
+    { header: 'Connections', align: 'right', value: (r) => formatNumber(r.result.connections) },
+    { header: 'Handshakes/s', align: 'right', value: (r) => formatNumber(r.result.handshakesPerSecond) },
+    { header: 'Server RSS / conn (KB)', align: 'right', value: (r) => formatKB(r.result.serverRssPerConnection) },
+    {
+      header: 'Kernel socket memory / conn (KB)',
+      align: 'right',
+      value: (r) => formatKB(r.result.kernelSocketBytesPerConnection),
+    },
+    { header: 'Errors', align: 'right', value: (r) => formatNumber(r.result.errors) },
+  ];
+  return [
+    '## Idle connections',
+    '',
+    'Memory held by connections that only sit there. Kernel socket memory counts both ends of each connection.',
+    '',
+    table(columns, rows),
+  ].join('\n');
+}
+
+function throughputSection(run: BenchRun, workload: 'broadcast' | 'rooms'): string | null {
+  const rows = rowsFor(run, (s) => findWorkload(s, workload));
+  if (rows.length === 0) return null;
+  const columns: Array<Column<Row<ThroughputResult>>> = [
+    { header: 'Server', value: (r) => serverLabel(r.server) },
+    { header: 'Connections', align: 'right', value: (r) => formatNumber(r.result.connections) },
+  ];
+  if (workload === 'rooms') {
+    columns.push({ header: 'Rooms', align: 'right', value: (r) => formatNumber(r.result.rooms) });
+  }
+  columns.push(
+    { header: 'Items delivered/s', align: 'right', value: (r) => formatNumber(r.result.itemsDeliveredPerSecond) },
+    { header: 'Frames/s', align: 'right', value: (r) => formatNumber(r.result.framesPerSecond) },
+    { header: 'Items pushed', align: 'right', value: (r) => formatNumber(r.result.itemsPushed) },
+    { header: 'Refused pushes', align: 'right', value: (r) => formatNumber(r.result.pushesRefused) },
+    { header: 'Server CPU (cores)', align: 'right', value: (r) => formatCores(r.result.cpu.server) },
+    { header: 'Client CPU (cores)', align: 'right', value: (r) => formatCores(r.result.cpu.clients) },
+    { header: 'Busiest client (cores)', align: 'right', value: (r) => formatCores(r.result.cpu.busiestClient) },
+    { header: 'Client-bound', value: (r) => flag(r.result.clientBound) },
+    { header: 'Disconnects', align: 'right', value: (r) => formatNumber(r.result.disconnects) },
+  );
+  if (workload === 'broadcast') {
+    columns.push({ header: 'Floor (ms)', align: 'right', value: (r) => floorMs(r.server) });
+  }
+  const title =
+    workload === 'broadcast'
+      ? ['## Broadcast', '', 'Every item pushed goes to every connection.']
+      : ['## Rooms', '', 'Connections are spread over rooms; each item pushed goes to one room.'];
+  const notes: string[] = [];
+  if (rows.some((r) => r.result.clientBound)) notes.push(`⚠ Client-bound: ${CLIENT_BOUND_NOTE}.`);
+  if (workload === 'broadcast') notes.push(`Floor: ${FLOOR_NOTE} (ms), measured per server.`);
+  return [...title, '', table(columns, rows), ...(notes.length ? ['', ...notes.map((n) => `${n}  `)] : [])]
+    .join('\n')
+    .trimEnd();
+}
+
+function latencySection(run: BenchRun): string | null {
+  const rows = rowsFor(run, (s) => findWorkload(s, 'latency'));
+  if (rows.length === 0) return null;
+  const columns: Array<Column<Row<LatencyResult>>> = [
+    { header: 'Server', value: (r) => serverLabel(r.server) },
+    { header: 'Connections', align: 'right', value: (r) => formatNumber(r.result.connections) },
+    { header: 'Pushes/s', align: 'right', value: (r) => formatNumber(r.result.pushesPerSecond, 1) },
+    {
+      header: 'Deliveries/s',
+      align: 'right',
+      value: (r) => formatNumber(r.result.pushesPerSecond * r.result.connections),
+    },
+    { header: 'p50 (ms)', align: 'right', value: (r) => formatMs(r.result.latency.p50) },
+    { header: 'p99 (ms)', align: 'right', value: (r) => formatMs(r.result.latency.p99) },
+    { header: 'p99.9 (ms)', align: 'right', value: (r) => formatMs(r.result.latency.p999) },
+    { header: 'max (ms)', align: 'right', value: (r) => formatMs(r.result.latency.max) },
+    { header: 'Items lost', align: 'right', value: (r) => formatNumber(r.result.itemsLost) },
+    { header: 'Client-bound', value: (r) => flag(r.result.clientBound) },
+    { header: 'Floor (ms)', align: 'right', value: (r) => floorMs(r.server) },
+  ];
+  const notes: string[] = [];
+  if (rows.some((r) => r.result.clientBound)) notes.push(`⚠ Client-bound: ${CLIENT_BOUND_NOTE}.`);
+  notes.push(`Floor: ${FLOOR_NOTE} (ms), the least a broadcast can take to reach the last connection.`);
+  return [
+    '## Latency',
+    '',
+    'A fixed push rate to every connection; latency runs from the push to its arrival at a client.',
+    '',
+    table(columns, rows),
+    '',
+    ...notes.map((n) => `${n}  `),
+  ]
+    .join('\n')
+    .trimEnd();
+}
+
+function churnSection(run: BenchRun): string | null {
+  const rows = rowsFor(run, (s) => findWorkload(s, 'churn'));
+  if (rows.length === 0) return null;
+  const columns: Array<Column<Row<ChurnResult>>> = [
+    { header: 'Server', value: (r) => serverLabel(r.server) },
+    { header: 'Target cycles/s', align: 'right', value: (r) => formatNumber(r.result.targetCyclesPerSecond, 1) },
+    { header: 'Achieved cycles/s', align: 'right', value: (r) => formatNumber(r.result.cyclesPerSecond, 1) },
+    { header: 'Cycles completed', align: 'right', value: (r) => formatNumber(r.result.cyclesCompleted) },
+    { header: 'Errors', align: 'right', value: (r) => formatNumber(r.result.errors) },
+    { header: 'Cycle p50 (ms)', align: 'right', value: (r) => formatMs(r.result.cycleLatency.p50) },
+    { header: 'Cycle p99 (ms)', align: 'right', value: (r) => formatMs(r.result.cycleLatency.p99) },
+  ];
+  return [
+    '## Churn',
+    '',
+    'Connect, join, receive one push, disconnect: cycles per second and how long a cycle took.',
+    '',
+    table(columns, rows),
+  ].join('\n');
+}
+
+/** How sure a throughput ratio is when either side was held back by its load generator. */
+function boundedRatio(ratio: number | null, pushgateBound: boolean, peerBound: boolean): string {
+  const text = formatRatio(ratio);
+  if (text === MISSING) return text;
+  if (pushgateBound && peerBound) return `${text} ⚠`;
+  if (pushgateBound) return `≥ ${text}`;
+  if (peerBound) return `≤ ${text}`;
+  return text;
+}
+
+function divide(numerator: number | null | undefined, denominator: number | null | undefined): number | null {
+  if (!finite(numerator) || !finite(denominator) || denominator <= 0 || numerator < 0) return null;
+  return numerator / denominator;
+}
+
+function ratiosSection(run: BenchRun): string | null {
+  const pushgate = run.servers.find((s) => s.server === 'pushgate');
+  if (!pushgate) return null;
+  const peers = PEERS.map((name) => run.servers.find((s) => s.server === name)).filter(
+    (s): s is ServerResults => s !== undefined,
+  );
+  if (peers.length === 0) return null;
+
+  interface Metric {
+    name: string;
+    value: (peer: ServerResults) => string;
+  }
+  const throughput = (workload: 'broadcast' | 'rooms') => (peer: ServerResults) => {
+    const ours = findWorkload(pushgate, workload);
+    const theirs = findWorkload(peer, workload);
+    if (!ours || !theirs) return MISSING;
+    return boundedRatio(
+      divide(ours.itemsDeliveredPerSecond, theirs.itemsDeliveredPerSecond),
+      ours.clientBound,
+      theirs.clientBound,
+    );
+  };
+  const metrics: Metric[] = [
+    { name: 'Broadcast items delivered/s (pushgate ÷ peer)', value: throughput('broadcast') },
+    { name: 'Rooms items delivered/s (pushgate ÷ peer)', value: throughput('rooms') },
+    {
+      name: 'Latency p99 (peer ÷ pushgate)',
+      value: (peer) =>
+        formatRatio(divide(findWorkload(peer, 'latency')?.latency.p99, findWorkload(pushgate, 'latency')?.latency.p99)),
+    },
+    {
+      name: 'Idle RSS per connection (peer ÷ pushgate)',
+      value: (peer) =>
+        formatRatio(
+          divide(
+            findWorkload(peer, 'idle')?.serverRssPerConnection,
+            findWorkload(pushgate, 'idle')?.serverRssPerConnection,
+          ),
+        ),
+    },
+  ];
+  const columns: Array<Column<Metric>> = [
+    { header: 'Metric (> 1: pushgate is better)', value: (m) => m.name },
+    ...peers.map(
+      (peer): Column<Metric> => ({ header: `pushgate / ${cell(peer.server)}`, align: 'right', value: (m) => m.value(peer) }),
+    ),
+  ];
+  const lines = [
+    '## pushgate / peer',
+    '',
+    'Every ratio is arranged so that **> 1 means pushgate is better**: throughput is pushgate ÷ peer, ' +
+      'latency and memory are peer ÷ pushgate.',
+    '',
+    table(columns, metrics),
+  ];
+  const anyBound = [pushgate, ...peers].some(
+    (s) => findWorkload(s, 'broadcast')?.clientBound || findWorkload(s, 'rooms')?.clientBound,
+  );
+  if (anyBound) {
+    lines.push(
+      '',
+      '≥: pushgate was client-bound, so its figure and the ratio are lower bounds; ' +
+        '≤: the peer was client-bound, so the ratio is an upper bound; ⚠: both were.',
+    );
+  }
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * The run as a markdown report. `chartFiles` are paths relative to where the markdown is written, e.g.
+ * the outputs of `throughputChart` and `latencyChart` saved beside it.
+ */
+export function renderMarkdown(run: BenchRun, chartFiles?: { throughput?: string; latency?: string }): string {
+  const sections: Array<string | null> = [headerSection(run), serversSection(run), idleSection(run)];
+  const broadcast = throughputSection(run, 'broadcast');
+  const rooms = throughputSection(run, 'rooms');
+  sections.push(broadcast, rooms);
+  if (chartFiles?.throughput && (broadcast || rooms)) {
+    sections.push(image('Items delivered per second, per server', chartFiles.throughput));
+  }
+  const latency = latencySection(run);
+  sections.push(latency);
+  if (chartFiles?.latency && latency) {
+    sections.push(image('Latency distribution, per server', chartFiles.latency));
+  }
+  sections.push(churnSection(run), ratiosSection(run));
+  if (run.servers.length === 0) sections.push('_No servers were measured in this run._');
+  return `${sections.filter((s): s is string => s !== null).join('\n\n')}\n`;
+}

@@ -1,0 +1,251 @@
+import { cpus } from 'node:os';
+import { PushDriver } from './driver.js';
+import { Histogram } from './histogram.js';
+import { LoadGenerator, type Measurement } from './load-generator.js';
+import { kernelTcpMemory, processCpuSeconds, processRss } from './procstat.js';
+import type { ChurnResult, CpuSummary, IdleResult, LatencyResult, ServerName, ServerResults, ThroughputResult, WorkloadResult } from './results.js';
+
+export const WORKLOADS = ['idle', 'broadcast', 'latency', 'rooms', 'churn'] as const;
+export type WorkloadName = (typeof WORKLOADS)[number];
+
+/** The server under test. */
+export interface BenchTarget {
+  server: ServerName;
+  /** `pushgate` (also the plain ws peer) or `socketio`. */
+  protocol: 'pushgate' | 'socketio';
+  /** WebSocket base URLs, one per destination address, e.g. `ws://127.0.0.2:7777`. */
+  wsUrls: string[];
+  /** Push API base URL, e.g. `http://127.0.0.1:7788`. */
+  api: string;
+  /** PID of the server process when it runs on this machine (CPU and memory are then measured). */
+  pid: number | null;
+  version: string;
+  command: string;
+}
+
+/** How hard and how long to load it. */
+export interface BenchSettings {
+  connections: number;
+  clientProcesses: number;
+  durationSeconds: number;
+  /** Pushes per second to all in the latency workload. */
+  latencyRate: number;
+  /** Rooms in the room fan-out workload (members = connections / rooms). */
+  rooms: number;
+  /** Connect-join-receive-disconnect cycles per second in the churn workload. */
+  churnRate: number;
+  /** Push requests in flight during floods. */
+  floodConcurrency: number;
+  /** Extra bytes of padding per pushed item. */
+  itemPadding: number;
+  workloads: readonly WorkloadName[];
+  /** Core to pin client processes to (taskset), or null. */
+  clientCore: number | null;
+  log(line: string): void;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** CPU seconds of the server and of this process, to compute per-phase usage. */
+class CpuWindow {
+  private readonly serverStart: number | null;
+  private readonly selfStart = process.cpuUsage();
+  private readonly started = Date.now();
+
+  constructor(private readonly pid: number | null) {
+    this.serverStart = pid === null ? null : processCpuSeconds(pid);
+  }
+
+  /** Usage since construction, with the workers' own usage (cores each). */
+  summary(workerCores: number[]): CpuSummary {
+    const seconds = (Date.now() - this.started) / 1000;
+    const serverEnd = this.pid === null ? null : processCpuSeconds(this.pid);
+    const self = process.cpuUsage(this.selfStart);
+    const driver = (self.user + self.system) / 1e6 / seconds;
+    const all = [...workerCores, driver];
+    return {
+      server: this.serverStart === null || serverEnd === null ? null : round((serverEnd - this.serverStart) / seconds),
+      clients: round(all.reduce((a, b) => a + b, 0)),
+      busiestClient: round(Math.max(...all)),
+    };
+  }
+}
+
+function round(value: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+function median(values: number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+/** Waits until the clients stop receiving (or `expected` deliveries arrived), at most `maxMs`. */
+async function drain(gen: LoadGenerator, expected: number | null, maxMs: number): Promise<Measurement> {
+  const end = Date.now() + maxMs;
+  let last = await gen.report();
+  for (;;) {
+    if (expected !== null && last.items >= expected) return last;
+    if (Date.now() > end) return last;
+    await sleep(500);
+    const now = await gen.report();
+    if (expected === null && now.items === last.items) return now;
+    last = now;
+  }
+}
+
+/** Waits for the server's memory to settle after a burst of connections (bounded). */
+async function settledRss(pid: number | null): Promise<number | null> {
+  if (pid === null) return null;
+  let previous = processRss(pid);
+  for (let i = 0; i < 10; i++) {
+    await sleep(500);
+    const current = processRss(pid);
+    if (current === null || previous === null) return current;
+    if (Math.abs(current - previous) / previous < 0.005) return current;
+    previous = current;
+  }
+  return previous;
+}
+
+/** Runs the workloads against one server and returns its results. */
+export async function benchTarget(target: BenchTarget, settings: BenchSettings): Promise<ServerResults> {
+  const { log } = settings;
+  const results: WorkloadResult[] = [];
+  const driver = new PushDriver(target.api, 'x'.repeat(settings.itemPadding), settings.floodConcurrency);
+  const gen = new LoadGenerator(settings.clientProcesses, settings.clientCore, (connected, errors) => {
+    log(`  ${target.server}: ${connected}/${settings.connections} connected${errors ? `, ${errors} errors` : ''}`);
+  });
+  const seconds = settings.durationSeconds;
+  const wants = (name: WorkloadName): boolean => settings.workloads.includes(name);
+  let passFloorMs: number | null = null;
+  try {
+    // Idle: connect everyone (each joins one of the rooms), then look at memory.
+    const rssBefore = await settledRss(target.pid);
+    const kernelBefore = kernelTcpMemory();
+    log(`${target.server}: connecting ${settings.connections} clients from ${settings.clientProcesses} processes to ${target.wsUrls.join(', ')}`);
+    const connected = await gen.connect(target.protocol, target.wsUrls, settings.connections, settings.rooms);
+    const rssAfter = await settledRss(target.pid);
+    const kernelAfter = kernelTcpMemory();
+    const n = connected.connected;
+    const idle: IdleResult = {
+      workload: 'idle',
+      connections: n,
+      handshakesPerSecond: Math.round(n / (connected.elapsedMs / 1000)),
+      serverRssBefore: rssBefore,
+      serverRssAfter: rssAfter,
+      serverRssPerConnection: rssBefore !== null && rssAfter !== null && n > 0 ? Math.round((rssAfter - rssBefore) / n) : null,
+      kernelSocketBytesPerConnection: kernelBefore !== null && kernelAfter !== null && n > 0 ? Math.round((kernelAfter - kernelBefore) / n) : null,
+      errors: connected.errors,
+    };
+    log(`${target.server}: idle: ${n} connected (${idle.handshakesPerSecond}/s, ${connected.errors} errors), RSS/conn ${idle.serverRssPerConnection ?? '?'} B`);
+    if (wants('idle')) results.push(idle);
+    if (n === 0) throw new Error(`no client could connect to ${target.wsUrls.join(', ')}`);
+
+    // Every client must be receiving before anything is measured.
+    const primeEnd = Date.now() + 30000;
+    while ((await gen.primed()) < n && Date.now() < primeEnd) {
+      await driver.push(undefined);
+      await sleep(200);
+    }
+    await drain(gen, null, 10000);
+
+    if (wants('broadcast')) results.push(await flood('broadcast', () => undefined));
+    if (wants('latency')) {
+      log(`${target.server}: latency: ${settings.latencyRate} pushes/s to all for ${seconds} s`);
+      const cpu = new CpuWindow(target.pid);
+      gen.measure(true);
+      const pushed = await driver.steady(settings.latencyRate, seconds * 1000, () => undefined);
+      const m = await drain(gen, pushed.itemsPushed * n, 15000);
+      const cpuSummary = cpu.summary(m.cpuCores);
+      passFloorMs = median(m.spreads);
+      const result: LatencyResult = {
+        workload: 'latency',
+        connections: n,
+        pushesPerSecond: settings.latencyRate,
+        durationSeconds: seconds,
+        itemsPushed: pushed.itemsPushed,
+        itemsLost: pushed.itemsPushed * n - m.items,
+        latency: m.latency.summary(),
+        cpu: cpuSummary,
+        clientBound: cpuSummary.busiestClient >= 0.9,
+      };
+      log(`${target.server}: latency p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, max ${result.latency.max} ms, lost ${result.itemsLost}, pass ${passFloorMs?.toFixed(1)} ms`);
+      results.push(result);
+    }
+    if (wants('rooms')) results.push(await flood('rooms', () => `room-${Math.floor(Math.random() * settings.rooms)}`));
+    if (wants('churn')) results.push(await churn());
+  } finally {
+    await gen.close();
+    driver.close();
+  }
+  return { server: target.server, version: target.version, command: target.command, passFloorMs: passFloorMs === null ? null : round(passFloorMs, 1), workloads: results };
+
+  async function flood(workload: 'broadcast' | 'rooms', room: () => string | undefined): Promise<ThroughputResult> {
+    log(`${target.server}: ${workload} flood for ${seconds} s`);
+    const cpu = new CpuWindow(target.pid);
+    gen.measure(false);
+    const pushed = await driver.flood(seconds * 1000, settings.floodConcurrency, room);
+    const inWindow = await gen.report();
+    const cpuSummary = cpu.summary(inWindow.cpuCores);
+    const timeline = inWindow.timeline.slice(0, seconds);
+    const delivered = timeline.reduce((a, b) => a + b, 0);
+    const framesPerSecond = inWindow.frames / (inWindow.elapsedMs / 1000);
+    // Let the backlog go before the next workload, so it does not count there.
+    const after = await drain(gen, null, 60000);
+    const result: ThroughputResult = {
+      workload,
+      connections: settings.connections,
+      ...(workload === 'rooms' ? { rooms: settings.rooms } : {}),
+      durationSeconds: seconds,
+      itemsPushed: pushed.itemsPushed,
+      pushesRefused: pushed.refused,
+      itemsDeliveredPerSecond: Math.round(delivered / seconds),
+      framesPerSecond: Math.round(framesPerSecond),
+      timeline,
+      cpu: cpuSummary,
+      clientBound: cpuSummary.busiestClient >= 0.9,
+      disconnects: after.disconnects,
+    };
+    log(`${target.server}: ${workload}: ${result.itemsDeliveredPerSecond.toLocaleString('en')} items/s, ${result.framesPerSecond.toLocaleString('en')} frames/s, server CPU ${cpuSummary.server ?? '?'}, busiest client ${cpuSummary.busiestClient}`);
+    return result;
+  }
+
+  async function churn(): Promise<ChurnResult> {
+    const rate = settings.churnRate;
+    log(`${target.server}: churn: ${rate} connect-join-receive-disconnect cycles/s for ${seconds} s`);
+    const cpu = new CpuWindow(target.pid);
+    const timeoutMs = 5000;
+    // The churning clients wait for a push to their room: one every 10 ms.
+    let pushing = true;
+    const pusher = (async () => {
+      while (pushing) {
+        await driver.push('churn');
+        await sleep(10);
+      }
+    })();
+    const done = await gen.churn({ protocol: target.protocol, urls: target.wsUrls, rate, durationMs: seconds * 1000, room: 'churn', timeoutMs });
+    pushing = false;
+    await pusher;
+    const result: ChurnResult = {
+      workload: 'churn',
+      targetCyclesPerSecond: rate,
+      cyclesCompleted: done.completed,
+      cyclesPerSecond: Math.round(done.completed / seconds),
+      errors: done.errors,
+      cycleLatency: done.latency.summary(),
+      cpu: cpu.summary(done.cpuCores),
+    };
+    log(`${target.server}: churn: ${result.cyclesPerSecond}/s completed, ${done.errors} errors${done.firstError ? ` (first: ${done.firstError})` : ''}, p99 ${result.cycleLatency.p99} ms`);
+    return result;
+  }
+}
+
+/** A short machine description for the results. */
+export function cpuModel(): string {
+  return cpus()[0]?.model ?? 'unknown';
+}
+
+export { Histogram };

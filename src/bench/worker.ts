@@ -1,0 +1,214 @@
+/**
+ * A load-generator process: opens its share of WebSocket clients and counts what they receive. It is
+ * forked by the coordinator (src/bench/load-generator.ts) and driven over IPC; it does nothing else, so
+ * that its CPU use tells whether the clients kept up.
+ */
+import { WebSocket } from 'ws';
+import { Histogram } from './histogram.js';
+import type { ChurnCommand, ConnectCommand, WorkerCommand, WorkerReply } from './messages.js';
+import { now, protocolByName, scanItems, type ClientProtocol } from './protocols.js';
+
+const sockets: WebSocket[] = [];
+let protocol: ClientProtocol = protocolByName('pushgate');
+let counting = false;
+let items = 0;
+let frames = 0;
+let disconnects = 0;
+let errors = 0;
+let startedAt = 0;
+let cpuAtStart = process.cpuUsage();
+let timeline: number[] = [];
+let latency: Histogram | null = null;
+// seq → [first receipt, last receipt]: how long one push took to reach every client of this process.
+let spreads: Map<number, [number, number]> | null = null;
+let primed: Set<WebSocket> | null = null;
+let closing = false;
+
+function reply(message: WorkerReply): void {
+  process.send?.(message);
+}
+
+function onItem(sentAt: number, seq: number): void {
+  const at = now();
+  latency?.record(at - sentAt);
+  if (spreads !== null) {
+    const spread = spreads.get(seq);
+    if (spread === undefined) spreads.set(seq, [at, at]);
+    else spread[1] = at;
+  }
+}
+
+function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  if (isBinary || protocol.control(this, data)) return;
+  if (primed !== null) primed.add(this);
+  if (!counting) return;
+  const count = scanItems(data, latency !== null ? onItem : null);
+  if (count === 0) return;
+  frames += 1;
+  items += count;
+  const second = Math.floor((Date.now() - startedAt) / 1000);
+  timeline[second] = (timeline[second] ?? 0) + count;
+}
+
+function onClose(this: WebSocket): void {
+  if (!closing) disconnects += 1;
+}
+
+function open(url: string): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: 10000 });
+    ws.once('error', reject);
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`handshake refused: HTTP ${res.statusCode}`)));
+    ws.on('message', onMessage);
+    const done = (): void => {
+      ws.off('error', reject);
+      ws.on('error', () => { errors += 1; });
+      resolve(ws);
+    };
+    if (protocol.ready(ws)) ws.once('open', done);
+    else ws.once('ready', done);
+  });
+}
+
+async function connect(command: ConnectCommand): Promise<void> {
+  protocol = protocolByName(command.protocol);
+  const started = Date.now();
+  let next = 0;
+  let lastProgress = started;
+  const opener = async (): Promise<void> => {
+    while (next < command.count) {
+      const index = command.offset + next++;
+      const url = protocol.url(command.urls[index % command.urls.length]);
+      try {
+        const ws = await open(url);
+        ws.on('close', onClose);
+        if (command.rooms > 0) protocol.join(ws, `room-${index % command.rooms}`);
+        sockets.push(ws);
+      } catch {
+        errors += 1;
+      }
+      if (Date.now() - lastProgress > 1000) {
+        lastProgress = Date.now();
+        reply({ type: 'progress', connected: sockets.length, errors });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(command.concurrency, command.count) }, opener));
+  reply({ type: 'connected', connected: sockets.length, errors, elapsedMs: Date.now() - started });
+}
+
+function report(): void {
+  const cpu = process.cpuUsage(cpuAtStart);
+  reply({
+    type: 'report',
+    items,
+    frames,
+    disconnects,
+    errors,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    elapsedMs: Date.now() - startedAt,
+    timeline: Array.from(timeline, (value) => value ?? 0),
+    latency: latency ?? new Histogram(),
+    spreads: spreads === null ? [] : [...spreads].map(([seq, [first, last]]) => [seq, first, last]),
+  });
+}
+
+/** Connect, join, receive one push, disconnect — `rate` times a second for `durationMs`. */
+async function churn(command: ChurnCommand): Promise<void> {
+  const churnProtocol = protocolByName(command.protocol);
+  const cycleLatency = new Histogram();
+  const cpuStart = process.cpuUsage();
+  let completed = 0;
+  let failed = 0;
+  let firstError: string | null = null;
+  let index = 0;
+  const cycle = (): Promise<void> => new Promise((resolve) => {
+    const started = now();
+    const url = churnProtocol.url(command.urls[index++ % command.urls.length]);
+    const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: command.timeoutMs });
+    let settled = false;
+    const finish = (error: string | null): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (error === null) {
+        completed += 1;
+        cycleLatency.record(now() - started);
+      } else {
+        failed += 1;
+        firstError ??= error;
+      }
+      ws.terminate();
+      resolve();
+    };
+    const timer = setTimeout(() => finish('timed out waiting for the push'), command.timeoutMs);
+    const join = (): void => churnProtocol.join(ws, command.room);
+    if (churnProtocol.ready(ws)) ws.once('open', join);
+    else ws.once('ready', join);
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (isBinary || churnProtocol.control(ws, data)) return;
+      if (scanItems(data, null) > 0) finish(null);
+    });
+    ws.once('error', (error) => finish(error.message));
+    ws.once('close', () => finish('closed by the server'));
+  });
+  const pending: Array<Promise<void>> = [];
+  const interval = 1000 / command.rate;
+  const end = Date.now() + command.durationMs;
+  let due = Date.now();
+  while (Date.now() < end) {
+    pending.push(cycle());
+    due += interval;
+    const wait = due - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+  await Promise.all(pending);
+  const cpu = process.cpuUsage(cpuStart);
+  reply({ type: 'churned', completed, errors: failed, cpuMs: (cpu.user + cpu.system) / 1000, latency: cycleLatency, firstError });
+}
+
+// Keeps pushgate-protocol connections alive across long runs (the gateway closes clients silent for 60 s).
+setInterval(() => {
+  if (protocol.keepAlive === null) return;
+  for (const ws of sockets) if (ws.readyState === WebSocket.OPEN) ws.send(protocol.keepAlive);
+}, 20000).unref();
+
+process.on('message', (command: WorkerCommand) => {
+  switch (command.type) {
+    case 'connect':
+      void connect(command);
+      return;
+    case 'prime':
+      // Counts clients that have received anything since: the coordinator pushes until all have.
+      primed ??= new Set();
+      reply({ type: 'primed', primed: primed.size });
+      return;
+    case 'measure':
+      primed = null;
+      counting = true;
+      items = 0;
+      frames = 0;
+      disconnects = 0;
+      errors = 0;
+      timeline = [];
+      startedAt = Date.now();
+      cpuAtStart = process.cpuUsage();
+      latency = command.latency ? new Histogram() : null;
+      spreads = command.latency ? new Map() : null;
+      return;
+    case 'report':
+      report();
+      return;
+    case 'churn':
+      void churn(command);
+      return;
+    case 'close':
+      closing = true;
+      for (const ws of sockets) ws.terminate();
+      sockets.length = 0;
+      reply({ type: 'closed' });
+      process.disconnect?.();
+      return;
+  }
+});
+process.on('disconnect', () => process.exit(0));
