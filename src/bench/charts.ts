@@ -342,7 +342,10 @@ export function latencyChart(run: BenchRun): string {
     [0.99, 'p99', 13],
   ] as const) {
     body.push(line(left, y(fraction), right, y(fraction), '#9ca3af', 'stroke-dasharray="4 4"'));
-    body.push(text(right - 4, y(fraction) + dy, label, { size: 11, anchor: 'end', fill: MUTED, weight: 'bold' }));
+    body.push(
+      `<text x="${px(right - 4)}" y="${px(y(fraction) + dy)}" font-size="11" font-weight="bold" fill="${MUTED}" ` +
+        `text-anchor="end" stroke="#ffffff" stroke-width="3" paint-order="stroke">${label}</text>`,
+    );
   }
   body.push(line(left, top, left, bottom, MUTED));
   body.push(line(left, bottom, right, bottom, MUTED));
@@ -392,7 +395,10 @@ export function latencyChart(run: BenchRun): string {
     const colour = colourOf(run.servers, server);
     body.push(line(left, legendY - 4, left + 24, legendY - 4, colour, 'stroke-width="3" stroke-linecap="round"'));
     body.push(`<circle cx="${px(left + 12)}" cy="${px(legendY - 4)}" r="4" fill="${colour}" stroke="#ffffff" stroke-width="1.5"/>`);
-    body.push(text(left + 34, legendY, server.server, { size: 12, weight: 'bold' }));
+    body.push(
+      `<text x="${px(left + 34)}" y="${px(legendY)}" font-size="12" font-weight="bold" fill="${INK}">` +
+        `${escapeXml(server.server)}${result.clientBound ? '<tspan fill="#b45309"> ⚠</tspan>' : ''}</text>`,
+    );
     const { p50, p99, p999, max: worst } = result.latency;
     const columns: Array<[string, number]> = [
       ['p50', p50],
@@ -402,14 +408,20 @@ export function latencyChart(run: BenchRun): string {
     ];
     for (const [index, [name, ms]] of columns.entries()) {
       body.push(
-        `<text x="${px(left + 130 + index * 118)}" y="${px(legendY)}" font-size="12" fill="${INK}">` +
+        `<text x="${px(left + 136 + index * 118)}" y="${px(legendY)}" font-size="12" fill="${INK}">` +
           `<tspan fill="${MUTED}">${escapeXml(name)}</tspan> ${escapeXml(formatMs(ms))} ms</text>`,
       );
     }
-    if (result.clientBound) {
-      body.push(text(left + 130 + 4 * 118, legendY, '⚠ client-bound', { size: 12, fill: '#b45309' }));
-    }
     legendY += 20;
+  }
+  if (series.some((s) => s.result.clientBound)) {
+    body.push(
+      text(left, legendY + 4, '⚠ client-bound: the load generator saturated first, so latencies include its own delay.', {
+        size: 11,
+        fill: MUTED,
+      }),
+    );
+    legendY += 22;
   }
   return svgDocument(legendY - 4, title, body);
 }

@@ -256,7 +256,11 @@ function throughputSection(run: BenchRun, workload: 'broadcast' | 'rooms'): stri
     { header: 'Frames/s', align: 'right', value: (r) => formatNumber(r.result.framesPerSecond) },
     { header: 'Items pushed', align: 'right', value: (r) => formatNumber(r.result.itemsPushed) },
     { header: 'Refused pushes', align: 'right', value: (r) => formatNumber(r.result.pushesRefused) },
-    { header: 'Server CPU (cores)', align: 'right', value: (r) => formatCores(r.result.cpu.server) },
+    {
+      header: 'Server CPU (cores)',
+      align: 'right',
+      value: (r) => (r.result.cpu.server === null ? 'remote' : formatCores(r.result.cpu.server)),
+    },
     { header: 'Client CPU (cores)', align: 'right', value: (r) => formatCores(r.result.cpu.clients) },
     { header: 'Busiest client (cores)', align: 'right', value: (r) => formatCores(r.result.cpu.busiestClient) },
     { header: 'Client-bound', value: (r) => flag(r.result.clientBound) },
@@ -298,7 +302,9 @@ function latencySection(run: BenchRun): string | null {
     { header: 'Floor (ms)', align: 'right', value: (r) => floorMs(r.server) },
   ];
   const notes: string[] = [];
-  if (rows.some((r) => r.result.clientBound)) notes.push(`⚠ Client-bound: ${CLIENT_BOUND_NOTE}.`);
+  if (rows.some((r) => r.result.clientBound)) {
+    notes.push('⚠ Client-bound: the load generator saturated first, so these latencies include its own delay.');
+  }
   notes.push(`Floor: ${FLOOR_NOTE} (ms), the least a broadcast can take to reach the last connection.`);
   return [
     '## Latency',
@@ -390,6 +396,8 @@ function ratiosSection(run: BenchRun): string | null {
         ),
     },
   ];
+  const shown = metrics.filter((metric) => peers.some((peer) => metric.value(peer) !== MISSING));
+  if (shown.length === 0) return null;
   const columns: Array<Column<Metric>> = [
     { header: 'Metric (> 1: pushgate is better)', value: (m) => m.name },
     ...peers.map(
@@ -402,7 +410,7 @@ function ratiosSection(run: BenchRun): string | null {
     'Every ratio is arranged so that **> 1 means pushgate is better**: throughput is pushgate ÷ peer, ' +
       'latency and memory are peer ÷ pushgate.',
     '',
-    table(columns, metrics),
+    table(columns, shown),
   ];
   const anyBound = [pushgate, ...peers].some(
     (s) => findWorkload(s, 'broadcast')?.clientBound || findWorkload(s, 'rooms')?.clientBound,

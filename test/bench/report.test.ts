@@ -202,6 +202,7 @@ function tableAfter(markdown: string, heading: string): string[][] {
 describe('bench report', () => {
   const run = fakeRun();
   const markdown = renderMarkdown(run, { throughput: 'throughput.svg', latency: 'charts/latency cdf.svg' });
+  writeFileSync('/tmp/report.md', markdown);
 
   it('has a header with the date, exact command, machine and settings', () => {
     assert.match(markdown, /^# Benchmark run, 2025-06-01 14:03 UTC/);
@@ -288,7 +289,12 @@ describe('bench report', () => {
     onlyWs.servers[1]!.workloads = onlyWs.servers[1]!.workloads.filter((w) => w.workload !== 'rooms');
     const rows = tableAfter(renderMarkdown(onlyWs), '## pushgate / peer');
     assert.deepEqual(rows[0]!.slice(1), ['pushgate / ws']);
-    assert.equal(rows[3]![1], '—', 'no rooms figure for ws');
+    assert.ok(!rows.some((row) => row[0]!.startsWith('Rooms')), 'no rooms row when no peer ran rooms');
+    assert.equal(rows.length, 2 + 3);
+    const idleOnlyPushgate = fakeRun();
+    idleOnlyPushgate.servers[1]!.workloads = idleOnlyPushgate.servers[1]!.workloads.filter((w) => w.workload !== 'idle');
+    const idleRow = tableAfter(renderMarkdown(idleOnlyPushgate), '## pushgate / peer').find((row) => row[0]!.startsWith('Idle'));
+    assert.deepEqual(idleRow?.slice(1), ['—', `${(21_504 / 3_480).toFixed(2)}×`], 'a missing figure shows a dash');
     const empty = fakeRun();
     empty.servers = [];
     assert.ok(renderMarkdown(empty).includes('No servers'));
