@@ -73,6 +73,8 @@ export class Connection {
   rooms: Set<string> | null = null;
   /** `Date.now()` of the last frame received (message, ping or pong), read by the heartbeat sweep. */
   lastSeen: number;
+  /** Frames waiting for this connection's next write; owned by the dispatcher. */
+  outbox: PreparedFrame | PreparedFrame[] | null = null;
 
   private readonly ws: TaggedSocket;
   private readonly limits: ConnectionLimits;
@@ -165,6 +167,22 @@ export class Connection {
     // ws frames synchronously when permessage-deflate is off (the gateway never enables it), so its
     // sender holds no queue that these bytes could overtake.
     this.ws._socket.write(frame.bytes);
+    return 'sent';
+  }
+
+  /**
+   * Writes several prepared frames in one go (one corked write: a single syscall), in order. All are
+   * written or, when the client is too slow for them, none.
+   */
+  sendPreparedBatch(frames: readonly PreparedFrame[]): SendResult {
+    if (this.state !== OPEN) return 'closed';
+    let size = 0;
+    for (const frame of frames) size += frame.bytes.length;
+    if (!this.hasRoomFor(size)) return 'slow';
+    const socket = this.ws._socket;
+    socket.cork();
+    for (const frame of frames) socket.write(frame.bytes);
+    socket.uncork();
     return 'sent';
   }
 

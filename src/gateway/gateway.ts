@@ -275,16 +275,15 @@ export class Gateway {
     this.log.debug({ conn: conn.id, address: conn.remoteAddress }, 'connection opened');
   }
 
-  private recipientsOf(target: PushTarget): Connection[] {
+  private recipientsOf(target: PushTarget): Iterable<Connection> {
     switch (target.kind) {
       case 'all':
-        return Array.from(this.hub.all());
-      case 'room': {
-        const members = this.hub.members(target.room);
-        return members === undefined ? [] : Array.from(members);
-      }
+        return this.hub.all();
+      case 'room':
+        return this.hub.members(target.room) ?? [];
       case 'conn':
-        return target.conn.isOpen ? [target.conn] : [];
+        // A connection that closed after its push was accepted still counts it, as dropped.
+        return [target.conn];
     }
   }
 

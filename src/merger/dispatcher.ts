@@ -9,39 +9,46 @@ export interface DispatchCounters {
   failed(frame: PreparedFrame): void;
 }
 
-interface Job {
-  frame: PreparedFrame;
-  recipients: Connection[];
-  next: number;
-}
-
 /**
- * Writes prepared frames to their recipients, in the order the frames were queued. A broadcast to
- * many thousands of sockets is written in slices of `sliceWrites` so that the event loop can accept
- * connections and API requests in between; frames never overtake each other, so items of one room
- * keep their order.
+ * Writes prepared frames to their recipients through per-connection outboxes, uWebSockets-style:
+ * queuing a frame only records it in each recipient's outbox; a write pass then goes over the
+ * connections with something to send and gives each all of its frames in one corked write. A frame
+ * queued while a pass is under way reaches the connections the pass has not yet written in that same
+ * pass, so a broadcast waits at most one pass; and however many frames pile up for a connection, it
+ * costs one syscall per pass. Passes run in slices of `sliceMs` so the event loop keeps serving
+ * connections and API requests in between. Each connection's frames go out in the order queued.
  */
 export class Dispatcher {
-  private readonly jobs: Job[] = [];
+  /** Connections with a non-empty outbox, in the order they got it. */
+  private dirty: Connection[] = [];
   private head = 0;
   private scheduled: NodeJS.Immediate | null = null;
-  /** Items in frames not yet written to every recipient. */
+  /** Items in frames not yet written to (or failed for) every recipient. */
   pendingItems = 0;
+  /** Frames not yet written to (or failed for) every recipient (go-push's `dispatchPending`). */
+  pendingFrames = 0;
 
   constructor(
     private readonly counters: DispatchCounters,
-    private readonly sliceWrites = 4096,
+    private readonly sliceMs = 4,
   ) {}
 
-  /** Frames queued or partly written (go-push's `dispatchPending`). */
-  get pendingFrames(): number {
-    return this.jobs.length - this.head;
-  }
-
-  enqueue(frame: PreparedFrame, recipients: Connection[]): void {
-    if (recipients.length === 0) return;
-    this.jobs.push({ frame, recipients, next: 0 });
+  /** Queues `frame` for every recipient. Frames with no recipient are dropped here, uncounted: nobody was addressed. */
+  enqueue(frame: PreparedFrame, recipients: Iterable<Connection>): void {
+    let count = 0;
+    for (const conn of recipients) {
+      const outbox = conn.outbox;
+      if (outbox === null) {
+        conn.outbox = frame;
+        this.dirty.push(conn);
+      } else if (Array.isArray(outbox)) outbox.push(frame);
+      else conn.outbox = [outbox, frame];
+      count += 1;
+    }
+    if (count === 0) return;
+    frame.remaining = count;
     this.pendingItems += frame.items;
+    this.pendingFrames += 1;
     this.schedule();
   }
 
@@ -53,36 +60,45 @@ export class Dispatcher {
   private schedule(): void {
     if (this.scheduled === null) this.scheduled = setImmediate(() => {
       this.scheduled = null;
-      this.run(this.sliceWrites);
+      this.run(performance.now() + this.sliceMs);
     });
   }
 
-  private run(budget: number): void {
-    let writes = 0;
-    while (this.head < this.jobs.length && writes < budget) {
-      const job = this.jobs[this.head];
-      const { frame, recipients } = job;
-      const end = Math.min(recipients.length, job.next + (budget - writes));
-      for (let i = job.next; i < end; i++) {
-        if (recipients[i].sendPrepared(frame) === 'sent') this.counters.sent(frame);
-        else this.counters.failed(frame);
+  private run(deadline: number): void {
+    const dirty = this.dirty;
+    while (this.head < dirty.length) {
+      const conn = dirty[this.head++];
+      const outbox = conn.outbox;
+      conn.outbox = null;
+      if (outbox === null) continue;
+      if (Array.isArray(outbox)) {
+        const ok = conn.sendPreparedBatch(outbox) === 'sent';
+        for (const frame of outbox) this.settle(frame, ok);
+      } else {
+        this.settle(outbox, conn.sendPrepared(outbox) === 'sent');
       }
-      writes += end - job.next;
-      job.next = end;
-      if (end === recipients.length) {
-        this.pendingItems -= frame.items;
-        this.head += 1;
-      }
+      // Reading the clock costs more than a write's bookkeeping: look every 32 writes.
+      if ((this.head & 31) === 0 && performance.now() > deadline) break;
     }
-    if (this.head === this.jobs.length) {
-      this.jobs.length = 0;
+    if (this.head === dirty.length) {
+      dirty.length = 0;
       this.head = 0;
-    } else {
-      if (this.head > 1024) {
-        this.jobs.splice(0, this.head);
-        this.head = 0;
-      }
-      this.schedule();
+      return;
+    }
+    if (this.head > 4096 && this.head > dirty.length / 2) {
+      this.dirty = dirty.slice(this.head);
+      this.head = 0;
+    }
+    this.schedule();
+  }
+
+  private settle(frame: PreparedFrame, sent: boolean): void {
+    if (sent) this.counters.sent(frame);
+    else this.counters.failed(frame);
+    frame.remaining -= 1;
+    if (frame.remaining === 0) {
+      this.pendingItems -= frame.items;
+      this.pendingFrames -= 1;
     }
   }
 }

@@ -11,6 +11,8 @@ export interface PreparedFrame {
   readonly bytes: Buffer;
   /** How many pushed items the frame carries (0 for control answers). */
   readonly items: number;
+  /** Recipients it has yet to be written to (or fail for); kept by the dispatcher. */
+  remaining: number;
 }
 
 const frameOptions = { fin: true, opcode: 0x01, mask: false, readOnly: false, rsv1: false };
@@ -18,7 +20,7 @@ const frameOptions = { fin: true, opcode: 0x01, mask: false, readOnly: false, rs
 /** Serialises `text` once and frames it as one unmasked text frame. */
 export function prepareFrame(text: string, items = 0): PreparedFrame {
   const parts = Sender.frame(Buffer.from(text), frameOptions);
-  return { bytes: parts.length === 1 ? parts[0] : Buffer.concat(parts), items };
+  return { bytes: parts.length === 1 ? parts[0] : Buffer.concat(parts), items, remaining: 0 };
 }
 
 /**

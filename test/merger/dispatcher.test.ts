@@ -5,41 +5,75 @@ import { Dispatcher } from '../../src/merger/dispatcher.js';
 import { prepareFrame, type PreparedFrame } from '../../src/protocol/encode.js';
 import { withTimeout } from '../helpers/wait.js';
 
-/** A stand-in recipient that records the frames written to it (the dispatcher only calls sendPrepared). */
-function recipient(log: string[], name: string, result: SendResult = 'sent'): Connection {
-  return { sendPrepared: (frame: PreparedFrame) => { log.push(`${name}:${frame.bytes.subarray(2).toString()}`); return result; } } as unknown as Connection;
+/** A stand-in recipient recording each write: one entry per write, with the frames it carried. */
+function recipient(writes: string[], name: string, result: SendResult = 'sent'): Connection {
+  const text = (frame: PreparedFrame): string => frame.bytes.subarray(2).toString();
+  return {
+    outbox: null,
+    sendPrepared(frame: PreparedFrame) { writes.push(`${name}:${text(frame)}`); return result; },
+    sendPreparedBatch(frames: PreparedFrame[]) { writes.push(`${name}:${frames.map(text).join('+')}`); return result; },
+  } as unknown as Connection;
 }
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+const counters = () => {
+  const counts = { sent: 0, failed: 0 };
+  return { counts, sink: { sent: () => void counts.sent++, failed: () => void counts.failed++ } };
+};
 
 describe('Dispatcher', () => {
-  it('writes a large fan-out in slices, frames in order, and counts each write', async () => {
-    const log: string[] = [];
-    const counts = { sent: 0, failed: 0 };
-    const dispatcher = new Dispatcher({ sent: () => void counts.sent++, failed: () => void counts.failed++ }, 3);
-    const everyone = ['a', 'b', 'c', 'd', 'e'].map((name) => recipient(log, name));
-    dispatcher.enqueue(prepareFrame('1', 1), everyone);
-    dispatcher.enqueue(prepareFrame('2', 1), everyone.slice(0, 2));
-    assert.equal(dispatcher.pendingFrames, 2);
-    assert.equal(dispatcher.pendingItems, 2);
+  it('gives each connection all its queued frames in one write, in order', async () => {
+    const writes: string[] = [];
+    const { counts, sink } = counters();
+    const dispatcher = new Dispatcher(sink);
+    const [a, b] = [recipient(writes, 'a'), recipient(writes, 'b')];
+    dispatcher.enqueue(prepareFrame('1', 1), [a, b]);
+    dispatcher.enqueue(prepareFrame('2', 2), [a]);
+    dispatcher.enqueue(prepareFrame('3', 1), [a, b]);
+    assert.equal(dispatcher.pendingFrames, 3);
+    assert.equal(dispatcher.pendingItems, 4);
     await turn();
-    assert.deepEqual(log, ['a:1', 'b:1', 'c:1'], 'first slice stops at three writes');
-    assert.equal(dispatcher.pendingFrames, 2);
-    await turn();
-    assert.deepEqual(log.slice(3), ['d:1', 'e:1', 'a:2']);
-    await withTimeout((async () => { while (dispatcher.pendingFrames > 0) await turn(); })(), 1000, 'the dispatch');
-    assert.deepEqual(log.slice(6), ['b:2']);
-    assert.deepEqual(counts, { sent: 7, failed: 0 });
+    assert.deepEqual(writes, ['a:1+2+3', 'b:1+3']);
+    assert.deepEqual(counts, { sent: 5, failed: 0 });
+    assert.equal(dispatcher.pendingFrames, 0);
     assert.equal(dispatcher.pendingItems, 0);
   });
 
-  it('counts writes refused by closed or slow recipients as failed', async () => {
-    const log: string[] = [];
-    const counts = { sent: 0, failed: 0 };
-    const dispatcher = new Dispatcher({ sent: () => void counts.sent++, failed: () => void counts.failed++ });
-    dispatcher.enqueue(prepareFrame('x', 1), [recipient(log, 'ok'), recipient(log, 'gone', 'closed'), recipient(log, 'slow', 'slow')]);
+  it('writes in time slices, and a frame queued mid-pass reaches the connections not yet written in that pass', async () => {
+    const writes: string[] = [];
+    const { counts, sink } = counters();
+    // A zero-length slice stops after the first 32 writes of each pass.
+    const dispatcher = new Dispatcher(sink, 0);
+    const everyone = Array.from({ length: 40 }, (_, i) => recipient(writes, `c${i}`));
+    dispatcher.enqueue(prepareFrame('x', 1), everyone);
+    await turn();
+    assert.equal(writes.length, 32, 'first slice');
+    dispatcher.enqueue(prepareFrame('y', 1), everyone);
+    await withTimeout((async () => { while (dispatcher.pendingFrames > 0) await turn(); })(), 2000, 'the dispatch');
+    assert.equal(writes[32], 'c32:x+y', 'not yet written: both frames in one write');
+    assert.equal(writes[39], 'c39:x+y');
+    assert.equal(writes[40], 'c0:y', 'already written: the new frame in the next pass');
+    assert.equal(writes.length, 72);
+    assert.deepEqual(counts, { sent: 80, failed: 0 });
+  });
+
+  it('counts writes refused by closed or slow recipients as failed', () => {
+    const writes: string[] = [];
+    const { counts, sink } = counters();
+    const dispatcher = new Dispatcher(sink);
+    dispatcher.enqueue(prepareFrame('x', 1), [recipient(writes, 'ok'), recipient(writes, 'gone', 'closed'), recipient(writes, 'slow', 'slow')]);
     dispatcher.drain();
     assert.deepEqual(counts, { sent: 1, failed: 2 });
     assert.equal(dispatcher.pendingFrames, 0);
+    assert.equal(dispatcher.pendingItems, 0);
+  });
+
+  it('queues nothing for a target with no recipients', () => {
+    const { counts, sink } = counters();
+    const dispatcher = new Dispatcher(sink);
+    dispatcher.enqueue(prepareFrame('x', 3), []);
+    assert.equal(dispatcher.pendingItems, 0);
+    dispatcher.drain();
+    assert.deepEqual(counts, { sent: 0, failed: 0 });
   });
 });
