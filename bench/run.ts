@@ -76,6 +76,7 @@ const settings: BenchSettings = {
   itemPadding: 0,
   workloads: parseWorkloads(values.workloads ?? ''),
   clientCore,
+  clientCores: clientCore !== null ? 1 : availableParallelism(),
   log,
 };
 

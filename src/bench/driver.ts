@@ -40,13 +40,25 @@ export class PushDriver {
     });
   }
 
-  /** As fast as the server takes them, `concurrency` requests in flight, for `durationMs`; 503s are retried. */
-  async flood(durationMs: number, concurrency: number, room: () => string | undefined): Promise<DriveResult> {
+  /**
+   * As fast as the whole pipeline delivers, for `durationMs`: `concurrency` requests in flight, 503s
+   * retried, and no more than `window` deliveries outstanding (pushed × `fanOut` − `delivered()`), so
+   * that the push rate settles at what server and clients sustain together instead of overrunning the
+   * clients until the server drops them as slow consumers.
+   */
+  async flood(durationMs: number, concurrency: number, room: () => string | undefined, flow: { fanOut: number; window: number; delivered: () => number }): Promise<DriveResult> {
     const result: DriveResult = { itemsPushed: 0, refused: 0, failed: 0 };
     const end = Date.now() + durationMs;
+    let inFlight = 0;
     const loop = async (): Promise<void> => {
       while (Date.now() < end) {
+        if ((result.itemsPushed + inFlight) * flow.fanOut - flow.delivered() > flow.window) {
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          continue;
+        }
+        inFlight += 1;
         const status = await this.push(room());
+        inFlight -= 1;
         if (status === 200) result.itemsPushed += 1;
         else if (status === 503) {
           result.refused += 1;

@@ -14,7 +14,7 @@ class WorkerProcess {
 
   constructor(readonly child: ChildProcess, onProgress: (reply: WorkerReply) => void) {
     child.on('message', (reply: WorkerReply) => {
-      if (reply.type === 'progress') {
+      if (reply.type === 'progress' || reply.type === 'tick') {
         onProgress(reply);
         return;
       }
@@ -63,13 +63,19 @@ export interface Measurement {
  */
 export class LoadGenerator {
   private readonly workers: WorkerProcess[] = [];
+  private readonly ticks: number[] = [];
 
   constructor(count: number, core: number | null, private readonly onProgress: (connected: number, errors: number) => void = () => {}) {
     const progress = new Map<number, { connected: number; errors: number }>();
     for (let i = 0; i < count; i++) {
       const command = core !== null && existsSync('/usr/bin/taskset') ? ['taskset', '-c', String(core), process.execPath] : [process.execPath];
       const child = spawn(command[0], [...command.slice(1), workerScript], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      this.ticks.push(0);
       this.workers.push(new WorkerProcess(child, (reply) => {
+        if (reply.type === 'tick') {
+          this.ticks[i] = reply.items;
+          return;
+        }
         if (reply.type !== 'progress') return;
         progress.set(i, reply);
         let connected = 0;
@@ -116,7 +122,13 @@ export class LoadGenerator {
 
   /** Starts counting (and timing, with `latency`) from now. */
   measure(latency: boolean): void {
+    this.ticks.fill(0);
     for (const w of this.workers) w.send({ type: 'measure', latency });
+  }
+
+  /** Items the clients have counted since `measure`, as of their last tick (at most 50 ms old). */
+  get delivered(): number {
+    return this.ticks.reduce((a, b) => a + b, 0);
   }
 
   /** Every worker's counts since `measure`, summed. */

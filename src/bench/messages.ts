@@ -47,6 +47,8 @@ export interface HistogramData {
 
 export type WorkerReply =
   | { type: 'progress'; connected: number; errors: number }
+  /** Items counted since `measure`, sent every 50 ms while measuring (the driver's flow control). */
+  | { type: 'tick'; items: number }
   | { type: 'connected'; connected: number; errors: number; elapsedMs: number }
   | { type: 'primed'; primed: number }
   | { type: 'report'; items: number; frames: number; disconnects: number; errors: number; cpuMs: number; elapsedMs: number; timeline: number[]; latency: HistogramData; spreads: Array<[number, number, number]> }

@@ -60,7 +60,7 @@ export interface ThroughputResult {
   /** Deliveries per second over time, one point per second, for the chart. */
   timeline: number[];
   cpu: CpuSummary;
-  /** True when a load-generator process was saturated (busiestClient ≥ 0.9): the figure is a lower bound. */
+  /** True when the load generator was saturated (a process, or all together on their cores, ≥ 90 %): the figure is a lower bound. */
   clientBound: boolean;
   /** Connections the server closed during the run. */
   disconnects: number;

@@ -62,7 +62,8 @@ export function benchCommand(): Command {
       const settings = {
         connections: opts.connections, clientProcesses: opts.clients, durationSeconds: opts.duration,
         latencyRate: opts.rate, rooms: opts.rooms, churnRate: opts.churnRate, floodConcurrency: opts.concurrency,
-        itemPadding: opts.itemPadding, workloads: opts.workloads, clientCore: opts.clientCore ?? null, log,
+        itemPadding: opts.itemPadding, workloads: opts.workloads, clientCore: opts.clientCore ?? null,
+        clientCores: opts.clientCore === undefined ? cpus().length : 1, log,
       };
       const results = await benchTarget({
         server: opts.protocol === 'socketio' ? 'socketio' : 'external',
