@@ -14,5 +14,6 @@ function find(dir) {
 }
 
 const files = find('dist/test').sort();
-const result = spawnSync(process.execPath, ['--test', ...process.argv.slice(2), ...files], { stdio: 'inherit' });
+// A hung test fails after two minutes instead of holding CI until its deadline.
+const result = spawnSync(process.execPath, ['--test', '--test-timeout=120000', ...process.argv.slice(2), ...files], { stdio: 'inherit' });
 process.exit(result.status ?? 1);

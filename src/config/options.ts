@@ -181,6 +181,18 @@ export function parseOptionValue(option: OptionSpec, raw: unknown): GatewayOptio
   }
 }
 
+/** Checks that go beyond the type: values the gateway could not start with. */
+const semanticChecks: Partial<Record<keyof GatewayOptions, (value: never) => string | null>> = {
+  host: (value: string) => (value.split(',').some((host) => host.trim() !== '') ? null : `must name at least one address, got "${value}"`),
+  allowedOrigins: (value: string[]) => {
+    for (const entry of value) {
+      if (entry === '*' || entry === 'null') continue;
+      if (!/^[a-z][a-z0-9+.-]*:\/\/(\*\.)?[^/:*]+(:\d+)?\/?$/i.test(entry)) return `"${entry}" must look like https://host[:port] or https://*.domain (or * or null)`;
+    }
+    return null;
+  },
+};
+
 /**
  * Defaults overlaid with `partial`, every given field checked. Throws an {@link OptionError} for an
  * unknown key or a bad value. Used by the CLI and by `new Gateway(options)`.
@@ -191,7 +203,10 @@ export function resolveOptions(partial: Partial<Record<keyof GatewayOptions, unk
     if (raw === undefined) continue;
     const option = optionSpec(key);
     if (option === undefined) throw new OptionError(key, `unknown option "${key}"`);
-    options[key] = parseOptionValue(option, raw);
+    const value = parseOptionValue(option, raw);
+    const problem = semanticChecks[option.key]?.(value as never) ?? null;
+    if (problem !== null) throw new OptionError(option, problem);
+    options[key] = value;
   }
   return options as unknown as GatewayOptions;
 }

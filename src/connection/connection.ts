@@ -97,7 +97,7 @@ export class Connection {
     this.limits = limits;
     this.handler = handler;
     this.lastSeen = Date.now();
-    this.tokens = limits.maxClientRate;
+    this.tokens = Math.max(1, limits.maxClientRate);
     this.tokensAt = this.lastSeen;
     this.ws[kConnection] = this;
     ws.on('message', onWsMessage);
@@ -152,7 +152,8 @@ export class Connection {
   send(data: string | Buffer): SendResult {
     if (this.state !== OPEN) return 'closed';
     const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
-    if (!this.hasRoomFor(size)) return 'slow';
+    const admitted = this.admit(size);
+    if (admitted !== 'sent') return admitted;
     this.ws.send(data, { binary: typeof data !== 'string' });
     return 'sent';
   }
@@ -163,7 +164,8 @@ export class Connection {
    */
   sendPrepared(frame: PreparedFrame): SendResult {
     if (this.state !== OPEN) return 'closed';
-    if (!this.hasRoomFor(frame.bytes.length)) return 'slow';
+    const admitted = this.admit(frame.bytes.length);
+    if (admitted !== 'sent') return admitted;
     // ws frames synchronously when permessage-deflate is off (the gateway never enables it), so its
     // sender holds no queue that these bytes could overtake.
     this.ws._socket.write(frame.bytes);
@@ -178,7 +180,8 @@ export class Connection {
     if (this.state !== OPEN) return 'closed';
     let size = 0;
     for (const frame of frames) size += frame.bytes.length;
-    if (!this.hasRoomFor(size)) return 'slow';
+    const admitted = this.admit(size);
+    if (admitted !== 'sent') return admitted;
     const socket = this.ws._socket;
     socket.cork();
     for (const frame of frames) socket.write(frame.bytes);
@@ -186,13 +189,20 @@ export class Connection {
     return 'sent';
   }
 
-  private hasRoomFor(size: number): boolean {
+  // Whether `size` more bytes may be written now: 'sent' yes, else why not (and the connection is over).
+  private admit(size: number): SendResult {
+    if (this.ws.readyState !== WebSocket.OPEN) {
+      // The client's close frame arrived (ws answered it); the socket lingers until TCP closes. Nothing
+      // written now would be read: the connection is over for its owner already.
+      this.finish({ code: 1000, reason: 'closed by the client', by: 'client' });
+      return 'closed';
+    }
     const queued = this.ws.bufferedAmount;
     // An empty queue always takes one message, however large, so a big push is never refused outright.
-    if (queued === 0 || queued + size <= this.limits.maxQueueBytes) return true;
+    if (queued === 0 || queued + size <= this.limits.maxQueueBytes) return 'sent';
     this.handler?.onSlow?.(this);
     this.close(CloseCode.TRY_AGAIN_LATER, 'slow consumer');
-    return false;
+    return 'slow';
   }
 
   /**
@@ -268,7 +278,8 @@ export class Connection {
   // A token bucket refilled lazily from the clock: no timer per connection.
   private takeToken(now: number): boolean {
     const rate = this.limits.maxClientRate;
-    this.tokens = Math.min(rate, this.tokens + ((now - this.tokensAt) * rate) / 1000);
+    // A burst of at least one message, so rates below 1/s still let a message through.
+    this.tokens = Math.min(Math.max(1, rate), this.tokens + ((now - this.tokensAt) * rate) / 1000);
     this.tokensAt = now;
     if (this.tokens < 1) return false;
     this.tokens -= 1;

@@ -73,6 +73,7 @@ export class Gateway {
   private readonly startedAt = Date.now();
   private state: State = 'new';
   private closing: Promise<void> | null = null;
+  private starting: Promise<unknown> | null = null;
   private consoleHtml: Buffer | null = null;
 
   /**
@@ -140,8 +141,9 @@ export class Gateway {
     let ws: AddressInfo;
     let api: AddressInfo;
     try {
-      ws = await this.wsListener.listen();
-      api = await this.api.listen(this.options.apiPort, this.options.apiHost);
+      const bound = (async () => [await this.wsListener.listen(), await this.api.listen(this.options.apiPort, this.options.apiHost)] as const)();
+      this.starting = bound;
+      [ws, api] = await bound;
     } catch (error) {
       // Release whichever port did bind, so a failed start leaves nothing behind.
       this.state = 'stopped';
@@ -150,6 +152,7 @@ export class Gateway {
       void this.api.close();
       throw error;
     }
+    if (this.closing !== null) return { ws, api }; // close() was called meanwhile: it takes over from here
     this.state = 'running';
     this.heartbeat.start();
     if (this.originPolicy.allowsAll) {
@@ -182,6 +185,7 @@ export class Gateway {
 
   /** Pushes items to one connection by id; 404 (`CONN_NOT_FOUND`) when it is not connected here. */
   pushConn(id: string, items: unknown): PushResult {
+    if (this.state !== 'running') throw new PushError(ErrorCode.SHUTTING_DOWN, 'the gateway is shutting down', 503);
     const conn = this.hub.get(id);
     if (conn === undefined) throw new PushError(ErrorCode.CONN_NOT_FOUND, `connection ${id} is not connected`, 404);
     const serialized = this.admit(items);
@@ -235,7 +239,9 @@ export class Gateway {
   }
 
   private async shutdown(): Promise<void> {
-    const wasRunning = this.state === 'running';
+    // A close() during listen() waits for the ports to be bound (or to fail), then closes them.
+    if (this.state === 'starting') await this.starting?.catch(() => undefined);
+    const wasRunning = this.state === 'running' || this.state === 'starting';
     this.state = 'stopping';
     this.heartbeat.stop();
     if (!wasRunning) {
@@ -256,9 +262,11 @@ export class Gateway {
       this.log.warn({ deadlineMs: deadline }, 'shutdown deadline passed: cutting the clients that did not close');
       for (const conn of left) conn.terminate();
     }
+    // Requests still in flight on the API get their answer (503 for pushes) before its sockets are cut.
+    await settlesWithin(apiClosed, 1000);
     this.wsListener.destroy();
     this.api.destroy();
-    await settlesWithin(Promise.all([wsPortClosed, apiClosed]), 1000);
+    await settlesWithin(wsPortClosed, 1000);
     this.state = 'stopped';
     this.log.info('stopped');
   }

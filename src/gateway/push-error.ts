@@ -21,7 +21,13 @@ export function serializeItems(items: unknown): string[] {
     throw new PushError(ErrorCode.INVALID_BODY, 'items must be a non-empty JSON array', 400);
   }
   return items.map((item, index) => {
-    const text = item === undefined ? undefined : JSON.stringify(item);
+    let text: string | undefined;
+    try {
+      text = item === undefined ? undefined : JSON.stringify(item);
+    } catch {
+      // JSON.parse accepts nesting deeper than JSON.stringify can recurse: refuse it as input.
+      throw new PushError(ErrorCode.INVALID_BODY, `items[${index}] is nested too deeply`, 400);
+    }
     if (text === undefined) throw new PushError(ErrorCode.INVALID_BODY, `items[${index}] is not a JSON value`, 400);
     return text;
   });

@@ -5,6 +5,8 @@ export const MAX_ROOM_NAME_LENGTH = 128;
 // names built from ids commonly need. No spaces, quotes, control or invisible characters, so a room
 // name is safe in logs, in broker channel names and in URLs.
 const ROOM_NAME = /^[\p{L}\p{M}\p{N}_\-.:@/]+$/u;
+// Marks that render as nothing (variation selectors, the combining grapheme joiner) would make look-alike names.
+const INVISIBLE = /\p{Default_Ignorable_Code_Point}/u;
 
 /**
  * Checks a room name: 1 to {@link MAX_ROOM_NAME_LENGTH} characters, each a letter or digit (any script)
@@ -16,6 +18,10 @@ export function roomNameProblem(room: unknown): string | null {
   if (room.length > MAX_ROOM_NAME_LENGTH && [...room].length > MAX_ROOM_NAME_LENGTH) {
     return `room must be at most ${MAX_ROOM_NAME_LENGTH} characters`;
   }
-  if (!ROOM_NAME.test(room)) return 'room may hold only letters, digits and _ - . : @ /';
+  if (!ROOM_NAME.test(room) || INVISIBLE.test(room) || /^\p{M}/u.test(room)) {
+    return 'room may hold only letters (with their marks), digits and _ - . : @ /';
+  }
+  // One spelling per name: a backend pushing "é" must reach the client that joined "é", however typed.
+  if (room.normalize('NFC') !== room) return 'room must be in Unicode normal form C (NFC)';
   return null;
 }

@@ -105,6 +105,18 @@ describe('push API', () => {
   });
 });
 
+describe('push API with hostile items', () => {
+  it('answers 400, not 500, for an item nested deeper than it can be re-encoded', async (t) => {
+    const gw = await startGateway();
+    t.after(() => gw.close());
+    const depth = 200000;
+    const res = await send(`${gw.apiUrl}/push/all`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"items":[${'['.repeat(depth)}${']'.repeat(depth)}]}` });
+    assert.equal(res.status, 400);
+    assert.equal(res.body.error.code, 'INVALID_BODY');
+    assert.match(res.body.error.message, /nested too deeply/);
+  });
+});
+
 describe('push API when the queues are full', () => {
   let gw: RunningGateway;
   before(async () => {

@@ -44,6 +44,8 @@ describe('options', () => {
     assert.throws(() => resolveOptions({ logLevel: 'loud' }), /--log-level.*one of fatal/);
     assert.throws(() => resolveOptions({ allowedOrigins: 5 }), /--allowed-origins/);
     assert.throws(() => resolveOptions({ colour: 'red' } as never), /unknown option "colour"/);
+    assert.throws(() => resolveOptions({ allowedOrigins: ['example.com'] }), /--allowed-origins.*"example.com" must look like/);
+    assert.throws(() => resolveOptions({ host: ' , ' }), /--host.*at least one address/);
   });
 
   it('takes flags over environment over config file over defaults', async () => {

@@ -145,6 +145,16 @@ describe('Connection', () => {
     assert.equal((await client.waitClosed(10000)).code, 1013);
   });
 
+  it('lets a message through at rates below one per second', async () => {
+    const received: unknown[] = [];
+    const { client, conn } = await pair({ maxClientRate: 0.5 }, { onMessage: (_c, m) => void received.push(m), onClose() {} });
+    client.send('one');
+    client.send('two');
+    assert.equal((await client.waitClosed()).code, 1008, 'the second, within two seconds, is over the rate');
+    assert.deepEqual(received, ['one']);
+    assert.equal((await conn.closed).code, 1008);
+  });
+
   it('closes a client over its message rate with 1008', async () => {
     const { client, conn } = await pair({ maxClientRate: 10 }, { onMessage() {}, onClose() {} });
     for (let i = 0; i < 30; i++) client.send('spam');

@@ -91,6 +91,21 @@ describe('the go-push conversation', () => {
     assert.equal(outsider.frames.length, 1);
   });
 
+  it('counts a push to a connection that closed before delivery as dropped', async () => {
+    const delayed = await startGateway({ maxBatchDelay: 100 });
+    try {
+      const client = await delayed.connect();
+      const id = await client.connId();
+      delayed.gateway.pushConn(id, ['never read']);
+      client.terminate();
+      await waitFor(() => delayed.gateway.stats.itemsDropped === 1, 3000, 'the drop to be counted');
+      assert.equal(delayed.gateway.stats.itemsDelivered, 0);
+      assert.equal(delayed.gateway.snapshot().pendingItems, 0);
+    } finally {
+      await delayed.close();
+    }
+  });
+
   it('keeps no state for closed connections', async () => {
     const clients = await Promise.all(Array.from({ length: 5 }, () => gw.connect()));
     for (const [i, client] of clients.entries()) {

@@ -17,6 +17,7 @@ describe('graceful shutdown', () => {
     const started = Date.now();
     const closing = gw.close();
     assert.throws(() => gw.gateway.pushAll(['too late']), { code: 'SHUTTING_DOWN', status: 503 });
+    assert.throws(() => gw.gateway.pushConn('any-1', ['too late']), { code: 'SHUTTING_DOWN', status: 503 });
     await assert.rejects(TestClient.open(gw.wsUrl()), 'no new connections');
     for (const client of clients) {
       const received = [await client.next(), await client.next()].flatMap((frame) => frame.data.items).sort();
@@ -41,6 +42,18 @@ describe('graceful shutdown', () => {
     (stuck.ws as unknown as { _socket: { resume(): void } })._socket.resume();
     const { code } = await stuck.waitClosed();
     assert.ok(code === 1001 || code === 1006, `code ${code}`);
+  });
+});
+
+describe('close() during listen()', () => {
+  it('waits for the ports, then closes them: the gateway does not end up running', async () => {
+    const { Gateway } = await import('../../src/gateway/gateway.js');
+    const gateway = new Gateway({ host: '127.0.0.1', port: 0, apiHost: '127.0.0.1', apiPort: 0 });
+    const listening = gateway.listen();
+    await withTimeout(gateway.close(), 3000, 'close()');
+    const { api } = await listening;
+    assert.equal(gateway.isRunning, false);
+    await assert.rejects(fetch(`http://127.0.0.1:${api.port}/healthz`), 'the API port is closed');
   });
 });
 

@@ -23,14 +23,14 @@ describe('a slow consumer in the gateway', () => {
     // The slow client stops reading; its kernel buffers fill, then its queue in the gateway.
     (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
 
-    const item = 'x'.repeat(8 * 1024);
-    const frameBytes = 10 * (item.length + 3) + 64;
+    const item = (n: number): string => `${String(n).padStart(8, '0')}${'x'.repeat(8 * 1024)}`;
+    const frameBytes = 10 * (item(0).length + 3) + 64;
     let pushed = 0;
     let maxQueued = 0;
     const statsBefore = { ...gw.gateway.stats };
     // Bounded: at most 4000 items (32 MB) — far more than loopback buffers hold.
     while (serverSide.isOpen && pushed < 4000) {
-      gw.gateway.pushRoom('firehose', Array.from({ length: 10 }, () => item));
+      gw.gateway.pushRoom('firehose', Array.from({ length: 10 }, (_, i) => item(pushed + i)));
       pushed += 10;
       // Let the merger and dispatcher run, and the fast client read.
       await new Promise((resolve) => setImmediate(resolve));
@@ -43,9 +43,10 @@ describe('a slow consumer in the gateway', () => {
     await waitFor(() => gw.gateway.hub.members('firehose')?.size === 1, 3000, 'the slow client to leave the room');
 
     // The fast client received every item, in order; what the slow one missed was counted, not lost silently.
-    let received = 0;
-    while (received < pushed) received += (await fast.nextOfType('PUSH', 10000)).data.items.length;
-    assert.equal(received, pushed);
+    const received: string[] = [];
+    while (received.length < pushed) received.push(...(await fast.nextOfType('PUSH', 10000)).data.items);
+    assert.equal(received.length, pushed);
+    assert.ok(received.every((text, i) => text.startsWith(String(i).padStart(8, '0'))), 'in push order');
     assert.ok(gw.gateway.stats.itemsDropped > statsBefore.itemsDropped, 'dropped items are counted');
     assert.ok(gw.gateway.stats.sendMessageFail > statsBefore.sendMessageFail, 'failed frames are counted');
 

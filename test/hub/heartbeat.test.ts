@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startGateway, type RunningGateway } from '../helpers/gateway.js';
 import type { TestClient } from '../helpers/client.js';
+import { withTimeout } from '../helpers/wait.js';
 
 const timers = (): number => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
 
@@ -53,7 +54,7 @@ describe('heartbeat', () => {
     const ok = await survives(pinger, async () => {
       ponger.ws.pong();
       pinger.ws.ping();
-      await new Promise<void>((resolve) => pinger.ws.once('pong', () => resolve()));
+      await withTimeout(new Promise<void>((resolve) => pinger.ws.once('pong', () => resolve())), 2000, 'the pong');
       await new Promise((r) => setTimeout(r, 100));
     });
     assert.equal(ok, true);
