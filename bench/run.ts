@@ -16,12 +16,15 @@ import { loopbackDestinations, parseWorkloads, pinSelf } from '../src/bench/opti
 import { renderMarkdown } from '../src/bench/report.js';
 import type { BenchRun, ServerName, ServerResults } from '../src/bench/results.js';
 import { benchTarget, WORKLOADS, type BenchSettings } from '../src/bench/runner.js';
+import { PUSHGATE_V8_FLAGS } from './v8-flags.js';
 import { startNode, type Child } from './server-process.js';
 
 interface ServerSpec {
   name: ServerName;
   protocol: 'pushgate' | 'socketio';
   script: string;
+  /** Node flags the server is launched with (pushgate's launchers set its V8 heap flag). */
+  nodeArgs: string[];
   args: string[];
   version: string;
 }
@@ -58,11 +61,11 @@ const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 const specs: Record<string, ServerSpec> = {
   pushgate: {
-    name: 'pushgate', protocol: 'pushgate', script: 'dist/src/cli/main.js',
+    name: 'pushgate', protocol: 'pushgate', script: 'dist/src/cli/main.js', nodeArgs: PUSHGATE_V8_FLAGS,
     args: ['--log-level', 'warn'], version: version('.'),
   },
-  ws: { name: 'ws', protocol: 'pushgate', script: 'dist/bench/peers/ws-server.js', args: [], version: version('node_modules/ws') },
-  socketio: { name: 'socketio', protocol: 'socketio', script: 'dist/bench/peers/socketio-server.js', args: [], version: version('node_modules/socket.io') },
+  ws: { name: 'ws', protocol: 'pushgate', script: 'dist/bench/peers/ws-server.js', nodeArgs: [], args: [], version: version('node_modules/ws') },
+  socketio: { name: 'socketio', protocol: 'socketio', script: 'dist/bench/peers/socketio-server.js', nodeArgs: [], args: [], version: version('node_modules/socket.io') },
 };
 
 const settings: BenchSettings = {
@@ -86,7 +89,7 @@ for (const name of (values.servers ?? '').split(',')) {
   const spec = specs[name];
   if (spec === undefined) throw new Error(`unknown server "${name}": use ${Object.keys(specs).join(', ')}`);
   const args = [...spec.args, '--host', hosts.join(','), '--port', '0', '--api-host', '127.0.0.1', '--api-port', '0'];
-  const server: Child = startNode(spec.script, args, serverCore);
+  const server: Child = startNode(spec.script, args, serverCore, spec.nodeArgs);
   try {
     const [, , port, api] = await server.waitForLine(/listening ws=(\S+):(\d+) api=(\S+)/, 15000);
     servers.push(await benchTarget({
@@ -96,7 +99,7 @@ for (const name of (values.servers ?? '').split(',')) {
       api: `http://${api}`,
       pid: server.pid,
       version: spec.version,
-      command: `${serverCore !== null ? `taskset -c ${serverCore} ` : ''}node ${spec.script} ${args.join(' ')}`,
+      command: `${serverCore !== null ? `taskset -c ${serverCore} ` : ''}node ${[...spec.nodeArgs, spec.script, ...args].join(' ')}`,
     }, settings));
   } finally {
     await server.stop();

@@ -7,9 +7,10 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-/** Starts `node script args`, pinned to `core` with taskset when given. */
-export function startNode(script: string, args: string[], core: number | null): Child {
-  const command = core === null ? [process.execPath, script, ...args] : ['taskset', '-c', String(core), process.execPath, script, ...args];
+/** Starts `node [nodeArgs] script args`, pinned to `core` with taskset when given. */
+export function startNode(script: string, args: string[], core: number | null, nodeArgs: string[] = []): Child {
+  const node = [process.execPath, ...nodeArgs, script, ...args];
+  const command = core === null ? node : ['taskset', '-c', String(core), ...node];
   const child: ChildProcess = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
