@@ -10,7 +10,16 @@ export type PushTarget =
 interface Batch {
   target: PushTarget;
   items: string[];
+  /** `performance.now()` when its first item came. */
+  openedAt: number;
 }
+
+/**
+ * Under load a batch waits up to this long for its target's previous frame to reach every recipient:
+ * those recipients could not be written sooner anyway, and the wait merges what arrives meanwhile
+ * into one frame instead of one per event-loop turn, which spares clients most of their per-frame work.
+ */
+const LOADED_HOLD_MS = 16;
 
 /** Receives each closed batch, encoded and framed once, with the key it was merged under. */
 export type FlushHandler = (frame: PreparedFrame, target: PushTarget) => void;
@@ -19,12 +28,16 @@ export type FlushHandler = (frame: PreparedFrame, target: PushTarget) => void;
  * Merges items pushed to the same target into one PUSH frame. A batch is flushed when it holds
  * `maxBatchItems`, otherwise at the end of the current event-loop turn (`setImmediate`), so a burst of
  * pushes handled in one turn goes out as one frame while a lone push waits for nothing; with
- * `maxBatchDelay` > 0 batches may wait that many milliseconds for more. Items of one target keep
+ * `maxBatchDelay` > 0 batches may wait that many milliseconds for more. Batching grows with load: while
+ * the target's previous frame is still being written, a batch waits for it (at most `LOADED_HOLD_MS`).
+ * Items of one target keep
  * their push order across batches; batches of different targets have no order between them (a full
  * batch goes at once, ahead of other targets' batches opened before it).
  */
 export class Merger {
   private readonly batches = new Map<string, Batch>();
+  /** The last frame flushed per key, while it may still be on its way. */
+  private readonly inFlight = new Map<string, PreparedFrame>();
   private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
   /** Items accepted but not yet flushed (go-push's `mergerPending`). */
   pendingItems = 0;
@@ -40,7 +53,7 @@ export class Merger {
     let batch = this.batches.get(key);
     for (const item of items) {
       if (batch === undefined) {
-        batch = { target, items: [] };
+        batch = { target, items: [], openedAt: performance.now() };
         this.batches.set(key, batch);
       }
       batch.items.push(item);
@@ -69,17 +82,45 @@ export class Merger {
 
   private schedule(): void {
     if (this.timer !== null) return;
-    const flush = (): void => {
-      this.timer = null;
-      this.flushAll();
-    };
-    this.timer = this.maxBatchDelayMs > 0 ? setTimeout(flush, this.maxBatchDelayMs) : setImmediate(flush);
+    if (this.maxBatchDelayMs > 0) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.flushAll();
+      }, this.maxBatchDelayMs);
+    } else {
+      this.timer = setImmediate(() => {
+        this.timer = null;
+        this.flushDue();
+      });
+    }
+  }
+
+  // End of turn: flush every batch, except those still waiting (briefly) for their previous frame.
+  private flushDue(): void {
+    const now = performance.now();
+    let held = false;
+    for (const [key, batch] of this.batches) {
+      const previous = this.inFlight.get(key);
+      if (previous !== undefined && previous.remaining > 0 && now - batch.openedAt < LOADED_HOLD_MS) {
+        held = true;
+        continue;
+      }
+      this.flushBatch(key, batch);
+    }
+    // Frames already delivered need no tracking; without this, every key ever pushed to would stay.
+    if (this.inFlight.size > 2 * this.batches.size + 256) {
+      for (const [key, frame] of this.inFlight) if (frame.remaining === 0) this.inFlight.delete(key);
+    }
+    if (held) this.schedule();
   }
 
   private flushBatch(key: string, batch: Batch): void {
     this.batches.delete(key);
     this.pendingItems -= batch.items.length;
     const room = batch.target.kind === 'room' ? batch.target.room : undefined;
-    this.onFlush(prepareFrame(encodePush(batch.items, room), batch.items.length), batch.target);
+    const frame = prepareFrame(encodePush(batch.items, room), batch.items.length);
+    this.onFlush(frame, batch.target);
+    if (frame.remaining > 0) this.inFlight.set(key, frame);
+    else this.inFlight.delete(key);
   }
 }
