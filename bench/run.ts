@@ -108,7 +108,7 @@ for (const name of (values.servers ?? '').split(',')) {
 
 const run: BenchRun = {
   startedAt: new Date().toISOString(),
-  command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+  command: process.argv.length > 2 ? `npm run bench -- ${process.argv.slice(2).join(' ')}` : 'npm run bench',
   machine: describeMachine(twoCores ? 'server on core 0, load generator (clients and push driver) on core 1' : 'not pinned (one core)'),
   settings: { connections, clientProcesses: settings.clientProcesses, destinations: hosts, durationSeconds: duration },
   servers,
