@@ -1,0 +1,98 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { withTimeout } from './wait.js';
+
+/** A broker server started by a test on a free loopback port. */
+export interface Service {
+  url: string;
+  port: number;
+  pid: number;
+  /** Stops it (SIGTERM by PID, SIGKILL after 5 s). */
+  stop(): Promise<void>;
+  /** Kills it hard, as a crash would. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port (after stop or kill). */
+  restart(): Promise<void>;
+}
+
+const packages: Record<string, string> = { 'redis-server': 'redis-server', 'nats-server': 'nats-server' };
+
+/**
+ * Whether `binary` is installed. Without it the caller skips with this loud reason; in CI (CI=true),
+ * where `.ci/run` installs it, its absence is an error instead.
+ */
+export function serviceMissing(binary: string): string | null {
+  if (spawnSync('sh', ['-c', `command -v ${binary}`]).status === 0) return null;
+  const reason = `SKIPPED: ${binary} is not installed; install the Debian package "${packages[binary] ?? binary}" (apt-get install -y ${packages[binary] ?? binary}) to run these tests`;
+  if (process.env.CI === 'true') throw new Error(`${reason} (required in CI)`);
+  process.stderr.write(`\n*** ${reason} ***\n\n`);
+  return reason;
+}
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer().once('error', reject).listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, ms: number): Promise<void> {
+  const { connect } = await import('node:net');
+  const end = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => { socket.destroy(); resolve(true); });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > end) throw new Error(`nothing listens on 127.0.0.1:${port} after ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+function startService(binary: string, args: (port: number) => string[], scheme: string, port: number): Promise<Service> {
+  let child: ChildProcess;
+  const launch = async (): Promise<void> => {
+    child = spawn(binary, args(port), { stdio: 'ignore' });
+    await waitForPort(port, 10000);
+  };
+  const exited = (): Promise<void> => new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+  const service: Service = {
+    url: `${scheme}://127.0.0.1:${port}`,
+    port,
+    get pid() { return child.pid ?? 0; },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await withTimeout(exited(), 10000, `${binary} to stop`);
+      clearTimeout(timer);
+    },
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await withTimeout(exited(), 10000, `${binary} to die`);
+    },
+    restart: launch,
+  };
+  return launch().then(() => service);
+}
+
+/** Starts `redis-server` on a free loopback port, without persistence. */
+export async function startRedis(extraArgs: string[] = []): Promise<Service> {
+  const dir = mkdtempSync(join(tmpdir(), 'pushgate-redis-'));
+  return startService('redis-server', (port) => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs], 'redis', await freePort());
+}
+
+/** Starts `nats-server` on a free loopback port. */
+export async function startNats(): Promise<Service> {
+  return startService('nats-server', (port) => ['-a', '127.0.0.1', '-p', String(port)], 'nats', await freePort());
+}
