@@ -24,7 +24,7 @@ async function measure(): Promise<void> {
   if (values.server === 'pushgate') {
     const { Gateway } = await import('../src/gateway/gateway.js');
     const gateway = new Gateway({ host: '127.0.0.1', port: 0, apiHost: '127.0.0.1', apiPort: 0, heartbeatInterval: 3600 });
-    port = (await gateway.listen()).ws.port;
+    port = (await gateway.listen()).ws!.port;
   } else {
     const { createServer } = await import('node:http');
     const { WebSocketServer } = await import('ws');

@@ -8,6 +8,37 @@ import { closeHttp, listenHttp } from '../server/http-lifecycle.js';
 import { sendJson } from '../server/http-reply.js';
 import { itemsOf, parseBody, readBody, stringField, type BodyFields } from './body.js';
 
+/**
+ * `GET /stats`: this node's counters (go-push's names at the top level), with a summary of the cluster
+ * when there is one; `?scope=cluster`: the cluster's totals at the top level, every node, and members
+ * per room, at most `maxStalenessMs` old (3 presence intervals at worst).
+ */
+function statsBody(gateway: Gateway, scope: string | null): unknown {
+  const view = gateway.clusterView();
+  if (scope === 'cluster') {
+    if (view === null) return { scope: 'cluster', ...gateway.snapshot(), nodes: 1, rooms: Object.fromEntries(gateway.hub.roomSizes()), maxStalenessMs: 0 };
+    return {
+      scope: 'cluster',
+      ...view.total,
+      roomCount: Object.keys(view.rooms).length,
+      nodes: view.nodes,
+      rooms: view.rooms,
+      maxStalenessMs: view.maxStalenessMs,
+    };
+  }
+  const node = gateway.snapshot();
+  if (view === null) return node;
+  return {
+    ...node,
+    cluster: {
+      nodes: view.nodes.map((n) => ({ node: n.node, role: n.role, worker: n.worker, ageMs: n.ageMs, onlineConnections: n.stats.onlineConnections ?? 0, roomCount: n.stats.roomCount ?? 0 })),
+      onlineConnections: view.total.onlineConnections ?? 0,
+      roomCount: Object.keys(view.rooms).length,
+      maxStalenessMs: view.maxStalenessMs,
+    },
+  };
+}
+
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
 
 /**
@@ -22,16 +53,16 @@ export class ApiServer {
     gateway: Gateway,
     private readonly log: Logger,
   ) {
-    const push = (target: (body: BodyFields, items: unknown) => PushResult): Handler => async (req, res) => {
+    const push = (target: (body: BodyFields, items: unknown) => Promise<PushResult>): Handler => async (req, res) => {
       const body = parseBody(req, await readBody(req, gateway.options.maxBodySize));
-      const result = target(body, itemsOf(body));
+      const result = await target(body, itemsOf(body));
       sendJson(res, 200, { ok: true, items: result.items, recipients: result.recipients });
     };
     this.routes = {
       '/push/all': { POST: push((_body, items) => gateway.pushAll(items)) },
       '/push/room': { POST: push((body, items) => gateway.pushRoom(stringField(body, 'room'), items)) },
       '/push/conn': { POST: push((body, items) => gateway.pushConn(stringField(body, 'conn'), items)) },
-      '/stats': { GET: (_req, res) => sendJson(res, 200, gateway.snapshot()) },
+      '/stats': { GET: (req, res) => sendJson(res, 200, statsBody(gateway, new URL(req.url ?? '/', 'http://x').searchParams.get('scope'))) },
       '/metrics': {
         GET: async (_req, res) => {
           const text = await gateway.metrics.metrics();
@@ -42,7 +73,8 @@ export class ApiServer {
       '/healthz': {
         GET: (_req, res) => {
           const healthy = gateway.isRunning;
-          sendJson(res, healthy ? 200 : 503, { ok: healthy, status: healthy ? 'running' : 'stopping' });
+          // A broker outage leaves local clients served: the node stays healthy and says so.
+          sendJson(res, healthy ? 200 : 503, { ok: healthy, status: healthy ? 'running' : 'stopping', broker: gateway.brokerStatus });
         },
       },
     };

@@ -2,9 +2,12 @@
 // A 2 MB young generation (V8's default grows to 16 MB per semi-space under a burst of handshakes)
 // halves the resident memory of 10,000 idle connections at no measurable cost in throughput; npm start
 // passes the same flag. See bench/results/memory.md.
+import cluster from 'node:cluster';
 import { Command, Option } from 'commander';
+import { IpcBroker } from '../cluster/ipc-broker.js';
+import { runPrimary, WORKER_ENV, workerCount, type WorkerControl } from '../cluster/primary.js';
 import { loadOptions } from '../config/load.js';
-import { defaultOptions, OptionError, optionSpecs, type GatewayOptions } from '../config/options.js';
+import { defaultOptions, OptionError, optionSpecs, type GatewayOptions, type Role } from '../config/options.js';
 import { Gateway } from '../gateway/gateway.js';
 import { createLogger } from '../log.js';
 import { hostPort } from '../server/http-lifecycle.js';
@@ -17,39 +20,67 @@ function describe(spec: (typeof optionSpecs)[number]): string {
   return `${spec.description} [env ${spec.env}, default ${shown}]`;
 }
 
-/** Builds the `pushgate` command line: one flag per option, each also settable by environment or config file. */
-export function buildProgram(run: (options: GatewayOptions) => Promise<void>): Command {
-  const program = new Command('pushgate')
-    .description('WebSocket push gateway: clients join rooms; backends push over HTTP.\n' +
-      'Precedence: flags, then PUSHGATE_* environment variables, then the --config file, then defaults.')
+/** Adds every gateway option (and --config) to a command; its action gets the merged options. */
+function withGatewayOptions(command: Command, role: Role | null, run: (options: GatewayOptions) => Promise<void>): Command {
+  command
     .addOption(new Option('-c, --config <file>', 'JSON config file whose keys are the option names (e.g. {"apiPort": 7788}) [env PUSHGATE_CONFIG]'))
     .showHelpAfterError()
     .allowExcessArguments(false);
-  for (const spec of optionSpecs) program.addOption(new Option(`${spec.flag} <${spec.arg}>`, describe(spec)));
-  program.action(async (flags: Record<string, string | undefined>) => {
+  for (const spec of optionSpecs) {
+    if (role !== null && spec.key === 'role') continue;
+    command.addOption(new Option(`${spec.flag} <${spec.arg}>`, describe(spec)));
+  }
+  return command.action(async (flags: Record<string, string | undefined>) => {
     const options = await loadOptions({
-      flags: Object.fromEntries(optionSpecs.map((spec) => [spec.key, flags[spec.key]])),
+      flags: { ...Object.fromEntries(optionSpecs.map((spec) => [spec.key, flags[spec.key]])), ...(role === null ? {} : { role }) },
       env: process.env,
       configFile: flags.config ?? (process.env.PUSHGATE_CONFIG || undefined),
     });
     await run(options);
   });
+}
+
+/**
+ * Builds the `pushgate` command line: one flag per option, each also settable by environment or
+ * config file; `pushgate gateway` and `pushgate api` run one role; `pushgate bench` loads a server.
+ */
+export function buildProgram(run: (options: GatewayOptions) => Promise<void>): Command {
+  const program = withGatewayOptions(new Command('pushgate')
+    .description('WebSocket push gateway: clients join rooms; backends push over HTTP.\n' +
+      'Precedence: flags, then PUSHGATE_* environment variables, then the --config file, then defaults.'), null, run);
+  program.addCommand(withGatewayOptions(new Command('gateway').description('connections only: pushes arrive through --broker'), 'gateway', run));
+  program.addCommand(withGatewayOptions(new Command('api').description('the stateless push API only: publishes through --broker'), 'api', run));
   program.addCommand(benchCommand());
   return program;
 }
 
 async function runGateway(options: GatewayOptions): Promise<void> {
   const log = createLogger(options.logLevel, options.logFormat);
-  const gateway = new Gateway(options, log);
+  const workerNumber = cluster.isWorker ? Number(process.env[WORKER_ENV]) : null;
+  if (workerNumber === null && workerCount(options.workers) > 1) {
+    await runPrimary(options, log);
+    return;
+  }
+  // Workers without an external broker reach each other through the primary.
+  const extras = workerNumber === null ? {} : { worker: workerNumber, ...(options.broker === 'memory' ? { broker: new IpcBroker() } : {}) };
+  const gateway = new Gateway(options, workerNumber === null ? log : log.child({ worker: workerNumber }), extras);
+  const stop = async (): Promise<void> => {
+    await gateway.close();
+    process.exit(0);
+  };
   // The gateway bounds its own shutdown by shutdownTimeout; the backstop is for anything hanging past it.
   onShutdownSignal(log, options.shutdownTimeout * 1000 + 5000, async (signal) => {
     log.info(`${signal}: shutting down (at most ${options.shutdownTimeout}s)`);
-    await gateway.close();
-    process.exit(0);
+    await stop();
+  });
+  process.on('message', (message: WorkerControl) => {
+    if (message?.pushgate === 'shutdown') void stop();
   });
   const { ws, api } = await gateway.listen();
-  // Scripts wait for this line; a quieter log level must not hide it.
-  if (!log.isLevelEnabled('info')) process.stdout.write(`listening ws=${hostPort(ws)} api=${hostPort(api)}\n`);
+  const where = (address: typeof ws): string => (address === null ? 'none' : hostPort(address));
+  if (workerNumber !== null) process.send?.({ pushgate: 'listening', ws: where(ws), api: where(api) } satisfies WorkerControl);
+  // Scripts wait for this line; a quieter log level must not hide it (a primary prints its own).
+  else if (!log.isLevelEnabled('info')) process.stdout.write(`listening ws=${where(ws)} api=${where(api)}\n`);
 }
 
 buildProgram(runGateway).parseAsync(process.argv).catch((error: unknown) => {

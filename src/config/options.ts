@@ -7,6 +7,9 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export const LOG_FORMATS = ['text', 'json'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
+export const ROLES = ['both', 'gateway', 'api'] as const;
+/** `gateway`: connections only; `api`: the stateless push API only; `both` (default): one process does both. */
+export type Role = (typeof ROLES)[number];
 
 /** The gateway's settings. Each field's default is in {@link defaultOptions}. */
 export interface GatewayOptions {
@@ -44,6 +47,17 @@ export interface GatewayOptions {
   maxClientRate: number;
   /** Seconds a graceful shutdown may take before remaining clients are cut. Default 10. */
   shutdownTimeout: number;
+  /**
+   * How nodes reach each other: `memory` (default: one process; with workers, the primary relays),
+   * `redis://host:6379` (pub/sub; sharded pub/sub on a Redis Cluster) or `nats://host:4222`.
+   */
+  broker: string;
+  /** What this process does: `both` (default), `gateway` (connections only), `api` (push API only). */
+  role: Role;
+  /** Worker processes sharing the ports; 0 (default): one per core; 1: no workers, this process serves. */
+  workers: number;
+  /** Seconds between presence reports for cluster-wide counts (their staleness bound is 3 of these). Default 1. */
+  presenceInterval: number;
   /** Log level. Default `info`. */
   logLevel: LogLevel;
   /** `text` (one readable line per event, the default) or `json` (one JSON object per line). */
@@ -101,6 +115,10 @@ export const optionSpecs: readonly OptionSpec[] = [
     'messages per second a client may send before a 1008 close (0: unlimited)'),
   spec('shutdownTimeout', 'seconds', { type: 'number', min: 0, max: 3600 },
     'how long a graceful shutdown waits for clients to close'),
+  spec('broker', 'url', { type: 'string' }, 'memory (one machine), redis://host:6379 or nats://host:4222 (a cluster of nodes)'),
+  spec('role', 'role', { type: 'enum', choices: ROLES }, 'both, gateway (connections only) or api (push API only); also the subcommands'),
+  spec('workers', 'count', { type: 'int', min: 0, max: 1024 }, 'worker processes sharing the ports (0: one per core, 1: none)'),
+  spec('presenceInterval', 'seconds', { type: 'number', min: 0.05, max: 60 }, 'seconds between cluster presence reports (counts are at most 3 of these stale)'),
   spec('logLevel', 'level', { type: 'enum', choices: LOG_LEVELS }, `log level: ${LOG_LEVELS.join(', ')}`),
   spec('logFormat', 'format', { type: 'enum', choices: LOG_FORMATS }, 'log format: text or json'),
 ];
@@ -122,6 +140,10 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   maxBodySize: 1024 * 1024,
   maxClientRate: 50,
   shutdownTimeout: 10,
+  broker: 'memory',
+  role: 'both',
+  workers: 0,
+  presenceInterval: 1,
   logLevel: 'info',
   logFormat: 'text',
 });
@@ -183,6 +205,7 @@ export function parseOptionValue(option: OptionSpec, raw: unknown): GatewayOptio
 
 /** Checks that go beyond the type: values the gateway could not start with. */
 const semanticChecks: Partial<Record<keyof GatewayOptions, (value: never) => string | null>> = {
+  broker: (value: string) => (/^(memory(:\/\/[\w.-]*)?|rediss?:\/\/\S+|nats:\/\/\S+)$/.test(value) ? null : `must be memory, redis://host:port or nats://host:port, got "${value}"`),
   host: (value: string) => (value.split(',').some((host) => host.trim() !== '') ? null : `must name at least one address, got "${value}"`),
   allowedOrigins: (value: string[]) => {
     for (const entry of value) {

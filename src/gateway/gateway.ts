@@ -4,6 +4,11 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { ApiServer } from '../api/api-server.js';
+import { BrokerUnavailableError, type Broker } from '../broker/broker.js';
+import { createBroker } from '../broker/create-broker.js';
+import { nodeOfConnection } from '../cluster/channels.js';
+import { ClusterLink, type ClusterView } from '../cluster/cluster-link.js';
+import type { PushEnvelope } from '../cluster/envelope.js';
 import { createOriginPolicy, type OriginPolicy } from '../auth/origin.js';
 import { resolveOptions, type GatewayOptions } from '../config/options.js';
 import { Connection, type ConnectionLimits } from '../connection/connection.js';
@@ -30,10 +35,18 @@ export interface PushResult {
   recipients: number;
 }
 
-/** The bound addresses, known once {@link Gateway.listen} resolved. */
+/** The bound addresses, known once {@link Gateway.listen} resolved (null for a side this role does not serve). */
 export interface GatewayAddresses {
-  ws: AddressInfo;
-  api: AddressInfo;
+  ws: AddressInfo | null;
+  api: AddressInfo | null;
+}
+
+/** What a gateway may be given besides its options. */
+export interface GatewayExtras {
+  /** A broker to use instead of the one `options.broker` names (workers get the primary's relay). */
+  broker?: Broker;
+  /** This process's worker number, when run with `--workers`. */
+  worker?: number;
 }
 
 /** WebSocket paths: go-push's `/connect` and the seeds' `/ws`. */
@@ -74,6 +87,8 @@ export class Gateway {
   private state: State = 'new';
   private closing: Promise<void> | null = null;
   private starting: Promise<unknown> | null = null;
+  private cluster: ClusterLink | null = null;
+  private readonly extras: GatewayExtras;
   private consoleHtml: Buffer | null = null;
 
   /**
@@ -81,9 +96,10 @@ export class Gateway {
    *   `OptionError` naming a bad option.
    * @param log where to log; silent by default.
    */
-  constructor(options: Partial<GatewayOptions> = {}, log: Logger = silentLogger()) {
+  constructor(options: Partial<GatewayOptions> = {}, log: Logger = silentLogger(), extras: GatewayExtras = {}) {
     this.options = Object.freeze(resolveOptions(options));
     this.log = log;
+    this.extras = extras;
     this.originPolicy = createOriginPolicy(this.options.allowedOrigins);
     this.hub = new Hub(this.options.maxRooms);
     this.limits = Object.freeze({
@@ -110,7 +126,9 @@ export class Gateway {
       this.stats.heartbeatDisconnects += count;
       log.debug({ count }, 'heartbeat timeout');
     });
-    this.metrics = createMetricsRegistry(() => this.snapshot());
+    this.metrics = createMetricsRegistry(() => this.snapshot(), () => this.clusterView());
+    // Each worker or node serves its own /metrics: a label tells them apart in one Prometheus.
+    this.metrics.setDefaultLabels({ node: this.hub.nodeId });
     this.wsListener = new WsListener({
       host: this.options.host,
       port: this.options.port,
@@ -133,23 +151,51 @@ export class Gateway {
     return this.state === 'running';
   }
 
-  /** Binds the WebSocket port and the push API port; resolves with the bound addresses. */
+  /** Whether this process holds client connections (roles `both` and `gateway`). */
+  get servesConnections(): boolean {
+    return this.options.role !== 'api';
+  }
+
+  /** Whether this process serves the push API (roles `both` and `api`). */
+  get servesApi(): boolean {
+    return this.options.role !== 'gateway';
+  }
+
+  /**
+   * Joins the cluster (when a broker is configured), then binds the WebSocket port and the push API
+   * port as the role asks; resolves with the bound addresses.
+   */
   async listen(): Promise<GatewayAddresses> {
     if (this.state !== 'new') throw new Error('listen() may be called once');
     this.state = 'starting';
-    this.consoleHtml = this.loadConsole();
-    let ws: AddressInfo;
-    let api: AddressInfo;
+    let ws: AddressInfo | null = null;
+    let api: AddressInfo | null = null;
     try {
-      const bound = (async () => [await this.wsListener.listen(), await this.api.listen(this.options.apiPort, this.options.apiHost)] as const)();
+      const bound = (async () => {
+        const broker = this.extras.broker ?? await createBroker(this.options.broker, this.log);
+        if (broker === null && this.options.role !== 'both') {
+          throw new TypeError(`role ${this.options.role} needs a broker shared with the other role (--broker redis://… or nats://…)`);
+        }
+        if (broker !== null) {
+          this.cluster = new ClusterLink(broker, this.clusterHost(), this.log, this.options.presenceInterval * 1000);
+          this.hub.onRoomChange = (room, open) => (open ? this.cluster?.roomOpened(room) : this.cluster?.roomClosed(room));
+          await this.cluster.start();
+        }
+        if (this.servesConnections) {
+          this.consoleHtml = this.loadConsole();
+          ws = await this.wsListener.listen();
+        }
+        if (this.servesApi) api = await this.api.listen(this.options.apiPort, this.options.apiHost);
+      })();
       this.starting = bound;
-      [ws, api] = await bound;
+      await bound;
     } catch (error) {
       // Release whichever port did bind, so a failed start leaves nothing behind.
       this.state = 'stopped';
       void this.wsListener.stopAccepting();
       this.wsListener.destroy();
       void this.api.close();
+      await this.cluster?.stop().catch(() => undefined);
       throw error;
     }
     if (this.closing !== null) return { ws, api }; // close() was called meanwhile: it takes over from here
@@ -161,42 +207,123 @@ export class Gateway {
       const origins = this.options.allowedOrigins;
       this.log.info(origins.length === 0 ? 'allowed origins: same origin only (set --allowed-origins to allow other sites)' : `allowed origins: ${origins.join(', ')}`);
     }
-    this.log.info(`listening ws=${hostPort(ws)} api=${hostPort(api)}`);
+    const where = (address: AddressInfo | null): string => (address === null ? 'none' : hostPort(address));
+    this.log.info(`listening ws=${where(ws)} api=${where(api)}${this.cluster === null ? '' : ` broker=${this.cluster.broker.kind} node=${this.hub.nodeId}`}`);
     return { ws, api };
   }
 
-  /** Pushes items to every connection. Throws a {@link PushError} when refused. */
-  pushAll(items: unknown): PushResult {
-    const serialized = this.admit(items);
-    this.merger.add('*', ALL, serialized);
-    this.stats.pushAllTotal += 1;
-    return { items: serialized.length, recipients: this.hub.size };
+  /**
+   * Pushes items to every connection (on every node, in a cluster). Rejects with a {@link PushError}
+   * when refused. Without a broker the items are merged before this returns, so pushes made in one
+   * turn share frames.
+   */
+  async pushAll(items: unknown): Promise<PushResult> {
+    return this.push({ kind: 'all', items: this.admit(items) });
   }
 
   /** Pushes items to the members of `room`, as one or more PUSH frames naming the room. */
-  pushRoom(room: string, items: unknown): PushResult {
+  async pushRoom(room: string, items: unknown): Promise<PushResult> {
     const problem = roomNameProblem(room);
     if (problem !== null) throw new PushError(ErrorCode.INVALID_ROOM, problem, 400);
-    const serialized = this.admit(items);
-    this.merger.add(`r:${room}`, { kind: 'room', room }, serialized);
-    this.stats.pushRoomTotal += 1;
-    return { items: serialized.length, recipients: this.hub.members(room)?.size ?? 0 };
+    return this.push({ kind: 'room', room, items: this.admit(items) });
   }
 
-  /** Pushes items to one connection by id; 404 (`CONN_NOT_FOUND`) when it is not connected here. */
-  pushConn(id: string, items: unknown): PushResult {
+  /**
+   * Pushes items to one connection by id, on whichever node holds it; 404 (`CONN_NOT_FOUND`) when
+   * no live node holds it.
+   */
+  async pushConn(id: string, items: unknown): Promise<PushResult> {
     if (this.state !== 'running') throw new PushError(ErrorCode.SHUTTING_DOWN, 'the gateway is shutting down', 503);
-    const conn = this.hub.get(id);
-    if (conn === undefined) throw new PushError(ErrorCode.CONN_NOT_FOUND, `connection ${id} is not connected`, 404);
-    const serialized = this.admit(items);
-    this.merger.add(`c:${id}`, { kind: 'conn', conn }, serialized);
-    this.stats.pushConnTotal += 1;
-    return { items: serialized.length, recipients: 1 };
+    const node = nodeOfConnection(id);
+    const here = node === this.hub.nodeId || this.cluster === null;
+    if (here ? this.hub.get(id) === undefined : node === null || !this.cluster?.knowsNode(node)) {
+      throw new PushError(ErrorCode.CONN_NOT_FOUND, `connection ${id} is not connected`, 404);
+    }
+    return this.push({ kind: 'conn', conn: id, items: this.admit(items) });
+  }
+
+  private push(envelope: PushEnvelope): Promise<PushResult> {
+    const result: PushResult = { items: envelope.items.length, recipients: this.recipientCount(envelope) };
+    if (envelope.kind === 'all') this.stats.pushAllTotal += 1;
+    else if (envelope.kind === 'room') this.stats.pushRoomTotal += 1;
+    else this.stats.pushConnTotal += 1;
+    if (this.cluster === null) {
+      this.deliver(envelope);
+      return Promise.resolve(result);
+    }
+    return this.cluster.publish(envelope).then(() => result, (error: unknown) => {
+      this.stats.itemsAccepted -= envelope.items.length;
+      this.stats.pushRejected += 1;
+      if (error instanceof BrokerUnavailableError) throw new PushError(ErrorCode.BROKER_UNAVAILABLE, 'the broker is unavailable: the push was not accepted; retry', 503);
+      throw error;
+    });
+  }
+
+  // Connections a push is addressed to at acceptance: here, or over the cluster as last reported.
+  private recipientCount(envelope: PushEnvelope): number {
+    const view = this.cluster?.view() ?? null;
+    switch (envelope.kind) {
+      case 'all':
+        return view === null ? this.hub.size : view.total.onlineConnections ?? 0;
+      case 'room':
+        return view === null ? this.hub.members(envelope.room)?.size ?? 0 : view.rooms[envelope.room] ?? 0;
+      case 'conn':
+        return 1;
+    }
+  }
+
+  // A push for this node's clients, from the API directly or from the broker.
+  private deliver(envelope: PushEnvelope): void {
+    if (!this.servesConnections) return;
+    switch (envelope.kind) {
+      case 'all':
+        this.merger.add('*', ALL, envelope.items);
+        return;
+      case 'room':
+        // A node receives only rooms it has members in; the last one may have just left.
+        if (this.hub.members(envelope.room) !== undefined) this.merger.add(`r:${envelope.room}`, { kind: 'room', room: envelope.room }, envelope.items);
+        return;
+      case 'conn': {
+        const conn = this.hub.get(envelope.conn);
+        if (conn === undefined) {
+          this.stats.itemsDropped += envelope.items.length;
+          return;
+        }
+        this.merger.add(`c:${envelope.conn}`, { kind: 'conn', conn }, envelope.items);
+      }
+    }
+  }
+
+  private clusterHost() {
+    const gateway = this;
+    return {
+      nodeId: this.hub.nodeId,
+      role: this.options.role,
+      worker: this.extras.worker ?? null,
+      holdsConnections: this.servesConnections,
+      deliver: (push: PushEnvelope) => gateway.deliver(push),
+      stats: () => numericStats(gateway.snapshot()),
+      rooms: () => gateway.hub.roomSizes(),
+    };
+  }
+
+  /** The cluster as reported by every live node; null without a broker. */
+  clusterView(): ClusterView | null {
+    return this.cluster?.view() ?? null;
+  }
+
+  /** The broker's state: `none` without one. */
+  get brokerStatus(): string {
+    return this.cluster?.broker.status ?? 'none';
   }
 
   // Checks state and queue room, then serialises: a refused push costs no encoding.
   private admit(items: unknown): string[] {
     if (this.state !== 'running') throw new PushError(ErrorCode.SHUTTING_DOWN, 'the gateway is shutting down', 503);
+    if (this.cluster !== null && !this.cluster.available) {
+      this.stats.pushRejected += 1;
+      throw new PushError(ErrorCode.BROKER_UNAVAILABLE, 'the broker is unavailable: the push was not accepted; retry', 503);
+    }
     const count = Array.isArray(items) ? items.length : 0;
     if (count > this.options.maxPendingItems) {
       throw new PushError(ErrorCode.TOO_MANY_ITEMS, `a push may hold at most ${this.options.maxPendingItems} items (maxPendingItems); split it`, 413);
@@ -218,6 +345,9 @@ export class Gateway {
   snapshot(): StatsSnapshot {
     return {
       nodeId: this.hub.nodeId,
+      role: this.options.role,
+      worker: this.extras.worker ?? null,
+      broker: this.brokerStatus,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       onlineConnections: this.hub.size,
       roomCount: this.hub.roomCount,
@@ -268,6 +398,7 @@ export class Gateway {
     this.api.destroy();
     await settlesWithin(wsPortClosed, 1000);
     this.state = 'stopped';
+    await this.cluster?.stop().catch(() => undefined);
     this.log.info('stopped');
   }
 
@@ -329,6 +460,12 @@ export class Gateway {
 }
 
 const ALL: PushTarget = { kind: 'all' };
+
+function numericStats(snapshot: StatsSnapshot): Record<string, number> {
+  const numbers: Record<string, number> = {};
+  for (const [key, value] of Object.entries(snapshot)) if (typeof value === 'number') numbers[key] = value;
+  return numbers;
+}
 
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;

@@ -14,6 +14,8 @@ export class Hub {
   private readonly connections = new Map<string, Connection>();
   private readonly rooms = new Map<string, Set<Connection>>();
   private sequence = 0;
+  /** Told when a room gets its first member and loses its last (the cluster subscribes per room). */
+  onRoomChange: ((room: string, open: boolean) => void) | null = null;
 
   constructor(readonly maxRooms: number, nodeId: string = randomBytes(4).toString('hex')) {
     this.nodeId = nodeId;
@@ -58,6 +60,11 @@ export class Hub {
     return this.connections.values();
   }
 
+  /** Every room with members here, and how many. */
+  *roomSizes(): IterableIterator<[string, number]> {
+    for (const [room, members] of this.rooms) yield [room, members.size];
+  }
+
   /** Members of a room (none if the room is empty). */
   members(room: string): ReadonlySet<Connection> | undefined {
     return this.rooms.get(room);
@@ -71,6 +78,7 @@ export class Hub {
     if (members === undefined) {
       members = new Set();
       this.rooms.set(room, members);
+      this.onRoomChange?.(room, true);
     }
     members.add(conn);
     return 'joined';
@@ -88,6 +96,9 @@ export class Hub {
     const members = this.rooms.get(room);
     if (members === undefined) return;
     members.delete(conn);
-    if (members.size === 0) this.rooms.delete(room);
+    if (members.size === 0) {
+      this.rooms.delete(room);
+      this.onRoomChange?.(room, false);
+    }
   }
 }

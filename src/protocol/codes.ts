@@ -53,6 +53,8 @@ export const ErrorCode = {
   CONN_NOT_FOUND: 'CONN_NOT_FOUND',
   /** Push API: the merge and dispatch queues hold `maxPendingItems`; retry after `Retry-After`. */
   QUEUE_FULL: 'QUEUE_FULL',
+  /** Push API: the broker joining the nodes is unreachable; the push was not accepted. Retry. */
+  BROKER_UNAVAILABLE: 'BROKER_UNAVAILABLE',
   /** Push API: the gateway is shutting down and accepts no more pushes. */
   SHUTTING_DOWN: 'SHUTTING_DOWN',
 } as const;

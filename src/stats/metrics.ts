@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ClusterView } from '../cluster/cluster-link.js';
 import type { Stats, StatsSnapshot } from './stats.js';
 
 type NumericKey = { [K in keyof StatsSnapshot]: StatsSnapshot[K] extends number ? K : never }[keyof StatsSnapshot];
@@ -35,7 +36,7 @@ const gauges: ReadonlyArray<[NumericKey, string, string]> = [
  * A Prometheus registry of its own (so several gateways can live in one process) whose metrics are read
  * from the stats at scrape time: the hot path only bumps plain numbers.
  */
-export function createMetricsRegistry(snapshot: () => StatsSnapshot): Registry {
+export function createMetricsRegistry(snapshot: () => StatsSnapshot, cluster: () => ClusterView | null = () => null): Registry {
   const registry = new Registry();
   // Unprefixed process_* and nodejs_* names, so standard Node.js dashboards work unchanged.
   collectDefaultMetrics({ register: registry });
@@ -53,5 +54,16 @@ export function createMetricsRegistry(snapshot: () => StatsSnapshot): Registry {
   for (const [key, name, help] of gauges) {
     new Gauge({ name, help, registers: [registry], collect() { this.set(read()[key]); } });
   }
+  new Gauge({
+    name: 'pushgate_cluster_online_connections', help: 'Connections online per node of the cluster, as last reported', labelNames: ['node', 'worker'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const node of cluster()?.nodes ?? []) this.set({ node: node.node, worker: String(node.worker ?? '') }, node.stats.onlineConnections ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'pushgate_cluster_nodes', help: 'Live nodes of the cluster (including this one)', registers: [registry],
+    collect() { this.set(cluster()?.nodes.length ?? 1); },
+  });
   return registry;
 }

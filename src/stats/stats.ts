@@ -48,5 +48,9 @@ export interface StatsSnapshot extends Omit<Stats, never> {
   /** Items waiting in open batches or in undelivered frames (compared with `maxPendingItems`). */
   pendingItems: number;
   nodeId: string;
+  role: string;
+  worker: number | null;
+  /** The broker's state (`none`, `up`, `down`, …). */
+  broker: string;
   uptimeSeconds: number;
 }

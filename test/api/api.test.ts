@@ -98,10 +98,10 @@ describe('push API', () => {
     assert.equal(metrics.status, 200);
     assert.match(metrics.headers.get('content-type') ?? '', /text\/plain/);
     assert.match(metrics.body, /^# TYPE pushgate_frames_sent_total counter$/m);
-    assert.match(metrics.body, /^pushgate_online_connections \d+$/m);
-    assert.match(metrics.body, /^pushgate_items_dropped_total \d+$/m);
-    assert.match(metrics.body, /^process_resident_memory_bytes \d+/m);
-    assert.deepEqual((await send(`${gw.apiUrl}/healthz`, {})).body, { ok: true, status: 'running' });
+    assert.match(metrics.body, /^pushgate_online_connections\{node="[0-9a-f]+"\} \d+$/m);
+    assert.match(metrics.body, /^pushgate_items_dropped_total\{node="[0-9a-f]+"\} \d+$/m);
+    assert.match(metrics.body, /^process_resident_memory_bytes\{node="[0-9a-f]+"\} \d+/m);
+    assert.deepEqual((await send(`${gw.apiUrl}/healthz`, {})).body, { ok: true, status: 'running', broker: 'none' });
   });
 });
 

@@ -71,7 +71,7 @@ describe('origin check, configured list and "*"', () => {
     const { ws } = await open.listen();
     try {
       assert.ok(lines.some((line) => /WARN.*allowedOrigins is "\*".*ANY site/.test(line)), lines.join(''));
-      const client = await TestClient.open(`ws://127.0.0.1:${ws.port}/connect`, { origin: 'https://anything.example' });
+      const client = await TestClient.open(`ws://127.0.0.1:${ws!.port}/connect`, { origin: 'https://anything.example' });
       client.close();
     } finally {
       await open.close();

@@ -10,14 +10,14 @@ describe('graceful shutdown', () => {
     const gw = await startGateway({ maxBatchDelay: 60000, shutdownTimeout: 5 });
     const clients = await Promise.all([gw.connect(), gw.connect(), gw.connect()]);
     for (const client of clients) await client.request('JOIN', { room: 'last-words' });
-    gw.gateway.pushRoom('last-words', ['bye 1']);
-    gw.gateway.pushAll(['bye 2']);
+    await gw.gateway.pushRoom('last-words', ['bye 1']);
+    await gw.gateway.pushAll(['bye 2']);
     assert.equal(gw.gateway.snapshot().mergerPending, 2);
 
     const started = Date.now();
     const closing = gw.close();
-    assert.throws(() => gw.gateway.pushAll(['too late']), { code: 'SHUTTING_DOWN', status: 503 });
-    assert.throws(() => gw.gateway.pushConn('any-1', ['too late']), { code: 'SHUTTING_DOWN', status: 503 });
+    await assert.rejects(gw.gateway.pushAll(['too late']), { code: 'SHUTTING_DOWN', status: 503 });
+    await assert.rejects(gw.gateway.pushConn('any-1', ['too late']), { code: 'SHUTTING_DOWN', status: 503 });
     await assert.rejects(TestClient.open(gw.wsUrl()), 'no new connections');
     for (const client of clients) {
       const received = [await client.next(), await client.next()].flatMap((frame) => frame.data.items).sort();
@@ -53,7 +53,7 @@ describe('close() during listen()', () => {
     await withTimeout(gateway.close(), 3000, 'close()');
     const { api } = await listening;
     assert.equal(gateway.isRunning, false);
-    await assert.rejects(fetch(`http://127.0.0.1:${api.port}/healthz`), 'the API port is closed');
+    await assert.rejects(fetch(`http://127.0.0.1:${api!.port}/healthz`), 'the API port is closed');
   });
 });
 

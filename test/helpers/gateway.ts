@@ -18,7 +18,9 @@ export interface RunningGateway {
 /** Starts a real gateway on port 0 (loopback only). Close it in an `after` hook. */
 export async function startGateway(options: Partial<GatewayOptions> = {}): Promise<RunningGateway> {
   const gateway = new Gateway({ host: '127.0.0.1', port: 0, apiHost: '127.0.0.1', apiPort: 0, ...options });
-  const { ws, api } = await gateway.listen();
+  const addresses = await gateway.listen();
+  const ws = addresses.ws!;
+  const api = addresses.api!;
   const wsUrl = (path = '/connect'): string => `ws://127.0.0.1:${ws.port}${path}`;
   return {
     gateway,

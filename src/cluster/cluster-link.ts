@@ -1,0 +1,188 @@
+import type { Logger } from 'pino';
+import { BrokerUnavailableError, type Broker, type BrokerStatus } from '../broker/broker.js';
+import { ALL_CHANNEL, nodeChannel, nodeOfConnection, PRESENCE_CHANNEL, roomChannel } from './channels.js';
+import { decodePushEnvelope, encodePushEnvelope, type Presence, type PushEnvelope } from './envelope.js';
+
+/** Rooms reported per node in presence, the largest first: bounds the message whatever the room count. */
+export const PRESENCE_ROOM_LIMIT = 1000;
+
+/** What the link needs from the node it serves. */
+export interface ClusterHost {
+  readonly nodeId: string;
+  readonly role: string;
+  readonly worker: number | null;
+  /** Delivers a push received from the broker to this node's own clients. */
+  deliver(push: PushEnvelope): void;
+  /** This node's counters, for presence. */
+  stats(): Record<string, number>;
+  /** Rooms with members here and their sizes. */
+  rooms(): Iterable<[string, number]>;
+  /** Whether this node holds connections (a pure API node does not subscribe to pushes). */
+  readonly holdsConnections: boolean;
+}
+
+/** One node as last reported. */
+export interface NodeView {
+  node: string;
+  role: string;
+  worker: number | null;
+  /** Milliseconds since its last presence report. */
+  ageMs: number;
+  stats: Record<string, number>;
+  rooms: Record<string, number>;
+  roomsTruncated: boolean;
+}
+
+/** The cluster as seen from one node. */
+export interface ClusterView {
+  nodes: NodeView[];
+  /** Sums of every node's numeric stats. */
+  total: Record<string, number>;
+  /** Members per room over all nodes (rooms beyond a node's report limit are missing). */
+  rooms: Record<string, number>;
+  /** How old the oldest report is: counts are at most this stale (bounded by 3 presence intervals). */
+  maxStalenessMs: number;
+}
+
+/**
+ * Joins a node to the others through a broker. Pushes are published, never delivered locally
+ * directly: every node, the publisher included, receives each push once from its subscription, so
+ * order per channel is the broker's order and no node gets a push twice. Room channels are subscribed
+ * on a room's first member here and dropped with its last, so room traffic only reaches nodes that
+ * need it. Every node publishes its counts every `presenceIntervalMs` for cluster-wide stats.
+ */
+export class ClusterLink {
+  private readonly peers = new Map<string, { presence: Presence; at: number }>();
+  private timer: NodeJS.Timeout | null = null;
+  /** Broker messages that could not be decoded (counted, never fatal). */
+  malformed = 0;
+
+  constructor(
+    readonly broker: Broker,
+    private readonly host: ClusterHost,
+    private readonly log: Logger,
+    private readonly presenceIntervalMs = 1000,
+  ) {
+    broker.onStatus((status: BrokerStatus, error?: Error) => {
+      if (status === 'down') log.warn({ err: error }, `broker ${broker.kind} unavailable: serving local clients, refusing pushes (503) until it is back`);
+      else if (status === 'up') log.info(`broker ${broker.kind} connected`);
+    });
+  }
+
+  /** `true` while pushes can be published. */
+  get available(): boolean {
+    return this.broker.status === 'up';
+  }
+
+  /** Connects and subscribes to what this node needs. */
+  async start(): Promise<void> {
+    await this.broker.connect();
+    const onPush = (payload: Buffer): void => this.receive(payload);
+    if (this.host.holdsConnections) {
+      await this.broker.subscribe(ALL_CHANNEL, onPush);
+      await this.broker.subscribe(nodeChannel(this.host.nodeId), onPush);
+      for (const [room] of this.host.rooms()) await this.broker.subscribe(roomChannel(room), onPush);
+    }
+    await this.broker.subscribe(PRESENCE_CHANNEL, (payload) => this.onPresence(payload));
+    this.timer = setInterval(() => void this.announce(), this.presenceIntervalMs);
+    this.timer.unref();
+    await this.announce();
+  }
+
+  /** A room got its first member here. */
+  roomOpened(room: string): void {
+    this.broker.subscribe(roomChannel(room), (payload) => this.receive(payload)).catch((error: unknown) => {
+      this.log.warn({ err: error, room }, 'room subscription failed; it is restored when the broker is back');
+    });
+  }
+
+  /** A room lost its last member here. */
+  roomClosed(room: string): void {
+    this.broker.unsubscribe(roomChannel(room)).catch(() => undefined);
+  }
+
+  /** Publishes a push; rejects with BrokerUnavailableError when it cannot be accepted. */
+  publish(push: PushEnvelope): Promise<void> {
+    if (!this.available) return Promise.reject(new BrokerUnavailableError());
+    const channel = push.kind === 'all' ? ALL_CHANNEL : push.kind === 'room' ? roomChannel(push.room) : nodeChannel(nodeOfConnection(push.conn) ?? '');
+    return this.broker.publish(channel, encodePushEnvelope(push));
+  }
+
+  /** Whether a node is alive (reported within 3 intervals). */
+  knowsNode(node: string): boolean {
+    return node === this.host.nodeId || this.fresh(this.peers.get(node)?.at);
+  }
+
+  /** The cluster as last reported by every live node (this one included, fresh). */
+  view(): ClusterView {
+    const now = Date.now();
+    const nodes: NodeView[] = [];
+    for (const [node, { presence, at }] of this.peers) {
+      if (!this.fresh(at)) {
+        this.peers.delete(node);
+        continue;
+      }
+      if (node === this.host.nodeId) continue;
+      nodes.push({ node, role: presence.role, worker: presence.worker, ageMs: now - at, stats: presence.stats, rooms: presence.rooms, roomsTruncated: presence.roomsTruncated });
+    }
+    const self = this.presence();
+    nodes.unshift({ node: self.node, role: self.role, worker: self.worker, ageMs: 0, stats: self.stats, rooms: self.rooms, roomsTruncated: self.roomsTruncated });
+    nodes.sort((a, b) => (a.worker ?? 0) - (b.worker ?? 0) || a.node.localeCompare(b.node));
+    const total: Record<string, number> = {};
+    const rooms: Record<string, number> = {};
+    for (const view of nodes) {
+      for (const [key, value] of Object.entries(view.stats)) total[key] = (total[key] ?? 0) + value;
+      for (const [room, count] of Object.entries(view.rooms)) rooms[room] = (rooms[room] ?? 0) + count;
+    }
+    return { nodes, total, rooms, maxStalenessMs: Math.max(0, ...nodes.map((n) => n.ageMs)) };
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    await this.broker.close();
+  }
+
+  private fresh(at: number | undefined): boolean {
+    return at !== undefined && Date.now() - at <= 3 * this.presenceIntervalMs;
+  }
+
+  private receive(payload: Buffer): void {
+    const push = decodePushEnvelope(payload);
+    if (push === null) {
+      this.malformed += 1;
+      return;
+    }
+    this.host.deliver(push);
+  }
+
+  private presence(): Presence {
+    const all = [...this.host.rooms()];
+    const largest = all.length > PRESENCE_ROOM_LIMIT ? all.sort((a, b) => b[1] - a[1]).slice(0, PRESENCE_ROOM_LIMIT) : all;
+    return {
+      v: 1,
+      node: this.host.nodeId,
+      role: this.host.role,
+      worker: this.host.worker,
+      intervalMs: this.presenceIntervalMs,
+      stats: this.host.stats(),
+      rooms: Object.fromEntries(largest),
+      roomsTruncated: largest.length < all.length,
+    };
+  }
+
+  private async announce(): Promise<void> {
+    if (!this.available) return;
+    await this.broker.publish(PRESENCE_CHANNEL, Buffer.from(JSON.stringify(this.presence()))).catch(() => undefined);
+  }
+
+  private onPresence(payload: Buffer): void {
+    try {
+      const presence = JSON.parse(payload.toString('utf8')) as Presence;
+      if (presence.v !== 1 || typeof presence.node !== 'string') throw new Error('not a presence message');
+      this.peers.set(presence.node, { presence, at: Date.now() });
+    } catch {
+      this.malformed += 1;
+    }
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * What travels between nodes. Pushes carry their items as the JSON texts accepted at the API, joined
+ * once; presence carries a node's counts.
+ */
+
+/** A push as published on the broker. */
+export type PushEnvelope =
+  | { kind: 'all'; items: string[] }
+  | { kind: 'room'; room: string; items: string[] }
+  | { kind: 'conn'; conn: string; items: string[] };
+
+/** Serialises a push; `items` are JSON texts. */
+export function encodePushEnvelope(push: PushEnvelope): Buffer {
+  const target = push.kind === 'room' ? `,"room":${JSON.stringify(push.room)}` : push.kind === 'conn' ? `,"conn":${JSON.stringify(push.conn)}` : '';
+  return Buffer.from(`{"v":1,"kind":"${push.kind}"${target},"items":[${push.items.join(',')}]}`);
+}
+
+/** Parses a push; returns null for anything malformed (counted and dropped by the caller). */
+export function decodePushEnvelope(payload: Buffer): PushEnvelope | null {
+  let value: { v?: unknown; kind?: unknown; room?: unknown; conn?: unknown; items?: unknown };
+  try {
+    value = JSON.parse(payload.toString('utf8'));
+  } catch {
+    return null;
+  }
+  if (value === null || typeof value !== 'object' || value.v !== 1 || !Array.isArray(value.items)) return null;
+  const items = value.items.map((item) => JSON.stringify(item));
+  if (value.kind === 'all') return { kind: 'all', items };
+  if (value.kind === 'room' && typeof value.room === 'string') return { kind: 'room', room: value.room, items };
+  if (value.kind === 'conn' && typeof value.conn === 'string') return { kind: 'conn', conn: value.conn, items };
+  return null;
+}
+
+/** A node's periodic report of itself. */
+export interface Presence {
+  v: 1;
+  node: string;
+  /** `gateway`, `api` or `both`. */
+  role: string;
+  /** Worker number on its machine, when run with --workers. */
+  worker: number | null;
+  /** Milliseconds between reports: a node silent for 3 of them is gone. */
+  intervalMs: number;
+  /** Its counters (this node's `GET /stats`), numbers only. */
+  stats: Record<string, number>;
+  /** Members per room, for at most `PRESENCE_ROOM_LIMIT` rooms (the largest). */
+  rooms: Record<string, number>;
+  /** True when the node has more rooms than the report carries. */
+  roomsTruncated: boolean;
+}

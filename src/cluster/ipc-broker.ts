@@ -1,0 +1,77 @@
+import { BrokerBase, BrokerUnavailableError, type MessageHandler } from '../broker/broker.js';
+
+/** Messages between a worker's IpcBroker and the primary's relay. */
+export type IpcBrokerMessage =
+  | { pushgate: 'sub'; channel: string }
+  | { pushgate: 'unsub'; channel: string }
+  | { pushgate: 'pub'; id: number; channel: string; payload: Uint8Array }
+  | { pushgate: 'ack'; id: number }
+  | { pushgate: 'msg'; channel: string; payload: Uint8Array };
+
+export function isIpcBrokerMessage(message: unknown): message is IpcBrokerMessage {
+  return typeof message === 'object' && message !== null && typeof (message as { pushgate?: unknown }).pushgate === 'string';
+}
+
+/**
+ * The broker of workers on one machine without an external broker: publishes go over the worker's
+ * IPC channel to the primary, which relays them to every worker subscribed (see `PrimaryRelay`).
+ * Publishing resolves when the primary has relayed the message.
+ */
+export class IpcBroker extends BrokerBase {
+  readonly kind = 'ipc';
+  private readonly handlers = new Map<string, MessageHandler>();
+  private readonly pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+  private nextId = 0;
+
+  constructor(private readonly channel: NodeJS.Process = process) {
+    super();
+    channel.on('message', (message: unknown) => {
+      if (!isIpcBrokerMessage(message)) return;
+      if (message.pushgate === 'msg') {
+        const { payload } = message;
+        this.handlers.get(message.channel)?.(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), message.channel);
+      } else if (message.pushgate === 'ack') {
+        this.pending.get(message.id)?.resolve();
+        this.pending.delete(message.id);
+      }
+    });
+    channel.on('disconnect', () => {
+      this.setStatus('down', new Error('the primary process is gone'));
+      for (const { reject } of this.pending.values()) reject(new BrokerUnavailableError('the primary process is gone'));
+      this.pending.clear();
+    });
+  }
+
+  async connect(): Promise<void> {
+    if (this.channel.send === undefined || !this.channel.connected) throw new BrokerUnavailableError('not a worker process: no IPC channel');
+    this.setStatus('up');
+  }
+
+  publish(channel: string, payload: Buffer): Promise<void> {
+    if (this.status !== 'up') return Promise.reject(new BrokerUnavailableError());
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.send({ pushgate: 'pub', id, channel, payload });
+    });
+  }
+
+  async subscribe(channel: string, handler: MessageHandler): Promise<void> {
+    const known = this.handlers.has(channel);
+    this.handlers.set(channel, handler);
+    if (!known) this.send({ pushgate: 'sub', channel });
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    if (!this.handlers.delete(channel)) return;
+    this.send({ pushgate: 'unsub', channel });
+  }
+
+  async close(): Promise<void> {
+    this.setStatus('closed');
+  }
+
+  private send(message: IpcBrokerMessage): void {
+    if (this.channel.connected) this.channel.send?.(message);
+  }
+}

@@ -1,0 +1,115 @@
+import cluster, { type Worker } from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import type { Logger } from 'pino';
+import type { GatewayOptions } from '../config/options.js';
+import { openFileLimit } from '../bench/procstat.js';
+import { isIpcBrokerMessage, type IpcBrokerMessage } from './ipc-broker.js';
+
+/** What a worker tells the primary once it listens, and what the primary tells workers. */
+export type WorkerControl =
+  | { pushgate: 'listening'; ws: string; api: string }
+  | { pushgate: 'shutdown' };
+
+/** Environment variable carrying a worker's number. */
+export const WORKER_ENV = 'PUSHGATE_WORKER';
+
+/** The number of workers `--workers` asks for: 0 means one per core. */
+export function workerCount(option: number): number {
+  return option === 0 ? availableParallelism() : option;
+}
+
+/**
+ * The primary of `--workers N`: forks the workers (they share the ports through node:cluster),
+ * relays the IPC broker between them when no external broker is set, replaces a worker that dies,
+ * prints one start-up line once all listen, and shuts them down on SIGINT/SIGTERM.
+ */
+export async function runPrimary(options: GatewayOptions, log: Logger): Promise<void> {
+  const count = workerCount(options.workers);
+  const limit = openFileLimit();
+  if (limit !== null) {
+    log.info(`open-file limit ${limit}: each of the ${count} workers can hold about ${Math.max(0, limit - 64).toLocaleString('en')} connections` +
+      ' (raise it with `ulimit -n`, LimitNOFILE= in systemd, or --ulimit nofile= in Docker)');
+  }
+  cluster.setupPrimary({ serialization: 'advanced' });
+  const subscriptions = new Map<string, Set<Worker>>();
+  const numbers = new Map<Worker, number>();
+  const listening = new Map<number, { ws: string; api: string }>();
+  let stopping = false;
+  let announced = false;
+  const restarts: number[] = [];
+
+  const relay = (worker: Worker, message: IpcBrokerMessage): void => {
+    switch (message.pushgate) {
+      case 'sub': {
+        let set = subscriptions.get(message.channel);
+        if (set === undefined) subscriptions.set(message.channel, (set = new Set()));
+        set.add(worker);
+        return;
+      }
+      case 'unsub':
+        subscriptions.get(message.channel)?.delete(worker);
+        return;
+      case 'pub':
+        for (const target of subscriptions.get(message.channel) ?? []) {
+          if (target.isConnected()) target.send({ pushgate: 'msg', channel: message.channel, payload: message.payload });
+        }
+        worker.send({ pushgate: 'ack', id: message.id });
+        return;
+      default:
+    }
+  };
+
+  const fork = (number: number): void => {
+    const worker = cluster.fork({ [WORKER_ENV]: String(number) });
+    numbers.set(worker, number);
+    worker.on('message', (message: unknown) => {
+      if (isIpcBrokerMessage(message)) relay(worker, message);
+      else if ((message as WorkerControl).pushgate === 'listening') {
+        const { ws, api } = message as { ws: string; api: string };
+        listening.set(number, { ws, api });
+        if (!announced && listening.size === count) {
+          announced = true;
+          const first = listening.get(1) ?? { ws, api };
+          // One line, as a single process prints it: scripts wait for it.
+          process.stdout.write(`listening ws=${first.ws} api=${first.api} workers=${count}\n`);
+        }
+      }
+    });
+  };
+
+  cluster.on('exit', (worker, code, signal) => {
+    for (const set of subscriptions.values()) set.delete(worker);
+    const number = numbers.get(worker) ?? 0;
+    numbers.delete(worker);
+    if (stopping) {
+      if (numbers.size === 0) process.exit(0);
+      return;
+    }
+    // A worker died: its clients reconnect to the others; a new one takes its place. A crash loop backs off.
+    const now = Date.now();
+    restarts.push(now);
+    while (restarts.length > 0 && restarts[0] < now - 10000) restarts.shift();
+    const delay = restarts.length > 5 ? 5000 : 100;
+    log.error(`worker ${number} (pid ${worker.process.pid}) exited (${signal ?? code}); starting a new one in ${delay} ms`);
+    setTimeout(() => { if (!stopping) fork(number); }, delay).unref();
+  });
+
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log.warn(`${signal} again: exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    log.info(`${signal}: shutting down ${numbers.size} workers (at most ${options.shutdownTimeout}s)`);
+    for (const worker of numbers.keys()) if (worker.isConnected()) worker.send({ pushgate: 'shutdown' } satisfies WorkerControl);
+    if (numbers.size === 0) process.exit(0);
+    setTimeout(() => {
+      log.error('workers did not stop in time: exiting');
+      for (const worker of numbers.keys()) worker.process.kill('SIGKILL');
+      process.exit(1);
+    }, options.shutdownTimeout * 1000 + 5000).unref();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  for (let i = 1; i <= count; i++) fork(i);
+}
