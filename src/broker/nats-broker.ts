@@ -37,6 +37,9 @@ function unavailable(message: string, cause?: unknown): BrokerUnavailableError {
   return err;
 }
 
+/** An attempt cut short by connect()'s deadline. */
+class DeadlineError extends Error {}
+
 function asError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));
 }
@@ -158,15 +161,19 @@ export class NatsBroker extends BrokerBase {
     let lastError: unknown;
     for (;;) {
       if (this.status === 'closed') throw new BrokerUnavailableError('the nats broker was closed');
+      if (deadline !== null && Date.now() >= deadline) {
+        throw unavailable(`cannot connect to nats at ${this.url} within ${this.connectTimeoutMs} ms`, lastError);
+      }
       try {
         return await this.attempt(deadline);
       } catch (err) {
-        lastError = err;
+        // Keep the informative cause (e.g. ECONNREFUSED) over our own deadline.
+        if (!(err instanceof DeadlineError) || lastError === undefined) lastError = err;
       }
-      const wait = RECONNECT_WAIT_MS + Math.floor(Math.random() * (RECONNECT_JITTER_MS + 1));
-      if (deadline !== null && Date.now() + wait >= deadline) {
-        throw unavailable(`cannot connect to nats at ${this.url} within ${this.connectTimeoutMs} ms`, lastError);
-      }
+      if (this.closed()) continue;
+      let wait = RECONNECT_WAIT_MS + Math.floor(Math.random() * (RECONNECT_JITTER_MS + 1));
+      // The last attempt is made just before the deadline rather than giving up early.
+      if (deadline !== null) wait = Math.min(wait, Math.max(0, deadline - Date.now() - 1));
       await this.sleep(wait);
     }
   }
@@ -198,7 +205,7 @@ export class NatsBroker extends BrokerBase {
         dialing.then((nc) => nc.close().catch(() => {}), () => {});
       };
       const cancel = (): void => stop(new BrokerUnavailableError('the nats broker was closed while connecting'));
-      const timer = setTimeout(() => stop(new Error(`no connection after ${this.connectTimeoutMs} ms`)), Math.max(0, deadline - Date.now()));
+      const timer = setTimeout(() => stop(new DeadlineError(`no connection after ${this.connectTimeoutMs} ms`)), Math.max(0, deadline - Date.now()));
       this.cancels.add(cancel);
       dialing.then(
         (nc) => {
@@ -213,8 +220,17 @@ export class NatsBroker extends BrokerBase {
     });
   }
 
+  /** A method, not `this.status === 'closed'`, so TypeScript does not narrow the status across awaits. */
+  private closed(): boolean {
+    return this.status === 'closed';
+  }
+
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
+      if (this.closed()) {
+        resolve();
+        return;
+      }
       const cancel = (): void => {
         clearTimeout(timer);
         this.cancels.delete(cancel);
@@ -334,16 +350,37 @@ export class NatsBroker extends BrokerBase {
     if (batch === null || this.inFlight !== null) return;
     this.next = null;
     this.inFlight = batch;
-    this.ping(batch).finally(() => {
-      if (this.inFlight === batch) this.inFlight = null;
-      if (this.next !== null) this.sendPing();
+    void this.ping(batch).then((err) => {
+      if (this.inFlight !== batch) return;
+      this.inFlight = null;
+      const waiting = this.next;
+      if (waiting === null) return;
+      if (err === null) {
+        this.sendPing();
+        return;
+      }
+      // The connection dropped after the in-flight PING, so the messages of the waiting batch, written
+      // after it, went to the dead socket or were dropped with nats.js's buffer. They must not get a
+      // PING on the next connection, whose PONG would claim they were delivered.
+      this.next = null;
+      waiting.reject(err);
     });
   }
 
-  private ping(batch: Batch): Promise<void> {
+  /** Settles `batch` with the outcome of a PING on its connection; resolves with the error, if any. */
+  private ping(batch: Batch): Promise<Error | null> {
     return batch.nc.flush().then(
-      () => batch.resolve(),
-      (err: unknown) => batch.reject(unavailable('the nats connection dropped before the server confirmed', err)),
+      () => {
+        batch.resolve();
+        return null;
+      },
+      (cause: unknown) => {
+        // nats.js rejects the pending PINGs when it dials again: before it reconnects, after it has
+        // discarded its outbound buffer, so those messages are never sent.
+        const err = unavailable('the nats connection dropped before the server confirmed', cause);
+        batch.reject(err);
+        return err;
+      },
     );
   }
 

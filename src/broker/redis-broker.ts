@@ -58,6 +58,28 @@ function destroyQuietly(client: Client | undefined): void {
   }
 }
 
+/** The node connections of a cluster client: per master, the command one and the sharded-subscription one. */
+function clusterClients(cluster: Cluster): Client[] {
+  const clients: Client[] = [];
+  for (const master of cluster.masters) {
+    if (master.client) clients.push(master.client as unknown as Client);
+    if (master.pubSub) clients.push(master.pubSub.client as unknown as Client);
+  }
+  return clients;
+}
+
+/** Destroys a cluster client; node-redis stops at the first node client already closed, so finish the job. */
+function destroyCluster(cluster: Cluster, clients: Client[]): void {
+  if (cluster.isOpen) {
+    try {
+      cluster.destroy();
+    } catch {
+      // some node client was already closed
+    }
+  }
+  for (const client of clients) if (client.isOpen) destroyQuietly(client);
+}
+
 /**
  * The Redis broker, over the official node-redis client (v5).
  *
@@ -143,6 +165,11 @@ export class RedisBroker extends BrokerBase {
       this.abortConnect = undefined;
     }
     this.setStatus('up');
+    // A connection that dropped during the last steps: report it; 'ready' (or the health poll) brings it back.
+    if (!this.healthy()) {
+      this.setStatus('down', this.lastError);
+      if (this.clusterMode) this.watchClusterHealth();
+    }
   }
 
   /** Reads the status afresh (TypeScript keeps narrowings of the getter across awaits). */
@@ -396,18 +423,11 @@ export class RedisBroker extends BrokerBase {
     this.sub = undefined;
     this.cluster = undefined;
     if (cluster !== undefined) {
-      const clients: Client[] = [];
-      for (const master of cluster.masters) {
-        if (master.client) clients.push(master.client as unknown as Client);
-        if (master.pubSub) clients.push(master.pubSub.client as unknown as Client);
+      const clients = clusterClients(cluster);
+      if (graceful) {
+        await withDeadline(cluster.close(), CLOSE_TIMEOUT_MS, 'closing the cluster connections').catch(() => undefined);
       }
-      try {
-        if (graceful) await withDeadline(cluster.close(), CLOSE_TIMEOUT_MS, 'closing the cluster connections');
-        else cluster.destroy();
-      } catch {
-        // Fall through: whatever is still open is destroyed below.
-      }
-      for (const client of clients) if (client.isOpen) destroyQuietly(client);
+      destroyCluster(cluster, clients);
     }
     await Promise.all([pub, sub].map(async (client) => {
       if (client === undefined) return;
@@ -427,19 +447,7 @@ export class RedisBroker extends BrokerBase {
   private teardown(): void {
     destroyQuietly(this.pub);
     destroyQuietly(this.sub);
-    if (this.cluster !== undefined) {
-      const clients: Client[] = [];
-      for (const master of this.cluster.masters) {
-        if (master.client) clients.push(master.client as unknown as Client);
-        if (master.pubSub) clients.push(master.pubSub.client as unknown as Client);
-      }
-      try {
-        this.cluster.destroy();
-      } catch {
-        // some node client was already closed
-      }
-      for (const client of clients) if (client.isOpen) destroyQuietly(client);
-    }
+    if (this.cluster !== undefined) destroyCluster(this.cluster, clusterClients(this.cluster));
     this.pub = undefined;
     this.sub = undefined;
     this.cluster = undefined;

@@ -47,7 +47,9 @@ function withGatewayOptions(command: Command, role: Role | null, run: (options: 
 export function buildProgram(run: (options: GatewayOptions) => Promise<void>): Command {
   const program = withGatewayOptions(new Command('pushgate')
     .description('WebSocket push gateway: clients join rooms; backends push over HTTP.\n' +
-      'Precedence: flags, then PUSHGATE_* environment variables, then the --config file, then defaults.'), null, run);
+      'Precedence: flags, then PUSHGATE_* environment variables, then the --config file, then defaults.'), null, run)
+    // Options after a subcommand are the subcommand's own (pushgate gateway --broker …).
+    .enablePositionalOptions();
   program.addCommand(withGatewayOptions(new Command('gateway').description('connections only: pushes arrive through --broker'), 'gateway', run));
   program.addCommand(withGatewayOptions(new Command('api').description('the stateless push API only: publishes through --broker'), 'api', run));
   program.addCommand(benchCommand());

@@ -53,6 +53,9 @@ export interface ClusterView {
  */
 export class ClusterLink {
   private readonly peers = new Map<string, { presence: Presence; at: number }>();
+  private readonly subscribing = new Map<string, Promise<void>>();
+  private awaiting = new Set<string>();
+  private recoveredAt = 0;
   private timer: NodeJS.Timeout | null = null;
   /** Broker messages that could not be decoded (counted, never fatal). */
   malformed = 0;
@@ -64,14 +67,32 @@ export class ClusterLink {
     private readonly presenceIntervalMs = 1000,
   ) {
     broker.onStatus((status: BrokerStatus, error?: Error) => {
-      if (status === 'down') log.warn({ err: error }, `broker ${broker.kind} unavailable: serving local clients, refusing pushes (503) until it is back`);
-      else if (status === 'up') log.info(`broker ${broker.kind} connected`);
+      if (status === 'down') {
+        log.warn({ err: error }, `broker ${broker.kind} unavailable: serving local clients, refusing pushes (503) until it is back`);
+        // The nodes that must be back (resubscribed) before this one accepts pushes again.
+        this.awaiting = new Set([...this.peers].filter(([node, { presence, at }]) => node !== host.nodeId && presence.role !== 'api' && this.fresh(at)).map(([node]) => node));
+      } else if (status === 'up') {
+        log.info(`broker ${broker.kind} connected`);
+        this.recoveredAt = Date.now();
+        // Tell the others at once that this node's subscriptions are in place again.
+        void this.announce();
+      }
     });
   }
 
-  /** `true` while pushes can be published. */
+  /**
+   * `true` while pushes can be published. After an outage, only once every gateway node known before it
+   * has reported back (its subscriptions restored), or 3 presence intervals have passed: a push
+   * published while a node is still reconnecting would be lost for its clients.
+   */
   get available(): boolean {
-    return this.broker.status === 'up';
+    if (this.broker.status !== 'up') return false;
+    if (this.awaiting.size === 0) return true;
+    if (Date.now() - this.recoveredAt > 3 * this.presenceIntervalMs) {
+      this.awaiting.clear();
+      return true;
+    }
+    return false;
   }
 
   /** Connects and subscribes to what this node needs. */
@@ -89,11 +110,22 @@ export class ClusterLink {
     await this.announce();
   }
 
-  /** A room got its first member here. */
+  /** A room got its first member here: subscribes to it. */
   roomOpened(room: string): void {
-    this.broker.subscribe(roomChannel(room), (payload) => this.receive(payload)).catch((error: unknown) => {
+    const subscribed = this.broker.subscribe(roomChannel(room), (payload) => this.receive(payload)).catch((error: unknown) => {
       this.log.warn({ err: error, room }, 'room subscription failed; it is restored when the broker is back');
+    }).finally(() => {
+      if (this.subscribing.get(room) === subscribed) this.subscribing.delete(room);
     });
+    this.subscribing.set(room, subscribed);
+  }
+
+  /**
+   * Resolves once this node's subscription to `room` is in place (at once when it already was), so a
+   * JOIN is acknowledged only when pushes published afterwards will arrive.
+   */
+  roomReady(room: string): Promise<void> | null {
+    return this.subscribing.get(room) ?? null;
   }
 
   /** A room lost its last member here. */
@@ -180,7 +212,9 @@ export class ClusterLink {
     try {
       const presence = JSON.parse(payload.toString('utf8')) as Presence;
       if (presence.v !== 1 || typeof presence.node !== 'string') throw new Error('not a presence message');
-      this.peers.set(presence.node, { presence, at: Date.now() });
+      const at = Date.now();
+      this.peers.set(presence.node, { presence, at });
+      if (at >= this.recoveredAt) this.awaiting.delete(presence.node);
     } catch {
       this.malformed += 1;
     }

@@ -17,6 +17,9 @@ const inputCloseCodes = new Set<number>([1002, CloseCode.UNSUPPORTED_DATA, Close
  * connections out of the hub.
  */
 export class ClientHandler implements ConnectionHandler {
+  /** In a cluster: a promise settled once pushes to a newly joined room will arrive here. */
+  roomReady: (room: string) => Promise<void> | null = () => null;
+
   constructor(
     private readonly hub: Hub,
     private readonly stats: Stats,
@@ -42,7 +45,7 @@ export class ClientHandler implements ConnectionHandler {
           this.fail(conn, request.id, ErrorCode.TOO_MANY_ROOMS, `a connection may join at most ${this.hub.maxRooms} rooms`);
           return;
         }
-        this.ack(conn, request.id);
+        this.ackWhenReady(conn, request.id, this.roomReady(request.room));
         return;
       case 'LEAVE':
         this.hub.leave(conn, request.room);
@@ -60,6 +63,11 @@ export class ClientHandler implements ConnectionHandler {
   onSlow(conn: Connection): void {
     this.stats.slowConsumerDisconnects += 1;
     this.log.warn({ conn: conn.id, queuedBytes: conn.queuedBytes }, 'slow consumer disconnected (1013)');
+  }
+
+  private ackWhenReady(conn: Connection, id: RequestId | undefined, ready: Promise<void> | null): void {
+    if (ready === null) this.ack(conn, id);
+    else void ready.then(() => this.ack(conn, id));
   }
 
   private ack(conn: Connection, id: RequestId | undefined): void {

@@ -179,6 +179,7 @@ export class Gateway {
         if (broker !== null) {
           this.cluster = new ClusterLink(broker, this.clusterHost(), this.log, this.options.presenceInterval * 1000);
           this.hub.onRoomChange = (room, open) => (open ? this.cluster?.roomOpened(room) : this.cluster?.roomClosed(room));
+          this.handler.roomReady = (room) => this.cluster?.roomReady(room) ?? null;
           await this.cluster.start();
         }
         if (this.servesConnections) {
@@ -345,6 +346,7 @@ export class Gateway {
   snapshot(): StatsSnapshot {
     return {
       nodeId: this.hub.nodeId,
+      pid: process.pid,
       role: this.options.role,
       worker: this.extras.worker ?? null,
       broker: this.brokerStatus,

@@ -48,6 +48,7 @@ export interface StatsSnapshot extends Omit<Stats, never> {
   /** Items waiting in open batches or in undelivered frames (compared with `maxPendingItems`). */
   pendingItems: number;
   nodeId: string;
+  pid: number;
   role: string;
   worker: number | null;
   /** The broker's state (`none`, `up`, `down`, …). */

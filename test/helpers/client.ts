@@ -85,14 +85,22 @@ export class TestClient {
     }
   }
 
-  /** Sends a request with a fresh id and resolves with the frame answering it (ACK, PONG or ERROR). */
+  /**
+   * Sends a request with a fresh id and resolves with the frame answering it (ACK, PONG or ERROR).
+   * Other frames that arrive meanwhile (pushes) stay unread for `next`.
+   */
   async request(type: string, data: unknown = {}, ms = 3000): Promise<Frame> {
     const id = this.nextId++;
     this.send({ type, id, data });
     const deadline = Date.now() + ms;
     for (;;) {
-      const frame = await this.next(Math.max(1, deadline - Date.now()));
-      if (frame.id === id) return frame;
+      const index = this.frames.findIndex((frame, i) => i >= this.read && frame.id === id);
+      if (index !== -1) return this.frames.splice(index, 1)[0];
+      if (this.ws.readyState === WebSocket.CLOSED) throw new Error(`connection closed while waiting for the answer to ${type}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no answer to ${type} within ${ms} ms`);
+      await withTimeout(new Promise<void>((resolve) => (this.waiter = resolve)), left, `the answer to ${type}`).catch(() => undefined);
+      this.waiter = null;
     }
   }
 

@@ -1,0 +1,484 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BrokerUnavailableError, type BrokerStatus } from '../../src/broker/broker.js';
+import { RedisBroker, reconnectDelay } from '../../src/broker/redis-broker.js';
+import { freePort, serviceMissing, startRedis, type Service } from '../helpers/services.js';
+import { waitFor, withTimeout } from '../helpers/wait.js';
+
+const missing = serviceMissing('redis-server');
+
+/** Collects what a handler receives, per channel. */
+function collector(): { handler: (payload: Buffer, channel: string) => void; got: Map<string, Buffer[]>; of(channel: string): Buffer[] } {
+  const got = new Map<string, Buffer[]>();
+  const of = (channel: string): Buffer[] => {
+    let list = got.get(channel);
+    if (list === undefined) {
+      list = [];
+      got.set(channel, list);
+    }
+    return list;
+  };
+  return { got, of, handler: (payload, channel) => of(channel).push(payload) };
+}
+
+/** Runs redis-cli with `args` (bounded) and returns its stdout. */
+function redisCli(args: string[], ms = 10000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('redis-cli', args, { timeout: ms }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`redis-cli ${args.join(' ')}: ${err.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+/** Polls an async condition every 50 ms until it holds; fails after `ms`. */
+async function waitForAsync(condition: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await condition().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = netConnect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+async function numsub(port: number, channel: string): Promise<number> {
+  const out = (await redisCli(['-p', String(port), 'pubsub', 'numsub', channel])).trim().split('\n');
+  return Number(out[1]);
+}
+
+describe('reconnectDelay', () => {
+  it('backs off exponentially from 50 ms to a 2 s cap, with full jitter', () => {
+    for (const [retries, ceiling] of [[0, 50], [1, 100], [2, 200], [5, 1600], [6, 2000], [100, 2000], [5000, 2000]] as const) {
+      const delays = Array.from({ length: 200 }, () => reconnectDelay(retries));
+      assert.ok(delays.every((d) => Number.isInteger(d) && d >= 0 && d < ceiling), `retry ${retries}: within [0, ${ceiling})`);
+      assert.ok(new Set(delays).size > 1, `retry ${retries}: jittered`);
+    }
+  });
+});
+
+describe('RedisBroker against redis-server', { skip: missing ?? false }, () => {
+  let redis: Service;
+  const brokers: RedisBroker[] = [];
+  const broker = async (url = redis.url, options: ConstructorParameters<typeof RedisBroker>[1] = {}): Promise<RedisBroker> => {
+    const created = new RedisBroker(url, options);
+    brokers.push(created);
+    await created.connect();
+    return created;
+  };
+
+  before(async () => {
+    redis = await startRedis();
+  });
+
+  after(async () => {
+    await Promise.all(brokers.map((b) => b.close()));
+    await redis?.stop();
+  });
+
+  it('publishes and subscribes between two brokers with binary-safe payloads', async () => {
+    const publisher = await broker();
+    const subscriber = await broker();
+    assert.equal(publisher.kind, 'redis');
+    assert.equal(publisher.status, 'up');
+    const seen = collector();
+    await subscriber.subscribe('bin.test-1', seen.handler);
+    const allBytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const payloads = [allBytes, Buffer.alloc(0), Buffer.from('\r\n$-1\r\n*3\r\n\0'), randomBytes(256 * 1024), Buffer.from('é€😀', 'utf8')];
+    for (const payload of payloads) await publisher.publish('bin.test-1', payload);
+    await waitFor(() => seen.of('bin.test-1').length === payloads.length, 10000, 'every payload');
+    const got = seen.of('bin.test-1');
+    payloads.forEach((payload, i) => {
+      assert.ok(Buffer.isBuffer(got[i]), `payload ${i} is a Buffer`);
+      assert.ok(payload.equals(got[i]!), `payload ${i} arrives byte for byte`);
+    });
+    assert.deepEqual([...seen.got.keys()], ['bin.test-1'], 'the handler is given the channel name');
+    // The publisher itself subscribing works too (its subscriptions use their own connection).
+    const own = collector();
+    await publisher.subscribe('bin.test-1', own.handler);
+    await publisher.publish('bin.test-1', Buffer.from('self'));
+    await waitFor(() => own.of('bin.test-1').length === 1 && seen.of('bin.test-1').length === payloads.length + 1, 10000, 'the message on both');
+  });
+
+  it('keeps the per-channel order of 1000 messages', async () => {
+    const publisher = await broker();
+    const subscriber = await broker();
+    const seen = collector();
+    await subscriber.subscribe('order.a', seen.handler);
+    await subscriber.subscribe('order.b', seen.handler);
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < 1000; i++) {
+      sends.push(publisher.publish('order.a', Buffer.from(`a${i}`)));
+      sends.push(publisher.publish('order.b', Buffer.from(`b${i}`)));
+    }
+    await Promise.all(sends);
+    await waitFor(() => seen.of('order.a').length === 1000 && seen.of('order.b').length === 1000, 10000, '2 × 1000 messages');
+    assert.deepEqual(seen.of('order.a').map(String), Array.from({ length: 1000 }, (_, i) => `a${i}`));
+    assert.deepEqual(seen.of('order.b').map(String), Array.from({ length: 1000 }, (_, i) => `b${i}`));
+  });
+
+  it('stops delivering after unsubscribe, and a second subscribe replaces the handler', async () => {
+    const publisher = await broker();
+    const subscriber = await broker();
+    const first = collector();
+    const second = collector();
+    await subscriber.subscribe('unsub.a', first.handler);
+    await subscriber.subscribe('unsub.a', second.handler);
+    await subscriber.subscribe('unsub.b', second.handler);
+    assert.equal(await numsub(redis.port, 'unsub.a'), 1, 'one Redis subscription for the channel');
+    await publisher.publish('unsub.a', Buffer.from('one'));
+    await waitFor(() => second.of('unsub.a').length === 1, 10000, 'the message on the replacing handler');
+    assert.equal(first.of('unsub.a').length, 0, 'the replaced handler gets nothing');
+
+    await subscriber.unsubscribe('unsub.a');
+    await subscriber.unsubscribe('unsub.never-subscribed');
+    assert.equal(await numsub(redis.port, 'unsub.a'), 0, 'the Redis subscription is gone');
+    await publisher.publish('unsub.a', Buffer.from('two'));
+    // Same publishing and subscribing connections: a delivery on unsub.a would come before this marker.
+    await publisher.publish('unsub.b', Buffer.from('marker'));
+    await waitFor(() => second.of('unsub.b').length === 1, 10000, 'the marker');
+    assert.deepEqual(second.of('unsub.a').map(String), ['one']);
+
+    // Unsubscribe then subscribe at once (no await between) ends subscribed.
+    const again = collector();
+    const pending = subscriber.unsubscribe('unsub.b');
+    await subscriber.subscribe('unsub.b', again.handler);
+    await pending;
+    await publisher.publish('unsub.b', Buffer.from('back'));
+    await waitFor(() => again.of('unsub.b').length === 1, 10000, 'the message after re-subscribing');
+  });
+
+  it('rejects connect() within the timeout when nothing listens, and close() then', async () => {
+    const port = await freePort();
+    const failing = new RedisBroker(`redis://127.0.0.1:${port}`, { connectTimeoutMs: 500 });
+    const started = Date.now();
+    await assert.rejects(failing.connect(), (err: unknown) => {
+      assert.ok(err instanceof BrokerUnavailableError, String(err));
+      assert.ok(err.cause instanceof Error, 'the cause is given');
+      assert.match(err.message, /ECONNREFUSED|connect/i);
+      return true;
+    });
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed < 1500, `rejected after ${elapsed} ms`);
+    assert.equal(failing.status, 'connecting');
+    await assert.rejects(failing.publish('x', Buffer.from('x')), BrokerUnavailableError);
+    await failing.close();
+    assert.equal(failing.status, 'closed');
+
+    // close() during a connect() that would take its whole (long) timeout ends it at once.
+    const closing = new RedisBroker(`redis://127.0.0.1:${port}`, { connectTimeoutMs: 8000 });
+    const connecting = closing.connect();
+    const closedAt = Date.now();
+    await closing.close();
+    await assert.rejects(withTimeout(connecting, 2000, 'connect() to end'), BrokerUnavailableError);
+    assert.ok(Date.now() - closedAt < 1500);
+  });
+
+  it('close() is idempotent and rejects pending and later calls', async () => {
+    const closing = await broker();
+    await closing.subscribe('close.a', () => {});
+    const pending = closing.publish('close.a', Buffer.from('in flight'));
+    const statuses: BrokerStatus[] = [];
+    closing.onStatus((status) => statuses.push(status));
+    const first = closing.close();
+    const second = closing.close();
+    await assert.rejects(pending, BrokerUnavailableError);
+    await Promise.all([first, second]);
+    await closing.close();
+    assert.equal(closing.status, 'closed');
+    assert.deepEqual(statuses, ['closed'], 'one status change');
+    await assert.rejects(closing.publish('close.a', Buffer.from('late')), BrokerUnavailableError);
+    await assert.rejects(closing.subscribe('close.b', () => {}), BrokerUnavailableError);
+    await assert.rejects(closing.connect(), BrokerUnavailableError);
+    await waitForAsync(async () => (await numsub(redis.port, 'close.a')) === 0, 5000, 'the subscriber connection to close');
+  });
+});
+
+describe('RedisBroker through a Redis outage', { skip: missing ?? false }, () => {
+  let redis: Service;
+  let fake: Server | undefined;
+  const fakeSockets = new Set<Socket>();
+  const brokers: RedisBroker[] = [];
+
+  before(async () => {
+    redis = await startRedis();
+  });
+
+  after(async () => {
+    await Promise.all(brokers.map((b) => b.close()));
+    for (const socket of fakeSockets) socket.destroy();
+    if (fake?.listening) await new Promise((resolve) => fake!.close(resolve));
+    await redis?.stop();
+  });
+
+  it('goes down, fails publishes fast, comes back with its subscriptions, and replays nothing', async () => {
+    const logs: Array<{ who: string; msg: string; err?: Error }> = [];
+    const statuses: Array<{ who: string; status: BrokerStatus; err?: Error }> = [];
+    const make = async (who: string): Promise<RedisBroker> => {
+      const created = new RedisBroker(redis.url, { log: (msg, err) => logs.push({ who, msg, err }) });
+      created.onStatus((status, err) => statuses.push({ who, status, err }));
+      brokers.push(created);
+      await created.connect();
+      return created;
+    };
+    const publisher = await make('publisher');
+    const subscriber = await make('subscriber');
+    const seen = collector();
+    await subscriber.subscribe('outage.ch', seen.handler);
+    await subscriber.subscribe('outage.gone', seen.handler);
+    await publisher.publish('outage.ch', Buffer.from('before'));
+    await waitFor(() => seen.of('outage.ch').length === 1, 10000, 'the message before the outage');
+
+    await redis.kill();
+    await waitFor(() => publisher.status === 'down' && subscriber.status === 'down', 10000, 'both brokers to go down');
+    for (const who of ['publisher', 'subscriber']) {
+      const down = statuses.find((s) => s.who === who && s.status === 'down');
+      assert.ok(down?.err instanceof Error, `${who} reports the error with its down status`);
+    }
+
+    const started = Date.now();
+    await assert.rejects(publisher.publish('outage.ch', Buffer.from('during-1')), BrokerUnavailableError);
+    await assert.rejects(subscriber.publish('outage.ch', Buffer.from('during-2')), BrokerUnavailableError);
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed < 1000, `publish rejected after ${elapsed} ms`);
+
+    // (Un)subscriptions asked for during the outage take effect on the way back up.
+    await subscriber.subscribe('outage.late', seen.handler);
+    await subscriber.unsubscribe('outage.gone');
+
+    // Keep the outage going through several failed reconnection attempts: a stand-in on the port
+    // accepts each connection and drops it at once. The log must not grow with them.
+    let attempts = 0;
+    fake = createServer((socket) => {
+      attempts++;
+      fakeSockets.add(socket);
+      socket.on('error', () => {});
+      socket.destroy();
+    });
+    await new Promise<void>((resolve, reject) => fake!.once('error', reject).listen(redis.port, '127.0.0.1', resolve));
+    await waitFor(() => attempts >= 8, 10000, 'several reconnection attempts');
+    assert.equal(publisher.status, 'down');
+    assert.equal(subscriber.status, 'down');
+    await assert.rejects(publisher.publish('outage.ch', Buffer.from('during-3')), BrokerUnavailableError);
+    await new Promise((resolve) => fake!.close(resolve));
+    for (const socket of fakeSockets) socket.destroy();
+
+    await redis.restart();
+    await waitFor(() => publisher.status === 'up' && subscriber.status === 'up', 10000, 'both brokers to come back up');
+
+    for (const who of ['publisher', 'subscriber']) {
+      const mine = logs.filter((l) => l.who === who);
+      assert.equal(mine.filter((l) => l.err !== undefined).length, 1, `${who} logged the outage once: ${JSON.stringify(mine.map((l) => l.msg))}`);
+      assert.deepEqual(statuses.filter((s) => s.who === who).map((s) => s.status), ['up', 'down', 'up']);
+    }
+
+    // The subscription came back without re-subscribing by hand, and those asked for while down hold.
+    assert.equal(await numsub(redis.port, 'outage.ch'), 1);
+    assert.equal(await numsub(redis.port, 'outage.late'), 1);
+    assert.equal(await numsub(redis.port, 'outage.gone'), 0);
+    await publisher.publish('outage.gone', Buffer.from('not for us'));
+    await publisher.publish('outage.late', Buffer.from('late'));
+    await publisher.publish('outage.ch', Buffer.from('after'));
+    await waitFor(() => seen.of('outage.ch').length >= 2 && seen.of('outage.late').length === 1, 10000, 'messages after the outage');
+    // Nothing published during the outage shows up (a replay would have come before "after").
+    assert.deepEqual(seen.of('outage.ch').map(String), ['before', 'after']);
+    assert.deepEqual(seen.of('outage.gone').map(String), []);
+    assert.deepEqual(seen.of('outage.late').map(String), ['late']);
+  });
+});
+
+/** A Redis Cluster of `count` masters on free loopback ports, started by the test. */
+interface RedisCluster {
+  ports: number[];
+  /** Kills the node on `port` by PID, as a crash would. */
+  kill(port: number): Promise<void>;
+  /** Starts the node on `port` again, with its nodes.conf (it rejoins the cluster). */
+  restart(port: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function distinctFreePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  for (let tries = 0; ports.size < count && tries < 100; tries++) ports.add(await freePort());
+  if (ports.size < count) throw new Error('cannot find free ports');
+  return [...ports];
+}
+
+async function killChild(child: ChildProcess | undefined): Promise<void> {
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  process.kill(child.pid!, 'SIGKILL');
+  await withTimeout(exited, 10000, `redis-server ${child.pid} to die`);
+}
+
+async function startRedisCluster(count = 3): Promise<RedisCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'pushgate-redis-cluster-'));
+  // Client ports and cluster bus ports (the default, port + 10000, may be out of range or taken).
+  const free = await distinctFreePorts(2 * count);
+  const ports = free.slice(0, count);
+  const busPorts = free.slice(count);
+  const children = new Map<number, ChildProcess>();
+  const launch = async (i: number): Promise<void> => {
+    const port = ports[i]!;
+    children.set(port, spawn('redis-server', [
+      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
+      '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-port', String(busPorts[i]),
+    ], { stdio: 'ignore' }));
+    await waitForAsync(() => portOpen(port), 10000, `redis-server on ${port}`);
+  };
+  const clusterOk = async (): Promise<void> => {
+    for (const port of ports) {
+      await waitForAsync(async () => /cluster_state:ok/.test(await redisCli(['-p', String(port), 'cluster', 'info'])), 10000, `cluster_state:ok on ${port}`);
+    }
+  };
+  const cluster: RedisCluster = {
+    ports,
+    kill: (port) => killChild(children.get(port)),
+    async restart(port) {
+      await launch(ports.indexOf(port));
+      await clusterOk();
+    },
+    async stop() {
+      await Promise.all([...children.values()].map(killChild));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  try {
+    await Promise.all(ports.map((_, i) => launch(i)));
+    await redisCli(['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
+    await clusterOk();
+    return cluster;
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+}
+
+/** The port of the master owning each slot range, from CLUSTER NODES. */
+async function slotOwners(port: number): Promise<Array<{ from: number; to: number; port: number }>> {
+  const owners: Array<{ from: number; to: number; port: number }> = [];
+  for (const line of (await redisCli(['-p', String(port), 'cluster', 'nodes'])).trim().split('\n')) {
+    const fields = line.split(' ');
+    if (!fields[2]?.includes('master')) continue;
+    const nodePort = Number(/:(\d+)@/.exec(fields[1] ?? '')?.[1]);
+    for (const range of fields.slice(8)) {
+      const [from, to] = range.split('-').map(Number);
+      if (from !== undefined && !Number.isNaN(from)) owners.push({ from, to: to ?? from, port: nodePort });
+    }
+  }
+  return owners;
+}
+
+describe('RedisBroker against a Redis Cluster', { skip: missing ?? false }, () => {
+  let cluster: RedisCluster | undefined;
+  const brokers: RedisBroker[] = [];
+
+  before(async () => {
+    cluster = await startRedisCluster(3);
+  });
+
+  after(async () => {
+    await Promise.all(brokers.map((b) => b.close()));
+    await cluster?.stop();
+  });
+
+  /** A channel name per shard, keyed by the port of the master that owns it. */
+  async function channelPerShard(prefix: string): Promise<Map<number, string>> {
+    const ports = cluster!.ports;
+    const owners = await slotOwners(ports[0]!);
+    const channelOf = new Map<number, string>();
+    for (let i = 0; channelOf.size < ports.length && i < 200; i++) {
+      const channel = `${prefix}-${i}`;
+      const slot = Number((await redisCli(['-p', String(ports[0]), 'cluster', 'keyslot', channel])).trim());
+      const owner = owners.find((o) => slot >= o.from && slot <= o.to)!.port;
+      if (!channelOf.has(owner)) channelOf.set(owner, channel);
+    }
+    assert.equal(channelOf.size, ports.length, 'found a channel on every shard');
+    return channelOf;
+  }
+
+  async function shardNumSub(port: number, channel: string): Promise<number> {
+    return Number((await redisCli(['-p', String(port), 'pubsub', 'shardnumsub', channel])).trim().split('\n')[1]);
+  }
+
+  it('uses sharded pub/sub, each channel on the shard that owns it', async () => {
+    const ports = cluster!.ports;
+    const publisher = new RedisBroker(`redis://127.0.0.1:${ports[0]}`);
+    const subscriber = new RedisBroker(`redis://127.0.0.1:${ports[1]}`);
+    brokers.push(publisher, subscriber);
+    await Promise.all([publisher.connect(), subscriber.connect()]);
+    assert.equal(publisher.kind, 'redis-cluster');
+    assert.equal(subscriber.kind, 'redis-cluster');
+
+    const channelOf = await channelPerShard('room.shard');
+    const seen = collector();
+    for (const channel of channelOf.values()) await subscriber.subscribe(channel, seen.handler);
+    for (const [owner, channel] of channelOf) {
+      for (const port of ports) {
+        assert.equal(await shardNumSub(port, channel), port === owner ? 1 : 0, `${channel} subscribed on ${owner} only (checked ${port})`);
+      }
+    }
+    const sent = new Map<string, Buffer>();
+    for (const channel of channelOf.values()) {
+      const payload = Buffer.concat([Buffer.from(channel), Buffer.from([0, 255, 13, 10]), randomBytes(32)]);
+      sent.set(channel, payload);
+      await publisher.publish(channel, payload);
+    }
+    await waitFor(() => [...channelOf.values()].every((c) => seen.of(c).length === 1), 10000, 'a message on every shard');
+    for (const [channel, payload] of sent) assert.ok(payload.equals(seen.of(channel)[0]!), `${channel} delivered byte for byte`);
+
+    // Unsubscribing drops the shard subscription.
+    const [firstOwner, firstChannel] = [...channelOf][0]!;
+    await subscriber.unsubscribe(firstChannel);
+    assert.equal(await shardNumSub(firstOwner, firstChannel), 0);
+    await publisher.publish(firstChannel, Buffer.from('dropped'));
+    const [, secondChannel] = [...channelOf][1]!;
+    await publisher.publish(secondChannel, Buffer.from('marker'));
+    await waitFor(() => seen.of(secondChannel).length === 2, 10000, 'the marker');
+    assert.equal(seen.of(firstChannel).length, 1);
+  });
+
+  it('goes down when a node dies and comes back up with its sharded subscriptions', async () => {
+    const ports = cluster!.ports;
+    const logs: string[] = [];
+    const publisher = new RedisBroker(`redis://127.0.0.1:${ports[2]}`, { log: (msg) => logs.push(msg) });
+    const subscriber = new RedisBroker(`redis://127.0.0.1:${ports[0]}`);
+    brokers.push(publisher, subscriber);
+    await Promise.all([publisher.connect(), subscriber.connect()]);
+    const channelOf = await channelPerShard('room.crash');
+    const seen = collector();
+    for (const channel of channelOf.values()) await subscriber.subscribe(channel, seen.handler);
+
+    const victim = ports[1]!;
+    const channel = channelOf.get(victim)!;
+    await cluster!.kill(victim);
+    await waitFor(() => publisher.status === 'down' && subscriber.status === 'down', 10000, 'both brokers to go down');
+    const started = Date.now();
+    await assert.rejects(publisher.publish(channel, Buffer.from('during')), BrokerUnavailableError);
+    assert.ok(Date.now() - started < 1000);
+
+    await cluster!.restart(victim);
+    await waitFor(() => publisher.status === 'up' && subscriber.status === 'up', 10000, 'both brokers to come back up');
+    assert.equal(logs.filter((l) => /lost/.test(l)).length, 1, `one outage logged: ${JSON.stringify(logs)}`);
+    assert.equal(await shardNumSub(victim, channel), 1, 'the subscription is back on the restarted node');
+    for (const c of channelOf.values()) await publisher.publish(c, Buffer.from(`after ${c}`));
+    await waitFor(() => [...channelOf.values()].every((c) => seen.of(c).length === 1), 10000, 'a message on every shard');
+    assert.deepEqual(seen.of(channel).map(String), [`after ${channel}`]);
+  });
+});
