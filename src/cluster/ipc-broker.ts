@@ -8,8 +8,10 @@ export type IpcBrokerMessage =
   | { pushgate: 'ack'; id: number }
   | { pushgate: 'msg'; channel: string; payload: Uint8Array };
 
+const brokerMessageKinds = new Set(['sub', 'unsub', 'pub', 'ack', 'msg']);
+
 export function isIpcBrokerMessage(message: unknown): message is IpcBrokerMessage {
-  return typeof message === 'object' && message !== null && typeof (message as { pushgate?: unknown }).pushgate === 'string';
+  return typeof message === 'object' && message !== null && brokerMessageKinds.has((message as { pushgate?: string }).pushgate ?? '');
 }
 
 /**

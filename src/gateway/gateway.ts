@@ -10,7 +10,7 @@ import { nodeOfConnection } from '../cluster/channels.js';
 import { ClusterLink, type ClusterView } from '../cluster/cluster-link.js';
 import type { PushEnvelope } from '../cluster/envelope.js';
 import { createOriginPolicy, type OriginPolicy } from '../auth/origin.js';
-import { resolveOptions, type GatewayOptions } from '../config/options.js';
+import { OptionError, optionSpec, resolveOptions, type GatewayOptions } from '../config/options.js';
 import { Connection, type ConnectionLimits } from '../connection/connection.js';
 import { Heartbeat } from '../hub/heartbeat.js';
 import { Hub } from '../hub/hub.js';
@@ -174,7 +174,7 @@ export class Gateway {
       const bound = (async () => {
         const broker = this.extras.broker ?? await createBroker(this.options.broker, this.log);
         if (broker === null && this.options.role !== 'both') {
-          throw new TypeError(`role ${this.options.role} needs a broker shared with the other role (--broker redis://… or nats://…)`);
+          throw new OptionError(optionSpec('broker') ?? 'broker', `role ${this.options.role} needs a broker shared with the other role (redis://… or nats://…), not memory`);
         }
         if (broker !== null) {
           this.cluster = new ClusterLink(broker, this.clusterHost(), this.log, this.options.presenceInterval * 1000);
