@@ -62,7 +62,7 @@ const log = (line: string): void => void process.stderr.write(`${line}\n`);
 const specs: Record<string, ServerSpec> = {
   pushgate: {
     name: 'pushgate', protocol: 'pushgate', script: 'dist/src/cli/main.js', nodeArgs: PUSHGATE_V8_FLAGS,
-    args: ['--log-level', 'warn'], version: version('.'),
+    args: ['--log-level', 'warn', '--workers', '1'], version: version('.'),
   },
   ws: { name: 'ws', protocol: 'pushgate', script: 'dist/bench/peers/ws-server.js', nodeArgs: [], args: [], version: version('node_modules/ws') },
   socketio: { name: 'socketio', protocol: 'socketio', script: 'dist/bench/peers/socketio-server.js', nodeArgs: [], args: [], version: version('node_modules/socket.io') },

@@ -10,8 +10,9 @@ import { withTimeout } from '../helpers/wait.js';
 
 const LISTENING = /listening ws=(\S+):(\d+) api=(\S+):(\d+)/;
 const children: Child[] = [];
+// One process unless a test says otherwise: --workers defaults to one per core (see test/cluster/workers.test.ts).
 function run(args: string[], env: NodeJS.ProcessEnv = {}): Child {
-  const child = startNode(CLI, args, env);
+  const child = startNode(CLI, args, { PUSHGATE_WORKERS: '1', ...env });
   children.push(child);
   return child;
 }

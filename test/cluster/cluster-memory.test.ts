@@ -108,7 +108,14 @@ describe('a cluster over one broker (in-process bus)', () => {
     assert.equal((await local.request('PING')).type, 'PONG', 'local clients still served');
     assert.equal((await (await fetch(`${b.apiUrl}/healthz`)).json()).broker, 'down');
     (brokerB as unknown as { setStatus(s: string): void }).setStatus('up');
-    assert.equal((await postJson(`${b.apiUrl}/push/all`, { items: ['back'] })).status, 200);
+    // Back up, it takes pushes again once the other nodes have reported in (presence every 100 ms).
+    let status = 0;
+    const until = Date.now() + 3000;
+    while (status !== 200 && Date.now() < until) {
+      status = (await postJson(`${b.apiUrl}/push/all`, { items: ['back'] })).status;
+      if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(status, 200);
     assert.deepEqual((await local.nextOfType('PUSH')).data.items, ['back']);
   });
 
