@@ -94,7 +94,7 @@ describe('pushgate CLI', () => {
     const client = await TestClient.open(`ws://127.0.0.1:${wsPort}/ws`);
     gw.child.kill('SIGTERM');
     assert.equal((await client.waitClosed(5000)).code, 1001);
-    assert.equal(await gw.stop(5000), 0);
+    assert.equal(await withTimeout(gw.exited, 5000, 'the exit'), 0);
     assert.match(gw.output(), /SIGTERM: shutting down/);
   });
 
@@ -102,7 +102,7 @@ describe('pushgate CLI', () => {
     const gw = run(['--port', '0', '--api-port', '0', '--host', '127.0.0.1']);
     await gw.waitForLine(LISTENING);
     gw.child.kill('SIGINT');
-    assert.equal(await gw.stop(5000), 0);
+    assert.equal(await withTimeout(gw.exited, 5000, 'the exit'), 0);
   });
 
   it('exits with a clear message when the port is taken', async () => {
