@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -22,6 +21,7 @@ import { roomNameProblem } from '../protocol/room-name.js';
 import { hostPort } from '../server/http-lifecycle.js';
 import { sendJson } from '../server/http-reply.js';
 import { WsListener } from '../server/ws-listener.js';
+import { Pages } from '../web/pages.js';
 import { createMetricsRegistry } from '../stats/metrics.js';
 import { Stats, type StatsSnapshot } from '../stats/stats.js';
 import { ClientHandler } from './client-handler.js';
@@ -49,10 +49,15 @@ export interface GatewayExtras {
   worker?: number;
 }
 
+/**
+ * The room the dashboard joins: every second its members get this node's counters and the cluster
+ * as last reported, as a PUSH (only while it has members; never through the broker).
+ */
+export const STATS_ROOM = 'pushgate:stats';
+
 /** WebSocket paths: go-push's `/connect` and the seeds' `/ws`. */
 export const WEBSOCKET_PATHS = ['/connect', '/ws'] as const;
 
-const consolePage = new URL('../web/static/console.html', import.meta.url);
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -89,7 +94,8 @@ export class Gateway {
   private starting: Promise<unknown> | null = null;
   private cluster: ClusterLink | null = null;
   private readonly extras: GatewayExtras;
-  private consoleHtml: Buffer | null = null;
+  private pages: Pages | null = null;
+  private statsStream: NodeJS.Timeout | null = null;
 
   /**
    * @param options any subset of {@link GatewayOptions}; the rest are the embedded defaults. Throws an
@@ -183,7 +189,7 @@ export class Gateway {
           await this.cluster.start();
         }
         if (this.servesConnections) {
-          this.consoleHtml = this.loadConsole();
+          this.pages = new Pages(this.log);
           ws = await this.wsListener.listen();
         }
         if (this.servesApi) api = await this.api.listen(this.options.apiPort, this.options.apiHost);
@@ -202,6 +208,10 @@ export class Gateway {
     if (this.closing !== null) return { ws, api }; // close() was called meanwhile: it takes over from here
     this.state = 'running';
     this.heartbeat.start();
+    if (this.servesConnections) {
+      this.statsStream = setInterval(() => this.streamStats(), 1000);
+      this.statsStream.unref();
+    }
     if (this.originPolicy.allowsAll) {
       this.log.warn('allowedOrigins is "*": pages on ANY site may open WebSockets here (cross-site WebSocket hijacking); list your origins instead');
     } else {
@@ -376,6 +386,7 @@ export class Gateway {
     const wasRunning = this.state === 'running' || this.state === 'starting';
     this.state = 'stopping';
     this.heartbeat.stop();
+    if (this.statsStream !== null) clearInterval(this.statsStream);
     if (!wasRunning) {
       this.state = 'stopped';
       return;
@@ -428,31 +439,27 @@ export class Gateway {
     }
   }
 
-  // The console is a convenience: a build without it still runs the gateway, and says what is missing.
-  private loadConsole(): Buffer | null {
-    try {
-      return readFileSync(consolePage);
-    } catch (error) {
-      this.log.warn({ err: error }, 'demo console page missing (run npm run build); GET / will answer 404');
-      return null;
-    }
+  private streamStats(): void {
+    if (this.hub.members(STATS_ROOM) === undefined) return;
+    const view = this.clusterView();
+    const item = {
+      time: Date.now(),
+      node: numericStats(this.snapshot()),
+      nodeId: this.hub.nodeId,
+      worker: this.extras.worker ?? null,
+      cluster: view === null ? null : {
+        nodes: view.nodes.map(({ node, role, worker, ageMs, stats }) => ({ node, role, worker, ageMs, stats })),
+        total: view.total,
+        roomCount: Object.keys(view.rooms).length,
+        maxStalenessMs: view.maxStalenessMs,
+      },
+    };
+    this.merger.add(`r:${STATS_ROOM}`, { kind: 'room', room: STATS_ROOM }, [JSON.stringify(item)]);
   }
 
   private servePage(req: IncomingMessage, res: ServerResponse): boolean {
+    if (this.pages?.serve(req, res)) return true;
     const path = (req.url ?? '/').split('?', 1)[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
-    if ((path === '/' || path === '/index.html') && this.consoleHtml !== null) {
-      res.writeHead(200, {
-        'Content-Type': 'text/html; charset=utf-8',
-        'Content-Length': this.consoleHtml.length,
-        'Cache-Control': 'no-cache',
-        'X-Content-Type-Options': 'nosniff',
-        // The page is one self-contained file: it needs its inline script and style, WebSockets, nothing else.
-        'Content-Security-Policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src ws: wss:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-      });
-      res.end(req.method === 'HEAD' ? undefined : this.consoleHtml);
-      return true;
-    }
     if (path === '/healthz') {
       sendJson(res, this.isRunning ? 200 : 503, { ok: this.isRunning });
       return true;

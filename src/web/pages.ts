@@ -1,0 +1,54 @@
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+
+interface Page {
+  body: Buffer;
+  type: string;
+}
+
+// Pages are self-contained files: inline script and style, WebSockets to any gateway, nothing else.
+const PAGE_CSP = "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src ws: wss:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+const sources: Array<[string[], URL, string]> = [
+  [['/', '/index.html'], new URL('./static/console.html', import.meta.url), 'text/html; charset=utf-8'],
+  [['/dashboard'], new URL('./static/dashboard.html', import.meta.url), 'text/html; charset=utf-8'],
+  // The client SDK, an ES module without imports: pages load it with `import { connect } from '/client.js'`.
+  [['/client.js'], new URL('../client/client.js', import.meta.url), 'text/javascript; charset=utf-8'],
+];
+
+/**
+ * The gateway's pages on the WebSocket port: the demo console at `/`, the dashboard at `/dashboard`
+ * and the browser client at `/client.js`, read once at start. A build without one of them still runs
+ * the gateway and says what is missing.
+ */
+export class Pages {
+  private readonly pages = new Map<string, Page>();
+
+  constructor(log: Logger) {
+    for (const [paths, file, type] of sources) {
+      try {
+        const page = { body: readFileSync(file), type };
+        for (const path of paths) this.pages.set(path, page);
+      } catch (error) {
+        log.warn({ err: error }, `page ${paths[0]} missing (run npm run build); it will answer 404`);
+      }
+    }
+  }
+
+  /** Serves a GET or HEAD for a known page; returns false for anything else. */
+  serve(req: IncomingMessage, res: ServerResponse): boolean {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    const page = this.pages.get((req.url ?? '/').split('?', 1)[0]);
+    if (page === undefined) return false;
+    res.writeHead(200, {
+      'Content-Type': page.type,
+      'Content-Length': page.body.length,
+      'Cache-Control': 'no-cache',
+      'X-Content-Type-Options': 'nosniff',
+      'Content-Security-Policy': PAGE_CSP,
+    });
+    res.end(req.method === 'HEAD' ? undefined : page.body);
+    return true;
+  }
+}
