@@ -25,11 +25,21 @@ const packages: Record<string, string> = { 'redis-server': 'redis-server', 'nats
  * where `.ci/run` installs it, its absence is an error instead.
  */
 export function serviceMissing(binary: string): string | null {
-  if (spawnSync('sh', ['-c', `command -v ${binary}`]).status === 0) return null;
+  if (resolveBinary(binary) !== null) return null;
   const reason = `SKIPPED: ${binary} is not installed; install the Debian package "${packages[binary] ?? binary}" (apt-get install -y ${packages[binary] ?? binary}) to run these tests`;
   if (process.env.CI === 'true') throw new Error(`${reason} (required in CI)`);
   process.stderr.write(`\n*** ${reason} ***\n\n`);
   return reason;
+}
+
+// Debian puts nats-server in /usr/sbin, which a non-root PATH may lack.
+function resolveBinary(binary: string): string | null {
+  const found = spawnSync('sh', ['-c', `command -v ${binary}`], { encoding: 'utf8' });
+  if (found.status === 0 && found.stdout.trim() !== '') return found.stdout.trim();
+  for (const dir of ['/usr/sbin', '/usr/local/sbin', '/usr/bin', '/usr/local/bin']) {
+    if (spawnSync('test', ['-x', `${dir}/${binary}`]).status === 0) return `${dir}/${binary}`;
+  }
+  return null;
 }
 
 /** A free TCP port on 127.0.0.1. */
@@ -60,7 +70,7 @@ async function waitForPort(port: number, ms: number): Promise<void> {
 function startService(binary: string, args: (port: number) => string[], scheme: string, port: number): Promise<Service> {
   let child: ChildProcess;
   const launch = async (): Promise<void> => {
-    child = spawn(binary, args(port), { stdio: 'ignore' });
+    child = spawn(resolveBinary(binary) ?? binary, args(port), { stdio: 'ignore' });
     await waitForPort(port, 10000);
   };
   const exited = (): Promise<void> => new Promise((resolve) => {
