@@ -55,6 +55,7 @@ export class ClusterLink {
   private readonly peers = new Map<string, { presence: Presence; at: number }>();
   private readonly subscribing = new Map<string, Promise<void>>();
   private awaiting = new Set<string>();
+  private cached: { view: ClusterView; at: number } | null = null;
   private recoveredAt = 0;
   private timer: NodeJS.Timeout | null = null;
   /** Broker messages that could not be decoded (counted, never fatal). */
@@ -145,9 +146,19 @@ export class ClusterLink {
     return node === this.host.nodeId || this.fresh(this.peers.get(node)?.at);
   }
 
-  /** The cluster as last reported by every live node (this one included, fresh). */
+  /**
+   * The cluster as last reported by every live node (this one included). Computed at most every 50 ms:
+   * each accepted push asks it for its recipient count.
+   */
   view(): ClusterView {
     const now = Date.now();
+    if (this.cached !== null && now - this.cached.at < 50) return this.cached.view;
+    const view = this.computeView(now);
+    this.cached = { view, at: now };
+    return view;
+  }
+
+  private computeView(now: number): ClusterView {
     const nodes: NodeView[] = [];
     for (const [node, { presence, at }] of this.peers) {
       if (!this.fresh(at)) {
