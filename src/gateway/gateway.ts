@@ -447,6 +447,7 @@ export class Gateway {
       node: numericStats(this.snapshot()),
       nodeId: this.hub.nodeId,
       worker: this.extras.worker ?? null,
+      broker: this.brokerStatus,
       cluster: view === null ? null : {
         nodes: view.nodes.map(({ node, role, worker, ageMs, stats }) => ({ node, role, worker, ageMs, stats })),
         total: view.total,
