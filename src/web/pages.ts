@@ -5,16 +5,19 @@ import type { Logger } from 'pino';
 interface Page {
   body: Buffer;
   type: string;
+  /** Extra headers (the SDK may be imported by pages of any site). */
+  headers: Record<string, string>;
 }
 
 // Pages are self-contained files: inline script and style, WebSockets to any gateway, nothing else.
 const PAGE_CSP = "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src ws: wss:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-const sources: Array<[string[], URL, string]> = [
+const sources: Array<[string[], URL, string, Record<string, string>?]> = [
   [['/', '/index.html'], new URL('./static/console.html', import.meta.url), 'text/html; charset=utf-8'],
   [['/dashboard'], new URL('./static/dashboard.html', import.meta.url), 'text/html; charset=utf-8'],
   // The client SDK, an ES module without imports: pages load it with `import { connect } from '/client.js'`.
-  [['/client.js'], new URL('../client/client.js', import.meta.url), 'text/javascript; charset=utf-8'],
+  // Module scripts load with CORS: the SDK is public code, so any origin may import it.
+  [['/client.js'], new URL('../client/client.js', import.meta.url), 'text/javascript; charset=utf-8', { 'Access-Control-Allow-Origin': '*', 'Cross-Origin-Resource-Policy': 'cross-origin' }],
 ];
 
 /**
@@ -26,9 +29,9 @@ export class Pages {
   private readonly pages = new Map<string, Page>();
 
   constructor(log: Logger) {
-    for (const [paths, file, type] of sources) {
+    for (const [paths, file, type, headers = {}] of sources) {
       try {
-        const page = { body: readFileSync(file), type };
+        const page = { body: readFileSync(file), type, headers };
         for (const path of paths) this.pages.set(path, page);
       } catch (error) {
         log.warn({ err: error }, `page ${paths[0]} missing (run npm run build); it will answer 404`);
@@ -47,6 +50,7 @@ export class Pages {
       'Cache-Control': 'no-cache',
       'X-Content-Type-Options': 'nosniff',
       'Content-Security-Policy': PAGE_CSP,
+      ...page.headers,
     });
     res.end(req.method === 'HEAD' ? undefined : page.body);
     return true;

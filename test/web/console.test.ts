@@ -1,39 +1,68 @@
 import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { launchBrowser } from '../helpers/browser.js';
 import { postForm, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
 
-// Every wait in this file is bounded by this many milliseconds.
+// Every wait in this file is bounded by this many milliseconds (a reconnect by RECONNECT_WAIT: the
+// page uses the SDK's default backoff, 250 ms doubling).
 const WAIT = 5000;
+const RECONNECT_WAIT = 15000;
 const ROOM = 'console-room';
-const SCREENSHOT = '/tmp/console.png';
+// Screenshots for a human, under dist/ (ignored by git): dist/test-artifacts/console-*.png.
+const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
+// Chromium reports each refused WebSocket handshake on the console; while the gateway restarts the
+// SDK's retries are refused on purpose.
+const REFUSED_WEBSOCKET = /^WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/connect' failed/;
 
 /** Text of the whole log pane. */
 function logText(page: Page): Promise<string> {
   return page.$eval('#log', (log) => log.textContent ?? '');
 }
 
-/** Waits until the log holds a received entry of `type` whose text includes `text`. */
-async function waitForEntry(page: Page, type: string, text: string): Promise<string> {
+/** Waits until the log holds an entry of `dir` and `type` whose text includes `text`. */
+async function waitForEntry(page: Page, type: string, text: string, dir = 'in', timeout = WAIT): Promise<string> {
   const handle = await page.waitForFunction(
-    ([type, text]) => Array.from(document.querySelectorAll(`#log .entry[data-dir="in"][data-type="${type}"]`))
+    ([dir, type, text]) => Array.from(document.querySelectorAll(`#log .entry[data-dir="${dir}"][data-type="${type}"]`))
       .map((entry) => entry.textContent ?? '')
       .find((content) => content.includes(text)),
-    [type, text] as const,
-    { timeout: WAIT },
+    [dir, type, text] as const,
+    { timeout },
   );
   return (await handle.jsonValue()) as string;
 }
 
-describe('the demo console in headless Chromium', () => {
+/** Waits for the connection id shown on the page to be a gateway id other than `not`. */
+async function shownConnId(page: Page, not = '', timeout = WAIT): Promise<string> {
+  const handle = await page.waitForFunction((not) => {
+    const node = document.getElementById('conn-id');
+    const id = node?.textContent ?? '';
+    return /^[0-9a-f]{8}-[0-9a-z]+$/.test(id) && id !== not && !node?.classList.contains('stale') ? id : null;
+  }, not, { timeout });
+  return (await handle.jsonValue()) as string;
+}
+
+/** A room listed as joined (ACKed by the server), not pending. */
+const joinedRoom = (room: string): string => `#rooms li[data-room="${room}"]:not(.pending)`;
+
+describe('the demo console (on the client SDK) in headless Chromium', () => {
   let gw: RunningGateway;
   let browser: Browser | undefined;
   let page: Page;
   let skip: string | undefined;
   let connId = '';
   const pageErrors: string[] = [];
+  const refused: string[] = [];
+
+  async function screenshot(t: { diagnostic(message: string): void }, name: string): Promise<void> {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const path = `${ARTIFACTS}console-${name}.png`;
+    await page.screenshot({ path, fullPage: true, timeout: WAIT });
+    t.diagnostic(`screenshot: ${path}`);
+  }
 
   before(async () => {
     gw = await startGateway();
@@ -48,7 +77,9 @@ describe('the demo console in headless Chromium', () => {
     page.setDefaultNavigationTimeout(WAIT);
     page.on('pageerror', (error) => pageErrors.push(error.message));
     page.on('console', (message) => {
-      if (message.type() === 'error') pageErrors.push(message.text());
+      if (message.type() !== 'error') return;
+      if (REFUSED_WEBSOCKET.test(message.text())) refused.push(message.text());
+      else pageErrors.push(message.text());
     });
   });
 
@@ -57,34 +88,37 @@ describe('the demo console in headless Chromium', () => {
     await gw?.close();
   });
 
-  it('is served at / and connects, showing the status and the connection id', async (t) => {
+  it('is served at /, loads the SDK from /client.js and connects, showing the status and the connection id', async (t) => {
     if (skip !== undefined) return t.skip(skip);
+    const scripts: string[] = [];
+    page.on('response', (response) => scripts.push(`${response.status()} ${new URL(response.url()).pathname}`));
     const response = await page.goto(`${gw.pageUrl}/`);
     assert.equal(response?.status(), 200);
     assert.equal(await page.title(), 'pushgate console');
     assert.equal(await page.inputValue('#url'), gw.wsUrl('/connect'));
-    assert.equal(await page.isChecked('#auto-ping'), true, 'automatic PING is on by default');
     assert.equal(await page.isDisabled('#join'), true, 'requests need a connection');
+    assert.equal(await page.textContent('#status'), 'not connected');
 
     await page.click('#connect');
     await page.waitForSelector('#status[data-state="open"]', { timeout: WAIT });
-    const handle = await page.waitForFunction(() => {
-      const id = document.getElementById('conn-id')?.textContent ?? '';
-      return /^[0-9a-f]{8}-[0-9a-z]+$/.test(id) ? id : null;
-    }, undefined, { timeout: WAIT });
-    connId = (await handle.jsonValue()) as string;
+    connId = await shownConnId(page);
     assert.ok(gw.gateway.hub.get(connId), 'the id shown names the browser\'s connection');
+    assert.ok(scripts.includes('200 /client.js'), `the page loaded the SDK: ${scripts.join(', ')}`);
     assert.equal(await page.isDisabled('#connect'), true);
+    // The SDK learnt the id with a LEAVE of its throwaway room, shown dimmed as automatic.
+    assert.equal(await page.$$eval('#log .entry.auto[data-dir="out"][data-type="LEAVE"]', (entries) => entries.length), 1);
+    await waitForEntry(page, 'state', 'connecting → open', 'sys');
   });
 
   it('joins a room from the UI and shows a push from the HTTP API', async (t) => {
     if (skip !== undefined) return t.skip(skip);
     await page.fill('#room', ROOM);
     await page.click('#join');
-    // The room is listed once the ACK came.
-    await page.waitForSelector(`#rooms li[data-room="${ROOM}"]`, { timeout: WAIT });
+    // The room is listed as joined once join() resolved on the ACK.
+    await page.waitForSelector(joinedRoom(ROOM), { timeout: WAIT });
     assert.equal(gw.gateway.hub.members(ROOM)?.size, 1);
     assert.match(await page.textContent('#push-help') ?? '', new RegExp(`room=${ROOM}'.*/push/room`));
+    assert.match(await page.textContent('#push-help') ?? '', new RegExp(`conn=${connId}'.*/push/conn`));
 
     const marker = `hello-${Date.now()}`;
     const hostile = '<img src=x onerror="window.__pwned=1">';
@@ -99,12 +133,14 @@ describe('the demo console in headless Chromium', () => {
     assert.equal(await page.evaluate(() => (window as { __pwned?: number }).__pwned), undefined);
   });
 
-  it('highlights ERROR frames and shows server messages as text', async (t) => {
+  it('highlights ERROR frames, shows the rejected join and server messages as text', async (t) => {
     if (skip !== undefined) return t.skip(skip);
     await page.fill('#room', 'not a room');
     await page.click('#join');
     const invalid = await waitForEntry(page, 'ERROR', 'INVALID_ROOM');
     assert.ok(invalid.includes('(answer to JOIN "not a room")'), invalid);
+    const rejected = await waitForEntry(page, 'join', 'rejected: INVALID_ROOM', 'sys');
+    assert.ok(rejected.includes('"not a room"'), rejected);
     assert.equal(await page.$$eval('#log .entry.error[data-type="ERROR"]', (entries) => entries.length), 1);
     assert.deepEqual(await page.$$eval('#rooms li', (items) => items.map((item) => (item as HTMLElement).dataset.room)), [ROOM]);
 
@@ -117,7 +153,7 @@ describe('the demo console in headless Chromium', () => {
     await page.fill('#room', ROOM);
   });
 
-  it('sends PING and shows the PONG', async (t) => {
+  it('pings through the SDK and shows the PONG and the round trip', async (t) => {
     if (skip !== undefined) return t.skip(skip);
     const pongs = await page.$$eval('#log .entry[data-dir="in"][data-type="PONG"]', (entries) => entries.length);
     await page.click('#ping');
@@ -126,25 +162,62 @@ describe('the demo console in headless Chromium', () => {
       pongs,
       { timeout: WAIT },
     );
-    const ping = await page.$$eval('#log .entry[data-dir="out"][data-type="PING"] .body', (bodies) => bodies.at(-1)?.textContent ?? '');
+    const ping = await page.$$eval('#log .entry[data-dir="out"][data-type="PING"]:not(.auto) .body', (bodies) => bodies.at(-1)?.textContent ?? '');
     const { id } = JSON.parse(ping) as { id: number };
     await waitForEntry(page, 'PONG', `{"type":"PONG","id":${id},"data":{}}`);
+    await page.waitForFunction(() => /^round trip \d+\.\d ms$/.test(document.getElementById('rtt')?.textContent ?? ''), undefined, { timeout: WAIT });
   });
 
   it('tracks rooms joined through the raw Send box', async (t) => {
     if (skip !== undefined) return t.skip(skip);
     await page.fill('#send-text', '{"type":"JOIN","id":"raw-1","data":{"room":"raw-room"}}');
     await page.click('#send');
-    await page.waitForSelector('#rooms li[data-room="raw-room"]', { timeout: WAIT });
+    await page.waitForSelector(joinedRoom('raw-room'), { timeout: WAIT });
     assert.equal(gw.gateway.hub.members('raw-room')?.size, 1);
+    await screenshot(t, 'open');
+  });
+
+  it('survives a gateway restart: shows reconnecting, then open, with its rooms rejoined', async (t) => {
+    if (skip !== undefined) return t.skip(skip);
+    const port = Number(new URL(gw.wsUrl()).port);
+    await gw.close();
+    // Nothing listens on the port now: the page must be reconnecting.
+    await page.waitForSelector('#status[data-state="reconnecting"]', { timeout: WAIT });
+    assert.match(await page.textContent('#status') ?? '', /^reconnecting…/);
+    await waitForEntry(page, 'state', 'open → reconnecting', 'sys');
+    await waitForEntry(page, 'conn', 'closed 1001 · server shutting down', 'sys');
+    assert.equal(await page.$$eval('#rooms li.pending', (items) => items.length), 2, 'the rooms wait to be rejoined');
+    assert.equal(await page.isDisabled('#join'), false, 'joins wait for the connection');
+    assert.equal(await page.isDisabled('#ping'), true);
+    await screenshot(t, 'reconnecting');
+
+    gw = await startGateway({ port });
+    await page.waitForSelector('#status[data-state="open"]', { timeout: RECONNECT_WAIT });
+    await waitForEntry(page, 'state', 'reconnecting → open', 'sys');
+    const newId = await shownConnId(page, connId);
+    assert.notEqual(newId, connId);
+    assert.ok(gw.gateway.hub.get(newId), 'the new id names the new connection');
+    connId = newId;
+    // The SDK rejoined both rooms (the one joined through the raw box too) before showing the id.
+    await page.waitForSelector(joinedRoom(ROOM), { timeout: WAIT });
+    await page.waitForSelector(joinedRoom('raw-room'), { timeout: WAIT });
+    assert.equal(gw.gateway.hub.members(ROOM)?.size, 1);
+    assert.equal(gw.gateway.hub.members('raw-room')?.size, 1);
+
+    const marker = `after-restart-${Date.now()}`;
+    const pushed = await postForm(`${gw.apiUrl}/push/room`, { room: ROOM, items: JSON.stringify([marker]) });
+    assert.deepEqual(pushed.body, { ok: true, items: 1, recipients: 1 });
+    const entry = await waitForEntry(page, 'PUSH', marker);
+    assert.ok(entry.includes(`room ${ROOM} · 1 item`), entry);
   });
 
   it('leaves the room: a later push to it no longer arrives', async (t) => {
     if (skip !== undefined) return t.skip(skip);
     await page.fill('#room', ROOM);
     await page.click('#leave');
-    // The room leaves the list on the LEAVE's ACK.
+    // The room leaves the list at once; the LEAVE's ACK is logged.
     await page.waitForSelector(`#rooms li[data-room="${ROOM}"]`, { state: 'detached', timeout: WAIT });
+    await waitForEntry(page, 'leave', `left "${ROOM}"`, 'sys');
     assert.equal(gw.gateway.hub.members(ROOM), undefined);
 
     const gone = `gone-${Date.now()}`;
@@ -163,17 +236,19 @@ describe('the demo console in headless Chromium', () => {
     if (skip !== undefined) return t.skip(skip);
     await page.fill('#room', 'raw-room');
     await page.dispatchEvent('#room', 'input');
-    await page.screenshot({ path: SCREENSHOT, fullPage: true, timeout: WAIT });
-    t.diagnostic(`screenshot: ${SCREENSHOT}`);
+    await screenshot(t, 'final');
   });
 
-  it('disconnects with 1000 and logs no page errors', async (t) => {
+  it('disconnects with 1000, does not reconnect, and logs no page errors', async (t) => {
     if (skip !== undefined) return t.skip(skip);
     await page.click('#disconnect');
     await page.waitForSelector('#status[data-state="closed"]', { timeout: WAIT });
-    assert.match(await page.textContent('#status') ?? '', /^closed 1000/);
+    assert.match(await page.textContent('#status') ?? '', /^closed 1000 · closed from the console/);
     assert.equal(await page.$$eval('#rooms li', (items) => items.length), 0);
+    assert.equal(await page.isDisabled('#connect'), false);
     await waitFor(() => gw.gateway.hub.size === 0, WAIT, 'the server to drop the connection');
+    await waitForEntry(page, 'state', 'open → closed', 'sys');
     assert.deepEqual(pageErrors, []);
+    t.diagnostic(`refused WebSocket handshakes reported by Chromium during the restart: ${refused.length}`);
   });
 });

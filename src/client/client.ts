@@ -1,0 +1,760 @@
+/**
+ * The pushgate client SDK: one WebSocket to a pushgate gateway, rooms that survive reconnects, a
+ * heartbeat, and promises for JOIN, LEAVE and PING.
+ *
+ * This file is a self-contained ES module without imports: the gateway serves its compiled form as is
+ * at `/client.js`, so a plain page can `import { connect } from 'http://GATEWAY:7777/client.js'`. It uses
+ * only the standard WebSocket API (`addEventListener`, `send`, `close`, `readyState`), timers and
+ * `performance.now()`, so it runs in browsers, in Node (`pushgate/client` supplies the `ws` package's
+ * WebSocket) and in other runtimes given a WebSocket constructor.
+ *
+ * @example
+ * import { connect } from 'pushgate/client';
+ * const client = connect('ws://127.0.0.1:7777/connect');
+ * client.on('push', (items, room) => console.log(room, items));
+ * await client.join('news');
+ *
+ * @module
+ */
+
+/**
+ * Where a client is in its life:
+ * - `connecting`: the first connection attempt is under way (the state {@link connect} returns in);
+ * - `open`: a WebSocket is open; requests are sent at once;
+ * - `reconnecting`: a connection was lost (or could not be made) and the client is waiting to retry or
+ *   retrying; requests made meanwhile are sent once it is open again;
+ * - `closed`: final, after {@link PushgateClient.close}, a close code that forbids reconnecting, or any
+ *   close with `reconnect: false`. A closed client stays closed: call {@link connect} again for a new one.
+ */
+export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+/** The part of the standard WebSocket API the client uses. Browsers' `WebSocket` and `ws`'s fit it. */
+export interface WebSocketLike {
+  /** 0 connecting, 1 open, 2 closing, 3 closed. */
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(type: string, listener: (event: any) => void): void;
+}
+
+/** A WebSocket constructor: `new WebSocket(url)`. */
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+/** Options of {@link connect}. Every one is optional; times are in milliseconds. */
+export interface ClientOptions {
+  /**
+   * The WebSocket constructor to use. Default: `globalThis.WebSocket` (browsers, Deno, Node ≥ 22).
+   * Node 20 has none: import from `pushgate/client`, which falls back to the `ws` package, or pass
+   * `WebSocket` from `ws` here.
+   */
+  WebSocket?: WebSocketConstructor;
+  /**
+   * Reconnect by itself when the connection is lost, with exponential backoff and full jitter, and
+   * rejoin every room in {@link PushgateClient.rooms}. Default `true`. Close codes that mean the client
+   * must change something (1003, 1007, 1008, 1009, 4001) never reconnect; see {@link noReconnectCloseCodes}.
+   */
+  reconnect?: boolean;
+  /**
+   * Backoff base: the n-th retry in a row (n = 0, 1, 2, …) waits a random time in
+   * `[0, min(maxReconnectDelay, minReconnectDelay × 2ⁿ))`. Default 250. Must be > 0.
+   */
+  minReconnectDelay?: number;
+  /** Longest wait between two attempts. Default 30000 (30 s). Must be ≥ `minReconnectDelay`. */
+  maxReconnectDelay?: number;
+  /**
+   * Send a PING every this many milliseconds while open, and treat the connection as dead (close it
+   * and reconnect) when no frame at all has arrived for 2 × this long while a PING is unanswered.
+   * Default 20000 (20 s), well below the gateway's 60 s `heartbeatInterval`: keep it below half of the
+   * gateway's. 0 turns the heartbeat off.
+   */
+  heartbeatInterval?: number;
+  /**
+   * How long {@link PushgateClient.join}, {@link PushgateClient.leave} and {@link PushgateClient.ping} wait
+   * for the server's answer before rejecting with `TIMEOUT` (counted from the call, including any wait
+   * for the connection to open). Default 10000 (10 s).
+   */
+  requestTimeout?: number;
+}
+
+/** What the `close` event reports: one WebSocket ended. */
+export interface CloseInfo {
+  /** The WebSocket close code: the server's, 1006 when the connection failed or was cut, 4000 when the client's heartbeat found it dead. */
+  code: number;
+  /** The close reason, often empty. */
+  reason: string;
+  /** Whether the client will try again (state `reconnecting`) or stops (state `closed`). */
+  willReconnect: boolean;
+  /** Whether the WebSocket closing handshake completed. */
+  wasClean: boolean;
+}
+
+/** What the `reconnect` event reports: a retry was scheduled. */
+export interface ReconnectInfo {
+  /** 1 for the first retry after a connection was lost, 2 for the next, … (starts over after a stable connection). */
+  attempt: number;
+  /** Milliseconds until this attempt. */
+  delay: number;
+}
+
+/**
+ * Who caused a frame: `request` (join, leave or ping), `heartbeat` (the automatic PING), `rejoin` (a
+ * room rejoined after (re)connecting), `whoami` (the LEAVE that learns the connection id), `raw`
+ * ({@link PushgateClient.sendRaw}); incoming frames carry the source of the request they answer (an
+ * id-less PONG is taken for the heartbeat's while one is due), or `server`.
+ */
+export type FrameSource = 'request' | 'heartbeat' | 'rejoin' | 'whoami' | 'raw' | 'server';
+
+/** A request the client sent with an `id`. */
+export interface RequestInfo {
+  id: number;
+  type: 'JOIN' | 'LEAVE' | 'PING';
+  room?: string;
+}
+
+/** What the `frame` event reports: one text frame in or out (for logs and debugging). */
+export interface FrameInfo {
+  direction: 'in' | 'out';
+  /** The frame's text, as sent or received. */
+  text: string;
+  /** The text parsed as JSON, or `undefined` when it is not JSON. */
+  message: unknown;
+  source: FrameSource;
+  /** For an incoming answer: the request it answers. */
+  request?: RequestInfo;
+}
+
+/** Every event and its listener's signature; subscribe with {@link PushgateClient.on}. */
+export interface ClientEvents {
+  /** A PUSH frame: its items in order, and the room it was pushed to (`undefined`: to all or to this connection). */
+  push: (items: unknown[], room: string | undefined) => void;
+  /** The {@link ClientState} changed. */
+  state: (state: ClientState, previous: ClientState) => void;
+  /** A WebSocket opened (after each reconnect too). The rooms are being rejoined. */
+  open: () => void;
+  /**
+   * Once per connection, after `open`: the server answered every request sent on opening (the rejoins,
+   * or the LEAVE that learns the id), so {@link PushgateClient.connId} is known and the rooms are joined
+   * (any room the server refused was reported with `error` and dropped from {@link PushgateClient.rooms}).
+   */
+  ready: (connId: string) => void;
+  /** A WebSocket closed or a connection attempt failed. Emitted before the resulting `state` change. */
+  close: (info: CloseInfo) => void;
+  /** A scheduled retry (state `reconnecting`). */
+  reconnect: (info: ReconnectInfo) => void;
+  /**
+   * Something went wrong that no promise reports: a socket error (`SOCKET_ERROR`), an ERROR frame that
+   * answers no pending call (e.g. a refused rejoin, `TOO_MANY_ROOMS`), a frame that is not JSON
+   * (`BAD_FRAME`), or a rejoin that timed out (`TIMEOUT`).
+   */
+  error: (error: PushgateError) => void;
+  /** Every text frame sent or received (debugging, logs). */
+  frame: (frame: FrameInfo) => void;
+}
+
+/** Error codes the client itself produces (the server's ERROR codes pass through unchanged). */
+export const ClientErrorCode = {
+  /** No answer within `requestTimeout`. */
+  TIMEOUT: 'TIMEOUT',
+  /** The connection closed before the answer came. */
+  DISCONNECTED: 'DISCONNECTED',
+  /** The client is closed (or was closed while the call waited). */
+  CLOSED: 'CLOSED',
+  /** `ping()` while no connection is open. */
+  NOT_OPEN: 'NOT_OPEN',
+  /** The WebSocket reported an error (a `close` follows). */
+  SOCKET_ERROR: 'SOCKET_ERROR',
+  /** The server sent a frame that is not a JSON object, or a binary frame. */
+  BAD_FRAME: 'BAD_FRAME',
+} as const;
+
+/**
+ * A refused or failed call. `code` is the server's ERROR code (`INVALID_ROOM`, `TOO_MANY_ROOMS`,
+ * `BAD_REQUEST`, …) or one of {@link ClientErrorCode} (`TIMEOUT`, `DISCONNECTED`, `CLOSED`, `NOT_OPEN`,
+ * `SOCKET_ERROR`, `BAD_FRAME`).
+ */
+export class PushgateError extends Error {
+  /** The error code. */
+  readonly code: string;
+  /** The room of the JOIN or LEAVE concerned, if any. */
+  readonly room: string | undefined;
+  /** The request concerned, if any. */
+  readonly request: RequestInfo | undefined;
+
+  constructor(code: string, message: string, details: { request?: RequestInfo; cause?: unknown } = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'PushgateError';
+    this.code = code;
+    this.request = details.request;
+    this.room = details.request?.room;
+  }
+}
+
+/**
+ * Close codes after which the client does not reconnect (state `closed`): the client must change
+ * before trying again. 1003 (binary frame sent), 1007 (invalid UTF-8), 1009 (message too big): a bug
+ * in the client; 1008 (rate limit exceeded: reconnecting at once would repeat it); 4001 (refused
+ * authentication). Every other code reconnects: 1000, 1001 (server shutting down), 1006 (connection
+ * lost or handshake refused), 1011, 1012, 1013 (slow consumer), 4000 (heartbeat timeout), ….
+ */
+export const noReconnectCloseCodes: readonly number[] = [1003, 1007, 1008, 1009, 4001];
+
+/** The room the client LEAVEs to learn its connection id when it wants no room (leaving it changes nothing). */
+export const WHOAMI_ROOM = 'pushgate:whoami';
+
+/** Once a connection has stayed open this long (ms), the reconnect backoff starts over. */
+export const BACKOFF_RESET_AFTER = 5000;
+
+const OPEN = 1;
+
+interface Pending {
+  info: RequestInfo;
+  source: 'request' | 'rejoin' | 'whoami';
+  /** `performance.now()` when sent (PING round trips). */
+  sentAt: number;
+  /** The caller's promise; null once settled (timed out) or for the client's own requests. */
+  settle: { resolve(value: number | undefined): void; reject(error: PushgateError): void } | null;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+type Listener = (...args: any[]) => void;
+
+function positive(name: string, value: number | undefined, fallback: number, allowZero: boolean): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
+    throw new RangeError(`pushgate client: ${name} must be a ${allowZero ? 'non-negative' : 'positive'} number of milliseconds, got ${String(value)}`);
+  }
+  return value;
+}
+
+function now(): number {
+  return performance.now();
+}
+
+/**
+ * A connection to a pushgate gateway that keeps itself up. Create it with {@link connect}.
+ *
+ * Rooms: {@link join} adds a room to {@link rooms} (the rooms the client wants to be in) at once, and
+ * after every reconnect the client rejoins them all. {@link leave} removes it at once.
+ */
+export class PushgateClient {
+  /** The gateway's WebSocket URL, e.g. `ws://127.0.0.1:7777/connect`. */
+  readonly url: string;
+  private readonly WebSocketImpl: WebSocketConstructor;
+  private readonly reconnectEnabled: boolean;
+  private readonly minDelay: number;
+  private readonly maxDelay: number;
+  private readonly heartbeatMs: number;
+  private readonly timeoutMs: number;
+
+  private currentState: ClientState = 'connecting';
+  private socket: WebSocketLike | null = null;
+  private currentConnId: string | undefined;
+  private readonly wanted = new Set<string>();
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private nextId = 1;
+  /** Requests sent on the current socket and not answered yet. */
+  private readonly inflight = new Map<number, Pending>();
+  /** Requests made while no socket was open, sent in order when one opens. */
+  private queue: Pending[] = [];
+  /** Ids sent when the current socket opened; `ready` fires when all are answered. */
+  private readonly openRequests = new Set<number>();
+  private readyEmitted = false;
+  private whoamiSent = false;
+  /** True while `state`/`open` listeners run on opening: requests they make wait for the rejoins. */
+  private holdRequests = false;
+  private openedAt = 0;
+  private attempt = 0;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private pingTimer: ReturnType<typeof setInterval> | undefined;
+  private watchdog: ReturnType<typeof setTimeout> | undefined;
+  private lastFrameAt = 0;
+  /** When the first PING since the last received frame was sent. */
+  private unansweredPingSince: number | undefined;
+  /** Heartbeat PINGs (sent without id) whose id-less PONG has not come yet. */
+  private heartbeatPongsDue = 0;
+
+  /**
+   * Starts connecting at once (state `connecting`). Throws a `TypeError` when there is no WebSocket
+   * implementation, a `RangeError` for a bad option, and whatever the WebSocket constructor throws for
+   * the first attempt (a `SyntaxError` for a malformed URL).
+   */
+  constructor(url: string, options: ClientOptions = {}) {
+    this.url = url;
+    const impl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (typeof impl !== 'function') {
+      throw new TypeError('pushgate client: no WebSocket implementation; pass options.WebSocket (in Node 20, import from "pushgate/client", which uses the ws package)');
+    }
+    this.WebSocketImpl = impl;
+    this.reconnectEnabled = options.reconnect ?? true;
+    this.minDelay = positive('minReconnectDelay', options.minReconnectDelay, 250, false);
+    this.maxDelay = positive('maxReconnectDelay', options.maxReconnectDelay, 30000, false);
+    if (this.maxDelay < this.minDelay) throw new RangeError('pushgate client: maxReconnectDelay must be ≥ minReconnectDelay');
+    this.heartbeatMs = positive('heartbeatInterval', options.heartbeatInterval, 20000, true);
+    this.timeoutMs = positive('requestTimeout', options.requestTimeout, 10000, false);
+    try {
+      this.openSocket();
+    } catch (error) {
+      this.currentState = 'closed';
+      throw error;
+    }
+  }
+
+  /** The current {@link ClientState}. */
+  get state(): ClientState {
+    return this.currentState;
+  }
+
+  /**
+   * This connection's id on the gateway (what a backend passes to `POST /push/conn`), learnt from the
+   * first ACK after each open; `undefined` until then and while not open. It changes on every reconnect.
+   */
+  get connId(): string | undefined {
+    return this.currentConnId;
+  }
+
+  /** The rooms the client wants to be in (joined, or to be rejoined on the next connection), in join order. */
+  get rooms(): string[] {
+    return [...this.wanted];
+  }
+
+  /** Subscribes to an event; returns the client for chaining. */
+  on<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): this {
+    let set = this.listeners.get(event);
+    if (set === undefined) this.listeners.set(event, (set = new Set()));
+    set.add(listener as Listener);
+    return this;
+  }
+
+  /** Removes a listener added with {@link on}. */
+  off<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): this {
+    this.listeners.get(event)?.delete(listener as Listener);
+    return this;
+  }
+
+  /**
+   * Joins `room`: adds it to {@link rooms} at once and sends JOIN (now if open, else once the connection
+   * opens). Resolves on the server's ACK. Rejects with a {@link PushgateError}:
+   * - the server's code (`INVALID_ROOM`, `TOO_MANY_ROOMS`, …): the room is dropped from {@link rooms};
+   * - `TIMEOUT` (no answer within `requestTimeout`) or `DISCONNECTED` (the connection closed before the
+   *   answer): the room stays in {@link rooms} and is rejoined on the next connection (no call to retry);
+   * - `CLOSED`: the client is closed (the room is not added).
+   */
+  join(room: string): Promise<void> {
+    if (typeof room !== 'string') return Promise.reject(new TypeError('pushgate client: room must be a string'));
+    if (this.currentState === 'closed') return Promise.reject(this.closedError());
+    this.wanted.add(room);
+    return this.request('JOIN', room) as Promise<void>;
+  }
+
+  /**
+   * Leaves `room`: removes it from {@link rooms} at once (it is not rejoined on reconnect) and sends
+   * LEAVE. Resolves on the ACK. Rejects like {@link join}; on `DISCONNECTED` the room is left anyway,
+   * since a new connection starts in no room.
+   */
+  leave(room: string): Promise<void> {
+    if (typeof room !== 'string') return Promise.reject(new TypeError('pushgate client: room must be a string'));
+    if (this.currentState === 'closed') return Promise.reject(this.closedError());
+    this.wanted.delete(room);
+    return this.request('LEAVE', room) as Promise<void>;
+  }
+
+  /**
+   * Sends a PING with an id; resolves with the round trip in milliseconds when the PONG arrives. Rejects
+   * with `NOT_OPEN` when no connection is open, `TIMEOUT`, `DISCONNECTED` or `CLOSED`.
+   */
+  ping(): Promise<number> {
+    if (this.currentState === 'closed') return Promise.reject(this.closedError());
+    if (this.currentState !== 'open') {
+      return Promise.reject(new PushgateError(ClientErrorCode.NOT_OPEN, `cannot ping while ${this.currentState}`));
+    }
+    return this.request('PING', undefined) as Promise<number>;
+  }
+
+  /**
+   * Sends `text` as is on the open connection (a debugging aid: the console's raw frame box). Returns
+   * false when no connection is open. Answers to it are not matched to anything; give such frames
+   * string ids (the client's own ids are numbers) so they cannot be mistaken for its answers.
+   */
+  sendRaw(text: string): boolean {
+    if (this.currentState !== 'open') return false;
+    return this.transmit(text, 'raw');
+  }
+
+  /**
+   * Closes the client for good: no more reconnects, pending calls reject with `CLOSED`, the open
+   * WebSocket (if any) is closed with `code` (default 1000) and `reason`. Idempotent.
+   */
+  close(code = 1000, reason = ''): void {
+    if (this.currentState === 'closed') return;
+    const socket = this.socket;
+    this.socket = null;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.stopHeartbeat();
+    if (socket !== null) {
+      try {
+        socket.close(code, reason);
+      } catch {
+        try { socket.close(); } catch { /* already closing */ }
+      }
+    }
+    this.failAll(this.closedError());
+    this.currentConnId = undefined;
+    if (socket !== null) this.emit('close', { code, reason, willReconnect: false, wasClean: true });
+    this.setState('closed');
+  }
+
+  // ---- connection life ----
+
+  private openSocket(): void {
+    const socket = new this.WebSocketImpl(this.url);
+    this.socket = socket;
+    socket.addEventListener('open', () => {
+      if (this.socket === socket) this.onOpen();
+    });
+    socket.addEventListener('message', (event: { data: unknown }) => {
+      if (this.socket === socket) this.onFrame(event.data);
+    });
+    socket.addEventListener('error', (event: { message?: unknown; error?: unknown }) => {
+      if (this.socket !== socket) return;
+      const detail = typeof event?.message === 'string' && event.message !== '' ? `: ${event.message}` : '';
+      this.emit('error', new PushgateError(ClientErrorCode.SOCKET_ERROR, `WebSocket error on ${this.url}${detail}`, { cause: event?.error }));
+    });
+    socket.addEventListener('close', (event: { code?: number; reason?: string; wasClean?: boolean }) => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      this.onClosed(typeof event?.code === 'number' ? event.code : 1006, typeof event?.reason === 'string' ? event.reason : '', event?.wasClean === true);
+    });
+  }
+
+  private onOpen(): void {
+    const socket = this.socket;
+    const previous = this.currentState;
+    this.openedAt = now();
+    this.lastFrameAt = this.openedAt;
+    this.unansweredPingSince = undefined;
+    this.heartbeatPongsDue = 0;
+    this.readyEmitted = false;
+    this.whoamiSent = false;
+    this.openRequests.clear();
+    this.currentState = 'open';
+    this.startHeartbeat();
+    // Listeners run first, but what they join or leave is sent after the queued calls and rejoins,
+    // keeping the order of the calls.
+    this.holdRequests = true;
+    try {
+      this.emit('state', 'open', previous);
+      if (this.socket !== socket) return;
+      this.emit('open');
+    } finally {
+      this.holdRequests = false;
+    }
+    if (this.socket !== socket) return;
+    const queued = this.queue;
+    this.queue = [];
+    const covered = new Set<string>();
+    for (const pending of queued) {
+      if (pending.info.type === 'JOIN') covered.add(pending.info.room!);
+      this.openRequests.add(pending.info.id);
+      this.send(pending);
+    }
+    for (const room of this.wanted) {
+      if (covered.has(room)) continue;
+      const pending = this.makePending('JOIN', room, 'rejoin', null);
+      this.openRequests.add(pending.info.id);
+      this.send(pending);
+    }
+    if (this.openRequests.size === 0) this.sendWhoami();
+  }
+
+  private onClosed(code: number, reason: string, wasClean: boolean): void {
+    const wasOpen = this.currentState === 'open';
+    this.stopHeartbeat();
+    if (wasOpen && now() - this.openedAt >= BACKOFF_RESET_AFTER) this.attempt = 0;
+    this.currentConnId = undefined;
+    const lost = new PushgateError(ClientErrorCode.DISCONNECTED, `connection closed (${code}${reason ? ` ${reason}` : ''}) before the answer`);
+    for (const pending of this.inflight.values()) this.settle(pending, lost);
+    this.inflight.clear();
+    this.openRequests.clear();
+    const willReconnect = this.reconnectEnabled && !noReconnectCloseCodes.includes(code);
+    if (!willReconnect) {
+      this.failAll(new PushgateError(ClientErrorCode.CLOSED, `connection closed (${code}${reason ? ` ${reason}` : ''}); not reconnecting`));
+      this.emit('close', { code, reason, willReconnect, wasClean });
+      this.setState('closed');
+      return;
+    }
+    this.emit('close', { code, reason, willReconnect, wasClean });
+    if (this.currentState === 'closed') return; // a close listener called close()
+    this.setState('reconnecting');
+    if (this.currentState === 'reconnecting' && this.socket === null && this.reconnectTimer === undefined) this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    const cap = Math.min(this.maxDelay, this.minDelay * 2 ** this.attempt);
+    const delay = Math.random() * cap;
+    this.attempt += 1;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this.currentState !== 'reconnecting') return;
+      try {
+        this.openSocket();
+      } catch (error) {
+        // The constructor throws the same way every time (e.g. a malformed URL): stop.
+        this.socket = null;
+        this.emit('error', new PushgateError(ClientErrorCode.SOCKET_ERROR, `cannot open a WebSocket to ${this.url}: ${String(error)}`, { cause: error }));
+        this.failAll(this.closedError());
+        this.setState('closed');
+      }
+    }, delay);
+    this.emit('reconnect', { attempt: this.attempt, delay });
+  }
+
+  // ---- heartbeat ----
+
+  private startHeartbeat(): void {
+    if (this.heartbeatMs === 0) return;
+    this.pingTimer = setInterval(() => {
+      if (this.currentState !== 'open') return;
+      this.unansweredPingSince ??= now();
+      if (this.transmit('{"type":"PING","data":{}}', 'heartbeat')) this.heartbeatPongsDue += 1;
+    }, this.heartbeatMs);
+    this.armWatchdog(2 * this.heartbeatMs);
+  }
+
+  private armWatchdog(delay: number): void {
+    this.watchdog = setTimeout(() => this.checkAlive(), Math.max(1, delay));
+  }
+
+  /**
+   * Dead: nothing received for 2 × heartbeatInterval while a PING has waited at least one interval for
+   * an answer (so a page whose timers were throttled, and sent no PING, is not declared dead by mistake).
+   */
+  private checkAlive(): void {
+    this.watchdog = undefined;
+    if (this.currentState !== 'open' || this.socket === null) return;
+    const t = now();
+    const silent = t - this.lastFrameAt;
+    const waiting = this.unansweredPingSince === undefined ? 0 : t - this.unansweredPingSince;
+    if (silent >= 2 * this.heartbeatMs && waiting >= this.heartbeatMs) {
+      const socket = this.socket;
+      this.socket = null;
+      try { socket.close(4000, 'heartbeat timeout'); } catch { /* closing anyway */ }
+      this.onClosed(4000, `no frame from the server for ${Math.round(silent)} ms`, false);
+      return;
+    }
+    const until = Math.max(this.lastFrameAt + 2 * this.heartbeatMs, (this.unansweredPingSince ?? t) + this.heartbeatMs);
+    this.armWatchdog(until - t);
+  }
+
+  private stopHeartbeat(): void {
+    clearInterval(this.pingTimer);
+    clearTimeout(this.watchdog);
+    this.pingTimer = undefined;
+    this.watchdog = undefined;
+  }
+
+  // ---- requests ----
+
+  private makePending(type: RequestInfo['type'], room: string | undefined, source: Pending['source'], settle: Pending['settle']): Pending {
+    const info: RequestInfo = room === undefined ? { id: this.nextId++, type } : { id: this.nextId++, type, room };
+    return { info, source, sentAt: 0, settle, timer: undefined };
+  }
+
+  private request(type: RequestInfo['type'], room: string | undefined): Promise<number | undefined> {
+    return new Promise((resolve, reject) => {
+      const pending = this.makePending(type, room, 'request', { resolve, reject });
+      pending.timer = setTimeout(() => this.timeout(pending), this.timeoutMs);
+      if (this.currentState === 'open' && !this.holdRequests) this.send(pending);
+      else this.queue.push(pending);
+    });
+  }
+
+  private send(pending: Pending): void {
+    if (pending.source !== 'request') pending.timer = setTimeout(() => this.timeout(pending), this.timeoutMs);
+    const { id, type, room } = pending.info;
+    this.inflight.set(id, pending);
+    pending.sentAt = now();
+    this.transmit(JSON.stringify({ type, id, data: room === undefined ? {} : { room } }), pending.source, pending.info);
+  }
+
+  private sendWhoami(): void {
+    this.whoamiSent = true;
+    const pending = this.makePending('LEAVE', WHOAMI_ROOM, 'whoami', null);
+    this.openRequests.add(pending.info.id);
+    this.send(pending);
+  }
+
+  private transmit(text: string, source: FrameSource, request?: RequestInfo): boolean {
+    const socket = this.socket;
+    if (socket === null || socket.readyState !== OPEN) return false;
+    try {
+      socket.send(text);
+    } catch {
+      return false; // the socket is closing; its close event settles what waits
+    }
+    let message: unknown;
+    try { message = JSON.parse(text); } catch { message = undefined; }
+    this.emit('frame', request === undefined ? { direction: 'out', text, message, source } : { direction: 'out', text, message, source, request });
+    return true;
+  }
+
+  private timeout(pending: Pending): void {
+    pending.timer = undefined;
+    const { type, room } = pending.info;
+    const error = new PushgateError(ClientErrorCode.TIMEOUT, `no answer to ${type}${room === undefined ? '' : ` ${JSON.stringify(room)}`} within ${this.timeoutMs} ms`, { request: pending.info });
+    const queued = this.queue.indexOf(pending);
+    if (queued !== -1) this.queue.splice(queued, 1);
+    // An unanswered request stays in flight: a late ERROR still drops a refused room.
+    if (pending.settle !== null) {
+      const { reject } = pending.settle;
+      pending.settle = null;
+      reject(error);
+    } else if (pending.source === 'rejoin') {
+      this.emit('error', error);
+    }
+    if (this.openRequests.delete(pending.info.id)) this.checkReady();
+  }
+
+  /** Settles a request's promise (if it still has one) with a result or an error. */
+  private settle(pending: Pending, result: PushgateError | number | undefined): void {
+    clearTimeout(pending.timer);
+    pending.timer = undefined;
+    const settle = pending.settle;
+    pending.settle = null;
+    if (settle === null) return;
+    if (result instanceof PushgateError) settle.reject(result);
+    else settle.resolve(result);
+  }
+
+  private failAll(error: PushgateError): void {
+    for (const pending of this.inflight.values()) this.settle(pending, error);
+    for (const pending of this.queue) this.settle(pending, error);
+    this.inflight.clear();
+    this.queue = [];
+    this.openRequests.clear();
+  }
+
+  /** Whether a JOIN or LEAVE of `room` newer than request `id` is waiting or in flight. */
+  private laterRoomCall(room: string, id: number): boolean {
+    const later = (p: Pending): boolean => p.info.room === room && p.info.id > id && p.info.type !== 'PING';
+    for (const pending of this.inflight.values()) if (later(pending)) return true;
+    return this.queue.some(later);
+  }
+
+  private answer(pending: Pending, error: PushgateError | undefined): void {
+    this.inflight.delete(pending.info.id);
+    if (error !== undefined) {
+      const { type, room } = pending.info;
+      if (type === 'JOIN' && room !== undefined && !this.laterRoomCall(room, pending.info.id)) this.wanted.delete(room);
+      if (pending.settle !== null) this.settle(pending, error);
+      else {
+        clearTimeout(pending.timer);
+        if (pending.source !== 'whoami') this.emit('error', error);
+      }
+    } else {
+      this.settle(pending, pending.info.type === 'PING' ? now() - pending.sentAt : undefined);
+    }
+    if (this.openRequests.delete(pending.info.id)) this.checkReady();
+  }
+
+  private checkReady(): void {
+    if (this.currentState !== 'open' || this.readyEmitted || this.openRequests.size > 0) return;
+    if (this.currentConnId === undefined) {
+      if (!this.whoamiSent) this.sendWhoami();
+      return;
+    }
+    this.readyEmitted = true;
+    this.emit('ready', this.currentConnId);
+  }
+
+  // ---- frames from the server ----
+
+  private onFrame(data: unknown): void {
+    this.lastFrameAt = now();
+    this.unansweredPingSince = undefined;
+    if (typeof data !== 'string') {
+      this.emit('error', new PushgateError(ClientErrorCode.BAD_FRAME, 'the server sent a binary frame; the protocol is JSON text'));
+      return;
+    }
+    let message: unknown;
+    try {
+      message = JSON.parse(data);
+    } catch {
+      message = undefined;
+    }
+    if (message === null || typeof message !== 'object' || Array.isArray(message)) {
+      this.emit('frame', { direction: 'in', text: data, message, source: 'server' });
+      this.emit('error', new PushgateError(ClientErrorCode.BAD_FRAME, `the server sent a frame that is not a JSON object: ${data.slice(0, 100)}`));
+      return;
+    }
+    const frame = message as { type?: unknown; id?: unknown; data?: unknown };
+    const body = (frame.data !== null && typeof frame.data === 'object' ? frame.data : {}) as Record<string, unknown>;
+    const pending = typeof frame.id === 'number' ? this.inflight.get(frame.id) : undefined;
+    let source: FrameSource = 'server';
+    if (frame.type === 'PONG' && frame.id === undefined && this.heartbeatPongsDue > 0) {
+      this.heartbeatPongsDue -= 1;
+      source = 'heartbeat';
+    }
+    this.emit('frame', pending === undefined
+      ? { direction: 'in', text: data, message, source }
+      : { direction: 'in', text: data, message, source: pending.source, request: pending.info });
+    if (this.socket === null) return; // a listener closed the client
+    switch (frame.type) {
+      case 'PUSH':
+        this.emit('push', Array.isArray(body.items) ? body.items : [], typeof body.room === 'string' ? body.room : undefined);
+        return;
+      case 'ACK':
+        if (typeof body.conn === 'string' && this.currentState === 'open') this.currentConnId = body.conn;
+        if (pending !== undefined) this.answer(pending, undefined);
+        return;
+      case 'PONG':
+        if (pending !== undefined) this.answer(pending, undefined);
+        return;
+      case 'ERROR': {
+        const code = typeof body.code === 'string' ? body.code : 'ERROR';
+        const text = typeof body.message === 'string' ? body.message : 'request refused';
+        const error = new PushgateError(code, pending === undefined ? text : `${pending.info.type}${pending.info.room === undefined ? '' : ` ${JSON.stringify(pending.info.room)}`} refused: ${code}: ${text}`,
+          pending === undefined ? {} : { request: pending.info });
+        if (pending !== undefined) this.answer(pending, error);
+        else this.emit('error', error);
+        return;
+      }
+      default:
+        return; // a newer server's message: ignored
+    }
+  }
+
+  // ---- state and events ----
+
+  private setState(next: ClientState): void {
+    const previous = this.currentState;
+    if (previous === next) return;
+    this.currentState = next;
+    this.emit('state', next, previous);
+  }
+
+  private closedError(): PushgateError {
+    return new PushgateError(ClientErrorCode.CLOSED, 'the client is closed');
+  }
+
+  private emit<E extends keyof ClientEvents>(event: E, ...args: Parameters<ClientEvents[E]>): void {
+    const set = this.listeners.get(event);
+    if (set === undefined) return;
+    for (const listener of [...set]) {
+      try {
+        listener(...args);
+      } catch (error) {
+        // A listener's exception must not break the client; report it as uncaught, asynchronously.
+        queueMicrotask(() => { throw error; });
+      }
+    }
+  }
+}
+
+/**
+ * Connects to a pushgate gateway, e.g. `connect('ws://127.0.0.1:7777/connect')`, and returns the client
+ * at once (state `connecting`). See {@link ClientOptions} for reconnection, heartbeat and timeouts.
+ */
+export function connect(url: string, options?: ClientOptions): PushgateClient {
+  return new PushgateClient(url, options);
+}
