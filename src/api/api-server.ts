@@ -6,6 +6,7 @@ import { PushError } from '../gateway/push-error.js';
 import { ErrorCode } from '../protocol/codes.js';
 import { closeHttp, listenHttp } from '../server/http-lifecycle.js';
 import { sendJson } from '../server/http-reply.js';
+import { ApiKey } from './api-key.js';
 import { itemsOf, parseBody, readBody, stringField, type BodyFields } from './body.js';
 
 /**
@@ -48,6 +49,7 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | vo
 export class ApiServer {
   private readonly server: Server;
   private readonly routes: Record<string, Record<string, Handler>>;
+  private readonly apiKey: ApiKey | null;
 
   constructor(
     gateway: Gateway,
@@ -58,6 +60,7 @@ export class ApiServer {
       const result = await target(body, itemsOf(body));
       sendJson(res, 200, { ok: true, items: result.items, recipients: result.recipients });
     };
+    this.apiKey = gateway.options.apiKey === '' ? null : new ApiKey(gateway.options.apiKey);
     this.routes = {
       '/push/all': { POST: push((_body, items) => gateway.pushAll(items)) },
       '/push/room': { POST: push((body, items) => gateway.pushRoom(stringField(body, 'room'), items)) },
@@ -89,6 +92,11 @@ export class ApiServer {
     const path = (req.url ?? '/').split('?', 1)[0];
     const route = this.routes[path];
     try {
+      // Health stays open for load balancers; everything else needs the key when one is set.
+      if (this.apiKey !== null && path !== '/healthz' && !this.apiKey.matches(req.headers.authorization)) {
+        res.setHeader('WWW-Authenticate', 'Bearer realm="pushgate"');
+        throw new PushError(ErrorCode.UNAUTHORIZED, 'send the API key as Authorization: Bearer <key>', 401);
+      }
       if (route === undefined) throw new PushError(ErrorCode.NOT_FOUND, `no route ${path}`, 404);
       const handler = route[req.method ?? ''];
       if (handler === undefined) {

@@ -47,6 +47,16 @@ export interface GatewayOptions {
   maxClientRate: number;
   /** Seconds a graceful shutdown may take before remaining clients are cut. Default 10. */
   shutdownTimeout: number;
+  /** HS256 secret: when set (or `jwtPublicKey`), every connection must present a valid JWT. Default: off. */
+  jwtSecret: string;
+  /** A PEM public key file (RS256 or ES256) for JWTs. Default: off. */
+  jwtPublicKey: string;
+  /** Bearer key the push API requires; mandatory when the API listens on a non-loopback address. Default: none. */
+  apiKey: string;
+  /** Seconds a client may take to complete its WebSocket handshake (slowloris guard). Default 10. */
+  handshakeTimeout: number;
+  /** Connections one IP address may hold; 0 (default): unlimited. */
+  maxConnectionsPerIp: number;
   /**
    * How nodes reach each other: `memory` (default: one process; with workers, the primary relays),
    * `redis://host:6379` (pub/sub; sharded pub/sub on a Redis Cluster) or `nats://host:4222`.
@@ -67,7 +77,7 @@ export interface GatewayOptions {
 type Kind =
   | { type: 'int'; min: number; max: number }
   | { type: 'number'; min: number; max: number }
-  | { type: 'string' }
+  | { type: 'string'; optional?: boolean }
   | { type: 'list' }
   | { type: 'enum'; choices: readonly string[] };
 
@@ -115,6 +125,11 @@ export const optionSpecs: readonly OptionSpec[] = [
     'messages per second a client may send before a 1008 close (0: unlimited)'),
   spec('shutdownTimeout', 'seconds', { type: 'number', min: 0, max: 3600 },
     'how long a graceful shutdown waits for clients to close'),
+  spec('jwtSecret', 'secret', { type: 'string', optional: true }, 'HS256 secret: connections must present a valid JWT (off when empty)'),
+  spec('jwtPublicKey', 'file', { type: 'string', optional: true }, 'PEM public key file (RS256/ES256) to verify connection JWTs (off when empty)'),
+  spec('apiKey', 'key', { type: 'string', optional: true }, 'bearer key the push API requires (required when --api-host is not loopback)'),
+  spec('handshakeTimeout', 'seconds', { type: 'number', min: 0.1, max: 600 }, 'time a client may take to complete its WebSocket handshake'),
+  spec('maxConnectionsPerIp', 'count', { type: 'int', min: 0, max: 10000000 }, 'connections one IP address may hold (0: unlimited)'),
   spec('broker', 'url', { type: 'string' }, 'memory (one machine), redis://host:6379 or nats://host:4222 (a cluster of nodes)'),
   spec('role', 'role', { type: 'enum', choices: ROLES }, 'both, gateway (connections only) or api (push API only); also the subcommands'),
   spec('workers', 'count', { type: 'int', min: 0, max: 1024 }, 'worker processes sharing the ports (0: one per core, 1: none)'),
@@ -140,6 +155,11 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   maxBodySize: 1024 * 1024,
   maxClientRate: 50,
   shutdownTimeout: 10,
+  jwtSecret: '',
+  jwtPublicKey: '',
+  apiKey: '',
+  handshakeTimeout: 10,
+  maxConnectionsPerIp: 0,
   broker: 'memory',
   role: 'both',
   workers: 0,
@@ -186,7 +206,7 @@ export function parseOptionValue(option: OptionSpec, raw: unknown): GatewayOptio
       return value;
     }
     case 'string':
-      if (typeof raw !== 'string' || raw.trim() === '') throw new OptionError(option, `must be a non-empty string, got ${shown}`);
+      if (typeof raw !== 'string' || (raw.trim() === '' && kind.optional !== true)) throw new OptionError(option, `must be a non-empty string, got ${shown}`);
       return raw.trim();
     case 'list': {
       const items = typeof raw === 'string' ? raw.split(',') : Array.isArray(raw) ? raw : null;

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { isLoopback } from '../api/api-key.js';
 import { ApiServer } from '../api/api-server.js';
 import { BrokerUnavailableError, type Broker } from '../broker/broker.js';
 import { createBroker } from '../broker/create-broker.js';
@@ -20,7 +21,7 @@ import { CloseCode, ErrorCode } from '../protocol/codes.js';
 import { roomNameProblem } from '../protocol/room-name.js';
 import { hostPort } from '../server/http-lifecycle.js';
 import { sendJson } from '../server/http-reply.js';
-import { WsListener } from '../server/ws-listener.js';
+import { WsListener, type HandshakeVerdict } from '../server/ws-listener.js';
 import { Pages } from '../web/pages.js';
 import { createMetricsRegistry } from '../stats/metrics.js';
 import { Stats, type StatsSnapshot } from '../stats/stats.js';
@@ -95,6 +96,8 @@ export class Gateway {
   private cluster: ClusterLink | null = null;
   private readonly extras: GatewayExtras;
   private pages: Pages | null = null;
+  /** Open connections per remote address, kept only when maxConnectionsPerIp is set. */
+  private readonly perIp = new Map<string, number>();
   private statsStream: NodeJS.Timeout | null = null;
 
   /**
@@ -141,7 +144,9 @@ export class Gateway {
       paths: WEBSOCKET_PATHS,
       originPolicy: this.originPolicy,
       maxMessageSize: this.options.maxMessageSize,
-      onConnection: (ws) => this.accept(ws),
+      handshakeTimeout: this.options.handshakeTimeout * 1000,
+      admit: (req) => this.admitHandshake(req),
+      onConnection: (ws, req) => this.accept(ws, req),
       onRefused: (status, reason, req) => {
         this.stats.handshakesRefused += 1;
         log.info({ status, reason, origin: req.headers.origin, address: req.socket.remoteAddress }, 'handshake refused');
@@ -179,6 +184,9 @@ export class Gateway {
     try {
       const bound = (async () => {
         const broker = this.extras.broker ?? await createBroker(this.options.broker, this.log);
+        if (this.servesApi && this.options.apiKey === '' && !isLoopback(this.options.apiHost)) {
+          throw new OptionError(optionSpec('apiKey') ?? 'apiKey', `the push API would listen on ${this.options.apiHost} without a key: set --api-key (PUSHGATE_API_KEY), or listen on a loopback address`);
+        }
         if (broker === null && this.options.role !== 'both') {
           throw new OptionError(optionSpec('broker') ?? 'broker', `role ${this.options.role} needs a broker shared with the other role (redis://… or nats://…), not memory`);
         }
@@ -415,13 +423,31 @@ export class Gateway {
     this.log.info('stopped');
   }
 
-  private accept(ws: import('ws').WebSocket): void {
+  // Checks a handshake that passed path and origin: connections per IP.
+  private admitHandshake(req: IncomingMessage): HandshakeVerdict {
+    const max = this.options.maxConnectionsPerIp;
+    if (max > 0 && (this.perIp.get(req.socket.remoteAddress ?? '') ?? 0) >= max) {
+      return { ok: false, status: 429, code: 'TOO_MANY_CONNECTIONS', message: `at most ${max} connections per address` };
+    }
+    return { ok: true };
+  }
+
+  private accept(ws: import('ws').WebSocket, req: IncomingMessage): void {
     if (this.state !== 'running' && this.state !== 'starting') {
       ws.close(CloseCode.GOING_AWAY, 'server shutting down');
       return;
     }
     const conn = new Connection(ws, this.hub.nextId(), this.limits, this.handler);
     if (!conn.isOpen) return;
+    if (this.options.maxConnectionsPerIp > 0) {
+      const address = req.socket.remoteAddress ?? '';
+      this.perIp.set(address, (this.perIp.get(address) ?? 0) + 1);
+      void conn.closed.then(() => {
+        const left = (this.perIp.get(address) ?? 1) - 1;
+        if (left <= 0) this.perIp.delete(address);
+        else this.perIp.set(address, left);
+      });
+    }
     this.hub.add(conn);
     this.stats.connectionsTotal += 1;
     this.log.debug({ conn: conn.id, address: conn.remoteAddress }, 'connection opened');

@@ -45,6 +45,10 @@ export const ErrorCode = {
   UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   /** Push API: no such route. */
   NOT_FOUND: 'NOT_FOUND',
+  /** Push API: the API key is missing or wrong (`Authorization: Bearer <key>`). */
+  UNAUTHORIZED: 'UNAUTHORIZED',
+  /** A JOIN of a room the connection may not join. */
+  FORBIDDEN: 'FORBIDDEN',
   /** Push API: the route exists but not for this method. */
   METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',
   /** Push API: one push holds more items than `maxPendingItems`: it could never be accepted. */

@@ -5,6 +5,11 @@ import type { OriginPolicy } from '../auth/origin.js';
 import { closeHttp, listenHttp } from './http-lifecycle.js';
 import { sendJson } from './http-reply.js';
 
+/** The answer of an {@link WsListenerOptions.admit} check. */
+export type HandshakeVerdict =
+  | { ok: true; context?: unknown }
+  | { ok: false; status: number; code: string; message: string; headers?: Record<string, string> };
+
 /** Settings of a {@link WsListener}. */
 export interface WsListenerOptions {
   /** Listening address, or several separated by commas (all on the same port). */
@@ -17,8 +22,15 @@ export interface WsListenerOptions {
   maxMessageSize: number;
   /** Milliseconds to wait for the client's answer to a close frame before the socket is destroyed. */
   closeTimeout?: number;
-  /** Called with each accepted WebSocket. The request is not kept: take what you need from it now. */
-  onConnection(ws: WebSocket, req: IncomingMessage): void;
+  /** Milliseconds a client may take to send its whole handshake request; slower ones are cut (slowloris). Default 10 s. */
+  handshakeTimeout?: number;
+  /**
+   * Further checks once path and origin pass (authentication, per-IP limits): refuse with a status, or
+   * accept with a context handed to `onConnection`. May be async.
+   */
+  admit?(req: IncomingMessage): HandshakeVerdict | Promise<HandshakeVerdict>;
+  /** Called with each accepted WebSocket and the context `admit` gave it. The request is not kept. */
+  onConnection(ws: WebSocket, req: IncomingMessage, context: unknown): void;
   /** Called with errors of the listening socket after it started (e.g. EMFILE on accept). */
   onError?(error: Error): void;
   /** Called when a handshake is refused (for counters and logs). */
@@ -34,6 +46,8 @@ export interface WsListenerOptions {
  */
 export class WsListener {
   private readonly hosts: string[];
+  // What admit() decided for a request, until its upgrade completes.
+  private readonly contexts = new WeakMap<IncomingMessage, unknown>();
   private readonly servers: Server[];
   private readonly wss: WebSocketServer;
   private accepting = true;
@@ -52,12 +66,21 @@ export class WsListener {
   }
 
   private createServer(): Server {
-    const server = createServer((req, res) => {
+    const server = createServer({ connectionsCheckingInterval: Math.max(100, Math.min(30000, (this.options.handshakeTimeout ?? 10000) / 4)) }, (req, res) => {
       if (this.options.onRequest?.(req, res) !== true) sendJson(res, 404, { ok: false, error: { code: 'NOT_FOUND', message: 'no such page' } });
     });
     server.on('upgrade', (req, socket, head) => {
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.options.onConnection(ws, req));
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        const context = this.contexts.get(req);
+        this.contexts.delete(req);
+        this.options.onConnection(ws, req, context);
+      });
     });
+    // Slowloris: a request (the handshake) that takes longer than this to arrive is cut. Node checks
+    // every connectionsCheckingInterval, so the check runs often enough to honour a short limit.
+    const timeout = this.options.handshakeTimeout ?? 10000;
+    server.headersTimeout = timeout;
+    server.requestTimeout = timeout;
     // A malformed request or a reset socket must not crash the process: answer 400 when possible.
     server.on('clientError', (_error, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
@@ -73,13 +96,28 @@ export class WsListener {
     if (!this.accepting) [status, reason] = [503, 'the server is shutting down'];
     else if (!this.options.paths.includes(path)) [status, reason] = [404, `no WebSocket endpoint at ${path}; use ${this.options.paths.join(' or ')}`];
     else if (!this.options.originPolicy.allows(origin || undefined, req.headers.host)) [status, reason] = [403, `origin ${origin} is not allowed`];
-    if (status === 0) {
+    if (status !== 0) {
+      this.refuse(req, done, { ok: false, status, code: status === 403 ? 'ORIGIN_NOT_ALLOWED' : status === 404 ? 'NOT_FOUND' : 'SHUTTING_DOWN', message: reason });
+      return;
+    }
+    if (this.options.admit === undefined) {
       done(true);
       return;
     }
-    this.options.onRefused?.(status, reason, req);
-    done(false, status, JSON.stringify({ ok: false, error: { code: status === 403 ? 'ORIGIN_NOT_ALLOWED' : status === 404 ? 'NOT_FOUND' : 'SHUTTING_DOWN', message: reason } }), {
+    Promise.resolve()
+      .then(() => this.options.admit?.(req) ?? { ok: true as const })
+      .then((verdict) => {
+        if (!verdict.ok) return this.refuse(req, done, verdict);
+        this.contexts.set(req, verdict.context);
+        done(true);
+      }, (error: unknown) => this.refuse(req, done, { ok: false, status: 500, code: 'INTERNAL_ERROR', message: (error as Error).message }));
+  }
+
+  private refuse(req: IncomingMessage, done: (ok: boolean, status?: number, message?: string, headers?: Record<string, string>) => void, verdict: Extract<HandshakeVerdict, { ok: false }>): void {
+    this.options.onRefused?.(verdict.status, verdict.message, req);
+    done(false, verdict.status, JSON.stringify({ ok: false, error: { code: verdict.code, message: verdict.message } }), {
       'Content-Type': 'application/json',
+      ...verdict.headers,
     });
   }
 
