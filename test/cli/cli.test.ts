@@ -59,6 +59,7 @@ describe('pushgate CLI', () => {
       [[], { PUSHGATE_HEARTBEAT_INTERVAL: 'soon' }, /invalid --heartbeat-interval \(PUSHGATE_HEARTBEAT_INTERVAL/],
       [['--allowed-origins', 'example.com'], {}, /invalid --allowed-origins.*"example.com" must look like/],
       [['--host', ','], {}, /invalid --host/],
+      [['--api-host', '0.0.0.0'], {}, /invalid --api-key .*without a key/],
       [['--log-format', 'xml'], {}, /invalid --log-format/],
     ];
     for (const [args, env, message] of cases) {
