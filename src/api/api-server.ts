@@ -43,7 +43,7 @@ function statsBody(gateway: Gateway, scope: string | null): unknown {
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
 
 /**
- * The internal HTTP push API (go-push's service port): `POST /push/all`, `/push/room`, `/push/conn`,
+ * The internal HTTP push API (go-push's service port): `POST /push/all`, `/push/room`, `/push/conn`, `/push/user`,
  * `GET /stats`, `/metrics`, `/healthz`. Every answer is JSON except `/metrics` (Prometheus text).
  */
 export class ApiServer {
@@ -65,6 +65,7 @@ export class ApiServer {
       '/push/all': { POST: push((_body, items) => gateway.pushAll(items)) },
       '/push/room': { POST: push((body, items) => gateway.pushRoom(stringField(body, 'room'), items)) },
       '/push/conn': { POST: push((body, items) => gateway.pushConn(stringField(body, 'conn'), items)) },
+      '/push/user': { POST: push((body, items) => gateway.pushUser(stringField(body, 'user'), items)) },
       '/stats': { GET: (req, res) => sendJson(res, 200, statsBody(gateway, new URL(req.url ?? '/', 'http://x').searchParams.get('scope'))) },
       '/metrics': {
         GET: async (_req, res) => {

@@ -13,6 +13,7 @@ import { createLogger } from '../log.js';
 import { hostPort } from '../server/http-lifecycle.js';
 import { benchCommand } from './bench-command.js';
 import { onShutdownSignal } from './signals.js';
+import { tokenCommand } from './token-command.js';
 
 function describe(spec: (typeof optionSpecs)[number]): string {
   const fallback = defaultOptions[spec.key];
@@ -42,7 +43,8 @@ function withGatewayOptions(command: Command, role: Role | null, run: (options: 
 
 /**
  * Builds the `pushgate` command line: one flag per option, each also settable by environment or
- * config file; `pushgate gateway` and `pushgate api` run one role; `pushgate bench` loads a server.
+ * config file; `pushgate gateway` and `pushgate api` run one role; `pushgate bench` loads a server;
+ * `pushgate token` prints a connection token.
  */
 export function buildProgram(run: (options: GatewayOptions) => Promise<void>): Command {
   const program = withGatewayOptions(new Command('pushgate')
@@ -53,6 +55,7 @@ export function buildProgram(run: (options: GatewayOptions) => Promise<void>): C
   program.addCommand(withGatewayOptions(new Command('gateway').description('connections only: pushes arrive through --broker'), 'gateway', run));
   program.addCommand(withGatewayOptions(new Command('api').description('the stateless push API only: publishes through --broker'), 'api', run));
   program.addCommand(benchCommand());
+  program.addCommand(tokenCommand());
   return program;
 }
 

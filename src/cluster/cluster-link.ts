@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { BrokerUnavailableError, type Broker, type BrokerStatus } from '../broker/broker.js';
-import { ALL_CHANNEL, nodeChannel, nodeOfConnection, PRESENCE_CHANNEL, roomChannel } from './channels.js';
+import { ALL_CHANNEL, nodeChannel, nodeOfConnection, PRESENCE_CHANNEL, roomChannel, userChannel } from './channels.js';
 import { decodePushEnvelope, encodePushEnvelope, type Presence, type PushEnvelope } from './envelope.js';
 
 /** Rooms reported per node in presence, the largest first: bounds the message whatever the room count. */
@@ -17,6 +17,8 @@ export interface ClusterHost {
   stats(): Record<string, number>;
   /** Rooms with members here and their sizes. */
   rooms(): Iterable<[string, number]>;
+  /** Users with connections here. */
+  users(): Iterable<string>;
   /** Whether this node holds connections (a pure API node does not subscribe to pushes). */
   readonly holdsConnections: boolean;
 }
@@ -49,7 +51,7 @@ export interface ClusterView {
  * directly: every node, the publisher included, receives each push once from its subscription, so
  * order per channel is the broker's order and no node gets a push twice. Room channels are subscribed
  * on a room's first member here and dropped with its last, so room traffic only reaches nodes that
- * need it. Every node publishes its counts every `presenceIntervalMs` for cluster-wide stats.
+ * need it; user channels likewise, while a node holds a connection of the user. Every node publishes its counts every `presenceIntervalMs` for cluster-wide stats.
  */
 export class ClusterLink {
   private readonly peers = new Map<string, { presence: Presence; at: number }>();
@@ -104,6 +106,7 @@ export class ClusterLink {
       await this.broker.subscribe(ALL_CHANNEL, onPush);
       await this.broker.subscribe(nodeChannel(this.host.nodeId), onPush);
       for (const [room] of this.host.rooms()) await this.broker.subscribe(roomChannel(room), onPush);
+      for (const user of this.host.users()) await this.broker.subscribe(userChannel(user), onPush);
     }
     await this.broker.subscribe(PRESENCE_CHANNEL, (payload) => this.onPresence(payload));
     this.timer = setInterval(() => void this.announce(), this.presenceIntervalMs);
@@ -113,12 +116,7 @@ export class ClusterLink {
 
   /** A room got its first member here: subscribes to it. */
   roomOpened(room: string): void {
-    const subscribed = this.broker.subscribe(roomChannel(room), (payload) => this.receive(payload)).catch((error: unknown) => {
-      this.log.warn({ err: error, room }, 'room subscription failed; it is restored when the broker is back');
-    }).finally(() => {
-      if (this.subscribing.get(room) === subscribed) this.subscribing.delete(room);
-    });
-    this.subscribing.set(room, subscribed);
+    this.subscribeTo(roomChannel(room), { room });
   }
 
   /**
@@ -126,7 +124,7 @@ export class ClusterLink {
    * JOIN is acknowledged only when pushes published afterwards will arrive.
    */
   roomReady(room: string): Promise<void> | null {
-    return this.subscribing.get(room) ?? null;
+    return this.subscribing.get(roomChannel(room)) ?? null;
   }
 
   /** A room lost its last member here. */
@@ -134,10 +132,37 @@ export class ClusterLink {
     this.broker.unsubscribe(roomChannel(room)).catch(() => undefined);
   }
 
+  /** A user got a first connection here: subscribes to the user's channel. */
+  userOpened(user: string): void {
+    this.subscribeTo(userChannel(user), { user });
+  }
+
+  /** Resolves once this node's subscription to `user` is in place (null when it already was). */
+  userReady(user: string): Promise<void> | null {
+    return this.subscribing.get(userChannel(user)) ?? null;
+  }
+
+  /** A user's last connection here closed. */
+  userClosed(user: string): void {
+    this.broker.unsubscribe(userChannel(user)).catch(() => undefined);
+  }
+
+  private subscribeTo(channel: string, what: Record<string, string>): void {
+    const subscribed = this.broker.subscribe(channel, (payload) => this.receive(payload)).catch((error: unknown) => {
+      this.log.warn({ err: error, ...what }, 'subscription failed; it is restored when the broker is back');
+    }).finally(() => {
+      if (this.subscribing.get(channel) === subscribed) this.subscribing.delete(channel);
+    });
+    this.subscribing.set(channel, subscribed);
+  }
+
   /** Publishes a push; rejects with BrokerUnavailableError when it cannot be accepted. */
   publish(push: PushEnvelope): Promise<void> {
     if (!this.available) return Promise.reject(new BrokerUnavailableError());
-    const channel = push.kind === 'all' ? ALL_CHANNEL : push.kind === 'room' ? roomChannel(push.room) : nodeChannel(nodeOfConnection(push.conn) ?? '');
+    const channel = push.kind === 'all' ? ALL_CHANNEL
+      : push.kind === 'room' ? roomChannel(push.room)
+        : push.kind === 'user' ? userChannel(push.user)
+          : nodeChannel(nodeOfConnection(push.conn) ?? '');
     return this.broker.publish(channel, encodePushEnvelope(push));
   }
 

@@ -7,17 +7,20 @@
 export type PushEnvelope =
   | { kind: 'all'; items: string[] }
   | { kind: 'room'; room: string; items: string[] }
-  | { kind: 'conn'; conn: string; items: string[] };
+  | { kind: 'conn'; conn: string; items: string[] }
+  | { kind: 'user'; user: string; items: string[] };
 
 /** Serialises a push; `items` are JSON texts. */
 export function encodePushEnvelope(push: PushEnvelope): Buffer {
-  const target = push.kind === 'room' ? `,"room":${JSON.stringify(push.room)}` : push.kind === 'conn' ? `,"conn":${JSON.stringify(push.conn)}` : '';
+  const target = push.kind === 'room' ? `,"room":${JSON.stringify(push.room)}`
+    : push.kind === 'conn' ? `,"conn":${JSON.stringify(push.conn)}`
+      : push.kind === 'user' ? `,"user":${JSON.stringify(push.user)}` : '';
   return Buffer.from(`{"v":1,"kind":"${push.kind}"${target},"items":[${push.items.join(',')}]}`);
 }
 
 /** Parses a push; returns null for anything malformed (counted and dropped by the caller). */
 export function decodePushEnvelope(payload: Buffer): PushEnvelope | null {
-  let value: { v?: unknown; kind?: unknown; room?: unknown; conn?: unknown; items?: unknown };
+  let value: { v?: unknown; kind?: unknown; room?: unknown; conn?: unknown; user?: unknown; items?: unknown };
   try {
     value = JSON.parse(payload.toString('utf8'));
   } catch {
@@ -28,6 +31,7 @@ export function decodePushEnvelope(payload: Buffer): PushEnvelope | null {
   if (value.kind === 'all') return { kind: 'all', items };
   if (value.kind === 'room' && typeof value.room === 'string') return { kind: 'room', room: value.room, items };
   if (value.kind === 'conn' && typeof value.conn === 'string') return { kind: 'conn', conn: value.conn, items };
+  if (value.kind === 'user' && typeof value.user === 'string') return { kind: 'user', user: value.user, items };
   return null;
 }
 

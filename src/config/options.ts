@@ -128,7 +128,7 @@ export const optionSpecs: readonly OptionSpec[] = [
   spec('jwtSecret', 'secret', { type: 'string', optional: true }, 'HS256 secret: connections must present a valid JWT (off when empty)'),
   spec('jwtPublicKey', 'file', { type: 'string', optional: true }, 'PEM public key file (RS256/ES256) to verify connection JWTs (off when empty)'),
   spec('apiKey', 'key', { type: 'string', optional: true }, 'bearer key the push API requires (required when --api-host is not loopback)'),
-  spec('handshakeTimeout', 'seconds', { type: 'number', min: 0.1, max: 600 }, 'time a client may take to complete its WebSocket handshake'),
+  spec('handshakeTimeout', 'seconds', { type: 'number', min: 0.1, max: 600 }, 'time a client may take to complete its WebSocket handshake (and, with JWT auth, to send AUTH)'),
   spec('maxConnectionsPerIp', 'count', { type: 'int', min: 0, max: 10000000 }, 'connections one IP address may hold (0: unlimited)'),
   spec('broker', 'url', { type: 'string' }, 'memory (one machine), redis://host:6379 or nats://host:4222 (a cluster of nodes)'),
   spec('role', 'role', { type: 'enum', choices: ROLES }, 'both, gateway (connections only) or api (push API only); also the subcommands'),

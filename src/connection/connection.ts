@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { WebSocket, type RawData } from 'ws';
+import type { ConnectionAuth } from '../auth/jwt.js';
 import { CloseCode } from '../protocol/codes.js';
 import type { PreparedFrame } from '../protocol/encode.js';
 import { ConnectionClosedError, InboundQueue } from './inbound-queue.js';
@@ -69,6 +70,8 @@ export class Connection {
   readonly id: string;
   /** The authenticated user, once authentication sets it; `undefined` for anonymous clients. */
   userId: string | undefined = undefined;
+  /** Authentication state (rooms allowed, expiry) when the gateway requires tokens; null otherwise. */
+  auth: ConnectionAuth | null = null;
   /** Rooms this connection is in, owned by the hub; `null` until the first join. */
   rooms: Set<string> | null = null;
   /** `Date.now()` of the last frame received (message, ping or pong), read by the heartbeat sweep. */

@@ -1,12 +1,29 @@
 import type { Logger } from 'pino';
+import type { ApiKey } from '../api/api-key.js';
+import { grantedAuth, type JwtVerifier } from '../auth/jwt.js';
 import type { CloseInfo, Connection, ConnectionHandler, IncomingMessage } from '../connection/connection.js';
 import type { Hub } from '../hub/hub.js';
 import { CloseCode, ErrorCode, type ErrorCodeName } from '../protocol/codes.js';
 import { encodeAck, encodeError, encodePong } from '../protocol/encode.js';
-import { decodeClientMessage, type RequestId } from '../protocol/messages.js';
+import { decodeClientMessage, type ClientRequest, type RequestId } from '../protocol/messages.js';
 import type { Stats } from '../stats/stats.js';
 
 const PONG = encodePong(undefined);
+
+/**
+ * The room the dashboard joins: every second its members get this node's counters and the cluster
+ * as last reported, as a PUSH (only while it has members; never through the broker). When an API key
+ * is configured, a JOIN of it must carry that key as `data.key`.
+ */
+export const STATS_ROOM = 'pushgate:stats';
+
+/** What the handler checks besides the protocol: tokens and the stats room's key. */
+export interface ClientAuthPolicy {
+  /** Verifies AUTH tokens; null when authentication is off. */
+  verifier: JwtVerifier | null;
+  /** The push API key, which JOINs of {@link STATS_ROOM} must carry; null when none is configured. */
+  apiKey: ApiKey | null;
+}
 
 // Closes that a client's own input caused, counted as protocol disconnects.
 const inputCloseCodes = new Set<number>([1002, CloseCode.UNSUPPORTED_DATA, CloseCode.INVALID_PAYLOAD, CloseCode.POLICY_VIOLATION, CloseCode.MESSAGE_TOO_BIG]);
@@ -19,11 +36,14 @@ const inputCloseCodes = new Set<number>([1002, CloseCode.UNSUPPORTED_DATA, Close
 export class ClientHandler implements ConnectionHandler {
   /** In a cluster: a promise settled once pushes to a newly joined room will arrive here. */
   roomReady: (room: string) => Promise<void> | null = () => null;
+  /** In a cluster: a promise settled once pushes to a user (of a newly authenticated connection) arrive here. */
+  userReady: (user: string) => Promise<void> | null = () => null;
 
   constructor(
     private readonly hub: Hub,
     private readonly stats: Stats,
     private readonly log: Logger,
+    private readonly policy: ClientAuthPolicy = { verifier: null, apiKey: null },
   ) {}
 
   onMessage(conn: Connection, message: IncomingMessage): void {
@@ -33,6 +53,11 @@ export class ClientHandler implements ConnectionHandler {
     }
     const request = decodeClientMessage(message);
     this.stats.requestsTotal += 1;
+    const auth = conn.auth;
+    if (auth !== null && auth.pendingUntil > 0 && request.type !== 'AUTH') {
+      this.fail(conn, request.id, ErrorCode.UNAUTHORIZED, auth.verifying ? 'the AUTH token is being verified; wait for its answer' : 'authenticate first: {"type":"AUTH","data":{"token":"<jwt>"}}');
+      return;
+    }
     switch (request.type) {
       case 'INVALID':
         this.fail(conn, request.id, request.code, request.message);
@@ -40,18 +65,74 @@ export class ClientHandler implements ConnectionHandler {
       case 'PING':
         conn.send(request.id === undefined ? PONG : encodePong(request.id));
         return;
-      case 'JOIN':
+      case 'AUTH':
+        this.authenticate(conn, request);
+        return;
+      case 'JOIN': {
+        const refusal = this.joinRefusal(conn, request.room, request.key);
+        if (refusal !== null) {
+          this.fail(conn, request.id, ErrorCode.FORBIDDEN, refusal);
+          return;
+        }
         if (this.hub.join(conn, request.room) === 'too-many-rooms') {
           this.fail(conn, request.id, ErrorCode.TOO_MANY_ROOMS, `a connection may join at most ${this.hub.maxRooms} rooms`);
           return;
         }
-        this.ackWhenReady(conn, request.id, this.roomReady(request.room));
+        this.ackWhenReady(conn, request.id, both(this.roomReady(request.room), conn.userId === undefined ? null : this.userReady(conn.userId)));
         return;
+      }
       case 'LEAVE':
         this.hub.leave(conn, request.room);
         this.ack(conn, request.id);
         return;
     }
+  }
+
+  // Why a JOIN is refused (FORBIDDEN), or null. The stats room needs the API key when one is set,
+  // whatever the token says; other rooms must match the token's `rooms` claim when it has one.
+  private joinRefusal(conn: Connection, room: string, key: string | undefined): string | null {
+    if (room === STATS_ROOM) {
+      if (this.policy.apiKey === null || this.policy.apiKey.equals(key)) return null;
+      return `${STATS_ROOM} is reserved: send the API key as data.key`;
+    }
+    const rooms = conn.auth?.rooms ?? null;
+    if (rooms !== null && !rooms.allows(room)) return `the token does not allow room ${JSON.stringify(room)}`;
+    return null;
+  }
+
+  // AUTH: the first message when the handshake carried no token; later, a fresh token of the same user.
+  private authenticate(conn: Connection, request: Extract<ClientRequest, { type: 'AUTH' }>): void {
+    const verifier = this.policy.verifier;
+    const auth = conn.auth;
+    if (verifier === null || auth === null) {
+      this.fail(conn, request.id, ErrorCode.UNKNOWN_TYPE, 'unknown message type "AUTH" (authentication is off)');
+      return;
+    }
+    auth.verifying = true;
+    // Read when the verdict comes: another AUTH may have authenticated the connection meanwhile.
+    const pending = (): boolean => (conn.auth?.pendingUntil ?? 0) > 0;
+    void verifier.verify(request.token).then((grant) => {
+      if (!conn.isOpen) return;
+      if (!pending() && grant.userId !== conn.userId) {
+        auth.verifying = false;
+        this.fail(conn, request.id, ErrorCode.FORBIDDEN, 'a new token must be for the same user (sub)');
+        return;
+      }
+      conn.auth = grantedAuth(grant, Date.now());
+      this.hub.setUser(conn, grant.userId);
+      // A narrower fresh token takes its holder out of the rooms it no longer allows.
+      if (grant.rooms !== null && conn.rooms !== null) {
+        for (const room of [...conn.rooms]) if (room !== STATS_ROOM && !grant.rooms.allows(room)) this.hub.leave(conn, room);
+      }
+      this.ackWhenReady(conn, request.id, grant.userId === undefined ? null : this.userReady(grant.userId));
+    }, (error: unknown) => {
+      auth.verifying = false;
+      if (!conn.isOpen) return;
+      const message = (error as Error).message;
+      this.fail(conn, request.id, ErrorCode.UNAUTHORIZED, message);
+      // A connection that never authenticated goes; an authenticated one keeps its current token.
+      if (pending()) conn.close(CloseCode.UNAUTHORIZED, message);
+    });
   }
 
   onClose(conn: Connection, info: CloseInfo): void {
@@ -78,4 +159,10 @@ export class ClientHandler implements ConnectionHandler {
     this.stats.errorFrames += 1;
     conn.send(encodeError(id, code, message));
   }
+}
+
+function both(a: Promise<void> | null, b: Promise<void> | null): Promise<void> | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return Promise.all([a, b]).then(() => undefined);
 }

@@ -2,13 +2,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { isLoopback } from '../api/api-key.js';
+import { ApiKey, isLoopback } from '../api/api-key.js';
 import { ApiServer } from '../api/api-server.js';
 import { BrokerUnavailableError, type Broker } from '../broker/broker.js';
 import { createBroker } from '../broker/create-broker.js';
 import { nodeOfConnection } from '../cluster/channels.js';
 import { ClusterLink, type ClusterView } from '../cluster/cluster-link.js';
 import type { PushEnvelope } from '../cluster/envelope.js';
+import { grantedAuth, handshakeToken, JwtVerifier, KeyFileError, pendingAuth, TokenError, type TokenGrant } from '../auth/jwt.js';
 import { createOriginPolicy, type OriginPolicy } from '../auth/origin.js';
 import { OptionError, optionSpec, resolveOptions, type GatewayOptions } from '../config/options.js';
 import { Connection, type ConnectionLimits } from '../connection/connection.js';
@@ -25,7 +26,7 @@ import { WsListener, type HandshakeVerdict } from '../server/ws-listener.js';
 import { Pages } from '../web/pages.js';
 import { createMetricsRegistry } from '../stats/metrics.js';
 import { Stats, type StatsSnapshot } from '../stats/stats.js';
-import { ClientHandler } from './client-handler.js';
+import { ClientHandler, STATS_ROOM } from './client-handler.js';
 import { PushError, serializeItems } from './push-error.js';
 
 /** What an accepted push amounts to. */
@@ -50,11 +51,16 @@ export interface GatewayExtras {
   worker?: number;
 }
 
+export { STATS_ROOM };
+
+/** Longest user id `POST /push/user` takes. */
+export const MAX_USER_ID_LENGTH = 1024;
+
 /**
- * The room the dashboard joins: every second its members get this node's counters and the cluster
- * as last reported, as a PUSH (only while it has members; never through the broker).
+ * What admission hands to {@link Gateway.accept} when authentication is on: the handshake's verified
+ * token, or `null` when it carried none (the client must then send AUTH first).
  */
-export const STATS_ROOM = 'pushgate:stats';
+type AuthContext = { grant: TokenGrant | null };
 
 /** WebSocket paths: go-push's `/connect` and the seeds' `/ws`. */
 export const WEBSOCKET_PATHS = ['/connect', '/ws'] as const;
@@ -82,6 +88,8 @@ export class Gateway {
   readonly metrics: Registry;
 
   private readonly originPolicy: OriginPolicy;
+  /** Verifies connection tokens; null when authentication is off. */
+  private readonly verifier: JwtVerifier | null;
   private readonly limits: ConnectionLimits;
   private readonly handler: ClientHandler;
   private readonly merger: Merger;
@@ -110,13 +118,22 @@ export class Gateway {
     this.log = log;
     this.extras = extras;
     this.originPolicy = createOriginPolicy(this.options.allowedOrigins);
+    try {
+      this.verifier = JwtVerifier.fromOptions(this.options);
+    } catch (error) {
+      if (error instanceof KeyFileError) throw new OptionError(optionSpec('jwtPublicKey') ?? 'jwtPublicKey', error.message);
+      throw error;
+    }
     this.hub = new Hub(this.options.maxRooms);
     this.limits = Object.freeze({
       maxQueueBytes: this.options.maxQueueBytes,
       maxInboundMessages: 64,
       maxClientRate: this.options.maxClientRate,
     });
-    this.handler = new ClientHandler(this.hub, this.stats, log);
+    this.handler = new ClientHandler(this.hub, this.stats, log, {
+      verifier: this.verifier,
+      apiKey: this.options.apiKey === '' ? null : new ApiKey(this.options.apiKey),
+    });
     this.dispatcher = new Dispatcher({
       sent: (frame) => {
         this.stats.sendMessageTotal += 1;
@@ -131,10 +148,11 @@ export class Gateway {
       this.stats.batchesFlushed += 1;
       this.dispatcher.enqueue(frame, this.recipientsOf(target));
     });
+    // With authentication on, the sweep also enforces AUTH deadlines and token expiry, at least every second.
     this.heartbeat = new Heartbeat(this.hub, this.options.heartbeatInterval * 1000, (count) => {
       this.stats.heartbeatDisconnects += count;
       log.debug({ count }, 'heartbeat timeout');
-    });
+    }, this.verifier === null ? null : 1000, (counts) => log.debug(counts, 'authentication sweep'));
     this.metrics = createMetricsRegistry(() => this.snapshot(), () => this.clusterView());
     // Each worker or node serves its own /metrics: a label tells them apart in one Prometheus.
     this.metrics.setDefaultLabels({ node: this.hub.nodeId });
@@ -146,7 +164,7 @@ export class Gateway {
       maxMessageSize: this.options.maxMessageSize,
       handshakeTimeout: this.options.handshakeTimeout * 1000,
       admit: (req) => this.admitHandshake(req),
-      onConnection: (ws, req) => this.accept(ws, req),
+      onConnection: (ws, req, context) => this.accept(ws, req, context as AuthContext | undefined),
       onRefused: (status, reason, req) => {
         this.stats.handshakesRefused += 1;
         log.info({ status, reason, origin: req.headers.origin, address: req.socket.remoteAddress }, 'handshake refused');
@@ -194,6 +212,8 @@ export class Gateway {
           this.cluster = new ClusterLink(broker, this.clusterHost(), this.log, this.options.presenceInterval * 1000);
           this.hub.onRoomChange = (room, open) => (open ? this.cluster?.roomOpened(room) : this.cluster?.roomClosed(room));
           this.handler.roomReady = (room) => this.cluster?.roomReady(room) ?? null;
+          this.hub.onUserChange = (user, open) => (open ? this.cluster?.userOpened(user) : this.cluster?.userClosed(user));
+          this.handler.userReady = (user) => this.cluster?.userReady(user) ?? null;
           await this.cluster.start();
         }
         if (this.servesConnections) {
@@ -261,10 +281,21 @@ export class Gateway {
     return this.push({ kind: 'conn', conn: id, items: this.admit(items) });
   }
 
+  /**
+   * Pushes items to every connection of an authenticated user (the token's `sub`), on every node, as
+   * PUSH frames without a room. `recipients` counts the user's connections on this node only: users
+   * are not in presence reports, so in a cluster it is a lower bound (0 on an API-only node).
+   */
+  async pushUser(user: string, items: unknown): Promise<PushResult> {
+    if (user === '' || user.length > MAX_USER_ID_LENGTH) throw new PushError(ErrorCode.INVALID_BODY, `user must be 1 to ${MAX_USER_ID_LENGTH} characters`, 400);
+    return this.push({ kind: 'user', user, items: this.admit(items) });
+  }
+
   private push(envelope: PushEnvelope): Promise<PushResult> {
     const result: PushResult = { items: envelope.items.length, recipients: this.recipientCount(envelope) };
     if (envelope.kind === 'all') this.stats.pushAllTotal += 1;
     else if (envelope.kind === 'room') this.stats.pushRoomTotal += 1;
+    else if (envelope.kind === 'user') this.stats.pushUserTotal += 1;
     else this.stats.pushConnTotal += 1;
     if (this.cluster === null) {
       this.deliver(envelope);
@@ -288,6 +319,9 @@ export class Gateway {
         return view === null ? this.hub.members(envelope.room)?.size ?? 0 : view.rooms[envelope.room] ?? 0;
       case 'conn':
         return 1;
+      case 'user':
+        // Users are not in presence (unbounded): this node's connections of the user only.
+        return this.hub.userConnections(envelope.user)?.size ?? 0;
     }
   }
 
@@ -309,7 +343,11 @@ export class Gateway {
           return;
         }
         this.merger.add(`c:${envelope.conn}`, { kind: 'conn', conn }, envelope.items);
+        return;
       }
+      case 'user':
+        // As rooms: the user's last connection here may have just closed.
+        if (this.hub.userConnections(envelope.user) !== undefined) this.merger.add(`u:${envelope.user}`, { kind: 'user', user: envelope.user }, envelope.items);
     }
   }
 
@@ -323,6 +361,7 @@ export class Gateway {
       deliver: (push: PushEnvelope) => gateway.deliver(push),
       stats: () => numericStats(gateway.snapshot()),
       rooms: () => gateway.hub.roomSizes(),
+      users: () => gateway.hub.userIds(),
     };
   }
 
@@ -423,22 +462,41 @@ export class Gateway {
     this.log.info('stopped');
   }
 
-  // Checks a handshake that passed path and origin: connections per IP.
-  private admitHandshake(req: IncomingMessage): HandshakeVerdict {
+  // Checks a handshake that passed path and origin: connections per IP, then the token when
+  // authentication is on (from the `token` query parameter or a `pushgate.token.<jwt>` subprotocol).
+  private async admitHandshake(req: IncomingMessage): Promise<HandshakeVerdict> {
     const max = this.options.maxConnectionsPerIp;
     if (max > 0 && (this.perIp.get(req.socket.remoteAddress ?? '') ?? 0) >= max) {
       return { ok: false, status: 429, code: 'TOO_MANY_CONNECTIONS', message: `at most ${max} connections per address` };
     }
-    return { ok: true };
+    if (this.verifier === null) return { ok: true };
+    const token = handshakeToken(req.url, req.headers['sec-websocket-protocol']);
+    if (token === null) return { ok: true, context: { grant: null } satisfies AuthContext };
+    try {
+      return { ok: true, context: { grant: await this.verifier.verify(token) } satisfies AuthContext };
+    } catch (error) {
+      if (!(error instanceof TokenError)) throw error;
+      return { ok: false, status: 401, code: ErrorCode.UNAUTHORIZED, message: error.message, headers: { 'WWW-Authenticate': 'Bearer realm="pushgate"' } };
+    }
   }
 
-  private accept(ws: import('ws').WebSocket, req: IncomingMessage): void {
+  private accept(ws: import('ws').WebSocket, req: IncomingMessage, context: AuthContext | undefined): void {
     if (this.state !== 'running' && this.state !== 'starting') {
       ws.close(CloseCode.GOING_AWAY, 'server shutting down');
       return;
     }
     const conn = new Connection(ws, this.hub.nextId(), this.limits, this.handler);
     if (!conn.isOpen) return;
+    if (this.verifier !== null) {
+      const now = Date.now();
+      const grant = context?.grant ?? null;
+      if (grant === null) {
+        conn.auth = pendingAuth(now + this.options.handshakeTimeout * 1000);
+      } else {
+        conn.auth = grantedAuth(grant, now);
+        conn.userId = grant.userId;
+      }
+    }
     if (this.options.maxConnectionsPerIp > 0) {
       const address = req.socket.remoteAddress ?? '';
       this.perIp.set(address, (this.perIp.get(address) ?? 0) + 1);
@@ -462,6 +520,8 @@ export class Gateway {
       case 'conn':
         // A connection that closed after its push was accepted still counts it, as dropped.
         return [target.conn];
+      case 'user':
+        return this.hub.userConnections(target.user) ?? [];
     }
   }
 

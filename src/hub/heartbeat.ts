@@ -1,10 +1,23 @@
-import { CloseCode } from '../protocol/codes.js';
+import { CloseCode, WarningCode } from '../protocol/codes.js';
+import { encodeWarning } from '../protocol/encode.js';
 import type { Hub } from './hub.js';
+
+/** What one sweep did besides heartbeat closes (authentication deadlines). */
+export interface AuthSweepCounts {
+  /** Connections closed with 4001 because no valid AUTH came within the handshake timeout. */
+  unauthenticated: number;
+  /** Connections closed with 4001 because their token expired. */
+  expired: number;
+  /** TOKEN_EXPIRING warnings sent. */
+  warned: number;
+}
 
 /**
  * One sweep for all connections, instead of a timer each: every quarter interval it closes the
  * connections that have been silent for longer than the interval, so a silent client goes at the
- * latest 1.25 intervals after its last frame.
+ * latest 1.25 intervals after its last frame. The same sweep enforces authentication deadlines
+ * (`conn.auth`): it closes connections that did not authenticate in time or whose token expired (4001)
+ * and warns those whose token expires soon; with `authPeriodMs` it then runs at least that often.
  */
 export class Heartbeat {
   private timer: NodeJS.Timeout | null = null;
@@ -13,11 +26,19 @@ export class Heartbeat {
     private readonly hub: Hub,
     private readonly intervalMs: number,
     private readonly onTimeout: (count: number) => void,
+    private readonly authPeriodMs: number | null = null,
+    private readonly onAuth: ((counts: AuthSweepCounts) => void) | null = null,
   ) {}
+
+  /** Milliseconds between sweeps. */
+  get periodMs(): number {
+    const heartbeat = this.intervalMs / 4;
+    return Math.max(10, this.authPeriodMs === null ? heartbeat : Math.min(heartbeat, this.authPeriodMs));
+  }
 
   start(): void {
     if (this.timer !== null) return;
-    this.timer = setInterval(() => this.sweep(Date.now()), Math.max(10, this.intervalMs / 4));
+    this.timer = setInterval(() => this.sweep(Date.now()), this.periodMs);
     this.timer.unref();
   }
 
@@ -30,14 +51,34 @@ export class Heartbeat {
   sweep(now: number): number {
     const deadline = now - this.intervalMs;
     let expired = 0;
+    let auth: AuthSweepCounts | null = null;
     for (const conn of this.hub.all()) {
       if (conn.lastSeen < deadline) {
         expired += 1;
         // close() runs the hub's removal synchronously; Map iteration tolerates that deletion.
         conn.close(CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
+        continue;
+      }
+      const state = conn.auth;
+      if (state === null) continue;
+      auth ??= { unauthenticated: 0, expired: 0, warned: 0 };
+      if (state.pendingUntil > 0) {
+        if (now >= state.pendingUntil) {
+          auth.unauthenticated += 1;
+          conn.close(CloseCode.UNAUTHORIZED, 'authentication timeout: send {"type":"AUTH","data":{"token":"…"}} first');
+        }
+      } else if (now >= state.expiresAt) {
+        auth.expired += 1;
+        conn.close(CloseCode.UNAUTHORIZED, 'token expired');
+      } else if (now >= state.warnAt) {
+        state.warnAt = Infinity;
+        auth.warned += 1;
+        const left = Math.max(0, state.expiresAt - now);
+        conn.send(encodeWarning(WarningCode.TOKEN_EXPIRING, `the token expires in ${Math.ceil(left / 1000)} s; the connection is then closed with 4001`, { expiresIn: left }));
       }
     }
     if (expired > 0) this.onTimeout(expired);
+    if (auth !== null && (auth.unauthenticated > 0 || auth.expired > 0 || auth.warned > 0)) this.onAuth?.(auth);
     return expired;
   }
 }

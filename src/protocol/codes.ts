@@ -23,6 +23,18 @@ export const CloseCode = {
   TRY_AGAIN_LATER: 1013,
   /** No frame from the client for longer than `heartbeatInterval`. Reconnect, and PING more often. */
   HEARTBEAT_TIMEOUT: 4000,
+  /**
+   * Authentication (when `jwtSecret`/`jwtPublicKey` is set): no valid AUTH within `handshakeTimeout`, an
+   * invalid AUTH token, or the token expired. Get a fresh token before reconnecting (the SDK does not
+   * reconnect on its own).
+   */
+  UNAUTHORIZED: 4001,
+} as const;
+
+/** Codes of WARNING frames: the connection stays, but something will happen to it. */
+export const WarningCode = {
+  /** The connection's token expires soon (in `data.expiresIn` ms): it is then closed with 4001. */
+  TOKEN_EXPIRING: 'TOKEN_EXPIRING',
 } as const;
 
 /** Stable codes carried by ERROR frames and by the push API's JSON errors. */
@@ -45,9 +57,12 @@ export const ErrorCode = {
   UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   /** Push API: no such route. */
   NOT_FOUND: 'NOT_FOUND',
-  /** Push API: the API key is missing or wrong (`Authorization: Bearer <key>`). */
+  /**
+   * Push API: the API key is missing or wrong (`Authorization: Bearer <key>`). WebSocket: a handshake
+   * token is invalid or expired (HTTP 401), a request came before AUTH, or an AUTH token is invalid.
+   */
   UNAUTHORIZED: 'UNAUTHORIZED',
-  /** A JOIN of a room the connection may not join. */
+  /** A JOIN of a room the connection's token does not allow, or of `pushgate:stats` without the API key. */
   FORBIDDEN: 'FORBIDDEN',
   /** Push API: the route exists but not for this method. */
   METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',

@@ -52,3 +52,9 @@ export function encodeAck(id: RequestId, conn: string): string {
 export function encodeError(id: RequestId | undefined, code: ErrorCodeName, message: string): string {
   return `{"type":"ERROR"${withId(id)},"data":{"code":${JSON.stringify(code)},"message":${JSON.stringify(message)}}}`;
 }
+
+/** A WARNING frame: `{"type":"WARNING","data":{"code","message",...extra}}` (extra values are JSON-encoded). */
+export function encodeWarning(code: string, message: string, extra: Record<string, number | string> = {}): string {
+  const more = Object.entries(extra).map(([key, value]) => `,${JSON.stringify(key)}:${JSON.stringify(value)}`).join('');
+  return `{"type":"WARNING","data":{"code":${JSON.stringify(code)},"message":${JSON.stringify(message)}${more}}}`;
+}

@@ -7,8 +7,9 @@ export type RequestId = string | number;
 /** A client request, decoded and validated. */
 export type ClientRequest =
   | { type: 'PING'; id: RequestId | undefined }
-  | { type: 'JOIN'; id: RequestId | undefined; room: string }
-  | { type: 'LEAVE'; id: RequestId | undefined; room: string };
+  | { type: 'JOIN'; id: RequestId | undefined; room: string; key?: string }
+  | { type: 'LEAVE'; id: RequestId | undefined; room: string }
+  | { type: 'AUTH'; id: RequestId | undefined; token: string };
 
 /** A frame that could not be decoded: what to answer with. */
 export interface DecodeFailure {
@@ -56,10 +57,17 @@ export function decodeClientMessage(text: string): ClientRequest | DecodeFailure
       return { type, id };
     case 'JOIN':
     case 'LEAVE': {
-      const room = (data as { room?: unknown } | undefined)?.room;
+      const { room, key } = (data ?? {}) as { room?: unknown; key?: unknown };
       const problem = roomNameProblem(room);
       if (problem !== null) return failure(id, ErrorCode.INVALID_ROOM, problem);
+      // `key`: the API key, required to join the reserved stats room when one is configured.
+      if (type === 'JOIN' && typeof key === 'string') return { type, id, room: room as string, key };
       return { type, id, room: room as string };
+    }
+    case 'AUTH': {
+      const token = (data as { token?: unknown } | undefined)?.token;
+      if (typeof token !== 'string' || token === '') return failure(id, ErrorCode.BAD_REQUEST, 'AUTH needs data.token, a non-empty string');
+      return { type, id, token };
     }
     default:
       return failure(id, ErrorCode.UNKNOWN_TYPE, `unknown message type ${JSON.stringify(type.slice(0, 32))}`);

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { chooseProtocol } from '../auth/jwt.js';
 import type { OriginPolicy } from '../auth/origin.js';
 import { closeHttp, listenHttp } from './http-lifecycle.js';
 import { sendJson } from './http-reply.js';
@@ -60,6 +61,8 @@ export class WsListener {
       maxPayload: options.maxMessageSize,
       closeTimeout: options.closeTimeout ?? 5000,
       verifyClient: (info, done) => this.verify(info.req, info.origin, done),
+      // A token offered as `pushgate.token.<jwt>` must be answered (or `pushgate` if offered too).
+      handleProtocols: chooseProtocol,
     } as ConstructorParameters<typeof WebSocketServer>[0]);
     this.hosts = options.host.split(',').map((host) => host.trim()).filter((host) => host !== '');
     this.servers = this.hosts.map(() => this.createServer());

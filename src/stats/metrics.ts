@@ -10,6 +10,7 @@ const counters: ReadonlyArray<[keyof Stats, string, string]> = [
   ['pushAllTotal', 'pushgate_push_all_requests_total', 'Accepted pushes to all'],
   ['pushRoomTotal', 'pushgate_push_room_requests_total', 'Accepted pushes to a room'],
   ['pushConnTotal', 'pushgate_push_conn_requests_total', 'Accepted pushes to a connection'],
+  ['pushUserTotal', 'pushgate_push_user_requests_total', 'Accepted pushes to a user'],
   ['pushRejected', 'pushgate_push_rejected_total', 'Pushes refused with 503 (queues full)'],
   ['itemsAccepted', 'pushgate_items_accepted_total', 'Items accepted for delivery'],
   ['itemsDelivered', 'pushgate_items_delivered_total', 'Items written to clients (per recipient)'],

@@ -11,6 +11,8 @@ export class Stats {
   pushAllTotal = 0;
   pushRoomTotal = 0;
   pushConnTotal = 0;
+  /** Accepted pushes to a user's connections (`POST /push/user`). */
+  pushUserTotal = 0;
   /** Push requests refused with 503 because the queues were full. */
   pushRejected = 0;
   /** Items accepted for delivery. */

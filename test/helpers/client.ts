@@ -42,9 +42,9 @@ export class TestClient {
     ws.on('error', () => {});
   }
 
-  /** Opens a connection; rejects with the HTTP status when the handshake is refused. */
-  static open(url: string, options: ClientOptions = {}): Promise<TestClient> {
-    const ws = new WebSocket(url, options);
+  /** Opens a connection (offering `protocols`, if given); rejects with the HTTP status when the handshake is refused. */
+  static open(url: string, options: ClientOptions = {}, protocols?: string | string[]): Promise<TestClient> {
+    const ws = protocols === undefined ? new WebSocket(url, options) : new WebSocket(url, protocols, options);
     return withTimeout(new Promise<TestClient>((resolve, reject) => {
       ws.once('open', () => resolve(new TestClient(ws)));
       ws.once('unexpected-response', (_req, res) => {
