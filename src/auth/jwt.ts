@@ -191,7 +191,19 @@ export function handshakeToken(url: string | undefined, protocolHeader: string |
  * The subprotocol the server answers with (ws's `handleProtocols`): `pushgate` when the client offers
  * it beside a token entry, else the token entry itself, else the first offered (ws's default).
  */
+/**
+ * The subprotocol a client offers to say "my token comes as the first message (AUTH)". Without it, a
+ * handshake that carries no token is refused with 401 at once, rather than left open waiting.
+ */
+export const AUTH_FIRST_PROTOCOL = 'pushgate.auth';
+
+/** Whether the handshake offered {@link AUTH_FIRST_PROTOCOL}. */
+export function offersAuthFirst(header: string | undefined): boolean {
+  return (header ?? '').split(',').some((entry) => entry.trim() === AUTH_FIRST_PROTOCOL);
+}
+
 export function chooseProtocol(protocols: ReadonlySet<string>): string | false {
+  if (protocols.has(AUTH_FIRST_PROTOCOL) && ![...protocols].some((p) => p.startsWith(TOKEN_PROTOCOL_PREFIX))) return AUTH_FIRST_PROTOCOL;
   let token: string | null = null;
   for (const protocol of protocols) {
     if (protocol.startsWith(TOKEN_PROTOCOL_PREFIX)) {

@@ -9,7 +9,7 @@ import { createBroker } from '../broker/create-broker.js';
 import { nodeOfConnection } from '../cluster/channels.js';
 import { ClusterLink, type ClusterView } from '../cluster/cluster-link.js';
 import type { PushEnvelope } from '../cluster/envelope.js';
-import { grantedAuth, handshakeToken, JwtVerifier, KeyFileError, pendingAuth, TokenError, type TokenGrant } from '../auth/jwt.js';
+import { grantedAuth, handshakeToken, offersAuthFirst, JwtVerifier, KeyFileError, pendingAuth, TokenError, type TokenGrant } from '../auth/jwt.js';
 import { createOriginPolicy, type OriginPolicy } from '../auth/origin.js';
 import { OptionError, optionSpec, resolveOptions, type GatewayOptions } from '../config/options.js';
 import { Connection, type ConnectionLimits } from '../connection/connection.js';
@@ -471,7 +471,13 @@ export class Gateway {
     }
     if (this.verifier === null) return { ok: true };
     const token = handshakeToken(req.url, req.headers['sec-websocket-protocol']);
-    if (token === null) return { ok: true, context: { grant: null } satisfies AuthContext };
+    if (token === null) {
+      if (offersAuthFirst(req.headers['sec-websocket-protocol'])) return { ok: true, context: { grant: null } satisfies AuthContext };
+      return {
+        ok: false, status: 401, code: ErrorCode.UNAUTHORIZED, headers: { 'WWW-Authenticate': 'Bearer realm="pushgate"' },
+        message: 'a token is required: ?token=<jwt>, the subprotocol pushgate.token.<jwt>, or offer the subprotocol pushgate.auth and send AUTH first',
+      };
+    }
     try {
       return { ok: true, context: { grant: await this.verifier.verify(token) } satisfies AuthContext };
     } catch (error) {

@@ -59,8 +59,9 @@ describe('JWT authentication (HS256)', () => {
     assert.equal(gw.gateway.hub.userConnections('bob')?.size, 2);
   });
 
-  it('takes the token from a first AUTH message; anything before it gets ERROR UNAUTHORIZED', async (t) => {
-    const client = await gw.connect();
+  it('takes the token from a first AUTH message (the client offers pushgate.auth); anything before it gets ERROR UNAUTHORIZED', async (t) => {
+    const client = await TestClient.open(gw.wsUrl(), {}, ['pushgate.auth']);
+    assert.equal(client.ws.protocol, 'pushgate.auth');
     t.after(() => client.close());
     const early = await client.request('JOIN', { room: 'news' });
     assert.equal(early.type, 'ERROR');
@@ -86,11 +87,17 @@ describe('JWT authentication (HS256)', () => {
     assert.equal(foreign.body.error.code, 'UNAUTHORIZED');
   });
 
+  it('refuses at once, with 401, a handshake that carries no token and does not offer pushgate.auth', async () => {
+    const bare = await refusal(TestClient.open(gw.wsUrl()));
+    assert.equal(bare.status, 401);
+    assert.match(bare.body.error.message, /pushgate\.auth/);
+  });
+
   it('closes a connection that sends no valid AUTH within handshakeTimeout with 4001', async () => {
-    const silent = await gw.connect();
+    const silent = await TestClient.open(gw.wsUrl(), {}, ['pushgate.auth']);
     const closed = await silent.waitClosed(4000);
     assert.equal(closed.code, 4001);
-    const wrong = await gw.connect();
+    const wrong = await TestClient.open(gw.wsUrl(), {}, ['pushgate.auth']);
     const answer = await wrong.request('AUTH', { token: await token({ sub: 'x', secret: 'wrong-secret' }) });
     assert.equal(answer.data.code, 'UNAUTHORIZED');
     assert.equal((await wrong.waitClosed()).code, 4001);

@@ -30,7 +30,7 @@ describe('POST /push/user', () => {
   it('reaches every connection of the user (JSON and form), as PUSH frames without a room, and no one else', async (t) => {
     const alice1 = await connectAs(gw, 'alice');
     // The second one authenticates with a first AUTH message instead.
-    const alice2 = await gw.connect();
+    const alice2 = await TestClient.open(gw.wsUrl(), {}, ['pushgate.auth']);
     assert.equal((await alice2.request('AUTH', { token: await token('alice') })).type, 'ACK');
     const bob = await connectAs(gw, 'bob');
     t.after(() => { alice1.close(); alice2.close(); bob.close(); });
