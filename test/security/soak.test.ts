@@ -11,7 +11,7 @@ import { withTimeout } from '../helpers/wait.js';
  * `npm run soak` (5 minutes by default).
  */
 const SOAK = fileURLToPath(new URL('../../../scripts/soak.mjs', import.meta.url));
-const DURATION = 40;
+const DURATION = 60;
 
 describe('soak', () => {
   let soak: Child | undefined;
