@@ -37,8 +37,8 @@ export interface WebSocketLike {
   addEventListener(type: string, listener: (event: any) => void): void;
 }
 
-/** A WebSocket constructor: `new WebSocket(url)`. */
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
+/** A WebSocket constructor: `new WebSocket(url, protocols?)`. */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
 /** Options of {@link connect}. Every one is optional; times are in milliseconds. */
 export interface ClientOptions {
@@ -48,6 +48,12 @@ export interface ClientOptions {
    * `WebSocket` from `ws` here.
    */
   WebSocket?: WebSocketConstructor;
+  /**
+   * A JWT for gateways with authentication on, or a function returning a fresh one (called for every
+   * connection attempt, so a reconnect can use a renewed token). Sent as the subprotocol
+   * `pushgate.token.<jwt>` (a header, kept out of URLs and their logs). Default: none.
+   */
+  token?: string | (() => string);
   /**
    * Reconnect by itself when the connection is lost, with exponential backoff and full jitter, and
    * rejoin every room in {@link PushgateClient.rooms}. Default `true`. Close codes that mean the client
@@ -278,6 +284,8 @@ export class PushgateClient {
    * implementation, a `RangeError` for a bad option, and whatever the WebSocket constructor throws for
    * the first attempt (a `SyntaxError` for a malformed URL).
    */
+  private readonly token: string | (() => string) | null;
+
   constructor(url: string, options: ClientOptions = {}) {
     this.url = url;
     const impl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
@@ -285,6 +293,7 @@ export class PushgateClient {
       throw new TypeError('pushgate client: no WebSocket implementation; pass options.WebSocket (in Node 20, import from "pushgate/client", which uses the ws package)');
     }
     this.WebSocketImpl = impl;
+    this.token = options.token ?? null;
     this.reconnectEnabled = options.reconnect ?? true;
     this.minDelay = positive('minReconnectDelay', options.minReconnectDelay, 250, false);
     this.maxDelay = positive('maxReconnectDelay', options.maxReconnectDelay, 30000, false);
@@ -407,7 +416,8 @@ export class PushgateClient {
   // ---- connection life ----
 
   private openSocket(): void {
-    const socket = new this.WebSocketImpl(this.url);
+    const token = typeof this.token === 'function' ? this.token() : this.token;
+    const socket = token === null ? new this.WebSocketImpl(this.url) : new this.WebSocketImpl(this.url, ['pushgate', `pushgate.token.${token}`]);
     this.socket = socket;
     socket.addEventListener('open', () => {
       if (this.socket === socket) this.onOpen();
