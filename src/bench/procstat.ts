@@ -35,13 +35,3 @@ export function kernelTcpMemory(): number | null {
     return null;
   }
 }
-
-/** The per-process open-file limit in force (the soft limit), or null. */
-export function openFileLimit(): number | null {
-  try {
-    const match = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
-    return match === null ? null : Number(match[1]);
-  } catch {
-    return null;
-  }
-}

@@ -4,7 +4,7 @@ import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { latencyChart, throughputChart } from '../bench/charts.js';
 import { parseWorkloads, positiveInt } from '../bench/options.js';
-import { openFileLimit } from '../bench/procstat.js';
+import { openFileLimit } from '../config/open-file-limit.js';
 import { renderMarkdown } from '../bench/report.js';
 import type { BenchRun } from '../bench/results.js';
 import { benchTarget, cpuModel, WORKLOADS } from '../bench/runner.js';

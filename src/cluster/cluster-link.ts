@@ -23,16 +23,11 @@ export interface ClusterHost {
   readonly holdsConnections: boolean;
 }
 
-/** One node as last reported. */
-export interface NodeView {
-  node: string;
-  role: string;
-  worker: number | null;
-  /** Milliseconds since its last presence report. */
-  ageMs: number;
-  stats: Record<string, number>;
-  rooms: Record<string, number>;
-  roomsTruncated: boolean;
+/** One node as last reported: its presence, and how old that report is (ms). */
+export type NodeView = Pick<Presence, 'node' | 'role' | 'worker' | 'stats' | 'rooms' | 'roomsTruncated'> & { ageMs: number };
+
+function nodeView({ node, role, worker, stats, rooms, roomsTruncated }: Presence, ageMs: number): NodeView {
+  return { node, role, worker, ageMs, stats, rooms, roomsTruncated };
 }
 
 /** The cluster as seen from one node. */
@@ -191,10 +186,9 @@ export class ClusterLink {
         continue;
       }
       if (node === this.host.nodeId) continue;
-      nodes.push({ node, role: presence.role, worker: presence.worker, ageMs: now - at, stats: presence.stats, rooms: presence.rooms, roomsTruncated: presence.roomsTruncated });
+      nodes.push(nodeView(presence, now - at));
     }
-    const self = this.presence();
-    nodes.unshift({ node: self.node, role: self.role, worker: self.worker, ageMs: 0, stats: self.stats, rooms: self.rooms, roomsTruncated: self.roomsTruncated });
+    nodes.unshift(nodeView(this.presence(), 0));
     nodes.sort((a, b) => (a.worker ?? 0) - (b.worker ?? 0) || a.node.localeCompare(b.node));
     const total: Record<string, number> = {};
     const rooms: Record<string, number> = {};

@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import type { GatewayOptions } from '../config/options.js';
-import { openFileLimit } from '../bench/procstat.js';
+import { openFileLimit } from '../config/open-file-limit.js';
 import { isIpcBrokerMessage, type IpcBrokerMessage } from './ipc-broker.js';
 
 /** What a worker tells the primary once it listens, and what the primary tells workers. */

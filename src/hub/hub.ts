@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Connection } from '../connection/connection.js';
+import { ConnectionIndex } from './connection-index.js';
 
 /** What a join did. */
 export type JoinResult = 'joined' | 'already-joined' | 'too-many-rooms';
@@ -12,17 +13,24 @@ export class Hub {
   /** This process's id, the prefix of every connection id it hands out. */
   readonly nodeId: string;
   private readonly connections = new Map<string, Connection>();
-  private readonly rooms = new Map<string, Set<Connection>>();
+  /** Room → its members here. */
+  private readonly rooms = new ConnectionIndex();
   /** Authenticated user id → that user's connections here. */
-  private readonly users = new Map<string, Set<Connection>>();
+  private readonly users = new ConnectionIndex();
   private sequence = 0;
-  /** Told when a room gets its first member and loses its last (the cluster subscribes per room). */
-  onRoomChange: ((room: string, open: boolean) => void) | null = null;
-  /** Told when a user gets a first connection here and loses the last (the cluster subscribes per user). */
-  onUserChange: ((user: string, open: boolean) => void) | null = null;
 
   constructor(readonly maxRooms: number, nodeId: string = randomBytes(4).toString('hex')) {
     this.nodeId = nodeId;
+  }
+
+  /** Told when a room gets its first member here and loses its last (the cluster subscribes per room). */
+  set onRoomChange(listener: ((room: string, open: boolean) => void) | null) {
+    this.rooms.onChange = listener;
+  }
+
+  /** Told when a user gets a first connection here and loses the last (the cluster subscribes per user). */
+  set onUserChange(listener: ((user: string, open: boolean) => void) | null) {
+    this.users.onChange = listener;
   }
 
   /** A new connection id, unique across processes: `<nodeId>-<sequence>`. */
@@ -49,7 +57,7 @@ export class Hub {
   /** Adds a connection (indexed under its `userId` when it has one). */
   add(conn: Connection): void {
     this.connections.set(conn.id, conn);
-    if (conn.userId !== undefined) this.addUserConnection(conn.userId, conn);
+    if (conn.userId !== undefined) this.users.add(conn.userId, conn);
   }
 
   /**
@@ -59,9 +67,9 @@ export class Hub {
   setUser(conn: Connection, userId: string | undefined): void {
     if (conn.userId === userId) return;
     const indexed = this.connections.get(conn.id) === conn;
-    if (indexed && conn.userId !== undefined) this.dropUserConnection(conn.userId, conn);
+    if (indexed && conn.userId !== undefined) this.users.delete(conn.userId, conn);
     conn.userId = userId;
-    if (indexed && userId !== undefined) this.addUserConnection(userId, conn);
+    if (indexed && userId !== undefined) this.users.add(userId, conn);
   }
 
   /** The connections of a user here (none: undefined). */
@@ -78,9 +86,9 @@ export class Hub {
   remove(conn: Connection): void {
     if (this.connections.get(conn.id) !== conn) return;
     this.connections.delete(conn.id);
-    if (conn.userId !== undefined) this.dropUserConnection(conn.userId, conn);
+    if (conn.userId !== undefined) this.users.delete(conn.userId, conn);
     if (conn.rooms !== null) {
-      for (const room of conn.rooms) this.dropMember(room, conn);
+      for (const room of conn.rooms) this.rooms.delete(room, conn);
       conn.rooms = null;
     }
   }
@@ -95,8 +103,8 @@ export class Hub {
   }
 
   /** Every room with members here, and how many. */
-  *roomSizes(): IterableIterator<[string, number]> {
-    for (const [room, members] of this.rooms) yield [room, members.size];
+  roomSizes(): IterableIterator<[string, number]> {
+    return this.rooms.sizes();
   }
 
   /** Members of a room (none if the room is empty). */
@@ -108,13 +116,7 @@ export class Hub {
     if (conn.rooms?.has(room)) return 'already-joined';
     if ((conn.rooms?.size ?? 0) >= this.maxRooms) return 'too-many-rooms';
     (conn.rooms ??= new Set()).add(room);
-    let members = this.rooms.get(room);
-    if (members === undefined) {
-      members = new Set();
-      this.rooms.set(room, members);
-      this.onRoomChange?.(room, true);
-    }
-    members.add(conn);
+    this.rooms.add(room, conn);
     return 'joined';
   }
 
@@ -122,36 +124,7 @@ export class Hub {
   leave(conn: Connection, room: string): boolean {
     if (conn.rooms === null || !conn.rooms.delete(room)) return false;
     if (conn.rooms.size === 0) conn.rooms = null;
-    this.dropMember(room, conn);
+    this.rooms.delete(room, conn);
     return true;
-  }
-
-  private addUserConnection(userId: string, conn: Connection): void {
-    let connections = this.users.get(userId);
-    if (connections === undefined) {
-      connections = new Set();
-      this.users.set(userId, connections);
-      this.onUserChange?.(userId, true);
-    }
-    connections.add(conn);
-  }
-
-  private dropUserConnection(userId: string, conn: Connection): void {
-    const connections = this.users.get(userId);
-    if (connections === undefined || !connections.delete(conn)) return;
-    if (connections.size === 0) {
-      this.users.delete(userId);
-      this.onUserChange?.(userId, false);
-    }
-  }
-
-  private dropMember(room: string, conn: Connection): void {
-    const members = this.rooms.get(room);
-    if (members === undefined) return;
-    members.delete(conn);
-    if (members.size === 0) {
-      this.rooms.delete(room);
-      this.onRoomChange?.(room, false);
-    }
   }
 }
