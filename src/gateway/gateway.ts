@@ -134,6 +134,7 @@ export class Gateway {
       verifier: this.verifier,
       apiKey: this.options.apiKey === '' ? null : new ApiKey(this.options.apiKey),
     });
+    this.handler.onClosed = (conn) => this.onConnectionClosed(conn);
     this.dispatcher = new Dispatcher({
       sent: (frame) => {
         this.stats.sendMessageTotal += 1;
@@ -486,6 +487,14 @@ export class Gateway {
     }
   }
 
+  private onConnectionClosed(conn: Connection): void {
+    if (this.options.maxConnectionsPerIp === 0) return;
+    const address = conn.remoteAddress ?? '';
+    const left = (this.perIp.get(address) ?? 1) - 1;
+    if (left <= 0) this.perIp.delete(address);
+    else this.perIp.set(address, left);
+  }
+
   private accept(ws: import('ws').WebSocket, req: IncomingMessage, context: AuthContext | undefined): void {
     if (this.state !== 'running' && this.state !== 'starting') {
       ws.close(CloseCode.GOING_AWAY, 'server shutting down');
@@ -504,13 +513,9 @@ export class Gateway {
       }
     }
     if (this.options.maxConnectionsPerIp > 0) {
+      // Released by onConnectionClosed, as the connection leaves the hub (the socket keeps the address).
       const address = req.socket.remoteAddress ?? '';
       this.perIp.set(address, (this.perIp.get(address) ?? 0) + 1);
-      void conn.closed.then(() => {
-        const left = (this.perIp.get(address) ?? 1) - 1;
-        if (left <= 0) this.perIp.delete(address);
-        else this.perIp.set(address, left);
-      });
     }
     this.hub.add(conn);
     this.stats.connectionsTotal += 1;

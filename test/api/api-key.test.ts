@@ -52,8 +52,9 @@ describe('push API with an API key', () => {
     assert.equal((await fetch(`${gw.apiUrl}/stats`, { headers: { authorization: 'Bearer k-123' } })).status, 200);
   });
 
-  it('refuses to start a push API off loopback without a key, naming the option (nothing is bound)', async () => {
+  it('refuses to start a push API off loopback without a key, naming the option (nothing is bound)', async (t) => {
     const exposed = new Gateway({ host: '127.0.0.1', port: 0, apiHost: '0.0.0.0', apiPort: 0 });
+    t.after(() => exposed.close());
     await assert.rejects(exposed.listen(), /--api-key \(PUSHGATE_API_KEY.*would listen on 0\.0\.0\.0 without a key/);
   });
 });

@@ -58,6 +58,7 @@ describe('push API', () => {
         resolve(res.statusCode ?? 0);
       });
       req.on('error', reject);
+      req.setTimeout(5000, () => req.destroy(new Error('no answer within 5 s')));
       req.write('{"items":["');
       for (let i = 0; i < 10; i++) req.write('y'.repeat(1000));
       req.end('"]}');

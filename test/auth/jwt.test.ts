@@ -3,32 +3,18 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { exportSPKI, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
+import { exportSPKI, generateKeyPair } from 'jose';
 import { RoomPolicy } from '../../src/auth/jwt.js';
 import { OptionError } from '../../src/config/options.js';
 import { Gateway } from '../../src/gateway/gateway.js';
-import { TestClient } from '../helpers/client.js';
+import { refusal, TestClient } from '../helpers/client.js';
 import { startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { signToken, type TokenClaims } from '../helpers/jwt.js';
 
 const SECRET = 'test-secret-of-sufficient-length-0123456789';
 
-/** A token for `sub`, signed HS256 with `secret` (or with `key` under `alg`), expiring in `ttl` seconds. */
-async function token(claims: { sub?: string; rooms?: unknown; ttl?: number; secret?: string; key?: CryptoKey; alg?: string } = {}): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  const jwt = new SignJWT(claims.rooms === undefined ? {} : { rooms: claims.rooms })
-    .setProtectedHeader({ alg: claims.alg ?? 'HS256' })
-    .setIssuedAt(now)
-    .setExpirationTime(now + (claims.ttl ?? 3600));
-  if (claims.sub !== undefined) jwt.setSubject(claims.sub);
-  return jwt.sign(claims.key ?? new TextEncoder().encode(claims.secret ?? SECRET));
-}
-
-/** The refusal of a handshake: its status and JSON body. */
-async function refusal(open: Promise<TestClient>): Promise<{ status: number; body: any }> {
-  const error = await open.then(() => assert.fail('the handshake was accepted'), (e: { status?: number; body?: string }) => e);
-  assert.ok(error.status !== undefined, `the handshake failed without a status: ${String(error)}`);
-  return { status: error.status, body: JSON.parse(error.body ?? '{}') };
-}
+/** A token signed with the suite's secret unless the claims say otherwise. */
+const token = (claims: TokenClaims = {}): Promise<string> => signToken({ secret: SECRET, ...claims });
 
 describe('JWT authentication (HS256)', () => {
   let gw: RunningGateway;

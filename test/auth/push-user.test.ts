@@ -1,17 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { SignJWT } from 'jose';
 import { TestClient } from '../helpers/client.js';
+import { signToken } from '../helpers/jwt.js';
 import { postForm, postJson, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
 
 const SECRET = 'push-user-secret-0123456789abcdef';
 
-async function token(sub: string): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt(now).setExpirationTime(now + 600)
-    .sign(new TextEncoder().encode(SECRET));
-}
+const token = (sub: string): Promise<string> => signToken({ sub, secret: SECRET, ttl: 600 });
 
 /** A connection of `user`, its user subscription in place once this resolves (JOIN's ACK waits for it). */
 async function connectAs(gw: RunningGateway, user: string): Promise<TestClient> {

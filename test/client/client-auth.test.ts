@@ -1,16 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { SignJWT } from 'jose';
 import { connect, type PushgateClient } from '../../src/client/node.js';
 import { postJson, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { signToken } from '../helpers/jwt.js';
 import { withTimeout } from '../helpers/wait.js';
 
 const SECRET = 'sdk-test-secret';
 
-function token(sub: string, rooms: string[]): Promise<string> {
-  return new SignJWT({ rooms }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime('1h')
-    .sign(new TextEncoder().encode(SECRET));
-}
+const token = (sub: string, rooms: string[]): Promise<string> => signToken({ sub, rooms, secret: SECRET });
 
 describe('client SDK with authentication on', () => {
   let gw: RunningGateway;

@@ -4,7 +4,7 @@ import { TestClient } from '../helpers/client.js';
 import { postJson } from '../helpers/gateway.js';
 import { CLI, startNode, type Child } from '../helpers/process.js';
 import { serviceMissing, startNats, startRedis, type Service } from '../helpers/services.js';
-import { withTimeout } from '../helpers/wait.js';
+import { clusterStats, untilCluster } from '../helpers/cluster.js';
 
 const LISTENING = /listening ws=(\S+) api=(\S+)/;
 
@@ -14,23 +14,17 @@ interface Node {
   api: string;
 }
 
+/** Every process started here, registered at spawn so an `after` stops it even when its start failed. */
+const children: Child[] = [];
+
 /** Starts `pushgate <role>` as a real process joined to the broker. */
 async function startNode_(role: 'gateway' | 'api', broker: string): Promise<Node> {
   const child = startNode(CLI, [role, '--broker', broker, '--workers', '1', '--host', '127.0.0.1', '--port', '0', '--api-host', '127.0.0.1', '--api-port', '0', '--presence-interval', '0.2', '--log-level', 'warn']);
+  children.push(child);
   const [, ws, api] = await child.waitForLine(LISTENING, 10000);
   return { child, ws, api };
 }
 
-async function clusterStats(api: string): Promise<any> {
-  return (await fetch(`http://${api}/stats?scope=cluster`)).json();
-}
-
-/** Polls the API node's cluster view until `holds` (presence is asynchronous), at most 5 s. */
-function untilCluster(api: string, holds: (stats: any) => boolean, what: string): Promise<void> {
-  return withTimeout((async () => {
-    while (!holds(await clusterStats(api))) await new Promise((resolve) => setTimeout(resolve, 50));
-  })(), 5000, what);
-}
 
 for (const [kind, binary, start] of [['Redis', 'redis-server', startRedis], ['NATS', 'nats-server', startNats]] as const) {
   describe(`a cluster over ${kind}: two gateway processes and a push API process`, { skip: serviceMissing(binary) ?? false }, () => {
@@ -50,7 +44,7 @@ for (const [kind, binary, start] of [['Redis', 'redis-server', startRedis], ['NA
     });
     after(async () => {
       clients.forEach((c) => c.terminate());
-      await Promise.all([g1, g2, api].filter(Boolean).map((n) => n.child.stop()));
+      await Promise.all(children.splice(0).map((child) => child.stop()));
       await broker?.stop();
     });
 
@@ -110,15 +104,23 @@ for (const [kind, binary, start] of [['Redis', 'redis-server', startRedis], ['NA
           refused.push(n);
         }
       };
+      // Pushes one at a time until `done`; the deadline is checked inside, so no push outlives a failure.
+      const pushUntil = async (done: () => boolean, ms: number, what: string): Promise<void> => {
+        const deadline = Date.now() + ms;
+        while (!done()) {
+          if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+          await pushOne();
+        }
+      };
       for (let i = 0; i < 20; i++) await pushOne();
       await broker.kill();
       // While it is down: pushes are refused, local clients are still served.
-      await withTimeout((async () => { while (refused.length === 0) await pushOne(); })(), 10000, 'a refusal');
+      await pushUntil(() => refused.length > 0, 10000, 'a refusal');
       assert.equal((await a.request('PING')).type, 'PONG');
       await broker.restart();
       // Back: pushes are accepted again without restarting anything.
       const back = accepted.length;
-      await withTimeout((async () => { while (accepted.length < back + 20) await pushOne(); })(), 20000, 'pushes to be accepted again');
+      await pushUntil(() => accepted.length >= back + 20, 20000, 'pushes to be accepted again');
       // Each member has every accepted push once, in order, and none of the refused ones.
       const last = accepted[accepted.length - 1];
       for (const client of [a, b]) {

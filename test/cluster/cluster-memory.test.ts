@@ -119,7 +119,9 @@ describe('a cluster over one broker (in-process bus)', () => {
     assert.deepEqual((await local.nextOfType('PUSH')).data.items, ['back']);
   });
 
-  it('refuses to start a gateway-only or api-only node without a broker', async () => {
-    await assert.rejects(new Gateway({ role: 'api', apiPort: 0, apiHost: '127.0.0.1' }).listen(), /needs a broker/);
+  it('refuses to start a gateway-only or api-only node without a broker', async (t) => {
+    const lone = new Gateway({ role: 'api', apiPort: 0, apiHost: '127.0.0.1' });
+    t.after(() => lone.close());
+    await assert.rejects(lone.listen(), /needs a broker/);
   });
 });

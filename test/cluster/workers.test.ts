@@ -3,21 +3,9 @@ import { after, describe, it } from 'node:test';
 import { TestClient } from '../helpers/client.js';
 import { postJson } from '../helpers/gateway.js';
 import { CLI, startNode, type Child } from '../helpers/process.js';
+import { clusterStats, untilCluster } from '../helpers/cluster.js';
 import { withTimeout } from '../helpers/wait.js';
 
-async function clusterStats(api: string): Promise<any> {
-  return (await fetch(`http://${api}/stats?scope=cluster`)).json();
-}
-
-function untilCluster(api: string, holds: (stats: any) => boolean, what: string): Promise<any> {
-  return withTimeout((async () => {
-    for (;;) {
-      const stats = await clusterStats(api);
-      if (holds(stats)) return stats;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  })(), 8000, what);
-}
 
 describe('pushgate --workers 2 (no external broker)', () => {
   let primary: Child;

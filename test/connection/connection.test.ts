@@ -47,8 +47,13 @@ describe('Connection', () => {
     client.send(Buffer.from([9]));
     client.send('three');
     const seen: Array<string | Buffer> = [];
-    setImmediate(() => setTimeout(() => client.close(), 50));
-    for await (const message of conn) seen.push(message);
+    // The client closes once all three arrived; the iteration then ends by itself.
+    await withTimeout((async () => {
+      for await (const message of conn) {
+        seen.push(message);
+        if (seen.length === 3) client.close();
+      }
+    })(), 3000, 'the iteration to end with the connection');
     assert.deepEqual(seen, ['two', Buffer.from([9]), 'three']);
     await assert.rejects(conn.readMessage(), ConnectionClosedError);
   });
@@ -126,7 +131,7 @@ describe('Connection', () => {
     let slow = 0;
     const { client, conn } = await pair({ maxQueueBytes }, { onMessage() {}, onClose() {}, onSlow: () => void slow++ });
     // The client stops reading: the kernel buffers fill, then the socket's own queue.
-    (client.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    client.pauseReading();
     const chunk = 'x'.repeat(64 * 1024);
     let result = 'sent';
     let sends = 0;
@@ -141,7 +146,7 @@ describe('Connection', () => {
     assert.equal(slow, 1);
     assert.ok(maxQueued <= maxQueueBytes + chunk.length + 16, `queue stayed bounded (${maxQueued} bytes)`);
     assert.equal(conn.send(chunk), 'closed');
-    (client.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    client.resumeReading();
     assert.equal((await client.waitClosed(10000)).code, 1013);
   });
 

@@ -3,17 +3,11 @@ import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { Gateway } from '../../src/gateway/gateway.js';
 import { createLogger } from '../../src/log.js';
-import { TestClient } from '../helpers/client.js';
+import { refusal, TestClient } from '../helpers/client.js';
 import { startGateway, type RunningGateway } from '../helpers/gateway.js';
 
-async function refusal(url: string, origin?: string): Promise<{ status: number; body: any }> {
-  const error = await TestClient.open(url, origin === undefined ? {} : { origin }).then(
-    (client) => { client.close(); return null; },
-    (e: { status?: number; body?: string }) => e,
-  );
-  assert.ok(error !== null, `a handshake from ${origin} was accepted`);
-  return { status: error.status ?? 0, body: JSON.parse(error.body ?? '{}') };
-}
+/** The refusal of a handshake to `url` from `origin` (none: no Origin header). */
+const refusedFrom = (url: string, origin?: string) => refusal(TestClient.open(url, origin === undefined ? {} : { origin }));
 
 describe('origin check, default policy (same origin)', () => {
   let gw: RunningGateway;
@@ -24,12 +18,12 @@ describe('origin check, default policy (same origin)', () => {
 
   it('refuses a cross-site origin with 403 before any WebSocket exists', async () => {
     const before = gw.gateway.stats.handshakesRefused;
-    const refused = await refusal(gw.wsUrl(), 'http://evil.example');
+    const refused = await refusedFrom(gw.wsUrl(), 'http://evil.example');
     assert.equal(refused.status, 403);
     assert.equal(refused.body.error.code, 'ORIGIN_NOT_ALLOWED');
     assert.equal(gw.gateway.stats.handshakesRefused, before + 1);
     assert.equal(gw.gateway.stats.connectionsTotal, 0);
-    assert.equal((await refusal(gw.wsUrl(), 'null')).status, 403, 'pages opened from files');
+    assert.equal((await refusedFrom(gw.wsUrl(), 'null')).status, 403, 'pages opened from files');
   });
 
   it('accepts the page\'s own origin and clients that send no Origin', async () => {
@@ -42,7 +36,7 @@ describe('origin check, default policy (same origin)', () => {
   });
 
   it('answers 404 for a WebSocket on an unknown path', async () => {
-    const refused = await refusal(gw.wsUrl('/elsewhere'));
+    const refused = await refusedFrom(gw.wsUrl('/elsewhere'));
     assert.equal(refused.status, 404);
     assert.equal(refused.body.error.code, 'NOT_FOUND');
   });
@@ -60,8 +54,8 @@ describe('origin check, configured list and "*"', () => {
     const wildcard = await TestClient.open(gw.wsUrl(), { origin: 'https://eu.example.org' });
     listed.close();
     wildcard.close();
-    assert.equal((await refusal(gw.wsUrl(), 'https://app.example.evil')).status, 403);
-    assert.equal((await refusal(gw.wsUrl(), gw.pageUrl)).status, 403);
+    assert.equal((await refusedFrom(gw.wsUrl(), 'https://app.example.evil')).status, 403);
+    assert.equal((await refusedFrom(gw.wsUrl(), gw.pageUrl)).status, 403);
   });
 
   it('allows every origin only when configured "*", and says so at start-up', async () => {

@@ -21,7 +21,7 @@ describe('a slow consumer in the gateway', () => {
     const serverSide = gw.gateway.hub.get(slowId);
     assert.ok(serverSide);
     // The slow client stops reading; its kernel buffers fill, then its queue in the gateway.
-    (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    slow.pauseReading();
 
     const item = (n: number): string => `${String(n).padStart(8, '0')}${'x'.repeat(8 * 1024)}`;
     const frameBytes = 10 * (item(0).length + 3) + 64;
@@ -50,7 +50,7 @@ describe('a slow consumer in the gateway', () => {
     assert.ok(gw.gateway.stats.itemsDropped > statsBefore.itemsDropped, 'dropped items are counted');
     assert.ok(gw.gateway.stats.sendMessageFail > statsBefore.sendMessageFail, 'failed frames are counted');
 
-    (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    slow.resumeReading();
     assert.equal((await slow.waitClosed(10000)).code, 1013);
   });
 });

@@ -1,6 +1,19 @@
 import { WebSocket, type ClientOptions } from 'ws';
 import { withTimeout } from './wait.js';
 
+/**
+ * Awaits a handshake that should be refused; resolves with its HTTP status and JSON body. A handshake
+ * that is accepted instead fails the test (and its client is closed).
+ */
+export async function refusal(open: Promise<TestClient>): Promise<{ status: number; body: any }> {
+  const error = await open.then(
+    (client) => { client.close(); return null; },
+    (e: { status?: number; body?: string }) => e,
+  );
+  if (error === null) throw new Error('the handshake was accepted');
+  return { status: error.status ?? 0, body: JSON.parse(error.body || '{}') };
+}
+
 /** A server frame as the client parsed it. */
 export interface Frame {
   type: string;
@@ -114,6 +127,16 @@ export class TestClient {
   /** Resolves with the close code and reason, failing after `ms`. */
   waitClosed(ms = 3000): Promise<{ code: number; reason: string }> {
     return withTimeout(this.closed, ms, 'the connection to close');
+  }
+
+  /** Stops reading from the socket, as a client that cannot keep up: the server's writes back up. */
+  pauseReading(): void {
+    (this.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+  }
+
+  /** Reads again after {@link pauseReading}. */
+  resumeReading(): void {
+    (this.ws as unknown as { _socket: { resume(): void } })._socket.resume();
   }
 
   close(): void {

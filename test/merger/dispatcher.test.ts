@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { Connection, SendResult } from '../../src/connection/connection.js';
 import { Dispatcher } from '../../src/merger/dispatcher.js';
 import { prepareFrame, type PreparedFrame } from '../../src/protocol/encode.js';
-import { withTimeout } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** A stand-in recipient recording each write: one entry per write, with the frames it carried. */
 function recipient(writes: string[], name: string, result: SendResult = 'sent'): Connection {
@@ -49,7 +49,7 @@ describe('Dispatcher', () => {
     await turn();
     assert.equal(writes.length, 32, 'first slice');
     dispatcher.enqueue(prepareFrame('y', 1), everyone);
-    await withTimeout((async () => { while (dispatcher.pendingFrames > 0) await turn(); })(), 2000, 'the dispatch');
+    await waitFor(() => dispatcher.pendingFrames === 0, 2000, 'the dispatch');
     assert.equal(writes[32], 'c32:x+y', 'not yet written: both frames in one write');
     assert.equal(writes[39], 'c39:x+y');
     assert.equal(writes[40], 'c0:y', 'already written: the new frame in the next pass');

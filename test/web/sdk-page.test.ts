@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { launchBrowser } from '../helpers/browser.js';
 import { postJson, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 
 // The README's "complete page", as a newcomer would use it: served by a site of its own (another origin),
 // loading the SDK from the gateway, allowed to connect with --allowed-origins.
@@ -52,7 +53,7 @@ describe('the README\'s SDK page, on a site of its own, in headless Chromium', (
     await page.waitForFunction(() => document.getElementById('status')?.textContent === 'open', undefined, { timeout: 5000 });
     await page.waitForFunction(() => /-/.test(document.getElementById('conn')?.textContent ?? ''), undefined, { timeout: 5000 });
     // The join is acknowledged once the room has its member; then push.
-    for (let i = 0; i < 50 && gw.gateway.hub.members('news') === undefined; i++) await page.waitForTimeout(50);
+    await waitFor(() => gw.gateway.hub.members('news') !== undefined, 3000, 'the page to join news');
     const res = await postJson(`${gw.apiUrl}/push/room`, { room: 'news', items: [{ title: 'hello from the README' }] });
     assert.equal(res.body.recipients, 1);
     await page.waitForFunction(() => document.getElementById('items')?.textContent?.includes('hello from the README'), undefined, { timeout: 5000 });
