@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { latencyChart, throughputChart } from '../../src/bench/charts.js';
 import { renderMarkdown } from '../../src/bench/report.js';
 import type {
@@ -13,6 +14,14 @@ import type {
   ServerResults,
   ThroughputResult,
 } from '../../src/bench/results.js';
+
+// The rendered report and charts, for a human to look at, under dist/ (ignored by git): dist/test-artifacts/bench-*.
+const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
+
+function writeArtifact(name: string, text: string): void {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  writeFileSync(`${ARTIFACTS}${name}`, text);
+}
 
 /** A CDF through the given [fraction, ms] percentiles, interpolated in log space to ~100 points. */
 function cdfThrough(percentiles: Array<[number, number]>): Array<[number, number]> {
@@ -202,7 +211,7 @@ function tableAfter(markdown: string, heading: string): string[][] {
 describe('bench report', () => {
   const run = fakeRun();
   const markdown = renderMarkdown(run, { throughput: 'throughput.svg', latency: 'charts/latency cdf.svg' });
-  writeFileSync('/tmp/report.md', markdown);
+  writeArtifact('bench-report.md', markdown);
 
   it('has a header with the date, exact command, machine and settings', () => {
     assert.match(markdown, /^# Benchmark run, 2025-06-01 14:03 UTC/);
@@ -316,7 +325,7 @@ describe('bench charts', () => {
 
   it('draws throughput as one labelled bar per server and workload', () => {
     const svg = throughputChart(run);
-    writeFileSync('/tmp/throughput.svg', svg);
+    writeArtifact('bench-throughput.svg', svg);
     assertWellFormed(svg);
     assert.equal(count(svg, 'class="bar"'), 6);
     for (const label of ['≥ 2.41M/s', '1M/s', '21.9k/s', '1.87M/s', '19.1k/s']) assert.ok(svg.includes(label), label);
@@ -326,7 +335,7 @@ describe('bench charts', () => {
 
   it('draws one latency CDF line per server', () => {
     const svg = latencyChart(run);
-    writeFileSync('/tmp/latency.svg', svg);
+    writeArtifact('bench-latency.svg', svg);
     assertWellFormed(svg);
     assert.equal(count(svg, '<path '), 3);
     assert.equal(count(svg, 'class="series"'), 3);

@@ -1,48 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { BrokerUnavailableError, type BrokerStatus } from '../../src/broker/broker.js';
 import { NatsBroker } from '../../src/broker/nats-broker.js';
-import { freePort, serviceMissing, startNats, type Service } from '../helpers/services.js';
+import { Inbox, useBrokers, useBrokerService } from '../helpers/broker.js';
+import { freePort, serviceMissing, startNats } from '../helpers/services.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 
 // Against a real nats-server. Without one installed the suite is skipped loudly (an error in CI).
 const missing = serviceMissing('nats-server');
-
-/** Everything a subscription receives, with a bounded wait for more. */
-class Inbox {
-  readonly messages: Array<{ payload: Buffer; channel: string }> = [];
-  readonly handler = (payload: Buffer, channel: string): void => {
-    this.messages.push({ payload, channel });
-  };
-
-  texts(): string[] {
-    return this.messages.map((m) => m.payload.toString());
-  }
-
-  async waitForCount(n: number, ms = 5000): Promise<void> {
-    await waitFor(() => this.messages.length >= n, ms, `${n} messages (have ${this.messages.length})`);
-  }
-
-  async waitForText(text: string, ms = 5000): Promise<void> {
-    await waitFor(() => this.texts().includes(text), ms, `message "${text}" (have ${JSON.stringify(this.texts().slice(-5))})`);
-  }
-}
-
-/** Brokers made by a test, closed afterwards whatever happens. */
-function brokerFactory(): { make(url: string, options?: ConstructorParameters<typeof NatsBroker>[1]): NatsBroker; closeAll(): Promise<void> } {
-  const made: NatsBroker[] = [];
-  return {
-    make(url, options) {
-      const broker = new NatsBroker(url, options);
-      made.push(broker);
-      return broker;
-    },
-    async closeAll() {
-      await withTimeout(Promise.all(made.map((b) => b.close())), 10000, 'the brokers to close');
-    },
-  };
-}
 
 function isUnavailable(err: unknown): boolean {
   assert.ok(err instanceof BrokerUnavailableError, `expected BrokerUnavailableError, got ${String(err)}`);
@@ -51,20 +17,11 @@ function isUnavailable(err: unknown): boolean {
 }
 
 describe('NatsBroker against nats-server', { skip: missing ?? false }, () => {
-  let service: Service;
-  const brokers = brokerFactory();
-
-  before(async () => {
-    service = await startNats();
-  });
-  after(async () => {
-    await brokers.closeAll();
-    await service?.stop();
-  });
+  const brokers = useBrokerService(startNats, NatsBroker);
 
   it('delivers binary payloads between two brokers, to every subscriber', { timeout: 20000 }, async () => {
-    const a = brokers.make(service.url);
-    const b = brokers.make(service.url);
+    const a = brokers.make(brokers.service.url);
+    const b = brokers.make(brokers.service.url);
     assert.equal(a.kind, 'nats');
     assert.equal(a.status, 'connecting');
     await withTimeout(Promise.all([a.connect(), b.connect()]), 10000, 'connect');
@@ -95,8 +52,8 @@ describe('NatsBroker against nats-server', { skip: missing ?? false }, () => {
   });
 
   it('keeps the order of 1000 messages on one channel (concurrent publishes, then awaited ones)', { timeout: 20000 }, async () => {
-    const a = brokers.make(service.url);
-    const b = brokers.make(service.url);
+    const a = brokers.make(brokers.service.url);
+    const b = brokers.make(brokers.service.url);
     await withTimeout(Promise.all([a.connect(), b.connect()]), 10000, 'connect');
     const inbox = new Inbox();
     await b.subscribe('order.one', inbox.handler);
@@ -110,8 +67,8 @@ describe('NatsBroker against nats-server', { skip: missing ?? false }, () => {
   });
 
   it('unsubscribe stops delivery; subscribing again replaces the handler', { timeout: 20000 }, async () => {
-    const a = brokers.make(service.url);
-    const b = brokers.make(service.url);
+    const a = brokers.make(brokers.service.url);
+    const b = brokers.make(brokers.service.url);
     await withTimeout(Promise.all([a.connect(), b.connect()]), 10000, 'connect');
     // NATS keeps the order from one publisher to one subscriber connection, across subjects: once
     // the sentinel published after a message has arrived, that message would have arrived too.
@@ -145,8 +102,8 @@ describe('NatsBroker against nats-server', { skip: missing ?? false }, () => {
   });
 
   it('subscriptions made before connect() are active once it resolves', { timeout: 20000 }, async () => {
-    const a = brokers.make(service.url);
-    const b = brokers.make(service.url);
+    const a = brokers.make(brokers.service.url);
+    const b = brokers.make(brokers.service.url);
     const inbox = new Inbox();
     await b.subscribe('early.ch', inbox.handler);
     await withTimeout(Promise.all([a.connect(), b.connect()]), 10000, 'connect');
@@ -156,8 +113,8 @@ describe('NatsBroker against nats-server', { skip: missing ?? false }, () => {
 
   it('a throwing handler does not stop later deliveries', { timeout: 20000 }, async () => {
     const logged: string[] = [];
-    const a = brokers.make(service.url);
-    const b = brokers.make(service.url, { log: (msg) => logged.push(msg) });
+    const a = brokers.make(brokers.service.url);
+    const b = brokers.make(brokers.service.url, { log: (msg) => logged.push(msg) });
     await withTimeout(Promise.all([a.connect(), b.connect()]), 10000, 'connect');
     const inbox = new Inbox();
     await b.subscribe('throwing.ch', (payload, channel) => {
@@ -171,8 +128,8 @@ describe('NatsBroker against nats-server', { skip: missing ?? false }, () => {
   });
 
   it('close() is idempotent; afterwards publish, subscribe and connect reject', { timeout: 20000 }, async () => {
-    const a = brokers.make(service.url);
-    const b = brokers.make(service.url);
+    const a = brokers.make(brokers.service.url);
+    const b = brokers.make(brokers.service.url);
     await withTimeout(Promise.all([a.connect(), b.connect()]), 10000, 'connect');
     const inbox = new Inbox();
     await b.subscribe('close.ch', inbox.handler);
@@ -193,15 +150,14 @@ describe('NatsBroker against nats-server', { skip: missing ?? false }, () => {
     await assert.rejects(a.connect(), isUnavailable);
 
     // A broker never connected closes too.
-    const never = brokers.make(service.url);
+    const never = brokers.make(brokers.service.url);
     await withTimeout(never.close(), 5000, 'close() of an unconnected broker');
     assert.equal(never.status, 'closed');
   });
 });
 
 describe('NatsBroker without a server', { skip: missing ?? false }, () => {
-  const brokers = brokerFactory();
-  after(() => brokers.closeAll());
+  const brokers = useBrokers(NatsBroker);
 
   it('connect() to a port with nothing listening rejects within the timeout', { timeout: 20000 }, async () => {
     const port = await freePort();
@@ -234,27 +190,16 @@ describe('NatsBroker without a server', { skip: missing ?? false }, () => {
 });
 
 describe('NatsBroker through a nats-server crash', { skip: missing ?? false }, () => {
-  let service: Service;
-  const brokers = brokerFactory();
-
-  before(async () => {
-    service = await startNats();
-  });
-  after(async () => {
-    await brokers.closeAll();
-    await service?.stop();
-  });
+  const brokers = useBrokerService(startNats, NatsBroker);
 
   it('goes down, refuses fast, comes back with its subscriptions and replays nothing', { timeout: 60000 }, async () => {
     const logs = { a: [] as Array<Error | undefined>, b: [] as Array<Error | undefined> };
-    const a = brokers.make(service.url, { log: (_msg, err) => logs.a.push(err) });
-    const b = brokers.make(service.url, { log: (_msg, err) => logs.b.push(err) });
-    const statuses = { a: [] as string[], b: [] as string[] };
-    a.onStatus((status, err) => {
-      statuses.a.push(status);
-      if (status === 'down') assert.ok(err instanceof Error, 'down comes with its error');
-    });
-    b.onStatus((status) => statuses.b.push(status));
+    const a = brokers.make(brokers.service.url, { log: (_msg, err) => logs.a.push(err) });
+    const b = brokers.make(brokers.service.url, { log: (_msg, err) => logs.b.push(err) });
+    // Recorded here, asserted below: an assertion thrown inside the listener would not fail the test.
+    const statuses = { a: [] as Array<{ status: BrokerStatus; err?: Error }>, b: [] as Array<{ status: BrokerStatus; err?: Error }> };
+    a.onStatus((status, err) => statuses.a.push({ status, err }));
+    b.onStatus((status, err) => statuses.b.push({ status, err }));
     await withTimeout(Promise.all([a.connect(), b.connect()]), 10000, 'connect');
     const inbox = new Inbox();
     await b.subscribe('crash.ch', inbox.handler);
@@ -265,7 +210,7 @@ describe('NatsBroker through a nats-server crash', { skip: missing ?? false }, (
       await a.publish('crash.ch', Buffer.from(`before-${outage}`));
       await inbox.waitForText(`before-${outage}`);
 
-      await service.kill();
+      await brokers.service.kill();
       await waitFor(() => a.status === 'down' && b.status === 'down', 10000, 'both brokers down');
 
       for (let i = 0; i < 5; i++) {
@@ -275,7 +220,7 @@ describe('NatsBroker through a nats-server crash', { skip: missing ?? false }, (
           assert.ok(Date.now() - started < 1000, 'refused fast');
         }
       }
-      await service.restart();
+      await brokers.service.restart();
       await waitFor(() => a.status === 'up' && b.status === 'up', 10000, 'both brokers up again');
       const mark = inbox.messages.length;
       const markOwn = own.messages.length;
@@ -295,13 +240,16 @@ describe('NatsBroker through a nats-server crash', { skip: missing ?? false }, (
       assert.equal(logs.a.length, outage, 'one log line per outage');
       assert.equal(logs.b.length, outage, 'one log line per outage');
     }
-    assert.deepEqual(statuses.a, ['up', 'down', 'up', 'down', 'up']);
-    assert.deepEqual(statuses.b, ['up', 'down', 'up', 'down', 'up']);
+    assert.deepEqual(statuses.a.map((s) => s.status), ['up', 'down', 'up', 'down', 'up']);
+    assert.deepEqual(statuses.b.map((s) => s.status), ['up', 'down', 'up', 'down', 'up']);
+    for (const [name, changes] of Object.entries(statuses)) {
+      for (const change of changes.filter((c) => c.status === 'down')) assert.ok(change.err instanceof Error, `${name}: down comes with its error`);
+    }
   });
 
   it('publishes racing the crash either resolve or reject, promptly; rejected ones never arrive later', { timeout: 60000 }, async () => {
-    const a = brokers.make(service.url);
-    const b = brokers.make(service.url);
+    const a = brokers.make(brokers.service.url);
+    const b = brokers.make(brokers.service.url);
     await withTimeout(Promise.all([a.connect(), b.connect()]), 10000, 'connect');
     const inbox = new Inbox();
     let bDownAt = -1; // index in the inbox when b saw the connection go
@@ -315,7 +263,7 @@ describe('NatsBroker through a nats-server crash', { skip: missing ?? false }, (
     let killing: Promise<void> | null = null;
     // Publish from separate ticks, the way independent requests would, until well into the outage.
     for (let i = 0; i < 2000; i++) {
-      if (i === 200) killing = service.kill();
+      if (i === 200) killing = brokers.service.kill();
       const record: { id: string; ok?: boolean; ms?: number } = { id: `r${i}` };
       outcomes.push(record);
       const started = Date.now();
@@ -332,7 +280,7 @@ describe('NatsBroker through a nats-server crash', { skip: missing ?? false }, (
     const rejected = new Set(outcomes.filter((r) => r.ok === false).map((r) => r.id));
     assert.ok(rejected.size > 0, 'some publishes were refused');
 
-    await service.restart();
+    await brokers.service.restart();
     await waitFor(() => a.status === 'up' && b.status === 'up', 10000, 'both brokers up again');
     await a.publish('race.ch', Buffer.from('end'));
     await inbox.waitForText('end');
@@ -344,14 +292,14 @@ describe('NatsBroker through a nats-server crash', { skip: missing ?? false }, (
   });
 
   it('close() while the server is down does not wait for it', { timeout: 30000 }, async () => {
-    const a = brokers.make(service.url);
+    const a = brokers.make(brokers.service.url);
     await withTimeout(a.connect(), 10000, 'connect');
-    await service.kill();
+    await brokers.service.kill();
     await waitFor(() => a.status === 'down', 10000, 'down');
     const started = Date.now();
     await withTimeout(a.close(), 2000, 'close()');
     assert.ok(Date.now() - started < 1000);
     assert.equal(a.status, 'closed');
-    await service.restart();
+    await brokers.service.restart();
   });
 });

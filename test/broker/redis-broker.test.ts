@@ -1,4 +1,4 @@
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -8,24 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BrokerUnavailableError, type BrokerStatus } from '../../src/broker/broker.js';
 import { RedisBroker, reconnectDelay } from '../../src/broker/redis-broker.js';
-import { freePort, serviceMissing, startRedis, type Service } from '../helpers/services.js';
-import { waitFor, withTimeout } from '../helpers/wait.js';
+import { Inbox, useBrokerService } from '../helpers/broker.js';
+import { freePort, serviceMissing, startRedis } from '../helpers/services.js';
+import { waitFor, waitForAsync, withTimeout } from '../helpers/wait.js';
 
 const missing = serviceMissing('redis-server');
-
-/** Collects what a handler receives, per channel. */
-function collector(): { handler: (payload: Buffer, channel: string) => void; got: Map<string, Buffer[]>; of(channel: string): Buffer[] } {
-  const got = new Map<string, Buffer[]>();
-  const of = (channel: string): Buffer[] => {
-    let list = got.get(channel);
-    if (list === undefined) {
-      list = [];
-      got.set(channel, list);
-    }
-    return list;
-  };
-  return { got, of, handler: (payload, channel) => of(channel).push(payload) };
-}
 
 /** Runs redis-cli with `args` (bounded) and returns its stdout. */
 function redisCli(args: string[], ms = 10000): Promise<string> {
@@ -35,16 +22,6 @@ function redisCli(args: string[], ms = 10000): Promise<string> {
       else resolve(stdout);
     });
   });
-}
-
-/** Polls an async condition every 50 ms until it holds; fails after `ms`. */
-async function waitForAsync(condition: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (await condition().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 function portOpen(port: number): Promise<boolean> {
@@ -74,30 +51,19 @@ describe('reconnectDelay', () => {
 });
 
 describe('RedisBroker against redis-server', { skip: missing ?? false }, () => {
-  let redis: Service;
-  const brokers: RedisBroker[] = [];
-  const broker = async (url = redis.url, options: ConstructorParameters<typeof RedisBroker>[1] = {}): Promise<RedisBroker> => {
-    const created = new RedisBroker(url, options);
-    brokers.push(created);
+  const brokers = useBrokerService(startRedis, RedisBroker);
+  const broker = async (url = brokers.service.url, options: ConstructorParameters<typeof RedisBroker>[1] = {}): Promise<RedisBroker> => {
+    const created = brokers.make(url, options);
     await created.connect();
     return created;
   };
-
-  before(async () => {
-    redis = await startRedis();
-  });
-
-  after(async () => {
-    await Promise.all(brokers.map((b) => b.close()));
-    await redis?.stop();
-  });
 
   it('publishes and subscribes between two brokers with binary-safe payloads', async () => {
     const publisher = await broker();
     const subscriber = await broker();
     assert.equal(publisher.kind, 'redis');
     assert.equal(publisher.status, 'up');
-    const seen = collector();
+    const seen = new Inbox();
     await subscriber.subscribe('bin.test-1', seen.handler);
     const allBytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
     const payloads = [allBytes, Buffer.alloc(0), Buffer.from('\r\n$-1\r\n*3\r\n\0'), randomBytes(256 * 1024), Buffer.from('é€😀', 'utf8')];
@@ -108,9 +74,9 @@ describe('RedisBroker against redis-server', { skip: missing ?? false }, () => {
       assert.ok(Buffer.isBuffer(got[i]), `payload ${i} is a Buffer`);
       assert.ok(payload.equals(got[i]!), `payload ${i} arrives byte for byte`);
     });
-    assert.deepEqual([...seen.got.keys()], ['bin.test-1'], 'the handler is given the channel name');
+    assert.deepEqual(seen.channels(), ['bin.test-1'], 'the handler is given the channel name');
     // The publisher itself subscribing works too (its subscriptions use their own connection).
-    const own = collector();
+    const own = new Inbox();
     await publisher.subscribe('bin.test-1', own.handler);
     await publisher.publish('bin.test-1', Buffer.from('self'));
     await waitFor(() => own.of('bin.test-1').length === 1 && seen.of('bin.test-1').length === payloads.length + 1, 10000, 'the message on both');
@@ -119,7 +85,7 @@ describe('RedisBroker against redis-server', { skip: missing ?? false }, () => {
   it('keeps the per-channel order of 1000 messages', async () => {
     const publisher = await broker();
     const subscriber = await broker();
-    const seen = collector();
+    const seen = new Inbox();
     await subscriber.subscribe('order.a', seen.handler);
     await subscriber.subscribe('order.b', seen.handler);
     const sends: Promise<void>[] = [];
@@ -136,19 +102,19 @@ describe('RedisBroker against redis-server', { skip: missing ?? false }, () => {
   it('stops delivering after unsubscribe, and a second subscribe replaces the handler', async () => {
     const publisher = await broker();
     const subscriber = await broker();
-    const first = collector();
-    const second = collector();
+    const first = new Inbox();
+    const second = new Inbox();
     await subscriber.subscribe('unsub.a', first.handler);
     await subscriber.subscribe('unsub.a', second.handler);
     await subscriber.subscribe('unsub.b', second.handler);
-    assert.equal(await numsub(redis.port, 'unsub.a'), 1, 'one Redis subscription for the channel');
+    assert.equal(await numsub(brokers.service.port, 'unsub.a'), 1, 'one Redis subscription for the channel');
     await publisher.publish('unsub.a', Buffer.from('one'));
     await waitFor(() => second.of('unsub.a').length === 1, 10000, 'the message on the replacing handler');
     assert.equal(first.of('unsub.a').length, 0, 'the replaced handler gets nothing');
 
     await subscriber.unsubscribe('unsub.a');
     await subscriber.unsubscribe('unsub.never-subscribed');
-    assert.equal(await numsub(redis.port, 'unsub.a'), 0, 'the Redis subscription is gone');
+    assert.equal(await numsub(brokers.service.port, 'unsub.a'), 0, 'the Redis subscription is gone');
     await publisher.publish('unsub.a', Buffer.from('two'));
     // Same publishing and subscribing connections: a delivery on unsub.a would come before this marker.
     await publisher.publish('unsub.b', Buffer.from('marker'));
@@ -156,7 +122,7 @@ describe('RedisBroker against redis-server', { skip: missing ?? false }, () => {
     assert.deepEqual(second.of('unsub.a').map(String), ['one']);
 
     // Unsubscribe then subscribe at once (no await between) ends subscribed.
-    const again = collector();
+    const again = new Inbox();
     const pending = subscriber.unsubscribe('unsub.b');
     await subscriber.subscribe('unsub.b', again.handler);
     await pending;
@@ -166,7 +132,7 @@ describe('RedisBroker against redis-server', { skip: missing ?? false }, () => {
 
   it('rejects connect() within the timeout when nothing listens, and close() then', async () => {
     const port = await freePort();
-    const failing = new RedisBroker(`redis://127.0.0.1:${port}`, { connectTimeoutMs: 500 });
+    const failing = brokers.make(`redis://127.0.0.1:${port}`, { connectTimeoutMs: 500 });
     const started = Date.now();
     await assert.rejects(failing.connect(), (err: unknown) => {
       assert.ok(err instanceof BrokerUnavailableError, String(err));
@@ -182,7 +148,7 @@ describe('RedisBroker against redis-server', { skip: missing ?? false }, () => {
     assert.equal(failing.status, 'closed');
 
     // close() during a connect() that would take its whole (long) timeout ends it at once.
-    const closing = new RedisBroker(`redis://127.0.0.1:${port}`, { connectTimeoutMs: 8000 });
+    const closing = brokers.make(`redis://127.0.0.1:${port}`, { connectTimeoutMs: 8000 });
     const connecting = closing.connect();
     const closedAt = Date.now();
     await closing.close();
@@ -206,40 +172,33 @@ describe('RedisBroker against redis-server', { skip: missing ?? false }, () => {
     await assert.rejects(closing.publish('close.a', Buffer.from('late')), BrokerUnavailableError);
     await assert.rejects(closing.subscribe('close.b', () => {}), BrokerUnavailableError);
     await assert.rejects(closing.connect(), BrokerUnavailableError);
-    await waitForAsync(async () => (await numsub(redis.port, 'close.a')) === 0, 5000, 'the subscriber connection to close');
+    await waitForAsync(async () => (await numsub(brokers.service.port, 'close.a')) === 0, 5000, 'the subscriber connection to close');
   });
 });
 
 describe('RedisBroker through a Redis outage', { skip: missing ?? false }, () => {
-  let redis: Service;
+  const brokers = useBrokerService(startRedis, RedisBroker);
   let fake: Server | undefined;
   const fakeSockets = new Set<Socket>();
-  const brokers: RedisBroker[] = [];
-
-  before(async () => {
-    redis = await startRedis();
-  });
 
   after(async () => {
-    await Promise.all(brokers.map((b) => b.close()));
     for (const socket of fakeSockets) socket.destroy();
     if (fake?.listening) await new Promise((resolve) => fake!.close(resolve));
-    await redis?.stop();
   });
 
   it('goes down, fails publishes fast, comes back with its subscriptions, and replays nothing', async () => {
+    const redis = brokers.service;
     const logs: Array<{ who: string; msg: string; err?: Error }> = [];
     const statuses: Array<{ who: string; status: BrokerStatus; err?: Error }> = [];
     const make = async (who: string): Promise<RedisBroker> => {
-      const created = new RedisBroker(redis.url, { log: (msg, err) => logs.push({ who, msg, err }) });
+      const created = brokers.make(redis.url, { log: (msg, err) => logs.push({ who, msg, err }) });
       created.onStatus((status, err) => statuses.push({ who, status, err }));
-      brokers.push(created);
       await created.connect();
       return created;
     };
     const publisher = await make('publisher');
     const subscriber = await make('subscriber');
-    const seen = collector();
+    const seen = new Inbox();
     await subscriber.subscribe('outage.ch', seen.handler);
     await subscriber.subscribe('outage.gone', seen.handler);
     await publisher.publish('outage.ch', Buffer.from('before'));
@@ -386,21 +345,11 @@ async function slotOwners(port: number): Promise<Array<{ from: number; to: numbe
 }
 
 describe('RedisBroker against a Redis Cluster', { skip: missing ?? false }, () => {
-  let cluster: RedisCluster | undefined;
-  const brokers: RedisBroker[] = [];
-
-  before(async () => {
-    cluster = await startRedisCluster(3);
-  });
-
-  after(async () => {
-    await Promise.all(brokers.map((b) => b.close()));
-    await cluster?.stop();
-  });
+  const brokers = useBrokerService(() => startRedisCluster(3), RedisBroker);
 
   /** A channel name per shard, keyed by the port of the master that owns it. */
   async function channelPerShard(prefix: string): Promise<Map<number, string>> {
-    const ports = cluster!.ports;
+    const ports = brokers.service.ports;
     const owners = await slotOwners(ports[0]!);
     const channelOf = new Map<number, string>();
     for (let i = 0; channelOf.size < ports.length && i < 200; i++) {
@@ -418,16 +367,15 @@ describe('RedisBroker against a Redis Cluster', { skip: missing ?? false }, () =
   }
 
   it('uses sharded pub/sub, each channel on the shard that owns it', async () => {
-    const ports = cluster!.ports;
-    const publisher = new RedisBroker(`redis://127.0.0.1:${ports[0]}`);
-    const subscriber = new RedisBroker(`redis://127.0.0.1:${ports[1]}`);
-    brokers.push(publisher, subscriber);
+    const ports = brokers.service.ports;
+    const publisher = brokers.make(`redis://127.0.0.1:${ports[0]}`);
+    const subscriber = brokers.make(`redis://127.0.0.1:${ports[1]}`);
     await Promise.all([publisher.connect(), subscriber.connect()]);
     assert.equal(publisher.kind, 'redis-cluster');
     assert.equal(subscriber.kind, 'redis-cluster');
 
     const channelOf = await channelPerShard('room.shard');
-    const seen = collector();
+    const seen = new Inbox();
     for (const channel of channelOf.values()) await subscriber.subscribe(channel, seen.handler);
     for (const [owner, channel] of channelOf) {
       for (const port of ports) {
@@ -455,25 +403,24 @@ describe('RedisBroker against a Redis Cluster', { skip: missing ?? false }, () =
   });
 
   it('goes down when a node dies and comes back up with its sharded subscriptions', async () => {
-    const ports = cluster!.ports;
+    const ports = brokers.service.ports;
     const logs: string[] = [];
-    const publisher = new RedisBroker(`redis://127.0.0.1:${ports[2]}`, { log: (msg) => logs.push(msg) });
-    const subscriber = new RedisBroker(`redis://127.0.0.1:${ports[0]}`);
-    brokers.push(publisher, subscriber);
+    const publisher = brokers.make(`redis://127.0.0.1:${ports[2]}`, { log: (msg) => logs.push(msg) });
+    const subscriber = brokers.make(`redis://127.0.0.1:${ports[0]}`);
     await Promise.all([publisher.connect(), subscriber.connect()]);
     const channelOf = await channelPerShard('room.crash');
-    const seen = collector();
+    const seen = new Inbox();
     for (const channel of channelOf.values()) await subscriber.subscribe(channel, seen.handler);
 
     const victim = ports[1]!;
     const channel = channelOf.get(victim)!;
-    await cluster!.kill(victim);
+    await brokers.service.kill(victim);
     await waitFor(() => publisher.status === 'down' && subscriber.status === 'down', 10000, 'both brokers to go down');
     const started = Date.now();
     await assert.rejects(publisher.publish(channel, Buffer.from('during')), BrokerUnavailableError);
     assert.ok(Date.now() - started < 1000);
 
-    await cluster!.restart(victim);
+    await brokers.service.restart(victim);
     await waitFor(() => publisher.status === 'up' && subscriber.status === 'up', 10000, 'both brokers to come back up');
     assert.equal(logs.filter((l) => /lost/.test(l)).length, 1, `one outage logged: ${JSON.stringify(logs)}`);
     assert.equal(await shardNumSub(victim, channel), 1, 'the subscription is back on the restarted node');

@@ -66,11 +66,17 @@ class ExampleProcess {
   /** Starts `name` on a free loopback port and waits (bounded) for its `listening ws=HOST:PORT` line. */
   static async start(name: ExampleName): Promise<ExampleProcess> {
     const example = new ExampleProcess(name, ['--port', '0', '--host', '127.0.0.1']);
-    const [, host, port] = await example.waitForOutput(/listening ws=(\S+):(\d+)/, 10_000, 'the listening line');
-    assert.equal(host, '127.0.0.1');
-    example.port = Number(port);
-    assert.ok(example.port > 0);
-    return example;
+    try {
+      const [, host, port] = await example.waitForOutput(/listening ws=(\S+):(\d+)/, 10_000, 'the listening line');
+      assert.equal(host, '127.0.0.1');
+      example.port = Number(port);
+      assert.ok(example.port > 0);
+      return example;
+    } catch (err) {
+      // No caller gets the process to stop: kill it (by its PID) here, then report the first failure.
+      if (example.exit === null) await example.stop('SIGKILL').catch(() => {});
+      throw err;
+    }
   }
 
   port = 0;
@@ -371,8 +377,9 @@ describe('example shutdown', () => {
 
   it('echo-heartbeat: a client that never answers the close frame is cut after 2 s, then the server exits 0', { timeout: 20_000 }, async () => {
     const server = await ExampleProcess.start('echo-heartbeat');
-    const client = await TestClient.open(server.url);
+    let client: TestClient | undefined;
     try {
+      client = await TestClient.open(server.url);
       await waitForTexts(client, (all) => all.includes('heartbeat'), 5000, 'a heartbeat');
       // Stop reading: the server's close frame is never seen, so never answered.
       (client.ws as unknown as { _socket: import('node:net').Socket })._socket.pause();
@@ -382,7 +389,7 @@ describe('example shutdown', () => {
       assert.ok(took >= 1500 && took < 5000, `exited ${took} ms after SIGTERM`);
       assert.match(server.stdout, /connection \d+ closed \(1001, by the server\)/);
     } finally {
-      client.terminate();
+      client?.terminate();
       if (server.exit === null) await server.stop('SIGKILL');
     }
   });

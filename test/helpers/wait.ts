@@ -22,3 +22,16 @@ export async function waitFor(condition: () => boolean, ms: number, what: string
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+/**
+ * Re-checks an async `condition` every 50 ms until it holds (a rejection counts as "not yet"); fails
+ * after `ms`. For state outside the process (a server's answer to a command, an open port).
+ */
+export async function waitForAsync(condition: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await condition().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startGateway, type RunningGateway } from '../helpers/gateway.js';
-import { withTimeout } from '../helpers/wait.js';
+import { waitFor, withTimeout } from '../helpers/wait.js';
 
 /**
  * Slowloris: clients that hold a connection open by sending their handshake slowly, or not at all.
@@ -55,8 +55,8 @@ describe('slowloris', () => {
         await new Promise((resolve) => setTimeout(resolve, 300));
       }
     })();
-    // Meanwhile another client connects and is served normally.
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    // Meanwhile (once the drip is under way) another client connects and is served normally.
+    await waitFor(() => sent >= 2, 2000, 'the drip to start');
     const other = await gw.connect();
     assert.equal((await other.request('PING')).type, 'PONG');
     const { afterMs, answer } = await withTimeout(closed, LIMIT_MS + 1000, 'the slow handshake to be cut');

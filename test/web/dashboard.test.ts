@@ -129,8 +129,7 @@ describe('the live dashboard in headless Chromium', () => {
     // The stats push itself is one delivery per second to the page; pushes to 3 clients make far more.
     const stop = keepPushing(gw.apiUrl, ROOM);
     try {
-      const rate = await waitForValue(page, '#deliveries-rate', '>', 20);
-      assert.ok(rate > 20, `deliveries/s ${rate}`);
+      await waitForValue(page, '#deliveries-rate', '>', 20);
       await waitForValue(page, '#accepted-rate', '>', 5);
       await waitForValue(page, '#frames-rate', '>', 5);
       await waitForValue(page, '#nodes tbody tr td.deliveries', '>', 20);
