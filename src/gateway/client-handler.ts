@@ -120,6 +120,8 @@ export class ClientHandler implements ConnectionHandler {
       }
       conn.auth = grantedAuth(grant, Date.now());
       this.hub.setUser(conn, grant.userId);
+      // A first AUTH brings the connection online: from now on pushes reach it (not before).
+      this.hub.promote(conn);
       // A narrower fresh token takes its holder out of the rooms it no longer allows.
       if (grant.rooms !== null && conn.rooms !== null) {
         for (const room of [...conn.rooms]) if (room !== STATS_ROOM && !grant.rooms.allows(room)) this.hub.leave(conn, room);

@@ -410,6 +410,7 @@ export class Gateway {
       broker: this.brokerStatus,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       onlineConnections: this.hub.size,
+      pendingAuthConnections: this.hub.awaitingAuthCount,
       roomCount: this.hub.roomCount,
       dispatchPending: this.dispatcher.pendingFrames,
       mergerPending: this.merger.pendingItems,
@@ -443,7 +444,7 @@ export class Gateway {
     const apiClosed = this.api.close();
     this.merger.flushAll();
     this.dispatcher.drain();
-    const connections = [...this.hub.all()];
+    const connections = [...this.hub.all(), ...this.hub.awaitingAuth()];
     this.log.info({ connections: connections.length }, 'shutting down: closing clients with 1001');
     for (const conn of connections) conn.close(CloseCode.GOING_AWAY, 'server shutting down');
     const deadline = this.options.shutdownTimeout * 1000;
@@ -517,7 +518,9 @@ export class Gateway {
       const address = req.socket.remoteAddress ?? '';
       this.perIp.set(address, (this.perIp.get(address) ?? 0) + 1);
     }
-    this.hub.add(conn);
+    // Until its AUTH succeeds, a connection without a token is held apart: no push reaches it.
+    if (conn.auth !== null && conn.auth.pendingUntil > 0) this.hub.addAwaitingAuth(conn);
+    else this.hub.add(conn);
     this.stats.connectionsTotal += 1;
     this.log.debug({ conn: conn.id, address: conn.remoteAddress }, 'connection opened');
   }

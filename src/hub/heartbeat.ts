@@ -1,5 +1,6 @@
 import { CloseCode, WarningCode } from '../protocol/codes.js';
 import { encodeWarning } from '../protocol/encode.js';
+import type { Connection } from '../connection/connection.js';
 import type { Hub } from './hub.js';
 
 /** What one sweep did besides heartbeat closes (authentication deadlines). */
@@ -10,6 +11,12 @@ export interface AuthSweepCounts {
   expired: number;
   /** TOKEN_EXPIRING warnings sent. */
   warned: number;
+}
+
+// What one sweep has done so far.
+interface SweepCounts {
+  silent: number;
+  auth: AuthSweepCounts | null;
 }
 
 /**
@@ -47,21 +54,32 @@ export class Heartbeat {
     this.timer = null;
   }
 
-  /** Closes every connection silent since before `now - interval`; returns how many. */
+  /**
+   * Closes every connection (online or awaiting AUTH) silent since before `now - interval`, and
+   * enforces authentication deadlines; returns how many were closed for silence.
+   */
   sweep(now: number): number {
+    const counts: SweepCounts = { silent: 0, auth: null };
+    this.sweepSet(this.hub.all(), now, counts);
+    this.sweepSet(this.hub.awaitingAuth(), now, counts);
+    if (counts.silent > 0) this.onTimeout(counts.silent);
+    const auth = counts.auth;
+    if (auth !== null && (auth.unauthenticated > 0 || auth.expired > 0 || auth.warned > 0)) this.onAuth?.(auth);
+    return counts.silent;
+  }
+
+  private sweepSet(connections: Iterable<Connection>, now: number, counts: SweepCounts): void {
     const deadline = now - this.intervalMs;
-    let expired = 0;
-    let auth: AuthSweepCounts | null = null;
-    for (const conn of this.hub.all()) {
+    for (const conn of connections) {
       if (conn.lastSeen < deadline) {
-        expired += 1;
-        // close() runs the hub's removal synchronously; Map iteration tolerates that deletion.
+        counts.silent += 1;
+        // close() runs the hub's removal synchronously; Map and Set iteration tolerate that deletion.
         conn.close(CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
         continue;
       }
       const state = conn.auth;
       if (state === null) continue;
-      auth ??= { unauthenticated: 0, expired: 0, warned: 0 };
+      const auth = (counts.auth ??= { unauthenticated: 0, expired: 0, warned: 0 });
       if (state.pendingUntil > 0) {
         if (now >= state.pendingUntil) {
           auth.unauthenticated += 1;
@@ -77,8 +95,5 @@ export class Heartbeat {
         conn.send(encodeWarning(WarningCode.TOKEN_EXPIRING, `the token expires in ${Math.ceil(left / 1000)} s; the connection is then closed with 4001`, { expiresIn: left }));
       }
     }
-    if (expired > 0) this.onTimeout(expired);
-    if (auth !== null && (auth.unauthenticated > 0 || auth.expired > 0 || auth.warned > 0)) this.onAuth?.(auth);
-    return expired;
   }
 }

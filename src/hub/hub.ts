@@ -8,11 +8,18 @@ export type JoinResult = 'joined' | 'already-joined' | 'too-many-rooms';
 /**
  * The connections of one gateway process and their rooms: two indexes, room → members and
  * connection → rooms (the latter held by each connection). The only place that changes either.
+ *
+ * Connections that still have to authenticate (AUTH as their first message) are kept apart, in
+ * {@link awaitingAuth}: no push reaches them, {@link get} does not find them and {@link size} does not
+ * count them, until {@link promote} moves them in once their AUTH succeeds.
  */
 export class Hub {
   /** This process's id, the prefix of every connection id it hands out. */
   readonly nodeId: string;
+  /** Online connections: the ones pushes reach. */
   private readonly connections = new Map<string, Connection>();
+  /** Connections waiting for their AUTH: swept for deadlines and closed at shutdown, never pushed to. */
+  private readonly unauthenticated = new Set<Connection>();
   /** Room → its members here. */
   private readonly rooms = new ConnectionIndex();
   /** Authenticated user id → that user's connections here. */
@@ -39,9 +46,14 @@ export class Hub {
     return `${this.nodeId}-${this.sequence.toString(36)}`;
   }
 
-  /** Connections online. */
+  /** Connections online (those awaiting AUTH excepted). */
   get size(): number {
     return this.connections.size;
+  }
+
+  /** Connections that have not sent their AUTH yet. */
+  get awaitingAuthCount(): number {
+    return this.unauthenticated.size;
   }
 
   /** Rooms with at least one member. */
@@ -54,15 +66,29 @@ export class Hub {
     return this.users.size;
   }
 
-  /** Adds a connection (indexed under its `userId` when it has one). */
+  /** Adds an online connection (indexed under its `userId` when it has one). */
   add(conn: Connection): void {
     this.connections.set(conn.id, conn);
     if (conn.userId !== undefined) this.users.add(conn.userId, conn);
   }
 
+  /** Adds a connection that must authenticate first: held apart until {@link promote}. */
+  addAwaitingAuth(conn: Connection): void {
+    this.unauthenticated.add(conn);
+  }
+
+  /**
+   * Makes a connection awaiting AUTH an online one (indexed under its `userId`), once it has
+   * authenticated. Does nothing for a connection that is not awaiting AUTH (already online, or gone).
+   */
+  promote(conn: Connection): void {
+    if (!this.unauthenticated.delete(conn)) return;
+    this.add(conn);
+  }
+
   /**
    * Sets the user of a connection (after a late AUTH), moving it in the user index. A connection that
-   * is no longer in the hub only gets its field set.
+   * is not online (gone, or still awaiting AUTH) only gets its field set.
    */
   setUser(conn: Connection, userId: string | undefined): void {
     if (conn.userId === userId) return;
@@ -82,8 +108,9 @@ export class Hub {
     return this.users.keys();
   }
 
-  /** Removes a connection and takes it out of every room. */
+  /** Removes a connection (online or awaiting AUTH) and takes it out of every room. */
   remove(conn: Connection): void {
+    if (this.unauthenticated.delete(conn)) return; // never indexed: no rooms, no user
     if (this.connections.get(conn.id) !== conn) return;
     this.connections.delete(conn.id);
     if (conn.userId !== undefined) this.users.delete(conn.userId, conn);
@@ -93,13 +120,19 @@ export class Hub {
     }
   }
 
+  /** The online connection with this id (one awaiting AUTH is not online yet). */
   get(id: string): Connection | undefined {
     return this.connections.get(id);
   }
 
-  /** Every connection, in the order they connected. */
+  /** Every online connection, in the order they came online: the recipients of a push to all. */
   all(): IterableIterator<Connection> {
     return this.connections.values();
+  }
+
+  /** Every connection awaiting AUTH. */
+  awaitingAuth(): IterableIterator<Connection> {
+    return this.unauthenticated.values();
   }
 
   /** Every room with members here, and how many. */

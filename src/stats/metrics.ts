@@ -26,7 +26,8 @@ const counters: ReadonlyArray<[keyof Stats, string, string]> = [
 ];
 
 const gauges: ReadonlyArray<[NumericKey, string, string]> = [
-  ['onlineConnections', 'pushgate_online_connections', 'Connections online'],
+  ['onlineConnections', 'pushgate_online_connections', 'Connections online (those awaiting AUTH excepted)'],
+  ['pendingAuthConnections', 'pushgate_pending_auth_connections', 'Connections awaiting their AUTH message (they receive no push)'],
   ['roomCount', 'pushgate_rooms', 'Rooms with at least one member'],
   ['dispatchPending', 'pushgate_dispatch_pending_frames', 'Frames waiting to be written'],
   ['mergerPending', 'pushgate_merger_pending_items', 'Items waiting in open batches'],

@@ -41,7 +41,10 @@ export class Stats {
 
 /** A point-in-time view of the gateway, as `GET /stats` returns it. */
 export interface StatsSnapshot extends Omit<Stats, never> {
+  /** Connections online: those that pushes reach (the ones awaiting AUTH are not among them). */
   onlineConnections: number;
+  /** Connections accepted without a token that have not sent a valid AUTH yet: they receive no push. */
+  pendingAuthConnections: number;
   roomCount: number;
   /** Frames waiting to be written to all their recipients. */
   dispatchPending: number;
