@@ -137,12 +137,8 @@ export class ClientHandler implements ConnectionHandler {
     });
   }
 
-  /** Told of every connection that ends, once, as it starts closing (per-address counts). */
-  onClosed: ((conn: Connection) => void) | null = null;
-
   onClose(conn: Connection, info: CloseInfo): void {
     this.hub.remove(conn);
-    this.onClosed?.(conn);
     if (info.by === 'server' && inputCloseCodes.has(info.code)) this.stats.protocolDisconnects += 1;
     this.log.debug({ conn: conn.id, code: info.code, reason: info.reason, by: info.by }, 'connection closed');
   }

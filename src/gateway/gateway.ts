@@ -104,8 +104,6 @@ export class Gateway {
   private cluster: ClusterLink | null = null;
   private readonly extras: GatewayExtras;
   private pages: Pages | null = null;
-  /** Open connections per remote address, kept only when maxConnectionsPerIp is set. */
-  private readonly perIp = new Map<string, number>();
   private statsStream: NodeJS.Timeout | null = null;
 
   /**
@@ -134,7 +132,6 @@ export class Gateway {
       verifier: this.verifier,
       apiKey: this.options.apiKey === '' ? null : new ApiKey(this.options.apiKey),
     });
-    this.handler.onClosed = (conn) => this.onConnectionClosed(conn);
     this.dispatcher = new Dispatcher({
       sent: (frame) => {
         this.stats.sendMessageTotal += 1;
@@ -164,11 +161,16 @@ export class Gateway {
       originPolicy: this.originPolicy,
       maxMessageSize: this.options.maxMessageSize,
       handshakeTimeout: this.options.handshakeTimeout * 1000,
+      maxConnectionsPerIp: this.options.maxConnectionsPerIp,
       admit: (req) => this.admitHandshake(req),
-      onConnection: (ws, req, context) => this.accept(ws, req, context as AuthContext | undefined),
+      onConnection: (ws, _req, context) => this.accept(ws, context as AuthContext | undefined),
       onRefused: (status, reason, req) => {
         this.stats.handshakesRefused += 1;
         log.info({ status, reason, origin: req.headers.origin, address: req.socket.remoteAddress }, 'handshake refused');
+      },
+      onAborted: (req) => {
+        this.stats.handshakesAborted += 1;
+        log.debug({ address: req.socket.remoteAddress }, 'handshake aborted by the client');
       },
       onRequest: (req, res) => this.servePage(req, res),
       onError: (error) => log.error({ err: error }, 'WebSocket server error'),
@@ -464,13 +466,9 @@ export class Gateway {
     this.log.info('stopped');
   }
 
-  // Checks a handshake that passed path and origin: connections per IP, then the token when
-  // authentication is on (from the `token` query parameter or a `pushgate.token.<jwt>` subprotocol).
+  // Checks a handshake that passed path, origin and the per-address count (all in the listener): the
+  // token when authentication is on (from the `token` query parameter or a `pushgate.token.<jwt>` subprotocol).
   private async admitHandshake(req: IncomingMessage): Promise<HandshakeVerdict> {
-    const max = this.options.maxConnectionsPerIp;
-    if (max > 0 && (this.perIp.get(req.socket.remoteAddress ?? '') ?? 0) >= max) {
-      return { ok: false, status: 429, code: 'TOO_MANY_CONNECTIONS', message: `at most ${max} connections per address` };
-    }
     if (this.verifier === null) return { ok: true };
     const token = handshakeToken(req.url, req.headers['sec-websocket-protocol']);
     if (token === null) {
@@ -488,15 +486,15 @@ export class Gateway {
     }
   }
 
-  private onConnectionClosed(conn: Connection): void {
-    if (this.options.maxConnectionsPerIp === 0) return;
-    const address = conn.remoteAddress ?? '';
-    const left = (this.perIp.get(address) ?? 1) - 1;
-    if (left <= 0) this.perIp.delete(address);
-    else this.perIp.set(address, left);
+  /**
+   * Sockets `address` holds against `maxConnectionsPerIp` on the WebSocket port: connections (until
+   * their socket is gone) and handshakes under way; 0 when the limit is off.
+   */
+  connectionsFrom(address: string): number {
+    return this.wsListener.connectionsFrom(address);
   }
 
-  private accept(ws: import('ws').WebSocket, req: IncomingMessage, context: AuthContext | undefined): void {
+  private accept(ws: import('ws').WebSocket, context: AuthContext | undefined): void {
     if (this.state !== 'running' && this.state !== 'starting') {
       ws.close(CloseCode.GOING_AWAY, 'server shutting down');
       return;
@@ -512,11 +510,6 @@ export class Gateway {
         conn.auth = grantedAuth(grant, now);
         conn.userId = grant.userId;
       }
-    }
-    if (this.options.maxConnectionsPerIp > 0) {
-      // Released by onConnectionClosed, as the connection leaves the hub (the socket keeps the address).
-      const address = req.socket.remoteAddress ?? '';
-      this.perIp.set(address, (this.perIp.get(address) ?? 0) + 1);
     }
     // Until its AUTH succeeds, a connection without a token is held apart: no push reaches it.
     if (conn.auth !== null && conn.auth.pendingUntil > 0) this.hub.addAwaitingAuth(conn);

@@ -1,8 +1,10 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { chooseProtocol } from '../auth/jwt.js';
 import type { OriginPolicy } from '../auth/origin.js';
+import { AddressLimit } from './address-limit.js';
 import { closeHttp, listenHttp } from './http-lifecycle.js';
 import { sendJson } from './http-reply.js';
 
@@ -10,6 +12,8 @@ import { sendJson } from './http-reply.js';
 export type HandshakeVerdict =
   | { ok: true; context?: unknown }
   | { ok: false; status: number; code: string; message: string; headers?: Record<string, string> };
+
+type Refusal = Extract<HandshakeVerdict, { ok: false }>;
 
 /** Settings of a {@link WsListener}. */
 export interface WsListenerOptions {
@@ -26,8 +30,14 @@ export interface WsListenerOptions {
   /** Milliseconds a client may take to send its whole handshake request; slower ones are cut (slowloris). Default 10 s. */
   handshakeTimeout?: number;
   /**
-   * Further checks once path and origin pass (authentication, per-IP limits): refuse with a status, or
-   * accept with a context handed to `onConnection`. May be async.
+   * Sockets one remote address may hold on this port — WebSockets, and handshakes from the moment
+   * they start until they are answered — before handshakes are refused with 429 (0 or absent:
+   * unlimited). Each counts until its socket closes.
+   */
+  maxConnectionsPerIp?: number;
+  /**
+   * Further checks once path, origin and the per-address limit pass (authentication): refuse with a
+   * status, or accept with a context handed to `onConnection`. May be async.
    */
   admit?(req: IncomingMessage): HandshakeVerdict | Promise<HandshakeVerdict>;
   /** Called with each accepted WebSocket and the context `admit` gave it. The request is not kept. */
@@ -36,21 +46,29 @@ export interface WsListenerOptions {
   onError?(error: Error): void;
   /** Called when a handshake is refused (for counters and logs). */
   onRefused?(status: number, reason: string, req: IncomingMessage): void;
+  /** Called when a handshake ends because its client went away before it was answered. */
+  onAborted?(req: IncomingMessage): void;
   /** Serves plain HTTP requests on the same port (pages, health); returns false to answer 404. */
   onRequest?(req: IncomingMessage, res: ServerResponse): boolean;
 }
 
 /**
  * The WebSocket port: an HTTP server whose upgrades on the configured paths, from allowed origins,
- * become WebSockets (refused ones get 404 or 403 before any WebSocket exists), and whose plain requests
- * go to `onRequest`.
+ * become WebSockets (refused ones get a status and a JSON body before any WebSocket exists), and whose
+ * plain requests go to `onRequest`.
+ *
+ * Admission happens in the `upgrade` event itself: path, origin and the per-address count are checked
+ * at once (the count is taken before anything is awaited, so simultaneous handshakes cannot overrun
+ * it), then `admit` (which may be async); only then does `ws` complete the upgrade, and the verdict's
+ * context goes straight to `onConnection`. Every handshake ends in exactly one of `onConnection`,
+ * `onRefused` or `onAborted`, except requests `ws` itself refuses as malformed (400/405, its own text body).
  */
 export class WsListener {
   private readonly hosts: string[];
-  // What admit() decided for a request, until its upgrade completes.
-  private readonly contexts = new WeakMap<IncomingMessage, unknown>();
   private readonly servers: Server[];
   private readonly wss: WebSocketServer;
+  /** Sockets per remote address; null when unlimited. */
+  private readonly addressLimit: AddressLimit | null;
   private accepting = true;
 
   constructor(private readonly options: WsListenerOptions) {
@@ -60,25 +78,28 @@ export class WsListener {
       perMessageDeflate: false,
       maxPayload: options.maxMessageSize,
       closeTimeout: options.closeTimeout ?? 5000,
-      verifyClient: (info, done) => this.verify(info.req, info.origin, done),
       // A token offered as `pushgate.token.<jwt>` must be answered (or `pushgate` if offered too).
       handleProtocols: chooseProtocol,
     } as ConstructorParameters<typeof WebSocketServer>[0]);
+    const max = options.maxConnectionsPerIp ?? 0;
+    this.addressLimit = max > 0 ? new AddressLimit(max) : null;
     this.hosts = options.host.split(',').map((host) => host.trim()).filter((host) => host !== '');
     this.servers = this.hosts.map(() => this.createServer());
+  }
+
+  /**
+   * Sockets `address` holds on this port against `maxConnectionsPerIp`: open WebSockets (closing ones
+   * until their socket is gone) and handshakes under way. 0 when there is no limit.
+   */
+  connectionsFrom(address: string): number {
+    return this.addressLimit?.count(address) ?? 0;
   }
 
   private createServer(): Server {
     const server = createServer({ connectionsCheckingInterval: Math.max(100, Math.min(30000, (this.options.handshakeTimeout ?? 10000) / 4)) }, (req, res) => {
       if (this.options.onRequest?.(req, res) !== true) sendJson(res, 404, { ok: false, error: { code: 'NOT_FOUND', message: 'no such page' } });
     });
-    server.on('upgrade', (req, socket, head) => {
-      this.wss.handleUpgrade(req, socket, head, (ws) => {
-        const context = this.contexts.get(req);
-        this.contexts.delete(req);
-        this.options.onConnection(ws, req, context);
-      });
-    });
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     // Slowloris: a request (the handshake) that takes longer than this to arrive is cut. Node checks
     // every connectionsCheckingInterval, so the check runs often enough to honour a short limit.
     const timeout = this.options.handshakeTimeout ?? 10000;
@@ -92,36 +113,84 @@ export class WsListener {
     return server;
   }
 
-  private verify(req: IncomingMessage, origin: string | undefined, done: (ok: boolean, status?: number, message?: string, headers?: Record<string, string>) => void): void {
-    const path = (req.url ?? '/').split('?', 1)[0];
-    let status = 0;
-    let reason = '';
-    if (!this.accepting) [status, reason] = [503, 'the server is shutting down'];
-    else if (!this.options.paths.includes(path)) [status, reason] = [404, `no WebSocket endpoint at ${path}; use ${this.options.paths.join(' or ')}`];
-    else if (!this.options.originPolicy.allows(origin || undefined, req.headers.host)) [status, reason] = [403, `origin ${origin} is not allowed`];
-    if (status !== 0) {
-      this.refuse(req, done, { ok: false, status, code: status === 403 ? 'ORIGIN_NOT_ALLOWED' : status === 404 ? 'NOT_FOUND' : 'SHUTTING_DOWN', message: reason });
+  // One handshake, from the request to the WebSocket (or its refusal). Everything up to the
+  // per-address count runs before any await.
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // The HTTP server no longer watches an upgraded socket: until ws takes it over, an error (a reset
+    // mid-handshake) must not go unhandled. The error destroys the socket, which releases its count.
+    socket.on('error', ignoreSocketError);
+    if (socket.destroyed) {
+      this.options.onAborted?.(req);
       return;
     }
-    if (this.options.admit === undefined) {
-      done(true);
+    const immediate = this.immediateRefusal(req);
+    if (immediate !== null) {
+      this.refuse(req, socket, immediate);
+      return;
+    }
+    const limit = this.addressLimit;
+    if (limit !== null && !limit.acquire(socket)) {
+      this.refuse(req, socket, { ok: false, status: 429, code: 'TOO_MANY_CONNECTIONS', message: `at most ${limit.max} connections per address` });
+      return;
+    }
+    const admit = this.options.admit;
+    if (admit === undefined) {
+      this.complete(req, socket, head, undefined);
       return;
     }
     Promise.resolve()
-      .then(() => this.options.admit?.(req) ?? { ok: true as const })
+      .then(() => admit(req))
       .then((verdict) => {
-        if (!verdict.ok) return this.refuse(req, done, verdict);
-        this.contexts.set(req, verdict.context);
-        done(true);
-      }, (error: unknown) => this.refuse(req, done, { ok: false, status: 500, code: 'INTERNAL_ERROR', message: (error as Error).message }));
+        if (!verdict.ok) this.refuse(req, socket, verdict);
+        else if (!this.accepting) this.refuse(req, socket, shuttingDown);
+        else this.complete(req, socket, head, verdict.context);
+      }, (error: unknown) => this.refuse(req, socket, { ok: false, status: 500, code: 'INTERNAL_ERROR', message: (error as Error).message }));
   }
 
-  private refuse(req: IncomingMessage, done: (ok: boolean, status?: number, message?: string, headers?: Record<string, string>) => void, verdict: Extract<HandshakeVerdict, { ok: false }>): void {
+  // The checks that need nothing but the request: shutdown, path, origin.
+  private immediateRefusal(req: IncomingMessage): Refusal | null {
+    if (!this.accepting) return shuttingDown;
+    const path = (req.url ?? '/').split('?', 1)[0];
+    if (!this.options.paths.includes(path)) {
+      return { ok: false, status: 404, code: 'NOT_FOUND', message: `no WebSocket endpoint at ${path}; use ${this.options.paths.join(' or ')}` };
+    }
+    const origin = handshakeOrigin(req);
+    if (!this.options.originPolicy.allows(origin || undefined, req.headers.host)) {
+      return { ok: false, status: 403, code: 'ORIGIN_NOT_ALLOWED', message: `origin ${origin} is not allowed` };
+    }
+    return null;
+  }
+
+  // Hands an admitted handshake to ws, which checks the rest of the request and answers 101.
+  private complete(req: IncomingMessage, socket: Duplex, head: Buffer, context: unknown): void {
+    // A client that went (or half-closed) while it was being admitted gets no WebSocket (ws would cut it too).
+    if (socket.destroyed || !socket.readable || !socket.writable) {
+      socket.destroy();
+      this.options.onAborted?.(req);
+      return;
+    }
+    socket.off('error', ignoreSocketError); // ws handles the socket's errors from here
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.options.onConnection(ws, req, context));
+  }
+
+  // Answers a refused handshake with its status and a JSON body, then closes the socket.
+  private refuse(req: IncomingMessage, socket: Duplex, verdict: Refusal): void {
+    if (socket.destroyed || !socket.writable) {
+      socket.destroy();
+      this.options.onAborted?.(req);
+      return;
+    }
     this.options.onRefused?.(verdict.status, verdict.message, req);
-    done(false, verdict.status, JSON.stringify({ ok: false, error: { code: verdict.code, message: verdict.message } }), {
+    const body = JSON.stringify({ ok: false, error: { code: verdict.code, message: verdict.message } });
+    const headers: Record<string, string> = {
+      Connection: 'close',
       'Content-Type': 'application/json',
+      'Content-Length': String(Buffer.byteLength(body)),
       ...verdict.headers,
-    });
+    };
+    const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}`);
+    socket.once('finish', destroySocket);
+    socket.end(`HTTP/1.1 ${verdict.status} ${STATUS_CODES[verdict.status] ?? ''}\r\n${lines.join('\r\n')}\r\n\r\n${body}`);
   }
 
   /**
@@ -153,4 +222,18 @@ export class WsListener {
   destroy(): void {
     for (const server of this.servers) server.closeAllConnections();
   }
+}
+
+const shuttingDown: Refusal = { ok: false, status: 503, code: 'SHUTTING_DOWN', message: 'the server is shutting down' };
+
+// The page's origin as ws reads it: `Sec-WebSocket-Origin` in protocol version 8, `Origin` otherwise.
+function handshakeOrigin(req: IncomingMessage): string | undefined {
+  const header = req.headers['sec-websocket-version'] === '8' ? req.headers['sec-websocket-origin'] : req.headers.origin;
+  return Array.isArray(header) ? header[0] : header;
+}
+
+function ignoreSocketError(): void {}
+
+function destroySocket(this: Duplex): void {
+  this.destroy();
 }

@@ -25,8 +25,10 @@ export class Stats {
   batchesFlushed = 0;
   /** Connections accepted since start. */
   connectionsTotal = 0;
-  /** Handshakes refused (origin, path, shutdown). */
+  /** Handshakes refused (origin, path, shutdown, per-address limit, token). */
   handshakesRefused = 0;
+  /** Handshakes whose client went away before they were answered (e.g. while its token was checked). */
+  handshakesAborted = 0;
   /** Connections closed because they fell behind (1013). */
   slowConsumerDisconnects = 0;
   /** Connections closed by the heartbeat sweep (4000). */

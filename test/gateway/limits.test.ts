@@ -18,8 +18,8 @@ describe('connections per IP address', () => {
     assert.equal(refused.status, 429);
     assert.equal(refused.body.error.code, 'TOO_MANY_CONNECTIONS');
     a.close();
-    // The address's count is released as the connection leaves the hub.
-    await waitFor(() => gw.gateway.hub.size === 1, 3000, 'the close to be counted');
+    // The address's count is released once the closed connection's socket is gone.
+    await waitFor(() => gw.gateway.connectionsFrom('127.0.0.1') === 1, 3000, 'the close to be counted');
     const c = await TestClient.open(gw.wsUrl());
     b.close();
     c.close();
