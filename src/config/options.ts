@@ -55,7 +55,7 @@ export interface GatewayOptions {
   apiKey: string;
   /** Seconds a client may take to complete its WebSocket handshake (slowloris guard). Default 10. */
   handshakeTimeout: number;
-  /** Connections one IP address may hold; 0 (default): unlimited. */
+  /** Connections one IP address may hold, handshakes under way included; 0 (default): unlimited. */
   maxConnectionsPerIp: number;
   /**
    * How nodes reach each other: `memory` (default: one process; with workers, the primary relays),
@@ -129,7 +129,7 @@ export const optionSpecs: readonly OptionSpec[] = [
   spec('jwtPublicKey', 'file', { type: 'string', optional: true }, 'PEM public key file (RS256/ES256) to verify connection JWTs (off when empty)'),
   spec('apiKey', 'key', { type: 'string', optional: true }, 'bearer key the push API requires (required when --api-host is not loopback)'),
   spec('handshakeTimeout', 'seconds', { type: 'number', min: 0.1, max: 600 }, 'time a client may take to complete its WebSocket handshake (and, with JWT auth, to send AUTH)'),
-  spec('maxConnectionsPerIp', 'count', { type: 'int', min: 0, max: 10000000 }, 'connections one IP address may hold (0: unlimited)'),
+  spec('maxConnectionsPerIp', 'count', { type: 'int', min: 0, max: 10000000 }, 'connections one IP address may hold, handshakes under way included (0: unlimited)'),
   spec('broker', 'url', { type: 'string' }, 'memory (one machine), redis://host:6379 or nats://host:4222 (a cluster of nodes)'),
   spec('role', 'role', { type: 'enum', choices: ROLES }, 'both, gateway (connections only) or api (push API only); also the subcommands'),
   spec('workers', 'count', { type: 'int', min: 0, max: 1024 }, 'worker processes sharing the ports (0: one per core, 1: none)'),
