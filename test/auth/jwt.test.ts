@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { exportSPKI, generateKeyPair } from 'jose';
-import { RoomPolicy } from '../../src/auth/jwt.js';
 import { OptionError } from '../../src/config/options.js';
 import { Gateway } from '../../src/gateway/gateway.js';
 import { refusal, TestClient } from '../helpers/client.js';
@@ -180,19 +179,5 @@ describe('JWT authentication with a public key', () => {
     for (const file of [garbage, join(dir, 'missing.pem')]) {
       assert.throws(() => new Gateway({ jwtPublicKey: file }), (error: unknown) => error instanceof OptionError && /--jwt-public-key/.test(error.message));
     }
-  });
-});
-
-describe('RoomPolicy', () => {
-  it('matches exact names and * patterns', () => {
-    const policy = new RoomPolicy(['news', 'chat:*', 'a*z']);
-    assert.ok(policy.allows('news'));
-    assert.ok(policy.allows('chat:'));
-    assert.ok(policy.allows('chat:room.1'));
-    assert.ok(policy.allows('abcz'));
-    assert.ok(!policy.allows('news2'));
-    assert.ok(!policy.allows('xchat:1'));
-    assert.ok(new RoomPolicy(['*']).allows('anything'));
-    assert.ok(!new RoomPolicy([]).allows('anything'));
   });
 });
