@@ -15,7 +15,7 @@ export {
 } from './connection/connection.js';
 export { ConnectionClosedError } from './connection/inbound-queue.js';
 export { WsListener, type WsListenerOptions } from './server/ws-listener.js';
-export { createOriginPolicy, type OriginPolicy } from './auth/origin.js';
+export { createOriginPolicy, gatewayHostnames, type LocalEndpoint, type OriginPolicy } from './auth/origin.js';
 export {
   defaultOptions,
   optionSpecs,

@@ -23,7 +23,9 @@ export interface GatewayOptions {
   apiPort: number;
   /**
    * Origins allowed to open WebSockets, e.g. `https://app.example.com` or `https://*.example.com`.
-   * Empty (the default): same origin only, plus clients that send no Origin (non-browsers).
+   * Empty (the default): same origin only (an http: origin on the listening port naming one of the
+   * gateway's addresses, `localhost` or the machine's hostname; see `gatewayHostnames`), plus clients
+   * that send no Origin (non-browsers).
    * `*`: every origin (logged as a warning).
    */
   allowedOrigins: string[];

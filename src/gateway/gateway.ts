@@ -117,7 +117,7 @@ export class Gateway {
     this.options = Object.freeze(resolveOptions(options));
     this.log = log;
     this.extras = extras;
-    this.originPolicy = createOriginPolicy(this.options.allowedOrigins);
+    this.originPolicy = createOriginPolicy(this.options.allowedOrigins, this.options.host.split(','));
     try {
       this.verifier = JwtVerifier.fromOptions(this.options);
     } catch (error) {
@@ -245,7 +245,9 @@ export class Gateway {
       this.log.warn('allowedOrigins is "*": pages on ANY site may open WebSockets here (cross-site WebSocket hijacking); list your origins instead');
     } else {
       const origins = this.options.allowedOrigins;
-      this.log.info(origins.length === 0 ? 'allowed origins: same origin only (set --allowed-origins to allow other sites)' : `allowed origins: ${origins.join(', ')}`);
+      const port = (ws as AddressInfo | null)?.port ?? this.options.port;
+      const own = this.originPolicy.ownHostnames.map((name) => `http://${name}:${port}`).join(', ');
+      this.log.info(origins.length === 0 ? `allowed origins: same origin only (${own}); other sites and names need --allowed-origins` : `allowed origins: ${origins.join(', ')}`);
     }
     const where = (address: AddressInfo | null): string => (address === null ? 'none' : hostPort(address));
     this.log.info(`listening ws=${where(ws)} api=${where(api)}${this.cluster === null ? '' : ` broker=${this.cluster.broker.kind} node=${this.hub.nodeId}`}`);

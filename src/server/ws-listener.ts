@@ -98,7 +98,7 @@ export class WsListener {
     let reason = '';
     if (!this.accepting) [status, reason] = [503, 'the server is shutting down'];
     else if (!this.options.paths.includes(path)) [status, reason] = [404, `no WebSocket endpoint at ${path}; use ${this.options.paths.join(' or ')}`];
-    else if (!this.options.originPolicy.allows(origin || undefined, req.headers.host)) [status, reason] = [403, `origin ${origin} is not allowed`];
+    else if (!this.options.originPolicy.allows(origin || undefined, { address: req.socket.localAddress, port: req.socket.localPort })) [status, reason] = [403, `origin ${origin} is not allowed`];
     if (status !== 0) {
       this.refuse(req, done, { ok: false, status, code: status === 403 ? 'ORIGIN_NOT_ALLOWED' : status === 404 ? 'NOT_FOUND' : 'SHUTTING_DOWN', message: reason });
       return;
