@@ -26,7 +26,7 @@ import { WsListener, type HandshakeVerdict } from '../server/ws-listener.js';
 import { Pages } from '../web/pages.js';
 import { createMetricsRegistry } from '../stats/metrics.js';
 import { Stats, type StatsSnapshot } from '../stats/stats.js';
-import { ClientHandler, STATS_ROOM } from './client-handler.js';
+import { ClientHandler, STATS_ROOM, statsAccess, type StatsAccess } from './client-handler.js';
 import { PushError, serializeItems } from './push-error.js';
 
 /** What an accepted push amounts to. */
@@ -61,6 +61,13 @@ export const MAX_USER_ID_LENGTH = 1024;
  * token, or `null` when it carried none (the client must then send AUTH first).
  */
 type AuthContext = { grant: TokenGrant | null };
+
+// What the start-up line says of the dashboard stream, and how to open it.
+const STATS_ACCESS_LINES: Record<StatsAccess, string> = {
+  public: 'public: any client may read node ids, pids and counters (--public-stats)',
+  key: 'needs the API key: open /dashboard#key=<API key> (or start with --public-stats to make it public)',
+  closed: 'closed: start with --public-stats to open it to anyone, or set --api-key and open /dashboard#key=<API key>',
+};
 
 /** WebSocket paths: go-push's `/connect` and the seeds' `/ws`. */
 export const WEBSOCKET_PATHS = ['/connect', '/ws'] as const;
@@ -133,6 +140,7 @@ export class Gateway {
     this.handler = new ClientHandler(this.hub, this.stats, log, {
       verifier: this.verifier,
       apiKey: this.options.apiKey === '' ? null : new ApiKey(this.options.apiKey),
+      publicStats: this.options.publicStats,
     });
     this.handler.onClosed = (conn) => this.onConnectionClosed(conn);
     this.dispatcher = new Dispatcher({
@@ -249,6 +257,7 @@ export class Gateway {
       const own = this.originPolicy.ownHostnames.map((name) => `http://${name}:${port}`).join(', ');
       this.log.info(origins.length === 0 ? `allowed origins: same origin only (${own}); other sites and names need --allowed-origins` : `allowed origins: ${origins.join(', ')}`);
     }
+    if (this.servesConnections) this.log.info(`dashboard stream (${STATS_ROOM}): ${STATS_ACCESS_LINES[statsAccess(this.options.publicStats, this.options.apiKey !== '')]}`);
     const where = (address: AddressInfo | null): string => (address === null ? 'none' : hostPort(address));
     this.log.info(`listening ws=${where(ws)} api=${where(api)}${this.cluster === null ? '' : ` broker=${this.cluster.broker.kind} node=${this.hub.nodeId}`}`);
     return { ws, api };
