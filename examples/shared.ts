@@ -99,7 +99,7 @@ export async function runExample(example: Example): Promise<void> {
     port: args.port,
     paths: ['/ws'],
     // The seeds' CheckOrigin returned true, and their client.html is opened from a file (Origin "null").
-    originPolicy: createOriginPolicy(['*']),
+    originPolicy: createOriginPolicy(['*'], [args.host]),
     maxMessageSize: 1024 * 1024,
     closeTimeout: CLOSE_TIMEOUT_MS,
     onConnection(ws, req) {

@@ -15,7 +15,7 @@ export {
 } from './connection/connection.js';
 export { ConnectionClosedError } from './connection/inbound-queue.js';
 export { WsListener, type WsListenerOptions } from './server/ws-listener.js';
-export { createOriginPolicy, type OriginPolicy } from './auth/origin.js';
+export { createOriginPolicy, gatewayHostnames, type LocalEndpoint, type OriginPolicy } from './auth/origin.js';
 export {
   defaultOptions,
   optionSpecs,
@@ -28,7 +28,8 @@ export {
 } from './config/options.js';
 export { loadOptions, type OptionSources } from './config/load.js';
 export { CloseCode, ErrorCode, WarningCode, type ErrorCodeName } from './protocol/codes.js';
-export { JwtVerifier, RoomPolicy, TokenError, type ConnectionAuth, type TokenGrant } from './auth/jwt.js';
+export { JwtVerifier, TokenError, type ConnectionAuth, type TokenGrant } from './auth/jwt.js';
+export { MAX_ROOM_PATTERN_LENGTH, MAX_ROOM_PATTERNS, RoomPolicy } from './auth/room-policy.js';
 export { MAX_ROOM_NAME_LENGTH, roomNameProblem } from './protocol/room-name.js';
 export { decodeClientMessage, type ClientRequest, type DecodeFailure, type RequestId } from './protocol/messages.js';
 export { Stats, type StatsSnapshot } from './stats/stats.js';

@@ -7,7 +7,7 @@ import { Command, Option } from 'commander';
 import { IpcBroker } from '../cluster/ipc-broker.js';
 import { runPrimary, WORKER_ENV, workerCount, type WorkerControl } from '../cluster/primary.js';
 import { loadOptions } from '../config/load.js';
-import { defaultOptions, OptionError, optionSpecs, type GatewayOptions, type Role } from '../config/options.js';
+import { defaultOptions, OptionError, optionSpecs, optionUsage, type GatewayOptions, type Role } from '../config/options.js';
 import { Gateway } from '../gateway/gateway.js';
 import { createLogger } from '../log.js';
 import { hostPort } from '../server/http-lifecycle.js';
@@ -29,7 +29,7 @@ function withGatewayOptions(command: Command, role: Role | null, run: (options: 
     .allowExcessArguments(false);
   for (const spec of optionSpecs) {
     if (role !== null && spec.key === 'role') continue;
-    command.addOption(new Option(`${spec.flag} <${spec.arg}>`, describe(spec)));
+    command.addOption(new Option(optionUsage(spec), describe(spec)));
   }
   return command.action(async (flags: Record<string, string | undefined>) => {
     const options = await loadOptions({

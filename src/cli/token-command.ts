@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { SignJWT } from 'jose';
+import { roomPatternsProblem } from '../auth/room-policy.js';
 
 /** The environment variable `pushgate token` reads the secret from when `--secret` is not given. */
 export const TOKEN_SECRET_ENV = 'PUSHGATE_JWT_SECRET';
@@ -49,6 +50,9 @@ export function tokenCommand(): Command {
       const secret = opts.secret ?? process.env[TOKEN_SECRET_ENV] ?? '';
       if (secret === '') command.error(`pushgate token: give --secret or set ${TOKEN_SECRET_ENV}`, { exitCode: 2 });
       const rooms = (opts.rooms ?? '').split(',').map((room) => room.trim()).filter((room) => room !== '');
+      // A token the gateway would refuse is no use: say so now rather than at the handshake.
+      const problem = roomPatternsProblem(rooms);
+      if (problem !== null) command.error(`pushgate token: --rooms: ${problem}`, { exitCode: 2 });
       process.stdout.write(`${await signToken({ secret, sub: opts.sub, rooms, ttl: opts.ttl })}\n`);
     });
 }

@@ -23,7 +23,9 @@ export interface GatewayOptions {
   apiPort: number;
   /**
    * Origins allowed to open WebSockets, e.g. `https://app.example.com` or `https://*.example.com`.
-   * Empty (the default): same origin only, plus clients that send no Origin (non-browsers).
+   * Empty (the default): same origin only (an http: origin on the listening port naming one of the
+   * gateway's addresses, `localhost` or the machine's hostname; see `gatewayHostnames`), plus clients
+   * that send no Origin (non-browsers).
    * `*`: every origin (logged as a warning).
    */
   allowedOrigins: string[];
@@ -53,6 +55,11 @@ export interface GatewayOptions {
   jwtPublicKey: string;
   /** Bearer key the push API requires; mandatory when the API listens on a non-loopback address. Default: none. */
   apiKey: string;
+  /**
+   * Lets any client join the dashboard's stats room `pushgate:stats` (node ids, pids, counters) without
+   * the API key. Default false: the room needs the API key, and is closed when none is set.
+   */
+  publicStats: boolean;
   /** Seconds a client may take to complete its WebSocket handshake (slowloris guard). Default 10. */
   handshakeTimeout: number;
   /** Connections one IP address may hold, handshakes under way included; 0 (default): unlimited. */
@@ -79,6 +86,7 @@ type Kind =
   | { type: 'number'; min: number; max: number }
   | { type: 'string'; optional?: boolean }
   | { type: 'list' }
+  | { type: 'boolean' }
   | { type: 'enum'; choices: readonly string[] };
 
 /** One option's description, used to build the CLI, read the environment and check config files. */
@@ -88,7 +96,7 @@ export interface OptionSpec {
   flag: string;
   /** Environment variable, e.g. `PUSHGATE_API_PORT`. */
   env: string;
-  /** Placeholder shown in `--help`. */
+  /** Placeholder shown in `--help` ('' for a boolean, a flag without a value). */
   arg: string;
   kind: Kind;
   description: string;
@@ -128,6 +136,7 @@ export const optionSpecs: readonly OptionSpec[] = [
   spec('jwtSecret', 'secret', { type: 'string', optional: true }, 'HS256 secret: connections must present a valid JWT (off when empty)'),
   spec('jwtPublicKey', 'file', { type: 'string', optional: true }, 'PEM public key file (RS256/ES256) to verify connection JWTs (off when empty)'),
   spec('apiKey', 'key', { type: 'string', optional: true }, 'bearer key the push API requires (required when --api-host is not loopback)'),
+  spec('publicStats', '', { type: 'boolean' }, 'let any client join the dashboard stream pushgate:stats without the API key (node ids, pids and counters become public)'),
   spec('handshakeTimeout', 'seconds', { type: 'number', min: 0.1, max: 600 }, 'time a client may take to complete its WebSocket handshake (and, with JWT auth, to send AUTH)'),
   spec('maxConnectionsPerIp', 'count', { type: 'int', min: 0, max: 10000000 }, 'connections one IP address may hold, handshakes under way included (0: unlimited)'),
   spec('broker', 'url', { type: 'string' }, 'memory (one machine), redis://host:6379 or nats://host:4222 (a cluster of nodes)'),
@@ -158,6 +167,7 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   jwtSecret: '',
   jwtPublicKey: '',
   apiKey: '',
+  publicStats: false,
   handshakeTimeout: 10,
   maxConnectionsPerIp: 0,
   broker: 'memory',
@@ -180,6 +190,13 @@ export class OptionError extends Error {
     this.name = 'OptionError';
   }
 }
+
+/** How the option is written on a command line: `--port <port>`, or `--public-stats` for a boolean. */
+export function optionUsage(option: OptionSpec): string {
+  return option.kind.type === 'boolean' ? option.flag : `${option.flag} <${option.arg}>`;
+}
+
+const BOOLEAN_WORDS: ReadonlyMap<string, boolean> = new Map([['true', true], ['false', false], ['1', true], ['0', false], ['yes', true], ['no', false]]);
 
 const specsByKey = new Map(optionSpecs.map((s) => [s.key, s]));
 
@@ -214,6 +231,12 @@ export function parseOptionValue(option: OptionSpec, raw: unknown): GatewayOptio
         throw new OptionError(option, `must be a comma-separated string or an array of strings, got ${shown}`);
       }
       return items.map((item: string) => item.trim()).filter((item: string) => item !== '');
+    }
+    case 'boolean': {
+      // A flag given alone arrives as true; a variable or a config file may spell it out.
+      const value = typeof raw === 'boolean' ? raw : typeof raw === 'string' ? BOOLEAN_WORDS.get(raw.trim().toLowerCase()) : undefined;
+      if (value === undefined) throw new OptionError(option, `must be true or false (or 1/0, yes/no), got ${shown}`);
+      return value;
     }
     case 'enum':
       if (typeof raw !== 'string' || !kind.choices.includes(raw)) {

@@ -12,8 +12,8 @@ const PONG = encodePong(undefined);
 
 /**
  * The room the dashboard joins: every second its members get this node's counters and the cluster
- * as last reported, as a PUSH (only while it has members; never through the broker). When an API key
- * is configured, a JOIN of it must carry that key as `data.key`.
+ * as last reported, as a PUSH (only while it has members; never through the broker). A JOIN of it
+ * must carry the API key as `data.key`, unless `publicStats` is set; without either it is closed.
  */
 export const STATS_ROOM = 'pushgate:stats';
 
@@ -23,6 +23,16 @@ export interface ClientAuthPolicy {
   verifier: JwtVerifier | null;
   /** The push API key, which JOINs of {@link STATS_ROOM} must carry; null when none is configured. */
   apiKey: ApiKey | null;
+  /** Whether any connection may join {@link STATS_ROOM}, key or not (`--public-stats`). */
+  publicStats: boolean;
+}
+
+/** Who may read the dashboard stream ({@link STATS_ROOM}): anyone, holders of the API key, or no one. */
+export type StatsAccess = 'public' | 'key' | 'closed';
+
+/** The {@link StatsAccess} of a gateway with or without `--public-stats` and an API key. */
+export function statsAccess(publicStats: boolean, hasApiKey: boolean): StatsAccess {
+  return publicStats ? 'public' : hasApiKey ? 'key' : 'closed';
 }
 
 // Closes that a client's own input caused, counted as protocol disconnects.
@@ -43,7 +53,7 @@ export class ClientHandler implements ConnectionHandler {
     private readonly hub: Hub,
     private readonly stats: Stats,
     private readonly log: Logger,
-    private readonly policy: ClientAuthPolicy = { verifier: null, apiKey: null },
+    private readonly policy: ClientAuthPolicy = { verifier: null, apiKey: null, publicStats: false },
   ) {}
 
   onMessage(conn: Connection, message: IncomingMessage): void {
@@ -88,12 +98,19 @@ export class ClientHandler implements ConnectionHandler {
     }
   }
 
-  // Why a JOIN is refused (FORBIDDEN), or null. The stats room needs the API key when one is set,
-  // whatever the token says; other rooms must match the token's `rooms` claim when it has one.
+  // Why a JOIN is refused (FORBIDDEN), or null. The stats room (node ids, pids, counters) is public
+  // only when the operator said so, else it needs the API key, whatever the token says; other rooms
+  // must match the token's `rooms` claim when it has one.
   private joinRefusal(conn: Connection, room: string, key: string | undefined): string | null {
     if (room === STATS_ROOM) {
-      if (this.policy.apiKey === null || this.policy.apiKey.equals(key)) return null;
-      return `${STATS_ROOM} is reserved: send the API key as data.key`;
+      switch (statsAccess(this.policy.publicStats, this.policy.apiKey !== null)) {
+        case 'public':
+          return null;
+        case 'key':
+          return this.policy.apiKey?.equals(key) === true ? null : `${STATS_ROOM} is reserved: send the API key as data.key`;
+        case 'closed':
+          return `${STATS_ROOM} is closed: start the gateway with --public-stats, or set --api-key and send the key as data.key`;
+      }
     }
     const rooms = conn.auth?.rooms ?? null;
     if (rooms !== null && !rooms.allows(room)) return `the token does not allow room ${JSON.stringify(room)}`;

@@ -26,7 +26,7 @@ import { WsListener, type HandshakeVerdict } from '../server/ws-listener.js';
 import { Pages } from '../web/pages.js';
 import { createMetricsRegistry } from '../stats/metrics.js';
 import { Stats, type StatsSnapshot } from '../stats/stats.js';
-import { ClientHandler, STATS_ROOM } from './client-handler.js';
+import { ClientHandler, STATS_ROOM, statsAccess, type StatsAccess } from './client-handler.js';
 import { PushError, serializeItems } from './push-error.js';
 
 /** What an accepted push amounts to. */
@@ -61,6 +61,13 @@ export const MAX_USER_ID_LENGTH = 1024;
  * token, or `null` when it carried none (the client must then send AUTH first).
  */
 type AuthContext = { grant: TokenGrant | null };
+
+// What the start-up line says of the dashboard stream, and how to open it.
+const STATS_ACCESS_LINES: Record<StatsAccess, string> = {
+  public: 'public: any client may read node ids, pids and counters (--public-stats)',
+  key: 'needs the API key: open /dashboard#key=<API key> (or start with --public-stats to make it public)',
+  closed: 'closed: start with --public-stats to open it to anyone, or set --api-key and open /dashboard#key=<API key>',
+};
 
 /** WebSocket paths: go-push's `/connect` and the seeds' `/ws`. */
 export const WEBSOCKET_PATHS = ['/connect', '/ws'] as const;
@@ -115,7 +122,7 @@ export class Gateway {
     this.options = Object.freeze(resolveOptions(options));
     this.log = log;
     this.extras = extras;
-    this.originPolicy = createOriginPolicy(this.options.allowedOrigins);
+    this.originPolicy = createOriginPolicy(this.options.allowedOrigins, this.options.host.split(','));
     try {
       this.verifier = JwtVerifier.fromOptions(this.options);
     } catch (error) {
@@ -131,6 +138,7 @@ export class Gateway {
     this.handler = new ClientHandler(this.hub, this.stats, log, {
       verifier: this.verifier,
       apiKey: this.options.apiKey === '' ? null : new ApiKey(this.options.apiKey),
+      publicStats: this.options.publicStats,
     });
     this.dispatcher = new Dispatcher({
       sent: (frame) => {
@@ -247,8 +255,11 @@ export class Gateway {
       this.log.warn('allowedOrigins is "*": pages on ANY site may open WebSockets here (cross-site WebSocket hijacking); list your origins instead');
     } else {
       const origins = this.options.allowedOrigins;
-      this.log.info(origins.length === 0 ? 'allowed origins: same origin only (set --allowed-origins to allow other sites)' : `allowed origins: ${origins.join(', ')}`);
+      const port = (ws as AddressInfo | null)?.port ?? this.options.port;
+      const own = this.originPolicy.ownHostnames.map((name) => `http://${name}:${port}`).join(', ');
+      this.log.info(origins.length === 0 ? `allowed origins: same origin only (${own}); other sites and names need --allowed-origins` : `allowed origins: ${origins.join(', ')}`);
     }
+    if (this.servesConnections) this.log.info(`dashboard stream (${STATS_ROOM}): ${STATS_ACCESS_LINES[statsAccess(this.options.publicStats, this.options.apiKey !== '')]}`);
     const where = (address: AddressInfo | null): string => (address === null ? 'none' : hostPort(address));
     this.log.info(`listening ws=${where(ws)} api=${where(api)}${this.cluster === null ? '' : ` broker=${this.cluster.broker.kind} node=${this.hub.nodeId}`}`);
     return { ws, api };

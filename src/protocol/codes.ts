@@ -62,7 +62,10 @@ export const ErrorCode = {
    * token is invalid or expired (HTTP 401), a request came before AUTH, or an AUTH token is invalid.
    */
   UNAUTHORIZED: 'UNAUTHORIZED',
-  /** A JOIN of a room the connection's token does not allow, or of `pushgate:stats` without the API key. */
+  /**
+   * A JOIN of a room the connection's token does not allow, or of `pushgate:stats` without the API key
+   * (or at all when no key is set and `publicStats` is off).
+   */
   FORBIDDEN: 'FORBIDDEN',
   /** Push API: the route exists but not for this method. */
   METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',

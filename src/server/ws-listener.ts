@@ -155,7 +155,7 @@ export class WsListener {
       return { ok: false, status: 404, code: 'NOT_FOUND', message: `no WebSocket endpoint at ${path}; use ${this.options.paths.join(' or ')}` };
     }
     const origin = handshakeOrigin(req);
-    if (!this.options.originPolicy.allows(origin || undefined, req.headers.host)) {
+    if (!this.options.originPolicy.allows(origin || undefined, { address: req.socket.localAddress, port: req.socket.localPort })) {
       return { ok: false, status: 403, code: 'ORIGIN_NOT_ALLOWED', message: `origin ${origin} is not allowed` };
     }
     return null;

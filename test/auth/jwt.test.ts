@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { exportSPKI, generateKeyPair } from 'jose';
-import { RoomPolicy } from '../../src/auth/jwt.js';
 import { OptionError } from '../../src/config/options.js';
 import { Gateway } from '../../src/gateway/gateway.js';
 import { refusal, TestClient } from '../helpers/client.js';
@@ -126,33 +125,6 @@ describe('JWT authentication (HS256)', () => {
   });
 });
 
-describe('the reserved stats room', () => {
-  let keyed: RunningGateway;
-  let open: RunningGateway;
-  before(async () => {
-    keyed = await startGateway({ apiKey: 'the-api-key', jwtSecret: SECRET });
-    open = await startGateway();
-  });
-  after(() => Promise.all([keyed.close(), open.close()]));
-
-  it('needs the API key as data.key when one is configured, whatever the token allows', async (t) => {
-    const client = await TestClient.open(`${keyed.wsUrl()}?token=${await token({ sub: 'ivy', rooms: ['news'] })}`);
-    t.after(() => client.close());
-    assert.equal((await client.request('JOIN', { room: 'pushgate:stats' })).data.code, 'FORBIDDEN');
-    assert.equal((await client.request('JOIN', { room: 'pushgate:stats', key: 'wrong' })).data.code, 'FORBIDDEN');
-    assert.equal(keyed.gateway.hub.members('pushgate:stats'), undefined);
-    assert.equal((await client.request('JOIN', { room: 'pushgate:stats', key: 'the-api-key' })).type, 'ACK');
-    assert.equal((await client.nextOfType('PUSH', 3000)).data.room, 'pushgate:stats');
-  });
-
-  it('is open to anyone without an API key (and AUTH stays an unknown type without authentication)', async (t) => {
-    const client = await open.connect();
-    t.after(() => client.close());
-    assert.equal((await client.request('JOIN', { room: 'pushgate:stats' })).type, 'ACK');
-    assert.equal((await client.request('AUTH', { token: 'x' })).data.code, 'UNKNOWN_TYPE');
-  });
-});
-
 describe('JWT authentication with a public key', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pushgate-jwt-'));
 
@@ -180,19 +152,5 @@ describe('JWT authentication with a public key', () => {
     for (const file of [garbage, join(dir, 'missing.pem')]) {
       assert.throws(() => new Gateway({ jwtPublicKey: file }), (error: unknown) => error instanceof OptionError && /--jwt-public-key/.test(error.message));
     }
-  });
-});
-
-describe('RoomPolicy', () => {
-  it('matches exact names and * patterns', () => {
-    const policy = new RoomPolicy(['news', 'chat:*', 'a*z']);
-    assert.ok(policy.allows('news'));
-    assert.ok(policy.allows('chat:'));
-    assert.ok(policy.allows('chat:room.1'));
-    assert.ok(policy.allows('abcz'));
-    assert.ok(!policy.allows('news2'));
-    assert.ok(!policy.allows('xchat:1'));
-    assert.ok(new RoomPolicy(['*']).allows('anything'));
-    assert.ok(!new RoomPolicy([]).allows('anything'));
   });
 });

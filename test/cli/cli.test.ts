@@ -47,6 +47,15 @@ describe('pushgate CLI', () => {
     client.close();
   });
 
+  it('takes --public-stats alone as a boolean flag, and says the dashboard stream is public', async () => {
+    const gw = run(['--port', '0', '--host', '127.0.0.1', '--api-port', '0', '--api-host', '127.0.0.1', '--public-stats']);
+    const [, , wsPort] = await gw.waitForLine(LISTENING);
+    assert.match(gw.output(), /dashboard stream \(pushgate:stats\): public/);
+    const client = await TestClient.open(`ws://127.0.0.1:${wsPort}/connect`);
+    assert.equal((await client.request('JOIN', { room: 'pushgate:stats' })).type, 'ACK');
+    client.close();
+  });
+
   it('prints the start-up line whatever the log level', async () => {
     const gw = run(['--port', '0', '--api-port', '0', '--host', '127.0.0.1', '--log-level', 'silent']);
     await gw.waitForLine(LISTENING);

@@ -45,4 +45,13 @@ describe('pushgate token', () => {
     assert.notEqual(await withTimeout(noSub.exited, 10000, 'pushgate token'), 0);
     assert.match(noSub.output(), /--sub/);
   });
+
+  it('refuses --rooms the gateway would refuse (over 64 entries or 256 characters)', async () => {
+    for (const [rooms, message] of [[Array.from({ length: 65 }, (_, i) => `r${i}`).join(','), /at most 64 entries/], ['*a'.repeat(129), /at most 256 characters/]] as const) {
+      const child = run(['--secret', 'x', '--sub', 'bob', '--rooms', rooms]);
+      assert.equal(await withTimeout(child.exited, 10000, 'pushgate token'), 2);
+      assert.match(child.output(), message);
+      assert.doesNotMatch(child.output(), /^[\w-]+\.[\w-]+\.[\w-]+$/m, 'no token printed');
+    }
+  });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadOptions } from '../../src/config/load.js';
-import { defaultOptions, optionSpecs, resolveOptions } from '../../src/config/options.js';
+import { defaultOptions, optionSpecs, optionUsage, resolveOptions } from '../../src/config/options.js';
 
 function configFile(content: string): string {
   const path = join(mkdtempSync(join(tmpdir(), 'pushgate-')), 'config.json');
@@ -48,6 +48,20 @@ describe('options', () => {
     assert.throws(() => resolveOptions({ host: ' , ' }), /--host.*at least one address/);
   });
 
+  it('reads booleans as flags alone, words in variables and JSON booleans in files, off by default', async () => {
+    assert.equal(defaultOptions.publicStats, false);
+    assert.equal(optionUsage(optionSpecs.find((s) => s.key === 'publicStats')!), '--public-stats');
+    assert.equal(optionUsage(optionSpecs.find((s) => s.key === 'port')!), '--port <port>');
+    for (const [raw, value] of [[true, true], [false, false], ['true', true], ['FALSE', false], ['1', true], ['0', false], ['yes', true], [' no ', false]] as const) {
+      assert.equal(resolveOptions({ publicStats: raw }).publicStats, value, String(raw));
+    }
+    for (const raw of ['maybe', '', 'constructor', 1, null]) {
+      assert.throws(() => resolveOptions({ publicStats: raw }), /--public-stats \(PUSHGATE_PUBLIC_STATS.*must be true or false/, String(raw));
+    }
+    assert.equal((await loadOptions({ env: { PUSHGATE_PUBLIC_STATS: 'true' } })).publicStats, true);
+    assert.equal((await loadOptions({ configFile: configFile('{"publicStats": true}'), env: { PUSHGATE_PUBLIC_STATS: 'false' } })).publicStats, false);
+  });
+
   it('takes flags over environment over config file over defaults', async () => {
     const file = configFile(JSON.stringify({ port: 1111, apiPort: 2222, maxRooms: 3, allowedOrigins: ['https://a.example'] }));
     const options = await loadOptions({
@@ -76,7 +90,7 @@ describe('README', () => {
     const { readFileSync } = await import('node:fs');
     const readme = readFileSync('README.md', 'utf8');
     for (const spec of optionSpecs) {
-      assert.ok(readme.includes(`| \`${spec.flag} <${spec.arg}>\` | \`${spec.env}\` | \`${spec.key}\` |`), `README row for ${spec.flag}`);
+      assert.ok(readme.includes(`| \`${optionUsage(spec)}\` | \`${spec.env}\` | \`${spec.key}\` |`), `README row for ${spec.flag}`);
     }
   });
 });

@@ -35,6 +35,32 @@ describe('origin check, default policy (same origin)', () => {
     bare.close();
   });
 
+  it('refuses a DNS-rebinding page (Origin and Host both evil.com:PORT) with 403', async () => {
+    const port = new URL(gw.pageUrl).port;
+    const refused = await refusal(TestClient.open(gw.wsUrl(), { origin: `http://evil.com:${port}`, headers: { host: `evil.com:${port}` } }));
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body.error.code, 'ORIGIN_NOT_ALLOWED');
+  });
+
+  it('refuses an https origin on this http listener, and another port, whatever Host says', async () => {
+    const port = Number(new URL(gw.pageUrl).port);
+    for (const origin of [`https://127.0.0.1:${port}`, `http://127.0.0.1:${port + 1}`, 'http://127.0.0.1', `https://localhost:${port}`]) {
+      const host = new URL(origin).host;
+      assert.equal((await refusal(TestClient.open(gw.wsUrl(), { origin, headers: { host } }))).status, 403, origin);
+    }
+  });
+
+  it('accepts the console\'s own origins, http://127.0.0.1:PORT and http://localhost:PORT, whatever Host says', async () => {
+    const port = new URL(gw.pageUrl).port;
+    for (const origin of [`http://127.0.0.1:${port}`, `http://localhost:${port}`, `http://LOCALHOST:${port}/`]) {
+      for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, 'elsewhere.example']) {
+        const client = await TestClient.open(gw.wsUrl(), { origin, headers: { host } });
+        assert.equal((await client.request('PING')).type, 'PONG', `${origin} with Host ${host}`);
+        client.close();
+      }
+    }
+  });
+
   it('answers 404 for a WebSocket on an unknown path', async () => {
     const refused = await refusedFrom(gw.wsUrl('/elsewhere'));
     assert.equal(refused.status, 404);

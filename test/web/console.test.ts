@@ -252,3 +252,37 @@ describe('the demo console (on the client SDK) in headless Chromium', () => {
     t.diagnostic(`refused WebSocket handshakes reported by Chromium during the restart: ${refused.length}`);
   });
 });
+
+// The same-origin check knows the gateway by its addresses and, on loopback, as localhost: the console
+// opened at http://localhost:PORT/ connects too (while a page of another name would be refused).
+describe('the demo console opened at http://localhost:PORT/', () => {
+  let gw: RunningGateway;
+  let browser: Browser | undefined;
+  let skip: string | undefined;
+
+  before(async () => {
+    gw = await startGateway();
+    const launched = await launchBrowser();
+    if ('skip' in launched) skip = launched.skip;
+    else browser = launched.browser;
+  });
+
+  after(async () => {
+    await browser?.close();
+    await gw?.close();
+  });
+
+  it('connects: its origin is the gateway\'s own', async (t) => {
+    if (browser === undefined) return t.skip(skip);
+    const page = await browser.newPage();
+    page.setDefaultTimeout(WAIT);
+    const port = new URL(gw.pageUrl).port;
+    assert.equal((await page.goto(`http://localhost:${port}/`, { timeout: WAIT }))?.status(), 200);
+    assert.equal(await page.inputValue('#url'), `ws://localhost:${port}/connect`);
+    await page.click('#connect');
+    await page.waitForSelector('#status[data-state="open"]', { timeout: WAIT });
+    const connId = await shownConnId(page);
+    assert.ok(gw.gateway.hub.get(connId));
+    assert.equal(gw.gateway.stats.handshakesRefused, 0);
+  });
+});

@@ -13,6 +13,7 @@ const WAIT = 5000;
 const ARTIFACTS = 'dist/test-artifacts';
 const SCREENSHOT = `${ARTIFACTS}/dashboard.png`;
 const CLUSTER_SCREENSHOT = `${ARTIFACTS}/dashboard-cluster.png`;
+const REFUSED_SCREENSHOT = `${ARTIFACTS}/dashboard-refused.png`;
 const STATS_ROOM = 'pushgate:stats';
 const ROOM = 'dash-room';
 
@@ -72,6 +73,8 @@ function keepPushing(apiUrl: string, room: string, items = 10): () => Promise<vo
   };
 }
 
+// The tests below open the stream with --public-stats; without it (the default) the stats room needs
+// the API key, as the last describe shows.
 describe('the live dashboard in headless Chromium', () => {
   let gw: RunningGateway;
   let browser: Browser | undefined;
@@ -82,7 +85,7 @@ describe('the live dashboard in headless Chromium', () => {
   const noise: { expected: RegExp | null } = { expected: null };
 
   before(async () => {
-    gw = await startGateway();
+    gw = await startGateway({ publicStats: true });
     const launched = await launchBrowser();
     if ('skip' in launched) {
       skip = launched.skip;
@@ -190,7 +193,7 @@ describe('the live dashboard in headless Chromium', () => {
       await gw.close();
       await page.waitForSelector('#state[data-state="closed"]', { timeout: WAIT });
       assert.match(await page.textContent('#state') ?? '', /^closed 1001 .*retrying in \d+ s$/);
-      gw = await startGateway({ port });
+      gw = await startGateway({ port, publicStats: true });
       await page.waitForSelector('#state[data-state="open"]', { timeout: 2 * WAIT });
     } finally {
       noise.expected = null;
@@ -223,7 +226,7 @@ describe('the dashboard of a two-node cluster', () => {
   const errors: string[] = [];
 
   before(async () => {
-    gwA = await startGateway({ broker: 'memory://dash-test', presenceInterval: 0.2 });
+    gwA = await startGateway({ broker: 'memory://dash-test', presenceInterval: 0.2, publicStats: true });
     gwB = await startGateway({ broker: 'memory://dash-test', presenceInterval: 0.2 });
     const launched = await launchBrowser();
     if ('skip' in launched) {
@@ -284,6 +287,79 @@ describe('the dashboard of a two-node cluster', () => {
     await waitFor(() => gwB.gateway.hub.size === 0, WAIT, 'node B to drop its client');
     await waitForValue(page, '#online', '==', 1);
     await waitForValue(page, '#rooms', '==', 1);
+    assert.deepEqual(errors, []);
+  });
+});
+
+describe('the dashboard when the gateway refuses its stream', () => {
+  const KEY = 'dashboard-api-key';
+  let keyed: RunningGateway;
+  let closed: RunningGateway;
+  let browser: Browser | undefined;
+  let skip: string | undefined;
+  const errors: string[] = [];
+
+  before(async () => {
+    keyed = await startGateway({ apiKey: KEY });
+    closed = await startGateway();
+    const launched = await launchBrowser();
+    if ('skip' in launched) skip = launched.skip;
+    else browser = launched.browser;
+  });
+
+  after(async () => {
+    await browser?.close();
+    await keyed?.close();
+    await closed?.close();
+  });
+
+  it('says the key is needed, takes it from the user, then goes live', async (t) => {
+    if (browser === undefined) return t.skip(skip);
+    const page = await openPage(browser, errors, { expected: null });
+    await page.goto(`${keyed.pageUrl}/dashboard`);
+    await page.waitForSelector('#access:not([hidden])', { timeout: WAIT });
+    assert.equal(await page.getAttribute('#state', 'data-state'), 'denied');
+    assert.match(await page.textContent('#access-message') ?? '', /pushgate:stats is reserved: send the API key/);
+    assert.match(await page.textContent('#access') ?? '', /--public-stats/);
+    assert.equal(keyed.gateway.hub.members(STATS_ROOM), undefined);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: REFUSED_SCREENSHOT, timeout: WAIT });
+    t.diagnostic(`screenshot: ${resolve(REFUSED_SCREENSHOT)}`);
+
+    await page.fill('#access-key', 'not-the-key');
+    await page.click('#access-submit');
+    await page.waitForSelector('#state[data-state="denied"]:text("the key was refused")', { timeout: WAIT });
+    assert.equal(await page.isVisible('#access'), true);
+
+    await page.fill('#access-key', KEY);
+    await page.click('#access-submit');
+    await page.waitForSelector('#access', { state: 'hidden', timeout: WAIT });
+    await page.waitForSelector('#state[data-state="open"]', { timeout: WAIT });
+    await waitFor(() => keyed.gateway.hub.members(STATS_ROOM)?.size === 1, WAIT, 'the page to join the stats room');
+    await waitForValue(page, '#online', '==', 1);
+    assert.equal(await page.inputValue('#access-key'), '', 'the key is not left in the field');
+    assert.ok(!page.url().includes(KEY), 'nor put in the URL');
+    await page.close();
+  });
+
+  it('goes live at once when opened as /dashboard#key=<API key>', async (t) => {
+    if (browser === undefined) return t.skip(skip);
+    const page = await openPage(browser, errors, { expected: null });
+    await page.goto(`${keyed.pageUrl}/dashboard#key=${KEY}`);
+    await waitForValue(page, '#online', '>=', 1);
+    assert.equal(await page.isHidden('#access'), true);
+    await page.close();
+  });
+
+  it('explains how to open a closed stream (no key, no --public-stats)', async (t) => {
+    if (browser === undefined) return t.skip(skip);
+    const page = await openPage(browser, errors, { expected: null });
+    await page.goto(`${closed.pageUrl}/dashboard`);
+    await page.waitForSelector('#access:not([hidden])', { timeout: WAIT });
+    assert.match(await page.textContent('#access-message') ?? '', /closed: start the gateway with --public-stats, or set --api-key/);
+    assert.equal(await page.getAttribute('#state', 'data-state'), 'denied');
+    assert.equal(await page.$$eval('#nodes tbody tr', (rows) => rows.length), 0, 'no data shown');
+    await page.close();
     assert.deepEqual(errors, []);
   });
 });
