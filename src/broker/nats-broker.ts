@@ -89,6 +89,8 @@ export class NatsBroker extends BrokerBase {
   private readonly cancels = new Set<() => void>();
   private readonly liveness: LivenessTiming;
   private readonly probe: LivenessProbe;
+  /** Fails the probe's PING when its connection closes: nats.js leaves a closed connection's PINGs pending, which would stop the probing. */
+  private probeWaiter: ((error: Error) => void) | null = null;
 
   constructor(url: string, options: NatsBrokerOptions = {}) {
     super();
@@ -304,15 +306,20 @@ export class NatsBroker extends BrokerBase {
     this.setStatus('down', err);
   }
 
-  /** A PING/PONG round trip on the current connection; settles even if the connection closes meanwhile. */
+  /** A PING/PONG round trip on the current connection; failPending() fails it if the connection closes. */
   private pingCurrent(): Promise<unknown> {
     const nc = this.nc;
     if (nc === null) return Promise.reject(new BrokerUnavailableError('not connected'));
-    // nats.js leaves the PINGs of a closed connection pending forever.
-    const closed = nc.closed().then(() => {
-      throw new BrokerUnavailableError('the nats connection closed');
+    return new Promise<void>((resolve, reject) => {
+      const settle = (error: Error | null): void => {
+        if (this.probeWaiter === fail) this.probeWaiter = null;
+        if (error === null) resolve();
+        else reject(error);
+      };
+      const fail = (error: Error): void => settle(error);
+      this.probeWaiter = fail;
+      nc.flush().then(() => settle(null), (error: unknown) => settle(asError(error)));
     });
-    return Promise.race([nc.flush(), closed]);
   }
 
   /** A probe's outcome: no answer turns the broker `down`; an answer while `down` brings it back up. */
@@ -435,6 +442,7 @@ export class NatsBroker extends BrokerBase {
     this.inFlight = null;
     this.next = null;
     for (const batch of batches) batch?.reject(err);
+    this.probeWaiter?.(err);
   }
 
   // --- delivering ---

@@ -1,6 +1,6 @@
 import { createClient, createCluster } from 'redis';
 import { BrokerBase, BrokerUnavailableError, type MessageHandler } from './broker.js';
-import { answerWithin, DEFAULT_LIVENESS, LivenessProbe, type LivenessTiming } from './liveness.js';
+import { answerWithin, DEFAULT_LIVENESS, LivenessProbe, NoAnswerError, type LivenessTiming } from './liveness.js';
 
 /** Options of {@link RedisBroker}. */
 export interface RedisBrokerOptions {
@@ -407,7 +407,7 @@ export class RedisBroker extends BrokerBase {
       // when it resumes; the message then carries its deadline and is dropped where it arrives.
       const timer = setTimeout(() => {
         if (!this.pending.delete(fail)) return;
-        const error = unavailable(`redis did not answer the publish on ${channel} within ${this.liveness.timeoutMs} ms`);
+        const error = new NoAnswerError(`redis publish on ${channel}`, this.liveness.timeoutMs);
         this.noAnswer(error);
         reject(error);
       }, this.liveness.timeoutMs);

@@ -17,11 +17,13 @@ export interface ClusterTiming {
   presenceIntervalMs: number;
   /** How long the broker may take to take a publish (`--broker-timeout`): past it the publisher answers 503. */
   publishTimeoutMs: number;
+  /** Time between the broker's liveness probes (`--broker-probe-interval`): a hang is noticed within timeout + this. */
+  probeIntervalMs: number;
   /** Tolerated clock difference between nodes plus delivery lag (`--broker-clock-skew`). */
   clockSkewMs: number;
 }
 
-const DEFAULT_TIMING: ClusterTiming = { presenceIntervalMs: 1000, publishTimeoutMs: 2000, clockSkewMs: 500 };
+const DEFAULT_TIMING: ClusterTiming = { presenceIntervalMs: 1000, publishTimeoutMs: 2000, probeIntervalMs: 1000, clockSkewMs: 500 };
 
 /** What the link needs from the node it serves. */
 export interface ClusterHost {
@@ -91,6 +93,8 @@ export class ClusterLink {
   private ownEchoSentAt = 0;
   private timer: NodeJS.Timeout | null = null;
   private readonly presenceIntervalMs: number;
+  /** Silence after which a node is taken as gone: 3 presence intervals. */
+  private readonly goneAfterMs: number;
   private readonly timing: ClusterTiming;
   private expiredUnlogged = 0;
   private expiredLoggedAt = 0;
@@ -105,11 +109,14 @@ export class ClusterLink {
   ) {
     this.timing = { ...DEFAULT_TIMING, ...timing };
     this.presenceIntervalMs = this.timing.presenceIntervalMs;
+    this.goneAfterMs = GONE_AFTER_INTERVALS * this.presenceIntervalMs;
     broker.onStatus((status: BrokerStatus, error?: Error) => {
       if (status === 'down') {
         log.warn({ err: error }, `broker ${broker.kind} unavailable: serving local clients, refusing pushes (503) until it is back`);
-        // The nodes that must be back (resubscribed) before this one accepts pushes again.
-        this.awaiting = new Set([...this.peers].filter(([node, { presence, at }]) => node !== host.nodeId && presence.role !== 'api' && this.fresh(at)).map(([node]) => node));
+        // The nodes that must be back (resubscribed) before this one accepts pushes again: those alive when
+        // the outage began, which a hang lets this node notice only up to timeout + probe interval later.
+        const since = Date.now() - this.goneAfterMs - this.timing.publishTimeoutMs - this.timing.probeIntervalMs;
+        this.awaiting = new Set([...this.peers].filter(([node, { presence, at }]) => node !== host.nodeId && presence.role !== 'api' && at >= since).map(([node]) => node));
       } else if (status === 'up') {
         log.info(`broker ${broker.kind} connected`);
         this.recoveredAt = Date.now();
@@ -127,7 +134,7 @@ export class ClusterLink {
   get available(): boolean {
     if (this.broker.status !== 'up') return false;
     if (this.awaiting.size === 0) return true;
-    if (Date.now() - this.recoveredAt > GONE_AFTER_INTERVALS * this.presenceIntervalMs) {
+    if (Date.now() - this.recoveredAt > this.goneAfterMs) {
       this.awaiting.clear();
       return true;
     }
@@ -220,9 +227,8 @@ export class ClusterLink {
   get viewCurrent(): boolean {
     if (this.broker.status !== 'up') return false;
     const now = Date.now();
-    const window = GONE_AFTER_INTERVALS * this.presenceIntervalMs;
-    if (now - this.recoveredAt <= window) return false;
-    return this.ownEchoSentAt >= this.recoveredAt && now - this.ownEchoSentAt <= window;
+    if (now - this.recoveredAt <= this.goneAfterMs) return false;
+    return this.ownEchoSentAt >= this.recoveredAt && now - this.ownEchoSentAt <= this.goneAfterMs;
   }
 
   /**
@@ -268,7 +274,7 @@ export class ClusterLink {
   }
 
   private fresh(at: number | undefined): boolean {
-    return at !== undefined && Date.now() - at <= GONE_AFTER_INTERVALS * this.presenceIntervalMs;
+    return at !== undefined && Date.now() - at <= this.goneAfterMs;
   }
 
   private receive(payload: Buffer): void {
@@ -291,7 +297,7 @@ export class ClusterLink {
     const now = Date.now();
     if (now - this.expiredLoggedAt < EXPIRED_LOG_EVERY_MS) return;
     this.log.warn({ dropped: this.expiredUnlogged },
-      `dropped pushes that arrived after their deadline (their publisher answered 503): expected after a broker stall; otherwise the nodes' clocks differ by more than --broker-clock-skew (${this.timing.clockSkewMs} ms)`);
+      `dropped pushes that arrived after their deadline (their publisher answered 503): expected after a broker stall; otherwise the nodes' clocks differ by more than --broker-clock-skew (${this.timing.clockSkewMs} ms), or this node reads from the broker that late`);
     this.expiredUnlogged = 0;
     this.expiredLoggedAt = now;
   }
@@ -324,9 +330,14 @@ export class ClusterLink {
       const presence = JSON.parse(payload.toString('utf8')) as Presence;
       if (presence.v !== 1 || typeof presence.node !== 'string') throw new Error('not a presence message');
       const at = Date.now();
+      const sentAt = typeof presence.sentAt === 'number' ? presence.sentAt : null;
+      // A report a stalled broker held back is old news: it says nothing of the sender now (clocks may
+      // differ by the tolerated skew).
+      if (sentAt !== null && at - sentAt > this.goneAfterMs + this.timing.clockSkewMs) return;
       this.peers.set(presence.node, { presence, at });
-      if (at >= this.recoveredAt) this.awaiting.delete(presence.node);
-      if (presence.node === this.host.nodeId && typeof presence.sentAt === 'number') this.ownEchoSentAt = Math.max(this.ownEchoSentAt, presence.sentAt);
+      // Back (resubscribed) only if sent after this node's own return, give or take the skew.
+      if (at >= this.recoveredAt && (sentAt === null || sentAt + this.timing.clockSkewMs >= this.recoveredAt)) this.awaiting.delete(presence.node);
+      if (presence.node === this.host.nodeId && sentAt !== null) this.ownEchoSentAt = Math.max(this.ownEchoSentAt, sentAt);
     } catch {
       this.malformed += 1;
     }

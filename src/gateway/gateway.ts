@@ -6,6 +6,7 @@ import { ApiKey, isLoopback } from '../api/api-key.js';
 import { ApiServer } from '../api/api-server.js';
 import { BrokerUnavailableError, type Broker } from '../broker/broker.js';
 import { brokerLiveness, createBroker } from '../broker/create-broker.js';
+import { NoAnswerError } from '../broker/liveness.js';
 import { nodeOfConnection } from '../cluster/channels.js';
 import { ClusterLink, type ClusterView } from '../cluster/cluster-link.js';
 import type { PushEnvelope } from '../cluster/envelope.js';
@@ -213,6 +214,7 @@ export class Gateway {
           this.cluster = new ClusterLink(broker, this.clusterHost(), this.log, {
             presenceIntervalMs: this.options.presenceInterval * 1000,
             publishTimeoutMs: this.options.brokerTimeout,
+            probeIntervalMs: this.options.brokerProbeInterval,
             clockSkewMs: this.options.brokerClockSkew,
           });
           this.hub.onRoomChange = (room, open) => (open ? this.cluster?.roomOpened(room) : this.cluster?.roomClosed(room));
@@ -321,6 +323,7 @@ export class Gateway {
     return this.cluster.publish(envelope).then(() => result, (error: unknown) => {
       this.stats.itemsAccepted -= envelope.items.length;
       this.stats.pushRejected += 1;
+      if (error instanceof NoAnswerError) this.stats.pushesTimedOut += 1;
       if (error instanceof BrokerUnavailableError) throw new PushError(ErrorCode.BROKER_UNAVAILABLE, 'the broker is unavailable: the push was not accepted; retry', 503);
       throw error;
     });

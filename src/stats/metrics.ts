@@ -12,6 +12,7 @@ const counters: ReadonlyArray<[keyof Stats, string, string]> = [
   ['pushConnTotal', 'pushgate_push_conn_requests_total', 'Accepted pushes to a connection'],
   ['pushUserTotal', 'pushgate_push_user_requests_total', 'Accepted pushes to a user'],
   ['pushRejected', 'pushgate_push_rejected_total', 'Pushes refused with 503 (queues full, broker unavailable)'],
+  ['pushesTimedOut', 'pushgate_pushes_timed_out_total', 'Pushes refused (503) because the broker did not confirm them within brokerTimeout'],
   ['pushesExpired', 'pushgate_pushes_expired_total', 'Pushes received after their publish deadline and dropped (their publisher answered 503)'],
   ['itemsAccepted', 'pushgate_items_accepted_total', 'Items accepted for delivery'],
   ['itemsDelivered', 'pushgate_items_delivered_total', 'Items written to clients (per recipient)'],

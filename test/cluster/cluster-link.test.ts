@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { MemoryBroker } from '../../src/broker/memory-broker.js';
-import { ALL_CHANNEL } from '../../src/cluster/channels.js';
+import { ALL_CHANNEL, PRESENCE_CHANNEL } from '../../src/cluster/channels.js';
 import { ClusterLink, type ClusterHost } from '../../src/cluster/cluster-link.js';
 import { decodePushEnvelope, encodePushEnvelope, type PushEnvelope } from '../../src/cluster/envelope.js';
 import { silentLogger } from '../../src/log.js';
@@ -79,6 +79,17 @@ describe('ClusterLink', () => {
     await waitFor(() => seen.length === 1, 2000, 'the published push');
     const { expiresAt } = decodePushEnvelope(seen[0]!)!;
     assert.ok(expiresAt !== null && expiresAt >= before + 1000 && expiresAt <= afterPublish + 1001, `deadline ${expiresAt} for a publish at ${before}..${afterPublish}`);
+  });
+
+  it('ignores a presence report held back longer than the staleness window (a stalled broker delivering old news)', async () => {
+    const { link: listener } = await link('link-old-news', 'n3', { presenceIntervalMs: 100, clockSkewMs: 50 });
+    const raw = new MemoryBroker('link-old-news');
+    await raw.connect();
+    const report = (node: string, sentAt: number) => Buffer.from(JSON.stringify({ v: 1, node, role: 'both', worker: null, intervalMs: 100, sentAt, stats: {}, rooms: {}, roomsTruncated: false }));
+    await raw.publish(PRESENCE_CHANNEL, report('old-news', Date.now() - 10000));
+    await raw.publish(PRESENCE_CHANNEL, report('fresh-news', Date.now()));
+    await waitFor(() => listener.knowsNode('fresh-news'), 2000, 'the fresh report');
+    assert.equal(listener.knowsNode('old-news'), false);
   });
 
   it('keeps silent nodes, marked stale, while cut off from the broker; drops them once the view is current again', async () => {
