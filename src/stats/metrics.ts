@@ -65,8 +65,12 @@ export function createMetricsRegistry(snapshot: () => StatsSnapshot, cluster: ()
     },
   });
   new Gauge({
-    name: 'pushgate_cluster_nodes', help: 'Live nodes of the cluster (including this one)', registers: [registry],
+    name: 'pushgate_cluster_nodes', help: 'Live nodes of the cluster (including this one; while the view is stale, as last reported)', registers: [registry],
     collect() { this.set(cluster()?.nodes.length ?? 1); },
+  });
+  new Gauge({
+    name: 'pushgate_cluster_view_stale', help: '1 while this node cannot vouch for its view of the cluster (broker down or just back), else 0', registers: [registry],
+    collect() { this.set(cluster()?.stale === true ? 1 : 0); },
   });
   return registry;
 }

@@ -132,6 +132,7 @@ describe('POST /push/conn to a node this one cannot see', () => {
     const health = await fetch(`${gw.apiUrl}/healthz`);
     assert.equal(health.status, 503);
     assert.deepEqual(await health.json(), { ok: false, status: 'running', broker: 'down' });
+    assert.match(await (await fetch(`${gw.apiUrl}/metrics`)).text(), /^pushgate_cluster_view_stale{node="[^"]+"} 1$/m);
     setStatus(broker, 'up');
     // Just back: a node missing from the view may still report; no "not connected" yet.
     const back = await toElsewhere();
