@@ -12,12 +12,13 @@ import { itemsOf, parseBody, readBody, stringField, type BodyFields } from './bo
 /**
  * `GET /stats`: this node's counters (go-push's names at the top level), with a summary of the cluster
  * when there is one; `?scope=cluster`: the cluster's totals at the top level, every node, and members
- * per room, at most `maxStalenessMs` old (3 presence intervals at worst).
+ * per room, at most `maxStalenessMs` old (3 presence intervals at worst while `stale` is false; while
+ * this node is cut off from the broker, nodes keep their last report and `stale` is true).
  */
 function statsBody(gateway: Gateway, scope: string | null): unknown {
   const view = gateway.clusterView();
   if (scope === 'cluster') {
-    if (view === null) return { scope: 'cluster', ...gateway.snapshot(), nodes: 1, rooms: Object.fromEntries(gateway.hub.roomSizes()), maxStalenessMs: 0 };
+    if (view === null) return { scope: 'cluster', ...gateway.snapshot(), nodes: 1, rooms: Object.fromEntries(gateway.hub.roomSizes()), maxStalenessMs: 0, stale: false };
     return {
       scope: 'cluster',
       ...view.total,
@@ -25,6 +26,7 @@ function statsBody(gateway: Gateway, scope: string | null): unknown {
       nodes: view.nodes,
       rooms: view.rooms,
       maxStalenessMs: view.maxStalenessMs,
+      stale: view.stale,
     };
   }
   const node = gateway.snapshot();
@@ -36,6 +38,7 @@ function statsBody(gateway: Gateway, scope: string | null): unknown {
       onlineConnections: view.total.onlineConnections ?? 0,
       roomCount: Object.keys(view.rooms).length,
       maxStalenessMs: view.maxStalenessMs,
+      stale: view.stale,
     },
   };
 }
@@ -76,9 +79,12 @@ export class ApiServer {
       },
       '/healthz': {
         GET: (_req, res) => {
-          const healthy = gateway.isRunning;
-          // A broker outage leaves local clients served: the node stays healthy and says so.
-          sendJson(res, healthy ? 200 : 503, { ok: healthy, status: healthy ? 'running' : 'stopping', broker: gateway.brokerStatus });
+          const running = gateway.isRunning;
+          const broker = gateway.brokerStatus;
+          // While the broker is down this API refuses every push (503): a load balancer should prefer
+          // another API node. (The WebSocket port's /healthz stays 200: local clients are still served.)
+          const healthy = running && (broker === 'none' || broker === 'up');
+          sendJson(res, healthy ? 200 : 503, { ok: healthy, status: running ? 'running' : 'stopping', broker });
         },
       },
     };

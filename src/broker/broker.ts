@@ -5,7 +5,7 @@
  * publish and subscribe.
  */
 
-/** `connecting` until first connected; `up` while usable; `down` while reconnecting; `closed` after close(). */
+/** `connecting` until first connected; `up` while usable; `down` while reconnecting or not answering; `closed` after close(). */
 export type BrokerStatus = 'connecting' | 'up' | 'down' | 'closed';
 
 /** Receives the payload of a message published on a subscribed channel. */
@@ -20,8 +20,11 @@ export interface Broker {
   connect(): Promise<void>;
   /**
    * Publishes; resolves once the broker has taken the message, so it will reach every subscription
-   * that exists now. Rejects with {@link BrokerUnavailableError} while the broker is down: the caller
-   * must answer "not accepted" rather than assume delivery.
+   * that exists now. Rejects with {@link BrokerUnavailableError} while the broker is down, or when it
+   * does not confirm within its timeout (then the broker is down too, until a liveness probe is
+   * answered): the caller must answer "not accepted" rather than assume delivery. A message whose
+   * confirmation timed out may still be delivered when the broker resumes; the cluster layer stamps
+   * every message with a deadline for that reason.
    */
   publish(channel: string, payload: Buffer): Promise<void>;
   /**

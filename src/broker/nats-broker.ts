@@ -1,17 +1,24 @@
 import { connect as natsConnect, errors as natsErrors, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { BrokerBase, BrokerUnavailableError, type MessageHandler } from './broker.js';
+import { answerWithin, DEFAULT_LIVENESS, LivenessProbe, type LivenessTiming } from './liveness.js';
 
 export interface NatsBrokerOptions {
   /** How long connect() keeps trying to make the first connection (default 5000 ms). Also each dial's handshake timeout. */
   connectTimeoutMs?: number;
   /** Told once per outage (and about server errors and throwing handlers). Silent by default. */
   log?: (msg: string, err?: Error) => void;
+  /** How long a publish confirmation or a liveness PING may wait for its PONG, and how often the connection is PINGed. */
+  liveness?: LivenessTiming;
 }
 
 /** Wait between (re)connection attempts, plus up to RECONNECT_JITTER_MS at random. */
 const RECONNECT_WAIT_MS = 250;
 const RECONNECT_JITTER_MS = 250;
-/** Client PINGs: a half-open connection (no FIN, no RST) is noticed after about 2 intervals instead of nats.js's 4-6 min. */
+/**
+ * nats.js's own PINGs: after about 2 intervals unanswered it drops the connection and dials again
+ * (instead of its 4-6 min default). A server that stops answering is noticed sooner by the liveness
+ * probe, which turns the broker `down` without dropping the connection.
+ */
 const PING_INTERVAL_MS = 10_000;
 const MAX_PINGS_OUT = 2;
 /** How long close() lets an up connection drain (confirm in-flight publishes) before closing it hard. */
@@ -55,6 +62,12 @@ function asError(value: unknown): Error {
  *
  * Subscriptions are kept here (channel -> handler) and by nats.js, which re-sends them on every
  * reconnection. The status is `up` only once the server has confirmed them.
+ *
+ * A server that stops answering keeps the connection open: a PING/PONG round trip every
+ * `probeIntervalMs`, and each publish's confirmation, must come within `timeoutMs`, or the broker is
+ * `down` (publishes refused) until a PING is answered again. A publish refused that way may still reach
+ * subscribers when the server resumes (it already had the message): the cluster layer drops such late
+ * messages on arrival (see ClusterLink).
  */
 export class NatsBroker extends BrokerBase {
   readonly kind = 'nats';
@@ -74,12 +87,18 @@ export class NatsBroker extends BrokerBase {
   private outageLogged = false;
   /** Pending waits (reconnect sleeps, connect deadline) that close() cuts short. */
   private readonly cancels = new Set<() => void>();
+  private readonly liveness: LivenessTiming;
+  private readonly probe: LivenessProbe;
+  /** Fails the probe's PING when its connection closes: nats.js leaves a closed connection's PINGs pending, which would stop the probing. */
+  private probeWaiter: ((error: Error) => void) | null = null;
 
   constructor(url: string, options: NatsBrokerOptions = {}) {
     super();
     this.url = url;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 5000;
     this.log = options.log ?? (() => {});
+    this.liveness = options.liveness ?? DEFAULT_LIVENESS;
+    this.probe = new LivenessProbe(this.liveness, () => this.pingCurrent(), (error) => this.onProbe(error));
   }
 
   connect(): Promise<void> {
@@ -102,7 +121,7 @@ export class NatsBroker extends BrokerBase {
       }
       throw err; // a caller error: invalid subject, payload over max_payload
     }
-    return this.confirm(nc);
+    return this.confirmWithin(nc, `publish on ${channel}`);
   }
 
   async subscribe(channel: string, handler: MessageHandler): Promise<void> {
@@ -119,7 +138,7 @@ export class NatsBroker extends BrokerBase {
     // Resolve once the server has the SUB, so a publish from elsewhere right after reaches it. When
     // down, nats.js sends the SUB on reconnection, before the status is `up` again.
     const nc = this.nc;
-    if (this.status === 'up' && nc !== null) await this.confirm(nc).catch(() => {});
+    if (this.status === 'up' && nc !== null) await this.confirmWithin(nc, `subscribe to ${channel}`).catch(() => {});
   }
 
   async unsubscribe(channel: string): Promise<void> {
@@ -148,9 +167,11 @@ export class NatsBroker extends BrokerBase {
       throw new BrokerUnavailableError('the nats broker was closed while connecting');
     }
     this.attach(nc);
-    // `up` once the subscriptions made before connect() are confirmed (or stays `down` if the
-    // connection dropped meanwhile: nats.js is reconnecting, connect() has done its part).
-    await this.confirmUp(nc);
+    this.probe.start();
+    // `up` once the subscriptions made before connect() are confirmed (or `down` if the connection
+    // dropped meanwhile, or the server does not answer in time: connect() has done its part, and the
+    // reconnection or the liveness probe brings it up).
+    await answerWithin(this.confirmUp(nc), this.liveness.timeoutMs, 'confirming the subscriptions', (error) => this.lost(error)).catch(() => {});
   }
 
   /**
@@ -280,9 +301,35 @@ export class NatsBroker extends BrokerBase {
     if (this.status === 'closed' || this.status === 'down') return;
     if (!this.outageLogged) {
       this.outageLogged = true;
-      this.log(`nats broker down (${err.message}); reconnecting every ~${RECONNECT_WAIT_MS} ms`, err);
+      this.log(`nats broker down (${err.message}); refusing publishes until the server answers again`, err);
     }
     this.setStatus('down', err);
+  }
+
+  /** A PING/PONG round trip on the current connection; failPending() fails it if the connection closes. */
+  private pingCurrent(): Promise<unknown> {
+    const nc = this.nc;
+    if (nc === null) return Promise.reject(new BrokerUnavailableError('not connected'));
+    return new Promise<void>((resolve, reject) => {
+      const settle = (error: Error | null): void => {
+        if (this.probeWaiter === fail) this.probeWaiter = null;
+        if (error === null) resolve();
+        else reject(error);
+      };
+      const fail = (error: Error): void => settle(error);
+      this.probeWaiter = fail;
+      nc.flush().then(() => settle(null), (error: unknown) => settle(asError(error)));
+    });
+  }
+
+  /** A probe's outcome: no answer turns the broker `down`; an answer while `down` brings it back up. */
+  private onProbe(error: Error | null): void {
+    if (error !== null) {
+      this.lost(unavailable(`nats at ${this.url} does not answer`, error));
+      return;
+    }
+    const nc = this.nc;
+    if (this.status === 'down' && nc !== null) void this.confirmUp(nc);
   }
 
   /** Sets `up` once a PING on `nc` is answered, i.e. the (re-sent) subscriptions are in place. */
@@ -323,6 +370,11 @@ export class NatsBroker extends BrokerBase {
   }
 
   // --- confirming publishes ---
+
+  /** {@link confirm}, bounded by the timeout: no PONG in time turns the broker `down`. */
+  private confirmWithin(nc: NatsConnection, what: string): Promise<void> {
+    return answerWithin(this.confirm(nc), this.liveness.timeoutMs, what, (error) => this.lost(error));
+  }
 
   /** Resolves once the server has answered a PING sent on `nc` after now. */
   private confirm(nc: NatsConnection): Promise<void> {
@@ -390,6 +442,7 @@ export class NatsBroker extends BrokerBase {
     this.inFlight = null;
     this.next = null;
     for (const batch of batches) batch?.reject(err);
+    this.probeWaiter?.(err);
   }
 
   // --- delivering ---
@@ -418,6 +471,7 @@ export class NatsBroker extends BrokerBase {
   private async shutdown(): Promise<void> {
     const wasUp = this.status === 'up';
     this.setStatus('closed');
+    this.probe.stop();
     for (const cancel of [...this.cancels]) cancel();
     const nc = this.nc;
     this.nc = null;

@@ -1,5 +1,6 @@
 import { createClient, createCluster } from 'redis';
 import { BrokerBase, BrokerUnavailableError, type MessageHandler } from './broker.js';
+import { answerWithin, DEFAULT_LIVENESS, LivenessProbe, NoAnswerError, type LivenessTiming } from './liveness.js';
 
 /** Options of {@link RedisBroker}. */
 export interface RedisBrokerOptions {
@@ -7,6 +8,8 @@ export interface RedisBrokerOptions {
   connectTimeoutMs?: number;
   /** Receives connection problems: at most one error per outage, then a line when the connection is back. */
   log?: (msg: string, err?: Error) => void;
+  /** How long a publish or a liveness PING may wait for its reply, and how often every connection is PINGed. */
+  liveness?: LivenessTiming;
 }
 
 type Client = ReturnType<typeof createClient>;
@@ -92,6 +95,13 @@ function destroyCluster(cluster: Cluster, clients: Client[]): void {
  * Connections are re-established forever (exponential backoff with full jitter, 50 ms → 2 s) until
  * close(). node-redis's offline queue is disabled: a publish during an outage fails at once instead of
  * being replayed after the reconnection (the caller has already been told it was not accepted).
+ *
+ * A server that stops answering without closing its connections (stopped, swapping, a half-open
+ * connection) raises no error: every connection, the subscriber ones included (PING is allowed in
+ * subscriber mode), is PINGed every `probeIntervalMs`, and a PING or a publish not answered within
+ * `timeoutMs` turns the broker `down` until every connection answers again. A publish that timed out
+ * may still be executed by the server once it resumes (it already had the command): the cluster layer
+ * drops such late messages on arrival (see ClusterLink).
  */
 export class RedisBroker extends BrokerBase {
   private readonly connectTimeoutMs: number;
@@ -113,6 +123,10 @@ export class RedisBroker extends BrokerBase {
   private recovering = false;
   private recoverAgain = false;
   private healthTimer: NodeJS.Timeout | undefined;
+  private readonly liveness: LivenessTiming;
+  private readonly probe: LivenessProbe;
+  /** Why the server is taken as not answering (a PING or publish went unanswered), until a probe is answered. */
+  private hung: Error | null = null;
 
   /** The single node-redis listener for every channel; dispatches to the channel's handler. */
   private readonly onMessage: BufferListener = (message, channel) => {
@@ -132,6 +146,8 @@ export class RedisBroker extends BrokerBase {
     super();
     this.connectTimeoutMs = options.connectTimeoutMs ?? 5000;
     this.log = options.log;
+    this.liveness = options.liveness ?? DEFAULT_LIVENESS;
+    this.probe = new LivenessProbe(this.liveness, () => this.pingAll(), (error) => this.onProbe(error));
   }
 
   get kind(): string {
@@ -165,6 +181,7 @@ export class RedisBroker extends BrokerBase {
       this.abortConnect = undefined;
     }
     this.setStatus('up');
+    this.probe.start();
     // A connection that dropped during the last steps: report it; 'ready' (or the health poll) brings it back.
     if (!this.healthy()) {
       this.setStatus('down', this.lastError);
@@ -247,10 +264,42 @@ export class RedisBroker extends BrokerBase {
   }
 
   private onReady(): void {
+    // After a stall the connection may be new: ask at once whether the server answers on it.
+    if (this.hung !== null) this.probe.now();
+    else if (this.status === 'down' && this.healthy()) void this.recover();
+  }
+
+  /** PINGs every connection: the command one(s) and the subscriber one(s). */
+  private pingAll(): Promise<unknown> {
+    const clients = this.cluster !== undefined ? clusterClients(this.cluster) : [this.pub, this.sub];
+    return Promise.all(clients.map((client) => client?.ping() ?? Promise.reject(new BrokerUnavailableError('not connected'))));
+  }
+
+  /** A probe's outcome: not answered (or failed) marks the server hung; an answer clears it. */
+  private onProbe(error: Error | null): void {
+    if (error !== null) {
+      this.noAnswer(error);
+      return;
+    }
+    this.hung = null;
     if (this.status === 'down' && this.healthy()) void this.recover();
   }
 
+  /** The server did not answer in time (or a PING failed): `down` until a probe is answered. */
+  private noAnswer(error: Error): void {
+    this.lastError = error;
+    this.hung = error;
+    if (this.status !== 'up') return;
+    if (!this.outageLogged) {
+      this.outageLogged = true;
+      this.log?.(`redis broker: ${this.url} does not answer (${error.message}); refusing publishes until it does`, error);
+    }
+    this.setStatus('down', error);
+    if (this.clusterMode) this.watchClusterHealth();
+  }
+
   private healthy(): boolean {
+    if (this.hung !== null) return false;
     if (this.clusterMode) return this.clusterHealthy();
     return this.pub?.isReady === true && this.sub?.isReady === true;
   }
@@ -269,7 +318,7 @@ export class RedisBroker extends BrokerBase {
       if (this.status !== 'down') {
         clearInterval(this.healthTimer);
         this.healthTimer = undefined;
-      } else if (this.clusterHealthy()) {
+      } else if (this.healthy()) {
         void this.recover();
       }
     }, CLUSTER_HEALTH_POLL_MS);
@@ -349,14 +398,28 @@ export class RedisBroker extends BrokerBase {
       return Promise.reject(unavailable('publish failed', err));
     }
     return new Promise<void>((resolve, reject) => {
-      const fail = (err: Error): void => reject(err);
+      const fail = (err: Error): void => {
+        clearTimeout(timer);
+        reject(err);
+      };
       this.pending.add(fail);
+      // Not answered in time: refused, and the broker is down. The server may still run the command
+      // when it resumes; the message then carries its deadline and is dropped where it arrives.
+      const timer = setTimeout(() => {
+        if (!this.pending.delete(fail)) return;
+        const error = new NoAnswerError(`redis publish on ${channel}`, this.liveness.timeoutMs);
+        this.noAnswer(error);
+        reject(error);
+      }, this.liveness.timeoutMs);
       command.then(
         () => {
-          if (this.pending.delete(fail)) resolve();
+          if (this.pending.delete(fail)) {
+            clearTimeout(timer);
+            resolve();
+          }
         },
         (err: unknown) => {
-          if (this.pending.delete(fail)) reject(unavailable('publish failed', err));
+          if (this.pending.delete(fail)) fail(unavailable('publish failed', err));
         },
       );
     });
@@ -370,7 +433,8 @@ export class RedisBroker extends BrokerBase {
     if (known) return this.inflight.get(channel);
     // Not connected (yet, or right now): the subscription is made when the connection is up.
     if (this.status !== 'up') return;
-    const attempt = this.sendSubscribe(channel).catch((err: unknown) => {
+    const sent = answerWithin(this.sendSubscribe(channel), this.liveness.timeoutMs, `SUBSCRIBE ${channel}`, (error) => this.noAnswer(error));
+    const attempt = sent.catch((err: unknown) => {
       if (this.status === 'closed') throw unavailable('the redis broker was closed', err);
       // The connection dropped meanwhile: recover() subscribes it on the way back up.
       if (this.status !== 'up') return;
@@ -405,6 +469,7 @@ export class RedisBroker extends BrokerBase {
   private async shutdown(): Promise<void> {
     const wasUp = this.status === 'up';
     this.setStatus('closed');
+    this.probe.stop();
     if (this.healthTimer !== undefined) clearInterval(this.healthTimer);
     this.healthTimer = undefined;
     const closed = new BrokerUnavailableError('the redis broker was closed');

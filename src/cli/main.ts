@@ -4,6 +4,7 @@
 // passes the same flag. See bench/results/memory.md.
 import cluster from 'node:cluster';
 import { Command, Option } from 'commander';
+import { brokerLiveness } from '../broker/create-broker.js';
 import { IpcBroker } from '../cluster/ipc-broker.js';
 import { runPrimary, WORKER_ENV, workerCount, type WorkerControl } from '../cluster/primary.js';
 import { loadOptions } from '../config/load.js';
@@ -67,7 +68,7 @@ async function runGateway(options: GatewayOptions): Promise<void> {
     return;
   }
   // Workers without an external broker reach each other through the primary.
-  const extras = workerNumber === null ? {} : { worker: workerNumber, ...(options.broker === 'memory' ? { broker: new IpcBroker() } : {}) };
+  const extras = workerNumber === null ? {} : { worker: workerNumber, ...(options.broker === 'memory' ? { broker: new IpcBroker(process, brokerLiveness(options)) } : {}) };
   const gateway = new Gateway(options, workerNumber === null ? log : log.child({ worker: workerNumber }), extras);
   const stop = async (): Promise<void> => {
     await gateway.close();

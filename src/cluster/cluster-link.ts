@@ -6,6 +6,25 @@ import { decodePushEnvelope, encodePushEnvelope, type Presence, type PushEnvelop
 /** Rooms reported per node in presence, the largest first: bounds the message whatever the room count. */
 export const PRESENCE_ROOM_LIMIT = 1000;
 
+/** Presence intervals of silence after which a node is taken as gone. */
+const GONE_AFTER_INTERVALS = 3;
+/** At most one warning about pushes that arrived too late per this many ms. */
+const EXPIRED_LOG_EVERY_MS = 10000;
+
+/** The link's clocks: presence, and the deadline every published push carries. */
+export interface ClusterTiming {
+  /** Milliseconds between presence reports. */
+  presenceIntervalMs: number;
+  /** How long the broker may take to take a publish (`--broker-timeout`): past it the publisher answers 503. */
+  publishTimeoutMs: number;
+  /** Time between the broker's liveness probes (`--broker-probe-interval`): a hang is noticed within timeout + this. */
+  probeIntervalMs: number;
+  /** Tolerated clock difference between nodes plus delivery lag (`--broker-clock-skew`). */
+  clockSkewMs: number;
+}
+
+const DEFAULT_TIMING: ClusterTiming = { presenceIntervalMs: 1000, publishTimeoutMs: 2000, probeIntervalMs: 1000, clockSkewMs: 500 };
+
 /** What the link needs from the node it serves. */
 export interface ClusterHost {
   readonly nodeId: string;
@@ -13,6 +32,8 @@ export interface ClusterHost {
   readonly worker: number | null;
   /** Delivers a push received from the broker to this node's own clients. */
   deliver(push: PushEnvelope): void;
+  /** Counts a push received after its deadline and dropped (its publisher answered 503). */
+  expired(push: PushEnvelope): void;
   /** This node's counters, for presence. */
   stats(): Record<string, number>;
   /** Rooms with members here and their sizes. */
@@ -37,8 +58,17 @@ export interface ClusterView {
   total: Record<string, number>;
   /** Members per room over all nodes (rooms beyond a node's report limit are missing). */
   rooms: Record<string, number>;
-  /** How old the oldest report is: counts are at most this stale (bounded by 3 presence intervals). */
+  /**
+   * How old the oldest report is: counts are at most this stale (bounded by 3 presence intervals while
+   * the view is current; while `stale`, also how long ago this node last heard its own report back).
+   */
   maxStalenessMs: number;
+  /**
+   * True while this node cannot tell who is in the cluster: its broker is down, its own report has not
+   * come back within 3 presence intervals, or it (re)connected less than 3 intervals ago. Nodes are then
+   * kept with their last report (and its age) rather than dropped as gone.
+   */
+  stale: boolean;
 }
 
 /**
@@ -47,6 +77,11 @@ export interface ClusterView {
  * order per channel is the broker's order and no node gets a push twice. Room channels are subscribed
  * on a room's first member here and dropped with its last, so room traffic only reaches nodes that
  * need it; user channels likewise, while a node holds a connection of the user. Every node publishes its counts every `presenceIntervalMs` for cluster-wide stats.
+ *
+ * Every push carries a deadline: its publish time plus the broker timeout plus the tolerated clock skew.
+ * A publish the broker did not confirm within its timeout was answered 503 ("not accepted; retry"), yet
+ * a stalled broker that resumes still delivers it; receivers drop what arrives after the deadline, so
+ * the retry is not a duplicate.
  */
 export class ClusterLink {
   private readonly peers = new Map<string, { presence: Presence; at: number }>();
@@ -54,7 +89,15 @@ export class ClusterLink {
   private awaiting = new Set<string>();
   private cached: { view: ClusterView; at: number } | null = null;
   private recoveredAt = 0;
+  /** When this node's latest report that came back to it was sent (its own clock): the view's freshness. */
+  private ownEchoSentAt = 0;
   private timer: NodeJS.Timeout | null = null;
+  private readonly presenceIntervalMs: number;
+  /** Silence after which a node is taken as gone: 3 presence intervals. */
+  private readonly goneAfterMs: number;
+  private readonly timing: ClusterTiming;
+  private expiredUnlogged = 0;
+  private expiredLoggedAt = 0;
   /** Broker messages that could not be decoded (counted, never fatal). */
   malformed = 0;
 
@@ -62,13 +105,18 @@ export class ClusterLink {
     readonly broker: Broker,
     private readonly host: ClusterHost,
     private readonly log: Logger,
-    private readonly presenceIntervalMs = 1000,
+    timing: Partial<ClusterTiming> = {},
   ) {
+    this.timing = { ...DEFAULT_TIMING, ...timing };
+    this.presenceIntervalMs = this.timing.presenceIntervalMs;
+    this.goneAfterMs = GONE_AFTER_INTERVALS * this.presenceIntervalMs;
     broker.onStatus((status: BrokerStatus, error?: Error) => {
       if (status === 'down') {
         log.warn({ err: error }, `broker ${broker.kind} unavailable: serving local clients, refusing pushes (503) until it is back`);
-        // The nodes that must be back (resubscribed) before this one accepts pushes again.
-        this.awaiting = new Set([...this.peers].filter(([node, { presence, at }]) => node !== host.nodeId && presence.role !== 'api' && this.fresh(at)).map(([node]) => node));
+        // The nodes that must be back (resubscribed) before this one accepts pushes again: those alive when
+        // the outage began, which a hang lets this node notice only up to timeout + probe interval later.
+        const since = Date.now() - this.goneAfterMs - this.timing.publishTimeoutMs - this.timing.probeIntervalMs;
+        this.awaiting = new Set([...this.peers].filter(([node, { presence, at }]) => node !== host.nodeId && presence.role !== 'api' && at >= since).map(([node]) => node));
       } else if (status === 'up') {
         log.info(`broker ${broker.kind} connected`);
         this.recoveredAt = Date.now();
@@ -86,7 +134,7 @@ export class ClusterLink {
   get available(): boolean {
     if (this.broker.status !== 'up') return false;
     if (this.awaiting.size === 0) return true;
-    if (Date.now() - this.recoveredAt > 3 * this.presenceIntervalMs) {
+    if (Date.now() - this.recoveredAt > this.goneAfterMs) {
       this.awaiting.clear();
       return true;
     }
@@ -151,19 +199,36 @@ export class ClusterLink {
     this.subscribing.set(channel, subscribed);
   }
 
-  /** Publishes a push; rejects with BrokerUnavailableError when it cannot be accepted. */
+  /**
+   * Publishes a push; rejects with BrokerUnavailableError when it cannot be accepted, at the latest
+   * after the broker's timeout. It carries its deadline: that timeout plus the tolerated clock skew.
+   */
   publish(push: PushEnvelope): Promise<void> {
     if (!this.available) return Promise.reject(new BrokerUnavailableError());
     const channel = push.kind === 'all' ? ALL_CHANNEL
       : push.kind === 'room' ? roomChannel(push.room)
         : push.kind === 'user' ? userChannel(push.user)
           : nodeChannel(nodeOfConnection(push.conn) ?? '');
-    return this.broker.publish(channel, encodePushEnvelope(push));
+    const expiresAt = Date.now() + this.timing.publishTimeoutMs + this.timing.clockSkewMs;
+    return this.broker.publish(channel, encodePushEnvelope(push, expiresAt));
   }
 
   /** Whether a node is alive (reported within 3 intervals). */
   knowsNode(node: string): boolean {
     return node === this.host.nodeId || this.fresh(this.peers.get(node)?.at);
+  }
+
+  /**
+   * Whether this node's view of the cluster is current, so that a node missing from it is really gone:
+   * the broker is up, this node's own latest report came back within 3 presence intervals (sent after
+   * the last (re)connection), and it has listened for 3 intervals since then (a live node reports
+   * every interval). See {@link ClusterView.stale}.
+   */
+  get viewCurrent(): boolean {
+    if (this.broker.status !== 'up') return false;
+    const now = Date.now();
+    if (now - this.recoveredAt <= this.goneAfterMs) return false;
+    return this.ownEchoSentAt >= this.recoveredAt && now - this.ownEchoSentAt <= this.goneAfterMs;
   }
 
   /**
@@ -179,9 +244,11 @@ export class ClusterLink {
   }
 
   private computeView(now: number): ClusterView {
+    const stale = !this.viewCurrent;
     const nodes: NodeView[] = [];
     for (const [node, { presence, at }] of this.peers) {
-      if (!this.fresh(at)) {
+      // A silent node is gone only when this node would have heard it: not while it is cut off itself.
+      if (!this.fresh(at) && !stale) {
         this.peers.delete(node);
         continue;
       }
@@ -196,7 +263,8 @@ export class ClusterLink {
       for (const [key, value] of Object.entries(view.stats)) total[key] = (total[key] ?? 0) + value;
       for (const [room, count] of Object.entries(view.rooms)) rooms[room] = (rooms[room] ?? 0) + count;
     }
-    return { nodes, total, rooms, maxStalenessMs: Math.max(0, ...nodes.map((n) => n.ageMs)) };
+    const unheard = stale && this.ownEchoSentAt > 0 ? now - this.ownEchoSentAt : 0;
+    return { nodes, total, rooms, maxStalenessMs: Math.max(0, unheard, ...nodes.map((n) => n.ageMs)), stale };
   }
 
   async stop(): Promise<void> {
@@ -206,16 +274,32 @@ export class ClusterLink {
   }
 
   private fresh(at: number | undefined): boolean {
-    return at !== undefined && Date.now() - at <= 3 * this.presenceIntervalMs;
+    return at !== undefined && Date.now() - at <= this.goneAfterMs;
   }
 
   private receive(payload: Buffer): void {
-    const push = decodePushEnvelope(payload);
-    if (push === null) {
+    const received = decodePushEnvelope(payload);
+    if (received === null) {
       this.malformed += 1;
       return;
     }
-    this.host.deliver(push);
+    if (received.expiresAt !== null && Date.now() > received.expiresAt) {
+      this.host.expired(received.push);
+      this.logExpired();
+      return;
+    }
+    this.host.deliver(received.push);
+  }
+
+  // Late pushes are expected right after a broker stall; outside one, they mean clocks that disagree.
+  private logExpired(): void {
+    this.expiredUnlogged += 1;
+    const now = Date.now();
+    if (now - this.expiredLoggedAt < EXPIRED_LOG_EVERY_MS) return;
+    this.log.warn({ dropped: this.expiredUnlogged },
+      `dropped pushes that arrived after their deadline (their publisher answered 503): expected after a broker stall; otherwise the nodes' clocks differ by more than --broker-clock-skew (${this.timing.clockSkewMs} ms), or this node reads from the broker that late`);
+    this.expiredUnlogged = 0;
+    this.expiredLoggedAt = now;
   }
 
   private presence(): Presence {
@@ -227,6 +311,7 @@ export class ClusterLink {
       role: this.host.role,
       worker: this.host.worker,
       intervalMs: this.presenceIntervalMs,
+      sentAt: Date.now(),
       stats: this.host.stats(),
       rooms: Object.fromEntries(largest),
       roomsTruncated: largest.length < all.length,
@@ -234,7 +319,9 @@ export class ClusterLink {
   }
 
   private async announce(): Promise<void> {
-    if (!this.available) return;
+    // Only the broker's state matters: a node back from an outage announces itself at once, so that the
+    // others (waiting for it, see `available`) take pushes again without waiting for their timeout.
+    if (this.broker.status !== 'up') return;
     await this.broker.publish(PRESENCE_CHANNEL, Buffer.from(JSON.stringify(this.presence()))).catch(() => undefined);
   }
 
@@ -243,8 +330,14 @@ export class ClusterLink {
       const presence = JSON.parse(payload.toString('utf8')) as Presence;
       if (presence.v !== 1 || typeof presence.node !== 'string') throw new Error('not a presence message');
       const at = Date.now();
+      const sentAt = typeof presence.sentAt === 'number' ? presence.sentAt : null;
+      // A report a stalled broker held back is old news: it says nothing of the sender now (clocks may
+      // differ by the tolerated skew).
+      if (sentAt !== null && at - sentAt > this.goneAfterMs + this.timing.clockSkewMs) return;
       this.peers.set(presence.node, { presence, at });
-      if (at >= this.recoveredAt) this.awaiting.delete(presence.node);
+      // Back (resubscribed) only if sent after this node's own return, give or take the skew.
+      if (at >= this.recoveredAt && (sentAt === null || sentAt + this.timing.clockSkewMs >= this.recoveredAt)) this.awaiting.delete(presence.node);
+      if (presence.node === this.host.nodeId && sentAt !== null) this.ownEchoSentAt = Math.max(this.ownEchoSentAt, sentAt);
     } catch {
       this.malformed += 1;
     }

@@ -10,29 +10,42 @@ export type PushEnvelope =
   | { kind: 'conn'; conn: string; items: string[] }
   | { kind: 'user'; user: string; items: string[] };
 
-/** Serialises a push; `items` are JSON texts. */
-export function encodePushEnvelope(push: PushEnvelope): Buffer {
+/**
+ * Serialises a push; `items` are JSON texts. `expiresAt` (ms since the epoch, the publisher's clock):
+ * the time after which no node may deliver it, because its publisher has answered 503 by then.
+ */
+export function encodePushEnvelope(push: PushEnvelope, expiresAt?: number): Buffer {
   const target = push.kind === 'room' ? `,"room":${JSON.stringify(push.room)}`
     : push.kind === 'conn' ? `,"conn":${JSON.stringify(push.conn)}`
       : push.kind === 'user' ? `,"user":${JSON.stringify(push.user)}` : '';
-  return Buffer.from(`{"v":1,"kind":"${push.kind}"${target},"items":[${push.items.join(',')}]}`);
+  const expiry = expiresAt === undefined ? '' : `,"exp":${Math.ceil(expiresAt)}`;
+  return Buffer.from(`{"v":1,"kind":"${push.kind}"${target}${expiry},"items":[${push.items.join(',')}]}`);
+}
+
+/** A push as received, with its deadline (null when its publisher set none). */
+export interface ReceivedPush {
+  push: PushEnvelope;
+  expiresAt: number | null;
 }
 
 /** Parses a push; returns null for anything malformed (counted and dropped by the caller). */
-export function decodePushEnvelope(payload: Buffer): PushEnvelope | null {
-  let value: { v?: unknown; kind?: unknown; room?: unknown; conn?: unknown; user?: unknown; items?: unknown };
+export function decodePushEnvelope(payload: Buffer): ReceivedPush | null {
+  let value: { v?: unknown; kind?: unknown; room?: unknown; conn?: unknown; user?: unknown; exp?: unknown; items?: unknown };
   try {
     value = JSON.parse(payload.toString('utf8'));
   } catch {
     return null;
   }
   if (value === null || typeof value !== 'object' || value.v !== 1 || !Array.isArray(value.items)) return null;
+  if (value.exp !== undefined && !Number.isFinite(value.exp)) return null;
+  const expiresAt = typeof value.exp === 'number' ? value.exp : null;
   const items = value.items.map((item) => JSON.stringify(item));
-  if (value.kind === 'all') return { kind: 'all', items };
-  if (value.kind === 'room' && typeof value.room === 'string') return { kind: 'room', room: value.room, items };
-  if (value.kind === 'conn' && typeof value.conn === 'string') return { kind: 'conn', conn: value.conn, items };
-  if (value.kind === 'user' && typeof value.user === 'string') return { kind: 'user', user: value.user, items };
-  return null;
+  const push: PushEnvelope | null = value.kind === 'all' ? { kind: 'all', items }
+    : value.kind === 'room' && typeof value.room === 'string' ? { kind: 'room', room: value.room, items }
+      : value.kind === 'conn' && typeof value.conn === 'string' ? { kind: 'conn', conn: value.conn, items }
+        : value.kind === 'user' && typeof value.user === 'string' ? { kind: 'user', user: value.user, items }
+          : null;
+  return push === null ? null : { push, expiresAt };
 }
 
 /** A node's periodic report of itself. */
@@ -45,6 +58,8 @@ export interface Presence {
   worker: number | null;
   /** Milliseconds between reports: a node silent for 3 of them is gone. */
   intervalMs: number;
+  /** When the report was sent (ms since the epoch, the sender's clock); absent from older nodes. */
+  sentAt?: number;
   /** Its counters (this node's `GET /stats`), numbers only. */
   stats: Record<string, number>;
   /** Members per room, for at most `PRESENCE_ROOM_LIMIT` rooms (the largest). */

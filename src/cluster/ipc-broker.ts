@@ -1,4 +1,5 @@
 import { BrokerBase, BrokerUnavailableError, type MessageHandler } from '../broker/broker.js';
+import { DEFAULT_LIVENESS, LivenessProbe, NoAnswerError, type LivenessTiming } from '../broker/liveness.js';
 
 /** Messages between a worker's IpcBroker and the primary's relay. */
 export type IpcBrokerMessage =
@@ -10,6 +11,9 @@ export type IpcBrokerMessage =
 
 const brokerMessageKinds = new Set(['sub', 'unsub', 'pub', 'ack', 'msg']);
 
+/** Published on by the liveness probe: nobody subscribes, the primary only acknowledges it. */
+const PROBE_CHANNEL = 'pushgate.probe';
+
 export function isIpcBrokerMessage(message: unknown): message is IpcBrokerMessage {
   return typeof message === 'object' && message !== null && brokerMessageKinds.has((message as { pushgate?: string }).pushgate ?? '');
 }
@@ -17,16 +21,23 @@ export function isIpcBrokerMessage(message: unknown): message is IpcBrokerMessag
 /**
  * The broker of workers on one machine without an external broker: publishes go over the worker's
  * IPC channel to the primary, which relays them to every worker subscribed (see `PrimaryRelay`).
- * Publishing resolves when the primary has relayed the message.
+ * Publishing resolves when the primary has relayed the message. A primary that stops answering (stopped,
+ * blocked) is noticed as the others are: a publish, or a probe publish every `probeIntervalMs`, not
+ * acknowledged within `timeoutMs` turns the broker `down` until a probe is acknowledged again.
  */
 export class IpcBroker extends BrokerBase {
   readonly kind = 'ipc';
   private readonly handlers = new Map<string, MessageHandler>();
   private readonly pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
   private nextId = 0;
+  private readonly probe: LivenessProbe;
 
-  constructor(private readonly channel: NodeJS.Process = process) {
+  constructor(private readonly channel: NodeJS.Process = process, private readonly liveness: LivenessTiming = DEFAULT_LIVENESS) {
     super();
+    this.probe = new LivenessProbe(liveness, () => this.publishToPrimary(PROBE_CHANNEL, Buffer.alloc(0)), (error) => {
+      if (error !== null) this.noAnswer(error);
+      else if (this.status === 'down' && this.channel.connected) this.setStatus('up');
+    });
     channel.on('message', (message: unknown) => {
       if (!isIpcBrokerMessage(message)) return;
       if (message.pushgate === 'msg') {
@@ -38,6 +49,7 @@ export class IpcBroker extends BrokerBase {
       }
     });
     channel.on('disconnect', () => {
+      this.probe.stop();
       this.setStatus('down', new Error('the primary process is gone'));
       for (const { reject } of this.pending.values()) reject(new BrokerUnavailableError('the primary process is gone'));
       this.pending.clear();
@@ -47,15 +59,37 @@ export class IpcBroker extends BrokerBase {
   async connect(): Promise<void> {
     if (this.channel.send === undefined || !this.channel.connected) throw new BrokerUnavailableError('not a worker process: no IPC channel');
     this.setStatus('up');
+    this.probe.start();
   }
 
   publish(channel: string, payload: Buffer): Promise<void> {
     if (this.status !== 'up') return Promise.reject(new BrokerUnavailableError());
+    return this.publishToPrimary(channel, payload);
+  }
+
+  /** Sends a publish to the primary; settles on its acknowledgement, or rejects after the timeout. */
+  private publishToPrimary(channel: string, payload: Buffer): Promise<void> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      const timer = setTimeout(() => {
+        if (!this.pending.delete(id)) return;
+        const error = new NoAnswerError(`publish on ${channel}`, this.liveness.timeoutMs);
+        this.noAnswer(error);
+        reject(error);
+      }, this.liveness.timeoutMs);
+      const settle = (error?: Error): void => {
+        clearTimeout(timer);
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      this.pending.set(id, { resolve: () => settle(), reject: settle });
       this.send({ pushgate: 'pub', id, channel, payload });
     });
+  }
+
+  /** The primary did not acknowledge in time: `down` until a probe is acknowledged. */
+  private noAnswer(error: Error): void {
+    if (this.status === 'up') this.setStatus('down', error);
   }
 
   async subscribe(channel: string, handler: MessageHandler): Promise<void> {
@@ -70,6 +104,7 @@ export class IpcBroker extends BrokerBase {
   }
 
   async close(): Promise<void> {
+    this.probe.stop();
     this.setStatus('closed');
   }
 

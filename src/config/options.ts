@@ -69,6 +69,18 @@ export interface GatewayOptions {
    * `redis://host:6379` (pub/sub; sharded pub/sub on a Redis Cluster) or `nats://host:4222`.
    */
   broker: string;
+  /**
+   * Milliseconds the broker may take to answer a publish or a liveness probe; past it the publish is
+   * refused (503) and the broker counted down until a probe is answered again. Default 2000.
+   */
+  brokerTimeout: number;
+  /** Milliseconds between liveness probes of the broker connections (Redis PING, NATS PING/PONG). Default 1000. */
+  brokerProbeInterval: number;
+  /**
+   * Milliseconds the clocks of two nodes may differ (plus delivery lag): a push that reaches a node later
+   * than its publish deadline (`brokerTimeout`) plus this is dropped, since its publisher answered 503. Default 500.
+   */
+  brokerClockSkew: number;
   /** What this process does: `both` (default), `gateway` (connections only), `api` (push API only). */
   role: Role;
   /** Worker processes sharing the ports; 0 (default): one per core; 1: no workers, this process serves. */
@@ -140,6 +152,11 @@ export const optionSpecs: readonly OptionSpec[] = [
   spec('handshakeTimeout', 'seconds', { type: 'number', min: 0.1, max: 600 }, 'time a client may take to complete its WebSocket handshake (and, with JWT auth, to send AUTH)'),
   spec('maxConnectionsPerIp', 'count', { type: 'int', min: 0, max: 10000000 }, 'connections one IP address may hold, handshakes under way included (0: unlimited)'),
   spec('broker', 'url', { type: 'string' }, 'memory (one machine), redis://host:6379 or nats://host:4222 (a cluster of nodes)'),
+  spec('brokerTimeout', 'ms', { type: 'int', min: 10, max: 600000 },
+    'a publish or liveness probe the broker does not answer within this is refused (503) and the broker counted down'),
+  spec('brokerProbeInterval', 'ms', { type: 'int', min: 10, max: 600000 }, 'how often the broker connections are probed for liveness'),
+  spec('brokerClockSkew', 'ms', { type: 'int', min: 0, max: 600000 },
+    'tolerated clock difference between nodes (plus delivery lag): pushes arriving later than their publish deadline plus this are dropped'),
   spec('role', 'role', { type: 'enum', choices: ROLES }, 'both, gateway (connections only) or api (push API only); also the subcommands'),
   spec('workers', 'count', { type: 'int', min: 0, max: 1024 }, 'worker processes sharing the ports (0: one per core, 1: none)'),
   spec('presenceInterval', 'seconds', { type: 'number', min: 0.05, max: 60 }, 'seconds between cluster presence reports (counts are at most 3 of these stale)'),
@@ -171,6 +188,9 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   handshakeTimeout: 10,
   maxConnectionsPerIp: 0,
   broker: 'memory',
+  brokerTimeout: 2000,
+  brokerProbeInterval: 1000,
+  brokerClockSkew: 500,
   role: 'both',
   workers: 0,
   presenceInterval: 1,

@@ -5,7 +5,8 @@ import type { Registry } from 'prom-client';
 import { ApiKey, isLoopback } from '../api/api-key.js';
 import { ApiServer } from '../api/api-server.js';
 import { BrokerUnavailableError, type Broker } from '../broker/broker.js';
-import { createBroker } from '../broker/create-broker.js';
+import { brokerLiveness, createBroker } from '../broker/create-broker.js';
+import { NoAnswerError } from '../broker/liveness.js';
 import { nodeOfConnection } from '../cluster/channels.js';
 import { ClusterLink, type ClusterView } from '../cluster/cluster-link.js';
 import type { PushEnvelope } from '../cluster/envelope.js';
@@ -212,7 +213,7 @@ export class Gateway {
     let api: AddressInfo | null = null;
     try {
       const bound = (async () => {
-        const broker = this.extras.broker ?? await createBroker(this.options.broker, this.log);
+        const broker = this.extras.broker ?? await createBroker(this.options.broker, this.log, brokerLiveness(this.options));
         if (this.servesApi && this.options.apiKey === '' && !isLoopback(this.options.apiHost)) {
           throw new OptionError(optionSpec('apiKey') ?? 'apiKey', `the push API would listen on ${this.options.apiHost} without a key: set --api-key (PUSHGATE_API_KEY), or listen on a loopback address`);
         }
@@ -220,7 +221,12 @@ export class Gateway {
           throw new OptionError(optionSpec('broker') ?? 'broker', `role ${this.options.role} needs a broker shared with the other role (redis://… or nats://…), not memory`);
         }
         if (broker !== null) {
-          this.cluster = new ClusterLink(broker, this.clusterHost(), this.log, this.options.presenceInterval * 1000);
+          this.cluster = new ClusterLink(broker, this.clusterHost(), this.log, {
+            presenceIntervalMs: this.options.presenceInterval * 1000,
+            publishTimeoutMs: this.options.brokerTimeout,
+            probeIntervalMs: this.options.brokerProbeInterval,
+            clockSkewMs: this.options.brokerClockSkew,
+          });
           this.hub.onRoomChange = (room, open) => (open ? this.cluster?.roomOpened(room) : this.cluster?.roomClosed(room));
           this.handler.roomReady = (room) => this.cluster?.roomReady(room) ?? null;
           this.hub.onUserChange = (user, open) => (open ? this.cluster?.userOpened(user) : this.cluster?.userClosed(user));
@@ -283,14 +289,26 @@ export class Gateway {
 
   /**
    * Pushes items to one connection by id, on whichever node holds it; 404 (`CONN_NOT_FOUND`) when
-   * no live node holds it.
+   * no live node holds it. A node this one cannot see while its view of the cluster is not current
+   * (broker down, or just back) is no proof of absence: that answers 503 `BROKER_UNAVAILABLE` (retry).
    */
   async pushConn(id: string, items: unknown): Promise<PushResult> {
     if (this.state !== 'running') throw new PushError(ErrorCode.SHUTTING_DOWN, 'the gateway is shutting down', 503);
     const node = nodeOfConnection(id);
-    const here = node === this.hub.nodeId || this.cluster === null;
-    if (here ? this.hub.get(id) === undefined : node === null || !this.cluster?.knowsNode(node)) {
-      throw new PushError(ErrorCode.CONN_NOT_FOUND, `connection ${id} is not connected`, 404);
+    const cluster = this.cluster;
+    if (cluster === null || node === this.hub.nodeId) {
+      if (this.hub.get(id) === undefined) throw new PushError(ErrorCode.CONN_NOT_FOUND, `connection ${id} is not connected`, 404);
+    } else {
+      // The broker first: while it is down, no answer about other nodes can be trusted.
+      if (!cluster.available) throw this.brokerUnavailable();
+      if (node === null) throw new PushError(ErrorCode.CONN_NOT_FOUND, `connection ${id} is not connected`, 404);
+      if (!cluster.knowsNode(node)) {
+        if (!cluster.viewCurrent) {
+          this.stats.pushRejected += 1;
+          throw new PushError(ErrorCode.BROKER_UNAVAILABLE, `node ${node} of connection ${id} is not in this node's view of the cluster, which is not current (broker down or just back): cannot tell whether it is connected; retry`, 503);
+        }
+        throw new PushError(ErrorCode.CONN_NOT_FOUND, `connection ${id} is not connected`, 404);
+      }
     }
     return this.push({ kind: 'conn', conn: id, items: this.admit(items) });
   }
@@ -318,6 +336,7 @@ export class Gateway {
     return this.cluster.publish(envelope).then(() => result, (error: unknown) => {
       this.stats.itemsAccepted -= envelope.items.length;
       this.stats.pushRejected += 1;
+      if (error instanceof NoAnswerError) this.stats.pushesTimedOut += 1;
       if (error instanceof BrokerUnavailableError) throw new PushError(ErrorCode.BROKER_UNAVAILABLE, 'the broker is unavailable: the push was not accepted; retry', 503);
       throw error;
     });
@@ -373,6 +392,9 @@ export class Gateway {
       worker: this.extras.worker ?? null,
       holdsConnections: this.servesConnections,
       deliver: (push: PushEnvelope) => gateway.deliver(push),
+      expired: () => {
+        gateway.stats.pushesExpired += 1;
+      },
       stats: () => numericStats(gateway.snapshot()),
       rooms: () => gateway.hub.roomSizes(),
       users: () => gateway.hub.userIds(),
@@ -389,13 +411,16 @@ export class Gateway {
     return this.cluster?.broker.status ?? 'none';
   }
 
+  // A push refused because the broker is down (or just back, waiting for the other nodes).
+  private brokerUnavailable(): PushError {
+    this.stats.pushRejected += 1;
+    return new PushError(ErrorCode.BROKER_UNAVAILABLE, 'the broker is unavailable: the push was not accepted; retry', 503);
+  }
+
   // Checks state and queue room, then serialises: a refused push costs no encoding.
   private admit(items: unknown): string[] {
     if (this.state !== 'running') throw new PushError(ErrorCode.SHUTTING_DOWN, 'the gateway is shutting down', 503);
-    if (this.cluster !== null && !this.cluster.available) {
-      this.stats.pushRejected += 1;
-      throw new PushError(ErrorCode.BROKER_UNAVAILABLE, 'the broker is unavailable: the push was not accepted; retry', 503);
-    }
+    if (this.cluster !== null && !this.cluster.available) throw this.brokerUnavailable();
     const count = Array.isArray(items) ? items.length : 0;
     if (count > this.options.maxPendingItems) {
       throw new PushError(ErrorCode.TOO_MANY_ITEMS, `a push may hold at most ${this.options.maxPendingItems} items (maxPendingItems); split it`, 413);
@@ -557,6 +582,7 @@ export class Gateway {
         total: view.total,
         roomCount: Object.keys(view.rooms).length,
         maxStalenessMs: view.maxStalenessMs,
+        stale: view.stale,
       },
     };
     this.merger.add(`r:${STATS_ROOM}`, { kind: 'room', room: STATS_ROOM }, [JSON.stringify(item)]);

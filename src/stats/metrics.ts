@@ -11,7 +11,9 @@ const counters: ReadonlyArray<[keyof Stats, string, string]> = [
   ['pushRoomTotal', 'pushgate_push_room_requests_total', 'Accepted pushes to a room'],
   ['pushConnTotal', 'pushgate_push_conn_requests_total', 'Accepted pushes to a connection'],
   ['pushUserTotal', 'pushgate_push_user_requests_total', 'Accepted pushes to a user'],
-  ['pushRejected', 'pushgate_push_rejected_total', 'Pushes refused with 503 (queues full)'],
+  ['pushRejected', 'pushgate_push_rejected_total', 'Pushes refused with 503 (queues full, broker unavailable)'],
+  ['pushesTimedOut', 'pushgate_pushes_timed_out_total', 'Pushes refused (503) because the broker did not confirm them within brokerTimeout'],
+  ['pushesExpired', 'pushgate_pushes_expired_total', 'Pushes received after their publish deadline and dropped (their publisher answered 503)'],
   ['itemsAccepted', 'pushgate_items_accepted_total', 'Items accepted for delivery'],
   ['itemsDelivered', 'pushgate_items_delivered_total', 'Items written to clients (per recipient)'],
   ['itemsDropped', 'pushgate_items_dropped_total', 'Items addressed to a client but not written'],
@@ -65,8 +67,12 @@ export function createMetricsRegistry(snapshot: () => StatsSnapshot, cluster: ()
     },
   });
   new Gauge({
-    name: 'pushgate_cluster_nodes', help: 'Live nodes of the cluster (including this one)', registers: [registry],
+    name: 'pushgate_cluster_nodes', help: 'Live nodes of the cluster (including this one; while the view is stale, as last reported)', registers: [registry],
     collect() { this.set(cluster()?.nodes.length ?? 1); },
+  });
+  new Gauge({
+    name: 'pushgate_cluster_view_stale', help: '1 while this node cannot vouch for its view of the cluster (broker down or just back), else 0', registers: [registry],
+    collect() { this.set(cluster()?.stale === true ? 1 : 0); },
   });
   return registry;
 }

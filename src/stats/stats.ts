@@ -21,6 +21,16 @@ export class Stats {
   itemsDelivered = 0;
   /** Items that were addressed to a client but not written (its connection closed or was too slow). */
   itemsDropped = 0;
+  /**
+   * Pushes received from the broker after their publish deadline (plus `brokerClockSkew`) and dropped:
+   * their publisher had answered 503 (not accepted), so delivering them would duplicate a retry.
+   */
+  pushesExpired = 0;
+  /**
+   * Pushes refused with 503 because the broker did not confirm them within `brokerTimeout` (a hang): the
+   * broker may still forward them when it resumes, and the nodes then drop them (`pushesExpired`).
+   */
+  pushesTimedOut = 0;
   /** PUSH frames built by the merger (each encoded and framed once). */
   batchesFlushed = 0;
   /** Connections accepted since start. */

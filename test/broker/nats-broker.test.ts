@@ -303,3 +303,37 @@ describe('NatsBroker through a nats-server crash', { skip: missing ?? false }, (
     await brokers.service.restart();
   });
 });
+
+describe('NatsBroker while nats-server is stopped (SIGSTOP): the connection stays open, nothing answers', { skip: missing ?? false }, () => {
+  const brokers = useBrokerService(startNats, NatsBroker);
+
+  it('rejects a publish not confirmed within the timeout, goes down, and comes back up on SIGCONT with its subscriptions', { timeout: 30000 }, async () => {
+    const liveness = { timeoutMs: 300, probeIntervalMs: 100 };
+    const statuses: BrokerStatus[] = [];
+    const a = brokers.make(brokers.service.url, { liveness });
+    const b = brokers.make(brokers.service.url, { liveness });
+    a.onStatus((status) => statuses.push(status));
+    await withTimeout(Promise.all([a.connect(), b.connect()]), 10000, 'connect');
+    const inbox = new Inbox();
+    await b.subscribe('stall.ch', inbox.handler);
+    await a.publish('stall.ch', Buffer.from('before'));
+    await inbox.waitForText('before');
+
+    const pid = brokers.service.pid;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      // Not confirmed in time: refused (within the bound: the wait is capped well above the timeout).
+      await assert.rejects(withTimeout(a.publish('stall.ch', Buffer.from('during')), 5000, 'the publish to be refused'), isUnavailable);
+      assert.equal(a.status, 'down');
+      // b publishes nothing: its liveness probe alone finds the server silent.
+      await waitFor(() => b.status === 'down', 5000, 'the probe to take b down');
+      await assert.rejects(withTimeout(a.publish('stall.ch', Buffer.from('refused')), 1000, 'a refusal'), isUnavailable);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await waitFor(() => a.status === 'up' && b.status === 'up', 10000, 'both brokers up again');
+    await a.publish('stall.ch', Buffer.from('after'));
+    await inbox.waitForText('after');
+    assert.deepEqual(statuses, ['up', 'down', 'up']);
+  });
+});

@@ -262,9 +262,115 @@ describe('RedisBroker through a Redis outage', { skip: missing ?? false }, () =>
   });
 });
 
+/** A TCP relay to `port` whose connections can be frozen: bytes held both ways, the sockets kept open. */
+interface FreezingProxy {
+  port: number;
+  /** Relayed connections in the order they were opened; `subscriber` once SUBSCRIBE went through. */
+  links: Array<{ subscriber: boolean; freeze(): void; thaw(): void }>;
+  close(): Promise<void>;
+}
+
+async function freezingProxy(port: number): Promise<FreezingProxy> {
+  const sockets = new Set<Socket>();
+  const links: FreezingProxy['links'] = [];
+  const server = createServer((client) => {
+    const upstream = netConnect(port, '127.0.0.1');
+    let frozen = false;
+    const held: Array<[Socket, Buffer]> = [];
+    const link = {
+      subscriber: false,
+      freeze: () => { frozen = true; },
+      thaw: () => {
+        frozen = false;
+        for (const [to, data] of held.splice(0)) to.write(data);
+      },
+    };
+    links.push(link);
+    const relay = (from: Socket, to: Socket, fromClient: boolean): void => {
+      sockets.add(from);
+      from.on('error', () => to.destroy());
+      from.on('close', () => to.destroy());
+      from.on('data', (data: Buffer) => {
+        if (fromClient && /SUBSCRIBE/i.test(data.toString('latin1'))) link.subscriber = true;
+        if (frozen) held.push([to, data]);
+        else to.write(data);
+      });
+    };
+    relay(client, upstream, true);
+    relay(upstream, client, false);
+  });
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    links,
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+describe('RedisBroker when a connection stops answering (it stays open)', { skip: missing ?? false }, () => {
+  const brokers = useBrokerService(startRedis, RedisBroker);
+  const proxies: FreezingProxy[] = [];
+  after(async () => {
+    await Promise.all(proxies.map((p) => p.close()));
+  });
+  const liveness = { timeoutMs: 300, probeIntervalMs: 100 };
+  const throughProxy = async (): Promise<{ broker: RedisBroker; proxy: FreezingProxy; statuses: BrokerStatus[] }> => {
+    const proxy = await freezingProxy(brokers.service.port);
+    proxies.push(proxy);
+    const broker = brokers.make(`redis://127.0.0.1:${proxy.port}`, { liveness });
+    const statuses: BrokerStatus[] = [];
+    broker.onStatus((status) => statuses.push(status));
+    await broker.connect();
+    return { broker, proxy, statuses };
+  };
+
+  it('rejects a publish not answered within the timeout and goes down; back up once the connection answers', async () => {
+    const { broker, proxy, statuses } = await throughProxy();
+    const seen = new Inbox();
+    await broker.subscribe('stall.pub', seen.handler);
+    const commands = proxy.links.find((l) => !l.subscriber)!;
+    commands.freeze();
+    try {
+      await assert.rejects(withTimeout(broker.publish('stall.pub', Buffer.from('during')), 5000, 'the publish to be refused'), BrokerUnavailableError);
+      assert.equal(broker.status, 'down');
+      await assert.rejects(withTimeout(broker.publish('stall.pub', Buffer.from('refused')), 1000, 'a refusal'), BrokerUnavailableError);
+    } finally {
+      commands.thaw();
+    }
+    await waitFor(() => broker.status === 'up', 10000, 'the broker to come back up');
+    await broker.publish('stall.pub', Buffer.from('after'));
+    await seen.waitForText('after');
+    assert.deepEqual(statuses, ['up', 'down', 'up']);
+  });
+
+  it('goes down when only its subscriber connection stops answering (PINGed too), and back up when it answers', async () => {
+    const { broker, proxy, statuses } = await throughProxy();
+    const seen = new Inbox();
+    await broker.subscribe('stall.sub', seen.handler);
+    const subscriber = proxy.links.find((l) => l.subscriber);
+    assert.ok(subscriber !== undefined, 'the subscriber connection is relayed');
+    subscriber.freeze();
+    try {
+      await waitFor(() => broker.status === 'down', 5000, 'the probe of the subscriber connection to take the broker down');
+      await assert.rejects(withTimeout(broker.publish('stall.sub', Buffer.from('refused')), 1000, 'a refusal'), BrokerUnavailableError);
+    } finally {
+      subscriber.thaw();
+    }
+    await waitFor(() => broker.status === 'up', 10000, 'the broker to come back up');
+    await broker.publish('stall.sub', Buffer.from('after'));
+    await seen.waitForText('after');
+    assert.deepEqual(statuses, ['up', 'down', 'up']);
+  });
+});
+
 /** A Redis Cluster of `count` masters on free loopback ports, started by the test. */
 interface RedisCluster {
   ports: number[];
+  /** The PID of the node on `port`. */
+  pid(port: number): number;
   /** Kills the node on `port` by PID, as a crash would. */
   kill(port: number): Promise<void>;
   /** Starts the node on `port` again, with its nodes.conf (it rejoins the cluster). */
@@ -308,6 +414,7 @@ async function startRedisCluster(count = 3): Promise<RedisCluster> {
   };
   const cluster: RedisCluster = {
     ports,
+    pid: (port) => children.get(port)?.pid ?? 0,
     kill: (port) => killChild(children.get(port)),
     async restart(port) {
       await launch(ports.indexOf(port));
@@ -427,5 +534,31 @@ describe('RedisBroker against a Redis Cluster', { skip: missing ?? false }, () =
     for (const c of channelOf.values()) await publisher.publish(c, Buffer.from(`after ${c}`));
     await waitFor(() => [...channelOf.values()].every((c) => seen.of(c).length === 1), 10000, 'a message on every shard');
     assert.deepEqual(seen.of(channel).map(String), [`after ${channel}`]);
+  });
+
+  it('goes down within the timeout when one master stops answering (SIGSTOP), and back up on SIGCONT', async () => {
+    const ports = brokers.service.ports;
+    const liveness = { timeoutMs: 300, probeIntervalMs: 100 };
+    const publisher = brokers.make(`redis://127.0.0.1:${ports[0]}`, { liveness });
+    const subscriber = brokers.make(`redis://127.0.0.1:${ports[2]}`, { liveness });
+    await Promise.all([publisher.connect(), subscriber.connect()]);
+    const channelOf = await channelPerShard('room.stall');
+    const seen = new Inbox();
+    for (const channel of channelOf.values()) await subscriber.subscribe(channel, seen.handler);
+
+    const victim = ports[1]!;
+    const pid = brokers.service.pid(victim);
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await assert.rejects(withTimeout(publisher.publish(channelOf.get(victim)!, Buffer.from('during')), 5000, 'the publish to be refused'), BrokerUnavailableError);
+      await waitFor(() => publisher.status === 'down' && subscriber.status === 'down', 5000, 'both brokers to go down');
+      // Down for every shard: the cluster's pushes are refused as a whole.
+      await assert.rejects(withTimeout(publisher.publish(channelOf.get(ports[0]!)!, Buffer.from('refused')), 1000, 'a refusal'), BrokerUnavailableError);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await waitFor(() => publisher.status === 'up' && subscriber.status === 'up', 10000, 'both brokers to come back up');
+    for (const c of channelOf.values()) await publisher.publish(c, Buffer.from(`after ${c}`));
+    await waitFor(() => [...channelOf.values()].every((c) => seen.texts().includes(`after ${c}`)), 10000, 'a message on every shard');
   });
 });

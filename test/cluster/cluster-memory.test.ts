@@ -78,6 +78,8 @@ describe('a cluster over one broker (in-process bus)', () => {
     await waitFor(() => api.clusterView()?.nodes.some((n) => n.node === b.gateway.hub.nodeId) === true, 3000, 'presence of b');
     assert.equal((await postJson(`${apiUrl}/push/conn`, { conn: id, items: ['dm'] })).status, 200);
     assert.deepEqual((await target.next()).data.items, ['dm']);
+    // "Not connected" only once the view is current (3 presence intervals after start): before, 503.
+    await waitFor(() => api.clusterView()?.stale === false, 3000, 'a current cluster view');
     const unknown = await postJson(`${apiUrl}/push/conn`, { conn: 'deadbeef-1', items: ['x'] });
     assert.equal(unknown.status, 404);
   });
