@@ -82,6 +82,10 @@ export class NatsBroker extends BrokerBase {
     this.log = options.log ?? (() => {});
   }
 
+  get subscriptionCount(): number {
+    return this.entries.size;
+  }
+
   connect(): Promise<void> {
     if (this.status === 'closed') return Promise.reject(new BrokerUnavailableError('the nats broker was closed'));
     if (this.nc !== null) return Promise.resolve();

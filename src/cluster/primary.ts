@@ -3,7 +3,8 @@ import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import type { GatewayOptions } from '../config/options.js';
 import { openFileLimit } from '../config/open-file-limit.js';
-import { isIpcBrokerMessage, type IpcBrokerMessage } from './ipc-broker.js';
+import { isIpcBrokerMessage } from './ipc-broker.js';
+import { PrimaryRelay } from './primary-relay.js';
 
 /** What a worker tells the primary once it listens, and what the primary tells workers. */
 export type WorkerControl =
@@ -31,39 +32,18 @@ export async function runPrimary(options: GatewayOptions, log: Logger): Promise<
       ' (raise it with `ulimit -n`, LimitNOFILE= in systemd, or --ulimit nofile= in Docker)');
   }
   cluster.setupPrimary({ serialization: 'advanced' });
-  const subscriptions = new Map<string, Set<Worker>>();
+  const relay = new PrimaryRelay<Worker>();
   const numbers = new Map<Worker, number>();
   const listening = new Map<number, { ws: string; api: string }>();
   let stopping = false;
   let announced = false;
   const restarts: number[] = [];
 
-  const relay = (worker: Worker, message: IpcBrokerMessage): void => {
-    switch (message.pushgate) {
-      case 'sub': {
-        let set = subscriptions.get(message.channel);
-        if (set === undefined) subscriptions.set(message.channel, (set = new Set()));
-        set.add(worker);
-        return;
-      }
-      case 'unsub':
-        subscriptions.get(message.channel)?.delete(worker);
-        return;
-      case 'pub':
-        for (const target of subscriptions.get(message.channel) ?? []) {
-          if (target.isConnected()) target.send({ pushgate: 'msg', channel: message.channel, payload: message.payload });
-        }
-        worker.send({ pushgate: 'ack', id: message.id });
-        return;
-      default:
-    }
-  };
-
   const fork = (number: number): void => {
     const worker = cluster.fork({ [WORKER_ENV]: String(number) });
     numbers.set(worker, number);
     worker.on('message', (message: unknown) => {
-      if (isIpcBrokerMessage(message)) relay(worker, message);
+      if (isIpcBrokerMessage(message)) relay.handle(worker, message);
       else if ((message as WorkerControl).pushgate === 'listening') {
         const { ws, api } = message as { ws: string; api: string };
         listening.set(number, { ws, api });
@@ -78,7 +58,7 @@ export async function runPrimary(options: GatewayOptions, log: Logger): Promise<
   };
 
   cluster.on('exit', (worker, code, signal) => {
-    for (const set of subscriptions.values()) set.delete(worker);
+    relay.workerGone(worker);
     const number = numbers.get(worker) ?? 0;
     numbers.delete(worker);
     if (stopping) {

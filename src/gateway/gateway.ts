@@ -8,6 +8,7 @@ import { BrokerUnavailableError, type Broker } from '../broker/broker.js';
 import { createBroker } from '../broker/create-broker.js';
 import { nodeOfConnection } from '../cluster/channels.js';
 import { ClusterLink, type ClusterView } from '../cluster/cluster-link.js';
+import { IpcBroker } from '../cluster/ipc-broker.js';
 import type { PushEnvelope } from '../cluster/envelope.js';
 import { grantedAuth, handshakeToken, offersAuthFirst, JwtVerifier, KeyFileError, pendingAuth, TokenError, type TokenGrant } from '../auth/jwt.js';
 import { createOriginPolicy, type OriginPolicy } from '../auth/origin.js';
@@ -402,12 +403,15 @@ export class Gateway {
 
   /** The counters and gauges `GET /stats` returns. */
   snapshot(): StatsSnapshot {
+    const broker = this.cluster?.broker;
     return {
       nodeId: this.hub.nodeId,
       pid: process.pid,
       role: this.options.role,
       worker: this.extras.worker ?? null,
       broker: this.brokerStatus,
+      brokerSubscriptions: this.cluster?.broker.subscriptionCount ?? 0,
+      ...(broker instanceof IpcBroker && broker.relayChannels !== null ? { relayChannels: broker.relayChannels } : {}),
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       onlineConnections: this.hub.size,
       roomCount: this.hub.roomCount,

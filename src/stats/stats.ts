@@ -55,5 +55,9 @@ export interface StatsSnapshot extends Omit<Stats, never> {
   worker: number | null;
   /** The broker's state (`none`, `up`, `down`, …). */
   broker: string;
+  /** Broker channels this node subscribes to now (0 without a broker). */
+  brokerSubscriptions: number;
+  /** Workers without an external broker: channels the primary relays for all of them, as of its last answer. */
+  relayChannels?: number;
   uptimeSeconds: number;
 }
