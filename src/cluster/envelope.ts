@@ -3,24 +3,32 @@
  * once; presence carries a node's counts.
  */
 
-/** A push as published on the broker. */
-export type PushEnvelope =
+/** Who published a push: the node's id and its own sequence number, so the node knows it when it comes back. */
+export interface PushOrigin {
+  node: string;
+  seq: number;
+}
+
+/** A push as published on the broker; `origin` is set on what nodes publish (absent from older nodes' pushes). */
+export type PushEnvelope = (
   | { kind: 'all'; items: string[] }
   | { kind: 'room'; room: string; items: string[] }
   | { kind: 'conn'; conn: string; items: string[] }
-  | { kind: 'user'; user: string; items: string[] };
+  | { kind: 'user'; user: string; items: string[] }
+) & { origin?: PushOrigin };
 
 /** Serialises a push; `items` are JSON texts. */
 export function encodePushEnvelope(push: PushEnvelope): Buffer {
   const target = push.kind === 'room' ? `,"room":${JSON.stringify(push.room)}`
     : push.kind === 'conn' ? `,"conn":${JSON.stringify(push.conn)}`
       : push.kind === 'user' ? `,"user":${JSON.stringify(push.user)}` : '';
-  return Buffer.from(`{"v":1,"kind":"${push.kind}"${target},"items":[${push.items.join(',')}]}`);
+  const origin = push.origin === undefined ? '' : `,"origin":${JSON.stringify(push.origin.node)},"seq":${push.origin.seq}`;
+  return Buffer.from(`{"v":1,"kind":"${push.kind}"${target}${origin},"items":[${push.items.join(',')}]}`);
 }
 
 /** Parses a push; returns null for anything malformed (counted and dropped by the caller). */
 export function decodePushEnvelope(payload: Buffer): PushEnvelope | null {
-  let value: { v?: unknown; kind?: unknown; room?: unknown; conn?: unknown; user?: unknown; items?: unknown };
+  let value: { v?: unknown; kind?: unknown; room?: unknown; conn?: unknown; user?: unknown; origin?: unknown; seq?: unknown; items?: unknown };
   try {
     value = JSON.parse(payload.toString('utf8'));
   } catch {
@@ -28,11 +36,12 @@ export function decodePushEnvelope(payload: Buffer): PushEnvelope | null {
   }
   if (value === null || typeof value !== 'object' || value.v !== 1 || !Array.isArray(value.items)) return null;
   const items = value.items.map((item) => JSON.stringify(item));
-  if (value.kind === 'all') return { kind: 'all', items };
-  if (value.kind === 'room' && typeof value.room === 'string') return { kind: 'room', room: value.room, items };
-  if (value.kind === 'conn' && typeof value.conn === 'string') return { kind: 'conn', conn: value.conn, items };
-  if (value.kind === 'user' && typeof value.user === 'string') return { kind: 'user', user: value.user, items };
-  return null;
+  const push: PushEnvelope | null = value.kind === 'all' ? { kind: 'all', items }
+    : value.kind === 'room' && typeof value.room === 'string' ? { kind: 'room', room: value.room, items }
+      : value.kind === 'conn' && typeof value.conn === 'string' ? { kind: 'conn', conn: value.conn, items }
+        : value.kind === 'user' && typeof value.user === 'string' ? { kind: 'user', user: value.user, items } : null;
+  if (push !== null && typeof value.origin === 'string' && Number.isSafeInteger(value.seq)) push.origin = { node: value.origin, seq: value.seq as number };
+  return push;
 }
 
 /** A node's periodic report of itself. */
