@@ -3,6 +3,7 @@ import { Agent, request } from 'node:http';
 import { after, describe, it } from 'node:test';
 import { TestClient } from '../helpers/client.js';
 import { startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { CLI, startNode, type Child } from '../helpers/process.js';
 import { serviceMissing, startNats, startRedis, type Service } from '../helpers/services.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 
@@ -18,6 +19,7 @@ const PUSHERS = 8;
 /** Pushes answered 200 before close() is called. */
 const BEFORE_CLOSE = 150;
 const ITERATIONS = 4;
+const CLI_ITERATIONS = 3;
 /** Bound on each pusher's loop (it stops at its first 503 or failure). */
 const MAX_PUSHES_PER_PUSHER = 2000;
 
@@ -55,13 +57,48 @@ function itemsOf(client: TestClient): string[] {
   return client.frames.filter((frame) => frame.type === 'PUSH').flatMap((frame) => frame.data.items as string[]);
 }
 
-async function shutdownUnderPushes(brokerUrl: string, iteration: number): Promise<{ accepted: number; refused: number; lostPerClient: number }> {
+/** What is shut down: its two URLs, and how to stop it (resolves once it has stopped). */
+interface Target {
+  apiUrl: string;
+  wsUrl: string;
+  close(): Promise<unknown>;
+}
+
+/** An in-process gateway joined to `brokerUrl`; `close()` is Gateway.close(). */
+async function inProcess(brokerUrl: string): Promise<Target> {
   const gw: RunningGateway = await startGateway({ broker: brokerUrl, presenceInterval: 0.1, shutdownTimeout: 5, maxClientRate: 0 });
+  return { apiUrl: gw.apiUrl, wsUrl: gw.wsUrl(), close: () => gw.close() };
+}
+
+/** `pushgate --workers 2` (with `args`); `close()` is SIGTERM to the primary, resolved once it exited 0. */
+async function cliWorkers(args: string[]): Promise<Target> {
+  const child = startNode(CLI, ['--workers', '2', '--host', '127.0.0.1', '--port', '0', '--api-host', '127.0.0.1', '--api-port', '0',
+    '--presence-interval', '0.1', '--shutdown-timeout', '5', '--max-client-rate', '0', '--log-level', 'warn', ...args]);
+  children.push(child);
+  const [, ws, api] = await child.waitForLine(/listening ws=(\S+) api=(\S+) workers=2/, 15000);
+  return {
+    apiUrl: `http://${api}`,
+    wsUrl: `ws://${ws}/connect`,
+    async close() {
+      child.child.kill('SIGTERM');
+      assert.equal(await withTimeout(child.exited, 15000, 'the primary to exit'), 0, child.output());
+    },
+  };
+}
+
+/** CLI processes started here, stopped in `after` whatever happened. */
+const children: Child[] = [];
+after(async () => {
+  await Promise.all(children.map((child) => child.stop(15000).catch(() => undefined)));
+});
+
+async function shutdownUnderPushes(target: Target, iteration: number): Promise<{ accepted: number; refused: number; lostPerClient: number }> {
+  const gw = target;
   const clients: TestClient[] = [];
   const agent = new Agent({ keepAlive: true, maxSockets: PUSHERS });
   try {
     for (let i = 0; i < CLIENTS; i++) {
-      const client = await gw.connect();
+      const client = await TestClient.open(gw.wsUrl);
       clients.push(client);
       assert.equal((await client.request('JOIN', { room: 'news' })).type, 'ACK');
     }
@@ -112,7 +149,6 @@ async function shutdownUnderPushes(brokerUrl: string, iteration: number): Promis
   } finally {
     agent.destroy();
     clients.forEach((client) => client.terminate());
-    await gw.close();
   }
 }
 
@@ -126,9 +162,31 @@ for (const [kind, binary, start] of [['Redis', 'redis-server', startRedis], ['NA
     it(`delivers every push answered 200 to every client, answers the rest 503 SHUTTING_DOWN, resets no request (${ITERATIONS} runs)`, { timeout: 90000 }, async () => {
       broker = await start();
       for (let i = 0; i < ITERATIONS; i++) {
-        const { accepted, refused } = await shutdownUnderPushes(broker.url, i);
-        process.stderr.write(`${kind} run ${i}: ${accepted} pushes answered 200, ${refused} refused, all delivered to ${CLIENTS} clients\n`);
+        const target = await inProcess(broker.url);
+        try {
+          const { accepted, refused } = await shutdownUnderPushes(target, i);
+          process.stderr.write(`${kind} run ${i}: ${accepted} pushes answered 200, ${refused} refused, all delivered to ${CLIENTS} clients\n`);
+        } finally {
+          await target.close();
+        }
       }
     });
   });
 }
+
+describe('graceful shutdown under pushes, SIGTERM to pushgate --workers 2', () => {
+  for (const [label, args] of [['the primary relaying', []], ['a Redis broker', null]] as const) {
+    it(`over ${label}: every push answered 200 reaches the clients of both workers, the rest get 503 (${CLI_ITERATIONS} runs)`, { timeout: 90000, skip: args === null ? serviceMissing('redis-server') ?? false : false }, async (t) => {
+      let redis: Service | undefined;
+      if (args === null) {
+        redis = await startRedis();
+        t.after(() => redis?.stop());
+      }
+      for (let i = 0; i < CLI_ITERATIONS; i++) {
+        const target = await cliWorkers(args === null ? ['--broker', redis!.url] : [...args]);
+        const { accepted, refused } = await shutdownUnderPushes(target, i);
+        process.stderr.write(`workers over ${label}, run ${i}: ${accepted} pushes answered 200, ${refused} refused, all delivered to ${CLIENTS} clients\n`);
+      }
+    });
+  }
+});
