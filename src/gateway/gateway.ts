@@ -410,6 +410,7 @@ export class Gateway {
   /** The counters and gauges `GET /stats` returns. */
   snapshot(): StatsSnapshot {
     const broker = this.cluster?.broker;
+    const inFlight = this.cluster?.inFlightCounts;
     return {
       nodeId: this.hub.nodeId,
       pid: process.pid,
@@ -417,6 +418,8 @@ export class Gateway {
       worker: this.extras.worker ?? null,
       broker: this.brokerStatus,
       brokerSubscriptions: this.cluster?.broker.subscriptionCount ?? 0,
+      pushesInFlight: inFlight === undefined ? 0 : inFlight.returning + inFlight.publishing,
+      pushesNotReturned: inFlight?.lost ?? 0,
       ...(broker instanceof IpcBroker && broker.relayChannels !== null ? { relayChannels: broker.relayChannels } : {}),
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       onlineConnections: this.hub.size,

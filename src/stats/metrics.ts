@@ -32,6 +32,7 @@ const gauges: ReadonlyArray<[NumericKey, string, string]> = [
   ['mergerPending', 'pushgate_merger_pending_items', 'Items waiting in open batches'],
   ['pendingItems', 'pushgate_pending_items', 'Items waiting for merge or delivery'],
   ['brokerSubscriptions', 'pushgate_broker_subscriptions', 'Broker channels this node subscribes to'],
+  ['pushesInFlight', 'pushgate_pushes_in_flight', 'Pushes accepted here not yet back from the broker'],
 ];
 
 /**
