@@ -446,8 +446,8 @@ export class Gateway {
   /**
    * The first half of {@link close}: refuses new connections and pushes, and resolves once every push
    * accepted here has come back from the broker to be delivered (at most `shutdownTimeout`); clients
-   * stay connected, and the push API keeps answering (503). Workers drain together before any of them
-   * closes its clients, so a push accepted by one reaches the others' clients too. Idempotent.
+   * stay connected, and the push API keeps answering (503). The workers' primary has every worker drain
+   * before any closes its clients, so a push accepted by one reaches the others' clients too. Idempotent.
    */
   drain(): Promise<void> {
     this.draining ??= this.stopAccepting();

@@ -24,7 +24,7 @@ const CLI_ITERATIONS = 3;
 const MAX_PUSHES_PER_PUSHER = 2000;
 
 type Outcome =
-  | { kind: 'answer'; status: number; body: any; at: number }
+  | { kind: 'answer'; status: number; body: any; connection: string | undefined; at: number }
   | { kind: 'failed'; code: string; at: number };
 
 /** POSTs JSON on a keep-alive agent; never rejects: a failure is an outcome. */
@@ -42,7 +42,7 @@ function push(agent: Agent, url: string, body: unknown, order: { next: number })
         } catch {
           parsed = { unparsed: data };
         }
-        resolve({ kind: 'answer', status: res.statusCode ?? 0, body: parsed, at: order.next++ });
+        resolve({ kind: 'answer', status: res.statusCode ?? 0, body: parsed, connection: res.headers.connection, at: order.next++ });
       });
       res.on('error', (error: NodeJS.ErrnoException) => resolve({ kind: 'failed', code: error.code ?? error.message, at: order.next++ }));
     });
@@ -136,6 +136,7 @@ async function shutdownUnderPushes(target: Target, iteration: number): Promise<{
       assert.equal(outcome.status, 503, `a push answered ${outcome.status}: ${JSON.stringify(outcome.body)}`);
       assert.equal(outcome.body?.ok, false);
       assert.equal(outcome.body?.error?.code, 'SHUTTING_DOWN');
+      assert.equal(outcome.connection, 'close', 'a 503 while draining closes its connection');
     }
     assert.ok(others.some((o) => o.outcome.kind === 'answer'), 'pushes made while stopping were answered 503');
     clients.forEach((client, i) => {
