@@ -53,6 +53,7 @@ export class ApiServer {
   private readonly server: Server;
   private readonly routes: Record<string, Record<string, Handler>>;
   private readonly apiKey: ApiKey | null;
+  private draining = false;
 
   constructor(
     gateway: Gateway,
@@ -96,6 +97,8 @@ export class ApiServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // While draining every answer closes its connection: the client opens a new one (refused once the port is closed).
+    if (this.draining) res.setHeader('Connection', 'close');
     const path = (req.url ?? '/').split('?', 1)[0];
     const route = this.routes[path];
     try {
@@ -136,6 +139,15 @@ export class ApiServer {
 
   listen(port: number, host: string): Promise<AddressInfo> {
     return listenHttp(this.server, port, host, (error) => this.log.error({ err: error }, 'push API server error'));
+  }
+
+  /**
+   * The gateway is stopping: keeps listening and answering (pushes get 503 from the gateway), each
+   * answer with `Connection: close`. Idle keep-alive connections stay open until {@link close}: cutting
+   * one could reset a request its client sent at that moment.
+   */
+  drain(): void {
+    this.draining = true;
   }
 
   /** Stops listening and closes idle keep-alive connections; requests in flight are answered. */

@@ -16,6 +16,11 @@ export interface Broker {
   /** `memory`, `redis`, `redis-cluster`, `nats`, `ipc`. */
   readonly kind: string;
   readonly status: BrokerStatus;
+  /**
+   * Channels subscribed now (one per channel, whatever the engine keeps): unsubscribing a channel
+   * drops its entry, so the count follows what is in use, not what ever was.
+   */
+  readonly subscriptionCount: number;
   /** Connects; resolves once usable. Rejects when the first connection cannot be made within its timeout. */
   connect(): Promise<void>;
   /**
@@ -70,6 +75,7 @@ export abstract class BrokerBase implements Broker {
     for (const listener of this.listeners) listener(status, error);
   }
 
+  abstract readonly subscriptionCount: number;
   abstract connect(): Promise<void>;
   abstract publish(channel: string, payload: Buffer): Promise<void>;
   abstract subscribe(channel: string, handler: MessageHandler): Promise<void>;

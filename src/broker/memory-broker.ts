@@ -23,6 +23,10 @@ export class MemoryBroker extends BrokerBase {
     this.bus = bus;
   }
 
+  get subscriptionCount(): number {
+    return this.handlers.size;
+  }
+
   async connect(): Promise<void> {
     if (this.status === 'closed') throw new BrokerUnavailableError('the memory broker was closed');
     this.setStatus('up');

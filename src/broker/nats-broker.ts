@@ -101,6 +101,10 @@ export class NatsBroker extends BrokerBase {
     this.probe = new LivenessProbe(this.liveness, () => this.pingCurrent(), (error) => this.onProbe(error));
   }
 
+  get subscriptionCount(): number {
+    return this.entries.size;
+  }
+
   connect(): Promise<void> {
     if (this.status === 'closed') return Promise.reject(new BrokerUnavailableError('the nats broker was closed'));
     if (this.nc !== null) return Promise.resolve();

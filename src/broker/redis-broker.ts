@@ -154,6 +154,10 @@ export class RedisBroker extends BrokerBase {
     return this.clusterMode ? 'redis-cluster' : 'redis';
   }
 
+  get subscriptionCount(): number {
+    return this.handlers.size;
+  }
+
   connect(): Promise<void> {
     if (this.status === 'closed') return Promise.reject(new BrokerUnavailableError('the redis broker was closed'));
     if (this.status !== 'connecting') return Promise.resolve();

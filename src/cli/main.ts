@@ -80,7 +80,8 @@ async function runGateway(options: GatewayOptions): Promise<void> {
     await stop();
   });
   process.on('message', (message: WorkerControl) => {
-    if (message?.pushgate === 'shutdown') void stop();
+    if (message?.pushgate === 'drain') void gateway.drain().then(() => process.send?.({ pushgate: 'drained' } satisfies WorkerControl));
+    else if (message?.pushgate === 'shutdown') void stop();
   });
   const { ws, api } = await gateway.listen();
   const where = (address: typeof ws): string => (address === null ? 'none' : hostPort(address));

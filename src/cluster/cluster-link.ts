@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { BrokerUnavailableError, type Broker, type BrokerStatus } from '../broker/broker.js';
 import { ALL_CHANNEL, nodeChannel, nodeOfConnection, PRESENCE_CHANNEL, roomChannel, userChannel } from './channels.js';
 import { decodePushEnvelope, encodePushEnvelope, type Presence, type PushEnvelope } from './envelope.js';
+import { InFlight } from './in-flight.js';
 
 /** Rooms reported per node in presence, the largest first: bounds the message whatever the room count. */
 export const PRESENCE_ROOM_LIMIT = 1000;
@@ -40,6 +41,10 @@ export interface ClusterHost {
   rooms(): Iterable<[string, number]>;
   /** Users with connections here. */
   users(): Iterable<string>;
+  /** Whether a room has members here (its channel is subscribed). */
+  holdsRoom(room: string): boolean;
+  /** Whether a user has connections here (its channel is subscribed). */
+  holdsUser(user: string): boolean;
   /** Whether this node holds connections (a pure API node does not subscribe to pushes). */
   readonly holdsConnections: boolean;
 }
@@ -82,6 +87,10 @@ export interface ClusterView {
  * A publish the broker did not confirm within its timeout was answered 503 ("not accepted; retry"), yet
  * a stalled broker that resumes still delivers it; receivers drop what arrives after the deadline, so
  * the retry is not a duplicate.
+ *
+ * Each push is tagged with this node's id and a sequence number; one published to a channel this node
+ * subscribes to is in flight (see {@link InFlight}) until it comes back, so that a shutdown can wait
+ * for every push accepted here to reach this node's own clients ({@link settled}).
  */
 export class ClusterLink {
   private readonly peers = new Map<string, { presence: Presence; at: number }>();
@@ -98,6 +107,8 @@ export class ClusterLink {
   private readonly timing: ClusterTiming;
   private expiredUnlogged = 0;
   private expiredLoggedAt = 0;
+  private readonly inFlight = new InFlight();
+  private sequence = 0;
   /** Broker messages that could not be decoded (counted, never fatal). */
   malformed = 0;
 
@@ -111,6 +122,8 @@ export class ClusterLink {
     this.presenceIntervalMs = this.timing.presenceIntervalMs;
     this.goneAfterMs = GONE_AFTER_INTERVALS * this.presenceIntervalMs;
     broker.onStatus((status: BrokerStatus, error?: Error) => {
+      // Core pub/sub does not replay: what was on its way back will not come.
+      if (status === 'down' || status === 'closed') this.inFlight.clear();
       if (status === 'down') {
         log.warn({ err: error }, `broker ${broker.kind} unavailable: serving local clients, refusing pushes (503) until it is back`);
         // The nodes that must be back (resubscribed) before this one accepts pushes again: those alive when
@@ -172,7 +185,9 @@ export class ClusterLink {
 
   /** A room lost its last member here. */
   roomClosed(room: string): void {
-    this.broker.unsubscribe(roomChannel(room)).catch(() => undefined);
+    const channel = roomChannel(room);
+    this.inFlight.channelClosed(channel);
+    this.broker.unsubscribe(channel).catch(() => undefined);
   }
 
   /** A user got a first connection here: subscribes to the user's channel. */
@@ -187,7 +202,9 @@ export class ClusterLink {
 
   /** A user's last connection here closed. */
   userClosed(user: string): void {
-    this.broker.unsubscribe(userChannel(user)).catch(() => undefined);
+    const channel = userChannel(user);
+    this.inFlight.channelClosed(channel);
+    this.broker.unsubscribe(channel).catch(() => undefined);
   }
 
   private subscribeTo(channel: string, what: Record<string, string>): void {
@@ -200,8 +217,10 @@ export class ClusterLink {
   }
 
   /**
-   * Publishes a push; rejects with BrokerUnavailableError when it cannot be accepted, at the latest
-   * after the broker's timeout. It carries its deadline: that timeout plus the tolerated clock skew.
+   * Publishes a push, tagged with this node's id and sequence; rejects with BrokerUnavailableError
+   * when it cannot be accepted, at the latest after the broker's timeout. It carries its deadline: that
+   * timeout plus the tolerated clock skew. A push to a channel subscribed here is in flight until it
+   * comes back.
    */
   publish(push: PushEnvelope): Promise<void> {
     if (!this.available) return Promise.reject(new BrokerUnavailableError());
@@ -210,7 +229,44 @@ export class ClusterLink {
         : push.kind === 'user' ? userChannel(push.user)
           : nodeChannel(nodeOfConnection(push.conn) ?? '');
     const expiresAt = Date.now() + this.timing.publishTimeoutMs + this.timing.clockSkewMs;
-    return this.broker.publish(channel, encodePushEnvelope(push, expiresAt));
+    const seq = ++this.sequence;
+    // Tracked before publishing: the push may come back before the broker's answer does.
+    this.inFlight.started(seq, this.subscribedHere(push, channel) ? channel : null);
+    return this.broker.publish(channel, encodePushEnvelope({ ...push, origin: { node: this.host.nodeId, seq } }, expiresAt)).then(
+      () => this.inFlight.published(seq, true),
+      (error: unknown) => {
+        this.inFlight.published(seq, false);
+        throw error;
+      },
+    );
+  }
+
+  /**
+   * Resolves once every push published here has been taken by the broker, and every one published to
+   * a channel this node subscribes to has come back (and was handed to {@link ClusterHost.deliver}).
+   */
+  settled(): Promise<void> {
+    return this.inFlight.whenSettled();
+  }
+
+  /** Pushes published here not back yet, and publishes not yet answered by the broker. */
+  get inFlightCounts(): { returning: number; publishing: number; lost: number } {
+    return { returning: this.inFlight.size, publishing: this.inFlight.pendingPublishes, lost: this.inFlight.lost };
+  }
+
+  // Whether a push on `channel` will come back to this node: it subscribes, and the subscription is in place.
+  private subscribedHere(push: PushEnvelope, channel: string): boolean {
+    if (!this.host.holdsConnections || this.subscribing.has(channel)) return false;
+    switch (push.kind) {
+      case 'all':
+        return true;
+      case 'conn':
+        return nodeOfConnection(push.conn) === this.host.nodeId;
+      case 'room':
+        return this.host.holdsRoom(push.room);
+      case 'user':
+        return this.host.holdsUser(push.user);
+    }
   }
 
   /** Whether a node is alive (reported within 3 intervals). */
@@ -286,9 +342,11 @@ export class ClusterLink {
     if (received.expiresAt !== null && Date.now() > received.expiresAt) {
       this.host.expired(received.push);
       this.logExpired();
-      return;
+    } else {
+      this.host.deliver(received.push);
     }
-    this.host.deliver(received.push);
+    const origin = received.push.origin;
+    if (origin !== undefined && origin.node === this.host.nodeId) this.inFlight.returned(origin.seq);
   }
 
   // Late pushes are expected right after a broker stall; outside one, they mean clocks that disagree.

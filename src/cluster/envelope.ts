@@ -3,12 +3,19 @@
  * once; presence carries a node's counts.
  */
 
-/** A push as published on the broker. */
-export type PushEnvelope =
+/** Who published a push: the node's id and its own sequence number, so the node knows it when it comes back. */
+export interface PushOrigin {
+  node: string;
+  seq: number;
+}
+
+/** A push as published on the broker; `origin` is set on what nodes publish (absent from older nodes' pushes). */
+export type PushEnvelope = (
   | { kind: 'all'; items: string[] }
   | { kind: 'room'; room: string; items: string[] }
   | { kind: 'conn'; conn: string; items: string[] }
-  | { kind: 'user'; user: string; items: string[] };
+  | { kind: 'user'; user: string; items: string[] }
+) & { origin?: PushOrigin };
 
 /**
  * Serialises a push; `items` are JSON texts. `expiresAt` (ms since the epoch, the publisher's clock):
@@ -18,8 +25,9 @@ export function encodePushEnvelope(push: PushEnvelope, expiresAt?: number): Buff
   const target = push.kind === 'room' ? `,"room":${JSON.stringify(push.room)}`
     : push.kind === 'conn' ? `,"conn":${JSON.stringify(push.conn)}`
       : push.kind === 'user' ? `,"user":${JSON.stringify(push.user)}` : '';
+  const origin = push.origin === undefined ? '' : `,"origin":${JSON.stringify(push.origin.node)},"seq":${push.origin.seq}`;
   const expiry = expiresAt === undefined ? '' : `,"exp":${Math.ceil(expiresAt)}`;
-  return Buffer.from(`{"v":1,"kind":"${push.kind}"${target}${expiry},"items":[${push.items.join(',')}]}`);
+  return Buffer.from(`{"v":1,"kind":"${push.kind}"${target}${origin}${expiry},"items":[${push.items.join(',')}]}`);
 }
 
 /** A push as received, with its deadline (null when its publisher set none). */
@@ -30,7 +38,7 @@ export interface ReceivedPush {
 
 /** Parses a push; returns null for anything malformed (counted and dropped by the caller). */
 export function decodePushEnvelope(payload: Buffer): ReceivedPush | null {
-  let value: { v?: unknown; kind?: unknown; room?: unknown; conn?: unknown; user?: unknown; exp?: unknown; items?: unknown };
+  let value: { v?: unknown; kind?: unknown; room?: unknown; conn?: unknown; user?: unknown; origin?: unknown; seq?: unknown; exp?: unknown; items?: unknown };
   try {
     value = JSON.parse(payload.toString('utf8'));
   } catch {
@@ -45,7 +53,9 @@ export function decodePushEnvelope(payload: Buffer): ReceivedPush | null {
       : value.kind === 'conn' && typeof value.conn === 'string' ? { kind: 'conn', conn: value.conn, items }
         : value.kind === 'user' && typeof value.user === 'string' ? { kind: 'user', user: value.user, items }
           : null;
-  return push === null ? null : { push, expiresAt };
+  if (push === null) return null;
+  if (typeof value.origin === 'string' && Number.isSafeInteger(value.seq)) push.origin = { node: value.origin, seq: value.seq as number };
+  return { push, expiresAt };
 }
 
 /** A node's periodic report of itself. */

@@ -3,10 +3,10 @@ import { DEFAULT_LIVENESS, LivenessProbe, NoAnswerError, type LivenessTiming } f
 
 /** Messages between a worker's IpcBroker and the primary's relay. */
 export type IpcBrokerMessage =
-  | { pushgate: 'sub'; channel: string }
+  | { pushgate: 'sub'; id: number; channel: string }
   | { pushgate: 'unsub'; channel: string }
   | { pushgate: 'pub'; id: number; channel: string; payload: Uint8Array }
-  | { pushgate: 'ack'; id: number }
+  | { pushgate: 'ack'; id: number; channels: number }
   | { pushgate: 'msg'; channel: string; payload: Uint8Array };
 
 const brokerMessageKinds = new Set(['sub', 'unsub', 'pub', 'ack', 'msg']);
@@ -21,9 +21,11 @@ export function isIpcBrokerMessage(message: unknown): message is IpcBrokerMessag
 /**
  * The broker of workers on one machine without an external broker: publishes go over the worker's
  * IPC channel to the primary, which relays them to every worker subscribed (see `PrimaryRelay`).
- * Publishing resolves when the primary has relayed the message. A primary that stops answering (stopped,
- * blocked) is noticed as the others are: a publish, or a probe publish every `probeIntervalMs`, not
- * acknowledged within `timeoutMs` turns the broker `down` until a probe is acknowledged again.
+ * Publishing resolves when the primary has relayed the message; subscribing, once the primary has the
+ * subscription (so a JOIN is acknowledged only when pushes published by any worker afterwards arrive).
+ * A primary that stops answering (stopped, blocked) is noticed as the other brokers are: a request, or a
+ * probe publish every `probeIntervalMs`, not acknowledged within `timeoutMs` turns the broker `down`
+ * until a probe is acknowledged again.
  */
 export class IpcBroker extends BrokerBase {
   readonly kind = 'ipc';
@@ -31,10 +33,12 @@ export class IpcBroker extends BrokerBase {
   private readonly pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
   private nextId = 0;
   private readonly probe: LivenessProbe;
+  /** Channels the primary relays (every worker's), as of its last acknowledgement; null before one. */
+  relayChannels: number | null = null;
 
   constructor(private readonly channel: NodeJS.Process = process, private readonly liveness: LivenessTiming = DEFAULT_LIVENESS) {
     super();
-    this.probe = new LivenessProbe(liveness, () => this.publishToPrimary(PROBE_CHANNEL, Buffer.alloc(0)), (error) => {
+    this.probe = new LivenessProbe(liveness, () => this.request(PROBE_CHANNEL, (id) => ({ pushgate: 'pub', id, channel: PROBE_CHANNEL, payload: Buffer.alloc(0) })), (error) => {
       if (error !== null) this.noAnswer(error);
       else if (this.status === 'down' && this.channel.connected) this.setStatus('up');
     });
@@ -44,6 +48,7 @@ export class IpcBroker extends BrokerBase {
         const { payload } = message;
         this.handlers.get(message.channel)?.(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), message.channel);
       } else if (message.pushgate === 'ack') {
+        this.relayChannels = message.channels;
         this.pending.get(message.id)?.resolve();
         this.pending.delete(message.id);
       }
@@ -56,6 +61,10 @@ export class IpcBroker extends BrokerBase {
     });
   }
 
+  get subscriptionCount(): number {
+    return this.handlers.size;
+  }
+
   async connect(): Promise<void> {
     if (this.channel.send === undefined || !this.channel.connected) throw new BrokerUnavailableError('not a worker process: no IPC channel');
     this.setStatus('up');
@@ -64,38 +73,13 @@ export class IpcBroker extends BrokerBase {
 
   publish(channel: string, payload: Buffer): Promise<void> {
     if (this.status !== 'up') return Promise.reject(new BrokerUnavailableError());
-    return this.publishToPrimary(channel, payload);
-  }
-
-  /** Sends a publish to the primary; settles on its acknowledgement, or rejects after the timeout. */
-  private publishToPrimary(channel: string, payload: Buffer): Promise<void> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (!this.pending.delete(id)) return;
-        const error = new NoAnswerError(`publish on ${channel}`, this.liveness.timeoutMs);
-        this.noAnswer(error);
-        reject(error);
-      }, this.liveness.timeoutMs);
-      const settle = (error?: Error): void => {
-        clearTimeout(timer);
-        if (error === undefined) resolve();
-        else reject(error);
-      };
-      this.pending.set(id, { resolve: () => settle(), reject: settle });
-      this.send({ pushgate: 'pub', id, channel, payload });
-    });
-  }
-
-  /** The primary did not acknowledge in time: `down` until a probe is acknowledged. */
-  private noAnswer(error: Error): void {
-    if (this.status === 'up') this.setStatus('down', error);
+    return this.request(channel, (id) => ({ pushgate: 'pub', id, channel, payload }));
   }
 
   async subscribe(channel: string, handler: MessageHandler): Promise<void> {
     const known = this.handlers.has(channel);
     this.handlers.set(channel, handler);
-    if (!known) this.send({ pushgate: 'sub', channel });
+    if (!known) await this.request(channel, (id) => ({ pushgate: 'sub', id, channel }));
   }
 
   async unsubscribe(channel: string): Promise<void> {
@@ -106,6 +90,35 @@ export class IpcBroker extends BrokerBase {
   async close(): Promise<void> {
     this.probe.stop();
     this.setStatus('closed');
+  }
+
+  /**
+   * Sends a message the primary acknowledges; resolves on its ack, rejects when the primary is gone or
+   * has not answered within the timeout (which also turns the broker `down`).
+   */
+  private request(channel: string, message: (id: number) => IpcBrokerMessage): Promise<void> {
+    if (!this.channel.connected) return Promise.reject(new BrokerUnavailableError('the primary process is gone'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (!this.pending.delete(id)) return;
+        const error = new NoAnswerError(`${channel === PROBE_CHANNEL ? 'probe' : 'request'} on ${channel}`, this.liveness.timeoutMs);
+        this.noAnswer(error);
+        reject(error);
+      }, this.liveness.timeoutMs);
+      const settle = (error?: Error): void => {
+        clearTimeout(timer);
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      this.pending.set(id, { resolve: () => settle(), reject: settle });
+      this.send(message(id));
+    });
+  }
+
+  /** The primary did not acknowledge in time: `down` until a probe is acknowledged. */
+  private noAnswer(error: Error): void {
+    if (this.status === 'up') this.setStatus('down', error);
   }
 
   private send(message: IpcBrokerMessage): void {

@@ -3,11 +3,18 @@ import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import type { GatewayOptions } from '../config/options.js';
 import { openFileLimit } from '../config/open-file-limit.js';
-import { isIpcBrokerMessage, type IpcBrokerMessage } from './ipc-broker.js';
+import { isIpcBrokerMessage } from './ipc-broker.js';
+import { PrimaryRelay } from './primary-relay.js';
 
-/** What a worker tells the primary once it listens, and what the primary tells workers. */
+/**
+ * What a worker tells the primary (it listens; it has drained) and what the primary tells workers. A
+ * shutdown has two phases: `drain` (stop accepting pushes, wait for the own ones to come back), then,
+ * once every worker has drained, `shutdown` (deliver and close the clients).
+ */
 export type WorkerControl =
   | { pushgate: 'listening'; ws: string; api: string }
+  | { pushgate: 'drain' }
+  | { pushgate: 'drained' }
   | { pushgate: 'shutdown' };
 
 /** Environment variable carrying a worker's number. */
@@ -21,7 +28,9 @@ export function workerCount(option: number): number {
 /**
  * The primary of `--workers N`: forks the workers (they share the ports through node:cluster),
  * relays the IPC broker between them when no external broker is set, replaces a worker that dies,
- * prints one start-up line once all listen, and shuts them down on SIGINT/SIGTERM.
+ * prints one start-up line once all listen, and shuts them down on SIGINT/SIGTERM: all of them stop
+ * accepting pushes and drain first, and only then close their clients, so that a push one worker
+ * accepted (relayed to every worker before it was acknowledged) reaches the others' clients too.
  */
 export async function runPrimary(options: GatewayOptions, log: Logger): Promise<void> {
   const count = workerCount(options.workers);
@@ -31,40 +40,25 @@ export async function runPrimary(options: GatewayOptions, log: Logger): Promise<
       ' (raise it with `ulimit -n`, LimitNOFILE= in systemd, or --ulimit nofile= in Docker)');
   }
   cluster.setupPrimary({ serialization: 'advanced' });
-  const subscriptions = new Map<string, Set<Worker>>();
+  const relay = new PrimaryRelay<Worker>();
   const numbers = new Map<Worker, number>();
   const listening = new Map<number, { ws: string; api: string }>();
   let stopping = false;
   let announced = false;
   const restarts: number[] = [];
-
-  const relay = (worker: Worker, message: IpcBrokerMessage): void => {
-    switch (message.pushgate) {
-      case 'sub': {
-        let set = subscriptions.get(message.channel);
-        if (set === undefined) subscriptions.set(message.channel, (set = new Set()));
-        set.add(worker);
-        return;
-      }
-      case 'unsub':
-        subscriptions.get(message.channel)?.delete(worker);
-        return;
-      case 'pub':
-        for (const target of subscriptions.get(message.channel) ?? []) {
-          if (target.isConnected()) target.send({ pushgate: 'msg', channel: message.channel, payload: message.payload });
-        }
-        worker.send({ pushgate: 'ack', id: message.id });
-        return;
-      default:
-    }
-  };
+  /** Workers that have not yet drained (during a shutdown). */
+  const draining = new Set<Worker>();
+  let closeAll: (() => void) | null = null;
 
   const fork = (number: number): void => {
     const worker = cluster.fork({ [WORKER_ENV]: String(number) });
     numbers.set(worker, number);
     worker.on('message', (message: unknown) => {
-      if (isIpcBrokerMessage(message)) relay(worker, message);
-      else if ((message as WorkerControl).pushgate === 'listening') {
+      if (isIpcBrokerMessage(message)) relay.handle(worker, message);
+      else if ((message as WorkerControl).pushgate === 'drained') {
+        draining.delete(worker);
+        if (draining.size === 0) closeAll?.();
+      } else if ((message as WorkerControl).pushgate === 'listening') {
         const { ws, api } = message as { ws: string; api: string };
         listening.set(number, { ws, api });
         if (!announced && listening.size === count) {
@@ -78,7 +72,9 @@ export async function runPrimary(options: GatewayOptions, log: Logger): Promise<
   };
 
   cluster.on('exit', (worker, code, signal) => {
-    for (const set of subscriptions.values()) set.delete(worker);
+    relay.workerGone(worker);
+    draining.delete(worker);
+    if (draining.size === 0) closeAll?.();
     const number = numbers.get(worker) ?? 0;
     numbers.delete(worker);
     if (stopping) {
@@ -101,13 +97,32 @@ export async function runPrimary(options: GatewayOptions, log: Logger): Promise<
     }
     stopping = true;
     log.info(`${signal}: shutting down ${numbers.size} workers (at most ${options.shutdownTimeout}s)`);
-    for (const worker of numbers.keys()) if (worker.isConnected()) worker.send({ pushgate: 'shutdown' } satisfies WorkerControl);
     if (numbers.size === 0) process.exit(0);
+    // Phase 2, once every worker has drained (or the drain's own bound has passed): the relay has sent
+    // each worker every push acknowledged to any of them, ahead of this message.
+    let closed = false;
+    closeAll = () => {
+      if (closed) return;
+      closed = true;
+      clearTimeout(drainBound);
+      for (const worker of numbers.keys()) if (worker.isConnected()) worker.send({ pushgate: 'shutdown' } satisfies WorkerControl);
+    };
+    const drainBound = setTimeout(() => {
+      log.warn(`${draining.size} workers did not drain within ${options.shutdownTimeout}s: closing all`);
+      closeAll?.();
+    }, options.shutdownTimeout * 1000 + 1000);
+    drainBound.unref();
+    for (const worker of numbers.keys()) {
+      if (!worker.isConnected()) continue;
+      draining.add(worker);
+      worker.send({ pushgate: 'drain' } satisfies WorkerControl);
+    }
+    if (draining.size === 0) closeAll();
     setTimeout(() => {
       log.error('workers did not stop in time: exiting');
       for (const worker of numbers.keys()) worker.process.kill('SIGKILL');
       process.exit(1);
-    }, options.shutdownTimeout * 1000 + 5000).unref();
+    }, options.shutdownTimeout * 2000 + 5000).unref();
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

@@ -144,7 +144,7 @@ export const optionSpecs: readonly OptionSpec[] = [
   spec('maxClientRate', 'per-second', { type: 'number', min: 0, max: 1e6 },
     'messages per second a client may send before a 1008 close (0: unlimited)'),
   spec('shutdownTimeout', 'seconds', { type: 'number', min: 0, max: 3600 },
-    'how long a graceful shutdown waits for clients to close'),
+    'how long a graceful shutdown may take: waiting for accepted pushes to come back from the broker, then for clients to close'),
   spec('jwtSecret', 'secret', { type: 'string', optional: true }, 'HS256 secret: connections must present a valid JWT (off when empty)'),
   spec('jwtPublicKey', 'file', { type: 'string', optional: true }, 'PEM public key file (RS256/ES256) to verify connection JWTs (off when empty)'),
   spec('apiKey', 'key', { type: 'string', optional: true }, 'bearer key the push API requires (required when --api-host is not loopback)'),

@@ -9,6 +9,7 @@ import { brokerLiveness, createBroker } from '../broker/create-broker.js';
 import { NoAnswerError } from '../broker/liveness.js';
 import { nodeOfConnection } from '../cluster/channels.js';
 import { ClusterLink, type ClusterView } from '../cluster/cluster-link.js';
+import { IpcBroker } from '../cluster/ipc-broker.js';
 import type { PushEnvelope } from '../cluster/envelope.js';
 import { grantedAuth, handshakeToken, offersAuthFirst, JwtVerifier, KeyFileError, pendingAuth, TokenError, type TokenGrant } from '../auth/jwt.js';
 import { createOriginPolicy, type OriginPolicy } from '../auth/origin.js';
@@ -108,6 +109,10 @@ export class Gateway {
   private readonly startedAt = Date.now();
   private state: State = 'new';
   private closing: Promise<void> | null = null;
+  private draining: Promise<void> | null = null;
+  /** When a graceful shutdown must be over (`shutdownTimeout` after it started). */
+  private shutdownDeadline = 0;
+  private wsPortClosed: Promise<void> | null = null;
   private starting: Promise<unknown> | null = null;
   private cluster: ClusterLink | null = null;
   private readonly extras: GatewayExtras;
@@ -250,7 +255,7 @@ export class Gateway {
       await this.cluster?.stop().catch(() => undefined);
       throw error;
     }
-    if (this.closing !== null) return { ws, api }; // close() was called meanwhile: it takes over from here
+    if (this.closing !== null || this.draining !== null) return { ws, api }; // close() or drain() was called meanwhile: it takes over from here
     this.state = 'running';
     this.heartbeat.start();
     if (this.servesConnections) {
@@ -398,6 +403,8 @@ export class Gateway {
       stats: () => numericStats(gateway.snapshot()),
       rooms: () => gateway.hub.roomSizes(),
       users: () => gateway.hub.userIds(),
+      holdsRoom: (room: string) => gateway.hub.members(room) !== undefined,
+      holdsUser: (user: string) => gateway.hub.userConnections(user) !== undefined,
     };
   }
 
@@ -440,12 +447,18 @@ export class Gateway {
 
   /** The counters and gauges `GET /stats` returns. */
   snapshot(): StatsSnapshot {
+    const broker = this.cluster?.broker;
+    const inFlight = this.cluster?.inFlightCounts;
     return {
       nodeId: this.hub.nodeId,
       pid: process.pid,
       role: this.options.role,
       worker: this.extras.worker ?? null,
       broker: this.brokerStatus,
+      brokerSubscriptions: this.cluster?.broker.subscriptionCount ?? 0,
+      pushesInFlight: inFlight === undefined ? 0 : inFlight.returning + inFlight.publishing,
+      pushesNotReturned: inFlight?.lost ?? 0,
+      ...(broker instanceof IpcBroker && broker.relayChannels !== null ? { relayChannels: broker.relayChannels } : {}),
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       onlineConnections: this.hub.size,
       pendingAuthConnections: this.hub.awaitingAuthCount,
@@ -458,17 +471,30 @@ export class Gateway {
   }
 
   /**
-   * Graceful shutdown: stops accepting connections and pushes, delivers what was accepted, closes
-   * every client with 1001 and waits up to `shutdownTimeout` for them before cutting the rest.
-   * Idempotent; resolves when everything is closed.
+   * Graceful shutdown: stops accepting connections and pushes (503), waits until every push accepted
+   * here is delivered (in a cluster: has come back from the broker), closes every client with 1001 and
+   * waits for them, all within `shutdownTimeout`, then cuts the rest and closes the push API, which
+   * answers until then (503 `SHUTTING_DOWN`, `Connection: close`). Idempotent; resolves when
+   * everything is closed.
    */
   close(): Promise<void> {
     this.closing ??= this.shutdown();
     return this.closing;
   }
 
-  private async shutdown(): Promise<void> {
-    // A close() during listen() waits for the ports to be bound (or to fail), then closes them.
+  /**
+   * The first half of {@link close}: refuses new connections and pushes, and resolves once every push
+   * accepted here has come back from the broker to be delivered (at most `shutdownTimeout`); clients
+   * stay connected, and the push API keeps answering (503). The workers' primary has every worker drain
+   * before any closes its clients, so a push accepted by one reaches the others' clients too. Idempotent.
+   */
+  drain(): Promise<void> {
+    this.draining ??= this.stopAccepting();
+    return this.draining;
+  }
+
+  private async stopAccepting(): Promise<void> {
+    // A drain during listen() waits for the ports to be bound (or to fail).
     if (this.state === 'starting') await this.starting?.catch(() => undefined);
     const wasRunning = this.state === 'running' || this.state === 'starting';
     this.state = 'stopping';
@@ -478,25 +504,39 @@ export class Gateway {
       this.state = 'stopped';
       return;
     }
-    const wsPortClosed = this.wsListener.stopAccepting();
-    const apiClosed = this.api.close();
+    this.shutdownDeadline = Date.now() + this.options.shutdownTimeout * 1000;
+    this.wsPortClosed = this.wsListener.stopAccepting();
+    // Requests keep being answered (pushes 503) until the end, each closing its connection: a
+    // keep-alive connection cut now could reset a request its client has already sent.
+    this.api.drain();
+    if (this.cluster === null) return;
+    if (!(await settlesWithin(this.cluster.settled(), this.shutdownDeadline - Date.now()))) {
+      this.log.warn(this.cluster.inFlightCounts, 'shutdown deadline passed with pushes accepted here still on their way back from the broker');
+    }
+  }
+
+  private async shutdown(): Promise<void> {
+    await this.drain();
+    if (this.state === 'stopped') return;
+    // Everything accepted is in the merger or the dispatcher: out to the sockets, ahead of the close frames.
     this.merger.flushAll();
     this.dispatcher.drain();
     const connections = [...this.hub.all(), ...this.hub.awaitingAuth()];
     this.log.info({ connections: connections.length }, 'shutting down: closing clients with 1001');
     for (const conn of connections) conn.close(CloseCode.GOING_AWAY, 'server shutting down');
-    const deadline = this.options.shutdownTimeout * 1000;
     const allClosed = Promise.all(connections.map((conn) => conn.closed));
-    if (!(await settlesWithin(allClosed, deadline))) {
+    // The clients get what is left of shutdownTimeout, and at least a moment to answer the close.
+    const wait = Math.max(this.shutdownDeadline - Date.now(), Math.min(1000, this.options.shutdownTimeout * 1000));
+    if (!(await settlesWithin(allClosed, wait))) {
       const left = connections.filter((conn) => !conn.isClosed);
-      this.log.warn({ deadlineMs: deadline }, 'shutdown deadline passed: cutting the clients that did not close');
+      this.log.warn({ deadlineMs: this.options.shutdownTimeout * 1000 }, 'shutdown deadline passed: cutting the clients that did not close');
       for (const conn of left) conn.terminate();
     }
     // Requests still in flight on the API get their answer (503 for pushes) before its sockets are cut.
-    await settlesWithin(apiClosed, 1000);
+    await settlesWithin(this.api.close(), 1000);
     this.wsListener.destroy();
     this.api.destroy();
-    await settlesWithin(wsPortClosed, 1000);
+    await settlesWithin(this.wsPortClosed ?? Promise.resolve(), 1000);
     this.state = 'stopped';
     await this.cluster?.stop().catch(() => undefined);
     this.log.info('stopped');

@@ -2,7 +2,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ClusterView } from '../cluster/cluster-link.js';
 import type { Stats, StatsSnapshot } from './stats.js';
 
-type NumericKey = { [K in keyof StatsSnapshot]: StatsSnapshot[K] extends number ? K : never }[keyof StatsSnapshot];
+type NumericKey = { [K in keyof StatsSnapshot]-?: StatsSnapshot[K] extends number ? K : never }[keyof StatsSnapshot];
 
 const counters: ReadonlyArray<[keyof Stats, string, string]> = [
   ['sendMessageTotal', 'pushgate_frames_sent_total', 'Frames written to client sockets'],
@@ -35,6 +35,8 @@ const gauges: ReadonlyArray<[NumericKey, string, string]> = [
   ['dispatchPending', 'pushgate_dispatch_pending_frames', 'Frames waiting to be written'],
   ['mergerPending', 'pushgate_merger_pending_items', 'Items waiting in open batches'],
   ['pendingItems', 'pushgate_pending_items', 'Items waiting for merge or delivery'],
+  ['brokerSubscriptions', 'pushgate_broker_subscriptions', 'Broker channels this node subscribes to'],
+  ['pushesInFlight', 'pushgate_pushes_in_flight', 'Pushes accepted here not yet back from the broker'],
 ];
 
 /**

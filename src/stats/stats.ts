@@ -70,5 +70,13 @@ export interface StatsSnapshot extends Omit<Stats, never> {
   worker: number | null;
   /** The broker's state (`none`, `up`, `down`, …). */
   broker: string;
+  /** Broker channels this node subscribes to now (0 without a broker). */
+  brokerSubscriptions: number;
+  /** In a cluster: pushes accepted here not yet taken by the broker, or not yet back to be delivered to this node's clients. */
+  pushesInFlight: number;
+  /** In a cluster: pushes published here to a channel subscribed here that never came back (30 s): lost for this node's clients. */
+  pushesNotReturned: number;
+  /** Workers without an external broker: channels the primary relays for all of them, as of its last answer. */
+  relayChannels?: number;
   uptimeSeconds: number;
 }

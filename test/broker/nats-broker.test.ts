@@ -88,6 +88,7 @@ describe('NatsBroker against nats-server', { skip: missing ?? false }, () => {
     await b.unsubscribe('unsub.ch');
     await b.unsubscribe('unsub.ch'); // no-op
     await b.unsubscribe('never.subscribed'); // no-op
+    assert.equal(b.subscriptionCount, 1, 'only the sentinel is left');
     await a.publish('unsub.ch', Buffer.from('m2'));
     await a.publish('unsub.sentinel', Buffer.from('s2'));
     await sentinel.waitForText('s2');

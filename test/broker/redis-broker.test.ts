@@ -107,6 +107,7 @@ describe('RedisBroker against redis-server', { skip: missing ?? false }, () => {
     await subscriber.subscribe('unsub.a', first.handler);
     await subscriber.subscribe('unsub.a', second.handler);
     await subscriber.subscribe('unsub.b', second.handler);
+    assert.equal(subscriber.subscriptionCount, 2, 'one entry per channel');
     assert.equal(await numsub(brokers.service.port, 'unsub.a'), 1, 'one Redis subscription for the channel');
     await publisher.publish('unsub.a', Buffer.from('one'));
     await waitFor(() => second.of('unsub.a').length === 1, 10000, 'the message on the replacing handler');
@@ -115,6 +116,7 @@ describe('RedisBroker against redis-server', { skip: missing ?? false }, () => {
     await subscriber.unsubscribe('unsub.a');
     await subscriber.unsubscribe('unsub.never-subscribed');
     assert.equal(await numsub(brokers.service.port, 'unsub.a'), 0, 'the Redis subscription is gone');
+    assert.equal(subscriber.subscriptionCount, 1, 'and its entry with it');
     await publisher.publish('unsub.a', Buffer.from('two'));
     // Same publishing and subscribing connections: a delivery on unsub.a would come before this marker.
     await publisher.publish('unsub.b', Buffer.from('marker'));

@@ -27,6 +27,8 @@ function node(nodeId: string) {
     stats: () => ({}),
     rooms: () => [],
     users: () => [],
+    holdsRoom: () => false,
+    holdsUser: () => false,
   };
   return { host, received, dropped };
 }

@@ -1,0 +1,95 @@
+import type { IpcBrokerMessage } from './ipc-broker.js';
+
+/** What the relay needs of a worker: node:cluster's `Worker` has it. */
+export interface RelayWorker {
+  isConnected(): boolean;
+  send(message: IpcBrokerMessage): unknown;
+}
+
+/**
+ * The broker of `--workers N` without an external one, held by the primary: which worker subscribes
+ * to which channel, and the relay of each publish to the workers subscribed. A channel is kept only
+ * while some worker subscribes to it (room channels come and go with their members: a relay that kept
+ * an empty entry per channel would grow with every room ever used), and a worker's subscriptions go
+ * with it when it exits.
+ */
+export class PrimaryRelay<W extends RelayWorker = RelayWorker> {
+  private readonly subscribers = new Map<string, Set<W>>();
+  /** Each worker's channels, so that a worker that exits is taken out of its own channels only. */
+  private readonly channelsOf = new Map<W, Set<string>>();
+
+  /** Channels with at least one subscribed worker. */
+  get channelCount(): number {
+    return this.subscribers.size;
+  }
+
+  /** Workers with at least one subscription. */
+  get workerCount(): number {
+    return this.channelsOf.size;
+  }
+
+  /** Handles one broker message from `worker`: a subscribe, an unsubscribe or a publish. */
+  handle(worker: W, message: IpcBrokerMessage): void {
+    switch (message.pushgate) {
+      case 'sub':
+        this.subscribe(worker, message.channel);
+        this.ack(worker, message.id);
+        return;
+      case 'unsub':
+        this.unsubscribe(worker, message.channel);
+        return;
+      case 'pub':
+        this.publish(worker, message.id, message.channel, message.payload);
+        return;
+      default:
+    }
+  }
+
+  subscribe(worker: W, channel: string): void {
+    addTo(this.subscribers, channel, worker);
+    addTo(this.channelsOf, worker, channel);
+  }
+
+  unsubscribe(worker: W, channel: string): void {
+    deleteFrom(this.subscribers, channel, worker);
+    deleteFrom(this.channelsOf, worker, channel);
+  }
+
+  /**
+   * Sends the payload to every worker subscribed to `channel` (the publisher included, when it is),
+   * then acknowledges to the publisher: IPC keeps order per worker, so a worker that hears the ack
+   * has been sent the message first.
+   */
+  publish(worker: W, id: number, channel: string, payload: Uint8Array): void {
+    for (const target of this.subscribers.get(channel) ?? []) {
+      if (target.isConnected()) target.send({ pushgate: 'msg', channel, payload });
+    }
+    this.ack(worker, id);
+  }
+
+  /** Answers a worker's request; the ack carries the relay's channel count (for `GET /stats`). */
+  private ack(worker: W, id: number): void {
+    if (worker.isConnected()) worker.send({ pushgate: 'ack', id, channels: this.subscribers.size });
+  }
+
+  /** A worker exited: its subscriptions go with it. */
+  workerGone(worker: W): void {
+    const channels = this.channelsOf.get(worker);
+    if (channels === undefined) return;
+    this.channelsOf.delete(worker);
+    for (const channel of channels) deleteFrom(this.subscribers, channel, worker);
+  }
+}
+
+function addTo<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+  let set = map.get(key);
+  if (set === undefined) map.set(key, (set = new Set()));
+  set.add(value);
+}
+
+/** Removes `value` under `key`, and the key itself with its last value. */
+function deleteFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+  const set = map.get(key);
+  if (set === undefined || !set.delete(value)) return;
+  if (set.size === 0) map.delete(key);
+}
