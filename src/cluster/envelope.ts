@@ -1,14 +1,17 @@
+import { arrayElements, objectMembers, wholeValue } from '../protocol/json-text.js';
+
 /**
  * What travels between nodes. Pushes carry their items as the JSON texts accepted at the API, joined
- * once; presence carries a node's counts.
+ * once, and the receiving node takes each item's text back out as it is: nothing is re-encoded on the
+ * way, so an item arrives byte for byte, at any depth. Presence carries a node's counts.
  */
 
 /** A push as published on the broker. */
 export type PushEnvelope =
-  | { kind: 'all'; items: string[] }
-  | { kind: 'room'; room: string; items: string[] }
-  | { kind: 'conn'; conn: string; items: string[] }
-  | { kind: 'user'; user: string; items: string[] };
+  | { kind: 'all'; items: readonly string[] }
+  | { kind: 'room'; room: string; items: readonly string[] }
+  | { kind: 'conn'; conn: string; items: readonly string[] }
+  | { kind: 'user'; user: string; items: readonly string[] };
 
 /** Serialises a push; `items` are JSON texts. */
 export function encodePushEnvelope(push: PushEnvelope): Buffer {
@@ -18,16 +21,23 @@ export function encodePushEnvelope(push: PushEnvelope): Buffer {
   return Buffer.from(`{"v":1,"kind":"${push.kind}"${target},"items":[${push.items.join(',')}]}`);
 }
 
-/** Parses a push; returns null for anything malformed (counted and dropped by the caller). */
+/**
+ * Parses a push; returns null for anything malformed (counted and dropped by the caller). `JSON.parse`
+ * validates the payload; the items' texts are then cut out of it, not re-serialised.
+ */
 export function decodePushEnvelope(payload: Buffer): PushEnvelope | null {
+  const text = payload.toString('utf8');
   let value: { v?: unknown; kind?: unknown; room?: unknown; conn?: unknown; user?: unknown; items?: unknown };
   try {
-    value = JSON.parse(payload.toString('utf8'));
+    value = JSON.parse(text);
   } catch {
     return null;
   }
   if (value === null || typeof value !== 'object' || value.v !== 1 || !Array.isArray(value.items)) return null;
-  const items = value.items.map((item) => JSON.stringify(item));
+  // The last `items` member is the one JSON.parse kept (the encoder writes one).
+  const member = objectMembers(text, wholeValue(text)).filter((m) => m.name === 'items').pop();
+  if (member === undefined) return null;
+  const items = arrayElements(text, member.value).map((span) => text.slice(span.start, span.end));
   if (value.kind === 'all') return { kind: 'all', items };
   if (value.kind === 'room' && typeof value.room === 'string') return { kind: 'room', room: value.room, items };
   if (value.kind === 'conn' && typeof value.conn === 'string') return { kind: 'conn', conn: value.conn, items };

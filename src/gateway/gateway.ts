@@ -27,7 +27,8 @@ import { Pages } from '../web/pages.js';
 import { createMetricsRegistry } from '../stats/metrics.js';
 import { Stats, type StatsSnapshot } from '../stats/stats.js';
 import { ClientHandler, STATS_ROOM } from './client-handler.js';
-import { PushError, serializeItems } from './push-error.js';
+import { acceptItems, itemCount } from './items.js';
+import { PushError } from './push-error.js';
 
 /** What an accepted push amounts to. */
 export interface PushResult {
@@ -376,14 +377,15 @@ export class Gateway {
     return this.cluster?.broker.status ?? 'none';
   }
 
-  // Checks state and queue room, then serialises: a refused push costs no encoding.
-  private admit(items: unknown): string[] {
+  // Checks state and queue room, then the items (serialising values from library use): a push refused
+  // for room costs no encoding.
+  private admit(items: unknown): readonly string[] {
     if (this.state !== 'running') throw new PushError(ErrorCode.SHUTTING_DOWN, 'the gateway is shutting down', 503);
     if (this.cluster !== null && !this.cluster.available) {
       this.stats.pushRejected += 1;
       throw new PushError(ErrorCode.BROKER_UNAVAILABLE, 'the broker is unavailable: the push was not accepted; retry', 503);
     }
-    const count = Array.isArray(items) ? items.length : 0;
+    const count = itemCount(items);
     if (count > this.options.maxPendingItems) {
       throw new PushError(ErrorCode.TOO_MANY_ITEMS, `a push may hold at most ${this.options.maxPendingItems} items (maxPendingItems); split it`, 413);
     }
@@ -391,7 +393,7 @@ export class Gateway {
       this.stats.pushRejected += 1;
       throw new PushError(ErrorCode.QUEUE_FULL, `${this.pendingItems} items are waiting for delivery (limit ${this.options.maxPendingItems}); retry later`, 503);
     }
-    const serialized = serializeItems(items);
+    const serialized = acceptItems(items, this.options.maxItemDepth);
     this.stats.itemsAccepted += serialized.length;
     return serialized;
   }
