@@ -4,7 +4,7 @@ import contentType from 'content-type';
 import { JsonItems } from '../gateway/items.js';
 import { PushError } from '../gateway/push-error.js';
 import { ErrorCode } from '../protocol/codes.js';
-import { arrayElements, isArraySpan, objectMembers, wholeValue, type ValueSpan } from '../protocol/json-text.js';
+import { outline, type ValueSpan } from '../protocol/json-text.js';
 
 /**
  * A push request's body. `fields` are a JSON object's members, or a form's fields as strings (the
@@ -59,10 +59,9 @@ export function readBody(req: IncomingMessage, limit: number, timedOut: () => bo
   });
 }
 
-/** The items of `text[span]`: an array's elements as exact texts, or the value itself when it is not an array. */
-function itemsAt(text: string, span: ValueSpan, value: unknown): JsonItems | unknown {
-  if (!isArraySpan(text, span)) return value;
-  const elements = arrayElements(text, span);
+/** The items of a value: an array's elements as exact texts of `text`, or the value itself when it is not an array. */
+function itemsOf(text: string, value: unknown, elements: readonly ValueSpan[]): JsonItems | unknown {
+  if (!Array.isArray(value)) return value;
   return new JsonItems(elements.map((e) => text.slice(e.start, e.end)), elements.map((e) => e.depth));
 }
 
@@ -84,13 +83,12 @@ function jsonBody(body: Buffer): PushBody {
     throw new PushError(ErrorCode.INVALID_BODY, 'body must be a JSON object', 400);
   }
   const fields = value as Record<string, unknown>;
-  const members = objectMembers(text, wholeValue(text));
   const seen = new Set<string>();
   let items: JsonItems | unknown = fields.items;
-  for (const { name, value: span } of members) {
-    if (seen.has(name)) throw new PushError(ErrorCode.INVALID_BODY, `member ${JSON.stringify(name)} appears more than once in the body`, 400);
-    seen.add(name);
-    if (name === 'items') items = itemsAt(text, span, fields.items);
+  for (const member of outline(text).members) {
+    if (seen.has(member.name)) throw new PushError(ErrorCode.INVALID_BODY, `member ${JSON.stringify(member.name)} appears more than once in the body`, 400);
+    seen.add(member.name);
+    if (member.name === 'items') items = itemsOf(text, fields.items, member.elements);
   }
   return { format: 'json', fields, items };
 }
@@ -112,8 +110,9 @@ function formBody(body: Buffer): PushBody {
   } catch {
     throw new PushError(ErrorCode.INVALID_BODY, `form field ${name} is not valid JSON`, 400);
   }
-  const span = wholeValue(text);
-  const items = name === 'items' ? itemsAt(text, span, value) : new JsonItems([text.slice(span.start, span.end)], [span.depth]);
+  const shape = outline(text);
+  const { start, end, depth } = shape.value;
+  const items = name === 'items' ? itemsOf(text, value, shape.elements) : new JsonItems([text.slice(start, end)], [depth]);
   return { format: 'form', fields, items };
 }
 

@@ -1,4 +1,4 @@
-import { arrayElements, objectMembers, wholeValue } from '../protocol/json-text.js';
+import { outline } from '../protocol/json-text.js';
 
 /**
  * What travels between nodes. Pushes carry their items as the JSON texts accepted at the API, joined
@@ -35,9 +35,9 @@ export function decodePushEnvelope(payload: Buffer): PushEnvelope | null {
   }
   if (value === null || typeof value !== 'object' || value.v !== 1 || !Array.isArray(value.items)) return null;
   // The last `items` member is the one JSON.parse kept (the encoder writes one).
-  const member = objectMembers(text, wholeValue(text)).filter((m) => m.name === 'items').pop();
+  const member = outline(text).members.filter((m) => m.name === 'items').pop();
   if (member === undefined) return null;
-  const items = arrayElements(text, member.value).map((span) => text.slice(span.start, span.end));
+  const items = member.elements.map((span) => text.slice(span.start, span.end));
   if (value.kind === 'all') return { kind: 'all', items };
   if (value.kind === 'room' && typeof value.room === 'string') return { kind: 'room', room: value.room, items };
   if (value.kind === 'conn' && typeof value.conn === 'string') return { kind: 'conn', conn: value.conn, items };

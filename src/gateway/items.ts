@@ -1,5 +1,5 @@
 import { ErrorCode } from '../protocol/codes.js';
-import { wholeValue } from '../protocol/json-text.js';
+import { outline } from '../protocol/json-text.js';
 import { PushError } from './push-error.js';
 
 /**
@@ -52,7 +52,7 @@ export function acceptItems(items: unknown, maxDepth: number): readonly string[]
       throw new PushError(ErrorCode.INVALID_BODY, `items[${index}] is not a JSON value: ${(error as Error).message}`, 400);
     }
     if (text === undefined) throw new PushError(ErrorCode.INVALID_BODY, `items[${index}] is not a JSON value`, 400);
-    const { depth } = wholeValue(text);
+    const { depth } = outline(text).value;
     if (depth > maxDepth) throw tooDeep(index, depth, maxDepth);
     return text;
   });

@@ -3,10 +3,10 @@
  * pushed instead of being parsed and re-serialised (which loses digits past double precision, turns
  * `1e400` into `null` and `-0` into `0`, and collapses duplicate keys).
  *
- * This is not a parser: every function here expects text that `JSON.parse` has already accepted (it
- * is the validator: strict, and iterative in V8, so any depth is safe). Over valid JSON, a value's
- * extent only needs string and escape state and bracket depth, which one loop tracks without
- * recursion, at any nesting.
+ * This is not a parser: {@link outline} expects text that `JSON.parse` has already accepted (it is the
+ * validator: strict, and iterative in V8, so any depth is safe). Over valid JSON, a value's extent
+ * only needs string and escape state and bracket depth, which one loop tracks without recursion, at
+ * any nesting, in one pass over the text.
  */
 
 /** A value's text: `text.slice(start, end)`, its own whitespace included, none around it. */
@@ -20,23 +20,31 @@ export interface ValueSpan {
   depth: number;
 }
 
-/** A member of an object: its name (unescaped) and its value. */
-export interface MemberSpan {
+/** A member of the outlined object: its name (unescaped), its value and, if that is an array, its elements. */
+export interface MemberOutline {
   name: string;
   value: ValueSpan;
+  elements: ValueSpan[];
+}
+
+/** The two outer levels of a JSON text. */
+export interface Outline {
+  /** The text's one value. */
+  value: ValueSpan;
+  /** When it is an object: its members in order, duplicates included (`JSON.parse` keeps only the last). */
+  members: MemberOutline[];
+  /** When it is an array: its elements. */
+  elements: ValueSpan[];
 }
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COMMA = 0x2c;
+const COLON = 0x3a;
 const OPEN_ARRAY = 0x5b;
 const CLOSE_ARRAY = 0x5d;
 const OPEN_OBJECT = 0x7b;
 const CLOSE_OBJECT = 0x7d;
-
-function isWhitespace(c: number): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
-}
 
 /** The index of the quote closing the string whose opening quote is at `open`. */
 function stringEnd(text: string, open: number): number {
@@ -46,84 +54,107 @@ function stringEnd(text: string, open: number): number {
   return i;
 }
 
-interface Entry {
-  /** The member name's span (quotes included) for object members; -1 for array elements. */
-  nameStart: number;
-  nameEnd: number;
-  value: ValueSpan;
+/** `count` spans from `flat` (start, end, depth triples) at `from`. */
+function spans(flat: readonly number[], from: number, to: number): ValueSpan[] {
+  const out: ValueSpan[] = [];
+  for (let k = from; k < to; k += 3) out.push({ start: flat[k], end: flat[k + 1], depth: flat[k + 2] });
+  return out;
 }
 
 /**
- * The entries between `from` and `to` (exclusive) at nesting level 0 of that range, separated by
- * commas: the inside of an array (elements) or of an object (`"name": value` members), or a whole
- * text (one value).
+ * The outline of `text`, which must be valid JSON: its value, and that value's members or elements,
+ * and the elements of array members, each with its span and depth.
  */
-function entries(text: string, from: number, to: number, members: boolean): Entry[] {
-  const found: Entry[] = [];
-  let depth = 0;
-  let maxDepth = 0;
-  let start = -1; // first character of the current value
-  let end = -1; // one past its last non-whitespace character
+export function outline(text: string): Outline {
+  // The loop records plain integers only (so that it stays monomorphic and allocation-free, however
+  // large the text): per level-1 entry (an element or member of the top value) 7 numbers, per level-2
+  // entry (an element of a level-1 array) 3; objects are built after it.
+  const level1: number[] = [];
+  const level2: number[] = [];
+  let topStart = -1;
+  let topEnd = -1;
+  let topDepth = 0;
+  let topKind = 0;
+  let start1 = -1;
+  let end1 = -1;
+  let depth1 = 0;
+  let kind1 = 0;
   let nameStart = -1;
   let nameEnd = -1;
-  // Plain locals and no closure: this loop runs over every character of a body.
-  for (let i = from; i < to; i++) {
+  let inner = 0; // where this level-1 entry's level-2 entries begin in `level2`
+  let start2 = -1;
+  let end2 = -1;
+  let depth2 = 0;
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (isWhitespace(c)) continue;
-    if (depth === 0) {
-      if (c === COMMA) {
-        found.push({ nameStart, nameEnd, value: { start, end, depth: maxDepth } });
-        start = end = nameStart = nameEnd = -1;
-        maxDepth = 0;
-        continue;
+    if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09 || c === COLON) continue;
+    if (c === COMMA) {
+      if (depth === 1) {
+        level1.push(start1, end1, depth1, nameStart, nameEnd, inner, level2.length);
+        start1 = end1 = nameStart = nameEnd = start2 = end2 = -1;
+        depth1 = depth2 = 0;
+      } else if (depth === 2 && kind1 === OPEN_ARRAY) {
+        level2.push(start2, end2, depth2);
+        start2 = end2 = -1;
+        depth2 = 0;
       }
-      if (members && nameStart === -1) {
-        // Before the colon, a member holds only its name: a string.
-        nameStart = i;
-        nameEnd = stringEnd(text, i) + 1;
-        i = text.indexOf(':', nameEnd);
-        continue;
-      }
+      continue;
     }
-    if (start === -1) start = i;
-    if (c === QUOTE) {
+    if (c === QUOTE && depth === 1 && topKind === OPEN_OBJECT && nameStart === -1) {
+      // Before its colon, a member holds only its name.
+      nameStart = i;
       i = stringEnd(text, i);
-    } else if (c === OPEN_ARRAY || c === OPEN_OBJECT) {
-      depth++;
-      if (depth > maxDepth) maxDepth = depth;
-    } else if (c === CLOSE_ARRAY || c === CLOSE_OBJECT) {
-      depth--;
+      nameEnd = i + 1;
+      continue;
     }
-    end = i + 1;
+    if (c === CLOSE_ARRAY || c === CLOSE_OBJECT) {
+      depth--;
+      if (depth === 1 && kind1 === OPEN_ARRAY && start2 !== -1) {
+        // The end of a level-1 array: its last element is complete.
+        level2.push(start2, end2, depth2);
+        start2 = end2 = -1;
+        depth2 = 0;
+      } else if (depth === 0 && start1 !== -1) {
+        level1.push(start1, end1, depth1, nameStart, nameEnd, inner, level2.length);
+      }
+    } else {
+      // A value's first character, at whichever of the outer levels it starts.
+      if (depth === 0) {
+        if (topStart === -1) {
+          topStart = i;
+          topKind = c;
+        }
+      } else if (depth === 1) {
+        if (start1 === -1) {
+          start1 = i;
+          kind1 = c;
+          inner = level2.length;
+        }
+      } else if (depth === 2 && start2 === -1) {
+        start2 = i;
+      }
+      if (c === QUOTE) {
+        i = stringEnd(text, i);
+      } else if (c === OPEN_ARRAY || c === OPEN_OBJECT) {
+        depth++;
+        if (depth > topDepth) topDepth = depth;
+        if (depth - 1 > depth1) depth1 = depth - 1;
+        if (depth - 2 > depth2) depth2 = depth - 2;
+      }
+    }
+    // Where the values under way end, so far (a bracket that opened a level belongs to the level above).
+    if (depth >= 1 && start1 !== -1) end1 = i + 1;
+    if (depth >= 2 && start2 !== -1) end2 = i + 1;
+    topEnd = i + 1;
   }
-  if (start !== -1) found.push({ nameStart, nameEnd, value: { start, end, depth: maxDepth } });
-  return found;
-}
-
-/** The one value of a whole JSON text, without the whitespace around it. */
-export function wholeValue(text: string): ValueSpan {
-  const [entry] = entries(text, 0, text.length, false);
-  if (entry === undefined) throw new RangeError('no JSON value in the text');
-  return entry.value;
-}
-
-/** The elements of the array at `array` (a span of `text` starting with `[`), in order. */
-export function arrayElements(text: string, array: ValueSpan): ValueSpan[] {
-  return entries(text, array.start + 1, array.end - 1, false).map((entry) => entry.value);
-}
-
-/**
- * The members of the object at `object` (a span of `text` starting with `{`), in order, duplicates
- * included (unlike `JSON.parse`, which keeps the last). Names are unescaped, so `"r\u006fom"` is `room`.
- */
-export function objectMembers(text: string, object: ValueSpan): MemberSpan[] {
-  return entries(text, object.start + 1, object.end - 1, true).map((entry) => ({
-    name: JSON.parse(text.slice(entry.nameStart, entry.nameEnd)) as string,
-    value: entry.value,
-  }));
-}
-
-/** Whether the span holds an array. */
-export function isArraySpan(text: string, span: ValueSpan): boolean {
-  return text.charCodeAt(span.start) === OPEN_ARRAY;
+  if (topStart === -1) throw new RangeError('no JSON value in the text');
+  const members: MemberOutline[] = [];
+  const elements: ValueSpan[] = [];
+  for (let k = 0; k < level1.length; k += 7) {
+    const value = { start: level1[k], end: level1[k + 1], depth: level1[k + 2] };
+    if (topKind !== OPEN_OBJECT) elements.push(value);
+    else members.push({ name: JSON.parse(text.slice(level1[k + 3], level1[k + 4])) as string, value, elements: spans(level2, level1[k + 5], level1[k + 6]) });
+  }
+  return { value: { start: topStart, end: topEnd, depth: topDepth }, members, elements };
 }

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { parsePushBody } from '../../src/api/body.js';
 import { decodePushEnvelope, encodePushEnvelope } from '../../src/cluster/envelope.js';
 import { JsonItems } from '../../src/gateway/items.js';
-import { arrayElements, objectMembers, wholeValue } from '../../src/protocol/json-text.js';
+import { outline } from '../../src/protocol/json-text.js';
 import { anyJsonText, arrayText, fastCheckJson, handBuiltJson, jsonWhitespace, type JsonText } from '../helpers/json-texts.js';
 
 const SEED = Number(process.env.PUSHGATE_FUZZ_SEED ?? 0x5eed);
@@ -24,33 +24,42 @@ const itemLists = fc.tuple(fc.array(anyJsonText, { minLength: 1, maxLength: 6 })
 describe('json-text: spans of values in validated JSON', () => {
   it('finds values across strings holding quotes, backslashes, brackets and commas', () => {
     const text = ' [ "a\\"],{" , "\\\\" ,{"k\\\\":"[\\\\\\"" , "x" : [ ] },-0 ,1e400] ';
-    const elements = arrayElements(text, wholeValue(text));
+    const { value, elements } = outline(text);
+    assert.equal(slice(text, value), text.trim());
     assert.deepEqual(elements.map((e) => slice(text, e)), ['"a\\"],{"', '"\\\\"', '{"k\\\\":"[\\\\\\"" , "x" : [ ] }', '-0', '1e400']);
     assert.deepEqual(elements.map((e) => e.depth), [0, 0, 2, 0, 0]);
-    const object = elements[2];
-    assert.deepEqual(objectMembers(text, object).map((m) => [m.name, slice(text, m.value)]), [['k\\', '"[\\\\\\""'], ['x', '[ ]']]);
+    const object = slice(text, elements[2]);
+    assert.deepEqual(outline(object).members.map((m) => [m.name, slice(object, m.value), m.elements.length]), [['k\\', '"[\\\\\\""', 0], ['x', '[ ]', 0]]);
   });
 
-  it('keeps duplicate members, in order, with their names unescaped', () => {
-    const text = '{"a":1,"\\u0061":2,"b":{"a":3,"a":4}}';
-    assert.deepEqual(objectMembers(text, wholeValue(text)).map((m) => [m.name, slice(text, m.value)]), [['a', '1'], ['a', '2'], ['b', '{"a":3,"a":4}']]);
+  it('keeps duplicate members, in order, with their names unescaped, and the elements of array members', () => {
+    const text = '{"a":1,"\\u0061":2,"b":{"a":3,"a":[4]}, "c" : [ [ ] , {"d":[5]} ,"]" ] ,"e":"x"}';
+    assert.deepEqual(outline(text).members.map((m) => [m.name, slice(text, m.value), m.value.depth, m.elements.map((e) => [slice(text, e), e.depth])]), [
+      ['a', '1', 0, []], ['a', '2', 0, []], ['b', '{"a":3,"a":[4]}', 2, []], ['c', '[ [ ] , {"d":[5]} ,"]" ]', 3, [['[ ]', 1], ['{"d":[5]}', 2], ['"]"', 0]]], ['e', '"x"', 0, []],
+    ]);
   });
 
   it('measures depth without recursion, at any nesting', () => {
     const depth = 500000;
     const text = `${'['.repeat(depth)}${']'.repeat(depth)}`;
     JSON.parse(text);
-    assert.equal(wholeValue(text).depth, depth);
-    assert.deepEqual([wholeValue('1').depth, wholeValue('[]').depth, wholeValue('{"a":[1]}').depth, wholeValue('"[[["').depth], [0, 1, 2, 0]);
+    assert.equal(outline(text).value.depth, depth);
+    assert.deepEqual(['1', ' 12 ', '[]', '{"a":[1]}', '"[[["', '{}'].map((t) => [outline(t).value.depth, slice(t, outline(t).value)]), [[0, '1'], [0, '12'], [1, '[]'], [2, '{"a":[1]}'], [0, '"[[["'], [1, '{}']]);
   });
 
-  it('gives back every element of an array exactly as written, with its depth (property)', () => {
+  it('gives back every element of an array, and of an array member, exactly as written, with its depth (property)', () => {
     fc.assert(fc.property(itemLists, ([items, spaces]) => {
-      const text = `${spaces[0]}${arrayText(items.map((i) => i.text), spaces)}${spaces[spaces.length - 1]}`;
+      const array = arrayText(items.map((i) => i.text), spaces);
+      const text = `${spaces[0]}${array}${spaces[spaces.length - 1]}`;
       JSON.parse(text);
-      const elements = arrayElements(text, wholeValue(text));
+      const { elements } = outline(text);
       assert.deepEqual(elements.map((e) => slice(text, e)), items.map((i) => i.text));
       assert.deepEqual(elements.map((e) => e.depth), items.map((i) => i.depth));
+      const object = `{"before":${items[0].text},${spaces[0]}"items"${spaces[1 % spaces.length]}:${array},"after":${array}}`;
+      const [, member] = outline(object).members;
+      assert.deepEqual(member.elements.map((e) => slice(object, e)), items.map((i) => i.text));
+      assert.deepEqual(member.elements.map((e) => e.depth), items.map((i) => i.depth));
+      assert.equal(member.value.depth, 1 + Math.max(...items.map((i) => i.depth)));
     }), runs);
   });
 });
