@@ -254,9 +254,11 @@ export class Gateway {
   }
 
   /**
-   * Pushes items to every connection (on every node, in a cluster). Rejects with a {@link PushError}
-   * when refused. Without a broker the items are merged before this returns, so pushes made in one
-   * turn share frames.
+   * Pushes items to every connection (on every node, in a cluster). `items` is an array of JSON
+   * values, each serialised once here (or, from the push API, the items' exact texts). Rejects with a
+   * {@link PushError} when refused: `INVALID_BODY` for an empty list or a value JSON cannot hold,
+   * `ITEM_TOO_DEEP` past `maxItemDepth`, 503s when full or stopping. Without a broker the items are
+   * merged before this returns, so pushes made in one turn share frames.
    */
   async pushAll(items: unknown): Promise<PushResult> {
     return this.push({ kind: 'all', items: this.admit(items) });
