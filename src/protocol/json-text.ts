@@ -54,7 +54,7 @@ function stringEnd(text: string, open: number): number {
   return i;
 }
 
-/** `count` spans from `flat` (start, end, depth triples) at `from`. */
+/** The spans stored in `flat` (start, end, depth triples) from index `from` to `to`. */
 function spans(flat: readonly number[], from: number, to: number): ValueSpan[] {
   const out: ValueSpan[] = [];
   for (let k = from; k < to; k += 3) out.push({ start: flat[k], end: flat[k + 1], depth: flat[k + 2] });
@@ -66,8 +66,8 @@ function spans(flat: readonly number[], from: number, to: number): ValueSpan[] {
  * and the elements of array members, each with its span and depth.
  */
 export function outline(text: string): Outline {
-  // The loop records plain integers only (so that it stays monomorphic and allocation-free, however
-  // large the text): per level-1 entry (an element or member of the top value) 7 numbers, per level-2
+  // The loop records plain integers only, into two number arrays (so that it stays monomorphic and
+  // builds no object per value, however large the text): per level-1 entry (an element or member of the top value) 7 numbers, per level-2
   // entry (an element of a level-1 array) 3; objects are built after it.
   const level1: number[] = [];
   const level2: number[] = [];
