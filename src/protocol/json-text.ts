@@ -66,9 +66,9 @@ function spans(flat: readonly number[], from: number, to: number): ValueSpan[] {
  * and the elements of array members, each with its span and depth.
  */
 export function outline(text: string): Outline {
-  // The loop records plain integers only, into two number arrays (so that it stays monomorphic and
-  // builds no object per value, however large the text): per level-1 entry (an element or member of the top value) 7 numbers, per level-2
-  // entry (an element of a level-1 array) 3; objects are built after it.
+  // The loop records plain integers only, into two number arrays, so that it stays monomorphic and
+  // builds no object per value however large the text: 7 numbers per level-1 entry (an element or
+  // member of the top value), 3 per level-2 entry (an element of a level-1 array). Objects come after.
   const level1: number[] = [];
   const level2: number[] = [];
   let topStart = -1;
