@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Gateway, PushResult } from '../gateway/gateway.js';
 import { PushError } from '../gateway/push-error.js';
@@ -7,7 +7,7 @@ import { ErrorCode } from '../protocol/codes.js';
 import { closeHttp, listenHttp } from '../server/http-lifecycle.js';
 import { sendJson } from '../server/http-reply.js';
 import { ApiKey } from './api-key.js';
-import { itemsOf, parseBody, readBody, stringField, type BodyFields } from './body.js';
+import { BodyAbortedError, parsePushBody, readBody, stringField, type PushBody } from './body.js';
 
 /**
  * `GET /stats`: this node's counters (go-push's names at the top level), with a summary of the cluster
@@ -45,31 +45,44 @@ function statsBody(gateway: Gateway, scope: string | null): unknown {
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
 
+/** A request cut by Node's own request timeout (headers or whole request) reaches `clientError` with this code. */
+const REQUEST_TIMEOUT = 'ERR_HTTP_REQUEST_TIMEOUT';
+
 /**
  * The internal HTTP push API (go-push's service port): `POST /push/all`, `/push/room`, `/push/conn`, `/push/user`,
  * `GET /stats`, `/metrics`, `/healthz`. Every answer is JSON except `/metrics` (Prometheus text).
+ *
+ * Its bounds: a request's headers must arrive within `apiHeadersTimeout` and the whole request within
+ * `apiRequestTimeout` (else 408 and the socket is cut), at most `apiMaxConnections` sockets are held
+ * (more are dropped at once), and bodies are capped at `maxBodySize`. Cut requests and dropped
+ * connections are counted (`apiRequestsAborted`, `apiConnectionsDropped`) and logged at debug level:
+ * they are the client's doing, not the server's.
  */
 export class ApiServer {
   private readonly server: Server;
   private readonly routes: Record<string, Record<string, Handler>>;
   private readonly apiKey: ApiKey | null;
   private draining = false;
+  /** The response under way on each socket, so that a timeout answers only where nothing was sent yet. */
+  private readonly responding = new WeakMap<Socket, ServerResponse>();
+  /** Sockets cut for their request timeout: a body read on them ends as 'timeout', not 'closed'. */
+  private readonly timedOut = new WeakSet<Socket>();
 
   constructor(
-    gateway: Gateway,
+    private readonly gateway: Gateway,
     private readonly log: Logger,
   ) {
-    const push = (target: (body: BodyFields, items: unknown) => Promise<PushResult>): Handler => async (req, res) => {
-      const body = parseBody(req, await readBody(req, gateway.options.maxBodySize));
-      const result = await target(body, itemsOf(body));
+    const push = (target: (body: PushBody) => Promise<PushResult>): Handler => async (req, res) => {
+      const body = parsePushBody(req.headers['content-type'], await readBody(req, gateway.options.maxBodySize, () => this.timedOut.has(req.socket)));
+      const result = await target(body);
       sendJson(res, 200, { ok: true, items: result.items, recipients: result.recipients });
     };
     this.apiKey = gateway.options.apiKey === '' ? null : new ApiKey(gateway.options.apiKey);
     this.routes = {
-      '/push/all': { POST: push((_body, items) => gateway.pushAll(items)) },
-      '/push/room': { POST: push((body, items) => gateway.pushRoom(stringField(body, 'room'), items)) },
-      '/push/conn': { POST: push((body, items) => gateway.pushConn(stringField(body, 'conn'), items)) },
-      '/push/user': { POST: push((body, items) => gateway.pushUser(stringField(body, 'user'), items)) },
+      '/push/all': { POST: push((body) => gateway.pushAll(body.items)) },
+      '/push/room': { POST: push((body) => gateway.pushRoom(stringField(body, 'room'), body.items)) },
+      '/push/conn': { POST: push((body) => gateway.pushConn(stringField(body, 'conn'), body.items)) },
+      '/push/user': { POST: push((body) => gateway.pushUser(stringField(body, 'user'), body.items)) },
       '/stats': { GET: (req, res) => sendJson(res, 200, statsBody(gateway, new URL(req.url ?? '/', 'http://x').searchParams.get('scope'))) },
       '/metrics': {
         GET: async (_req, res) => {
@@ -89,11 +102,52 @@ export class ApiServer {
         },
       },
     };
-    this.server = createServer((req, res) => void this.handle(req, res));
-    this.server.on('clientError', (_error, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-      else socket.destroy();
+    const { apiRequestTimeout, apiHeadersTimeout, apiMaxConnections } = gateway.options;
+    const requestTimeout = apiRequestTimeout * 1000;
+    const headersTimeout = Math.min(apiHeadersTimeout * 1000, requestTimeout);
+    this.server = createServer({
+      requestTimeout,
+      headersTimeout,
+      // Node looks for expired requests only this often: a quarter of the shorter limit honours it closely.
+      connectionsCheckingInterval: Math.max(100, Math.min(30000, headersTimeout / 4)),
+    }, (req, res) => void this.handle(req, res));
+    this.server.maxConnections = apiMaxConnections;
+    this.server.on('drop', (peer?: { remoteAddress?: string }) => {
+      gateway.stats.apiConnectionsDropped += 1;
+      this.log.debug({ address: peer?.remoteAddress, maxConnections: apiMaxConnections }, 'push API connection dropped: apiMaxConnections are open');
     });
+    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => this.clientError(error, socket));
+  }
+
+  /**
+   * A request Node could not take: malformed (400), or too slow (408). A request whose headers had
+   * arrived is counted when its body read ends (see {@link fail}); one cut before that, here.
+   */
+  private clientError(error: NodeJS.ErrnoException, socket: Socket): void {
+    const timeout = error.code === REQUEST_TIMEOUT;
+    const response = this.responding.get(socket);
+    if (timeout) {
+      this.timedOut.add(socket);
+      if (response === undefined) this.aborted('timeout', socket.remoteAddress, null);
+    }
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    if (response === undefined || !response.headersSent) {
+      const [status, code, message] = timeout
+        ? ['408 Request Timeout', ErrorCode.REQUEST_TIMEOUT, 'the request did not arrive in time (apiHeadersTimeout / apiRequestTimeout)']
+        : ['400 Bad Request', ErrorCode.INVALID_BODY, 'malformed HTTP request'];
+      const body = JSON.stringify({ ok: false, error: { code, message } });
+      socket.write(`HTTP/1.1 ${status}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    }
+    // Destroyed once the answer is flushed, whether or not the client closes its side.
+    socket.destroySoon();
+  }
+
+  private aborted(reason: 'closed' | 'timeout', address: string | undefined, path: string | null): void {
+    this.gateway.stats.apiRequestsAborted += 1;
+    this.log.debug({ reason, address, path }, 'push API request cut before it was complete');
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -101,6 +155,11 @@ export class ApiServer {
     if (this.draining) res.setHeader('Connection', 'close');
     const path = (req.url ?? '/').split('?', 1)[0];
     const route = this.routes[path];
+    const { socket } = req;
+    this.responding.set(socket, res);
+    res.once('close', () => {
+      if (this.responding.get(socket) === res) this.responding.delete(socket);
+    });
     try {
       // Health stays open for load balancers; everything else needs the key when one is set.
       if (this.apiKey !== null && path !== '/healthz' && !this.apiKey.matches(req.headers.authorization)) {
@@ -120,6 +179,12 @@ export class ApiServer {
   }
 
   private fail(req: IncomingMessage, res: ServerResponse, error: unknown): void {
+    if (error instanceof BodyAbortedError) {
+      // The client is gone or was cut: nobody to answer, nothing wrong here.
+      this.aborted(error.reason, req.socket.remoteAddress, req.url ?? null);
+      res.destroy();
+      return;
+    }
     if (res.headersSent) {
       res.destroy();
       return;

@@ -1,13 +1,36 @@
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import contentType from 'content-type';
-import { ErrorCode } from '../protocol/codes.js';
+import { JsonItems } from '../gateway/items.js';
 import { PushError } from '../gateway/push-error.js';
+import { ErrorCode } from '../protocol/codes.js';
+import { outline, type ValueSpan } from '../protocol/json-text.js';
 
-/** A request body as fields: a JSON object, or a form's fields as strings. */
-export type BodyFields = { format: 'json'; fields: Record<string, unknown> } | { format: 'form'; fields: Record<string, string> };
+/**
+ * A push request's body. `fields` are a JSON object's members, or a form's fields as strings (the
+ * first value of each). `items` are the pushed items as exact texts ({@link JsonItems}) when the body
+ * holds a JSON array of them, else whatever it holds instead (refused when the push is accepted).
+ */
+export interface PushBody {
+  format: 'json' | 'form';
+  fields: Record<string, unknown>;
+  items: JsonItems | unknown;
+}
 
-/** Reads the whole body, refusing (413) more than `limit` bytes without buffering them. */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/** A request whose body did not arrive whole: the client went away, or was cut for being too slow. */
+export class BodyAbortedError extends Error {
+  constructor(readonly reason: 'closed' | 'timeout') {
+    super(reason === 'timeout' ? 'the request was cut for taking too long' : 'the client closed the connection before the body was complete');
+    this.name = 'BodyAbortedError';
+  }
+}
+
+/**
+ * Reads the whole body, refusing (413) more than `limit` bytes without buffering them. Rejects with a
+ * {@link BodyAbortedError} when the request ends before its body does; `timedOut` says whether the
+ * server cut it for its request timeout.
+ */
+export function readBody(req: IncomingMessage, limit: number, timedOut: () => boolean = () => false): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
     return Promise.reject(new PushError(ErrorCode.BODY_TOO_LARGE, `body is ${declared} bytes; the limit is ${limit}`, 413));
@@ -25,61 +48,92 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       }
       chunks.push(chunk);
     };
+    const aborted = (): void => reject(new BodyAbortedError(timedOut() ? 'timeout' : 'closed'));
     req.on('data', onData);
     req.once('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
-    req.once('error', reject);
+    // A socket closed mid-body destroys the request: 'error' (ECONNRESET) when listened to, and 'close'.
+    req.once('error', aborted);
+    req.once('close', () => {
+      if (!req.complete) aborted();
+    });
   });
 }
 
-/**
- * Parses a body by its Content-Type: `application/json` (an object) or
- * `application/x-www-form-urlencoded` (go-push's form). Anything else is 415; unparsable content is 400.
- */
-export function parseBody(req: IncomingMessage, body: Buffer): BodyFields {
-  let type: string;
-  try {
-    type = contentType.parse(req).type;
-  } catch {
-    throw new PushError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, 'send Content-Type application/json or application/x-www-form-urlencoded', 415);
-  }
-  if (type === 'application/json' || type.endsWith('+json')) {
-    let value: unknown;
-    try {
-      value = JSON.parse(body.toString('utf8'));
-    } catch (error) {
-      throw new PushError(ErrorCode.INVALID_BODY, `body is not valid JSON: ${(error as Error).message}`, 400);
-    }
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      throw new PushError(ErrorCode.INVALID_BODY, 'body must be a JSON object', 400);
-    }
-    return { format: 'json', fields: value as Record<string, unknown> };
-  }
-  if (type === 'application/x-www-form-urlencoded') {
-    return { format: 'form', fields: Object.fromEntries(new URLSearchParams(body.toString('utf8'))) };
-  }
-  throw new PushError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, `Content-Type ${type} is not supported; send application/json or application/x-www-form-urlencoded`, 415);
+/** The items of a value: an array's elements as exact texts of `text`, or the value itself when it is not an array. */
+function itemsOf(text: string, value: unknown, elements: readonly ValueSpan[]): JsonItems | unknown {
+  if (!Array.isArray(value)) return value;
+  return new JsonItems(elements.map((e) => text.slice(e.start, e.end)), elements.map((e) => e.depth));
 }
 
 /**
- * The pushed items of a body. JSON: `items` is an array. Form (go-push): `items` is a JSON array in
- * text, or `msg` one JSON value (go-push's older single-message field).
+ * A JSON body: an object, each top-level member at most once (`JSON.parse` would silently keep the
+ * last of two `room`s; the request is refused instead), `items` kept as the exact texts of its elements.
  */
-export function itemsOf(body: BodyFields): unknown {
-  if (body.format === 'json') return body.fields.items;
-  const { items, msg } = body.fields;
-  const text = items ?? msg;
+function jsonBody(body: Buffer): PushBody {
+  // Items are handed on as text in text frames: bytes that are not UTF-8 cannot be passed through.
+  if (!isUtf8(body)) throw new PushError(ErrorCode.INVALID_BODY, 'body is not valid UTF-8', 400);
+  const text = body.toString('utf8');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new PushError(ErrorCode.INVALID_BODY, `body is not valid JSON: ${(error as Error).message}`, 400);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new PushError(ErrorCode.INVALID_BODY, 'body must be a JSON object', 400);
+  }
+  const fields = value as Record<string, unknown>;
+  const seen = new Set<string>();
+  let items: JsonItems | unknown = fields.items;
+  for (const member of outline(text).members) {
+    if (seen.has(member.name)) throw new PushError(ErrorCode.INVALID_BODY, `member ${JSON.stringify(member.name)} appears more than once in the body`, 400);
+    seen.add(member.name);
+    if (member.name === 'items') items = itemsOf(text, fields.items, member.elements);
+  }
+  return { format: 'json', fields, items };
+}
+
+/**
+ * go-push's form: `items` a JSON array in text, or `msg` one JSON value (its older single-message
+ * field). Of a field given twice the first value counts, as with Go's `Form.Get`.
+ */
+function formBody(body: Buffer): PushBody {
+  const first = new Map<string, string>();
+  for (const [name, value] of new URLSearchParams(body.toString('utf8'))) if (!first.has(name)) first.set(name, value);
+  const fields = Object.fromEntries(first);
+  const name = first.has('items') ? 'items' : 'msg';
+  const text = first.get(name);
   if (text === undefined) throw new PushError(ErrorCode.INVALID_BODY, 'form field items (a JSON array) is required', 400);
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    throw new PushError(ErrorCode.INVALID_BODY, `form field ${items !== undefined ? 'items' : 'msg'} is not valid JSON`, 400);
+    throw new PushError(ErrorCode.INVALID_BODY, `form field ${name} is not valid JSON`, 400);
   }
-  return items !== undefined ? value : [value];
+  const shape = outline(text);
+  const { start, end, depth } = shape.value;
+  const items = name === 'items' ? itemsOf(text, value, shape.elements) : new JsonItems([text.slice(start, end)], [depth]);
+  return { format: 'form', fields, items };
+}
+
+/**
+ * Parses a push body by its Content-Type: `application/json` (an object; also `+json` types) or
+ * `application/x-www-form-urlencoded` (go-push's form). Anything else is 415; unusable content is 400.
+ */
+export function parsePushBody(type: string | undefined, body: Buffer): PushBody {
+  let media: string;
+  try {
+    media = contentType.parse(type ?? '').type;
+  } catch {
+    throw new PushError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, 'send Content-Type application/json or application/x-www-form-urlencoded', 415);
+  }
+  if (media === 'application/json' || media.endsWith('+json')) return jsonBody(body);
+  if (media === 'application/x-www-form-urlencoded') return formBody(body);
+  throw new PushError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, `Content-Type ${media} is not supported; send application/json or application/x-www-form-urlencoded`, 415);
 }
 
 /** A required string field of the body, or a 400 naming it. */
-export function stringField(body: BodyFields, name: string): string {
+export function stringField(body: PushBody, name: string): string {
   const value = body.fields[name];
   if (typeof value === 'string' && value !== '') return value;
   throw new PushError(ErrorCode.INVALID_BODY, `field ${name} (a non-empty string) is required`, 400);

@@ -1,6 +1,9 @@
+import { outline } from '../protocol/json-text.js';
+
 /**
  * What travels between nodes. Pushes carry their items as the JSON texts accepted at the API, joined
- * once; presence carries a node's counts.
+ * once, and the receiving node takes each item's text back out as it is: nothing is re-encoded on the
+ * way, so an item arrives byte for byte, at any depth. Presence carries a node's counts.
  */
 
 /** Who published a push: the node's id and its own sequence number, so the node knows it when it comes back. */
@@ -11,10 +14,10 @@ export interface PushOrigin {
 
 /** A push as published on the broker; `origin` is set on what nodes publish (absent from older nodes' pushes). */
 export type PushEnvelope = (
-  | { kind: 'all'; items: string[] }
-  | { kind: 'room'; room: string; items: string[] }
-  | { kind: 'conn'; conn: string; items: string[] }
-  | { kind: 'user'; user: string; items: string[] }
+  | { kind: 'all'; items: readonly string[] }
+  | { kind: 'room'; room: string; items: readonly string[] }
+  | { kind: 'conn'; conn: string; items: readonly string[] }
+  | { kind: 'user'; user: string; items: readonly string[] }
 ) & { origin?: PushOrigin };
 
 /**
@@ -36,18 +39,25 @@ export interface ReceivedPush {
   expiresAt: number | null;
 }
 
-/** Parses a push; returns null for anything malformed (counted and dropped by the caller). */
+/**
+ * Parses a push; returns null for anything malformed (counted and dropped by the caller). `JSON.parse`
+ * validates the payload; the items' texts are then cut out of it, not re-serialised.
+ */
 export function decodePushEnvelope(payload: Buffer): ReceivedPush | null {
+  const text = payload.toString('utf8');
   let value: { v?: unknown; kind?: unknown; room?: unknown; conn?: unknown; user?: unknown; origin?: unknown; seq?: unknown; exp?: unknown; items?: unknown };
   try {
-    value = JSON.parse(payload.toString('utf8'));
+    value = JSON.parse(text);
   } catch {
     return null;
   }
   if (value === null || typeof value !== 'object' || value.v !== 1 || !Array.isArray(value.items)) return null;
   if (value.exp !== undefined && !Number.isFinite(value.exp)) return null;
   const expiresAt = typeof value.exp === 'number' ? value.exp : null;
-  const items = value.items.map((item) => JSON.stringify(item));
+  // The last `items` member is the one JSON.parse kept (the encoder writes one).
+  const member = outline(text).members.filter((m) => m.name === 'items').pop();
+  if (member === undefined) return null;
+  const items = member.elements.map((span) => text.slice(span.start, span.end));
   const push: PushEnvelope | null = value.kind === 'all' ? { kind: 'all', items }
     : value.kind === 'room' && typeof value.room === 'string' ? { kind: 'room', room: value.room, items }
       : value.kind === 'conn' && typeof value.conn === 'string' ? { kind: 'conn', conn: value.conn, items }

@@ -45,6 +45,18 @@ export interface GatewayOptions {
   maxPendingItems: number;
   /** Largest push API request body, in bytes; larger ones get 413. Default 1 MiB. */
   maxBodySize: number;
+  /**
+   * Arrays and objects one pushed item may nest (`[[1]]` is 2 deep); deeper items get 400
+   * `ITEM_TOO_DEEP`. Default 64 (as .NET's System.Text.Json; serde_json allows 128, Go's encoding/json
+   * 10000, the highest value allowed here, so that clients in any of them can decode what is pushed).
+   */
+  maxItemDepth: number;
+  /** Seconds a push API client may take to send a request's headers. Default 10. */
+  apiHeadersTimeout: number;
+  /** Seconds a push API client may take to send a whole request (headers and body). Default 30. */
+  apiRequestTimeout: number;
+  /** Connections the push API holds at once (per process); more are dropped and counted. Default 1000. */
+  apiMaxConnections: number;
   /** Messages per second a client may send before it is closed with 1008; 0 = unlimited. Default 50. */
   maxClientRate: number;
   /** Seconds a graceful shutdown may take before remaining clients are cut. Default 10. */
@@ -141,6 +153,10 @@ export const optionSpecs: readonly OptionSpec[] = [
   spec('maxQueueBytes', 'bytes', positiveInt(GiB), 'outgoing bytes queued per connection before a slow-consumer close (1013)'),
   spec('maxPendingItems', 'count', positiveInt(1e9), 'items waiting for merge or delivery before the push API answers 503'),
   spec('maxBodySize', 'bytes', positiveInt(GiB), 'largest push API request body; larger ones get 413'),
+  spec('maxItemDepth', 'depth', positiveInt(10000), 'arrays and objects one pushed item may nest; deeper items get 400 ITEM_TOO_DEEP'),
+  spec('apiHeadersTimeout', 'seconds', { type: 'number', min: 0.1, max: 3600 }, 'time a push API client may take to send a request\'s headers (at most apiRequestTimeout)'),
+  spec('apiRequestTimeout', 'seconds', { type: 'number', min: 0.1, max: 3600 }, 'time a push API client may take to send a whole request; a slower one is cut (408)'),
+  spec('apiMaxConnections', 'count', positiveInt(1000000), 'connections the push API holds at once, per process; more are dropped and counted'),
   spec('maxClientRate', 'per-second', { type: 'number', min: 0, max: 1e6 },
     'messages per second a client may send before a 1008 close (0: unlimited)'),
   spec('shutdownTimeout', 'seconds', { type: 'number', min: 0, max: 3600 },
@@ -179,6 +195,10 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   maxQueueBytes: 1024 * 1024,
   maxPendingItems: 100000,
   maxBodySize: 1024 * 1024,
+  maxItemDepth: 64,
+  apiHeadersTimeout: 10,
+  apiRequestTimeout: 30,
+  apiMaxConnections: 1000,
   maxClientRate: 50,
   shutdownTimeout: 10,
   jwtSecret: '',

@@ -29,7 +29,8 @@ import { Pages } from '../web/pages.js';
 import { createMetricsRegistry } from '../stats/metrics.js';
 import { Stats, type StatsSnapshot } from '../stats/stats.js';
 import { ClientHandler, STATS_ROOM, statsAccess, type StatsAccess } from './client-handler.js';
-import { PushError, serializeItems } from './push-error.js';
+import { acceptItems, itemCount } from './items.js';
+import { PushError } from './push-error.js';
 
 /** What an accepted push amounts to. */
 export interface PushResult {
@@ -277,9 +278,11 @@ export class Gateway {
   }
 
   /**
-   * Pushes items to every connection (on every node, in a cluster). Rejects with a {@link PushError}
-   * when refused. Without a broker the items are merged before this returns, so pushes made in one
-   * turn share frames.
+   * Pushes items to every connection (on every node, in a cluster). `items` is an array of JSON
+   * values, each serialised once here (or, from the push API, the items' exact texts). Rejects with a
+   * {@link PushError} when refused: `INVALID_BODY` for an empty list or a value JSON cannot hold,
+   * `ITEM_TOO_DEEP` past `maxItemDepth`, 503s when full or stopping. Without a broker the items are
+   * merged before this returns, so pushes made in one turn share frames.
    */
   async pushAll(items: unknown): Promise<PushResult> {
     return this.push({ kind: 'all', items: this.admit(items) });
@@ -424,11 +427,12 @@ export class Gateway {
     return new PushError(ErrorCode.BROKER_UNAVAILABLE, 'the broker is unavailable: the push was not accepted; retry', 503);
   }
 
-  // Checks state and queue room, then serialises: a refused push costs no encoding.
-  private admit(items: unknown): string[] {
+  // Checks state and queue room, then the items (serialising values from library use): a push refused
+  // for room costs no encoding.
+  private admit(items: unknown): readonly string[] {
     if (this.state !== 'running') throw new PushError(ErrorCode.SHUTTING_DOWN, 'the gateway is shutting down', 503);
     if (this.cluster !== null && !this.cluster.available) throw this.brokerUnavailable();
-    const count = Array.isArray(items) ? items.length : 0;
+    const count = itemCount(items);
     if (count > this.options.maxPendingItems) {
       throw new PushError(ErrorCode.TOO_MANY_ITEMS, `a push may hold at most ${this.options.maxPendingItems} items (maxPendingItems); split it`, 413);
     }
@@ -436,7 +440,7 @@ export class Gateway {
       this.stats.pushRejected += 1;
       throw new PushError(ErrorCode.QUEUE_FULL, `${this.pendingItems} items are waiting for delivery (limit ${this.options.maxPendingItems}); retry later`, 503);
     }
-    const serialized = serializeItems(items);
+    const serialized = acceptItems(items, this.options.maxItemDepth);
     this.stats.itemsAccepted += serialized.length;
     return serialized;
   }

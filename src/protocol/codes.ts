@@ -49,8 +49,12 @@ export const ErrorCode = {
   INVALID_ROOM: 'INVALID_ROOM',
   /** The connection already holds `maxRooms` rooms. */
   TOO_MANY_ROOMS: 'TOO_MANY_ROOMS',
-  /** Push API: the body cannot be used (malformed JSON or form, missing fields). */
+  /** Push API: the body cannot be used (malformed JSON or form, not UTF-8, missing or repeated fields). */
   INVALID_BODY: 'INVALID_BODY',
+  /** Push API: an item nests arrays and objects deeper than `maxItemDepth`. */
+  ITEM_TOO_DEEP: 'ITEM_TOO_DEEP',
+  /** Push API: the request's headers or body did not arrive within `apiHeadersTimeout` / `apiRequestTimeout`. */
+  REQUEST_TIMEOUT: 'REQUEST_TIMEOUT',
   /** Push API: the body is larger than `maxBodySize`. */
   BODY_TOO_LARGE: 'BODY_TOO_LARGE',
   /** Push API: the Content-Type is neither JSON nor a form. */

@@ -26,6 +26,8 @@ const counters: ReadonlyArray<[keyof Stats, string, string]> = [
   ['protocolDisconnects', 'pushgate_protocol_disconnects_total', 'Connections closed for bad input (1003/1007/1008/1009)'],
   ['errorFrames', 'pushgate_error_frames_total', 'ERROR frames sent'],
   ['requestsTotal', 'pushgate_client_requests_total', 'Client requests handled'],
+  ['apiRequestsAborted', 'pushgate_api_requests_aborted_total', 'Push API requests cut before they were complete (client gone or too slow)'],
+  ['apiConnectionsDropped', 'pushgate_api_connections_dropped_total', 'Push API connections dropped over apiMaxConnections'],
 ];
 
 const gauges: ReadonlyArray<[NumericKey, string, string]> = [

@@ -49,6 +49,13 @@ export class Stats {
   errorFrames = 0;
   /** Client requests handled (PING, JOIN, LEAVE). */
   requestsTotal = 0;
+  /**
+   * Push API requests cut before they were complete: the client went away mid-request, or its
+   * headers or body missed `apiHeadersTimeout` / `apiRequestTimeout`.
+   */
+  apiRequestsAborted = 0;
+  /** Push API connections dropped at once because `apiMaxConnections` were open. */
+  apiConnectionsDropped = 0;
 }
 
 /** A point-in-time view of the gateway, as `GET /stats` returns it. */

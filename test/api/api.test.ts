@@ -107,14 +107,24 @@ describe('push API', () => {
 });
 
 describe('push API with hostile items', () => {
-  it('answers 400, not 500, for an item nested deeper than it can be re-encoded', async (t) => {
+  it('answers 400 ITEM_TOO_DEEP, not 500, for an item nested 200,000 deep', async (t) => {
     const gw = await startGateway();
     t.after(() => gw.close());
     const depth = 200000;
     const res = await send(`${gw.apiUrl}/push/all`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"items":[${'['.repeat(depth)}${']'.repeat(depth)}]}` });
     assert.equal(res.status, 400);
-    assert.equal(res.body.error.code, 'INVALID_BODY');
-    assert.match(res.body.error.message, /nested too deeply/);
+    assert.equal(res.body.error.code, 'ITEM_TOO_DEEP');
+    assert.match(res.body.error.message, /items\[0\] is nested 200000 deep; the limit is 64/);
+  });
+
+  it('refuses values of library use nested past maxItemDepth, or too deep to encode at all', async (t) => {
+    const gw = await startGateway({ maxItemDepth: 3 });
+    t.after(() => gw.close());
+    assert.deepEqual(await gw.gateway.pushAll([[[[1]]]]).then(() => 'accepted', (e) => e.code), 'accepted');
+    assert.match(await gw.gateway.pushAll([1, [[[[1]]]]]).then(() => '', (e) => `${e.code} ${e.message}`), /^ITEM_TOO_DEEP items\[1\] is nested 4 deep; the limit is 3/);
+    let deep: unknown = 1;
+    for (let i = 0; i < 200000; i++) deep = [deep];
+    assert.match(await gw.gateway.pushAll([deep]).then(() => '', (e) => `${e.code} ${e.message}`), /^ITEM_TOO_DEEP items\[0\] is nested too deeply to encode/);
   });
 });
 

@@ -4,6 +4,7 @@ import { TestClient } from '../helpers/client.js';
 import { postJson } from '../helpers/gateway.js';
 import { CLI, startNode, type Child } from '../helpers/process.js';
 import { clusterStats, untilCluster } from '../helpers/cluster.js';
+import { EXACT_ITEMS, JSON_TYPE, nested, post, pushFrame } from '../helpers/items.js';
 import { waitForAsync, withTimeout } from '../helpers/wait.js';
 
 
@@ -38,6 +39,19 @@ describe('pushgate --workers 2 (no external broker)', () => {
     const metrics = await (await fetch(`http://${api}/metrics`)).text();
     assert.match(metrics, /^pushgate_cluster_online_connections\{node="[0-9a-f]+",worker="1"\} \d+$/m);
     assert.match(metrics, /^pushgate_cluster_nodes\{node="[0-9a-f]+"\} 2$/m);
+  });
+
+  it('relays items between workers byte for byte, up to the depth limit', async () => {
+    const [, , api] = /listening ws=(\S+) api=(\S+)/.exec(primary.output()) ?? [];
+    const deepest = nested(64);
+    assert.equal((await post(`http://${api}/push/all`, JSON_TYPE, `{"items":[${EXACT_ITEMS.join(',')},${deepest}]}`)).status, 200);
+    const expected = pushFrame([...EXACT_ITEMS, deepest]);
+    for (const client of clients) {
+      await client.nextOfType('PUSH');
+      assert.equal(client.texts.filter((t) => t.startsWith('{"type":"PUSH"')).at(-1), expected);
+    }
+    const refused = await post(`http://${api}/push/all`, JSON_TYPE, `{"items":[${nested(65)}]}`);
+    assert.deepEqual([refused.status, refused.body.error?.code], [400, 'ITEM_TOO_DEEP']);
   });
 
   it('replaces a worker that dies; the other worker\'s clients are unaffected', async () => {

@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { Gateway } from '../../src/gateway/gateway.js';
 import type { GatewayOptions } from '../../src/config/options.js';
 import { TestClient } from './client.js';
@@ -15,9 +16,9 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-/** Starts a real gateway on port 0 (loopback only). Close it in an `after` hook. */
-export async function startGateway(options: Partial<GatewayOptions> = {}): Promise<RunningGateway> {
-  const gateway = new Gateway({ host: '127.0.0.1', port: 0, apiHost: '127.0.0.1', apiPort: 0, ...options });
+/** Starts a real gateway on port 0 (loopback only), logging to `log` if given. Close it in an `after` hook. */
+export async function startGateway(options: Partial<GatewayOptions> = {}, log?: Logger): Promise<RunningGateway> {
+  const gateway = new Gateway({ host: '127.0.0.1', port: 0, apiHost: '127.0.0.1', apiPort: 0, ...options }, log);
   const addresses = await gateway.listen();
   const ws = addresses.ws!;
   const api = addresses.api!;

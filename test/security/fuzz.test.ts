@@ -7,6 +7,8 @@ import { ErrorCode } from '../../src/protocol/codes.js';
 import { decodeClientMessage } from '../../src/protocol/messages.js';
 import { roomNameProblem } from '../../src/protocol/room-name.js';
 import { startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { EXACT_ITEMS, FORM_TYPE, JSON_TYPE, form, nested, nextPushText, pushFrame } from '../helpers/items.js';
+import { anyJsonText, arrayText, jsonWhitespace } from '../helpers/json-texts.js';
 import { waitFor } from '../helpers/wait.js';
 import { frame, OP, RawWs } from './raw-ws.js';
 
@@ -362,7 +364,14 @@ const apiCases: fc.Arbitrary<ApiCase> = fc.record({
     fc.integer({ min: 8000, max: 20000 }).map((n) => `{"items":["${'x'.repeat(n)}"]}`), // over maxBodySize
     fc.integer({ min: 1, max: 80 }).map((n) => JSON.stringify({ room: 'r', items: Array.from({ length: n }, (_, i) => i) })), // past maxPendingItems
     fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a).toString('latin1')),
-  ).map((s) => Buffer.from(s)),
+    // Exact texts (numbers past double precision, -0, duplicate keys), items around maxItemDepth (64),
+    // repeated members and fields, and bytes that are not UTF-8 inside a JSON body.
+    fc.array(anyJsonText, { minLength: 1, maxLength: 5 }).map((items) => `{"room":"r","items":[${items.map((i) => i.text).join(',')}]}`),
+    fc.constant(`{"room":"r","items":[${EXACT_ITEMS.join(',')}]}`),
+    fc.tuple(fc.integer({ min: 60, max: 70 }), fc.boolean()).map(([depth, asForm]) => (asForm ? form([['room', 'r'], ['msg', nested(depth)]]) : `{"room":"r","items":[${nested(depth)}]}`)),
+    fc.constantFrom('{"room":"r","room":"a b","items":[1]}', '{"items":[1],"items":[2]}', '{"room":"r","items":[1],"r\\u006fom":"x"}', 'room=r&room=a%20b&items=%5B1%5D&items=x', 'msg=1&msg=%5B'),
+    fc.uint8Array({ minLength: 1, maxLength: 16 }).map((a) => Buffer.concat([Buffer.from('{"room":"r","items":["'), Buffer.from(a), Buffer.from('"]}')])),
+  ).map((s) => (typeof s === 'string' ? Buffer.from(s) : s)),
   chunked: fc.boolean(),
 });
 
@@ -391,6 +400,33 @@ describe('fuzz: the push API', () => {
     apiPort = Number(new URL(gw.apiUrl).port);
   });
   after(() => gw.close());
+
+  it('delivers every accepted push with its items\' exact texts, and refuses only items past maxItemDepth', async () => {
+    const member = await gw.connect();
+    await member.request('JOIN', { room: 'exact' });
+    const headers = (type: string): Record<string, string> => ({ 'content-type': type, authorization: `Bearer ${API_KEY}` });
+    try {
+      await check(fc.asyncProperty(fc.array(anyJsonText, { minLength: 1, maxLength: 6 }), fc.array(jsonWhitespace, { minLength: 1, maxLength: 8 }), fc.boolean(), async (items, spaces, asForm) => {
+        const texts = items.map((i) => i.text);
+        const array = arrayText(texts, spaces);
+        const res = await fetch(`${gw.apiUrl}/push/room`, {
+          method: 'POST',
+          headers: headers(asForm ? FORM_TYPE : JSON_TYPE),
+          body: asForm ? form([['room', 'exact'], ['items', array]]) : `{"room":"exact","items":${array}}`,
+        });
+        const answer = await res.json();
+        if (items.some((i) => i.depth > 64)) {
+          assert.deepEqual([res.status, answer.error.code], [400, 'ITEM_TOO_DEEP']);
+          return;
+        }
+        assert.equal(res.status, 200, JSON.stringify(answer));
+        assert.equal(await nextPushText(member), pushFrame(texts, 'exact'));
+      }), 150);
+    } finally {
+      member.close();
+    }
+    await waitFor(() => gw.gateway.snapshot().onlineConnections === 0, 3000, 'the member to go');
+  });
 
   it('never answers 5xx (other than 503) to random methods, paths, content types and bodies', async () => {
     const agent = new Agent({ keepAlive: true, maxSockets: 4 });
