@@ -74,11 +74,15 @@ async function runGateway(options: GatewayOptions): Promise<void> {
     await gateway.close();
     process.exit(0);
   };
-  // The gateway bounds its own shutdown by shutdownTimeout; the backstop is for anything hanging past it.
-  onShutdownSignal(log, options.shutdownTimeout * 1000 + 5000, async (signal) => {
-    log.info(`${signal}: shutting down (at most ${options.shutdownTimeout}s)`);
-    await stop();
-  });
+  if (workerNumber === null) {
+    // The gateway bounds its own shutdown by shutdownTimeout; the backstop is for anything hanging past it.
+    onShutdownSignal(log, options.shutdownTimeout * 1000 + 5000, async (signal) => {
+      log.info(`${signal}: shutting down (at most ${options.shutdownTimeout}s)`);
+      await stop();
+    });
+  } else {
+    onWorkerSignal(stop);
+  }
   process.on('message', (message: WorkerControl) => {
     if (message?.pushgate === 'drain') void gateway.drain().then(() => process.send?.({ pushgate: 'drained' } satisfies WorkerControl));
     else if (message?.pushgate === 'shutdown') void stop();
@@ -88,6 +92,21 @@ async function runGateway(options: GatewayOptions): Promise<void> {
   if (workerNumber !== null) process.send?.({ pushgate: 'listening', ws: where(ws), api: where(api) } satisfies WorkerControl);
   // Scripts wait for this line; a quieter log level must not hide it (a primary prints its own).
   else if (!log.isLevelEnabled('info')) process.stdout.write(`listening ws=${where(ws)} api=${where(api)}\n`);
+}
+
+/**
+ * A worker's shutdown is the primary's to run, in two phases over all workers (drain, then close), so
+ * that a push one worker accepted reaches every worker's clients: a signal to a worker (Ctrl-C signals
+ * the whole process group) is handed to the primary. Without the IPC channel the worker stops on its
+ * own (node:cluster already ends a worker whose primary is gone).
+ */
+function onWorkerSignal(stop: () => Promise<void>): void {
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (process.connected) process.send?.({ pushgate: 'stop', signal } satisfies WorkerControl);
+    else void stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 }
 
 buildProgram(runGateway).parseAsync(process.argv).catch((error: unknown) => {

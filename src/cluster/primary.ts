@@ -13,6 +13,8 @@ import { PrimaryRelay } from './primary-relay.js';
  */
 export type WorkerControl =
   | { pushgate: 'listening'; ws: string; api: string }
+  /** A worker got SIGINT/SIGTERM (Ctrl-C signals the whole process group): the primary runs the shutdown. */
+  | { pushgate: 'stop'; signal: NodeJS.Signals }
   | { pushgate: 'drain' }
   | { pushgate: 'drained' }
   | { pushgate: 'shutdown' };
@@ -55,7 +57,10 @@ export async function runPrimary(options: GatewayOptions, log: Logger): Promise<
     numbers.set(worker, number);
     worker.on('message', (message: unknown) => {
       if (isIpcBrokerMessage(message)) relay.handle(worker, message);
-      else if ((message as WorkerControl).pushgate === 'drained') {
+      // Ctrl-C reaches the primary and every worker at once: one shutdown, not a "second signal".
+      else if ((message as WorkerControl).pushgate === 'stop') {
+        if (!stopping) stop((message as { signal: NodeJS.Signals }).signal);
+      } else if ((message as WorkerControl).pushgate === 'drained') {
         draining.delete(worker);
         if (draining.size === 0) closeAll?.();
       } else if ((message as WorkerControl).pushgate === 'listening') {
@@ -90,11 +95,17 @@ export async function runPrimary(options: GatewayOptions, log: Logger): Promise<
     setTimeout(() => { if (!stopping) fork(number); }, delay).unref();
   });
 
-  const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) {
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalled) {
       log.warn(`${signal} again: exiting now`);
       process.exit(1);
     }
+    signalled = true;
+    if (!stopping) stop(signal);
+  };
+
+  const stop = (signal: NodeJS.Signals): void => {
     stopping = true;
     log.info(`${signal}: shutting down ${numbers.size} workers (at most ${options.shutdownTimeout}s)`);
     if (numbers.size === 0) process.exit(0);
@@ -124,7 +135,7 @@ export async function runPrimary(options: GatewayOptions, log: Logger): Promise<
       process.exit(1);
     }, options.shutdownTimeout * 2000 + 5000).unref();
   };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   for (let i = 1; i <= count; i++) fork(i);
 }

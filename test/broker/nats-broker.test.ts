@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { BrokerUnavailableError, type BrokerStatus } from '../../src/broker/broker.js';
 import { NatsBroker } from '../../src/broker/nats-broker.js';
 import { Inbox, useBrokers, useBrokerService } from '../helpers/broker.js';
-import { freePort, serviceMissing, startNats } from '../helpers/services.js';
+import { freePort, freeze, serviceMissing, startNats } from '../helpers/services.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 
 // Against a real nats-server. Without one installed the suite is skipped loudly (an error in CI).
@@ -321,7 +321,7 @@ describe('NatsBroker while nats-server is stopped (SIGSTOP): the connection stay
     await inbox.waitForText('before');
 
     const pid = brokers.service.pid;
-    process.kill(pid, 'SIGSTOP');
+    await freeze(pid);
     try {
       // Not confirmed in time: refused (within the bound: the wait is capped well above the timeout).
       await assert.rejects(withTimeout(a.publish('stall.ch', Buffer.from('during')), 5000, 'the publish to be refused'), isUnavailable);

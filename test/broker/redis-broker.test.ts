@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { BrokerUnavailableError, type BrokerStatus } from '../../src/broker/broker.js';
 import { RedisBroker, reconnectDelay } from '../../src/broker/redis-broker.js';
 import { Inbox, useBrokerService } from '../helpers/broker.js';
-import { freePort, serviceMissing, startRedis } from '../helpers/services.js';
+import { freePort, freeze, serviceMissing, startRedis } from '../helpers/services.js';
 import { waitFor, waitForAsync, withTimeout } from '../helpers/wait.js';
 
 const missing = serviceMissing('redis-server');
@@ -550,7 +550,7 @@ describe('RedisBroker against a Redis Cluster', { skip: missing ?? false }, () =
 
     const victim = ports[1]!;
     const pid = brokers.service.pid(victim);
-    process.kill(pid, 'SIGSTOP');
+    await freeze(pid);
     try {
       await assert.rejects(withTimeout(publisher.publish(channelOf.get(victim)!, Buffer.from('during')), 5000, 'the publish to be refused'), BrokerUnavailableError);
       await waitFor(() => publisher.status === 'down' && subscriber.status === 'down', 5000, 'both brokers to go down');

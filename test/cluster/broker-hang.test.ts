@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { TestClient } from '../helpers/client.js';
 import { clusterStats } from '../helpers/cluster.js';
 import { startGateway, type RunningGateway } from '../helpers/gateway.js';
-import { serviceMissing, startNats, startRedis, type Service } from '../helpers/services.js';
+import { freeze, serviceMissing, startNats, startRedis, type Service } from '../helpers/services.js';
 import { waitFor, waitForAsync } from '../helpers/wait.js';
 
 // Short bounds, so that a stall of a couple of seconds is far longer than detection.
@@ -63,7 +63,7 @@ for (const [kind, binary, start] of [['Redis', 'redis-server', () => startRedis(
       assert.equal((await post(`${a.apiUrl}/push/room`, { room: 'hang', items: ['before'] })).status, 200);
       assert.deepEqual((await client.nextOfType('PUSH', 5000)).data.items, ['before']);
 
-      process.kill(server!.pid, 'SIGSTOP');
+      await freeze(server!.pid);
       stopped = true;
       let lastAnsweredAt = 0;
       try {

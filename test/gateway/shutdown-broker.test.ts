@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
 import { after, describe, it } from 'node:test';
@@ -70,8 +71,17 @@ async function inProcess(brokerUrl: string): Promise<Target> {
   return { apiUrl: gw.apiUrl, wsUrl: gw.wsUrl(), close: () => gw.close() };
 }
 
-/** `pushgate --workers 2` (with `args`); `close()` is SIGTERM to the primary, resolved once it exited 0. */
-async function cliWorkers(args: string[]): Promise<Target> {
+/** The PIDs of a process's children (Linux: /proc/PID/task/PID/children). */
+function childPids(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter((s) => s !== '').map(Number);
+}
+
+/**
+ * `pushgate --workers 2` (with `args`); `close()` is SIGTERM to the primary — or, with `ctrlC`, SIGINT to
+ * the primary and its workers at once, as a terminal's Ctrl-C signals the whole process group — resolved
+ * once the primary exited 0.
+ */
+async function cliWorkers(args: string[], ctrlC = false): Promise<Target> {
   const child = startNode(CLI, ['--workers', '2', '--host', '127.0.0.1', '--port', '0', '--api-host', '127.0.0.1', '--api-port', '0',
     '--presence-interval', '0.1', '--shutdown-timeout', '5', '--max-client-rate', '0', '--log-level', 'warn', ...args]);
   children.push(child);
@@ -80,7 +90,13 @@ async function cliWorkers(args: string[]): Promise<Target> {
     apiUrl: `http://${api}`,
     wsUrl: `ws://${ws}/connect`,
     async close() {
-      child.child.kill('SIGTERM');
+      if (ctrlC) {
+        const pids = [child.child.pid!, ...childPids(child.child.pid!)];
+        assert.equal(pids.length, 3, 'the primary and its two workers');
+        for (const pid of pids) process.kill(pid, 'SIGINT');
+      } else {
+        child.child.kill('SIGTERM');
+      }
       assert.equal(await withTimeout(child.exited, 15000, 'the primary to exit'), 0, child.output());
     },
   };
@@ -175,6 +191,23 @@ for (const [kind, binary, start] of [['Redis', 'redis-server', startRedis], ['NA
   });
 }
 
+describe('graceful shutdown under pushes, Ctrl-C (SIGINT to every process at once) of pushgate --workers 2', () => {
+  for (const [label, args] of [['the primary relaying', []], ['a Redis broker', null]] as const) {
+    it(`over ${label}: every push answered 200 reaches the clients of both workers, the rest get 503 (${CLI_ITERATIONS} runs)`, { timeout: 90000, skip: args === null ? serviceMissing('redis-server') ?? false : false }, async (t) => {
+      let redis: Service | undefined;
+      if (args === null) {
+        redis = await startRedis();
+        t.after(() => redis?.stop());
+      }
+      for (let i = 0; i < CLI_ITERATIONS; i++) {
+        const target = await cliWorkers(args === null ? ['--broker', redis!.url] : [...args], true);
+        const { accepted, refused } = await shutdownUnderPushes(target, i);
+        process.stderr.write(`workers over ${label}, Ctrl-C, run ${i}: ${accepted} pushes answered 200, ${refused} refused, all delivered to ${CLIENTS} clients\n`);
+      }
+    });
+  }
+});
+
 describe('graceful shutdown under pushes, SIGTERM to pushgate --workers 2', () => {
   for (const [label, args] of [['the primary relaying', []], ['a Redis broker', null]] as const) {
     it(`over ${label}: every push answered 200 reaches the clients of both workers, the rest get 503 (${CLI_ITERATIONS} runs)`, { timeout: 90000, skip: args === null ? serviceMissing('redis-server') ?? false : false }, async (t) => {
@@ -191,3 +224,4 @@ describe('graceful shutdown under pushes, SIGTERM to pushgate --workers 2', () =
     });
   }
 });
+

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,4 +105,21 @@ export async function startRedis(extraArgs: string[] = []): Promise<Service> {
 /** Starts `nats-server` on a free loopback port. */
 export async function startNats(): Promise<Service> {
   return startService('nats-server', (port) => ['-a', '127.0.0.1', '-p', String(port)], 'nats', await freePort());
+}
+
+/**
+ * SIGSTOPs a process this test started and resolves once the kernel reports it stopped: the signal is
+ * queued at once, but a process busy on the other core may still answer a few requests before it halts.
+ */
+export async function freeze(pid: number, ms = 5000): Promise<void> {
+  process.kill(pid, 'SIGSTOP');
+  const deadline = Date.now() + ms;
+  // /proc/PID/stat: "pid (comm) STATE …"; T = stopped by a signal.
+  while (!/\) T /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) {
+    if (Date.now() > deadline) {
+      process.kill(pid, 'SIGCONT');
+      throw new Error(`process ${pid} did not stop within ${ms} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
