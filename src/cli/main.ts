@@ -84,8 +84,9 @@ async function runGateway(options: GatewayOptions): Promise<void> {
     onWorkerSignal(stop);
   }
   process.on('message', (message: WorkerControl) => {
-    if (message?.pushgate === 'drain') void gateway.drain().then(() => process.send?.({ pushgate: 'drained' } satisfies WorkerControl));
-    else if (message?.pushgate === 'shutdown') void stop();
+    if (message?.pushgate === 'drain') void gateway.drain().then((node) => process.send?.({ pushgate: 'drained', node } satisfies WorkerControl));
+    // Over a broker, every worker's pushes reach this one (their barriers) before it closes its clients.
+    else if (message?.pushgate === 'shutdown') void gateway.awaitBarriers(message.nodes ?? []).then(stop);
   });
   const { ws, api } = await gateway.listen();
   const where = (address: typeof ws): string => (address === null ? 'none' : hostPort(address));

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { BrokerUnavailableError, type Broker, type BrokerStatus } from '../broker/broker.js';
 import { ALL_CHANNEL, nodeChannel, nodeOfConnection, PRESENCE_CHANNEL, roomChannel, userChannel } from './channels.js';
-import { decodePushEnvelope, encodePushEnvelope, type Presence, type PushEnvelope } from './envelope.js';
+import { decodeBarrier, decodePushEnvelope, encodeBarrier, encodePushEnvelope, type Presence, type PushEnvelope } from './envelope.js';
 import { InFlight } from './in-flight.js';
 
 /** Rooms reported per node in presence, the largest first: bounds the message whatever the room count. */
@@ -108,6 +108,9 @@ export class ClusterLink {
   private expiredUnlogged = 0;
   private expiredLoggedAt = 0;
   private readonly inFlight = new InFlight();
+  /** Nodes whose shutdown barrier came through here, and who waits for which. */
+  private readonly barriers = new Set<string>();
+  private barrierWaiters: Array<{ nodes: readonly string[]; resolve: () => void }> = [];
   private sequence = 0;
   /** Broker messages that could not be decoded (counted, never fatal). */
   malformed = 0;
@@ -269,6 +272,32 @@ export class ClusterLink {
     }
   }
 
+  /**
+   * Publishes this node's shutdown barrier (see {@link encodeBarrier}) once every publish made here has
+   * settled; resolves true when the broker took it. Only a node that holds connections publishes one.
+   */
+  async publishBarrier(): Promise<boolean> {
+    if (!this.host.holdsConnections || this.broker.status !== 'up') return false;
+    await this.inFlight.whenSettled();
+    return this.broker.publish(ALL_CHANNEL, encodeBarrier(this.host.nodeId)).then(() => true, () => false);
+  }
+
+  /** Resolves once the barrier of every node in `nodes` has come through this node's subscription. */
+  barriersFrom(nodes: readonly string[]): Promise<void> {
+    const missing = nodes.filter((node) => !this.barriers.has(node));
+    if (missing.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.barrierWaiters.push({ nodes: missing, resolve }));
+  }
+
+  private barrierSeen(node: string): void {
+    this.barriers.add(node);
+    this.barrierWaiters = this.barrierWaiters.filter((waiter) => {
+      if (!waiter.nodes.every((n) => this.barriers.has(n))) return true;
+      waiter.resolve();
+      return false;
+    });
+  }
+
   /** Whether a node is alive (reported within 3 intervals). */
   knowsNode(node: string): boolean {
     return node === this.host.nodeId || this.fresh(this.peers.get(node)?.at);
@@ -336,7 +365,9 @@ export class ClusterLink {
   private receive(payload: Buffer): void {
     const received = decodePushEnvelope(payload);
     if (received === null) {
-      this.malformed += 1;
+      const barrier = decodeBarrier(payload);
+      if (barrier === null) this.malformed += 1;
+      else this.barrierSeen(barrier);
       return;
     }
     if (received.expiresAt !== null && Date.now() > received.expiresAt) {

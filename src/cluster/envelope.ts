@@ -87,3 +87,23 @@ export interface Presence {
   /** True when the node has more rooms than the report carries. */
   roomsTruncated: boolean;
 }
+
+/**
+ * A node's shutdown barrier, published on the channel every gateway node subscribes to once all of the
+ * node's own pushes have been taken by the broker: a broker delivers one publisher's messages to a
+ * subscriber in publish order, so a node that has seen another's barrier has seen every push it published
+ * before (to any channel that node subscribes to).
+ */
+export function encodeBarrier(node: string): Buffer {
+  return Buffer.from(`{"v":1,"kind":"barrier","origin":${JSON.stringify(node)}}`);
+}
+
+/** The node of a barrier message, or null when the payload is not one. */
+export function decodeBarrier(payload: Buffer): string | null {
+  try {
+    const value = JSON.parse(payload.toString('utf8')) as { v?: unknown; kind?: unknown; origin?: unknown } | null;
+    return value !== null && value.v === 1 && value.kind === 'barrier' && typeof value.origin === 'string' ? value.origin : null;
+  } catch {
+    return null;
+  }
+}

@@ -16,8 +16,10 @@ export type WorkerControl =
   /** A worker got SIGINT/SIGTERM (Ctrl-C signals the whole process group): the primary runs the shutdown. */
   | { pushgate: 'stop'; signal: NodeJS.Signals }
   | { pushgate: 'drain' }
-  | { pushgate: 'drained' }
-  | { pushgate: 'shutdown' };
+  /** `node`: the worker's node id when it published its shutdown barrier (see Gateway.awaitBarriers). */
+  | { pushgate: 'drained'; node: string | null }
+  /** `nodes`: the workers whose barriers each worker waits for before closing its clients. */
+  | { pushgate: 'shutdown'; nodes?: string[] };
 
 /** Environment variable carrying a worker's number. */
 export const WORKER_ENV = 'PUSHGATE_WORKER';
@@ -48,8 +50,9 @@ export async function runPrimary(options: GatewayOptions, log: Logger): Promise<
   let stopping = false;
   let announced = false;
   const restarts: number[] = [];
-  /** Workers that have not yet drained (during a shutdown). */
+  /** Workers that have not yet drained (during a shutdown), and the barriers of those that have. */
   const draining = new Set<Worker>();
+  const barriers: string[] = [];
   let closeAll: (() => void) | null = null;
 
   const fork = (number: number): void => {
@@ -61,6 +64,8 @@ export async function runPrimary(options: GatewayOptions, log: Logger): Promise<
       else if ((message as WorkerControl).pushgate === 'stop') {
         if (!stopping) stop((message as { signal: NodeJS.Signals }).signal);
       } else if ((message as WorkerControl).pushgate === 'drained') {
+        const { node } = message as { node: string | null };
+        if (typeof node === 'string') barriers.push(node);
         draining.delete(worker);
         if (draining.size === 0) closeAll?.();
       } else if ((message as WorkerControl).pushgate === 'listening') {
@@ -116,7 +121,7 @@ export async function runPrimary(options: GatewayOptions, log: Logger): Promise<
       if (closed) return;
       closed = true;
       clearTimeout(drainBound);
-      for (const worker of numbers.keys()) if (worker.isConnected()) worker.send({ pushgate: 'shutdown' } satisfies WorkerControl);
+      for (const worker of numbers.keys()) if (worker.isConnected()) worker.send({ pushgate: 'shutdown', nodes: barriers } satisfies WorkerControl);
     };
     const drainBound = setTimeout(() => {
       log.warn(`${draining.size} workers did not drain within ${options.shutdownTimeout}s: closing all`);

@@ -110,7 +110,7 @@ export class Gateway {
   private readonly startedAt = Date.now();
   private state: State = 'new';
   private closing: Promise<void> | null = null;
-  private draining: Promise<void> | null = null;
+  private draining: Promise<string | null> | null = null;
   /** When a graceful shutdown must be over (`shutdownTimeout` after it started). */
   private shutdownDeadline = 0;
   private wsPortClosed: Promise<void> | null = null;
@@ -491,10 +491,33 @@ export class Gateway {
    * accepted here has come back from the broker to be delivered (at most `shutdownTimeout`); clients
    * stay connected, and the push API keeps answering (503). The workers' primary has every worker drain
    * before any closes its clients, so a push accepted by one reaches the others' clients too. Idempotent.
+   * In a cluster it ends by publishing this node's shutdown barrier and resolves with this node's id
+   * (null when no barrier could be published): see {@link awaitBarriers}.
    */
-  drain(): Promise<void> {
-    this.draining ??= this.stopAccepting();
+  drain(): Promise<string | null> {
+    this.draining ??= this.stopAccepting().then(async () => {
+      const cluster = this.cluster;
+      if (cluster === null || this.state === 'stopped') return null;
+      const published = await settlesWithin(cluster.publishBarrier().then((ok) => {
+        if (!ok) throw new Error('barrier not published');
+      }), Math.max(0, this.shutdownDeadline - Date.now()));
+      return published ? this.hub.nodeId : null;
+    });
     return this.draining;
+  }
+
+  /**
+   * Between {@link drain} and {@link close} with `--workers` over a broker: waits (within what is left
+   * of `shutdownTimeout`) until the shutdown barrier of every node in `nodes` — the workers that drained —
+   * has come through this node's subscription. A broker delivers one publisher's messages in order, so
+   * every push the other workers accepted has then reached this node, to be delivered before its clients
+   * are closed. Resolves false when the deadline passed first.
+   */
+  async awaitBarriers(nodes: readonly string[]): Promise<boolean> {
+    if (this.cluster === null || nodes.length === 0) return true;
+    const done = await settlesWithin(this.cluster.barriersFrom(nodes), Math.max(0, this.shutdownDeadline - Date.now()));
+    if (!done) this.log.warn({ nodes }, 'shutdown deadline passed before every worker\'s pushes had come through the broker');
+    return done;
   }
 
   private async stopAccepting(): Promise<void> {
