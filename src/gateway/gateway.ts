@@ -498,8 +498,9 @@ export class Gateway {
     this.draining ??= this.stopAccepting().then(async () => {
       const cluster = this.cluster;
       if (cluster === null || this.state === 'stopped') return null;
-      const published = await settlesWithin(cluster.publishBarrier().then((ok) => {
-        if (!ok) throw new Error('barrier not published');
+      let published = false;
+      await settlesWithin(cluster.publishBarrier().then((ok) => {
+        published = ok;
       }), Math.max(0, this.shutdownDeadline - Date.now()));
       return published ? this.hub.nodeId : null;
     });
