@@ -1,118 +1,118 @@
 /**
- * `npm run bench`: pushgate and its peers (a plain `ws` server, Socket.IO) side by side, each started
- * here, pinned to core 0 when the machine has two or more, while the load generator runs on core 1,
- * through the same workloads with the same clients. Writes JSON, markdown and SVG charts to
- * bench/results/ (or --out).
+ * `npm run bench`: the benchmark, in one of two modes.
+ *
+ * Side by side (the default): pushgate and its peers (a plain `ws` server, Socket.IO) started here,
+ * pinned to core 0 when the machine has two or more, while the load generator runs on core 1, through
+ * the same workloads with the same clients.
+ *
+ * Against a deployment (`--url … --api …`): the same load generator and workloads against servers
+ * running anywhere, pushgate or anything speaking its protocol and push API.
+ *
+ * Both write JSON, markdown and SVG charts to bench/results/ (or --out).
  *
  *   npm run bench                                  # the full run (10,000 clients, 10 s per workload)
  *   npm run bench -- --smoke                       # a few hundred clients for a few seconds (CI)
  *   npm run bench -- --servers pushgate,ws --connections 5000 --workloads broadcast,latency
+ *   npm run bench -- --url ws://gw1:7777 --url ws://gw2:7777 --api http://gw1:7788 --connections 20000 --clients 4
  */
-import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
 import { availableParallelism } from 'node:os';
-import { parseArgs } from 'node:util';
-import { describeMachine, writeRun } from '../src/cli/bench-command.js';
-import { loopbackDestinations, parseWorkloads, pinSelf } from '../src/bench/options.js';
-import { renderMarkdown } from '../src/bench/report.js';
-import type { BenchRun, ServerName, ServerResults } from '../src/bench/results.js';
-import { benchTarget, WORKLOADS, type BenchSettings } from '../src/bench/runner.js';
-import { PUSHGATE_V8_FLAGS } from './v8-flags.js';
-import { startNode, type Child } from './server-process.js';
+import { WORKLOADS, benchTarget, type BenchSettings } from './load/runner.js';
+import type { BenchRun, ServerResults } from './load/results.js';
+import { loopbackDestinations, parseWorkloads, pinSelf, positiveInt } from './options.js';
+import { renderMarkdown } from './report/report.js';
+import { describeMachine, writeRun } from './report/write.js';
+import { SERVERS, benchSideBySide, parseServers } from './side-by-side.js';
 
-interface ServerSpec {
-  name: ServerName;
-  protocol: 'pushgate' | 'socketio';
-  script: string;
-  /** Node flags the server is launched with (pushgate's launchers set its V8 heap flag). */
-  nodeArgs: string[];
-  args: string[];
-  version: string;
+/** Options of the side-by-side run only, and of a deployment run only: each refused in the other mode. */
+const SIDE_BY_SIDE_ONLY = ['servers', 'destinations', 'smoke'] as const;
+const DEPLOYMENT_ONLY = ['api', 'protocol', 'serverPid', 'clientCore'] as const;
+
+const program = new Command('npm run bench --')
+  .description('pushgate, plain ws and Socket.IO started here side by side, or (--url, --api) a running deployment, ' +
+    'through the same workloads: idle connections, latency, broadcast and room floods, churn')
+  .option('--url <url...>', 'load a running deployment at these WebSocket base URLs instead of starting servers here, ' +
+    'e.g. ws://127.0.0.1:7777 (several spread the clients over several addresses)')
+  .option('--api <url>', 'with --url: its push API base URL, e.g. http://127.0.0.1:7788')
+  .addOption(new Option('--protocol <name>', 'with --url: the client protocol').choices(['pushgate', 'socketio']).default('pushgate'))
+  .option('--server-pid <pid>', 'with --url: PID of the server when it runs on this machine, to measure its CPU and memory', positiveInt('--server-pid'))
+  .option('--client-core <n>', 'with --url: pin the load generator to this core (taskset); side by side it takes core 1 by itself', positiveInt('--client-core', 0))
+  .option('--servers <list>', `side by side: the servers to start, of ${SERVERS.join(',')}`, parseServers, [...SERVERS])
+  .option('--destinations <n>', 'side by side: the servers listen on 127.0.0.1 … 127.0.0.N (several ephemeral port ranges)', positiveInt('--destinations'), 4)
+  .option('--smoke', 'side by side: a few hundred clients for a few seconds (CI)')
+  .option('--connections <n>', 'clients to open [10000; 300 with --smoke]', positiveInt('--connections'))
+  .option('--clients <n>', 'client processes (each may hold at most ~20,000 sockets)', positiveInt('--clients'), 2)
+  .option('--duration <seconds>', 'seconds per workload [10; 2 with --smoke]', positiveInt('--duration'))
+  .option('--rate <n>', 'pushes per second in the latency workload', positiveInt('--rate'), 10)
+  .option('--rooms <n>', 'rooms in the room fan-out workload [connections / 100, from 1 to 100]', positiveInt('--rooms'))
+  .option('--churn-rate <n>', 'connect-join-receive-disconnect cycles per second [200; 50 with --smoke]', positiveInt('--churn-rate'))
+  .option('--concurrency <n>', 'push requests in flight during floods', positiveInt('--concurrency'), 64)
+  .option('--item-padding <bytes>', 'extra bytes per pushed item', positiveInt('--item-padding', 0), 0)
+  .option('--workloads <list>', `comma-separated, of ${WORKLOADS.join(',')}`, parseWorkloads, [...WORKLOADS])
+  .option('--out <dir>', 'where to write the JSON, markdown and SVG results', 'bench/results')
+  .option('--name <name>', 'base name of the result files [bench-DATE; smoke with --smoke; deployment-TIME with --url]')
+  .showHelpAfterError()
+  .allowExcessArguments(false);
+
+program.parse(process.argv);
+const opts = program.opts();
+const given = (key: string): boolean => program.getOptionValueSource(key) === 'cli';
+const deployment = opts.url !== undefined;
+for (const key of deployment ? SIDE_BY_SIDE_ONLY : DEPLOYMENT_ONLY) {
+  const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  if (given(key)) program.error(`error: ${flag} ${deployment ? 'is for the side-by-side run, not with --url' : 'needs --url (a running deployment)'}`);
 }
+if (deployment && opts.api === undefined) program.error('error: --url needs --api, the push API base URL of the deployment');
 
-function version(pkg: string): string {
-  return JSON.parse(readFileSync(new URL(`../../${pkg}/package.json`, import.meta.url), 'utf8')).version;
-}
-
-const { values } = parseArgs({
-  options: {
-    smoke: { type: 'boolean', default: false },
-    servers: { type: 'string', default: 'pushgate,ws,socketio' },
-    connections: { type: 'string' },
-    clients: { type: 'string', default: '2' },
-    duration: { type: 'string' },
-    destinations: { type: 'string', default: '4' },
-    workloads: { type: 'string', default: WORKLOADS.join(',') },
-    concurrency: { type: 'string', default: '64' },
-    'churn-rate': { type: 'string' },
-    out: { type: 'string', default: 'bench/results' },
-    name: { type: 'string' },
-  },
-  strict: true,
-});
-
-const smoke = values.smoke === true;
-const connections = Number(values.connections ?? (smoke ? 300 : 10000));
-const duration = Number(values.duration ?? (smoke ? 2 : 10));
-const hosts = loopbackDestinations(Number(values.destinations));
+const smoke = opts.smoke === true;
+const connections: number = opts.connections ?? (smoke ? 300 : 10000);
+const duration: number = opts.duration ?? (smoke ? 2 : 10);
+// Side by side, the servers take core 0 and the load generator core 1 (when there are two).
 const twoCores = availableParallelism() >= 2;
-const serverCore = twoCores ? 0 : null;
-const clientCore = twoCores ? 1 : null;
+const serverCore = !deployment && twoCores ? 0 : null;
+const clientCore: number | null = deployment ? (opts.clientCore ?? null) : twoCores ? 1 : null;
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
-
-const specs: Record<string, ServerSpec> = {
-  pushgate: {
-    name: 'pushgate', protocol: 'pushgate', script: 'dist/src/cli/main.js', nodeArgs: PUSHGATE_V8_FLAGS,
-    args: ['--log-level', 'warn', '--workers', '1'], version: version('.'),
-  },
-  ws: { name: 'ws', protocol: 'pushgate', script: 'dist/bench/peers/ws-server.js', nodeArgs: [], args: [], version: version('node_modules/ws') },
-  socketio: { name: 'socketio', protocol: 'socketio', script: 'dist/bench/peers/socketio-server.js', nodeArgs: [], args: [], version: version('node_modules/socket.io') },
-};
 
 const settings: BenchSettings = {
   connections,
-  clientProcesses: Number(values.clients),
+  clientProcesses: opts.clients,
   durationSeconds: duration,
-  latencyRate: 10,
-  rooms: Math.max(1, Math.min(100, Math.floor(connections / 100))),
-  churnRate: Number(values['churn-rate'] ?? (smoke ? 50 : 200)),
-  floodConcurrency: Number(values.concurrency),
-  itemPadding: 0,
-  workloads: parseWorkloads(values.workloads ?? ''),
+  latencyRate: opts.rate,
+  rooms: opts.rooms ?? Math.max(1, Math.min(100, Math.floor(connections / 100))),
+  churnRate: opts.churnRate ?? (smoke ? 50 : 200),
+  floodConcurrency: opts.concurrency,
+  itemPadding: opts.itemPadding,
+  workloads: opts.workloads,
   clientCore,
   clientCores: clientCore !== null ? 1 : availableParallelism(),
   log,
 };
 
 if (clientCore !== null) await pinSelf(clientCore);
-const servers: ServerResults[] = [];
-for (const name of (values.servers ?? '').split(',')) {
-  const spec = specs[name];
-  if (spec === undefined) throw new Error(`unknown server "${name}": use ${Object.keys(specs).join(', ')}`);
-  const args = [...spec.args, '--host', hosts.join(','), '--port', '0', '--api-host', '127.0.0.1', '--api-port', '0'];
-  const server: Child = startNode(spec.script, args, serverCore, spec.nodeArgs);
-  try {
-    const [, , port, api] = await server.waitForLine(/listening ws=(\S+):(\d+) api=(\S+)/, 15000);
-    servers.push(await benchTarget({
-      server: spec.name,
-      protocol: spec.protocol,
-      wsUrls: hosts.map((host) => `ws://${host}:${port}`),
-      api: `http://${api}`,
-      pid: server.pid,
-      version: spec.version,
-      command: `${serverCore !== null ? `taskset -c ${serverCore} ` : ''}node ${[...spec.nodeArgs, spec.script, ...args].join(' ')}`,
-    }, settings));
-  } finally {
-    await server.stop();
-  }
+const startedAt = new Date().toISOString();
+let servers: ServerResults[];
+let destinations: string[];
+if (deployment) {
+  destinations = opts.url;
+  servers = [await benchTarget({
+    server: opts.protocol === 'socketio' ? 'socketio' : 'external',
+    protocol: opts.protocol, wsUrls: opts.url, api: opts.api, pid: opts.serverPid ?? null,
+    version: 'unknown', command: opts.url.join(' '),
+  }, settings)];
+} else {
+  destinations = loopbackDestinations(opts.destinations);
+  servers = await benchSideBySide(opts.servers, destinations, serverCore, settings);
 }
 
+const pinning = clientCore === null ? 'not pinned'
+  : `${serverCore !== null ? `server on core ${serverCore}, ` : ''}load generator (clients and push driver) on core ${clientCore}`;
 const run: BenchRun = {
-  startedAt: new Date().toISOString(),
+  startedAt,
   command: process.argv.length > 2 ? `npm run bench -- ${process.argv.slice(2).join(' ')}` : 'npm run bench',
-  machine: describeMachine(twoCores ? 'server on core 0, load generator (clients and push driver) on core 1' : 'not pinned (one core)'),
-  settings: { connections, clientProcesses: settings.clientProcesses, destinations: hosts, durationSeconds: duration },
+  machine: describeMachine(pinning),
+  settings: { connections, clientProcesses: settings.clientProcesses, destinations, durationSeconds: duration },
   servers,
 };
-const name = values.name ?? (smoke ? 'smoke' : `bench-${run.startedAt.slice(0, 10)}`);
-const markdown = writeRun(run, values.out ?? 'bench/results', name);
+const name: string = opts.name ?? (smoke ? 'smoke' : deployment ? `deployment-${startedAt.replace(/[:.]/g, '-')}` : `bench-${startedAt.slice(0, 10)}`);
+const markdown = writeRun(run, opts.out, name);
 process.stdout.write(`${renderMarkdown(run)}\nwritten: ${markdown}\n`);

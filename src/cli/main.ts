@@ -12,7 +12,6 @@ import { defaultOptions, OptionError, optionSpecs, optionUsage, type GatewayOpti
 import { Gateway } from '../gateway/gateway.js';
 import { createLogger } from '../log.js';
 import { hostPort } from '../server/http-lifecycle.js';
-import { benchCommand } from './bench-command.js';
 import { onShutdownSignal } from './signals.js';
 import { tokenCommand } from './token-command.js';
 
@@ -44,8 +43,8 @@ function withGatewayOptions(command: Command, role: Role | null, run: (options: 
 
 /**
  * Builds the `pushgate` command line: one flag per option, each also settable by environment or
- * config file; `pushgate gateway` and `pushgate api` run one role; `pushgate bench` loads a server;
- * `pushgate token` prints a connection token.
+ * config file; `pushgate gateway` and `pushgate api` run one role; `pushgate token` prints a connection
+ * token. (The load generator is `npm run bench` in a checkout, not part of the package: see README.)
  */
 export function buildProgram(run: (options: GatewayOptions) => Promise<void>): Command {
   const program = withGatewayOptions(new Command('pushgate')
@@ -55,7 +54,6 @@ export function buildProgram(run: (options: GatewayOptions) => Promise<void>): C
     .enablePositionalOptions();
   program.addCommand(withGatewayOptions(new Command('gateway').description('connections only: pushes arrive through --broker'), 'gateway', run));
   program.addCommand(withGatewayOptions(new Command('api').description('the stateless push API only: publishes through --broker'), 'api', run));
-  program.addCommand(benchCommand());
   program.addCommand(tokenCommand());
   return program;
 }

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { BenchRun } from '../../src/bench/results.js';
+import type { BenchRun } from '../../bench/load/results.js';
 import { startNode, type Child } from '../helpers/process.js';
 import { withTimeout } from '../helpers/wait.js';
 

@@ -1,4 +1,4 @@
-import { WORKLOADS, type WorkloadName } from './runner.js';
+import { WORKLOADS, type WorkloadName } from './load/runner.js';
 
 /** Parses a positive integer option, naming it in the error. */
 export function positiveInt(name: string, min = 1): (value: string) => number {

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { latencyChart, throughputChart } from '../../src/bench/charts.js';
-import { renderMarkdown } from '../../src/bench/report.js';
+import { latencyChart, throughputChart } from '../../../bench/report/charts.js';
+import { renderMarkdown } from '../../../bench/report/report.js';
 import type {
   BenchRun,
   ChurnResult,
@@ -13,10 +13,10 @@ import type {
   ServerName,
   ServerResults,
   ThroughputResult,
-} from '../../src/bench/results.js';
+} from '../../../bench/load/results.js';
 
 // The rendered report and charts, for a human to look at, under dist/ (ignored by git): dist/test-artifacts/bench-*.
-const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
+const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/', import.meta.url));
 
 function writeArtifact(name: string, text: string): void {
   mkdirSync(ARTIFACTS, { recursive: true });

@@ -1,6 +1,6 @@
 /**
  * A load-generator process: opens its share of WebSocket clients and counts what they receive. It is
- * forked by the coordinator (src/bench/load-generator.ts) and driven over IPC; it does nothing else, so
+ * forked by the coordinator (bench/load/load-generator.ts) and driven over IPC; it does nothing else, so
  * that its CPU use tells whether the clients kept up.
  */
 import { WebSocket } from 'ws';

@@ -2,7 +2,7 @@
  * Charts of a benchmark run (see `results.ts`) as self-contained SVG strings: no scripts, no external
  * fonts or resources, so they can sit beside the markdown report and render on GitHub or in a browser.
  */
-import type { BenchRun, ServerResults } from './results.js';
+import type { BenchRun, ServerResults } from '../load/results.js';
 import { findWorkload, formatCompact, formatMs, formatNumber } from './report.js';
 
 const WIDTH = 720;

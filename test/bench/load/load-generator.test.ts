@@ -1,14 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { Histogram } from '../../src/bench/histogram.js';
-import { benchItem, countItems, readItems } from '../../src/bench/protocols.js';
-import { encodePush } from '../../src/protocol/encode.js';
-import { startGateway } from '../helpers/gateway.js';
-import { CLI, startNode } from '../helpers/process.js';
-import { withTimeout } from '../helpers/wait.js';
+import { Histogram } from '../../../bench/load/histogram.js';
+import { benchItem, countItems, readItems } from '../../../bench/load/protocols.js';
+import { encodePush } from '../../../src/protocol/encode.js';
 
 describe('bench items', () => {
   it('have one length whatever their values, so frames are counted without parsing', () => {
@@ -42,26 +36,5 @@ describe('Histogram', () => {
     assert.ok(Math.abs(summary.p99 - 990) / 990 < 0.04, `p99 ${summary.p99}`);
     assert.equal(summary.max, 1000);
     assert.deepEqual(summary.cdf.at(-1)?.[1], 1);
-  });
-});
-
-describe('pushgate bench', () => {
-  it('loads a running gateway and writes its results', async (t) => {
-    const gw = await startGateway();
-    t.after(() => gw.close());
-    const out = mkdtempSync(join(tmpdir(), 'pushgate-bench-cli-'));
-    const bench = startNode(CLI, ['bench', '--url', gw.wsUrl('').replace(/\/$/, ''), '--api', gw.apiUrl, '--connections', '60', '--clients', '1',
-      '--duration', '1', '--workloads', 'idle,latency,rooms', '--rooms', '3', '--server-pid', String(process.pid), '--out', out]);
-    t.after(() => bench.stop());
-    assert.equal(await withTimeout(bench.exited, 60000, 'the bench'), 0, bench.output());
-    assert.match(bench.output(), /## Latency/);
-    const json = readdirSync(out).find((file) => file.endsWith('.json'));
-    assert.ok(json !== undefined, 'a JSON result file was written');
-    const run = JSON.parse(readFileSync(join(out, json), 'utf8'));
-    const workloads = run.servers[0].workloads;
-    assert.deepEqual(workloads.map((w: { workload: string }) => w.workload), ['idle', 'latency', 'rooms']);
-    assert.equal(workloads[0].connections, 60);
-    assert.equal(workloads[1].itemsLost, 0);
-    assert.ok(workloads[2].itemsDeliveredPerSecond > 0);
   });
 });

@@ -12,7 +12,7 @@ import type {
   ServerResults,
   ThroughputResult,
   WorkloadResult,
-} from './results.js';
+} from '../load/results.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Looking results up

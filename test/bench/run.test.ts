@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { startGateway } from '../helpers/gateway.js';
+import { CLI, startNode } from '../helpers/process.js';
+import { withTimeout } from '../helpers/wait.js';
+
+const RUN = 'dist/bench/run.js';
+
+/** Runs `npm run bench -- args` (its script) to the end; exit code and output. */
+async function bench(args: string[], ms = 15000): Promise<{ code: number | string; output: string }> {
+  const child = startNode(RUN, args);
+  try {
+    return { code: await withTimeout(child.exited, ms, `bench ${args.join(' ')}`), output: child.output() };
+  } finally {
+    await child.stop();
+  }
+}
+
+describe('npm run bench', () => {
+  const dirs: string[] = [];
+  after(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+  it('prints both modes in --help', async () => {
+    const { code, output } = await bench(['--help']);
+    assert.equal(code, 0, output);
+    assert.match(output, /Usage: npm run bench --/);
+    for (const flag of ['--url', '--api', '--servers', '--smoke', '--server-pid', '--workloads']) assert.ok(output.includes(flag), flag);
+  });
+
+  it('refuses options of the other mode, and --url without --api, with a clear error', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['--url', 'ws://127.0.0.1:1'], /--url needs --api/],
+      [['--url', 'ws://127.0.0.1:1', '--api', 'http://127.0.0.1:1', '--smoke'], /--smoke is for the side-by-side run, not with --url/],
+      [['--url', 'ws://127.0.0.1:1', '--api', 'http://127.0.0.1:1', '--servers', 'ws'], /--servers is for the side-by-side run/],
+      [['--server-pid', '1'], /--server-pid needs --url/],
+      [['--servers', 'pushgate,nginx'], /unknown server "nginx"/],
+      [['--workloads', 'idle,soak'], /unknown workload "soak"/],
+      [['--connections', '0'], /--connections must be an integer ≥ 1/],
+    ];
+    for (const [args, message] of cases) {
+      const { code, output } = await bench(args);
+      assert.notEqual(code, 0, args.join(' '));
+      assert.match(output, message, args.join(' '));
+    }
+  });
+
+  // What `pushgate bench` did before the load generator left the package: a running gateway, loaded from here.
+  it('--url loads a running gateway and writes its results', async (t) => {
+    const gw = await startGateway();
+    t.after(() => gw.close());
+    const out = mkdtempSync(join(tmpdir(), 'pushgate-bench-url-'));
+    dirs.push(out);
+    const { code, output } = await bench(['--url', gw.wsUrl('').replace(/\/$/, ''), '--api', gw.apiUrl, '--connections', '60', '--clients', '1',
+      '--duration', '1', '--workloads', 'idle,latency,rooms', '--rooms', '3', '--server-pid', String(process.pid), '--out', out], 60000);
+    assert.equal(code, 0, output);
+    assert.match(output, /## Latency/);
+    const json = readdirSync(out).find((file) => file.endsWith('.json'));
+    assert.ok(json !== undefined && json.startsWith('deployment-'), `a deployment-*.json result file was written: ${readdirSync(out).join(', ')}`);
+    const run = JSON.parse(readFileSync(join(out, json), 'utf8'));
+    assert.equal(run.servers[0].server, 'external');
+    const workloads = run.servers[0].workloads;
+    assert.deepEqual(workloads.map((w: { workload: string }) => w.workload), ['idle', 'latency', 'rooms']);
+    assert.equal(workloads[0].connections, 60);
+    assert.equal(workloads[1].itemsLost, 0);
+    assert.ok(workloads[2].itemsDeliveredPerSecond > 0);
+  });
+
+  it('is no longer a subcommand of the packaged pushgate CLI', async () => {
+    const help = startNode(CLI, ['--help']);
+    assert.equal(await withTimeout(help.exited, 10000, 'pushgate --help'), 0, help.output());
+    assert.match(help.output(), /^ {2}token\b/m);
+    assert.doesNotMatch(help.output(), /^ {2}bench\b/m);
+  });
+});
