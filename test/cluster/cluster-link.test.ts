@@ -19,6 +19,7 @@ function node(nodeId: string) {
   const dropped: PushEnvelope[] = [];
   const host: ClusterHost = {
     nodeId,
+    instance: nodeId,
     role: 'both',
     worker: null,
     holdsConnections: true,
