@@ -56,7 +56,8 @@ export interface ClusterHost {
 export type NodeView = Pick<Presence, 'node' | 'role' | 'worker' | 'stats' | 'rooms' | 'roomsTruncated'> & { instance: string; ageMs: number };
 
 function nodeView({ node, role, worker, instance, stats, rooms, roomsTruncated }: Presence, ageMs: number): NodeView {
-  return { node, instance: instance ?? node, role, worker, ageMs, stats, rooms, roomsTruncated };
+  // Older nodes send no instance: each is an instance of its own.
+  return { node, instance: typeof instance === 'string' ? instance : node, role, worker, ageMs, stats, rooms, roomsTruncated };
 }
 
 /**

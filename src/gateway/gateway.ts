@@ -488,7 +488,10 @@ export class Gateway {
     return this.merger.pendingItems + this.dispatcher.pendingItems;
   }
 
-  /** The counters and gauges `GET /stats` returns. */
+  /**
+   * This process's own counters and gauges, live (what `/metrics` exports and presence reports). `GET
+   * /stats` sums the additive ones over the instance: see {@link instanceView}.
+   */
   snapshot(): StatsSnapshot {
     const broker = this.cluster?.broker;
     const inFlight = this.cluster?.inFlightCounts;

@@ -47,7 +47,9 @@ export function aggregateReports(reports: readonly ProcessReport[]): Aggregate {
       const value = report.stats[key];
       if (typeof value === 'number' && Number.isFinite(value)) total[key] += value;
     }
-    for (const [room, members] of Object.entries(report.rooms)) rooms[room] = (rooms[room] ?? 0) + members;
+    for (const [room, members] of Object.entries(report.rooms)) {
+      if (typeof members === 'number' && Number.isFinite(members)) rooms[room] = (rooms[room] ?? 0) + members;
+    }
     truncated ||= report.roomsTruncated;
     const own = report.stats.roomCount;
     if (typeof own === 'number' && Number.isFinite(own)) largestOwnCount = Math.max(largestOwnCount, own);

@@ -58,7 +58,7 @@ export class Stats {
   apiConnectionsDropped = 0;
 }
 
-/** A point-in-time view of the gateway, as `GET /stats` returns it. */
+/** A point-in-time view of one gateway process (`GET /stats` combines those of its instance: see {@link STAT_KINDS}). */
 export interface StatsSnapshot extends Omit<Stats, never> {
   /** Connections online: those that pushes reach (the ones awaiting AUTH are not among them). */
   onlineConnections: number;

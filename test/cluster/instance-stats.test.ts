@@ -45,7 +45,11 @@ describe('GET /stats groups the processes of one instance', () => {
         assert.equal((await client.request('JOIN', { room: node === lone ? 'lonely' : 'both' })).type, 'ACK');
       }
     }
-    await waitForAsync(async () => (await stats(one.api)).onlineConnections === 5 && (await stats(two.api)).onlineConnections === 5, 3000, 'both workers to count the instance\'s 5 connections');
+    // Presence is asynchronous: wait until worker 1 has heard both others, and worker 2 has heard worker 1.
+    await waitForAsync(async () => {
+      const [a, b] = [await stats(one.api), await stats(two.api)];
+      return a.onlineConnections === 5 && a.cluster.onlineConnections === 9 && b.onlineConnections === 5;
+    }, 3000, 'both workers to count the instance\'s 5 connections, and worker 1 the cluster\'s 9');
     const fromOne = await stats(one.api);
     assert.equal(fromOne.instance, 'machine-a');
     assert.equal(fromOne.roomCount, 1, 'one room, with members on both workers');

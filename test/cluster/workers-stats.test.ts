@@ -55,11 +55,12 @@ describe('GET /stats with --workers 2: the whole instance at the top level', () 
     assert.equal(perNode.size, 2, 'connections spread over both workers');
 
     // Presence settles within a few intervals, on each worker in its own time (each hears the other's
-    // latest report up to one interval later): once both have said 10, every answer counts the whole instance.
+    // latest report up to one interval later): once both have said 10 (and seen the room "solo"), every
+    // answer counts the whole instance.
     const settled = new Set<number>();
     await waitForAsync(async () => {
       const stats = await getJson(`http://${api}/stats`);
-      if (stats.onlineConnections === CLIENTS) settled.add(stats.worker);
+      if (stats.onlineConnections === CLIENTS && stats.roomCount === 2) settled.add(stats.worker);
       return settled.size === 2;
     }, 8000, `GET /stats to say ${CLIENTS} connections from both workers`);
     const answeredBy = new Set<number>();
