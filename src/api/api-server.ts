@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
+import type { NodeView } from '../cluster/cluster-link.js';
 import type { Gateway, PushResult } from '../gateway/gateway.js';
 import { PushError } from '../gateway/push-error.js';
 import { ErrorCode } from '../protocol/codes.js';
@@ -9,34 +10,61 @@ import { sendJson } from '../server/http-reply.js';
 import { ApiKey } from './api-key.js';
 import { BodyAbortedError, parsePushBody, readBody, stringField, type PushBody } from './body.js';
 
+/** A node as `GET /stats` lists it: who it is and its own counters (per-process ones included); no rooms. */
+function nodeSummary({ node, instance, role, worker, ageMs, stats }: NodeView) {
+  return { node, instance, role, worker, ageMs, stats };
+}
+
 /**
- * `GET /stats`: this node's counters (go-push's names at the top level), with a summary of the cluster
- * when there is one; `?scope=cluster`: the cluster's totals at the top level, every node, and members
- * per room, at most `maxStalenessMs` old (3 presence intervals at worst while `stale` is false; while
- * this node is cut off from the broker, nodes keep their last report and `stale` is true).
+ * `GET /stats`. At the top level, go-push's counters for the whole instance, the same whichever worker
+ * answers: the additive ones summed over the instance's processes (the other workers as last reported
+ * by presence, at most 3 presence intervals old while `stale` is false; this one live), `roomCount` the
+ * distinct rooms; beside them the per-process fields (`nodeId`, `pid`, `worker`, `uptimeSeconds`, …) of
+ * the process that answered; with `--workers`, each worker's own counters under `workers`; in a
+ * cluster, a summary of every node under `cluster`.
+ *
+ * `?scope=cluster`: the additive counters summed over every node, the distinct rooms, and every node
+ * with its own counters (per-process ones only there) and members per room, at most `maxStalenessMs`
+ * old (3 presence intervals at worst while `stale` is false; while this node is cut off from the
+ * broker, nodes keep their last report and `stale` is true). See STAT_KINDS in src/stats/stats.ts.
  */
 function statsBody(gateway: Gateway, scope: string | null): unknown {
   const view = gateway.clusterView();
   if (scope === 'cluster') {
-    if (view === null) return { scope: 'cluster', ...gateway.snapshot(), nodes: 1, rooms: Object.fromEntries(gateway.hub.roomSizes()), maxStalenessMs: 0, stale: false };
+    // Without a broker this process is the whole cluster.
+    const cluster = view ?? gateway.instanceView();
     return {
       scope: 'cluster',
-      ...view.total,
-      roomCount: Object.keys(view.rooms).length,
-      nodes: view.nodes,
-      rooms: view.rooms,
-      maxStalenessMs: view.maxStalenessMs,
-      stale: view.stale,
+      ...cluster.total,
+      roomCount: cluster.roomCount,
+      roomCountExact: cluster.roomCountExact,
+      instances: new Set(cluster.nodes.map((n) => n.instance)).size,
+      nodes: cluster.nodes,
+      rooms: cluster.rooms,
+      maxStalenessMs: cluster.maxStalenessMs,
+      stale: cluster.stale,
     };
   }
-  const node = gateway.snapshot();
-  if (view === null) return node;
+  const instance = gateway.instanceView();
+  const body = {
+    ...gateway.snapshot(),
+    ...instance.total,
+    roomCount: instance.roomCount,
+    roomCountExact: instance.roomCountExact,
+    instance: instance.id,
+    ...(gateway.isWorker ? { workers: instance.nodes.map(nodeSummary) } : {}),
+    maxStalenessMs: instance.maxStalenessMs,
+    stale: instance.stale,
+  };
+  if (view === null) return body;
   return {
-    ...node,
+    ...body,
     cluster: {
-      nodes: view.nodes.map((n) => ({ node: n.node, role: n.role, worker: n.worker, ageMs: n.ageMs, onlineConnections: n.stats.onlineConnections ?? 0, roomCount: n.stats.roomCount ?? 0 })),
-      onlineConnections: view.total.onlineConnections ?? 0,
-      roomCount: Object.keys(view.rooms).length,
+      nodes: view.nodes.map((n) => ({ node: n.node, instance: n.instance, role: n.role, worker: n.worker, ageMs: n.ageMs, onlineConnections: n.stats.onlineConnections ?? 0, roomCount: n.stats.roomCount ?? 0 })),
+      instances: new Set(view.nodes.map((n) => n.instance)).size,
+      onlineConnections: view.total.onlineConnections,
+      roomCount: view.roomCount,
+      roomCountExact: view.roomCountExact,
       maxStalenessMs: view.maxStalenessMs,
       stale: view.stale,
     },

@@ -6,7 +6,7 @@ import cluster from 'node:cluster';
 import { Command, Option } from 'commander';
 import { brokerLiveness } from '../broker/create-broker.js';
 import { IpcBroker } from '../cluster/ipc-broker.js';
-import { runPrimary, WORKER_ENV, workerCount, type WorkerControl } from '../cluster/primary.js';
+import { INSTANCE_ENV, runPrimary, WORKER_ENV, workerCount, type WorkerControl } from '../cluster/primary.js';
 import { loadOptions } from '../config/load.js';
 import { defaultOptions, OptionError, optionSpecs, optionUsage, type GatewayOptions, type Role } from '../config/options.js';
 import { Gateway } from '../gateway/gateway.js';
@@ -66,7 +66,13 @@ async function runGateway(options: GatewayOptions): Promise<void> {
     return;
   }
   // Workers without an external broker reach each other through the primary.
-  const extras = workerNumber === null ? {} : { worker: workerNumber, ...(options.broker === 'memory' ? { broker: new IpcBroker(process, brokerLiveness(options)) } : {}) };
+  // A worker is part of its primary's instance (GET /stats counts the instance's workers together).
+  const instance = process.env[INSTANCE_ENV];
+  const extras = workerNumber === null ? {} : {
+    worker: workerNumber,
+    ...(instance ? { instance } : {}),
+    ...(options.broker === 'memory' ? { broker: new IpcBroker(process, brokerLiveness(options)) } : {}),
+  };
   const gateway = new Gateway(options, workerNumber === null ? log : log.child({ worker: workerNumber }), extras);
   const stop = async (): Promise<void> => {
     await gateway.close();

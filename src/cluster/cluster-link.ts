@@ -3,6 +3,7 @@ import { BrokerUnavailableError, type Broker, type BrokerStatus } from '../broke
 import { ALL_CHANNEL, nodeChannel, nodeOfConnection, PRESENCE_CHANNEL, roomChannel, userChannel } from './channels.js';
 import { decodeBarrier, decodePushEnvelope, encodeBarrier, encodePushEnvelope, type Presence, type PushEnvelope } from './envelope.js';
 import { InFlight } from './in-flight.js';
+import { aggregateReports, type Aggregate } from '../stats/aggregate.js';
 
 /** Rooms reported per node in presence, the largest first: bounds the message whatever the room count. */
 export const PRESENCE_ROOM_LIMIT = 1000;
@@ -29,6 +30,8 @@ const DEFAULT_TIMING: ClusterTiming = { presenceIntervalMs: 1000, publishTimeout
 /** What the link needs from the node it serves. */
 export interface ClusterHost {
   readonly nodeId: string;
+  /** The instance this node belongs to (the workers of one primary share it; a single process: its node id). */
+  readonly instance: string;
   readonly role: string;
   readonly worker: number | null;
   /** Delivers a push received from the broker to this node's own clients. */
@@ -50,19 +53,19 @@ export interface ClusterHost {
 }
 
 /** One node as last reported: its presence, and how old that report is (ms). */
-export type NodeView = Pick<Presence, 'node' | 'role' | 'worker' | 'stats' | 'rooms' | 'roomsTruncated'> & { ageMs: number };
+export type NodeView = Pick<Presence, 'node' | 'role' | 'worker' | 'stats' | 'rooms' | 'roomsTruncated'> & { instance: string; ageMs: number };
 
-function nodeView({ node, role, worker, stats, rooms, roomsTruncated }: Presence, ageMs: number): NodeView {
-  return { node, role, worker, ageMs, stats, rooms, roomsTruncated };
+function nodeView({ node, role, worker, instance, stats, rooms, roomsTruncated }: Presence, ageMs: number): NodeView {
+  // Older nodes send no instance: each is an instance of its own.
+  return { node, instance: typeof instance === 'string' ? instance : node, role, worker, ageMs, stats, rooms, roomsTruncated };
 }
 
-/** The cluster as seen from one node. */
-export interface ClusterView {
+/**
+ * Nodes taken as one whole (see {@link aggregateReports}): their additive stats summed (`total`), their
+ * distinct rooms counted, members per room summed; per-process stats stay in each node's `stats`.
+ */
+export interface NodeGroup extends Aggregate {
   nodes: NodeView[];
-  /** Sums of every node's numeric stats. */
-  total: Record<string, number>;
-  /** Members per room over all nodes (rooms beyond a node's report limit are missing). */
-  rooms: Record<string, number>;
   /**
    * How old the oldest report is: counts are at most this stale (bounded by 3 presence intervals while
    * the view is current; while `stale`, also how long ago this node last heard its own report back).
@@ -74,6 +77,19 @@ export interface ClusterView {
    * kept with their last report (and its age) rather than dropped as gone.
    */
   stale: boolean;
+}
+
+/** The cluster as seen from one node. */
+export type ClusterView = NodeGroup;
+
+/** This node's instance (the workers of its primary, or itself alone): its id and its nodes as one whole. */
+export interface InstanceView extends NodeGroup {
+  id: string;
+}
+
+/** Nodes in a stable order: by instance, then worker number, then id. */
+function byInstanceAndWorker(a: NodeView, b: NodeView): number {
+  return a.instance.localeCompare(b.instance) || (a.worker ?? 0) - (b.worker ?? 0) || a.node.localeCompare(b.node);
 }
 
 /**
@@ -340,16 +356,29 @@ export class ClusterLink {
       if (node === this.host.nodeId) continue;
       nodes.push(nodeView(presence, now - at));
     }
-    nodes.unshift(nodeView(this.presence(), 0));
-    nodes.sort((a, b) => (a.worker ?? 0) - (b.worker ?? 0) || a.node.localeCompare(b.node));
-    const total: Record<string, number> = {};
-    const rooms: Record<string, number> = {};
-    for (const view of nodes) {
-      for (const [key, value] of Object.entries(view.stats)) total[key] = (total[key] ?? 0) + value;
-      for (const [room, count] of Object.entries(view.rooms)) rooms[room] = (rooms[room] ?? 0) + count;
-    }
+    nodes.push(nodeView(this.presence(), 0));
+    return this.group(nodes, stale, now);
+  }
+
+  /**
+   * This node's instance: the nodes of the view that share its instance id (the other workers of its
+   * primary, each as last reported, at most 3 presence intervals old while the view is current), and
+   * this node itself with its live counters. Not cached: `GET /stats` answers with this node's counts
+   * of the moment.
+   */
+  instanceView(): InstanceView {
+    const now = Date.now();
+    const view = this.view();
+    const peers = view.nodes.filter((n) => n.instance === this.host.instance && n.node !== this.host.nodeId);
+    // A node alone is live, whatever the broker's state: nothing in its counts is anyone's report.
+    const group = this.group([...peers, nodeView(this.presence(), 0)], view.stale && peers.length > 0, now);
+    return { id: this.host.instance, ...group };
+  }
+
+  private group(nodes: NodeView[], stale: boolean, now: number): NodeGroup {
+    nodes.sort(byInstanceAndWorker);
     const unheard = stale && this.ownEchoSentAt > 0 ? now - this.ownEchoSentAt : 0;
-    return { nodes, total, rooms, maxStalenessMs: Math.max(0, unheard, ...nodes.map((n) => n.ageMs)), stale };
+    return { nodes, ...aggregateReports(nodes), maxStalenessMs: Math.max(0, unheard, ...nodes.map((n) => n.ageMs)), stale };
   }
 
   async stop(): Promise<void> {
@@ -399,6 +428,7 @@ export class ClusterLink {
       node: this.host.nodeId,
       role: this.host.role,
       worker: this.host.worker,
+      instance: this.host.instance,
       intervalMs: this.presenceIntervalMs,
       sentAt: Date.now(),
       stats: this.host.stats(),

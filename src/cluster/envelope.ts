@@ -76,6 +76,11 @@ export interface Presence {
   role: string;
   /** Worker number on its machine, when run with --workers. */
   worker: number | null;
+  /**
+   * The instance it belongs to: the id the workers of one primary share (a single process's own node
+   * id). Absent from older nodes: such a node is an instance of its own.
+   */
+  instance?: string;
   /** Milliseconds between reports: a node silent for 3 of them is gone. */
   intervalMs: number;
   /** When the report was sent (ms since the epoch, the sender's clock); absent from older nodes. */

@@ -1,4 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
+import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import type { GatewayOptions } from '../config/options.js';
@@ -24,6 +25,12 @@ export type WorkerControl =
 /** Environment variable carrying a worker's number. */
 export const WORKER_ENV = 'PUSHGATE_WORKER';
 
+/**
+ * Environment variable carrying the instance id the primary gives all its workers (replacements
+ * included), so that each worker's `GET /stats` counts the whole instance: the workers sharing it.
+ */
+export const INSTANCE_ENV = 'PUSHGATE_INSTANCE';
+
 /** The number of workers `--workers` asks for: 0 means one per core. */
 export function workerCount(option: number): number {
   return option === 0 ? availableParallelism() : option;
@@ -45,6 +52,8 @@ export async function runPrimary(options: GatewayOptions, log: Logger): Promise<
   }
   cluster.setupPrimary({ serialization: 'advanced' });
   const relay = new PrimaryRelay<Worker>();
+  // One id for this primary's workers, unique among the machines of a cluster as node ids are.
+  const instance = randomBytes(4).toString('hex');
   const numbers = new Map<Worker, number>();
   const listening = new Map<number, { ws: string; api: string }>();
   let stopping = false;
@@ -56,7 +65,7 @@ export async function runPrimary(options: GatewayOptions, log: Logger): Promise<
   let closeAll: (() => void) | null = null;
 
   const fork = (number: number): void => {
-    const worker = cluster.fork({ [WORKER_ENV]: String(number) });
+    const worker = cluster.fork({ [WORKER_ENV]: String(number), [INSTANCE_ENV]: instance });
     numbers.set(worker, number);
     worker.on('message', (message: unknown) => {
       if (isIpcBrokerMessage(message)) relay.handle(worker, message);

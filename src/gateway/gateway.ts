@@ -8,7 +8,7 @@ import { BrokerUnavailableError, type Broker } from '../broker/broker.js';
 import { brokerLiveness, createBroker } from '../broker/create-broker.js';
 import { NoAnswerError } from '../broker/liveness.js';
 import { nodeOfConnection } from '../cluster/channels.js';
-import { ClusterLink, type ClusterView } from '../cluster/cluster-link.js';
+import { ClusterLink, type ClusterView, type InstanceView, type NodeView } from '../cluster/cluster-link.js';
 import { IpcBroker } from '../cluster/ipc-broker.js';
 import type { PushEnvelope } from '../cluster/envelope.js';
 import { grantedAuth, handshakeToken, offersAuthFirst, JwtVerifier, KeyFileError, pendingAuth, TokenError, type TokenGrant } from '../auth/jwt.js';
@@ -26,6 +26,7 @@ import { hostPort } from '../server/http-lifecycle.js';
 import { sendJson } from '../server/http-reply.js';
 import { WsListener, type HandshakeVerdict } from '../server/ws-listener.js';
 import { Pages } from '../web/pages.js';
+import { aggregateReports } from '../stats/aggregate.js';
 import { createMetricsRegistry } from '../stats/metrics.js';
 import { Stats, type StatsSnapshot } from '../stats/stats.js';
 import { ClientHandler, STATS_ROOM, statsAccess, type StatsAccess } from './client-handler.js';
@@ -52,6 +53,11 @@ export interface GatewayExtras {
   broker?: Broker;
   /** This process's worker number, when run with `--workers`. */
   worker?: number;
+  /**
+   * The instance this process belongs to: an id the primary of `--workers` gives all its workers, so
+   * that `GET /stats` counts the whole instance. Default: this process's own node id (an instance alone).
+   */
+  instance?: string;
 }
 
 export { STATS_ROOM };
@@ -96,6 +102,8 @@ export class Gateway {
   readonly log: Logger;
   /** Prometheus registry of this gateway (served at `GET /metrics`). */
   readonly metrics: Registry;
+  /** The instance this process belongs to (see {@link GatewayExtras.instance}). */
+  readonly instanceId: string;
 
   private readonly originPolicy: OriginPolicy;
   /** Verifies connection tokens; null when authentication is off. */
@@ -137,6 +145,7 @@ export class Gateway {
       throw error;
     }
     this.hub = new Hub(this.options.maxRooms);
+    this.instanceId = extras.instance ?? this.hub.nodeId;
     this.limits = Object.freeze({
       maxQueueBytes: this.options.maxQueueBytes,
       maxInboundMessages: 64,
@@ -355,7 +364,7 @@ export class Gateway {
     const view = this.cluster?.view() ?? null;
     switch (envelope.kind) {
       case 'all':
-        return view === null ? this.hub.size : view.total.onlineConnections ?? 0;
+        return view === null ? this.hub.size : view.total.onlineConnections;
       case 'room':
         return view === null ? this.hub.members(envelope.room)?.size ?? 0 : view.rooms[envelope.room] ?? 0;
       case 'conn':
@@ -396,6 +405,7 @@ export class Gateway {
     const gateway = this;
     return {
       nodeId: this.hub.nodeId,
+      instance: this.instanceId,
       role: this.options.role,
       worker: this.extras.worker ?? null,
       holdsConnections: this.servesConnections,
@@ -414,6 +424,35 @@ export class Gateway {
   /** The cluster as reported by every live node; null without a broker. */
   clusterView(): ClusterView | null {
     return this.cluster?.view() ?? null;
+  }
+
+  /** Whether this process is one of the workers of `--workers`. */
+  get isWorker(): boolean {
+    return this.extras.worker !== undefined;
+  }
+
+  /**
+   * This process's instance as one whole: in a cluster, the processes sharing {@link instanceId} (the
+   * other workers as last reported by presence, this one live); without a broker, this process alone.
+   */
+  instanceView(): InstanceView {
+    if (this.cluster !== null) return this.cluster.instanceView();
+    const self = this.localNode();
+    return { id: this.instanceId, nodes: [self], ...aggregateReports([self]), maxStalenessMs: 0, stale: false };
+  }
+
+  // This process as a node of the cluster view would show it, from its live counters.
+  private localNode(): NodeView {
+    return {
+      node: this.hub.nodeId,
+      instance: this.instanceId,
+      role: this.options.role,
+      worker: this.extras.worker ?? null,
+      ageMs: 0,
+      stats: numericStats(this.snapshot()),
+      rooms: Object.fromEntries(this.hub.roomSizes()),
+      roomsTruncated: false,
+    };
   }
 
   /** The broker's state: `none` without one. */
@@ -449,7 +488,10 @@ export class Gateway {
     return this.merger.pendingItems + this.dispatcher.pendingItems;
   }
 
-  /** The counters and gauges `GET /stats` returns. */
+  /**
+   * This process's own counters and gauges, live (what `/metrics` exports and presence reports). `GET
+   * /stats` sums the additive ones over the instance: see {@link instanceView}.
+   */
   snapshot(): StatsSnapshot {
     const broker = this.cluster?.broker;
     const inFlight = this.cluster?.inFlightCounts;
@@ -636,19 +678,31 @@ export class Gateway {
     }
   }
 
+  // The dashboard's sample: the numbers of GET /stats (this process, its instance, the cluster), summed by the same rule.
   private streamStats(): void {
     if (this.hub.members(STATS_ROOM) === undefined) return;
     const view = this.clusterView();
+    const instance = this.instanceView();
     const item = {
       time: Date.now(),
       node: numericStats(this.snapshot()),
       nodeId: this.hub.nodeId,
       worker: this.extras.worker ?? null,
       broker: this.brokerStatus,
+      instance: {
+        id: instance.id,
+        nodes: instance.nodes.length,
+        total: instance.total,
+        roomCount: instance.roomCount,
+        roomCountExact: instance.roomCountExact,
+        maxStalenessMs: instance.maxStalenessMs,
+        stale: instance.stale,
+      },
       cluster: view === null ? null : {
-        nodes: view.nodes.map(({ node, role, worker, ageMs, stats }) => ({ node, role, worker, ageMs, stats })),
+        nodes: view.nodes.map(({ node, instance, role, worker, ageMs, stats }) => ({ node, instance, role, worker, ageMs, stats })),
         total: view.total,
-        roomCount: Object.keys(view.rooms).length,
+        roomCount: view.roomCount,
+        roomCountExact: view.roomCountExact,
         maxStalenessMs: view.maxStalenessMs,
         stale: view.stale,
       },

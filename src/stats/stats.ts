@@ -58,7 +58,7 @@ export class Stats {
   apiConnectionsDropped = 0;
 }
 
-/** A point-in-time view of the gateway, as `GET /stats` returns it. */
+/** A point-in-time view of one gateway process (`GET /stats` combines those of its instance: see {@link STAT_KINDS}). */
 export interface StatsSnapshot extends Omit<Stats, never> {
   /** Connections online: those that pushes reach (the ones awaiting AUTH are not among them). */
   onlineConnections: number;
@@ -87,3 +87,64 @@ export interface StatsSnapshot extends Omit<Stats, never> {
   relayChannels?: number;
   uptimeSeconds: number;
 }
+
+/**
+ * How a stat combines over processes (the workers of one instance, or the nodes of a cluster):
+ * - `additive`: a counter or a gauge of things that each belong to one process (connections, frames,
+ *   pushes accepted, items waiting, broker subscriptions): the whole is the sum;
+ * - `distinct-rooms`: `roomCount`: a room can have members in several processes, so the whole is the
+ *   number of distinct room names, not the sum (see {@link aggregateReports});
+ * - `per-process`: what describes one process (its id, pid, worker number, role, broker state, uptime;
+ *   `relayChannels`, the primary's relay as last seen by that worker): never summed, reported per process.
+ */
+export type StatKind = 'additive' | 'distinct-rooms' | 'per-process';
+
+/** Every field of a {@link StatsSnapshot} and how it combines over processes: declared once, here. */
+export const STAT_KINDS = {
+  sendMessageTotal: 'additive',
+  sendMessageFail: 'additive',
+  pushAllTotal: 'additive',
+  pushRoomTotal: 'additive',
+  pushConnTotal: 'additive',
+  pushUserTotal: 'additive',
+  pushRejected: 'additive',
+  itemsAccepted: 'additive',
+  itemsDelivered: 'additive',
+  itemsDropped: 'additive',
+  pushesExpired: 'additive',
+  pushesTimedOut: 'additive',
+  batchesFlushed: 'additive',
+  connectionsTotal: 'additive',
+  handshakesRefused: 'additive',
+  handshakesAborted: 'additive',
+  slowConsumerDisconnects: 'additive',
+  heartbeatDisconnects: 'additive',
+  protocolDisconnects: 'additive',
+  errorFrames: 'additive',
+  requestsTotal: 'additive',
+  apiRequestsAborted: 'additive',
+  apiConnectionsDropped: 'additive',
+  onlineConnections: 'additive',
+  pendingAuthConnections: 'additive',
+  dispatchPending: 'additive',
+  mergerPending: 'additive',
+  pendingItems: 'additive',
+  brokerSubscriptions: 'additive',
+  pushesInFlight: 'additive',
+  pushesNotReturned: 'additive',
+  roomCount: 'distinct-rooms',
+  nodeId: 'per-process',
+  pid: 'per-process',
+  role: 'per-process',
+  worker: 'per-process',
+  broker: 'per-process',
+  relayChannels: 'per-process',
+  uptimeSeconds: 'per-process',
+} as const satisfies { readonly [K in keyof StatsSnapshot]-?: StatKind };
+
+/** The stats whose whole is the sum over processes. */
+export type AdditiveStat = { [K in keyof typeof STAT_KINDS]: (typeof STAT_KINDS)[K] extends 'additive' ? K : never }[keyof typeof STAT_KINDS];
+
+/** The {@link AdditiveStat}s, in declaration order. */
+export const ADDITIVE_STATS: readonly AdditiveStat[] = (Object.keys(STAT_KINDS) as (keyof typeof STAT_KINDS)[])
+  .filter((key): key is AdditiveStat => STAT_KINDS[key] === 'additive');

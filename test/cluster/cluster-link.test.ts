@@ -19,6 +19,7 @@ function node(nodeId: string) {
   const dropped: PushEnvelope[] = [];
   const host: ClusterHost = {
     nodeId,
+    instance: nodeId,
     role: 'both',
     worker: null,
     holdsConnections: true,
@@ -92,6 +93,28 @@ describe('ClusterLink', () => {
     await raw.publish(PRESENCE_CHANNEL, report('fresh-news', Date.now()));
     await waitFor(() => listener.knowsNode('fresh-news'), 2000, 'the fresh report');
     assert.equal(listener.knowsNode('old-news'), false);
+  });
+
+  it('groups nodes by instance for the instance view; a node reporting none (older) or a malformed one is an instance of its own', async () => {
+    const { link: listener } = await link('link-instances', 'n5', { presenceIntervalMs: 100 });
+    const raw = new MemoryBroker('link-instances');
+    await raw.connect();
+    const report = (node: string, instance: unknown, onlineConnections: number) => Buffer.from(JSON.stringify({
+      v: 1, node, role: 'both', worker: 2, intervalMs: 100, sentAt: Date.now(), ...(instance === undefined ? {} : { instance }),
+      stats: { onlineConnections, pid: 4242, uptimeSeconds: 9 }, rooms: {}, roomsTruncated: false,
+    }));
+    await raw.publish(PRESENCE_CHANNEL, report('sibling', 'n5', 3));
+    await raw.publish(PRESENCE_CHANNEL, report('older', undefined, 5));
+    await raw.publish(PRESENCE_CHANNEL, report('odd', 42, 7));
+    await waitFor(() => ['sibling', 'older', 'odd'].every((n) => listener.knowsNode(n)), 2000, 'the three reports');
+    const mine = listener.instanceView();
+    assert.equal(mine.id, 'n5');
+    assert.deepEqual(mine.nodes.map((n) => n.node).sort(), ['n5', 'sibling']);
+    assert.equal(mine.total.onlineConnections, 3);
+    const view = listener.view();
+    assert.deepEqual(Object.fromEntries(view.nodes.map((n) => [n.node, n.instance])), { n5: 'n5', sibling: 'n5', older: 'older', odd: 'odd' });
+    assert.equal(view.total.onlineConnections, 15);
+    assert.equal('pid' in view.total || 'uptimeSeconds' in view.total || 'worker' in view.total, false);
   });
 
   it('keeps silent nodes, marked stale, while cut off from the broker; drops them once the view is current again', async () => {

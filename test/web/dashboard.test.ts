@@ -115,6 +115,9 @@ describe('the live dashboard in headless Chromium', () => {
     assert.equal(await page.$$eval('#nodes tbody tr', (rows) => rows.length), 1);
     assert.equal(await page.getAttribute('#nodes tbody tr', 'data-node'), gw.gateway.hub.nodeId);
     assert.equal(await page.textContent('#node-id'), gw.gateway.hub.nodeId);
+    // A single process is an instance of its own: the instance line counts what GET /stats counts.
+    await waitForValue(page, '#instance', '==', 1);
+    assert.equal(await page.textContent('#instance'), `${gw.gateway.instanceId} · 1 process · 1 connection`);
     assert.match(await page.textContent('#scope') ?? '', /this node only/);
     assert.equal(await page.textContent('#broker'), 'none');
   });
@@ -256,6 +259,8 @@ describe('the dashboard of a two-node cluster', () => {
     const staleness = Number(await page.getAttribute('#staleness', 'data-value'));
     assert.ok(staleness >= 0 && staleness <= 600, `staleness ${staleness} ms (3 presence intervals at most)`);
     assert.equal(await page.textContent(`#nodes tbody tr[data-node="${gwA.gateway.hub.nodeId}"] .tag`), 'this node');
+    // Two single processes: two instances, each node its own.
+    assert.equal(await page.textContent(`#nodes tbody tr[data-node="${gwB.gateway.hub.nodeId}"] td.instance`), gwB.gateway.instanceId);
     await waitForValue(page, '#online', '==', 1);
 
     client = await gwB.connect();
