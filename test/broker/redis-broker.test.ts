@@ -7,7 +7,7 @@ import { createServer, connect as netConnect, type Server, type Socket } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BrokerUnavailableError, type BrokerStatus } from '../../src/broker/broker.js';
-import { RedisBroker, reconnectDelay } from '../../src/broker/redis-broker.js';
+import { RedisBroker } from '../../src/broker/redis-broker.js';
 import { Inbox, useBrokerService } from '../helpers/broker.js';
 import { freePort, freeze, serviceMissing, startRedis } from '../helpers/services.js';
 import { outcomeThisTurn, waitFor, waitForAsync, withTimeout } from '../helpers/wait.js';
@@ -39,16 +39,6 @@ async function numsub(port: number, channel: string): Promise<number> {
   const out = (await redisCli(['-p', String(port), 'pubsub', 'numsub', channel])).trim().split('\n');
   return Number(out[1]);
 }
-
-describe('reconnectDelay', () => {
-  it('backs off exponentially from 50 ms to a 2 s cap, with full jitter', () => {
-    for (const [retries, ceiling] of [[0, 50], [1, 100], [2, 200], [5, 1600], [6, 2000], [100, 2000], [5000, 2000]] as const) {
-      const delays = Array.from({ length: 200 }, () => reconnectDelay(retries));
-      assert.ok(delays.every((d) => Number.isInteger(d) && d >= 0 && d < ceiling), `retry ${retries}: within [0, ${ceiling})`);
-      assert.ok(new Set(delays).size > 1, `retry ${retries}: jittered`);
-    }
-  });
-});
 
 describe('RedisBroker against redis-server', { skip: missing ?? false }, () => {
   const brokers = useBrokerService(startRedis, RedisBroker);

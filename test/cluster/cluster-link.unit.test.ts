@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it, mock } from 'node:test';
 import { MemoryBroker } from '../../src/broker/memory-broker.js';
 import { ClusterLink, type ClusterHost } from '../../src/cluster/cluster-link.js';
+import { decodePushEnvelope, encodePushEnvelope, type PushEnvelope } from '../../src/cluster/envelope.js';
 import { silentLogger } from '../../src/log.js';
 
 /** A node's side of a link that holds nothing and counts one connection. */
@@ -64,5 +65,14 @@ describe('ClusterLink view (fake clock, in-memory bus)', () => {
       await a.stop();
       await b.stop();
     }
+  });
+});
+
+describe('push envelopes', () => {
+  it('carry their deadline, and decode without one from older nodes', () => {
+    const push: PushEnvelope = { kind: 'room', room: 'r', items: ['1', '{"a":2}'] };
+    assert.deepEqual(decodePushEnvelope(encodePushEnvelope(push, 1234.2)), { push, expiresAt: 1235 });
+    assert.deepEqual(decodePushEnvelope(encodePushEnvelope(push)), { push, expiresAt: null });
+    assert.equal(decodePushEnvelope(Buffer.from('{"v":1,"kind":"all","exp":"soon","items":[1]}')), null, 'a deadline that is not a number is malformed');
   });
 });
