@@ -28,9 +28,14 @@ export class Dispatcher {
   /** Frames not yet written to (or failed for) every recipient (go-push's `dispatchPending`). */
   pendingFrames = 0;
 
+  /**
+   * @param sliceMs how long one write pass may run before it yields to the event loop.
+   * @param now the clock of the slices, in milliseconds (`performance.now` unless a test drives it).
+   */
   constructor(
     private readonly counters: DispatchCounters,
     private readonly sliceMs = 4,
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** Queues `frame` for every recipient. Frames with no recipient are dropped here, uncounted: nobody was addressed. */
@@ -60,7 +65,7 @@ export class Dispatcher {
   private schedule(): void {
     if (this.scheduled === null) this.scheduled = setImmediate(() => {
       this.scheduled = null;
-      this.run(performance.now() + this.sliceMs);
+      this.run(this.now() + this.sliceMs);
     });
   }
 
@@ -78,7 +83,7 @@ export class Dispatcher {
         this.settle(outbox, conn.sendPrepared(outbox) === 'sent');
       }
       // Reading the clock costs more than a write's bookkeeping: look every 32 writes.
-      if ((this.head & 31) === 0 && performance.now() > deadline) break;
+      if ((this.head & 31) === 0 && this.now() > deadline) break;
     }
     if (this.head === dirty.length) {
       dirty.length = 0;

@@ -11,7 +11,7 @@ export type PushTarget =
 interface Batch {
   target: PushTarget;
   items: string[];
-  /** `performance.now()` when its first item came. */
+  /** The merger's clock when its first item came. */
   openedAt: number;
 }
 
@@ -20,7 +20,7 @@ interface Batch {
  * those recipients could not be written sooner anyway, and the wait merges what arrives meanwhile
  * into one frame instead of one per event-loop turn, which spares clients most of their per-frame work.
  */
-const LOADED_HOLD_MS = 16;
+export const LOADED_HOLD_MS = 16;
 
 /** Receives each closed batch, encoded and framed once, with the key it was merged under. */
 export type FlushHandler = (frame: PreparedFrame, target: PushTarget) => void;
@@ -43,10 +43,14 @@ export class Merger {
   /** Items accepted but not yet flushed (go-push's `mergerPending`). */
   pendingItems = 0;
 
+  /**
+   * @param now the clock of the loaded hold, in milliseconds (`performance.now` unless a test drives it).
+   */
   constructor(
     private readonly maxBatchItems: number,
     private readonly maxBatchDelayMs: number,
     private readonly onFlush: FlushHandler,
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** Adds serialised JSON items for `target`; `key` names the target (one batch per key). */
@@ -54,7 +58,7 @@ export class Merger {
     let batch = this.batches.get(key);
     for (const item of items) {
       if (batch === undefined) {
-        batch = { target, items: [], openedAt: performance.now() };
+        batch = { target, items: [], openedAt: this.now() };
         this.batches.set(key, batch);
       }
       batch.items.push(item);
@@ -98,7 +102,7 @@ export class Merger {
 
   // End of turn: flush every batch, except those still waiting (briefly) for their previous frame.
   private flushDue(): void {
-    const now = performance.now();
+    const now = this.now();
     let held = false;
     for (const [key, batch] of this.batches) {
       const previous = this.inFlight.get(key);

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { pino, type Logger } from 'pino';
 import type { GatewayOptions } from '../../src/config/options.js';
 import { startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { memoryLogger } from '../helpers/log.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 
 /**
@@ -12,21 +11,6 @@ import { waitFor, withTimeout } from '../helpers/wait.js';
  * cut after apiHeadersTimeout / apiRequestTimeout (here 0.5 s / 1 s), counted in apiRequestsAborted
  * and logged once at debug level (never as an error), and at most apiMaxConnections sockets are held.
  */
-
-/** A pino logger at debug level writing JSON lines into memory. */
-function memoryLogger(): { log: Logger; lines: () => Array<Record<string, unknown>> } {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      chunks.push(chunk.toString());
-      done();
-    },
-  });
-  return {
-    log: pino({ level: 'debug' }, stream),
-    lines: () => chunks.join('').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>),
-  };
-}
 
 interface RawClient {
   socket: Socket;
@@ -41,9 +25,9 @@ async function rawClient(port: number): Promise<RawClient> {
   socket.on('error', () => {});
   let answer = '';
   socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
-  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now() - start)));
+  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now() - start)));
   await withTimeout(new Promise((resolve) => socket.once('connect', resolve)), 3000, 'the TCP connection');
-  const start = Date.now();
+  const start = performance.now();
   return { socket, answer: () => answer, closed };
 }
 
@@ -53,7 +37,8 @@ function shortPush(port: number, missing: number, expectContinue = false): strin
   return `POST /push/all HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${body.length + missing}\r\n${expectContinue ? 'Expect: 100-continue\r\n' : ''}\r\n${body}`;
 }
 
-const CUT_WITHIN_MS = 5000;
+/** Only a request never cut fails on this bound; how soon after its timeout Node cuts it is not asserted (load delays it). */
+const CUT_WITHIN_MS = 20_000;
 
 describe('push API: stalled requests', () => {
   let gw: RunningGateway;
@@ -74,7 +59,7 @@ describe('push API: stalled requests', () => {
     const clients = await Promise.all(Array.from({ length: 20 }, () => rawClient(port)));
     for (const client of clients) client.socket.write(shortPush(port, 576));
     const times = await withTimeout(Promise.all(clients.map((c) => c.closed)), CUT_WITHIN_MS, 'the stalled bodies to be cut');
-    assert.ok(Math.max(...times) < CUT_WITHIN_MS, `cut after ${Math.max(...times)} ms`);
+    // Not before the request timeout: Node's timers never fire early, and load only makes the cut later.
     assert.ok(Math.min(...times) >= 900, `cut after ${Math.min(...times)} ms, before the 1 s request timeout`);
     for (const client of clients) assert.match(client.answer(), /^HTTP\/1\.1 408 .*"code":"REQUEST_TIMEOUT"/s);
     await waitFor(() => aborted() === before + 20, 3000, `20 aborted requests (have ${aborted() - before})`);
@@ -155,9 +140,9 @@ describe('push API: apiMaxConnections', () => {
     }
     await waitFor(() => held.every((c) => c.answer().startsWith('HTTP/1.1 100')), 3000, 'the 5 requests to be read');
     const extra = await rawClient(port);
-    const afterMs = await withTimeout(extra.closed, 3000, 'the 6th connection to be dropped');
+    // Dropped at once rather than held until its 30 s request timeout: only that (or a hang) outlasts this bound.
+    await withTimeout(extra.closed, 10_000, 'the 6th connection to be dropped');
     assert.equal(extra.answer(), '', 'dropped without an answer');
-    assert.ok(afterMs < 3000);
     assert.equal(gw.gateway.snapshot().apiConnectionsDropped, 1);
     // One of the five finishes and goes: a new connection is served (the server sees the close asynchronously).
     const first = held.shift()!;

@@ -105,7 +105,7 @@ describe('connections awaiting AUTH at their deadline and at shutdown', () => {
     const gw = await startGateway({ jwtSecret: SECRET, handshakeTimeout: 1, shutdownTimeout: 2 });
     t.after(() => gw.close());
     const late = await awaitingAuth(gw);
-    assert.equal((await late.waitClosed(4000)).code, 4001);
+    assert.equal((await late.waitClosed(15_000)).code, 4001);
     assert.equal(gw.gateway.snapshot().pendingAuthConnections, 0);
 
     const waiting = await awaitingAuth(gw);

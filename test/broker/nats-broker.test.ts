@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { BrokerUnavailableError, type BrokerStatus } from '../../src/broker/broker.js';
+import { NoAnswerError } from '../../src/broker/liveness.js';
 import { NatsBroker } from '../../src/broker/nats-broker.js';
 import { Inbox, useBrokers, useBrokerService } from '../helpers/broker.js';
 import { freePort, freeze, serviceMissing, startNats } from '../helpers/services.js';
-import { waitFor, withTimeout } from '../helpers/wait.js';
+import { outcomeThisTurn, waitFor, withTimeout } from '../helpers/wait.js';
 
 // Against a real nats-server. Without one installed the suite is skipped loudly (an error in CI).
 const missing = serviceMissing('nats-server');
@@ -165,12 +166,13 @@ describe('NatsBroker without a server', { skip: missing ?? false }, () => {
     const broker = brokers.make(`nats://127.0.0.1:${port}`, { connectTimeoutMs: 700 });
     const started = Date.now();
     let caught: unknown;
-    await withTimeout(broker.connect().catch((err: unknown) => { caught = err; }), 5000, 'connect() to fail');
+    // Only a connect() that never gives up outlasts this bound; how soon after its deadline it does is not asserted.
+    await withTimeout(broker.connect().catch((err: unknown) => { caught = err; }), 10_000, 'connect() to fail');
     const elapsed = Date.now() - started;
     assert.ok(isUnavailable(caught));
     assert.ok((caught as Error).cause !== undefined, 'with the cause');
-    assert.ok(elapsed < 700 + 500, `rejected after ${elapsed} ms`);
-    assert.ok(elapsed >= 600, `kept trying until about the deadline (${elapsed} ms)`);
+    // Not before the deadline: connect() gives up only once its (Date.now) deadline has passed, and load only delays that.
+    assert.ok(elapsed >= 600, `kept trying until the deadline (${elapsed} ms)`);
     assert.equal(broker.status, 'connecting');
     await broker.close();
     assert.equal(broker.status, 'closed');
@@ -178,15 +180,14 @@ describe('NatsBroker without a server', { skip: missing ?? false }, () => {
 
   it('close() during connect() makes it reject at once', { timeout: 20000 }, async () => {
     const port = await freePort();
-    const broker = brokers.make(`nats://127.0.0.1:${port}`, { connectTimeoutMs: 8000 });
+    // A 60 s connect timeout: connect() settling within the bound below is close()'s doing.
+    const broker = brokers.make(`nats://127.0.0.1:${port}`, { connectTimeoutMs: 60_000 });
     const connecting = broker.connect();
     const settled = connecting.then(() => 'resolved', (err: unknown) => err);
     await new Promise((resolve) => setImmediate(resolve));
-    const started = Date.now();
     await broker.close();
-    const outcome = await withTimeout(settled, 2000, 'connect() to settle after close()');
+    const outcome = await withTimeout(settled, 10_000, 'connect() to settle after close()');
     assert.ok(isUnavailable(outcome));
-    assert.ok(Date.now() - started < 1000);
   });
 });
 
@@ -216,9 +217,10 @@ describe('NatsBroker through a nats-server crash', { skip: missing ?? false }, (
 
       for (let i = 0; i < 5; i++) {
         for (const [name, broker] of [['a', a], ['b', b]] as const) {
-          const started = Date.now();
-          await assert.rejects(withTimeout(broker.publish('crash.ch', Buffer.from(`during-${outage}-${name}-${i}`)), 1000, 'a refused publish'), isUnavailable);
-          assert.ok(Date.now() - started < 1000, 'refused fast');
+          // Refused at once: before the event loop turns, so nothing (no PONG, no timeout) was waited for.
+          const outcome = await outcomeThisTurn(broker.publish('crash.ch', Buffer.from(`during-${outage}-${name}-${i}`)));
+          assert.ok(outcome.settled, 'refused at once');
+          assert.ok(isUnavailable((outcome as { error?: unknown }).error));
         }
       }
       await brokers.service.restart();
@@ -249,7 +251,8 @@ describe('NatsBroker through a nats-server crash', { skip: missing ?? false }, (
   });
 
   it('publishes racing the crash either resolve or reject, promptly; rejected ones never arrive later', { timeout: 60000 }, async () => {
-    const a = brokers.make(brokers.service.url);
+    // "Promptly": settled by the connection's loss, not by their confirmation timeout, here a minute long.
+    const a = brokers.make(brokers.service.url, { liveness: { timeoutMs: 60_000, probeIntervalMs: 1000 } });
     const b = brokers.make(brokers.service.url);
     await withTimeout(Promise.all([a.connect(), b.connect()]), 10000, 'connect');
     const inbox = new Inbox();
@@ -259,25 +262,28 @@ describe('NatsBroker through a nats-server crash', { skip: missing ?? false }, (
     });
     await b.subscribe('race.ch', inbox.handler);
 
-    const outcomes: Array<{ id: string; ok?: boolean; ms?: number }> = [];
+    const outcomes: Array<{ id: string; ok?: boolean; error?: unknown }> = [];
     const settling: Array<Promise<void>> = [];
     let killing: Promise<void> | null = null;
     // Publish from separate ticks, the way independent requests would, until well into the outage.
     for (let i = 0; i < 2000; i++) {
       if (i === 200) killing = brokers.service.kill();
-      const record: { id: string; ok?: boolean; ms?: number } = { id: `r${i}` };
+      const record: { id: string; ok?: boolean; error?: unknown } = { id: `r${i}` };
       outcomes.push(record);
-      const started = Date.now();
       settling.push(a.publish('race.ch', Buffer.from(record.id)).then(
-        () => { record.ok = true; record.ms = Date.now() - started; },
-        (err: unknown) => { isUnavailable(err); record.ok = false; record.ms = Date.now() - started; },
+        () => { record.ok = true; },
+        (err: unknown) => { record.ok = false; record.error = err; },
       ));
       await new Promise((resolve) => setImmediate(resolve));
       if (killing !== null && a.status === 'down' && i > 220) break;
     }
     await killing;
-    await withTimeout(Promise.all(settling), 5000, 'every publish to settle');
-    for (const record of outcomes) assert.ok(record.ms! < 1000, `${record.id} settled after ${record.ms} ms`);
+    // Far less than the minute a publish would wait for its PONG: only one left waiting for it fails here.
+    await withTimeout(Promise.all(settling), 20_000, 'every publish to settle');
+    for (const record of outcomes.filter((r) => r.ok === false)) {
+      assert.ok(isUnavailable(record.error));
+      assert.ok(!(record.error instanceof NoAnswerError), `${record.id} waited for its timeout: ${String(record.error)}`);
+    }
     const rejected = new Set(outcomes.filter((r) => r.ok === false).map((r) => r.id));
     assert.ok(rejected.size > 0, 'some publishes were refused');
 
@@ -297,9 +303,16 @@ describe('NatsBroker through a nats-server crash', { skip: missing ?? false }, (
     await withTimeout(a.connect(), 10000, 'connect');
     await brokers.service.kill();
     await waitFor(() => a.status === 'down', 10000, 'down');
-    const started = Date.now();
-    await withTimeout(a.close(), 2000, 'close()');
-    assert.ok(Date.now() - started < 1000);
+    // Down, close() does not drain (a drain waits up to 2 s for the server's PONG): it closes at once.
+    const nc = (a as unknown as { nc: { drain(): Promise<void> } }).nc;
+    let drained = false;
+    const drain = nc.drain.bind(nc);
+    nc.drain = () => {
+      drained = true;
+      return drain();
+    };
+    await withTimeout(a.close(), 10_000, 'close()');
+    assert.equal(drained, false, 'no drain while the server is down');
     assert.equal(a.status, 'closed');
     await brokers.service.restart();
   });

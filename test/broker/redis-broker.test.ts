@@ -7,10 +7,10 @@ import { createServer, connect as netConnect, type Server, type Socket } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BrokerUnavailableError, type BrokerStatus } from '../../src/broker/broker.js';
-import { RedisBroker, reconnectDelay } from '../../src/broker/redis-broker.js';
+import { RedisBroker } from '../../src/broker/redis-broker.js';
 import { Inbox, useBrokerService } from '../helpers/broker.js';
 import { freePort, freeze, serviceMissing, startRedis } from '../helpers/services.js';
-import { waitFor, waitForAsync, withTimeout } from '../helpers/wait.js';
+import { outcomeThisTurn, waitFor, waitForAsync, withTimeout } from '../helpers/wait.js';
 
 const missing = serviceMissing('redis-server');
 
@@ -39,16 +39,6 @@ async function numsub(port: number, channel: string): Promise<number> {
   const out = (await redisCli(['-p', String(port), 'pubsub', 'numsub', channel])).trim().split('\n');
   return Number(out[1]);
 }
-
-describe('reconnectDelay', () => {
-  it('backs off exponentially from 50 ms to a 2 s cap, with full jitter', () => {
-    for (const [retries, ceiling] of [[0, 50], [1, 100], [2, 200], [5, 1600], [6, 2000], [100, 2000], [5000, 2000]] as const) {
-      const delays = Array.from({ length: 200 }, () => reconnectDelay(retries));
-      assert.ok(delays.every((d) => Number.isInteger(d) && d >= 0 && d < ceiling), `retry ${retries}: within [0, ${ceiling})`);
-      assert.ok(new Set(delays).size > 1, `retry ${retries}: jittered`);
-    }
-  });
-});
 
 describe('RedisBroker against redis-server', { skip: missing ?? false }, () => {
   const brokers = useBrokerService(startRedis, RedisBroker);
@@ -135,27 +125,23 @@ describe('RedisBroker against redis-server', { skip: missing ?? false }, () => {
   it('rejects connect() within the timeout when nothing listens, and close() then', async () => {
     const port = await freePort();
     const failing = brokers.make(`redis://127.0.0.1:${port}`, { connectTimeoutMs: 500 });
-    const started = Date.now();
-    await assert.rejects(failing.connect(), (err: unknown) => {
+    // Only a connect() that never gives up outlasts this bound (20 × its timeout).
+    await assert.rejects(withTimeout(failing.connect(), 10_000, 'connect() to give up'), (err: unknown) => {
       assert.ok(err instanceof BrokerUnavailableError, String(err));
       assert.ok(err.cause instanceof Error, 'the cause is given');
       assert.match(err.message, /ECONNREFUSED|connect/i);
       return true;
     });
-    const elapsed = Date.now() - started;
-    assert.ok(elapsed < 1500, `rejected after ${elapsed} ms`);
     assert.equal(failing.status, 'connecting');
     await assert.rejects(failing.publish('x', Buffer.from('x')), BrokerUnavailableError);
     await failing.close();
     assert.equal(failing.status, 'closed');
 
-    // close() during a connect() that would take its whole (long) timeout ends it at once.
-    const closing = brokers.make(`redis://127.0.0.1:${port}`, { connectTimeoutMs: 8000 });
+    // close() during a connect() that would take its whole (60 s) timeout ends it: long before that timeout.
+    const closing = brokers.make(`redis://127.0.0.1:${port}`, { connectTimeoutMs: 60_000 });
     const connecting = closing.connect();
-    const closedAt = Date.now();
     await closing.close();
-    await assert.rejects(withTimeout(connecting, 2000, 'connect() to end'), BrokerUnavailableError);
-    assert.ok(Date.now() - closedAt < 1500);
+    await assert.rejects(withTimeout(connecting, 10_000, 'connect() to end on close()'), BrokerUnavailableError);
   });
 
   it('close() is idempotent and rejects pending and later calls', async () => {
@@ -213,11 +199,11 @@ describe('RedisBroker through a Redis outage', { skip: missing ?? false }, () =>
       assert.ok(down?.err instanceof Error, `${who} reports the error with its down status`);
     }
 
-    const started = Date.now();
-    await assert.rejects(publisher.publish('outage.ch', Buffer.from('during-1')), BrokerUnavailableError);
-    await assert.rejects(subscriber.publish('outage.ch', Buffer.from('during-2')), BrokerUnavailableError);
-    const elapsed = Date.now() - started;
-    assert.ok(elapsed < 1000, `publish rejected after ${elapsed} ms`);
+    // Refused at once: before the event loop turns, so no timeout (nor any I/O) was waited for.
+    for (const [broker, text] of [[publisher, 'during-1'], [subscriber, 'during-2']] as const) {
+      const outcome = await outcomeThisTurn(broker.publish('outage.ch', Buffer.from(text)));
+      assert.ok(outcome.settled && outcome.error instanceof BrokerUnavailableError, `publish refused at once: ${JSON.stringify(outcome)}`);
+    }
 
     // (Un)subscriptions asked for during the outage take effect on the way back up.
     await subscriber.subscribe('outage.late', seen.handler);
@@ -525,9 +511,8 @@ describe('RedisBroker against a Redis Cluster', { skip: missing ?? false }, () =
     const channel = channelOf.get(victim)!;
     await brokers.service.kill(victim);
     await waitFor(() => publisher.status === 'down' && subscriber.status === 'down', 10000, 'both brokers to go down');
-    const started = Date.now();
-    await assert.rejects(publisher.publish(channel, Buffer.from('during')), BrokerUnavailableError);
-    assert.ok(Date.now() - started < 1000);
+    const outcome = await outcomeThisTurn(publisher.publish(channel, Buffer.from('during')));
+    assert.ok(outcome.settled && outcome.error instanceof BrokerUnavailableError, `publish refused at once: ${JSON.stringify(outcome)}`);
 
     await brokers.service.restart(victim);
     await waitFor(() => publisher.status === 'up' && subscriber.status === 'up', 10000, 'both brokers to come back up');

@@ -4,7 +4,7 @@ import { afterEach, describe, it } from 'node:test';
 import { WebSocketServer, type WebSocket as ServerSocket } from 'ws';
 import {
   connect, noReconnectCloseCodes, PushgateError, WHOAMI_ROOM,
-  type ClientEvents, type ClientOptions, type ClientState, type FrameInfo, type PushgateClient, type ReconnectInfo,
+  type ClientEvents, type ClientOptions, type ClientState, type FrameInfo, type PushgateClient,
 } from '../../src/client/node.js';
 import { postForm, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
@@ -240,7 +240,7 @@ describe('client SDK against a real gateway', () => {
     const { client } = await ready(gw.wsUrl());
     const rtt = await withTimeout(client.ping(), WAIT, 'the PONG');
     assert.equal(typeof rtt, 'number');
-    assert.ok(rtt >= 0 && rtt < WAIT, `rtt ${rtt}`);
+    assert.ok(Number.isFinite(rtt) && rtt >= 0, `rtt ${rtt}`);
   });
 
   it('is served at /client.js as one module without imports', async () => {
@@ -257,18 +257,18 @@ describe('client SDK against a real gateway', () => {
 
 describe('client SDK heartbeat', () => {
   it('keeps its connection alive past the gateway heartbeat while a silent raw client is dropped', async () => {
-    const gw = await gateway({ heartbeatInterval: 0.5 });
-    const silent = await gw.connect();
-    const started = Date.now();
+    // A 1 s gateway interval and a PING every 150 ms: a stall of most of a second on a loaded machine is harmless.
+    const gw = await gateway({ heartbeatInterval: 1 });
     const { client, states, connId } = await ready(gw.wsUrl(), { heartbeatInterval: 150 });
     const closes: unknown[] = [];
     client.on('close', (info) => closes.push(info));
-
-    assert.equal((await silent.waitClosed(WAIT)).code, 4000, 'the silent client is dropped for its silence');
-    // The SDK's PINGs are answered: wait for a PONG that arrives more than 1.5 s (3 gateway intervals)
-    // after the connection started.
+    // Opened after the SDK's connection: once it is dropped for its silence, the SDK's connection has
+    // lived longer than the gateway lets a silent client live.
+    const silent = await gw.connect();
+    assert.equal((await silent.waitClosed(RECONNECT_WAIT)).code, 4000, 'the silent client is dropped for its silence');
+    // And the SDK's PINGs are still being answered.
     await nextEvent(client, 'frame', WAIT, (frame) =>
-      frame.direction === 'in' && (frame.message as { type?: string }).type === 'PONG' && frame.source === 'heartbeat' && Date.now() - started > 1500);
+      frame.direction === 'in' && (frame.message as { type?: string }).type === 'PONG' && frame.source === 'heartbeat');
     assert.deepEqual(closes, []);
     assert.deepEqual(states, ['open']);
     assert.equal(client.connId, connId);
@@ -407,8 +407,7 @@ describe('client SDK reconnection', () => {
     assert.equal((await rejection(client.ping())).code, 'CLOSED');
     assert.equal(client.sendRaw('{"type":"PING","data":{}}'), false);
     await waitFor(() => gw.gateway.hub.size === 0, WAIT, 'the gateway to see the close');
-    // An observation window of 20 × maxReconnectDelay: no attempt is made.
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // That no attempt follows, however long one waits, is checked on fake timers in client.unit.test.ts.
     assert.equal(constructed, 1);
     assert.deepEqual(events, ['closed']);
     assert.deepEqual(states, ['open', 'closed']);
@@ -429,63 +428,5 @@ describe('client SDK reconnection', () => {
     // The join was either answered before the close or rejected by it.
     await joined.catch((error: PushgateError) => assert.ok(['DISCONNECTED', 'CLOSED'].includes(error.code), error.code));
     assert.deepEqual([...noReconnectCloseCodes].sort(), [1003, 1007, 1008, 1009, 4001]);
-  });
-
-  it('backs off exponentially with full jitter: delay = random × min(max, min × 2^n)', async (t) => {
-    // Deterministic jitter: random() is pinned just below 1, so each delay is its cap.
-    const random = Math.random;
-    Math.random = () => 0.999;
-    t.after(() => { Math.random = random; });
-    const attempts: number[] = [];
-    class Failing {
-      readyState = 0;
-      private readonly listeners = new Map<string, Array<(event: any) => void>>();
-      constructor(_url: string) {
-        attempts.push(performance.now());
-        // Like a refused connection: an error, then a close 1006, asynchronously.
-        setTimeout(() => {
-          this.readyState = 3;
-          for (const listener of this.listeners.get('error') ?? []) listener({ message: 'connect ECONNREFUSED' });
-          for (const listener of this.listeners.get('close') ?? []) listener({ code: 1006, reason: '', wasClean: false });
-        }, 0);
-      }
-      addEventListener(type: string, listener: (event: any) => void): void {
-        this.listeners.set(type, [...(this.listeners.get(type) ?? []), listener]);
-      }
-      send(): void { throw new Error('not open'); }
-      close(): void {}
-    }
-    const { client, states } = open('ws://127.0.0.1:1/connect', { WebSocket: Failing, minReconnectDelay: 10, maxReconnectDelay: 80, requestTimeout: 100 });
-    const scheduled: ReconnectInfo[] = [];
-    const errors: string[] = [];
-    client.on('reconnect', (info) => scheduled.push(info));
-    client.on('error', (error) => errors.push(error.code));
-    // Calls made while reconnecting wait for a connection, then time out; the room stays wanted.
-    assert.equal((await rejection(client.ping())).code, 'NOT_OPEN');
-    const timedOut = await rejection(client.join('wanted'));
-    assert.equal(timedOut.code, 'TIMEOUT');
-    assert.deepEqual(client.rooms, ['wanted']);
-
-    await nextEvent(client, 'reconnect', WAIT, (info) => info.attempt === 7);
-    await waitFor(() => attempts.length >= 7, WAIT, 'the 7th attempt');
-    client.close();
-    assert.deepEqual(states, ['reconnecting', 'closed']);
-    const caps = [10, 20, 40, 80, 80, 80, 80];
-    assert.deepEqual(scheduled.map((info) => info.attempt), [1, 2, 3, 4, 5, 6, 7]);
-    scheduled.forEach((info, n) => assert.ok(Math.abs(info.delay - 0.999 * caps[n]) < 1e-9, `attempt ${n + 1}: delay ${info.delay}`));
-    // Each attempt came no earlier than its delay after the previous one failed (timers never fire early).
-    for (let n = 1; n < attempts.length; n++) {
-      const gap = attempts[n] - attempts[n - 1];
-      assert.ok(gap >= scheduled[n - 1].delay - 1, `gap ${n}: ${gap.toFixed(1)} ms < ${scheduled[n - 1].delay} ms`);
-    }
-    assert.ok(attempts.at(-1)! - attempts[0] >= 0.999 * (10 + 20 + 40 + 80 + 80 + 80) - 6, 'the waits add up');
-    assert.ok(errors.every((code) => code === 'SOCKET_ERROR') && errors.length >= 7);
-  });
-
-  it('checks its options and needs a WebSocket implementation', () => {
-    assert.throws(() => connect('ws://127.0.0.1:1/', { minReconnectDelay: 0 }), RangeError);
-    assert.throws(() => connect('ws://127.0.0.1:1/', { minReconnectDelay: 100, maxReconnectDelay: 50 }), RangeError);
-    assert.throws(() => connect('ws://127.0.0.1:1/', { heartbeatInterval: -1 }), RangeError);
-    assert.throws(() => connect('not a url'), SyntaxError);
   });
 });

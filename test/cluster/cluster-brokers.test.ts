@@ -4,7 +4,10 @@ import { TestClient } from '../helpers/client.js';
 import { postJson } from '../helpers/gateway.js';
 import { CLI, startNode, type Child } from '../helpers/process.js';
 import { serviceMissing, startNats, startRedis, type Service } from '../helpers/services.js';
-import { clusterStats, untilCluster } from '../helpers/cluster.js';
+import { untilCluster } from '../helpers/cluster.js';
+
+/** Each node's presence interval. */
+const PRESENCE_MS = 200;
 
 const LISTENING = /listening ws=(\S+) api=(\S+)/;
 
@@ -19,7 +22,7 @@ const children: Child[] = [];
 
 /** Starts `pushgate <role>` as a real process joined to the broker. */
 async function startNode_(role: 'gateway' | 'api', broker: string): Promise<Node> {
-  const child = startNode(CLI, [role, '--broker', broker, '--workers', '1', '--host', '127.0.0.1', '--port', '0', '--api-host', '127.0.0.1', '--api-port', '0', '--presence-interval', '0.2', '--log-level', 'warn']);
+  const child = startNode(CLI, [role, '--broker', broker, '--workers', '1', '--host', '127.0.0.1', '--port', '0', '--api-host', '127.0.0.1', '--api-port', '0', '--presence-interval', String(PRESENCE_MS / 1000), '--log-level', 'warn']);
   children.push(child);
   const [, ws, api] = await child.waitForLine(LISTENING, 10000);
   return { child, ws, api };
@@ -80,11 +83,12 @@ for (const [kind, binary, start] of [['Redis', 'redis-server', startRedis], ['NA
 
     it('counts connections across the cluster', async () => {
       const open = clients.filter((c) => c.ws.readyState === c.ws.OPEN).length;
-      await untilCluster(api.api, (stats) => stats.onlineConnections === open, `${open} connections in the cluster view`);
-      const stats = await clusterStats(api.api);
+      // A current view (stale: false): a late report on a loaded machine makes the view say it is stale
+      // rather than break the bound; that is waited out here.
+      const stats = await untilCluster(api.api, (s) => s.onlineConnections === open && s.stale === false && s.nodes?.length === 3, `${open} connections in a current cluster view`);
       assert.equal(stats.scope, 'cluster');
-      assert.equal(stats.nodes.length, 3);
-      assert.ok(stats.maxStalenessMs <= 600, `stale by ${stats.maxStalenessMs} ms`);
+      // The documented bound: while the view is current, no count is older than 3 presence intervals.
+      assert.ok(stats.maxStalenessMs <= 3 * PRESENCE_MS, `stale by ${stats.maxStalenessMs} ms although the view is current`);
     });
 
     it('survives a broker restart mid-stream: accepted pushes delivered, refused ones answered 503, none twice', async () => {

@@ -34,15 +34,6 @@ function node(nodeId: string) {
   return { host, received, dropped };
 }
 
-describe('push envelopes', () => {
-  it('carry their deadline, and decode without one from older nodes', () => {
-    const push: PushEnvelope = { kind: 'room', room: 'r', items: ['1', '{"a":2}'] };
-    assert.deepEqual(decodePushEnvelope(encodePushEnvelope(push, 1234.2)), { push, expiresAt: 1235 });
-    assert.deepEqual(decodePushEnvelope(encodePushEnvelope(push)), { push, expiresAt: null });
-    assert.equal(decodePushEnvelope(Buffer.from('{"v":1,"kind":"all","exp":"soon","items":[1]}')), null, 'a deadline that is not a number is malformed');
-  });
-});
-
 describe('ClusterLink', () => {
   const links: ClusterLink[] = [];
   after(async () => {

@@ -4,6 +4,7 @@ import { MemoryBroker } from '../../src/broker/memory-broker.js';
 import { Gateway } from '../../src/gateway/gateway.js';
 import { postJson, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { TestClient } from '../helpers/client.js';
+import { untilCluster } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** Records which channels a node is subscribed to. */
@@ -88,13 +89,13 @@ describe('a cluster over one broker (in-process bus)', () => {
     const clients = [await a.connect(), await a.connect(), await b.connect()];
     t.after(() => clients.forEach((c) => c.close()));
     for (const client of clients) await client.request('JOIN', { room: 'green' });
-    await waitFor(() => api.clusterView()?.rooms.green === 3, 3000, 'the room count');
-    const stats = await (await fetch(`${apiUrl}/stats?scope=cluster`)).json();
+    // A current view (stale: false) of all three nodes: on a loaded machine a report can be late, and
+    // the view then says so (stale: true) rather than keeping the bound; that is waited out here.
+    const stats = await untilCluster(apiUrl.slice('http://'.length), (s) => s.rooms?.green === 3 && s.stale === false && s.nodes?.length === 3, 'a current view of the room', 10_000);
     assert.equal(stats.scope, 'cluster');
-    assert.equal(stats.rooms.green, 3);
     assert.ok(stats.onlineConnections >= 3);
-    assert.ok(stats.maxStalenessMs <= 300, `stale by ${stats.maxStalenessMs} ms`);
-    assert.equal(stats.nodes.length, 3);
+    // The documented bound: while the view is current, no count is older than 3 presence intervals (here 100 ms).
+    assert.ok(stats.maxStalenessMs <= 3 * 100, `stale by ${stats.maxStalenessMs} ms although the view is current`);
     const nodeStats = await (await fetch(`${a.apiUrl}/stats`)).json();
     assert.equal(nodeStats.nodeId, a.gateway.hub.nodeId);
     assert.ok(nodeStats.cluster.onlineConnections >= 3);

@@ -1,5 +1,7 @@
-import { existsSync } from 'node:fs';
-import type { Browser } from 'playwright-core';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
 
 const candidates = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
 
@@ -25,4 +27,22 @@ export async function launchBrowser(): Promise<{ browser: Browser } | { skip: st
     ],
   });
   return { browser };
+}
+
+/**
+ * Takes a full-page screenshot for a human (under dist/test-artifacts), after checking what can be
+ * checked of the rendering: the page is laid out within the viewport's width (nothing pushed off to
+ * the side), and the PNG written is that wide and not empty. Returns the screenshot's path.
+ */
+export async function checkedScreenshot(page: Page, path: string): Promise<string> {
+  const layout = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth }));
+  assert.ok(layout.scrollWidth <= layout.innerWidth, `the page is ${layout.scrollWidth} px wide in a ${layout.innerWidth} px viewport`);
+  mkdirSync(dirname(path), { recursive: true });
+  const png = await page.screenshot({ path, fullPage: true, timeout: 10_000 });
+  // A PNG starts with its signature and the IHDR chunk: width and height at bytes 16 and 20.
+  assert.equal(png.subarray(1, 4).toString('latin1'), 'PNG', 'a PNG was written');
+  assert.equal(png.readUInt32BE(16), layout.innerWidth, 'as wide as the viewport');
+  assert.ok(png.readUInt32BE(20) > 0);
+  assert.ok(readFileSync(path).equals(png), 'the file holds the screenshot');
+  return resolve(path);
 }

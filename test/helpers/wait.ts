@@ -35,3 +35,15 @@ export async function waitForAsync(condition: () => Promise<boolean>, ms: number
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+/**
+ * How `promise` has settled by the time the event loop turns (a `setImmediate` queued now has run):
+ * `{ settled: false }` if it has not. For "refused at once" — the answer comes before any I/O or timer
+ * could have run — which holds however loaded the machine is, unlike a bound on elapsed time.
+ */
+export async function outcomeThisTurn<T>(promise: Promise<T>): Promise<{ settled: false } | { settled: true; value?: T; error?: unknown }> {
+  let outcome: { settled: false } | { settled: true; value?: T; error?: unknown } = { settled: false };
+  promise.then((value) => (outcome = { settled: true, value }), (error: unknown) => (outcome = { settled: true, error }));
+  await new Promise((resolve) => setImmediate(resolve));
+  return outcome;
+}

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { launchBrowser } from '../helpers/browser.js';
+import { checkedScreenshot, launchBrowser } from '../helpers/browser.js';
 import type { TestClient } from '../helpers/client.js';
 import { postJson, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
@@ -73,36 +71,71 @@ function keepPushing(apiUrl: string, room: string, items = 10): () => Promise<vo
   };
 }
 
-// The tests below open the stream with --public-stats; without it (the default) the stats room needs
-// the API key, as the last describe shows.
-describe('the live dashboard in headless Chromium', () => {
-  let gw: RunningGateway;
-  let browser: Browser | undefined;
-  let page: Page;
-  let skip: string | undefined;
-  const clients: TestClient[] = [];
+/** A page of one test: it records its own console errors and uncaught exceptions. */
+interface TestPage {
+  page: Page;
+  errors: string[];
+  /** Console errors expected meanwhile (refused reconnections while a test stops the gateway). */
+  noise: { expected: RegExp | null };
+}
+
+/** Opens a page for test `t`, closed after it. */
+async function newTestPage(t: TestContext, browser: Browser): Promise<TestPage> {
   const errors: string[] = [];
   const noise: { expected: RegExp | null } = { expected: null };
+  const page = await openPage(browser, errors, noise);
+  t.after(() => page.close());
+  return { page, errors, noise };
+}
+
+/** Opens /dashboard of `gw` on a page of its own and waits until it is live, showing `online` connections. */
+async function openDashboard(t: TestContext, browser: Browser, gw: RunningGateway, online = 1): Promise<TestPage> {
+  const opened = await newTestPage(t, browser);
+  await opened.page.goto(`${gw.pageUrl}/dashboard`);
+  await opened.page.waitForSelector('#state[data-state="open"]', { timeout: WAIT });
+  await waitForValue(opened.page, '#online', '==', online);
+  return opened;
+}
+
+/** `count` clients of `gw` in `room`, terminated after test `t`. */
+async function clientsIn(t: TestContext, gw: RunningGateway, room: string, count: number): Promise<TestClient[]> {
+  const clients: TestClient[] = [];
+  t.after(() => clients.forEach((client) => client.terminate()));
+  for (let i = 0; i < count; i++) {
+    const client = await gw.connect();
+    clients.push(client);
+    assert.equal((await client.request('JOIN', { room })).type, 'ACK');
+  }
+  return clients;
+}
+
+// The tests below open the stream with --public-stats; without it (the default) the stats room needs
+// the API key, as the last describe shows. Each test has a gateway and a page of its own.
+describe('the live dashboard in headless Chromium', () => {
+  let browser: Browser | undefined;
+  let skip: string | undefined;
 
   before(async () => {
-    gw = await startGateway({ publicStats: true });
     const launched = await launchBrowser();
-    if ('skip' in launched) {
-      skip = launched.skip;
-      return;
-    }
-    browser = launched.browser;
-    page = await openPage(browser, errors, noise);
+    if ('skip' in launched) skip = launched.skip;
+    else browser = launched.browser;
   });
 
   after(async () => {
-    for (const client of clients) client.terminate();
     await browser?.close();
-    await gw?.close();
   });
 
+  /** A gateway of test `t` (public stats), closed after it. */
+  async function gateway(t: TestContext): Promise<RunningGateway> {
+    const gw = await startGateway({ publicStats: true });
+    t.after(() => gw.close());
+    return gw;
+  }
+
   it('is served at /dashboard and goes live on its own connection', async (t) => {
-    if (skip !== undefined) return t.skip(skip);
+    if (browser === undefined) return t.skip(skip);
+    const gw = await gateway(t);
+    const { page, errors } = await newTestPage(t, browser);
     const response = await page.goto(`${gw.pageUrl}/dashboard`);
     assert.equal(response?.status(), 200);
     assert.match(response?.headers()['content-security-policy'] ?? '', /connect-src ws: wss:/);
@@ -120,16 +153,17 @@ describe('the live dashboard in headless Chromium', () => {
     assert.equal(await page.textContent('#instance'), `${gw.gateway.instanceId} · 1 process · 1 connection`);
     assert.match(await page.textContent('#scope') ?? '', /this node only/);
     assert.equal(await page.textContent('#broker'), 'none');
+    assert.deepEqual(errors, []);
   });
 
   it('follows connections, rooms and deliveries live, without reloading', async (t) => {
-    if (skip !== undefined) return t.skip(skip);
+    if (browser === undefined) return t.skip(skip);
+    const gw = await gateway(t);
+    const { page, errors } = await openDashboard(t, browser, gw);
     await page.evaluate(() => { (window as { __sameDocument?: boolean }).__sameDocument = true; });
-    for (let i = 0; i < 3; i++) clients.push(await gw.connect());
+    const clients = await clientsIn(t, gw, ROOM, 3);
     await waitForValue(page, '#online', '==', 4);
     assert.equal(await page.$eval('#nodes tbody tr td.online', (td) => td.getAttribute('data-value')), '4');
-
-    for (const client of clients) assert.equal((await client.request('JOIN', { room: ROOM })).type, 'ACK');
     await waitForValue(page, '#rooms', '==', 2);
 
     // The stats push itself is one delivery per second to the page; pushes to 3 clients make far more.
@@ -142,15 +176,26 @@ describe('the live dashboard in headless Chromium', () => {
     } finally {
       await stop();
     }
-    assert.ok((await clients[0].nextOfType('PUSH')).data.items.length > 0, 'the clients got the pushes');
+    assert.ok((await clients[0]!.nextOfType('PUSH')).data.items.length > 0, 'the clients got the pushes');
     assert.notEqual(await page.getAttribute('#chart .series-connections', 'd'), '', 'the chart draws connections');
     assert.match(await page.getAttribute('#chart .series-deliveries', 'd') ?? '', /^M[\d.]+,[\d.]+(L[\d.]+,[\d.]+)+/, 'the chart draws deliveries/s');
     assert.equal(await page.evaluate(() => (window as { __sameDocument?: boolean }).__sameDocument), true, 'no reload');
+    assert.deepEqual(errors, []);
   });
 
-  it('shows the connections and the room go when the clients close', async (t) => {
-    if (skip !== undefined) return t.skip(skip);
-    for (const client of clients.splice(0)) {
+  it('shows the connections and the room go when the clients close, and the rates fall back', async (t) => {
+    if (browser === undefined) return t.skip(skip);
+    const gw = await gateway(t);
+    const { page, errors } = await openDashboard(t, browser, gw);
+    const clients = await clientsIn(t, gw, ROOM, 3);
+    await waitForValue(page, '#online', '==', 4);
+    const stop = keepPushing(gw.apiUrl, ROOM);
+    try {
+      await waitForValue(page, '#deliveries-rate', '>', 20);
+    } finally {
+      await stop();
+    }
+    for (const client of clients) {
       client.close();
       await client.waitClosed();
     }
@@ -158,19 +203,40 @@ describe('the live dashboard in headless Chromium', () => {
     await waitForValue(page, '#rooms', '==', 1);
     // With no more pushes, deliveries/s falls back to the stats stream's own (about 1 per second).
     await page.waitForFunction(() => Number(document.getElementById('deliveries-rate')?.getAttribute('data-value')) < 5, undefined, { timeout: WAIT });
-    await waitForSamples(page, 8);
+    assert.deepEqual(errors, []);
   });
 
-  it('renders decently (screenshot for a human)', async (t) => {
-    if (skip !== undefined) return t.skip(skip);
-    mkdirSync(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: SCREENSHOT, fullPage: true, timeout: WAIT });
-    t.diagnostic(`screenshot: ${resolve(SCREENSHOT)}`);
-    console.log(`dashboard screenshot: ${resolve(SCREENSHOT)}`);
+  it('renders every tile, the node table and the chart within the viewport (screenshot for a human)', async (t) => {
+    if (browser === undefined) return t.skip(skip);
+    const gw = await gateway(t);
+    const { page, errors } = await openDashboard(t, browser, gw);
+    await clientsIn(t, gw, ROOM, 2);
+    await waitForValue(page, '#online', '==', 3);
+    const stop = keepPushing(gw.apiUrl, ROOM);
+    try {
+      await waitForValue(page, '#deliveries-rate', '>', 10);
+      await waitForSamples(page, (await sampleCount(page)) + 2);
+    } finally {
+      await stop();
+    }
+    // Every tile shows a number, the table its node and the total, the chart a line per series.
+    for (const id of ['#online', '#rooms', '#accepted-rate', '#deliveries-rate', '#frames-rate']) {
+      assert.match(await page.textContent(id) ?? '', /\d/, `${id} shows a number`);
+    }
+    assert.equal(await page.$$eval('#nodes tbody tr', (rows) => rows.length), 1);
+    assert.equal(await page.getAttribute('#nodes-total td.online', 'data-value'), '3');
+    for (const series of ['connections', 'deliveries']) {
+      assert.match(await page.getAttribute(`#chart .series-${series}`, 'd') ?? '', /^M[\d.]+,[\d.]+(L[\d.]+,[\d.]+)+/, `the chart draws ${series}`);
+    }
+    const path = await checkedScreenshot(page, SCREENSHOT);
+    t.diagnostic(`screenshot: ${path}`);
+    assert.deepEqual(errors, []);
   });
 
   it('shows server data as text and ignores malformed or foreign pushes', async (t) => {
-    if (skip !== undefined) return t.skip(skip);
+    if (browser === undefined) return t.skip(skip);
+    const gw = await gateway(t);
+    const { page, errors } = await openDashboard(t, browser, gw);
     // The stats room can be pushed to through the API like any room: the page must hold up.
     const hostile = '<img src=x onerror="window.__pwned=1">';
     const res = await postJson(`${gw.apiUrl}/push/room`, {
@@ -186,10 +252,22 @@ describe('the live dashboard in headless Chromium', () => {
     // The next real sample puts everything back.
     await page.waitForFunction((id) => document.querySelector('#nodes tbody tr')?.getAttribute('data-node') === id, gw.gateway.hub.nodeId, { timeout: WAIT });
     await waitForValue(page, '#online', '==', 1);
+    assert.deepEqual(errors, []);
   });
 
   it('reconnects with backoff after a restart and treats the reset counters as 0, not negative', async (t) => {
-    if (skip !== undefined) return t.skip(skip);
+    if (browser === undefined) return t.skip(skip);
+    let gw = await startGateway({ publicStats: true });
+    t.after(() => gw.close());
+    const { page, errors, noise } = await openDashboard(t, browser, gw);
+    // Counters to reset: some pushes delivered before the restart.
+    await clientsIn(t, gw, ROOM, 1);
+    const stop = keepPushing(gw.apiUrl, ROOM);
+    try {
+      await waitForValue(page, '#deliveries-rate', '>', 5);
+    } finally {
+      await stop();
+    }
     const port = Number(new URL(gw.pageUrl).port);
     noise.expected = /WebSocket connection to .* failed/;
     try {
@@ -211,10 +289,6 @@ describe('the live dashboard in headless Chromium', () => {
       assert.ok(raw !== null && raw !== '' && Number(raw) >= 0, `${id} = ${raw}`);
     }
     assert.doesNotMatch(await page.textContent('.tiles') ?? '', /-\d/, 'no negative numbers shown');
-  });
-
-  it('logged no page errors', (t) => {
-    if (skip !== undefined) return t.skip(skip);
     assert.deepEqual(errors, []);
   });
 });
@@ -223,55 +297,54 @@ describe('the dashboard of a two-node cluster', () => {
   let gwA: RunningGateway;
   let gwB: RunningGateway;
   let browser: Browser | undefined;
-  let page: Page;
   let skip: string | undefined;
-  let client: TestClient | undefined;
-  const errors: string[] = [];
 
   before(async () => {
     gwA = await startGateway({ broker: 'memory://dash-test', presenceInterval: 0.2, publicStats: true });
     gwB = await startGateway({ broker: 'memory://dash-test', presenceInterval: 0.2 });
     const launched = await launchBrowser();
-    if ('skip' in launched) {
-      skip = launched.skip;
-      return;
-    }
-    browser = launched.browser;
-    page = await openPage(browser, errors, { expected: null });
+    if ('skip' in launched) skip = launched.skip;
+    else browser = launched.browser;
   });
 
   after(async () => {
-    client?.terminate();
     await browser?.close();
     await gwA?.close();
     await gwB?.close();
   });
 
-  it('lists both nodes and counts a client of the other node in the cluster total', async (t) => {
-    if (skip !== undefined) return t.skip(skip);
+  /** A dashboard on node A showing both nodes, with one client of node B in ROOM (terminated after `t`). */
+  async function clusterDashboard(t: TestContext, browser: Browser) {
+    const opened = await newTestPage(t, browser);
+    const { page } = opened;
     await page.goto(`${gwA.pageUrl}/dashboard`);
     await page.waitForSelector('#state[data-state="open"]', { timeout: WAIT });
     await page.waitForFunction(() => document.querySelectorAll('#nodes tbody tr').length === 2, undefined, { timeout: WAIT });
+    const [client] = await clientsIn(t, gwB, ROOM, 1);
+    await waitForValue(page, '#online', '==', 2);
+    return { ...opened, client: client! };
+  }
+
+  it('lists both nodes and counts a client of the other node in the cluster total', async (t) => {
+    if (browser === undefined) return t.skip(skip);
+    const { page, errors } = await clusterDashboard(t, browser);
     const shown = await page.$$eval('#nodes tbody tr', (rows) => rows.map((row) => row.getAttribute('data-node')).sort());
     assert.deepEqual(shown, [gwA.gateway.hub.nodeId, gwB.gateway.hub.nodeId].sort());
     assert.match(await page.textContent('#scope') ?? '', /cluster of 2 nodes/);
+    // The page shows how old the counts may be (the bound itself is asserted on /stats in cluster-memory.test.ts).
     assert.match(await page.textContent('#staleness') ?? '', /counts up to \d+ ms old/);
     const staleness = Number(await page.getAttribute('#staleness', 'data-value'));
-    assert.ok(staleness >= 0 && staleness <= 600, `staleness ${staleness} ms (3 presence intervals at most)`);
+    assert.ok(Number.isFinite(staleness) && staleness >= 0, `staleness ${staleness}`);
     assert.equal(await page.textContent(`#nodes tbody tr[data-node="${gwA.gateway.hub.nodeId}"] .tag`), 'this node');
     // Two single processes: two instances, each node its own.
     assert.equal(await page.textContent(`#nodes tbody tr[data-node="${gwB.gateway.hub.nodeId}"] td.instance`), gwB.gateway.instanceId);
-    await waitForValue(page, '#online', '==', 1);
 
-    client = await gwB.connect();
     const rowB = `#nodes tbody tr[data-node="${gwB.gateway.hub.nodeId}"]`;
     await waitForValue(page, `${rowB} td.online`, '==', 1);
-    await waitForValue(page, '#online', '==', 2);
     await waitForValue(page, '#nodes-total td.online', '==', 2);
-    assert.equal(await page.getAttribute(`#nodes tbody tr[data-node="${gwA.gateway.hub.nodeId}"] td.online`, 'data-value'), '1');
+    await waitForValue(page, `#nodes tbody tr[data-node="${gwA.gateway.hub.nodeId}"] td.online`, '==', 1);
 
     // Rooms are counted over the cluster, and the other node's deliveries come from its presence reports.
-    assert.equal((await client.request('JOIN', { room: ROOM })).type, 'ACK');
     await waitForValue(page, '#rooms', '==', 2);
     const stop = keepPushing(gwA.apiUrl, ROOM);
     try {
@@ -280,15 +353,17 @@ describe('the dashboard of a two-node cluster', () => {
     } finally {
       await stop();
     }
+    assert.deepEqual(errors, []);
   });
 
-  it('renders the cluster (screenshot) and drops the client from the total when it leaves', async (t) => {
-    if (skip !== undefined) return t.skip(skip);
-    mkdirSync(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: CLUSTER_SCREENSHOT, fullPage: true, timeout: WAIT });
-    t.diagnostic(`screenshot: ${resolve(CLUSTER_SCREENSHOT)}`);
-    client!.close();
-    await client!.waitClosed();
+  it('renders the cluster within the viewport (screenshot) and drops the client from the total when it leaves', async (t) => {
+    if (browser === undefined) return t.skip(skip);
+    const { page, errors, client } = await clusterDashboard(t, browser);
+    await waitForValue(page, '#nodes-total td.online', '==', 2);
+    const path = await checkedScreenshot(page, CLUSTER_SCREENSHOT);
+    t.diagnostic(`screenshot: ${path}`);
+    client.close();
+    await client.waitClosed();
     await waitFor(() => gwB.gateway.hub.size === 0, WAIT, 'node B to drop its client');
     await waitForValue(page, '#online', '==', 1);
     await waitForValue(page, '#rooms', '==', 1);
@@ -302,7 +377,6 @@ describe('the dashboard when the gateway refuses its stream', () => {
   let closed: RunningGateway;
   let browser: Browser | undefined;
   let skip: string | undefined;
-  const errors: string[] = [];
 
   before(async () => {
     keyed = await startGateway({ apiKey: KEY });
@@ -320,16 +394,16 @@ describe('the dashboard when the gateway refuses its stream', () => {
 
   it('says the key is needed, takes it from the user, then goes live', async (t) => {
     if (browser === undefined) return t.skip(skip);
-    const page = await openPage(browser, errors, { expected: null });
+    const { page, errors } = await newTestPage(t, browser);
     await page.goto(`${keyed.pageUrl}/dashboard`);
     await page.waitForSelector('#access:not([hidden])', { timeout: WAIT });
     assert.equal(await page.getAttribute('#state', 'data-state'), 'denied');
     assert.match(await page.textContent('#access-message') ?? '', /pushgate:stats is reserved: send the API key/);
     assert.match(await page.textContent('#access') ?? '', /--public-stats/);
     assert.equal(keyed.gateway.hub.members(STATS_ROOM), undefined);
-    mkdirSync(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: REFUSED_SCREENSHOT, timeout: WAIT });
-    t.diagnostic(`screenshot: ${resolve(REFUSED_SCREENSHOT)}`);
+    assert.equal(await page.isVisible('#access-key'), true, 'the key field is shown');
+    const path = await checkedScreenshot(page, REFUSED_SCREENSHOT);
+    t.diagnostic(`screenshot: ${path}`);
 
     await page.fill('#access-key', 'not-the-key');
     await page.click('#access-submit');
@@ -344,27 +418,26 @@ describe('the dashboard when the gateway refuses its stream', () => {
     await waitForValue(page, '#online', '==', 1);
     assert.equal(await page.inputValue('#access-key'), '', 'the key is not left in the field');
     assert.ok(!page.url().includes(KEY), 'nor put in the URL');
-    await page.close();
+    assert.deepEqual(errors, []);
   });
 
   it('goes live at once when opened as /dashboard#key=<API key>', async (t) => {
     if (browser === undefined) return t.skip(skip);
-    const page = await openPage(browser, errors, { expected: null });
+    const { page, errors } = await newTestPage(t, browser);
     await page.goto(`${keyed.pageUrl}/dashboard#key=${KEY}`);
     await waitForValue(page, '#online', '>=', 1);
     assert.equal(await page.isHidden('#access'), true);
-    await page.close();
+    assert.deepEqual(errors, []);
   });
 
   it('explains how to open a closed stream (no key, no --public-stats)', async (t) => {
     if (browser === undefined) return t.skip(skip);
-    const page = await openPage(browser, errors, { expected: null });
+    const { page, errors } = await newTestPage(t, browser);
     await page.goto(`${closed.pageUrl}/dashboard`);
     await page.waitForSelector('#access:not([hidden])', { timeout: WAIT });
     assert.match(await page.textContent('#access-message') ?? '', /closed: start the gateway with --public-stats, or set --api-key/);
     assert.equal(await page.getAttribute('#state', 'data-state'), 'denied');
     assert.equal(await page.$$eval('#nodes tbody tr', (rows) => rows.length), 0, 'no data shown');
-    await page.close();
     assert.deepEqual(errors, []);
   });
 });

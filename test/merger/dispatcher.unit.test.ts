@@ -42,8 +42,10 @@ describe('Dispatcher', () => {
   it('writes in time slices, and a frame queued mid-pass reaches the connections not yet written in that pass', async () => {
     const writes: string[] = [];
     const { counts, sink } = counters();
-    // A zero-length slice stops after the first 32 writes of each pass.
-    const dispatcher = new Dispatcher(sink, 0);
+    // A clock that moves on 10 ms at each reading, and 4 ms slices: the clock is read every 32 writes, so
+    // each pass stops after its first 32.
+    let clock = 0;
+    const dispatcher = new Dispatcher(sink, 4, () => (clock += 10));
     const everyone = Array.from({ length: 40 }, (_, i) => recipient(writes, `c${i}`));
     dispatcher.enqueue(prepareFrame('x', 1), everyone);
     await turn();
@@ -55,6 +57,17 @@ describe('Dispatcher', () => {
     assert.equal(writes[40], 'c0:y', 'already written: the new frame in the next pass');
     assert.equal(writes.length, 72);
     assert.deepEqual(counts, { sent: 80, failed: 0 });
+  });
+
+  it('writes everything in one pass while its slice has time left', async () => {
+    const writes: string[] = [];
+    const { counts, sink } = counters();
+    const dispatcher = new Dispatcher(sink, 4, () => 0); // a clock that stands still
+    dispatcher.enqueue(prepareFrame('x', 1), Array.from({ length: 100 }, (_, i) => recipient(writes, `c${i}`)));
+    await turn();
+    assert.equal(writes.length, 100);
+    assert.deepEqual(counts, { sent: 100, failed: 0 });
+    assert.equal(dispatcher.pendingFrames, 0);
   });
 
   it('counts writes refused by closed or slow recipients as failed', () => {
