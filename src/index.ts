@@ -3,7 +3,7 @@
  * other modules are internal.
  */
 export { Gateway, WEBSOCKET_PATHS, type GatewayAddresses, type PushResult } from './gateway/gateway.js';
-export { PushError } from './gateway/push-error.js';
+export { PushError } from './protocol/errors.js';
 export {
   Connection,
   defaultConnectionLimits,
@@ -27,7 +27,7 @@ export {
   type LogFormat,
 } from './config/options.js';
 export { loadOptions, type OptionSources } from './config/load.js';
-export { CloseCode, ErrorCode, WarningCode, type ErrorCodeName } from './protocol/codes.js';
+export { CloseCode, ErrorCode, WarningCode, errorRegistry, type ErrorCodeName, type ErrorSpec, type ErrorSurface } from './protocol/codes.js';
 export { JwtVerifier, TokenError, type ConnectionAuth, type TokenGrant } from './auth/jwt.js';
 export { MAX_ROOM_PATTERN_LENGTH, MAX_ROOM_PATTERNS, RoomPolicy } from './auth/room-policy.js';
 export { MAX_ROOM_NAME_LENGTH, roomNameProblem } from './protocol/room-name.js';

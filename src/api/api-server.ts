@@ -1,10 +1,9 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { NodeView } from '../cluster/cluster-link.js';
 import type { Gateway, PushResult } from '../gateway/gateway.js';
-import { PushError } from '../gateway/push-error.js';
-import { ErrorCode } from '../protocol/codes.js';
+import { apiError, PushError } from '../protocol/errors.js';
 import { closeHttp, listenHttp } from '../server/http-lifecycle.js';
 import { sendJson } from '../server/http-reply.js';
 import { ApiKey } from './api-key.js';
@@ -163,11 +162,9 @@ export class ApiServer {
       return;
     }
     if (response === undefined || !response.headersSent) {
-      const [status, code, message] = timeout
-        ? ['408 Request Timeout', ErrorCode.REQUEST_TIMEOUT, 'the request did not arrive in time (apiHeadersTimeout / apiRequestTimeout)']
-        : ['400 Bad Request', ErrorCode.INVALID_BODY, 'malformed HTTP request'];
+      const { status, code, message } = timeout ? apiError.REQUEST_TIMEOUT.late() : apiError.INVALID_BODY.malformedHttp();
       const body = JSON.stringify({ ok: false, error: { code, message } });
-      socket.write(`HTTP/1.1 ${status}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     }
     // Destroyed once the answer is flushed, whether or not the client closes its side.
     socket.destroySoon();
@@ -191,14 +188,13 @@ export class ApiServer {
     try {
       // Health stays open for load balancers; everything else needs the key when one is set.
       if (this.apiKey !== null && path !== '/healthz' && !this.apiKey.matches(req.headers.authorization)) {
-        res.setHeader('WWW-Authenticate', 'Bearer realm="pushgate"');
-        throw new PushError(ErrorCode.UNAUTHORIZED, 'send the API key as Authorization: Bearer <key>', 401);
+        throw apiError.UNAUTHORIZED.apiKey();
       }
-      if (route === undefined) throw new PushError(ErrorCode.NOT_FOUND, `no route ${path}`, 404);
+      if (route === undefined) throw apiError.NOT_FOUND.route(path);
       const handler = route[req.method ?? ''];
       if (handler === undefined) {
         res.setHeader('Allow', Object.keys(route).join(', '));
-        throw new PushError(ErrorCode.METHOD_NOT_ALLOWED, `${req.method} is not allowed on ${path}; use ${Object.keys(route).join(', ')}`, 405);
+        throw apiError.METHOD_NOT_ALLOWED.method(req.method, path, Object.keys(route));
       }
       await handler(req, res);
     } catch (error) {
@@ -217,17 +213,13 @@ export class ApiServer {
       res.destroy();
       return;
     }
-    const known = error instanceof PushError;
-    if (!known) this.log.error({ err: error, path: req.url }, 'push API request failed');
-    const status = known ? error.status : 500;
-    const headers: Record<string, string> = {};
+    if (!(error instanceof PushError)) this.log.error({ err: error, path: req.url }, 'push API request failed');
+    const { status, code, message, headers: own } = error instanceof PushError ? error : apiError.INTERNAL_ERROR.internal();
+    const headers: Record<string, string> = { ...own };
     if (status === 503) headers['Retry-After'] = '1';
     // An unread body (413) must not be parsed as the next request on this connection.
     if (status === 413) headers.Connection = 'close';
-    sendJson(res, status, {
-      ok: false,
-      error: { code: known ? error.code : 'INTERNAL_ERROR', message: known ? error.message : 'internal error' },
-    }, headers);
+    sendJson(res, status, { ok: false, error: { code, message } }, headers);
   }
 
   listen(port: number, host: string): Promise<AddressInfo> {

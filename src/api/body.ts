@@ -2,8 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import contentType from 'content-type';
 import { JsonItems } from '../gateway/items.js';
-import { PushError } from '../gateway/push-error.js';
-import { ErrorCode } from '../protocol/codes.js';
+import { apiError } from '../protocol/errors.js';
 import { outline, type ValueSpan } from '../protocol/json-text.js';
 
 /**
@@ -33,7 +32,7 @@ export class BodyAbortedError extends Error {
 export function readBody(req: IncomingMessage, limit: number, timedOut: () => boolean = () => false): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
-    return Promise.reject(new PushError(ErrorCode.BODY_TOO_LARGE, `body is ${declared} bytes; the limit is ${limit}`, 413));
+    return Promise.reject(apiError.BODY_TOO_LARGE.declared(declared, limit));
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -43,7 +42,7 @@ export function readBody(req: IncomingMessage, limit: number, timedOut: () => bo
       if (size > limit) {
         req.off('data', onData);
         req.resume();
-        reject(new PushError(ErrorCode.BODY_TOO_LARGE, `body exceeds the limit of ${limit} bytes`, 413));
+        reject(apiError.BODY_TOO_LARGE.exceeded(limit));
         return;
       }
       chunks.push(chunk);
@@ -71,22 +70,22 @@ function itemsOf(text: string, value: unknown, elements: readonly ValueSpan[]): 
  */
 function jsonBody(body: Buffer): PushBody {
   // Items are handed on as text in text frames: bytes that are not UTF-8 cannot be passed through.
-  if (!isUtf8(body)) throw new PushError(ErrorCode.INVALID_BODY, 'body is not valid UTF-8', 400);
+  if (!isUtf8(body)) throw apiError.INVALID_BODY.notUtf8();
   const text = body.toString('utf8');
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new PushError(ErrorCode.INVALID_BODY, `body is not valid JSON: ${(error as Error).message}`, 400);
+    throw apiError.INVALID_BODY.notJson((error as Error).message);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new PushError(ErrorCode.INVALID_BODY, 'body must be a JSON object', 400);
+    throw apiError.INVALID_BODY.notObject();
   }
   const fields = value as Record<string, unknown>;
   const seen = new Set<string>();
   let items: JsonItems | unknown = fields.items;
   for (const member of outline(text).members) {
-    if (seen.has(member.name)) throw new PushError(ErrorCode.INVALID_BODY, `member ${JSON.stringify(member.name)} appears more than once in the body`, 400);
+    if (seen.has(member.name)) throw apiError.INVALID_BODY.repeatedMember(member.name);
     seen.add(member.name);
     if (member.name === 'items') items = itemsOf(text, fields.items, member.elements);
   }
@@ -103,12 +102,12 @@ function formBody(body: Buffer): PushBody {
   const fields = Object.fromEntries(first);
   const name = first.has('items') ? 'items' : 'msg';
   const text = first.get(name);
-  if (text === undefined) throw new PushError(ErrorCode.INVALID_BODY, 'form field items (a JSON array) is required', 400);
+  if (text === undefined) throw apiError.INVALID_BODY.noFormItems();
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    throw new PushError(ErrorCode.INVALID_BODY, `form field ${name} is not valid JSON`, 400);
+    throw apiError.INVALID_BODY.formFieldNotJson(name);
   }
   const shape = outline(text);
   const { start, end, depth } = shape.value;
@@ -125,16 +124,16 @@ export function parsePushBody(type: string | undefined, body: Buffer): PushBody 
   try {
     media = contentType.parse(type ?? '').type;
   } catch {
-    throw new PushError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, 'send Content-Type application/json or application/x-www-form-urlencoded', 415);
+    throw apiError.UNSUPPORTED_MEDIA_TYPE.missing();
   }
   if (media === 'application/json' || media.endsWith('+json')) return jsonBody(body);
   if (media === 'application/x-www-form-urlencoded') return formBody(body);
-  throw new PushError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, `Content-Type ${media} is not supported; send application/json or application/x-www-form-urlencoded`, 415);
+  throw apiError.UNSUPPORTED_MEDIA_TYPE.unsupported(media);
 }
 
 /** A required string field of the body, or a 400 naming it. */
 export function stringField(body: PushBody, name: string): string {
   const value = body.fields[name];
   if (typeof value === 'string' && value !== '') return value;
-  throw new PushError(ErrorCode.INVALID_BODY, `field ${name} (a non-empty string) is required`, 400);
+  throw apiError.INVALID_BODY.missingField(name);
 }

@@ -5,6 +5,8 @@
  * publish and subscribe.
  */
 
+import { ErrorCode } from '../protocol/codes.js';
+
 /** `connecting` until first connected; `up` while usable; `down` while reconnecting or not answering; `closed` after close(). */
 export type BrokerStatus = 'connecting' | 'up' | 'down' | 'closed';
 
@@ -45,9 +47,9 @@ export interface Broker {
   close(): Promise<void>;
 }
 
-/** A publish that could not be taken because the broker is unreachable. */
+/** A publish that could not be taken because the broker is unreachable (the push API answers it as `BROKER_UNAVAILABLE`). */
 export class BrokerUnavailableError extends Error {
-  readonly code = 'BROKER_UNAVAILABLE';
+  readonly code = ErrorCode.BROKER_UNAVAILABLE;
   constructor(message = 'the broker is unavailable') {
     super(message);
     this.name = 'BrokerUnavailableError';

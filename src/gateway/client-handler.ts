@@ -3,7 +3,8 @@ import type { ApiKey } from '../api/api-key.js';
 import { grantedAuth, type JwtVerifier } from '../auth/jwt.js';
 import type { CloseInfo, Connection, ConnectionHandler, IncomingMessage } from '../connection/connection.js';
 import type { Hub } from '../hub/hub.js';
-import { CloseCode, ErrorCode, type ErrorCodeName } from '../protocol/codes.js';
+import { CloseCode, errorRegistry } from '../protocol/codes.js';
+import { frameError, type ErrorFrameBody } from '../protocol/errors.js';
 import { encodeAck, encodeError, encodePong } from '../protocol/encode.js';
 import { decodeClientMessage, type ClientRequest, type RequestId } from '../protocol/messages.js';
 import type { Stats } from '../stats/stats.js';
@@ -65,12 +66,12 @@ export class ClientHandler implements ConnectionHandler {
     this.stats.requestsTotal += 1;
     const auth = conn.auth;
     if (auth !== null && auth.pendingUntil > 0 && request.type !== 'AUTH') {
-      this.fail(conn, request.id, ErrorCode.UNAUTHORIZED, auth.verifying ? 'the AUTH token is being verified; wait for its answer' : 'authenticate first: {"type":"AUTH","data":{"token":"<jwt>"}}');
+      this.fail(conn, request.id, auth.verifying ? frameError.UNAUTHORIZED.verifying() : frameError.UNAUTHORIZED.authFirst());
       return;
     }
     switch (request.type) {
       case 'INVALID':
-        this.fail(conn, request.id, request.code, request.message);
+        this.fail(conn, request.id, request);
         return;
       case 'PING':
         conn.send(request.id === undefined ? PONG : encodePong(request.id));
@@ -81,11 +82,11 @@ export class ClientHandler implements ConnectionHandler {
       case 'JOIN': {
         const refusal = this.joinRefusal(conn, request.room, request.key);
         if (refusal !== null) {
-          this.fail(conn, request.id, ErrorCode.FORBIDDEN, refusal);
+          this.fail(conn, request.id, refusal);
           return;
         }
         if (this.hub.join(conn, request.room) === 'too-many-rooms') {
-          this.fail(conn, request.id, ErrorCode.TOO_MANY_ROOMS, `a connection may join at most ${this.hub.maxRooms} rooms`);
+          this.fail(conn, request.id, frameError.TOO_MANY_ROOMS.limit(this.hub.maxRooms));
           return;
         }
         this.ackWhenReady(conn, request.id, both(this.roomReady(request.room), conn.userId === undefined ? null : this.userReady(conn.userId)));
@@ -101,19 +102,19 @@ export class ClientHandler implements ConnectionHandler {
   // Why a JOIN is refused (FORBIDDEN), or null. The stats room (node ids, pids, counters) is public
   // only when the operator said so, else it needs the API key, whatever the token says; other rooms
   // must match the token's `rooms` claim when it has one.
-  private joinRefusal(conn: Connection, room: string, key: string | undefined): string | null {
+  private joinRefusal(conn: Connection, room: string, key: string | undefined): ErrorFrameBody | null {
     if (room === STATS_ROOM) {
       switch (statsAccess(this.policy.publicStats, this.policy.apiKey !== null)) {
         case 'public':
           return null;
         case 'key':
-          return this.policy.apiKey?.equals(key) === true ? null : `${STATS_ROOM} is reserved: send the API key as data.key`;
+          return this.policy.apiKey?.equals(key) === true ? null : frameError.FORBIDDEN.statsReserved(STATS_ROOM);
         case 'closed':
-          return `${STATS_ROOM} is closed: start the gateway with --public-stats, or set --api-key and send the key as data.key`;
+          return frameError.FORBIDDEN.statsClosed(STATS_ROOM);
       }
     }
     const rooms = conn.auth?.rooms ?? null;
-    if (rooms !== null && !rooms.allows(room)) return `the token does not allow room ${JSON.stringify(room)}`;
+    if (rooms !== null && !rooms.allows(room)) return frameError.FORBIDDEN.roomNotAllowed(room);
     return null;
   }
 
@@ -122,7 +123,7 @@ export class ClientHandler implements ConnectionHandler {
     const verifier = this.policy.verifier;
     const auth = conn.auth;
     if (verifier === null || auth === null) {
-      this.fail(conn, request.id, ErrorCode.UNKNOWN_TYPE, 'unknown message type "AUTH" (authentication is off)');
+      this.fail(conn, request.id, frameError.UNKNOWN_TYPE.authOff());
       return;
     }
     auth.verifying = true;
@@ -132,7 +133,7 @@ export class ClientHandler implements ConnectionHandler {
       if (!conn.isOpen) return;
       if (!pending() && grant.userId !== conn.userId) {
         auth.verifying = false;
-        this.fail(conn, request.id, ErrorCode.FORBIDDEN, 'a new token must be for the same user (sub)');
+        this.fail(conn, request.id, frameError.FORBIDDEN.otherUser());
         return;
       }
       conn.auth = grantedAuth(grant, Date.now());
@@ -148,9 +149,9 @@ export class ClientHandler implements ConnectionHandler {
       auth.verifying = false;
       if (!conn.isOpen) return;
       const message = (error as Error).message;
-      this.fail(conn, request.id, ErrorCode.UNAUTHORIZED, message);
+      this.fail(conn, request.id, frameError.UNAUTHORIZED.badToken(message));
       // A connection that never authenticated goes; an authenticated one keeps its current token.
-      if (pending()) conn.close(CloseCode.UNAUTHORIZED, message);
+      if (pending()) conn.close(errorRegistry.UNAUTHORIZED.closes, message);
     });
   }
 
@@ -174,7 +175,7 @@ export class ClientHandler implements ConnectionHandler {
     if (id !== undefined) conn.send(encodeAck(id, conn.id));
   }
 
-  private fail(conn: Connection, id: RequestId | undefined, code: ErrorCodeName, message: string): void {
+  private fail(conn: Connection, id: RequestId | undefined, { code, message }: ErrorFrameBody): void {
     this.stats.errorFrames += 1;
     conn.send(encodeError(id, code, message));
   }

@@ -20,7 +20,7 @@ import { Hub } from '../hub/hub.js';
 import { silentLogger } from '../log.js';
 import { Dispatcher } from '../merger/dispatcher.js';
 import { Merger, type PushTarget } from '../merger/merger.js';
-import { CloseCode, ErrorCode } from '../protocol/codes.js';
+import { CloseCode } from '../protocol/codes.js';
 import { roomNameProblem } from '../protocol/room-name.js';
 import { hostPort } from '../server/http-lifecycle.js';
 import { sendJson } from '../server/http-reply.js';
@@ -31,7 +31,7 @@ import { createMetricsRegistry } from '../stats/metrics.js';
 import { Stats, type StatsSnapshot } from '../stats/stats.js';
 import { ClientHandler, STATS_ROOM, statsAccess, type StatsAccess } from './client-handler.js';
 import { acceptItems, itemCount } from './items.js';
-import { PushError } from './push-error.js';
+import { apiError, handshakeRefusal, type PushError } from '../protocol/errors.js';
 
 /** What an accepted push amounts to. */
 export interface PushResult {
@@ -300,7 +300,7 @@ export class Gateway {
   /** Pushes items to the members of `room`, as one or more PUSH frames naming the room. */
   async pushRoom(room: string, items: unknown): Promise<PushResult> {
     const problem = roomNameProblem(room);
-    if (problem !== null) throw new PushError(ErrorCode.INVALID_ROOM, problem, 400);
+    if (problem !== null) throw apiError.INVALID_ROOM.problem(problem);
     return this.push({ kind: 'room', room, items: this.admit(items) });
   }
 
@@ -310,21 +310,21 @@ export class Gateway {
    * (broker down, or just back) is no proof of absence: that answers 503 `BROKER_UNAVAILABLE` (retry).
    */
   async pushConn(id: string, items: unknown): Promise<PushResult> {
-    if (this.state !== 'running') throw new PushError(ErrorCode.SHUTTING_DOWN, 'the gateway is shutting down', 503);
+    if (this.state !== 'running') throw apiError.SHUTTING_DOWN.gateway();
     const node = nodeOfConnection(id);
     const cluster = this.cluster;
     if (cluster === null || node === this.hub.nodeId) {
-      if (this.hub.get(id) === undefined) throw new PushError(ErrorCode.CONN_NOT_FOUND, `connection ${id} is not connected`, 404);
+      if (this.hub.get(id) === undefined) throw apiError.CONN_NOT_FOUND.notConnected(id);
     } else {
       // The broker first: while it is down, no answer about other nodes can be trusted.
       if (!cluster.available) throw this.brokerUnavailable();
-      if (node === null) throw new PushError(ErrorCode.CONN_NOT_FOUND, `connection ${id} is not connected`, 404);
+      if (node === null) throw apiError.CONN_NOT_FOUND.notConnected(id);
       if (!cluster.knowsNode(node)) {
         if (!cluster.viewCurrent) {
           this.stats.pushRejected += 1;
-          throw new PushError(ErrorCode.BROKER_UNAVAILABLE, `node ${node} of connection ${id} is not in this node's view of the cluster, which is not current (broker down or just back): cannot tell whether it is connected; retry`, 503);
+          throw apiError.BROKER_UNAVAILABLE.viewNotCurrent(node, id);
         }
-        throw new PushError(ErrorCode.CONN_NOT_FOUND, `connection ${id} is not connected`, 404);
+        throw apiError.CONN_NOT_FOUND.notConnected(id);
       }
     }
     return this.push({ kind: 'conn', conn: id, items: this.admit(items) });
@@ -336,7 +336,7 @@ export class Gateway {
    * are not in presence reports, so in a cluster it is a lower bound (0 on an API-only node).
    */
   async pushUser(user: string, items: unknown): Promise<PushResult> {
-    if (user === '' || user.length > MAX_USER_ID_LENGTH) throw new PushError(ErrorCode.INVALID_BODY, `user must be 1 to ${MAX_USER_ID_LENGTH} characters`, 400);
+    if (user === '' || user.length > MAX_USER_ID_LENGTH) throw apiError.INVALID_BODY.userLength(MAX_USER_ID_LENGTH);
     return this.push({ kind: 'user', user, items: this.admit(items) });
   }
 
@@ -354,7 +354,7 @@ export class Gateway {
       this.stats.itemsAccepted -= envelope.items.length;
       this.stats.pushRejected += 1;
       if (error instanceof NoAnswerError) this.stats.pushesTimedOut += 1;
-      if (error instanceof BrokerUnavailableError) throw new PushError(ErrorCode.BROKER_UNAVAILABLE, 'the broker is unavailable: the push was not accepted; retry', 503);
+      if (error instanceof BrokerUnavailableError) throw apiError.BROKER_UNAVAILABLE.notAccepted();
       throw error;
     });
   }
@@ -463,21 +463,21 @@ export class Gateway {
   // A push refused because the broker is down (or just back, waiting for the other nodes).
   private brokerUnavailable(): PushError {
     this.stats.pushRejected += 1;
-    return new PushError(ErrorCode.BROKER_UNAVAILABLE, 'the broker is unavailable: the push was not accepted; retry', 503);
+    return apiError.BROKER_UNAVAILABLE.notAccepted();
   }
 
   // Checks state and queue room, then the items (serialising values from library use): a push refused
   // for room costs no encoding.
   private admit(items: unknown): readonly string[] {
-    if (this.state !== 'running') throw new PushError(ErrorCode.SHUTTING_DOWN, 'the gateway is shutting down', 503);
+    if (this.state !== 'running') throw apiError.SHUTTING_DOWN.gateway();
     if (this.cluster !== null && !this.cluster.available) throw this.brokerUnavailable();
     const count = itemCount(items);
     if (count > this.options.maxPendingItems) {
-      throw new PushError(ErrorCode.TOO_MANY_ITEMS, `a push may hold at most ${this.options.maxPendingItems} items (maxPendingItems); split it`, 413);
+      throw apiError.TOO_MANY_ITEMS.limit(this.options.maxPendingItems);
     }
     if (this.pendingItems + count > this.options.maxPendingItems) {
       this.stats.pushRejected += 1;
-      throw new PushError(ErrorCode.QUEUE_FULL, `${this.pendingItems} items are waiting for delivery (limit ${this.options.maxPendingItems}); retry later`, 503);
+      throw apiError.QUEUE_FULL.full(this.pendingItems, this.options.maxPendingItems);
     }
     const serialized = acceptItems(items, this.options.maxItemDepth);
     this.stats.itemsAccepted += serialized.length;
@@ -619,16 +619,13 @@ export class Gateway {
     const token = handshakeToken(req.url, req.headers['sec-websocket-protocol']);
     if (token === null) {
       if (offersAuthFirst(req.headers['sec-websocket-protocol'])) return { ok: true, context: { grant: null } satisfies AuthContext };
-      return {
-        ok: false, status: 401, code: ErrorCode.UNAUTHORIZED, headers: { 'WWW-Authenticate': 'Bearer realm="pushgate"' },
-        message: 'a token is required: ?token=<jwt>, the subprotocol pushgate.token.<jwt>, or offer the subprotocol pushgate.auth and send AUTH first',
-      };
+      return handshakeRefusal.UNAUTHORIZED.noToken();
     }
     try {
       return { ok: true, context: { grant: await this.verifier.verify(token) } satisfies AuthContext };
     } catch (error) {
       if (!(error instanceof TokenError)) throw error;
-      return { ok: false, status: 401, code: ErrorCode.UNAUTHORIZED, message: error.message, headers: { 'WWW-Authenticate': 'Bearer realm="pushgate"' } };
+      return handshakeRefusal.UNAUTHORIZED.badToken(error.message);
     }
   }
 

@@ -1,6 +1,5 @@
-import { ErrorCode } from '../protocol/codes.js';
 import { outline } from '../protocol/json-text.js';
-import { PushError } from './push-error.js';
+import { apiError, type PushError } from '../protocol/errors.js';
 
 /**
  * Pushed items as JSON texts, each exactly as it appeared in the request, with its nesting depth
@@ -21,8 +20,7 @@ export function itemCount(items: unknown): number {
 }
 
 function tooDeep(index: number, depth: number | null, maxDepth: number): PushError {
-  const how = depth === null ? 'nested too deeply to encode' : `nested ${depth} deep`;
-  return new PushError(ErrorCode.ITEM_TOO_DEEP, `items[${index}] is ${how}; the limit is ${maxDepth} (maxItemDepth)`, 400);
+  return apiError.ITEM_TOO_DEEP.tooDeep(index, depth, maxDepth);
 }
 
 /**
@@ -33,14 +31,14 @@ function tooDeep(index: number, depth: number | null, maxDepth: number): PushErr
  */
 export function acceptItems(items: unknown, maxDepth: number): readonly string[] {
   if (items instanceof JsonItems) {
-    if (items.texts.length === 0) throw new PushError(ErrorCode.INVALID_BODY, 'items must be a non-empty JSON array', 400);
+    if (items.texts.length === 0) throw apiError.INVALID_BODY.itemsNotArray();
     items.depths.forEach((depth, index) => {
       if (depth > maxDepth) throw tooDeep(index, depth, maxDepth);
     });
     return items.texts;
   }
   if (!Array.isArray(items) || items.length === 0) {
-    throw new PushError(ErrorCode.INVALID_BODY, 'items must be a non-empty JSON array', 400);
+    throw apiError.INVALID_BODY.itemsNotArray();
   }
   return items.map((item, index) => {
     let text: string | undefined;
@@ -49,9 +47,9 @@ export function acceptItems(items: unknown, maxDepth: number): readonly string[]
     } catch (error) {
       // JSON.stringify recurses: a value nested past the stack cannot be encoded at all.
       if (error instanceof RangeError) throw tooDeep(index, null, maxDepth);
-      throw new PushError(ErrorCode.INVALID_BODY, `items[${index}] is not a JSON value: ${(error as Error).message}`, 400);
+      throw apiError.INVALID_BODY.itemNotJson(index, (error as Error).message);
     }
-    if (text === undefined) throw new PushError(ErrorCode.INVALID_BODY, `items[${index}] is not a JSON value`, 400);
+    if (text === undefined) throw apiError.INVALID_BODY.itemNotJson(index);
     const { depth } = outline(text).value;
     if (depth > maxDepth) throw tooDeep(index, depth, maxDepth);
     return text;

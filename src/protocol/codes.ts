@@ -1,6 +1,9 @@
 /**
- * Every close code and error code pushgate uses, in one place. Clients decide from the close code
- * whether to reconnect; the table in the README mirrors this file.
+ * Every close code and error code pushgate uses, in one place: each error code with where it is
+ * answered, its HTTP status, the close code that may follow it, and its messages. Clients decide from
+ * the close code whether to reconnect; the README's tables mirror this file (test/protocol/errors.test.ts
+ * checks them). Errors are built from this registry by src/protocol/errors.ts; nothing else writes a
+ * code or a status.
  */
 
 /** WebSocket close codes sent by the gateway. */
@@ -37,52 +40,233 @@ export const WarningCode = {
   TOKEN_EXPIRING: 'TOKEN_EXPIRING',
 } as const;
 
-/** Stable codes carried by ERROR frames and by the push API's JSON errors. */
-export const ErrorCode = {
-  /** The text frame is not JSON. */
-  BAD_JSON: 'BAD_JSON',
-  /** The frame is JSON but not a `{"type": ..., "data": ...}` object. */
-  BAD_REQUEST: 'BAD_REQUEST',
-  /** `type` is not one the server knows. */
-  UNKNOWN_TYPE: 'UNKNOWN_TYPE',
-  /** `data.room` is missing or breaks the room-name rules. */
-  INVALID_ROOM: 'INVALID_ROOM',
-  /** The connection already holds `maxRooms` rooms. */
-  TOO_MANY_ROOMS: 'TOO_MANY_ROOMS',
-  /** Push API: the body cannot be used (malformed JSON or form, not UTF-8, missing or repeated fields). */
-  INVALID_BODY: 'INVALID_BODY',
-  /** Push API: an item nests arrays and objects deeper than `maxItemDepth`. */
-  ITEM_TOO_DEEP: 'ITEM_TOO_DEEP',
-  /** Push API: the request's headers or body did not arrive within `apiHeadersTimeout` / `apiRequestTimeout`. */
-  REQUEST_TIMEOUT: 'REQUEST_TIMEOUT',
-  /** Push API: the body is larger than `maxBodySize`. */
-  BODY_TOO_LARGE: 'BODY_TOO_LARGE',
-  /** Push API: the Content-Type is neither JSON nor a form. */
-  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
-  /** Push API: no such route. */
-  NOT_FOUND: 'NOT_FOUND',
-  /**
-   * Push API: the API key is missing or wrong (`Authorization: Bearer <key>`). WebSocket: a handshake
-   * token is invalid or expired (HTTP 401), a request came before AUTH, or an AUTH token is invalid.
-   */
-  UNAUTHORIZED: 'UNAUTHORIZED',
-  /**
-   * A JOIN of a room the connection's token does not allow, or of `pushgate:stats` without the API key
-   * (or at all when no key is set and `publicStats` is off).
-   */
-  FORBIDDEN: 'FORBIDDEN',
-  /** Push API: the route exists but not for this method. */
-  METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',
-  /** Push API: one push holds more items than `maxPendingItems`: it could never be accepted. */
-  TOO_MANY_ITEMS: 'TOO_MANY_ITEMS',
-  /** Push API: `/push/conn` names a connection that is not connected here. */
-  CONN_NOT_FOUND: 'CONN_NOT_FOUND',
-  /** Push API: the merge and dispatch queues hold `maxPendingItems`; retry after `Retry-After`. */
-  QUEUE_FULL: 'QUEUE_FULL',
-  /** Push API: the broker joining the nodes is unreachable; the push was not accepted. Retry. */
-  BROKER_UNAVAILABLE: 'BROKER_UNAVAILABLE',
-  /** Push API: the gateway is shutting down and accepts no more pushes. */
-  SHUTTING_DOWN: 'SHUTTING_DOWN',
-} as const;
+/**
+ * Where an error code is answered: `frame`, an ERROR frame on a WebSocket; `api`, a JSON error of the
+ * push API; `handshake`, a JSON error on the WebSocket port's HTTP side (a refused handshake, an unknown
+ * page), before any WebSocket exists.
+ */
+export type ErrorSurface = 'frame' | 'api' | 'handshake';
 
-export type ErrorCodeName = (typeof ErrorCode)[keyof typeof ErrorCode];
+/** Builds an error's message from what the call site knows (typed per message). */
+export type MessageBuilder = (...args: never[]) => string;
+
+/** One error code of the {@link errorRegistry}. */
+export interface ErrorSpec {
+  /** What the code means and what the client should do about it (the README says the same). */
+  readonly doc: string;
+  /** The HTTP status it is answered with; required for the `api` and `handshake` surfaces. */
+  readonly status?: number;
+  /** Headers every HTTP answer with this code carries. */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** The close code ({@link CloseCode}) that follows the ERROR frame when the error ends the connection. */
+  readonly closes?: (typeof CloseCode)[keyof typeof CloseCode];
+  /** Its messages, by the surface they are answered on: the keys are the code's surfaces. */
+  readonly messages: Readonly<Partial<Record<ErrorSurface, Readonly<Record<string, MessageBuilder>>>>>;
+}
+
+const AUTH_CHALLENGE = { 'WWW-Authenticate': 'Bearer realm="pushgate"' } as const;
+const PUSH_MEDIA_TYPES = 'application/json or application/x-www-form-urlencoded';
+const roomProblem = (problem: string): string => problem;
+const reason = (message: string): string => message;
+
+/**
+ * Every error code pushgate answers with. A code's status is the same on every surface it has; its
+ * messages are the only texts it is answered with.
+ */
+export const errorRegistry = {
+  BAD_JSON: {
+    doc: 'The text frame is not JSON. Fix the client.',
+    messages: { frame: { notJson: () => 'message is not valid JSON' } },
+  },
+  BAD_REQUEST: {
+    doc: 'The frame is JSON but not a `{"type": ..., "data": ...}` object with a valid `id`. Fix the client.',
+    messages: {
+      frame: {
+        notObject: () => 'message must be a JSON object {"type": ..., "data": {...}}',
+        badId: () => 'id must be a number or a string of at most 64 characters',
+        typeNotString: () => 'type must be a string',
+        dataNotObject: () => 'data must be an object',
+        noToken: () => 'AUTH needs data.token, a non-empty string',
+      },
+    },
+  },
+  UNKNOWN_TYPE: {
+    doc: '`type` is not one the server knows (AUTH only with authentication on). Fix the client.',
+    messages: {
+      frame: {
+        unknown: (type: string) => `unknown message type ${JSON.stringify(type.slice(0, 32))}`,
+        authOff: () => 'unknown message type "AUTH" (authentication is off)',
+      },
+    },
+  },
+  INVALID_ROOM: {
+    doc: '`data.room` (or the push\'s `room`) is missing or breaks the room-name rules. Fix the name.',
+    status: 400,
+    messages: { frame: { problem: roomProblem }, api: { problem: roomProblem } },
+  },
+  TOO_MANY_ROOMS: {
+    doc: 'The connection already holds `maxRooms` rooms. LEAVE one first.',
+    messages: { frame: { limit: (maxRooms: number) => `a connection may join at most ${maxRooms} rooms` } },
+  },
+  INVALID_BODY: {
+    doc: 'Push API: the body cannot be used (malformed JSON or form, not UTF-8, missing or repeated fields, bad items). Fix the request.',
+    status: 400,
+    messages: {
+      api: {
+        notUtf8: () => 'body is not valid UTF-8',
+        notJson: (error: string) => `body is not valid JSON: ${error}`,
+        notObject: () => 'body must be a JSON object',
+        repeatedMember: (name: string) => `member ${JSON.stringify(name)} appears more than once in the body`,
+        noFormItems: () => 'form field items (a JSON array) is required',
+        formFieldNotJson: (name: string) => `form field ${name} is not valid JSON`,
+        missingField: (name: string) => `field ${name} (a non-empty string) is required`,
+        itemsNotArray: () => 'items must be a non-empty JSON array',
+        itemNotJson: (index: number, error?: string) => `items[${index}] is not a JSON value${error === undefined ? '' : `: ${error}`}`,
+        userLength: (max: number) => `user must be 1 to ${max} characters`,
+        malformedHttp: () => 'malformed HTTP request',
+      },
+    },
+  },
+  ITEM_TOO_DEEP: {
+    doc: 'Push API: an item nests arrays and objects deeper than `maxItemDepth`; the push is refused whole. Flatten the item.',
+    status: 400,
+    messages: {
+      api: {
+        tooDeep: (index: number, depth: number | null, maxDepth: number) =>
+          `items[${index}] is ${depth === null ? 'nested too deeply to encode' : `nested ${depth} deep`}; the limit is ${maxDepth} (maxItemDepth)`,
+      },
+    },
+  },
+  REQUEST_TIMEOUT: {
+    doc: 'Push API: the headers or body did not arrive within `apiHeadersTimeout` / `apiRequestTimeout`; the connection is closed. Send faster.',
+    status: 408,
+    messages: { api: { late: () => 'the request did not arrive in time (apiHeadersTimeout / apiRequestTimeout)' } },
+  },
+  BODY_TOO_LARGE: {
+    doc: 'Push API: the body is larger than `maxBodySize`; the connection is closed. Split the push.',
+    status: 413,
+    messages: {
+      api: {
+        declared: (declared: number, limit: number) => `body is ${declared} bytes; the limit is ${limit}`,
+        exceeded: (limit: number) => `body exceeds the limit of ${limit} bytes`,
+      },
+    },
+  },
+  UNSUPPORTED_MEDIA_TYPE: {
+    doc: 'Push API: the Content-Type is neither JSON nor a form. Send one of them.',
+    status: 415,
+    messages: {
+      api: {
+        missing: () => `send Content-Type ${PUSH_MEDIA_TYPES}`,
+        unsupported: (media: string) => `Content-Type ${media} is not supported; send ${PUSH_MEDIA_TYPES}`,
+      },
+    },
+  },
+  NOT_FOUND: {
+    doc: 'No such route on the push API, no WebSocket endpoint or page at that path on the WebSocket port. Fix the URL.',
+    status: 404,
+    messages: {
+      api: { route: (path: string) => `no route ${path}` },
+      handshake: {
+        endpoint: (path: string, paths: readonly string[]) => `no WebSocket endpoint at ${path}; use ${paths.join(' or ')}`,
+        page: () => 'no such page',
+      },
+    },
+  },
+  UNAUTHORIZED: {
+    doc: 'Push API: the API key is missing or wrong (`Authorization: Bearer <key>`). WebSocket: a handshake token is invalid or expired (HTTP 401), a request came before AUTH, or an AUTH token is invalid (a connection that never authenticated is then closed with 4001). Get a valid key or token.',
+    status: 401,
+    headers: AUTH_CHALLENGE,
+    closes: CloseCode.UNAUTHORIZED,
+    messages: {
+      frame: {
+        verifying: () => 'the AUTH token is being verified; wait for its answer',
+        authFirst: () => 'authenticate first: {"type":"AUTH","data":{"token":"<jwt>"}}',
+        badToken: reason,
+      },
+      api: { apiKey: () => 'send the API key as Authorization: Bearer <key>' },
+      handshake: {
+        noToken: () => 'a token is required: ?token=<jwt>, the subprotocol pushgate.token.<jwt>, or offer the subprotocol pushgate.auth and send AUTH first',
+        badToken: reason,
+      },
+    },
+  },
+  FORBIDDEN: {
+    doc: 'A JOIN of a room the token\'s `rooms` claim does not allow, or of `pushgate:stats` without the API key (or at all when no key is set and `publicStats` is off); an AUTH with a token of another user. Do not retry as is.',
+    messages: {
+      frame: {
+        roomNotAllowed: (room: string) => `the token does not allow room ${JSON.stringify(room)}`,
+        statsReserved: (room: string) => `${room} is reserved: send the API key as data.key`,
+        statsClosed: (room: string) => `${room} is closed: start the gateway with --public-stats, or set --api-key and send the key as data.key`,
+        otherUser: () => 'a new token must be for the same user (sub)',
+      },
+    },
+  },
+  ORIGIN_NOT_ALLOWED: {
+    doc: 'Handshake: the page\'s origin is not allowed by `allowedOrigins`. Serve the page from an allowed origin.',
+    status: 403,
+    messages: { handshake: { origin: (origin: string | undefined) => `origin ${origin} is not allowed` } },
+  },
+  METHOD_NOT_ALLOWED: {
+    doc: 'Push API: the route exists but not for this method (the `Allow` header lists the right ones).',
+    status: 405,
+    messages: {
+      api: { method: (method: string | undefined, path: string, allowed: readonly string[]) => `${method} is not allowed on ${path}; use ${allowed.join(', ')}` },
+    },
+  },
+  TOO_MANY_CONNECTIONS: {
+    doc: 'Handshake: the address already holds `maxConnectionsPerIp` sockets on the WebSocket port. Reconnect once one closed.',
+    status: 429,
+    messages: { handshake: { perAddress: (max: number) => `at most ${max} connections per address` } },
+  },
+  TOO_MANY_ITEMS: {
+    doc: 'Push API: one push holds more items than `maxPendingItems`: it could never be accepted. Split it.',
+    status: 413,
+    messages: { api: { limit: (max: number) => `a push may hold at most ${max} items (maxPendingItems); split it` } },
+  },
+  CONN_NOT_FOUND: {
+    doc: 'Push API: `/push/conn` names a connection that is not connected (in a cluster: no live node holds it, by a current view).',
+    status: 404,
+    messages: { api: { notConnected: (id: string) => `connection ${id} is not connected` } },
+  },
+  QUEUE_FULL: {
+    doc: 'Push API: the merge and dispatch queues hold `maxPendingItems`; retry after `Retry-After`.',
+    status: 503,
+    messages: { api: { full: (pending: number, limit: number) => `${pending} items are waiting for delivery (limit ${limit}); retry later` } },
+  },
+  BROKER_UNAVAILABLE: {
+    doc: 'Push API: the broker joining the nodes is unreachable, or this node\'s view of the cluster is not current; the push was not accepted. Retry after `Retry-After`.',
+    status: 503,
+    messages: {
+      api: {
+        notAccepted: () => 'the broker is unavailable: the push was not accepted; retry',
+        viewNotCurrent: (node: string, id: string) =>
+          `node ${node} of connection ${id} is not in this node's view of the cluster, which is not current (broker down or just back): cannot tell whether it is connected; retry`,
+      },
+    },
+  },
+  SHUTTING_DOWN: {
+    doc: 'The gateway is shutting down: it accepts no more pushes or handshakes. Retry on another node.',
+    status: 503,
+    messages: {
+      api: { gateway: () => 'the gateway is shutting down' },
+      handshake: { server: () => 'the server is shutting down' },
+    },
+  },
+  INTERNAL_ERROR: {
+    doc: 'An unexpected server error (logged). Retry with backoff.',
+    status: 500,
+    messages: {
+      api: { internal: () => 'internal error' },
+      handshake: { failed: reason },
+    },
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+/** The name of an error code: a key of the {@link errorRegistry}. */
+export type ErrorCodeName = keyof typeof errorRegistry;
+
+/** Stable codes carried by ERROR frames and HTTP JSON errors, by name (each documented in the {@link errorRegistry}). */
+export const ErrorCode = Object.freeze(
+  Object.fromEntries(Object.keys(errorRegistry).map((code) => [code, code])),
+) as { readonly [C in ErrorCodeName]: C };

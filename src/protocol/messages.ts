@@ -1,4 +1,5 @@
-import { ErrorCode, type ErrorCodeName } from './codes.js';
+import type { ErrorCodeName } from './codes.js';
+import { frameError, type ErrorFrameBody } from './errors.js';
 import { roomNameProblem } from './room-name.js';
 
 /** A request id as the client sent it: echoed unchanged in the ACK, PONG or ERROR that answers it. */
@@ -19,7 +20,7 @@ export interface DecodeFailure {
   message: string;
 }
 
-function failure(id: RequestId | undefined, code: ErrorCodeName, message: string): DecodeFailure {
+function failure(id: RequestId | undefined, { code, message }: ErrorFrameBody): DecodeFailure {
   return { type: 'INVALID', id, code, message };
 }
 
@@ -38,19 +39,19 @@ export function decodeClientMessage(text: string): ClientRequest | DecodeFailure
   try {
     message = JSON.parse(text);
   } catch {
-    return failure(undefined, ErrorCode.BAD_JSON, 'message is not valid JSON');
+    return failure(undefined, frameError.BAD_JSON.notJson());
   }
   if (message === null || typeof message !== 'object' || Array.isArray(message)) {
-    return failure(undefined, ErrorCode.BAD_REQUEST, 'message must be a JSON object {"type": ..., "data": {...}}');
+    return failure(undefined, frameError.BAD_REQUEST.notObject());
   }
   const { type, data, id: rawId } = message as Record<string, unknown>;
   const id = requestId(rawId);
   if (rawId !== undefined && id === undefined) {
-    return failure(undefined, ErrorCode.BAD_REQUEST, 'id must be a number or a string of at most 64 characters');
+    return failure(undefined, frameError.BAD_REQUEST.badId());
   }
-  if (typeof type !== 'string') return failure(id, ErrorCode.BAD_REQUEST, 'type must be a string');
+  if (typeof type !== 'string') return failure(id, frameError.BAD_REQUEST.typeNotString());
   if (data !== undefined && (data === null || typeof data !== 'object' || Array.isArray(data))) {
-    return failure(id, ErrorCode.BAD_REQUEST, 'data must be an object');
+    return failure(id, frameError.BAD_REQUEST.dataNotObject());
   }
   switch (type) {
     case 'PING':
@@ -59,17 +60,17 @@ export function decodeClientMessage(text: string): ClientRequest | DecodeFailure
     case 'LEAVE': {
       const { room, key } = (data ?? {}) as { room?: unknown; key?: unknown };
       const problem = roomNameProblem(room);
-      if (problem !== null) return failure(id, ErrorCode.INVALID_ROOM, problem);
+      if (problem !== null) return failure(id, frameError.INVALID_ROOM.problem(problem));
       // `key`: the API key, required to join the reserved stats room when one is configured.
       if (type === 'JOIN' && typeof key === 'string') return { type, id, room: room as string, key };
       return { type, id, room: room as string };
     }
     case 'AUTH': {
       const token = (data as { token?: unknown } | undefined)?.token;
-      if (typeof token !== 'string' || token === '') return failure(id, ErrorCode.BAD_REQUEST, 'AUTH needs data.token, a non-empty string');
+      if (typeof token !== 'string' || token === '') return failure(id, frameError.BAD_REQUEST.noToken());
       return { type, id, token };
     }
     default:
-      return failure(id, ErrorCode.UNKNOWN_TYPE, `unknown message type ${JSON.stringify(type.slice(0, 32))}`);
+      return failure(id, frameError.UNKNOWN_TYPE.unknown(type));
   }
 }

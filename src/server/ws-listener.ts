@@ -6,6 +6,7 @@ import { chooseProtocol } from '../auth/jwt.js';
 import type { OriginPolicy } from '../auth/origin.js';
 import { AddressLimit } from './address-limit.js';
 import { closeHttp, listenHttp } from './http-lifecycle.js';
+import { handshakeRefusal } from '../protocol/errors.js';
 import { sendJson } from './http-reply.js';
 
 /** The answer of an {@link WsListenerOptions.admit} check. */
@@ -97,7 +98,10 @@ export class WsListener {
 
   private createServer(): Server {
     const server = createServer({ connectionsCheckingInterval: Math.max(100, Math.min(30000, (this.options.handshakeTimeout ?? 10000) / 4)) }, (req, res) => {
-      if (this.options.onRequest?.(req, res) !== true) sendJson(res, 404, { ok: false, error: { code: 'NOT_FOUND', message: 'no such page' } });
+      if (this.options.onRequest?.(req, res) !== true) {
+        const { status, code, message } = handshakeRefusal.NOT_FOUND.page();
+        sendJson(res, status, { ok: false, error: { code, message } });
+      }
     });
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     // Slowloris: a request (the handshake) that takes longer than this to arrive is cut. Node checks
@@ -130,7 +134,7 @@ export class WsListener {
     }
     const limit = this.addressLimit;
     if (limit !== null && !limit.acquire(socket)) {
-      this.refuse(req, socket, { ok: false, status: 429, code: 'TOO_MANY_CONNECTIONS', message: `at most ${limit.max} connections per address` });
+      this.refuse(req, socket, handshakeRefusal.TOO_MANY_CONNECTIONS.perAddress(limit.max));
       return;
     }
     const admit = this.options.admit;
@@ -144,7 +148,7 @@ export class WsListener {
         if (!verdict.ok) this.refuse(req, socket, verdict);
         else if (!this.accepting) this.refuse(req, socket, shuttingDown);
         else this.complete(req, socket, head, verdict.context);
-      }, (error: unknown) => this.refuse(req, socket, { ok: false, status: 500, code: 'INTERNAL_ERROR', message: (error as Error).message }));
+      }, (error: unknown) => this.refuse(req, socket, handshakeRefusal.INTERNAL_ERROR.failed((error as Error).message)));
   }
 
   // The checks that need nothing but the request: shutdown, path, origin.
@@ -152,11 +156,11 @@ export class WsListener {
     if (!this.accepting) return shuttingDown;
     const path = (req.url ?? '/').split('?', 1)[0];
     if (!this.options.paths.includes(path)) {
-      return { ok: false, status: 404, code: 'NOT_FOUND', message: `no WebSocket endpoint at ${path}; use ${this.options.paths.join(' or ')}` };
+      return handshakeRefusal.NOT_FOUND.endpoint(path, this.options.paths);
     }
     const origin = handshakeOrigin(req);
     if (!this.options.originPolicy.allows(origin || undefined, { address: req.socket.localAddress, port: req.socket.localPort })) {
-      return { ok: false, status: 403, code: 'ORIGIN_NOT_ALLOWED', message: `origin ${origin} is not allowed` };
+      return handshakeRefusal.ORIGIN_NOT_ALLOWED.origin(origin);
     }
     return null;
   }
@@ -224,7 +228,7 @@ export class WsListener {
   }
 }
 
-const shuttingDown: Refusal = { ok: false, status: 503, code: 'SHUTTING_DOWN', message: 'the server is shutting down' };
+const shuttingDown: Refusal = handshakeRefusal.SHUTTING_DOWN.server();
 
 // The page's origin as ws reads it: `Sec-WebSocket-Origin` in protocol version 8, `Origin` otherwise.
 function handshakeOrigin(req: IncomingMessage): string | undefined {
