@@ -5,7 +5,7 @@ import { ApiServer } from '../../src/api/api-server.js';
 import { resolveOptions, type GatewayOptions } from '../../src/config/options.js';
 import type { Gateway, PushResult } from '../../src/gateway/gateway.js';
 import { JsonItems } from '../../src/gateway/items.js';
-import { PushError } from '../../src/gateway/push-error.js';
+import { PushError } from '../../src/protocol/errors.js';
 import { ErrorCode } from '../../src/protocol/codes.js';
 import { Stats } from '../../src/stats/stats.js';
 import { exchange, rawRequest, type RawAnswer } from '../helpers/fake-http.js';
