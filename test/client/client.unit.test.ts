@@ -183,7 +183,11 @@ describe('client SDK reconnection (fake timers)', () => {
     assert.equal(client.state, 'reconnecting');
   });
 
-  it('calls made while reconnecting wait for a connection and time out after requestTimeout; the room stays wanted', async () => {
+  it('calls made while reconnecting wait for a connection and time out after requestTimeout; the room stays wanted', async (t: TestContext) => {
+    // The retry's delay is random in [0, 1000): pinned near its cap, so no attempt comes within requestTimeout.
+    const random = Math.random;
+    Math.random = () => 0.999;
+    t.after(() => { Math.random = random; });
     mock.timers.enable({ apis: ['setTimeout'] });
     const client = open({ minReconnectDelay: 1000, maxReconnectDelay: 1000, requestTimeout: 100 });
     FakeSocket.made[0]!.fail();
