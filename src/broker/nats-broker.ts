@@ -353,6 +353,7 @@ export class NatsBroker extends BrokerBase {
    * nats.js gave up on `nc` (it only does with maxReconnectAttempts -1 after repeated authentication
    * errors), or close() closed it. In the first case start over with a new connection, forever.
    */
+  // biome-ignore lint/suspicious/noConfusingVoidType: nats.js types closed() as Promise<void | Error>.
   private onClosed(nc: NatsConnection, err: void | Error): void {
     if (this.nc !== nc || this.status === 'closed') return;
     this.nc = null;

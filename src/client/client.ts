@@ -34,6 +34,7 @@ export interface WebSocketLike {
   readonly readyState: number;
   send(data: string): void;
   close(code?: number, reason?: string): void;
+  // biome-ignore lint/suspicious/noExplicitAny: each event type has its own event class; `unknown` would reject typed listeners.
   addEventListener(type: string, listener: (event: any) => void): void;
 }
 
@@ -222,6 +223,7 @@ interface Pending {
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: each event's listener signature is checked by on() against ClientEvents.
 type Listener = (...args: any[]) => void;
 
 function positive(name: string, value: number | undefined, fallback: number, allowZero: boolean): number {

@@ -2,6 +2,7 @@
 import 'ws';
 
 declare module 'ws' {
+  // biome-ignore lint/complexity/noStaticOnlyClass: declares ws's existing class, static member and all.
   export class Sender {
     static frame(
       data: Buffer,

@@ -57,8 +57,8 @@ describe('npm run bench', () => {
       '--duration', '1', '--workloads', 'idle,latency,rooms', '--rooms', '3', '--server-pid', String(process.pid), '--out', out], 60000);
     assert.equal(code, 0, output);
     assert.match(output, /## Latency/);
-    const json = readdirSync(out).find((file) => file.endsWith('.json'));
-    assert.ok(json !== undefined && json.startsWith('deployment-'), `a deployment-*.json result file was written: ${readdirSync(out).join(', ')}`);
+    const json = readdirSync(out).find((file) => file.endsWith('.json')) ?? '';
+    assert.ok(json.startsWith('deployment-'), `a deployment-*.json result file was written: ${readdirSync(out).join(', ')}`);
     const run = JSON.parse(readFileSync(join(out, json), 'utf8'));
     assert.equal(run.servers[0].server, 'external');
     const workloads = run.servers[0].workloads;

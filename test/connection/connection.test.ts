@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { WebSocket, WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import { Connection, type ConnectionHandler } from '../../src/connection/connection.js';
 import { ConnectionClosedError } from '../../src/connection/inbound-queue.js';
 import { TestClient } from '../helpers/client.js';

@@ -116,7 +116,7 @@ describe('the go-push conversation', () => {
     assert.ok(before.roomCount >= 6);
     clients.slice(0, 3).forEach((c) => c.close());
     clients.slice(3).forEach((c) => c.terminate());
-    await waitFor(() => clients.every((c) => gw.gateway.hub.members('gone-shared') === undefined), 3000, 'the closes');
+    await waitFor(() => gw.gateway.hub.members('gone-shared') === undefined, 3000, 'the closes');
     for (let i = 0; i < 5; i++) assert.equal(gw.gateway.hub.members(`gone-${i}`), undefined);
     assert.equal(gw.gateway.snapshot().roomCount, before.roomCount - 6);
     assert.equal(gw.gateway.snapshot().onlineConnections, before.onlineConnections - 5);
