@@ -7,17 +7,34 @@
  *   npm run bench:memory -- --connections 10000
  */
 import { fork } from 'node:child_process';
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PUSHGATE_V8_FLAGS } from './v8-flags.js';
 
-const { values } = parseArgs({ options: { connections: { type: 'string', default: '10000' }, out: { type: 'string', default: 'bench/results' }, role: { type: 'string' }, server: { type: 'string' }, port: { type: 'string' } } });
+const { values } = parseArgs({
+  options: {
+    connections: { type: 'string', default: '10000' },
+    out: { type: 'string', default: 'bench/results' },
+    role: { type: 'string' },
+    server: { type: 'string' },
+    port: { type: 'string' },
+  },
+});
 const N = Number(values.connections);
 
-
-interface Sample { rss: number; heapUsed: number; heapTotal: number }
-interface Row { server: string; flags: string; rssPerConnection: number; heapUsedPerConnection: number; heapTotalPerConnection: number }
+interface Sample {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+}
+interface Row {
+  server: string;
+  flags: string;
+  rssPerConnection: number;
+  heapUsedPerConnection: number;
+  heapTotalPerConnection: number;
+}
 
 async function measure(): Promise<void> {
   let port: number;
@@ -30,7 +47,10 @@ async function measure(): Promise<void> {
     const { WebSocketServer } = await import('ws');
     const server = createServer();
     const wss = new WebSocketServer({ server, perMessageDeflate: false });
-    wss.on('connection', (ws) => { ws.on('message', () => {}); ws.on('error', () => {}); });
+    wss.on('connection', (ws) => {
+      ws.on('message', () => {});
+      ws.on('error', () => {});
+    });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as { port: number }).port;
   }
@@ -69,9 +89,17 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const server of ['pushgate', 'ws']) {
     for (const flags of [[], PUSHGATE_V8_FLAGS]) {
-      const child = fork(new URL(import.meta.url).pathname, ['--role', 'server', '--server', server, '--connections', String(N)], { execArgv: ['--expose-gc', ...flags] });
+      const child = fork(new URL(import.meta.url).pathname, ['--role', 'server', '--server', server, '--connections', String(N)], {
+        execArgv: ['--expose-gc', ...flags],
+      });
       const result = await new Promise<{ rss: number; heapUsed: number; heapTotal: number }>((resolve) => child.once('message', resolve));
-      rows.push({ server, flags: flags.join(' ') || '(defaults)', rssPerConnection: Math.round(result.rss), heapUsedPerConnection: Math.round(result.heapUsed), heapTotalPerConnection: Math.round(result.heapTotal) });
+      rows.push({
+        server,
+        flags: flags.join(' ') || '(defaults)',
+        rssPerConnection: Math.round(result.rss),
+        heapUsedPerConnection: Math.round(result.heapUsed),
+        heapTotalPerConnection: Math.round(result.heapTotal),
+      });
       process.stderr.write(`${server} ${flags.join(' ') || '(defaults)'}: ${JSON.stringify(rows[rows.length - 1])}\n`);
     }
   }

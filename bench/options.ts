@@ -11,7 +11,10 @@ export function positiveInt(name: string, min = 1): (value: string) => number {
 
 /** Parses `idle,broadcast,…`, refusing unknown names. */
 export function parseWorkloads(value: string): WorkloadName[] {
-  const names = value.split(',').map((name) => name.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
   for (const name of names) {
     if (!(WORKLOADS as readonly string[]).includes(name)) throw new Error(`unknown workload "${name}": use ${WORKLOADS.join(', ')}`);
   }

@@ -15,28 +15,38 @@
  *   npm run bench -- --servers pushgate,ws --connections 5000 --workloads broadcast,latency
  *   npm run bench -- --url ws://gw1:7777 --url ws://gw2:7777 --api http://gw1:7788 --connections 20000 --clients 4
  */
-import { Command, Option } from 'commander';
+
 import { availableParallelism } from 'node:os';
-import { WORKLOADS, benchTarget, type BenchSettings } from './load/runner.js';
+import { Command, Option } from 'commander';
 import type { BenchRun, ServerResults } from './load/results.js';
+import { type BenchSettings, benchTarget, WORKLOADS } from './load/runner.js';
 import { loopbackDestinations, parseWorkloads, pinSelf, positiveInt } from './options.js';
 import { renderMarkdown } from './report/report.js';
 import { describeMachine, writeRun } from './report/write.js';
-import { SERVERS, benchSideBySide, parseServers } from './side-by-side.js';
+import { benchSideBySide, parseServers, SERVERS } from './side-by-side.js';
 
 /** Options of the side-by-side run only, and of a deployment run only: each refused in the other mode. */
 const SIDE_BY_SIDE_ONLY = ['servers', 'destinations', 'smoke'] as const;
 const DEPLOYMENT_ONLY = ['api', 'protocol', 'serverPid', 'clientCore'] as const;
 
 const program = new Command('npm run bench --')
-  .description('pushgate, plain ws and Socket.IO started here side by side, or (--url, --api) a running deployment, ' +
-    'through the same workloads: idle connections, latency, broadcast and room floods, churn')
-  .option('--url <url...>', 'load a running deployment at these WebSocket base URLs instead of starting servers here, ' +
-    'e.g. ws://127.0.0.1:7777 (several spread the clients over several addresses)')
+  .description(
+    'pushgate, plain ws and Socket.IO started here side by side, or (--url, --api) a running deployment, ' +
+      'through the same workloads: idle connections, latency, broadcast and room floods, churn',
+  )
+  .option(
+    '--url <url...>',
+    'load a running deployment at these WebSocket base URLs instead of starting servers here, ' +
+      'e.g. ws://127.0.0.1:7777 (several spread the clients over several addresses)',
+  )
   .option('--api <url>', 'with --url: its push API base URL, e.g. http://127.0.0.1:7788')
   .addOption(new Option('--protocol <name>', 'with --url: the client protocol').choices(['pushgate', 'socketio']).default('pushgate'))
   .option('--server-pid <pid>', 'with --url: PID of the server when it runs on this machine, to measure its CPU and memory', positiveInt('--server-pid'))
-  .option('--client-core <n>', 'with --url: pin the load generator to this core (taskset); side by side it takes core 1 by itself', positiveInt('--client-core', 0))
+  .option(
+    '--client-core <n>',
+    'with --url: pin the load generator to this core (taskset); side by side it takes core 1 by itself',
+    positiveInt('--client-core', 0),
+  )
   .option('--servers <list>', `side by side: the servers to start, of ${SERVERS.join(',')}`, parseServers, [...SERVERS])
   .option('--destinations <n>', 'side by side: the servers listen on 127.0.0.1 … 127.0.0.N (several ephemeral port ranges)', positiveInt('--destinations'), 4)
   .option('--smoke', 'side by side: a few hundred clients for a few seconds (CI)')
@@ -94,18 +104,29 @@ let servers: ServerResults[];
 let destinations: string[];
 if (deployment) {
   destinations = opts.url;
-  servers = [await benchTarget({
-    server: opts.protocol === 'socketio' ? 'socketio' : 'external',
-    protocol: opts.protocol, wsUrls: opts.url, api: opts.api, pid: opts.serverPid ?? null,
-    version: 'unknown', command: opts.url.join(' '),
-  }, settings)];
+  servers = [
+    await benchTarget(
+      {
+        server: opts.protocol === 'socketio' ? 'socketio' : 'external',
+        protocol: opts.protocol,
+        wsUrls: opts.url,
+        api: opts.api,
+        pid: opts.serverPid ?? null,
+        version: 'unknown',
+        command: opts.url.join(' '),
+      },
+      settings,
+    ),
+  ];
 } else {
   destinations = loopbackDestinations(opts.destinations);
   servers = await benchSideBySide(opts.servers, destinations, serverCore, settings);
 }
 
-const pinning = clientCore === null ? 'not pinned'
-  : `${serverCore !== null ? `server on core ${serverCore}, ` : ''}load generator (clients and push driver) on core ${clientCore}`;
+const pinning =
+  clientCore === null
+    ? 'not pinned'
+    : `${serverCore !== null ? `server on core ${serverCore}, ` : ''}load generator (clients and push driver) on core ${clientCore}`;
 const run: BenchRun = {
   startedAt,
   command: process.argv.length > 2 ? `npm run bench -- ${process.argv.slice(2).join(' ')}` : 'npm run bench',

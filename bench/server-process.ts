@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 
 /** A server under test, started by the bench and stopped by its PID. */
 export interface Child {
@@ -13,7 +13,9 @@ export function startNode(script: string, args: string[], core: number | null, n
   const command = core === null ? node : ['taskset', '-c', String(core), ...node];
   const child: ChildProcess = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     // taskset execs node in place, so this is node's own PID.

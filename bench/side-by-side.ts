@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ServerName, ServerResults } from './load/results.js';
-import { benchTarget, type BenchSettings } from './load/runner.js';
-import { startNode, type Child } from './server-process.js';
+import { type BenchSettings, benchTarget } from './load/runner.js';
+import { type Child, startNode } from './server-process.js';
 import { PUSHGATE_V8_FLAGS } from './v8-flags.js';
 
 interface ServerSpec {
@@ -25,7 +25,10 @@ export type SideBySideServer = (typeof SERVERS)[number];
 
 /** Parses `pushgate,ws`, refusing unknown names. */
 export function parseServers(value: string): SideBySideServer[] {
-  const names = value.split(',').map((name) => name.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
   for (const name of names) {
     if (!(SERVERS as readonly string[]).includes(name)) throw new Error(`unknown server "${name}": use ${SERVERS.join(', ')}`);
   }
@@ -40,8 +43,12 @@ function spec(name: SideBySideServer): ServerSpec {
   switch (name) {
     case 'pushgate':
       return {
-        name, protocol: 'pushgate', script: 'dist/src/cli/main.js', nodeArgs: PUSHGATE_V8_FLAGS,
-        args: ['--log-level', 'warn', '--workers', '1'], version: version('.'),
+        name,
+        protocol: 'pushgate',
+        script: 'dist/src/cli/main.js',
+        nodeArgs: PUSHGATE_V8_FLAGS,
+        args: ['--log-level', 'warn', '--workers', '1'],
+        version: version('.'),
       };
     case 'ws':
       return { name, protocol: 'pushgate', script: 'dist/bench/peers/ws-server.js', nodeArgs: [], args: [], version: version('node_modules/ws') };
@@ -51,7 +58,12 @@ function spec(name: SideBySideServer): ServerSpec {
 }
 
 /** Starts each server listening on every one of `hosts`, measures it, stops it; results in order. */
-export async function benchSideBySide(names: readonly SideBySideServer[], hosts: string[], serverCore: number | null, settings: BenchSettings): Promise<ServerResults[]> {
+export async function benchSideBySide(
+  names: readonly SideBySideServer[],
+  hosts: string[],
+  serverCore: number | null,
+  settings: BenchSettings,
+): Promise<ServerResults[]> {
   const servers: ServerResults[] = [];
   for (const name of names) {
     const server = spec(name);
@@ -59,15 +71,20 @@ export async function benchSideBySide(names: readonly SideBySideServer[], hosts:
     const child: Child = startNode(server.script, args, serverCore, server.nodeArgs);
     try {
       const [, , port, api] = await child.waitForLine(/listening ws=(\S+):(\d+) api=(\S+)/, 15000);
-      servers.push(await benchTarget({
-        server: server.name,
-        protocol: server.protocol,
-        wsUrls: hosts.map((host) => `ws://${host}:${port}`),
-        api: `http://${api}`,
-        pid: child.pid,
-        version: server.version,
-        command: `${serverCore !== null ? `taskset -c ${serverCore} ` : ''}node ${[...server.nodeArgs, server.script, ...args].join(' ')}`,
-      }, settings));
+      servers.push(
+        await benchTarget(
+          {
+            server: server.name,
+            protocol: server.protocol,
+            wsUrls: hosts.map((host) => `ws://${host}:${port}`),
+            api: `http://${api}`,
+            pid: child.pid,
+            version: server.version,
+            command: `${serverCore !== null ? `taskset -c ${serverCore} ` : ''}node ${[...server.nodeArgs, server.script, ...args].join(' ')}`,
+          },
+          settings,
+        ),
+      );
     } finally {
       await child.stop();
     }

@@ -7,7 +7,7 @@
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { onShutdownSignal } from '../src/cli/signals.js';
-import { CloseCode, Connection, createLogger, createOriginPolicy, WsListener, type IncomingMessage, type Logger } from '../src/index.js';
+import { CloseCode, Connection, createLogger, createOriginPolicy, type IncomingMessage, type Logger, WsListener } from '../src/index.js';
 import { hostPort } from '../src/server/http-lifecycle.js';
 
 /** One example program. */
@@ -38,9 +38,11 @@ const CLOSE_TIMEOUT_MS = 2000;
 const SHUTDOWN_BACKSTOP_MS = 5000;
 
 function usage(example: Pick<Example, 'name' | 'defaultPort'>): string {
-  return `usage: ${example.name} [--port N] [--host H]\n` +
+  return (
+    `usage: ${example.name} [--port N] [--host H]\n` +
     `  --port N  port to listen on, 0-65535 (0: any free port) [default ${example.defaultPort}]\n` +
-    `  --host H  address to listen on [default ${DEFAULT_HOST}]\n`;
+    `  --host H  address to listen on [default ${DEFAULT_HOST}]\n`
+  );
 }
 
 /** Parses `--port N --host H` (also `--port=N`, `-h`/`--help`); throws a {@link UsageError}. */
@@ -145,8 +147,10 @@ export async function runExample(example: Example): Promise<void> {
   });
 
   // Announced only now that a signal would be handled: whoever waits for this line may send one at once.
-  log.warn('every origin is allowed, as in the seeds (CheckOrigin returned true) so that their client.html works ' +
-    'when opened from a file; fine for a tutorial on your own machine, never for a real service: any web page could ' +
-    'connect here (cross-site WebSocket hijacking). The pushgate gateway checks origins.');
+  log.warn(
+    'every origin is allowed, as in the seeds (CheckOrigin returned true) so that their client.html works ' +
+      'when opened from a file; fine for a tutorial on your own machine, never for a real service: any web page could ' +
+      'connect here (cross-site WebSocket hijacking). The pushgate gateway checks origins.',
+  );
   log.info(`listening ws=${hostPort(address)} (WebSocket path /ws)`);
 }

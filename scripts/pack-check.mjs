@@ -68,11 +68,13 @@ function start(command, args, cwd) {
     onData(chunk);
   });
   child.stderr.on('data', onData);
-  const exited = new Promise((done) => child.once('close', (code, signal) => {
-    running.delete(child.pid);
-    done(code ?? signal);
-    notify?.();
-  }));
+  const exited = new Promise((done) =>
+    child.once('close', (code, signal) => {
+      running.delete(child.pid);
+      done(code ?? signal);
+      notify?.();
+    }),
+  );
   return {
     pid: child.pid,
     exited,
@@ -140,8 +142,17 @@ function checkFiles(files) {
       check(existsSync(join(ROOT, source)), `stale build output packed: ${path} has no ${source} (npm run build empties dist/ first)`);
     }
   }
-  const required = [...top, 'dist/src/cli/main.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/client/client.js',
-    'dist/src/client/node.js', 'dist/src/client/node.d.ts', 'dist/src/web/static/console.html', 'dist/src/web/static/dashboard.html'];
+  const required = [
+    ...top,
+    'dist/src/cli/main.js',
+    'dist/src/index.js',
+    'dist/src/index.d.ts',
+    'dist/src/client/client.js',
+    'dist/src/client/node.js',
+    'dist/src/client/node.d.ts',
+    'dist/src/web/static/console.html',
+    'dist/src/web/static/dashboard.html',
+  ];
   for (const path of required) check(paths.includes(path), `missing from the package: ${path}`);
 }
 
@@ -167,8 +178,14 @@ async function joinedClient(WebSocket, url, room) {
   };
   await new Promise((done, fail) => {
     const timer = setTimeout(() => fail(new CheckError(`no WebSocket connection to ${url} within 5000 ms`)), 5000);
-    ws.once('open', () => { clearTimeout(timer); done(); });
-    ws.once('error', (error) => { clearTimeout(timer); fail(error); });
+    ws.once('open', () => {
+      clearTimeout(timer);
+      done();
+    });
+    ws.once('error', (error) => {
+      clearTimeout(timer);
+      fail(error);
+    });
   });
   ws.send(JSON.stringify({ type: 'JOIN', id: 1, data: { room } }));
   await next((frame) => frame.type === 'ACK' && frame.id === 1, 5000, 'ACK of JOIN');
@@ -185,13 +202,20 @@ async function main() {
   check(packed.code === 0, `npm pack failed:\n${packed.output}`);
   const [info] = JSON.parse(packed.stdout);
   checkFiles(info.files);
-  step(`packed ${info.filename}: ${info.entryCount} files, ${(info.size / 1000).toFixed(1)} kB (${(info.unpackedSize / 1000).toFixed(1)} kB unpacked), runtime only`);
+  step(
+    `packed ${info.filename}: ${info.entryCount} files, ${(info.size / 1000).toFixed(1)} kB (${(info.unpackedSize / 1000).toFixed(1)} kB unpacked), runtime only`,
+  );
 
   // 2. Install the tarball into an empty folder: its dependencies only, and no build step.
   const app = join(work, 'app');
   mkdirSync(app, { recursive: true });
   writeFileSync(join(app, 'package.json'), `${JSON.stringify({ name: 'pushgate-pack-check', version: '0.0.0', private: true }, null, 2)}\n`);
-  const installed = await run('npm', ['install', join(packDir, info.filename), '--no-audit', '--no-fund', '--prefer-offline', '--loglevel', 'error'], app, 120000);
+  const installed = await run(
+    'npm',
+    ['install', join(packDir, info.filename), '--no-audit', '--no-fund', '--prefer-offline', '--loglevel', 'error'],
+    app,
+    120000,
+  );
   check(installed.code === 0, `npm install of the tarball failed:\n${installed.output}`);
   check(existsSync(join(app, 'node_modules/pushgate/dist/src/cli/main.js')), 'the installed package has no dist/src/cli/main.js');
   check(!existsSync(join(app, 'node_modules/typescript')), 'typescript was installed with the package: it must not need a build');
@@ -204,15 +228,25 @@ async function main() {
   step('npx pushgate --help: exit 0, usage printed');
 
   // 4. A gateway from the installed package: one push, delivered to a client in the room.
-  const gateway = start('npx', ['--no', '--', 'pushgate', '--workers', '1', '--port', '0', '--api-port', '0', '--host', '127.0.0.1', '--api-host', '127.0.0.1'], app);
+  const gateway = start(
+    'npx',
+    ['--no', '--', 'pushgate', '--workers', '1', '--port', '0', '--api-port', '0', '--host', '127.0.0.1', '--api-host', '127.0.0.1'],
+    app,
+  );
   const [, ws, api] = await gateway.waitFor(/listening ws=(\S+) api=(\S+)/, 30000, 'npx pushgate');
   step(`npx pushgate: listening ws=${ws} api=${api}`);
   const { WebSocket } = createRequire(join(app, 'package.json'))('ws');
   const client = await joinedClient(WebSocket, `ws://${ws}/connect`, 'pack-check');
   try {
-    const response = await fetchWithin(`http://${api}/push/room`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ room: 'pack-check', items: [{ from: 'the package' }] }),
-    }, 5000);
+    const response = await fetchWithin(
+      `http://${api}/push/room`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ room: 'pack-check', items: [{ from: 'the package' }] }),
+      },
+      5000,
+    );
     const body = await response.json();
     check(response.status === 200 && body.ok === true && body.recipients === 1, `push answered ${response.status} ${JSON.stringify(body)}`);
     const push = await client.next((frame) => frame.type === 'PUSH', 5000, 'PUSH');
@@ -223,11 +257,17 @@ async function main() {
   }
 
   // 5. The static pages and the client SDK, served from the installed package.
-  for (const [path, type, marker] of [['/client.js', 'text/javascript', 'export'], ['/dashboard', 'text/html', '<html'], ['/', 'text/html', '<html']]) {
+  for (const [path, type, marker] of [
+    ['/client.js', 'text/javascript', 'export'],
+    ['/dashboard', 'text/html', '<html'],
+    ['/', 'text/html', '<html'],
+  ]) {
     const response = await fetchWithin(`http://${ws}${path}`, {}, 5000);
     const text = await response.text();
-    check(response.status === 200 && (response.headers.get('content-type') ?? '').startsWith(type) && text.includes(marker),
-      `GET ${path}: ${response.status} ${response.headers.get('content-type')} ${text.slice(0, 200)}`);
+    check(
+      response.status === 200 && (response.headers.get('content-type') ?? '').startsWith(type) && text.includes(marker),
+      `GET ${path}: ${response.status} ${response.headers.get('content-type')} ${text.slice(0, 200)}`,
+    );
   }
   step('GET /client.js, /dashboard, /: served from the installed package');
 

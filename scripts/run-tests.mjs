@@ -3,9 +3,10 @@
 // with no port, child process, broker or browser, that run in seconds.
 // Node 20's runner does not take globs, so the files are found here; other arguments pass through
 // (e.g. `npm test -- --test-name-pattern=merge`).
+
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { spawnSync } from 'node:child_process';
 
 const args = process.argv.slice(2);
 const unitOnly = args.includes('--unit');

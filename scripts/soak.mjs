@@ -47,9 +47,28 @@ const t0 = Date.now();
 // --- the gateway under test ------------------------------------------------------------------------
 
 function startGateway() {
-  const child = spawn(process.execPath, ['--max-semi-space-size=2', CLI, '--workers', '1', '--port', '0', '--api-port', '0', '--host', '127.0.0.1', '--api-host', '127.0.0.1', '--log-level', 'warn'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      '--max-semi-space-size=2',
+      CLI,
+      '--workers',
+      '1',
+      '--port',
+      '0',
+      '--api-port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--api-host',
+      '127.0.0.1',
+      '--log-level',
+      'warn',
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
   const listening = new Promise((resolve, reject) => {
@@ -84,7 +103,8 @@ const pushAgent = new Agent({ keepAlive: true, maxSockets: 4 });
 function api(method, path, body, agent = false) {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const headers = payload === undefined ? { connection: agent ? 'keep-alive' : 'close' } : { 'content-type': 'application/json', 'content-length': String(payload.length) };
+    const headers =
+      payload === undefined ? { connection: agent ? 'keep-alive' : 'close' } : { 'content-type': 'application/json', 'content-length': String(payload.length) };
     const req = request({ host: '127.0.0.1', port: ports.api, method, path, headers, agent }, (res) => {
       let text = '';
       res.setEncoding('utf8');
@@ -118,7 +138,24 @@ async function measure() {
 
 // --- the churn -------------------------------------------------------------------------------------
 
-const counts = { opened: 0, openFailed: 0, closed: 0, terminated: 0, abandoned: 0, joins: 0, leaves: 0, pings: 0, pushes: 0, push503: 0, pushFailed: 0, pushItems: 0, frames: 0, pushFrames: 0, errors: 0, unexpectedClose: 0 };
+const counts = {
+  opened: 0,
+  openFailed: 0,
+  closed: 0,
+  terminated: 0,
+  abandoned: 0,
+  joins: 0,
+  leaves: 0,
+  pings: 0,
+  pushes: 0,
+  push503: 0,
+  pushFailed: 0,
+  pushItems: 0,
+  frames: 0,
+  pushFrames: 0,
+  errors: 0,
+  unexpectedClose: 0,
+};
 const unexpected = [];
 const clients = new Set();
 
@@ -201,25 +238,32 @@ function push() {
   const items = Array.from({ length: 1 + pick(5) }, (_, i) => ({ n: counts.pushes, i, pad: 'x'.repeat(pick(200)) }));
   const toAll = Math.random() < 0.1;
   const body = toAll ? { items } : { room: `room-${pick(opts.rooms)}`, items };
-  api('POST', toAll ? '/push/all' : '/push/room', body, pushAgent).then(({ status, text }) => {
-    if (status === 200) {
-      counts.pushes += 1;
-      counts.pushItems += items.length;
-    } else if (status === 503) counts.push503 += 1;
-    else {
-      counts.pushFailed += 1;
-      if (unexpected.length < 20) unexpected.push(`push answered ${status}: ${text.slice(0, 200)}`);
-    }
-  }, (error) => {
-    counts.pushFailed += 1;
-    if (unexpected.length < 20) unexpected.push(`push failed: ${error.message}`);
-  }).finally(() => {
-    inFlight -= 1;
-  });
+  api('POST', toAll ? '/push/all' : '/push/room', body, pushAgent)
+    .then(
+      ({ status, text }) => {
+        if (status === 200) {
+          counts.pushes += 1;
+          counts.pushItems += items.length;
+        } else if (status === 503) counts.push503 += 1;
+        else {
+          counts.pushFailed += 1;
+          if (unexpected.length < 20) unexpected.push(`push answered ${status}: ${text.slice(0, 200)}`);
+        }
+      },
+      (error) => {
+        counts.pushFailed += 1;
+        if (unexpected.length < 20) unexpected.push(`push failed: ${error.message}`);
+      },
+    )
+    .finally(() => {
+      inFlight -= 1;
+    });
 }
 
 const baseline = await measure();
-log(`baseline: rss ${mb(baseline.rss)} MB, heap ${mb(baseline.heapUsed)} MB, handles ${baseline.handles}, resources ${baseline.resources}, timers ${baseline.timers}`);
+log(
+  `baseline: rss ${mb(baseline.rss)} MB, heap ${mb(baseline.heapUsed)} MB, handles ${baseline.handles}, resources ${baseline.resources}, timers ${baseline.timers}`,
+);
 
 const deadline = Date.now() + opts.duration * 1000;
 const progressEvery = Math.max(5000, Math.min(30000, (opts.duration * 1000) / 8));
@@ -236,7 +280,9 @@ for (let tick = 0; Date.now() < deadline && tick < opts.duration * 50 + 1; tick+
     nextProgress = now + progressEvery;
     const m = await measure();
     peakRss = Math.max(peakRss, m.rss);
-    log(`clients ${clients.size}, online ${m.stats.onlineConnections}, rooms ${m.stats.roomCount}; opened ${counts.opened}, closed ${counts.closed + counts.abandoned}, terminated ${counts.terminated}; pushes ${counts.pushes} (503: ${counts.push503}), frames received ${counts.frames}; rss ${mb(m.rss)} MB, heap ${mb(m.heapUsed)} MB`);
+    log(
+      `clients ${clients.size}, online ${m.stats.onlineConnections}, rooms ${m.stats.roomCount}; opened ${counts.opened}, closed ${counts.closed + counts.abandoned}, terminated ${counts.terminated}; pushes ${counts.pushes} (503: ${counts.push503}), frames received ${counts.frames}; rss ${mb(m.rss)} MB, heap ${mb(m.heapUsed)} MB`,
+    );
   }
   await sleep(20);
 }
@@ -285,8 +331,12 @@ if (counts.openFailed > 0) failures.push(`${counts.openFailed} connections faile
 if (counts.pushFailed > 0 || counts.unexpectedClose > 0) failures.push(`unexpected events:\n    ${unexpected.join('\n    ')}`);
 
 log(`client side: ${JSON.stringify(counts)}`);
-log(`gateway: connectionsTotal ${s.connectionsTotal}, itemsAccepted ${s.itemsAccepted}, itemsDelivered ${s.itemsDelivered}, itemsDropped ${s.itemsDropped}, protocolDisconnects ${s.protocolDisconnects}, slowConsumerDisconnects ${s.slowConsumerDisconnects}, heartbeatDisconnects ${s.heartbeatDisconnects}`);
-log(`end: rss ${mb(end.rss)} MB (start ${mb(baseline.rss)}, peak ${mb(peakRss)}, bound +${opts.rssMb}), heap ${mb(end.heapUsed)} MB (start ${mb(baseline.heapUsed)}, bound +${opts.heapMb}), handles ${end.handles} (start ${baseline.handles}), resources ${end.resources} (start ${baseline.resources}), timers ${end.timers} (start ${baseline.timers})`);
+log(
+  `gateway: connectionsTotal ${s.connectionsTotal}, itemsAccepted ${s.itemsAccepted}, itemsDelivered ${s.itemsDelivered}, itemsDropped ${s.itemsDropped}, protocolDisconnects ${s.protocolDisconnects}, slowConsumerDisconnects ${s.slowConsumerDisconnects}, heartbeatDisconnects ${s.heartbeatDisconnects}`,
+);
+log(
+  `end: rss ${mb(end.rss)} MB (start ${mb(baseline.rss)}, peak ${mb(peakRss)}, bound +${opts.rssMb}), heap ${mb(end.heapUsed)} MB (start ${mb(baseline.heapUsed)}, bound +${opts.heapMb}), handles ${end.handles} (start ${baseline.handles}), resources ${end.resources} (start ${baseline.resources}), timers ${end.timers} (start ${baseline.timers})`,
+);
 
 // Stop the gateway (our child, by PID): a graceful shutdown must exit 0.
 gateway.child.kill('SIGTERM');

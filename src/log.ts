@@ -1,5 +1,5 @@
-import { destination as pinoDestination, pino } from 'pino';
 import type { Logger } from 'pino';
+import { pino, destination as pinoDestination } from 'pino';
 import pretty from 'pino-pretty';
 import type { LogFormat, LogLevel } from './config/options.js';
 

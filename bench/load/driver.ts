@@ -17,7 +17,11 @@ export class PushDriver {
   private readonly api: URL;
   private seq = 0;
 
-  constructor(api: string, private readonly padding = '', connections = 16) {
+  constructor(
+    api: string,
+    private readonly padding = '',
+    connections = 16,
+  ) {
     this.api = new URL(api);
     this.agent = new Agent({ keepAlive: true, maxSockets: connections });
   }
@@ -27,14 +31,20 @@ export class PushDriver {
     const item = benchItem(this.seq++, this.padding);
     const body = JSON.stringify(room === undefined ? { items: [item] } : { room, items: [item] });
     return new Promise((resolve) => {
-      const req = request({
-        host: this.api.hostname, port: this.api.port, agent: this.agent, method: 'POST',
-        path: room === undefined ? '/push/all' : '/push/room',
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-      }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      });
+      const req = request(
+        {
+          host: this.api.hostname,
+          port: this.api.port,
+          agent: this.agent,
+          method: 'POST',
+          path: room === undefined ? '/push/all' : '/push/room',
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
       req.on('error', () => resolve(0));
       req.end(body);
     });
@@ -46,7 +56,12 @@ export class PushDriver {
    * that the push rate settles at what server and clients sustain together instead of overrunning the
    * clients until the server drops them as slow consumers.
    */
-  async flood(durationMs: number, concurrency: number, room: () => string | undefined, flow: { fanOut: number; window: number; delivered: () => number }): Promise<DriveResult> {
+  async flood(
+    durationMs: number,
+    concurrency: number,
+    room: () => string | undefined,
+    flow: { fanOut: number; window: number; delivered: () => number },
+  ): Promise<DriveResult> {
     const result: DriveResult = { itemsPushed: 0, refused: 0, failed: 0 };
     const end = Date.now() + durationMs;
     let inFlight = 0;
@@ -79,11 +94,13 @@ export class PushDriver {
     for (let i = 0; start + i * interval < start + durationMs; i++) {
       const wait = start + i * interval - Date.now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      pending.push(this.push(room()).then((status) => {
-        if (status === 200) result.itemsPushed += 1;
-        else if (status === 503) result.refused += 1;
-        else result.failed += 1;
-      }));
+      pending.push(
+        this.push(room()).then((status) => {
+          if (status === 200) result.itemsPushed += 1;
+          else if (status === 503) result.refused += 1;
+          else result.failed += 1;
+        }),
+      );
     }
     await Promise.all(pending);
     return result;

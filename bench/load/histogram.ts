@@ -15,7 +15,7 @@ function indexOf(micros: number): number {
 function lowerBound(index: number): number {
   if (index < EXACT) return index;
   const shift = Math.floor((index - EXACT) / PER_OCTAVE) + 1;
-  return ((index - EXACT) % PER_OCTAVE + PER_OCTAVE) << shift;
+  return (((index - EXACT) % PER_OCTAVE) + PER_OCTAVE) << shift;
 }
 
 /** A latency histogram that records in O(1), merges by adding counts, and reports percentiles in ms. */

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Histogram } from './histogram.js';
 import type { ChurnCommand, WorkerCommand, WorkerReply } from './messages.js';
@@ -12,7 +12,10 @@ class WorkerProcess {
   private readonly waiters = new Map<string, Array<(reply: WorkerReply) => void>>();
   exited = false;
 
-  constructor(readonly child: ChildProcess, onProgress: (reply: WorkerReply) => void) {
+  constructor(
+    readonly child: ChildProcess,
+    onProgress: (reply: WorkerReply) => void,
+  ) {
     child.on('message', (reply: WorkerReply) => {
       if (reply.type === 'progress' || reply.type === 'tick') {
         onProgress(reply);
@@ -65,27 +68,33 @@ export class LoadGenerator {
   private readonly workers: WorkerProcess[] = [];
   private readonly ticks: number[] = [];
 
-  constructor(count: number, core: number | null, private readonly onProgress: (connected: number, errors: number) => void = () => {}) {
+  constructor(
+    count: number,
+    core: number | null,
+    private readonly onProgress: (connected: number, errors: number) => void = () => {},
+  ) {
     const progress = new Map<number, { connected: number; errors: number }>();
     for (let i = 0; i < count; i++) {
       const command = core !== null && existsSync('/usr/bin/taskset') ? ['taskset', '-c', String(core), process.execPath] : [process.execPath];
       const child = spawn(command[0], [...command.slice(1), workerScript], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       this.ticks.push(0);
-      this.workers.push(new WorkerProcess(child, (reply) => {
-        if (reply.type === 'tick') {
-          this.ticks[i] = reply.items;
-          return;
-        }
-        if (reply.type !== 'progress') return;
-        progress.set(i, reply);
-        let connected = 0;
-        let errors = 0;
-        for (const p of progress.values()) {
-          connected += p.connected;
-          errors += p.errors;
-        }
-        this.onProgress(connected, errors);
-      }));
+      this.workers.push(
+        new WorkerProcess(child, (reply) => {
+          if (reply.type === 'tick') {
+            this.ticks[i] = reply.items;
+            return;
+          }
+          if (reply.type !== 'progress') return;
+          progress.set(i, reply);
+          let connected = 0;
+          let errors = 0;
+          for (const p of progress.values()) {
+            connected += p.connected;
+            errors += p.errors;
+          }
+          this.onProgress(connected, errors);
+        }),
+      );
     }
   }
 
@@ -133,16 +142,20 @@ export class LoadGenerator {
 
   /** Every worker's counts since `measure`, summed. */
   async report(): Promise<Measurement> {
-    const replies = await Promise.all(this.workers.map((w) => {
-      w.send({ type: 'report' });
-      return w.next('report', 30000);
-    }));
+    const replies = await Promise.all(
+      this.workers.map((w) => {
+        w.send({ type: 'report' });
+        return w.next('report', 30000);
+      }),
+    );
     const latency = new Histogram();
     const timeline: number[] = [];
     const spreads = new Map<number, [number, number]>();
     for (const r of replies) {
       latency.merge(r.latency);
-      r.timeline.forEach((value, second) => { timeline[second] = (timeline[second] ?? 0) + value; });
+      r.timeline.forEach((value, second) => {
+        timeline[second] = (timeline[second] ?? 0) + value;
+      });
       for (const [seq, first, last] of r.spreads) {
         const seen = spreads.get(seq);
         if (seen === undefined) spreads.set(seq, [first, last]);
@@ -163,11 +176,15 @@ export class LoadGenerator {
   }
 
   /** Runs connect-join-receive-disconnect cycles on every worker at `rate` per second in total. */
-  async churn(command: Omit<ChurnCommand, 'type' | 'rate'> & { rate: number }): Promise<{ completed: number; errors: number; cpuCores: number[]; latency: Histogram; firstError: string | null }> {
-    const replies = await Promise.all(this.workers.map((w) => {
-      w.send({ ...command, type: 'churn', rate: command.rate / this.workers.length });
-      return w.next('churned', command.durationMs + command.timeoutMs + 30000);
-    }));
+  async churn(
+    command: Omit<ChurnCommand, 'type' | 'rate'> & { rate: number },
+  ): Promise<{ completed: number; errors: number; cpuCores: number[]; latency: Histogram; firstError: string | null }> {
+    const replies = await Promise.all(
+      this.workers.map((w) => {
+        w.send({ ...command, type: 'churn', rate: command.rate / this.workers.length });
+        return w.next('churned', command.durationMs + command.timeoutMs + 30000);
+      }),
+    );
     const latency = new Histogram();
     for (const r of replies) latency.merge(r.latency);
     return {
@@ -181,10 +198,12 @@ export class LoadGenerator {
 
   /** Closes every client and ends the worker processes. */
   async close(): Promise<void> {
-    await Promise.all(this.workers.map(async (w) => {
-      if (w.exited) return;
-      w.send({ type: 'close' });
-      await w.next('closed', 10000).catch(() => w.child.kill('SIGKILL'));
-    }));
+    await Promise.all(
+      this.workers.map(async (w) => {
+        if (w.exited) return;
+        w.send({ type: 'close' });
+        await w.next('closed', 10000).catch(() => w.child.kill('SIGKILL'));
+      }),
+    );
   }
 }

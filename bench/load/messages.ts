@@ -31,13 +31,7 @@ export interface ChurnCommand {
   timeoutMs: number;
 }
 
-export type WorkerCommand =
-  | ConnectCommand
-  | MeasureCommand
-  | ChurnCommand
-  | { type: 'prime' }
-  | { type: 'report' }
-  | { type: 'close' };
+export type WorkerCommand = ConnectCommand | MeasureCommand | ChurnCommand | { type: 'prime' } | { type: 'report' } | { type: 'close' };
 
 export interface HistogramData {
   counts: Array<number | null>;
@@ -51,6 +45,17 @@ export type WorkerReply =
   | { type: 'tick'; items: number }
   | { type: 'connected'; connected: number; errors: number; elapsedMs: number }
   | { type: 'primed'; primed: number }
-  | { type: 'report'; items: number; frames: number; disconnects: number; errors: number; cpuMs: number; elapsedMs: number; timeline: number[]; latency: HistogramData; spreads: Array<[number, number, number]> }
+  | {
+      type: 'report';
+      items: number;
+      frames: number;
+      disconnects: number;
+      errors: number;
+      cpuMs: number;
+      elapsedMs: number;
+      timeline: number[];
+      latency: HistogramData;
+      spreads: Array<[number, number, number]>;
+    }
   | { type: 'churned'; completed: number; errors: number; cpuMs: number; latency: HistogramData; firstError: string | null }
   | { type: 'closed' };

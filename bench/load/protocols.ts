@@ -37,15 +37,18 @@ export const socketIoProtocol: ClientProtocol = {
   url: (base) => `${base.replace(/\/$/, '')}/socket.io/?EIO=4&transport=websocket`,
   control(ws, data) {
     const first = data[0];
-    if (first === 0x32 && data.length === 1) { // "2": ping → "3": pong
+    if (first === 0x32 && data.length === 1) {
+      // "2": ping → "3": pong
       ws.send('3');
       return true;
     }
-    if (first === 0x30) { // "0{...}": Engine.IO open → Socket.IO connect to the main namespace
+    if (first === 0x30) {
+      // "0{...}": Engine.IO open → Socket.IO connect to the main namespace
       ws.send('40');
       return true;
     }
-    if (first === 0x34 && data[1] === 0x30) { // "40{...}": connected
+    if (first === 0x34 && data[1] === 0x30) {
+      // "40{...}": connected
       (ws as SocketIoWs)[kConnected] = true;
       ws.emit('ready');
       return true;

@@ -173,7 +173,9 @@ export async function benchTarget(target: BenchTarget, settings: BenchSettings):
         cpu: cpuSummary,
         clientBound: isClientBound(cpuSummary),
       };
-      log(`${target.server}: latency p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, max ${result.latency.max} ms, lost ${result.itemsLost}, pass ${passFloorMs?.toFixed(1)} ms`);
+      log(
+        `${target.server}: latency p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, max ${result.latency.max} ms, lost ${result.itemsLost}, pass ${passFloorMs?.toFixed(1)} ms`,
+      );
       results.push(result);
     }
     if (wants('broadcast')) results.push(await flood('broadcast', () => undefined));
@@ -183,7 +185,13 @@ export async function benchTarget(target: BenchTarget, settings: BenchSettings):
     await gen.close();
     driver.close();
   }
-  return { server: target.server, version: target.version, command: target.command, passFloorMs: passFloorMs === null ? null : round(passFloorMs, 1), workloads: results };
+  return {
+    server: target.server,
+    version: target.version,
+    command: target.command,
+    passFloorMs: passFloorMs === null ? null : round(passFloorMs, 1),
+    workloads: results,
+  };
 
   // The load generator was the bottleneck when one of its processes, or all of them together, had no CPU to spare.
   function isClientBound(cpu: CpuSummary): boolean {
@@ -196,7 +204,11 @@ export async function benchTarget(target: BenchTarget, settings: BenchSettings):
     gen.measure(false);
     const fanOut = workload === 'rooms' ? settings.connections / settings.rooms : settings.connections;
     // Up to 50 items outstanding per client: far below any queue limit, enough to keep the pipe full.
-    const pushed = await driver.flood(seconds * 1000, settings.floodConcurrency, room, { fanOut, window: 50 * settings.connections, delivered: () => gen.delivered });
+    const pushed = await driver.flood(seconds * 1000, settings.floodConcurrency, room, {
+      fanOut,
+      window: 50 * settings.connections,
+      delivered: () => gen.delivered,
+    });
     const inWindow = await gen.report();
     const cpuSummary = cpu.summary(inWindow.cpuCores);
     const timeline = inWindow.timeline.slice(0, seconds);
@@ -218,7 +230,9 @@ export async function benchTarget(target: BenchTarget, settings: BenchSettings):
       clientBound: isClientBound(cpuSummary),
       disconnects: after.disconnects,
     };
-    log(`${target.server}: ${workload}: ${result.itemsDeliveredPerSecond.toLocaleString('en')} items/s, ${result.framesPerSecond.toLocaleString('en')} frames/s, server CPU ${cpuSummary.server ?? '?'}, busiest client ${cpuSummary.busiestClient}`);
+    log(
+      `${target.server}: ${workload}: ${result.itemsDeliveredPerSecond.toLocaleString('en')} items/s, ${result.framesPerSecond.toLocaleString('en')} frames/s, server CPU ${cpuSummary.server ?? '?'}, busiest client ${cpuSummary.busiestClient}`,
+    );
     return result;
   }
 
@@ -247,7 +261,9 @@ export async function benchTarget(target: BenchTarget, settings: BenchSettings):
       cycleLatency: done.latency.summary(),
       cpu: cpu.summary(done.cpuCores),
     };
-    log(`${target.server}: churn: ${result.cyclesPerSecond}/s completed, ${done.errors} errors${done.firstError ? ` (first: ${done.firstError})` : ''}, p99 ${result.cycleLatency.p99} ms`);
+    log(
+      `${target.server}: churn: ${result.cyclesPerSecond}/s completed, ${done.errors} errors${done.firstError ? ` (first: ${done.firstError})` : ''}, p99 ${result.cycleLatency.p99} ms`,
+    );
     return result;
   }
 }

@@ -6,7 +6,7 @@
 import { WebSocket } from 'ws';
 import { Histogram } from './histogram.js';
 import type { ChurnCommand, ConnectCommand, WorkerCommand, WorkerReply } from './messages.js';
-import { countItems, now, protocolByName, readItems, type ClientProtocol } from './protocols.js';
+import { type ClientProtocol, countItems, now, protocolByName, readItems } from './protocols.js';
 
 const sockets: WebSocket[] = [];
 let protocol: ClientProtocol = protocolByName('pushgate');
@@ -65,7 +65,9 @@ function open(url: string): Promise<WebSocket> {
     ws.on('message', onMessage);
     const done = (): void => {
       ws.off('error', reject);
-      ws.on('error', () => { errors += 1; });
+      ws.on('error', () => {
+        errors += 1;
+      });
       resolve(ws);
     };
     if (protocol.ready(ws)) ws.once('open', done);
@@ -125,36 +127,37 @@ async function churn(command: ChurnCommand): Promise<void> {
   let failed = 0;
   let firstError: string | null = null;
   let index = 0;
-  const cycle = (): Promise<void> => new Promise((resolve) => {
-    const started = now();
-    const url = churnProtocol.url(command.urls[index++ % command.urls.length]);
-    const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: command.timeoutMs });
-    let settled = false;
-    const finish = (error: string | null): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (error === null) {
-        completed += 1;
-        cycleLatency.record(now() - started);
-      } else {
-        failed += 1;
-        firstError ??= error;
-      }
-      ws.terminate();
-      resolve();
-    };
-    const timer = setTimeout(() => finish('timed out waiting for the push'), command.timeoutMs);
-    const join = (): void => churnProtocol.join(ws, command.room);
-    if (churnProtocol.ready(ws)) ws.once('open', join);
-    else ws.once('ready', join);
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      if (isBinary || churnProtocol.control(ws, data)) return;
-      if (countItems(data) > 0) finish(null);
+  const cycle = (): Promise<void> =>
+    new Promise((resolve) => {
+      const started = now();
+      const url = churnProtocol.url(command.urls[index++ % command.urls.length]);
+      const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: command.timeoutMs });
+      let settled = false;
+      const finish = (error: string | null): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (error === null) {
+          completed += 1;
+          cycleLatency.record(now() - started);
+        } else {
+          failed += 1;
+          firstError ??= error;
+        }
+        ws.terminate();
+        resolve();
+      };
+      const timer = setTimeout(() => finish('timed out waiting for the push'), command.timeoutMs);
+      const join = (): void => churnProtocol.join(ws, command.room);
+      if (churnProtocol.ready(ws)) ws.once('open', join);
+      else ws.once('ready', join);
+      ws.on('message', (data: Buffer, isBinary: boolean) => {
+        if (isBinary || churnProtocol.control(ws, data)) return;
+        if (countItems(data) > 0) finish(null);
+      });
+      ws.once('error', (error) => finish(error.message));
+      ws.once('close', () => finish('closed by the server'));
     });
-    ws.once('error', (error) => finish(error.message));
-    ws.once('close', () => finish('closed by the server'));
-  });
   const pending: Array<Promise<void>> = [];
   const interval = 1000 / command.rate;
   const end = Date.now() + command.durationMs;

@@ -61,7 +61,14 @@ export function parsePeerArgs(args: string[]): PeerOptions {
       'api-port': { type: 'string', default: '7788' },
     },
   });
-  const hosts = [...new Set(values.host.split(',').map((h) => h.trim()).filter((h) => h !== ''))];
+  const hosts = [
+    ...new Set(
+      values.host
+        .split(',')
+        .map((h) => h.trim())
+        .filter((h) => h !== ''),
+    ),
+  ];
   if (hosts.length === 0) throw new UsageError('invalid --host: give at least one address');
   if (values['api-host'] === '') throw new UsageError('invalid --api-host: empty');
   return { hosts, port: port('--port', values.port), apiHost: values['api-host'], apiPort: port('--api-port', values['api-port']) };

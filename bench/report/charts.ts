@@ -30,12 +30,7 @@ function colourOf(servers: ServerResults[], server: ServerResults): string {
 
 /** Text safe inside SVG text nodes and attribute values. */
 export function escapeXml(text: string): string {
-  return text
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&apos;');
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
 }
 
 /** Coordinates rounded to 0.1 px to keep the markup small. */
@@ -52,12 +47,7 @@ interface TextOptions {
 }
 
 function text(x: number, y: number, content: string, options: TextOptions = {}): string {
-  const attributes = [
-    `x="${px(x)}"`,
-    `y="${px(y)}"`,
-    `font-size="${options.size ?? 12}"`,
-    `fill="${options.fill ?? INK}"`,
-  ];
+  const attributes = [`x="${px(x)}"`, `y="${px(y)}"`, `font-size="${options.size ?? 12}"`, `fill="${options.fill ?? INK}"`];
   if (options.anchor && options.anchor !== 'start') attributes.push(`text-anchor="${options.anchor}"`);
   if (options.weight === 'bold') attributes.push('font-weight="bold"');
   if (options.transform) attributes.push(`transform="${options.transform}"`);
@@ -107,9 +97,7 @@ interface Scale {
 function niceBound(value: number, up: boolean): number {
   const exponent = Math.floor(Math.log10(value));
   const candidates = [-1, 0, 1].flatMap((shift) => [1, 2, 5].map((m) => Number((m * 10 ** (exponent + shift)).toPrecision(1))));
-  return up
-    ? Math.min(...candidates.filter((c) => c >= value * (1 - 1e-9)))
-    : Math.max(...candidates.filter((c) => c <= value * (1 + 1e-9)));
+  return up ? Math.min(...candidates.filter((c) => c >= value * (1 - 1e-9))) : Math.max(...candidates.filter((c) => c <= value * (1 + 1e-9)));
 }
 
 /**
@@ -121,8 +109,7 @@ function logScale(min: number, max: number, from: number, to: number, format: (v
   let hi = niceBound(max, true);
   if (hi <= lo) hi = niceBound(lo * 2, true);
   const span = Math.log10(hi) - Math.log10(lo);
-  const at = (value: number): number =>
-    from + ((Math.log10(Math.min(Math.max(value, lo), hi)) - Math.log10(lo)) / span) * (to - from);
+  const at = (value: number): number => from + ((Math.log10(Math.min(Math.max(value, lo), hi)) - Math.log10(lo)) / span) * (to - from);
 
   const values: number[] = [];
   for (let exponent = Math.floor(Math.log10(lo)); exponent <= Math.ceil(Math.log10(hi)); exponent++) {
@@ -193,9 +180,7 @@ export function throughputChart(run: BenchRun): string {
   const plotTop = 62;
 
   const useLog = positive.length > 0 && max / min >= 30;
-  const scale = useLog
-    ? logScale(min, max, x0, x1, formatCompact)
-    : linearScale(max, x0, x1, formatCompact);
+  const scale = useLog ? logScale(min, max, x0, x1, formatCompact) : linearScale(max, x0, x1, formatCompact);
 
   const body: string[] = [];
   body.push(text(16, 26, title, { size: 16, weight: 'bold' }));
@@ -292,11 +277,7 @@ export function latencyChart(run: BenchRun): string {
   });
   if (series.length === 0) return noData(title, 'No latency distribution in this run.');
 
-  const xs = series.flatMap((s) => [
-    ...s.points.map(([ms]) => ms),
-    s.result.latency.p50,
-    s.result.latency.p99,
-  ]);
+  const xs = series.flatMap((s) => [...s.points.map(([ms]) => ms), s.result.latency.p50, s.result.latency.p99]);
   const positive = xs.filter((ms) => Number.isFinite(ms) && ms > 0);
   const min = positive.length > 0 ? Math.min(...positive) : 0.1;
   const max = positive.length > 0 ? Math.max(...positive) : 1;
@@ -331,11 +312,13 @@ export function latencyChart(run: BenchRun): string {
   for (let step = 0; step <= 5; step++) {
     const fraction = step / 5;
     body.push(line(left, y(fraction), right, y(fraction), GRID));
-    body.push(text(left - 8, y(fraction) + 4, fraction === 0 || fraction === 1 ? `${fraction}` : fraction.toFixed(1), {
-      size: 11,
-      anchor: 'end',
-      fill: MUTED,
-    }));
+    body.push(
+      text(left - 8, y(fraction) + 4, fraction === 0 || fraction === 1 ? `${fraction}` : fraction.toFixed(1), {
+        size: 11,
+        anchor: 'end',
+        fill: MUTED,
+      }),
+    );
   }
   for (const [fraction, label, dy] of [
     [0.5, 'p50', -4],
@@ -367,9 +350,7 @@ export function latencyChart(run: BenchRun): string {
   const marks: string[] = [];
   for (const { server, result, points } of series) {
     const colour = colourOf(run.servers, server);
-    const d = points
-      .map(([ms, fraction], index) => `${index === 0 ? 'M' : 'L'}${px(x.at(ms))} ${px(y(fraction))}`)
-      .join(' ');
+    const d = points.map(([ms, fraction], index) => `${index === 0 ? 'M' : 'L'}${px(x.at(ms))} ${px(y(fraction))}`).join(' ');
     const tooltip = `${server.server} ${server.version} (${server.command})`;
     body.push(
       `<path class="series" data-server="${escapeXml(server.server)}" d="${d}" fill="none" stroke="${colour}" ` +

@@ -3,16 +3,7 @@
  * one table per workload with one row per server, and pushgate's figures relative to its peers.
  * Workloads or servers missing from a run are skipped.
  */
-import type {
-  BenchRun,
-  ChurnResult,
-  IdleResult,
-  LatencyResult,
-  ServerName,
-  ServerResults,
-  ThroughputResult,
-  WorkloadResult,
-} from '../load/results.js';
+import type { BenchRun, ChurnResult, IdleResult, LatencyResult, ServerName, ServerResults, ThroughputResult, WorkloadResult } from '../load/results.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Looking results up
@@ -203,10 +194,7 @@ function serversSection(run: BenchRun): string | null {
 }
 
 /** Rows of servers that ran `workload`, paired with their result. */
-function rowsFor<R extends WorkloadResult>(
-  run: BenchRun,
-  lookup: (server: ServerResults) => R | undefined,
-): Array<{ server: ServerResults; result: R }> {
+function rowsFor<R extends WorkloadResult>(run: BenchRun, lookup: (server: ServerResults) => R | undefined): Array<{ server: ServerResults; result: R }> {
   const rows: Array<{ server: ServerResults; result: R }> = [];
   for (const server of run.servers) {
     const result = lookup(server);
@@ -276,9 +264,7 @@ function throughputSection(run: BenchRun, workload: 'broadcast' | 'rooms'): stri
   const notes: string[] = [];
   if (rows.some((r) => r.result.clientBound)) notes.push(`⚠ Client-bound: ${CLIENT_BOUND_NOTE}.`);
   if (workload === 'broadcast') notes.push(`Floor: ${FLOOR_NOTE} (ms), measured per server.`);
-  return [...title, '', table(columns, rows), ...(notes.length ? ['', ...notes.map((n) => `${n}  `)] : [])]
-    .join('\n')
-    .trimEnd();
+  return [...title, '', table(columns, rows), ...(notes.length ? ['', ...notes.map((n) => `${n}  `)] : [])].join('\n').trimEnd();
 }
 
 function latencySection(run: BenchRun): string | null {
@@ -331,13 +317,7 @@ function churnSection(run: BenchRun): string | null {
     { header: 'Cycle p50 (ms)', align: 'right', value: (r) => formatMs(r.result.cycleLatency.p50) },
     { header: 'Cycle p99 (ms)', align: 'right', value: (r) => formatMs(r.result.cycleLatency.p99) },
   ];
-  return [
-    '## Churn',
-    '',
-    'Connect, join, receive one push, disconnect: cycles per second and how long a cycle took.',
-    '',
-    table(columns, rows),
-  ].join('\n');
+  return ['## Churn', '', 'Connect, join, receive one push, disconnect: cycles per second and how long a cycle took.', '', table(columns, rows)].join('\n');
 }
 
 /** How sure a throughput ratio is when either side was held back by its load generator. */
@@ -358,9 +338,7 @@ function divide(numerator: number | null | undefined, denominator: number | null
 function ratiosSection(run: BenchRun): string | null {
   const pushgate = run.servers.find((s) => s.server === 'pushgate');
   if (!pushgate) return null;
-  const peers = PEERS.map((name) => run.servers.find((s) => s.server === name)).filter(
-    (s): s is ServerResults => s !== undefined,
-  );
+  const peers = PEERS.map((name) => run.servers.find((s) => s.server === name)).filter((s): s is ServerResults => s !== undefined);
   if (peers.length === 0) return null;
 
   interface Metric {
@@ -371,50 +349,34 @@ function ratiosSection(run: BenchRun): string | null {
     const ours = findWorkload(pushgate, workload);
     const theirs = findWorkload(peer, workload);
     if (!ours || !theirs) return MISSING;
-    return boundedRatio(
-      divide(ours.itemsDeliveredPerSecond, theirs.itemsDeliveredPerSecond),
-      ours.clientBound,
-      theirs.clientBound,
-    );
+    return boundedRatio(divide(ours.itemsDeliveredPerSecond, theirs.itemsDeliveredPerSecond), ours.clientBound, theirs.clientBound);
   };
   const metrics: Metric[] = [
     { name: 'Broadcast items delivered/s (pushgate ÷ peer)', value: throughput('broadcast') },
     { name: 'Rooms items delivered/s (pushgate ÷ peer)', value: throughput('rooms') },
     {
       name: 'Latency p99 (peer ÷ pushgate)',
-      value: (peer) =>
-        formatRatio(divide(findWorkload(peer, 'latency')?.latency.p99, findWorkload(pushgate, 'latency')?.latency.p99)),
+      value: (peer) => formatRatio(divide(findWorkload(peer, 'latency')?.latency.p99, findWorkload(pushgate, 'latency')?.latency.p99)),
     },
     {
       name: 'Idle RSS per connection (peer ÷ pushgate)',
-      value: (peer) =>
-        formatRatio(
-          divide(
-            findWorkload(peer, 'idle')?.serverRssPerConnection,
-            findWorkload(pushgate, 'idle')?.serverRssPerConnection,
-          ),
-        ),
+      value: (peer) => formatRatio(divide(findWorkload(peer, 'idle')?.serverRssPerConnection, findWorkload(pushgate, 'idle')?.serverRssPerConnection)),
     },
   ];
   const shown = metrics.filter((metric) => peers.some((peer) => metric.value(peer) !== MISSING));
   if (shown.length === 0) return null;
   const columns: Array<Column<Metric>> = [
     { header: 'Metric (> 1: pushgate is better)', value: (m) => m.name },
-    ...peers.map(
-      (peer): Column<Metric> => ({ header: `pushgate / ${cell(peer.server)}`, align: 'right', value: (m) => m.value(peer) }),
-    ),
+    ...peers.map((peer): Column<Metric> => ({ header: `pushgate / ${cell(peer.server)}`, align: 'right', value: (m) => m.value(peer) })),
   ];
   const lines = [
     '## pushgate / peer',
     '',
-    'Every ratio is arranged so that **> 1 means pushgate is better**: throughput is pushgate ÷ peer, ' +
-      'latency and memory are peer ÷ pushgate.',
+    'Every ratio is arranged so that **> 1 means pushgate is better**: throughput is pushgate ÷ peer, ' + 'latency and memory are peer ÷ pushgate.',
     '',
     table(columns, shown),
   ];
-  const anyBound = [pushgate, ...peers].some(
-    (s) => findWorkload(s, 'broadcast')?.clientBound || findWorkload(s, 'rooms')?.clientBound,
-  );
+  const anyBound = [pushgate, ...peers].some((s) => findWorkload(s, 'broadcast')?.clientBound || findWorkload(s, 'rooms')?.clientBound);
   if (anyBound) {
     lines.push(
       '',

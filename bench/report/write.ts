@@ -2,8 +2,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { openFileLimit } from '../../src/config/open-file-limit.js';
-import { cpuModel } from '../load/runner.js';
 import type { BenchRun } from '../load/results.js';
+import { cpuModel } from '../load/runner.js';
 import { latencyChart, throughputChart } from './charts.js';
 import { renderMarkdown } from './report.js';
 

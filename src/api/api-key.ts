@@ -18,14 +18,18 @@ export class ApiKey {
 
   /** Whether `offered` is the key itself (e.g. the `key` of a JOIN of the stats room). */
   equals(offered: string | undefined): boolean {
-    const digest = createHash('sha256').update(offered ?? '').digest();
+    const digest = createHash('sha256')
+      .update(offered ?? '')
+      .digest();
     return timingSafeEqual(digest, this.digest) && offered !== undefined;
   }
 
   /** Whether an `Authorization` header carries the key (`Bearer <key>`). */
   matches(authorization: string | undefined): boolean {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
-    const offered = createHash('sha256').update(match?.[1] ?? '').digest();
+    const offered = createHash('sha256')
+      .update(match?.[1] ?? '')
+      .digest();
     return timingSafeEqual(offered, this.digest) && match !== null;
   }
 }

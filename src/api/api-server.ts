@@ -1,4 +1,4 @@
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { NodeView } from '../cluster/cluster-link.js';
@@ -7,7 +7,7 @@ import { apiError, PushError } from '../protocol/errors.js';
 import { closeHttp, listenHttp } from '../server/http-lifecycle.js';
 import { sendJson } from '../server/http-reply.js';
 import { ApiKey } from './api-key.js';
-import { BodyAbortedError, parsePushBody, readBody, stringField, type PushBody } from './body.js';
+import { BodyAbortedError, type PushBody, parsePushBody, readBody, stringField } from './body.js';
 
 /** A node as `GET /stats` lists it: who it is and its own counters (per-process ones included); no rooms. */
 function nodeSummary({ node, instance, role, worker, ageMs, stats }: NodeView) {
@@ -59,7 +59,15 @@ function statsBody(gateway: Gateway, scope: string | null): unknown {
   return {
     ...body,
     cluster: {
-      nodes: view.nodes.map((n) => ({ node: n.node, instance: n.instance, role: n.role, worker: n.worker, ageMs: n.ageMs, onlineConnections: n.stats.onlineConnections ?? 0, roomCount: n.stats.roomCount ?? 0 })),
+      nodes: view.nodes.map((n) => ({
+        node: n.node,
+        instance: n.instance,
+        role: n.role,
+        worker: n.worker,
+        ageMs: n.ageMs,
+        onlineConnections: n.stats.onlineConnections ?? 0,
+        roomCount: n.stats.roomCount ?? 0,
+      })),
       instances: new Set(view.nodes.map((n) => n.instance)).size,
       onlineConnections: view.total.onlineConnections,
       roomCount: view.roomCount,
@@ -99,11 +107,13 @@ export class ApiServer {
     private readonly gateway: Gateway,
     private readonly log: Logger,
   ) {
-    const push = (target: (body: PushBody) => Promise<PushResult>): Handler => async (req, res) => {
-      const body = parsePushBody(req.headers['content-type'], await readBody(req, gateway.options.maxBodySize, () => this.timedOut.has(req.socket)));
-      const result = await target(body);
-      sendJson(res, 200, { ok: true, items: result.items, recipients: result.recipients });
-    };
+    const push =
+      (target: (body: PushBody) => Promise<PushResult>): Handler =>
+      async (req, res) => {
+        const body = parsePushBody(req.headers['content-type'], await readBody(req, gateway.options.maxBodySize, () => this.timedOut.has(req.socket)));
+        const result = await target(body);
+        sendJson(res, 200, { ok: true, items: result.items, recipients: result.recipients });
+      };
     this.apiKey = gateway.options.apiKey === '' ? null : new ApiKey(gateway.options.apiKey);
     this.routes = {
       '/push/all': { POST: push((body) => gateway.pushAll(body.items)) },
@@ -132,12 +142,15 @@ export class ApiServer {
     const { apiRequestTimeout, apiHeadersTimeout, apiMaxConnections } = gateway.options;
     const requestTimeout = apiRequestTimeout * 1000;
     const headersTimeout = Math.min(apiHeadersTimeout * 1000, requestTimeout);
-    this.server = createServer({
-      requestTimeout,
-      headersTimeout,
-      // Node looks for expired requests only this often: a quarter of the shorter limit honours it closely.
-      connectionsCheckingInterval: Math.max(100, Math.min(30000, headersTimeout / 4)),
-    }, (req, res) => void this.handle(req, res));
+    this.server = createServer(
+      {
+        requestTimeout,
+        headersTimeout,
+        // Node looks for expired requests only this often: a quarter of the shorter limit honours it closely.
+        connectionsCheckingInterval: Math.max(100, Math.min(30000, headersTimeout / 4)),
+      },
+      (req, res) => void this.handle(req, res),
+    );
     this.server.maxConnections = apiMaxConnections;
     this.server.on('drop', (peer?: { remoteAddress?: string }) => {
       gateway.stats.apiConnectionsDropped += 1;
@@ -164,7 +177,9 @@ export class ApiServer {
     if (response === undefined || !response.headersSent) {
       const { status, code, message } = timeout ? apiError.REQUEST_TIMEOUT.late() : apiError.INVALID_BODY.malformedHttp();
       const body = JSON.stringify({ ok: false, error: { code, message } });
-      socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
     }
     // Destroyed once the answer is flushed, whether or not the client closes its side.
     socket.destroySoon();

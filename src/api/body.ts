@@ -61,7 +61,10 @@ export function readBody(req: IncomingMessage, limit: number, timedOut: () => bo
 /** The items of a value: an array's elements as exact texts of `text`, or the value itself when it is not an array. */
 function itemsOf(text: string, value: unknown, elements: readonly ValueSpan[]): JsonItems | unknown {
   if (!Array.isArray(value)) return value;
-  return new JsonItems(elements.map((e) => text.slice(e.start, e.end)), elements.map((e) => e.depth));
+  return new JsonItems(
+    elements.map((e) => text.slice(e.start, e.end)),
+    elements.map((e) => e.depth),
+  );
 }
 
 /**

@@ -1,6 +1,6 @@
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { errors, jwtVerify, type JWTPayload } from 'jose';
+import { errors, type JWTPayload, jwtVerify } from 'jose';
 import { RoomPolicy, roomPatternsProblem } from './room-policy.js';
 
 /** The query parameter that may carry a connection's token: `/connect?token=<jwt>`. */
@@ -117,11 +117,15 @@ export class JwtVerifier {
   async verify(token: string): Promise<TokenGrant> {
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, (header) => {
-        const key = header.alg === 'HS256' ? this.secret : this.publicKey;
-        if (key === null) throw new TokenError(`algorithm ${header.alg} is not accepted`);
-        return key;
-      }, { algorithms: this.algorithms }));
+      ({ payload } = await jwtVerify(
+        token,
+        (header) => {
+          const key = header.alg === 'HS256' ? this.secret : this.publicKey;
+          if (key === null) throw new TokenError(`algorithm ${header.alg} is not accepted`);
+          return key;
+        },
+        { algorithms: this.algorithms },
+      ));
     } catch (error) {
       if (error instanceof errors.JWTExpired) throw new TokenError('token expired');
       if (error instanceof errors.JOSEError) throw new TokenError(`invalid token: ${error.message}`);
@@ -141,7 +145,8 @@ export class JwtVerifier {
 function roomsClaim(value: unknown): RoomPolicy | null {
   if (value === undefined || value === null) return null;
   const entries = typeof value === 'string' ? value.split(',') : Array.isArray(value) ? value : null;
-  if (entries === null || !entries.every((entry) => typeof entry === 'string')) throw new TokenError('invalid token: the rooms claim must be an array of strings or a comma-separated string');
+  if (entries === null || !entries.every((entry) => typeof entry === 'string'))
+    throw new TokenError('invalid token: the rooms claim must be an array of strings or a comma-separated string');
   const patterns = entries.map((entry: string) => entry.trim()).filter((entry: string) => entry !== '');
   const problem = roomPatternsProblem(patterns);
   if (problem !== null) throw new TokenError(`invalid token: ${problem}`);

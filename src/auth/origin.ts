@@ -142,10 +142,7 @@ export function createOriginPolicy(allowedOrigins: readonly string[], listenHost
       if (patterns.length === 0) return isOwnOrigin(url, own, local);
       const scheme = url.protocol.slice(0, -1);
       const hostname = url.hostname;
-      return patterns.some((p) =>
-        p.scheme === scheme &&
-        p.port === url.port &&
-        (p.wildcard ? hostname.endsWith(`.${p.host}`) : hostname === p.host));
+      return patterns.some((p) => p.scheme === scheme && p.port === url.port && (p.wildcard ? hostname.endsWith(`.${p.host}`) : hostname === p.host));
     },
   };
 }

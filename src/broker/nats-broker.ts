@@ -1,4 +1,4 @@
-import { connect as natsConnect, errors as natsErrors, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { type NatsConnection, connect as natsConnect, errors as natsErrors, type Subscription } from '@nats-io/transport-node';
 import { BrokerBase, BrokerUnavailableError, type MessageHandler } from './broker.js';
 import { answerWithin, DEFAULT_LIVENESS, LivenessProbe, type LivenessTiming } from './liveness.js';
 
@@ -98,7 +98,11 @@ export class NatsBroker extends BrokerBase {
     this.connectTimeoutMs = options.connectTimeoutMs ?? 5000;
     this.log = options.log ?? (() => {});
     this.liveness = options.liveness ?? DEFAULT_LIVENESS;
-    this.probe = new LivenessProbe(this.liveness, () => this.pingCurrent(), (error) => this.onProbe(error));
+    this.probe = new LivenessProbe(
+      this.liveness,
+      () => this.pingCurrent(),
+      (error) => this.onProbe(error),
+    );
   }
 
   get subscriptionCount(): number {
@@ -227,7 +231,10 @@ export class NatsBroker extends BrokerBase {
         this.cancels.delete(cancel);
         reject(err);
         // A connection that comes up too late is closed rather than leaked.
-        dialing.then((nc) => nc.close().catch(() => {}), () => {});
+        dialing.then(
+          (nc) => nc.close().catch(() => {}),
+          () => {},
+        );
       };
       const cancel = (): void => stop(new BrokerUnavailableError('the nats broker was closed while connecting'));
       const timer = setTimeout(() => stop(new DeadlineError(`no connection after ${this.connectTimeoutMs} ms`)), Math.max(0, deadline - Date.now()));
@@ -322,7 +329,10 @@ export class NatsBroker extends BrokerBase {
       };
       const fail = (error: Error): void => settle(error);
       this.probeWaiter = fail;
-      nc.flush().then(() => settle(null), (error: unknown) => settle(asError(error)));
+      nc.flush().then(
+        () => settle(null),
+        (error: unknown) => settle(asError(error)),
+      );
     });
   }
 

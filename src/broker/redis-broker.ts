@@ -1,6 +1,6 @@
 import { createClient, createCluster } from 'redis';
 import { BrokerBase, BrokerUnavailableError, type MessageHandler } from './broker.js';
-import { answerWithin, DEFAULT_LIVENESS, LivenessProbe, NoAnswerError, type LivenessTiming } from './liveness.js';
+import { answerWithin, DEFAULT_LIVENESS, LivenessProbe, type LivenessTiming, NoAnswerError } from './liveness.js';
 
 /** Options of {@link RedisBroker}. */
 export interface RedisBrokerOptions {
@@ -142,12 +142,19 @@ export class RedisBroker extends BrokerBase {
     }
   };
 
-  constructor(private readonly url: string, options: RedisBrokerOptions = {}) {
+  constructor(
+    private readonly url: string,
+    options: RedisBrokerOptions = {},
+  ) {
     super();
     this.connectTimeoutMs = options.connectTimeoutMs ?? 5000;
     this.log = options.log;
     this.liveness = options.liveness ?? DEFAULT_LIVENESS;
-    this.probe = new LivenessProbe(this.liveness, () => this.pingAll(), (error) => this.onProbe(error));
+    this.probe = new LivenessProbe(
+      this.liveness,
+      () => this.pingAll(),
+      (error) => this.onProbe(error),
+    );
   }
 
   get kind(): string {
@@ -498,18 +505,20 @@ export class RedisBroker extends BrokerBase {
       }
       destroyCluster(cluster, clients);
     }
-    await Promise.all([pub, sub].map(async (client) => {
-      if (client === undefined) return;
-      if (graceful && client.isReady) {
-        try {
-          await withDeadline(client.close(), CLOSE_TIMEOUT_MS, 'closing a connection');
-          return;
-        } catch {
-          // destroyed below
+    await Promise.all(
+      [pub, sub].map(async (client) => {
+        if (client === undefined) return;
+        if (graceful && client.isReady) {
+          try {
+            await withDeadline(client.close(), CLOSE_TIMEOUT_MS, 'closing a connection');
+            return;
+          } catch {
+            // destroyed below
+          }
         }
-      }
-      destroyQuietly(client);
-    }));
+        destroyQuietly(client);
+      }),
+    );
   }
 
   /** Drops whatever a failed connect() opened, so that connect() can be tried again. */

@@ -6,9 +6,9 @@ import cluster from 'node:cluster';
 import { Command, Option } from 'commander';
 import { brokerLiveness } from '../broker/create-broker.js';
 import { IpcBroker } from '../cluster/ipc-broker.js';
-import { INSTANCE_ENV, runPrimary, WORKER_ENV, workerCount, type WorkerControl } from '../cluster/primary.js';
+import { INSTANCE_ENV, runPrimary, WORKER_ENV, type WorkerControl, workerCount } from '../cluster/primary.js';
 import { loadOptions } from '../config/load.js';
-import { defaultOptions, OptionError, optionSpecs, optionUsage, type GatewayOptions, type Role } from '../config/options.js';
+import { defaultOptions, type GatewayOptions, OptionError, optionSpecs, optionUsage, type Role } from '../config/options.js';
 import { Gateway } from '../gateway/gateway.js';
 import { createLogger } from '../log.js';
 import { hostPort } from '../server/http-lifecycle.js';
@@ -47,9 +47,14 @@ function withGatewayOptions(command: Command, role: Role | null, run: (options: 
  * token. (The load generator is `npm run bench` in a checkout, not part of the package: see README.)
  */
 export function buildProgram(run: (options: GatewayOptions) => Promise<void>): Command {
-  const program = withGatewayOptions(new Command('pushgate')
-    .description('WebSocket push gateway: clients join rooms; backends push over HTTP.\n' +
-      'Precedence: flags, then PUSHGATE_* environment variables, then the --config file, then defaults.'), null, run)
+  const program = withGatewayOptions(
+    new Command('pushgate').description(
+      'WebSocket push gateway: clients join rooms; backends push over HTTP.\n' +
+        'Precedence: flags, then PUSHGATE_* environment variables, then the --config file, then defaults.',
+    ),
+    null,
+    run,
+  )
     // Options after a subcommand are the subcommand's own (pushgate gateway --broker …).
     .enablePositionalOptions();
   program.addCommand(withGatewayOptions(new Command('gateway').description('connections only: pushes arrive through --broker'), 'gateway', run));
@@ -68,11 +73,14 @@ async function runGateway(options: GatewayOptions): Promise<void> {
   // Workers without an external broker reach each other through the primary.
   // A worker is part of its primary's instance (GET /stats counts the instance's workers together).
   const instance = process.env[INSTANCE_ENV];
-  const extras = workerNumber === null ? {} : {
-    worker: workerNumber,
-    ...(instance ? { instance } : {}),
-    ...(options.broker === 'memory' ? { broker: new IpcBroker(process, brokerLiveness(options)) } : {}),
-  };
+  const extras =
+    workerNumber === null
+      ? {}
+      : {
+          worker: workerNumber,
+          ...(instance ? { instance } : {}),
+          ...(options.broker === 'memory' ? { broker: new IpcBroker(process, brokerLiveness(options)) } : {}),
+        };
   const gateway = new Gateway(options, workerNumber === null ? log : log.child({ worker: workerNumber }), extras);
   const stop = async (): Promise<void> => {
     await gateway.close();
@@ -114,16 +122,18 @@ function onWorkerSignal(stop: () => Promise<void>): void {
   process.on('SIGTERM', onSignal);
 }
 
-buildProgram(runGateway).parseAsync(process.argv).catch((error: unknown) => {
-  if (error instanceof OptionError) {
-    process.stderr.write(`pushgate: ${error.message}\n`);
-    process.exit(2);
-  }
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
-    process.stderr.write(`pushgate: cannot listen: ${(error as Error).message}\n`);
+buildProgram(runGateway)
+  .parseAsync(process.argv)
+  .catch((error: unknown) => {
+    if (error instanceof OptionError) {
+      process.stderr.write(`pushgate: ${error.message}\n`);
+      process.exit(2);
+    }
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      process.stderr.write(`pushgate: cannot listen: ${(error as Error).message}\n`);
+      process.exit(1);
+    }
+    process.stderr.write(`pushgate: ${(error as Error).stack ?? String(error)}\n`);
     process.exit(1);
-  }
-  process.stderr.write(`pushgate: ${(error as Error).stack ?? String(error)}\n`);
-  process.exit(1);
-});
+  });

@@ -49,7 +49,10 @@ export function tokenCommand(): Command {
     .action(async (opts: { secret?: string; sub: string; rooms?: string; ttl: number }, command: Command) => {
       const secret = opts.secret ?? process.env[TOKEN_SECRET_ENV] ?? '';
       if (secret === '') command.error(`pushgate token: give --secret or set ${TOKEN_SECRET_ENV}`, { exitCode: 2 });
-      const rooms = (opts.rooms ?? '').split(',').map((room) => room.trim()).filter((room) => room !== '');
+      const rooms = (opts.rooms ?? '')
+        .split(',')
+        .map((room) => room.trim())
+        .filter((room) => room !== '');
       // A token the gateway would refuse is no use: say so now rather than at the handshake.
       const problem = roomPatternsProblem(rooms);
       if (problem !== null) command.error(`pushgate token: --rooms: ${problem}`, { exitCode: 2 });

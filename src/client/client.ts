@@ -292,7 +292,9 @@ export class PushgateClient {
     this.url = url;
     const impl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (typeof impl !== 'function') {
-      throw new TypeError('pushgate client: no WebSocket implementation; pass options.WebSocket (in Node 20, import from "pushgate/client", which uses the ws package)');
+      throw new TypeError(
+        'pushgate client: no WebSocket implementation; pass options.WebSocket (in Node 20, import from "pushgate/client", which uses the ws package)',
+      );
     }
     this.WebSocketImpl = impl;
     this.token = options.token ?? null;
@@ -406,7 +408,11 @@ export class PushgateClient {
       try {
         socket.close(code, reason);
       } catch {
-        try { socket.close(); } catch { /* already closing */ }
+        try {
+          socket.close();
+        } catch {
+          /* already closing */
+        }
       }
     }
     this.failAll(this.closedError());
@@ -550,7 +556,11 @@ export class PushgateClient {
     if (silent >= 2 * this.heartbeatMs && waiting >= this.heartbeatMs) {
       const socket = this.socket;
       this.socket = null;
-      try { socket.close(4000, 'heartbeat timeout'); } catch { /* closing anyway */ }
+      try {
+        socket.close(4000, 'heartbeat timeout');
+      } catch {
+        /* closing anyway */
+      }
       this.onClosed(4000, `no frame from the server for ${Math.round(silent)} ms`, false);
       return;
     }
@@ -605,7 +615,11 @@ export class PushgateClient {
       return false; // the socket is closing; its close event settles what waits
     }
     let message: unknown;
-    try { message = JSON.parse(text); } catch { message = undefined; }
+    try {
+      message = JSON.parse(text);
+    } catch {
+      message = undefined;
+    }
     this.emit('frame', request === undefined ? { direction: 'out', text, message, source } : { direction: 'out', text, message, source, request });
     return true;
   }
@@ -613,7 +627,11 @@ export class PushgateClient {
   private timeout(pending: Pending): void {
     pending.timer = undefined;
     const { type, room } = pending.info;
-    const error = new PushgateError(ClientErrorCode.TIMEOUT, `no answer to ${type}${room === undefined ? '' : ` ${JSON.stringify(room)}`} within ${this.timeoutMs} ms`, { request: pending.info });
+    const error = new PushgateError(
+      ClientErrorCode.TIMEOUT,
+      `no answer to ${type}${room === undefined ? '' : ` ${JSON.stringify(room)}`} within ${this.timeoutMs} ms`,
+      { request: pending.info },
+    );
     const queued = this.queue.indexOf(pending);
     if (queued !== -1) this.queue.splice(queued, 1);
     // An unanswered request stays in flight: a late ERROR still drops a refused room.
@@ -707,9 +725,12 @@ export class PushgateClient {
       this.heartbeatPongsDue -= 1;
       source = 'heartbeat';
     }
-    this.emit('frame', pending === undefined
-      ? { direction: 'in', text: data, message, source }
-      : { direction: 'in', text: data, message, source: pending.source, request: pending.info });
+    this.emit(
+      'frame',
+      pending === undefined
+        ? { direction: 'in', text: data, message, source }
+        : { direction: 'in', text: data, message, source: pending.source, request: pending.info },
+    );
     if (this.socket === null) return; // a listener closed the client
     switch (frame.type) {
       case 'PUSH':
@@ -725,8 +746,13 @@ export class PushgateClient {
       case 'ERROR': {
         const code = typeof body.code === 'string' ? body.code : 'ERROR';
         const text = typeof body.message === 'string' ? body.message : 'request refused';
-        const error = new PushgateError(code, pending === undefined ? text : `${pending.info.type}${pending.info.room === undefined ? '' : ` ${JSON.stringify(pending.info.room)}`} refused: ${code}: ${text}`,
-          pending === undefined ? {} : { request: pending.info });
+        const error = new PushgateError(
+          code,
+          pending === undefined
+            ? text
+            : `${pending.info.type}${pending.info.room === undefined ? '' : ` ${JSON.stringify(pending.info.room)}`} refused: ${code}: ${text}`,
+          pending === undefined ? {} : { request: pending.info },
+        );
         if (pending !== undefined) this.answer(pending, error);
         else this.emit('error', error);
         return;
@@ -757,7 +783,9 @@ export class PushgateClient {
         listener(...args);
       } catch (error) {
         // A listener's exception must not break the client; report it as uncaught, asynchronously.
-        queueMicrotask(() => { throw error; });
+        queueMicrotask(() => {
+          throw error;
+        });
       }
     }
   }

@@ -7,7 +7,7 @@
  * @module
  */
 import { WebSocket as NodeWebSocket } from 'ws';
-import { PushgateClient, type ClientOptions, type WebSocketConstructor } from './client.js';
+import { type ClientOptions, PushgateClient, type WebSocketConstructor } from './client.js';
 
 export * from './client.js';
 
@@ -16,8 +16,6 @@ export * from './client.js';
  * `globalThis.WebSocket` when there is one and to the `ws` package's WebSocket otherwise.
  */
 export function connect(url: string, options: ClientOptions = {}): PushgateClient {
-  const WebSocket = options.WebSocket
-    ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
-    ?? (NodeWebSocket as unknown as WebSocketConstructor);
+  const WebSocket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket ?? (NodeWebSocket as unknown as WebSocketConstructor);
   return new PushgateClient(url, { ...options, WebSocket });
 }

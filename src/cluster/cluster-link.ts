@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import { BrokerUnavailableError, type Broker, type BrokerStatus } from '../broker/broker.js';
+import { type Broker, type BrokerStatus, BrokerUnavailableError } from '../broker/broker.js';
+import { type Aggregate, aggregateReports } from '../stats/aggregate.js';
 import { ALL_CHANNEL, nodeChannel, nodeOfConnection, PRESENCE_CHANNEL, roomChannel, userChannel } from './channels.js';
 import { decodeBarrier, decodePushEnvelope, encodeBarrier, encodePushEnvelope, type Presence, type PushEnvelope } from './envelope.js';
 import { InFlight } from './in-flight.js';
-import { aggregateReports, type Aggregate } from '../stats/aggregate.js';
 
 /** Rooms reported per node in presence, the largest first: bounds the message whatever the room count. */
 export const PRESENCE_ROOM_LIMIT = 1000;
@@ -148,7 +148,9 @@ export class ClusterLink {
         // The nodes that must be back (resubscribed) before this one accepts pushes again: those alive when
         // the outage began, which a hang lets this node notice only up to timeout + probe interval later.
         const since = Date.now() - this.goneAfterMs - this.timing.publishTimeoutMs - this.timing.probeIntervalMs;
-        this.awaiting = new Set([...this.peers].filter(([node, { presence, at }]) => node !== host.nodeId && presence.role !== 'api' && at >= since).map(([node]) => node));
+        this.awaiting = new Set(
+          [...this.peers].filter(([node, { presence, at }]) => node !== host.nodeId && presence.role !== 'api' && at >= since).map(([node]) => node),
+        );
       } else if (status === 'up') {
         log.info(`broker ${broker.kind} connected`);
         this.recoveredAt = Date.now();
@@ -227,11 +229,14 @@ export class ClusterLink {
   }
 
   private subscribeTo(channel: string, what: Record<string, string>): void {
-    const subscribed = this.broker.subscribe(channel, (payload) => this.receive(payload)).catch((error: unknown) => {
-      this.log.warn({ err: error, ...what }, 'subscription failed; it is restored when the broker is back');
-    }).finally(() => {
-      if (this.subscribing.get(channel) === subscribed) this.subscribing.delete(channel);
-    });
+    const subscribed = this.broker
+      .subscribe(channel, (payload) => this.receive(payload))
+      .catch((error: unknown) => {
+        this.log.warn({ err: error, ...what }, 'subscription failed; it is restored when the broker is back');
+      })
+      .finally(() => {
+        if (this.subscribing.get(channel) === subscribed) this.subscribing.delete(channel);
+      });
     this.subscribing.set(channel, subscribed);
   }
 
@@ -243,10 +248,14 @@ export class ClusterLink {
    */
   publish(push: PushEnvelope): Promise<void> {
     if (!this.available) return Promise.reject(new BrokerUnavailableError());
-    const channel = push.kind === 'all' ? ALL_CHANNEL
-      : push.kind === 'room' ? roomChannel(push.room)
-        : push.kind === 'user' ? userChannel(push.user)
-          : nodeChannel(nodeOfConnection(push.conn) ?? '');
+    const channel =
+      push.kind === 'all'
+        ? ALL_CHANNEL
+        : push.kind === 'room'
+          ? roomChannel(push.room)
+          : push.kind === 'user'
+            ? userChannel(push.user)
+            : nodeChannel(nodeOfConnection(push.conn) ?? '');
     const expiresAt = Date.now() + this.timing.publishTimeoutMs + this.timing.clockSkewMs;
     const seq = ++this.sequence;
     // Tracked before publishing: the push may come back before the broker's answer does.
@@ -295,7 +304,10 @@ export class ClusterLink {
   async publishBarrier(): Promise<boolean> {
     if (!this.host.holdsConnections || this.broker.status !== 'up') return false;
     await this.inFlight.whenSettled();
-    return this.broker.publish(ALL_CHANNEL, encodeBarrier(this.host.nodeId)).then(() => true, () => false);
+    return this.broker.publish(ALL_CHANNEL, encodeBarrier(this.host.nodeId)).then(
+      () => true,
+      () => false,
+    );
   }
 
   /** Resolves once the barrier of every node in `nodes` has come through this node's subscription. */
@@ -414,8 +426,10 @@ export class ClusterLink {
     this.expiredUnlogged += 1;
     const now = Date.now();
     if (now - this.expiredLoggedAt < EXPIRED_LOG_EVERY_MS) return;
-    this.log.warn({ dropped: this.expiredUnlogged },
-      `dropped pushes that arrived after their deadline (their publisher answered 503): expected after a broker stall; otherwise the nodes' clocks differ by more than --broker-clock-skew (${this.timing.clockSkewMs} ms), or this node reads from the broker that late`);
+    this.log.warn(
+      { dropped: this.expiredUnlogged },
+      `dropped pushes that arrived after their deadline (their publisher answered 503): expected after a broker stall; otherwise the nodes' clocks differ by more than --broker-clock-skew (${this.timing.clockSkewMs} ms), or this node reads from the broker that late`,
+    );
     this.expiredUnlogged = 0;
     this.expiredLoggedAt = now;
   }

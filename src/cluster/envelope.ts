@@ -25,9 +25,14 @@ export type PushEnvelope = (
  * the time after which no node may deliver it, because its publisher has answered 503 by then.
  */
 export function encodePushEnvelope(push: PushEnvelope, expiresAt?: number): Buffer {
-  const target = push.kind === 'room' ? `,"room":${JSON.stringify(push.room)}`
-    : push.kind === 'conn' ? `,"conn":${JSON.stringify(push.conn)}`
-      : push.kind === 'user' ? `,"user":${JSON.stringify(push.user)}` : '';
+  const target =
+    push.kind === 'room'
+      ? `,"room":${JSON.stringify(push.room)}`
+      : push.kind === 'conn'
+        ? `,"conn":${JSON.stringify(push.conn)}`
+        : push.kind === 'user'
+          ? `,"user":${JSON.stringify(push.user)}`
+          : '';
   const origin = push.origin === undefined ? '' : `,"origin":${JSON.stringify(push.origin.node)},"seq":${push.origin.seq}`;
   const expiry = expiresAt === undefined ? '' : `,"exp":${Math.ceil(expiresAt)}`;
   return Buffer.from(`{"v":1,"kind":"${push.kind}"${target}${origin}${expiry},"items":[${push.items.join(',')}]}`);
@@ -55,14 +60,21 @@ export function decodePushEnvelope(payload: Buffer): ReceivedPush | null {
   if (value.exp !== undefined && !Number.isFinite(value.exp)) return null;
   const expiresAt = typeof value.exp === 'number' ? value.exp : null;
   // The last `items` member is the one JSON.parse kept (the encoder writes one).
-  const member = outline(text).members.filter((m) => m.name === 'items').pop();
+  const member = outline(text)
+    .members.filter((m) => m.name === 'items')
+    .pop();
   if (member === undefined) return null;
   const items = member.elements.map((span) => text.slice(span.start, span.end));
-  const push: PushEnvelope | null = value.kind === 'all' ? { kind: 'all', items }
-    : value.kind === 'room' && typeof value.room === 'string' ? { kind: 'room', room: value.room, items }
-      : value.kind === 'conn' && typeof value.conn === 'string' ? { kind: 'conn', conn: value.conn, items }
-        : value.kind === 'user' && typeof value.user === 'string' ? { kind: 'user', user: value.user, items }
-          : null;
+  const push: PushEnvelope | null =
+    value.kind === 'all'
+      ? { kind: 'all', items }
+      : value.kind === 'room' && typeof value.room === 'string'
+        ? { kind: 'room', room: value.room, items }
+        : value.kind === 'conn' && typeof value.conn === 'string'
+          ? { kind: 'conn', conn: value.conn, items }
+          : value.kind === 'user' && typeof value.user === 'string'
+            ? { kind: 'user', user: value.user, items }
+            : null;
   if (push === null) return null;
   if (typeof value.origin === 'string' && Number.isSafeInteger(value.seq)) push.origin = { node: value.origin, seq: value.seq as number };
   return { push, expiresAt };

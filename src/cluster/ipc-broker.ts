@@ -1,5 +1,5 @@
 import { BrokerBase, BrokerUnavailableError, type MessageHandler } from '../broker/broker.js';
-import { DEFAULT_LIVENESS, LivenessProbe, NoAnswerError, type LivenessTiming } from '../broker/liveness.js';
+import { DEFAULT_LIVENESS, LivenessProbe, type LivenessTiming, NoAnswerError } from '../broker/liveness.js';
 
 /** Messages between a worker's IpcBroker and the primary's relay. */
 export type IpcBrokerMessage =
@@ -36,12 +36,19 @@ export class IpcBroker extends BrokerBase {
   /** Channels the primary relays (every worker's), as of its last acknowledgement; null before one. */
   relayChannels: number | null = null;
 
-  constructor(private readonly channel: NodeJS.Process = process, private readonly liveness: LivenessTiming = DEFAULT_LIVENESS) {
+  constructor(
+    private readonly channel: NodeJS.Process = process,
+    private readonly liveness: LivenessTiming = DEFAULT_LIVENESS,
+  ) {
     super();
-    this.probe = new LivenessProbe(liveness, () => this.request(PROBE_CHANNEL, (id) => ({ pushgate: 'pub', id, channel: PROBE_CHANNEL, payload: Buffer.alloc(0) })), (error) => {
-      if (error !== null) this.noAnswer(error);
-      else if (this.status === 'down' && this.channel.connected) this.setStatus('up');
-    });
+    this.probe = new LivenessProbe(
+      liveness,
+      () => this.request(PROBE_CHANNEL, (id) => ({ pushgate: 'pub', id, channel: PROBE_CHANNEL, payload: Buffer.alloc(0) })),
+      (error) => {
+        if (error !== null) this.noAnswer(error);
+        else if (this.status === 'down' && this.channel.connected) this.setStatus('up');
+      },
+    );
     channel.on('message', (message: unknown) => {
       if (!isIpcBrokerMessage(message)) return;
       if (message.pushgate === 'msg') {

@@ -2,8 +2,8 @@ import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
-import type { GatewayOptions } from '../config/options.js';
 import { openFileLimit } from '../config/open-file-limit.js';
+import type { GatewayOptions } from '../config/options.js';
 import { isIpcBrokerMessage } from './ipc-broker.js';
 import { PrimaryRelay } from './primary-relay.js';
 
@@ -47,8 +47,10 @@ export async function runPrimary(options: GatewayOptions, log: Logger): Promise<
   const count = workerCount(options.workers);
   const limit = openFileLimit();
   if (limit !== null) {
-    log.info(`open-file limit ${limit}: each of the ${count} workers can hold about ${Math.max(0, limit - 64).toLocaleString('en')} connections` +
-      ' (raise it with `ulimit -n`, LimitNOFILE= in systemd, or --ulimit nofile= in Docker)');
+    log.info(
+      `open-file limit ${limit}: each of the ${count} workers can hold about ${Math.max(0, limit - 64).toLocaleString('en')} connections` +
+        ' (raise it with `ulimit -n`, LimitNOFILE= in systemd, or --ulimit nofile= in Docker)',
+    );
   }
   cluster.setupPrimary({ serialization: 'advanced' });
   const relay = new PrimaryRelay<Worker>();
@@ -106,7 +108,9 @@ export async function runPrimary(options: GatewayOptions, log: Logger): Promise<
     while (restarts.length > 0 && restarts[0] < now - 10000) restarts.shift();
     const delay = restarts.length > 5 ? 5000 : 100;
     log.error(`worker ${number} (pid ${worker.process.pid}) exited (${signal ?? code}); starting a new one in ${delay} ms`);
-    setTimeout(() => { if (!stopping) fork(number); }, delay).unref();
+    setTimeout(() => {
+      if (!stopping) fork(number);
+    }, delay).unref();
   });
 
   let signalled = false;
@@ -132,10 +136,13 @@ export async function runPrimary(options: GatewayOptions, log: Logger): Promise<
       clearTimeout(drainBound);
       for (const worker of numbers.keys()) if (worker.isConnected()) worker.send({ pushgate: 'shutdown', nodes: barriers } satisfies WorkerControl);
     };
-    const drainBound = setTimeout(() => {
-      log.warn(`${draining.size} workers did not drain within ${options.shutdownTimeout}s: closing all`);
-      closeAll?.();
-    }, options.shutdownTimeout * 1000 + 1000);
+    const drainBound = setTimeout(
+      () => {
+        log.warn(`${draining.size} workers did not drain within ${options.shutdownTimeout}s: closing all`);
+        closeAll?.();
+      },
+      options.shutdownTimeout * 1000 + 1000,
+    );
     drainBound.unref();
     for (const worker of numbers.keys()) {
       if (!worker.isConnected()) continue;
@@ -143,11 +150,14 @@ export async function runPrimary(options: GatewayOptions, log: Logger): Promise<
       worker.send({ pushgate: 'drain' } satisfies WorkerControl);
     }
     if (draining.size === 0) closeAll();
-    setTimeout(() => {
-      log.error('workers did not stop in time: exiting');
-      for (const worker of numbers.keys()) worker.process.kill('SIGKILL');
-      process.exit(1);
-    }, options.shutdownTimeout * 2000 + 5000).unref();
+    setTimeout(
+      () => {
+        log.error('workers did not stop in time: exiting');
+        for (const worker of numbers.keys()) worker.process.kill('SIGKILL');
+        process.exit(1);
+      },
+      options.shutdownTimeout * 2000 + 5000,
+    ).unref();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

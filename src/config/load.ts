@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { OptionError, optionSpecs, resolveOptions, type GatewayOptions } from './options.js';
+import { type GatewayOptions, OptionError, optionSpecs, resolveOptions } from './options.js';
 
 /** Where option values come from; later sources win: file, then environment, then flags. */
 export interface OptionSources {

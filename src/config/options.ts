@@ -141,38 +141,81 @@ export const optionSpecs: readonly OptionSpec[] = [
   spec('port', 'port', port, 'WebSocket listening port (0: any free port)'),
   spec('apiHost', 'address', { type: 'string' }, 'push API listening address (keep it internal)'),
   spec('apiPort', 'port', port, 'push API listening port (0: any free port)'),
-  spec('allowedOrigins', 'list', { type: 'list' },
-    'comma-separated origins allowed to connect (https://a.example, https://*.example); empty: same origin only; *: all'),
-  spec('heartbeatInterval', 'seconds', { type: 'number', min: 0.05, max: 86400 },
-    'disconnect a client silent for this long (PING or any frame keeps it alive)'),
+  spec(
+    'allowedOrigins',
+    'list',
+    { type: 'list' },
+    'comma-separated origins allowed to connect (https://a.example, https://*.example); empty: same origin only; *: all',
+  ),
+  spec(
+    'heartbeatInterval',
+    'seconds',
+    { type: 'number', min: 0.05, max: 86400 },
+    'disconnect a client silent for this long (PING or any frame keeps it alive)',
+  ),
   spec('maxRooms', 'count', positiveInt(100000), 'rooms one connection may join'),
   spec('maxBatchItems', 'count', positiveInt(1000000), 'items merged into one PUSH frame at most'),
-  spec('maxBatchDelay', 'ms', { type: 'int', min: 0, max: 60000 },
-    'wait up to this long to merge more items (0: flush at the end of each event-loop turn)'),
+  spec('maxBatchDelay', 'ms', { type: 'int', min: 0, max: 60000 }, 'wait up to this long to merge more items (0: flush at the end of each event-loop turn)'),
   spec('maxMessageSize', 'bytes', positiveInt(GiB), 'largest client message; larger ones close with 1009'),
   spec('maxQueueBytes', 'bytes', positiveInt(GiB), 'outgoing bytes queued per connection before a slow-consumer close (1013)'),
   spec('maxPendingItems', 'count', positiveInt(1e9), 'items waiting for merge or delivery before the push API answers 503'),
   spec('maxBodySize', 'bytes', positiveInt(GiB), 'largest push API request body; larger ones get 413'),
   spec('maxItemDepth', 'depth', positiveInt(10000), 'arrays and objects one pushed item may nest; deeper items get 400 ITEM_TOO_DEEP'),
-  spec('apiHeadersTimeout', 'seconds', { type: 'number', min: 0.1, max: 3600 }, 'time a push API client may take to send a request\'s headers (at most apiRequestTimeout)'),
-  spec('apiRequestTimeout', 'seconds', { type: 'number', min: 0.1, max: 3600 }, 'time a push API client may take to send a whole request; a slower one is cut (408)'),
+  spec(
+    'apiHeadersTimeout',
+    'seconds',
+    { type: 'number', min: 0.1, max: 3600 },
+    "time a push API client may take to send a request's headers (at most apiRequestTimeout)",
+  ),
+  spec(
+    'apiRequestTimeout',
+    'seconds',
+    { type: 'number', min: 0.1, max: 3600 },
+    'time a push API client may take to send a whole request; a slower one is cut (408)',
+  ),
   spec('apiMaxConnections', 'count', positiveInt(1000000), 'connections the push API holds at once, per process; more are dropped and counted'),
-  spec('maxClientRate', 'per-second', { type: 'number', min: 0, max: 1e6 },
-    'messages per second a client may send before a 1008 close (0: unlimited)'),
-  spec('shutdownTimeout', 'seconds', { type: 'number', min: 0, max: 3600 },
-    'how long a graceful shutdown may take: waiting for accepted pushes to come back from the broker, then for clients to close'),
+  spec('maxClientRate', 'per-second', { type: 'number', min: 0, max: 1e6 }, 'messages per second a client may send before a 1008 close (0: unlimited)'),
+  spec(
+    'shutdownTimeout',
+    'seconds',
+    { type: 'number', min: 0, max: 3600 },
+    'how long a graceful shutdown may take: waiting for accepted pushes to come back from the broker, then for clients to close',
+  ),
   spec('jwtSecret', 'secret', { type: 'string', optional: true }, 'HS256 secret: connections must present a valid JWT (off when empty)'),
   spec('jwtPublicKey', 'file', { type: 'string', optional: true }, 'PEM public key file (RS256/ES256) to verify connection JWTs (off when empty)'),
   spec('apiKey', 'key', { type: 'string', optional: true }, 'bearer key the push API requires (required when --api-host is not loopback)'),
-  spec('publicStats', '', { type: 'boolean' }, 'let any client join the dashboard stream pushgate:stats without the API key (node ids, pids and counters become public)'),
-  spec('handshakeTimeout', 'seconds', { type: 'number', min: 0.1, max: 600 }, 'time a client may take to complete its WebSocket handshake (and, with JWT auth, to send AUTH)'),
-  spec('maxConnectionsPerIp', 'count', { type: 'int', min: 0, max: 10000000 }, 'connections one IP address may hold, handshakes under way included (0: unlimited)'),
+  spec(
+    'publicStats',
+    '',
+    { type: 'boolean' },
+    'let any client join the dashboard stream pushgate:stats without the API key (node ids, pids and counters become public)',
+  ),
+  spec(
+    'handshakeTimeout',
+    'seconds',
+    { type: 'number', min: 0.1, max: 600 },
+    'time a client may take to complete its WebSocket handshake (and, with JWT auth, to send AUTH)',
+  ),
+  spec(
+    'maxConnectionsPerIp',
+    'count',
+    { type: 'int', min: 0, max: 10000000 },
+    'connections one IP address may hold, handshakes under way included (0: unlimited)',
+  ),
   spec('broker', 'url', { type: 'string' }, 'memory (one machine), redis://host:6379 or nats://host:4222 (a cluster of nodes)'),
-  spec('brokerTimeout', 'ms', { type: 'int', min: 10, max: 600000 },
-    'a publish or liveness probe the broker does not answer within this is refused (503) and the broker counted down'),
+  spec(
+    'brokerTimeout',
+    'ms',
+    { type: 'int', min: 10, max: 600000 },
+    'a publish or liveness probe the broker does not answer within this is refused (503) and the broker counted down',
+  ),
   spec('brokerProbeInterval', 'ms', { type: 'int', min: 10, max: 600000 }, 'how often the broker connections are probed for liveness'),
-  spec('brokerClockSkew', 'ms', { type: 'int', min: 0, max: 600000 },
-    'tolerated clock difference between nodes (plus delivery lag): pushes arriving later than their publish deadline plus this are dropped'),
+  spec(
+    'brokerClockSkew',
+    'ms',
+    { type: 'int', min: 0, max: 600000 },
+    'tolerated clock difference between nodes (plus delivery lag): pushes arriving later than their publish deadline plus this are dropped',
+  ),
   spec('role', 'role', { type: 'enum', choices: ROLES }, 'both, gateway (connections only) or api (push API only); also the subcommands'),
   spec('workers', 'count', { type: 'int', min: 0, max: 1024 }, 'worker processes sharing the ports (0: one per core, 1: none)'),
   spec('presenceInterval', 'seconds', { type: 'number', min: 0.05, max: 60 }, 'seconds between cluster presence reports (counts are at most 3 of these stale)'),
@@ -221,12 +264,11 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
 /** An option value that cannot be used; the message names the option, its flag and variable. */
 export class OptionError extends Error {
   readonly code = 'INVALID_OPTION';
-  constructor(readonly option: OptionSpec | string, detail: string) {
-    super(
-      typeof option === 'string'
-        ? detail
-        : `invalid ${option.flag} (${option.env}, config key "${option.key}"): ${detail}`,
-    );
+  constructor(
+    readonly option: OptionSpec | string,
+    detail: string,
+  ) {
+    super(typeof option === 'string' ? detail : `invalid ${option.flag} (${option.env}, config key "${option.key}"): ${detail}`);
     this.name = 'OptionError';
   }
 }
@@ -236,7 +278,14 @@ export function optionUsage(option: OptionSpec): string {
   return option.kind.type === 'boolean' ? option.flag : `${option.flag} <${option.arg}>`;
 }
 
-const BOOLEAN_WORDS: ReadonlyMap<string, boolean> = new Map([['true', true], ['false', false], ['1', true], ['0', false], ['yes', true], ['no', false]]);
+const BOOLEAN_WORDS: ReadonlyMap<string, boolean> = new Map([
+  ['true', true],
+  ['false', false],
+  ['1', true],
+  ['0', false],
+  ['yes', true],
+  ['no', false],
+]);
 
 const specsByKey = new Map(optionSpecs.map((s) => [s.key, s]));
 
@@ -288,12 +337,14 @@ export function parseOptionValue(option: OptionSpec, raw: unknown): GatewayOptio
 
 /** Checks that go beyond the type: values the gateway could not start with. */
 const semanticChecks: Partial<Record<keyof GatewayOptions, (value: never) => string | null>> = {
-  broker: (value: string) => (/^(memory(:\/\/[\w.-]*)?|rediss?:\/\/\S+|nats:\/\/\S+)$/.test(value) ? null : `must be memory, redis://host:port or nats://host:port, got "${value}"`),
+  broker: (value: string) =>
+    /^(memory(:\/\/[\w.-]*)?|rediss?:\/\/\S+|nats:\/\/\S+)$/.test(value) ? null : `must be memory, redis://host:port or nats://host:port, got "${value}"`,
   host: (value: string) => (value.split(',').some((host) => host.trim() !== '') ? null : `must name at least one address, got "${value}"`),
   allowedOrigins: (value: string[]) => {
     for (const entry of value) {
       if (entry === '*' || entry === 'null') continue;
-      if (!/^[a-z][a-z0-9+.-]*:\/\/(\*\.)?[^/:*]+(:\d+)?\/?$/i.test(entry)) return `"${entry}" must look like https://host[:port] or https://*.domain (or * or null)`;
+      if (!/^[a-z][a-z0-9+.-]*:\/\/(\*\.)?[^/:*]+(:\d+)?\/?$/i.test(entry))
+        return `"${entry}" must look like https://host[:port] or https://*.domain (or * or null)`;
     }
     return null;
   },

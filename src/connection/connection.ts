@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { WebSocket, type RawData } from 'ws';
+import { type RawData, WebSocket } from 'ws';
 import type { ConnectionAuth } from '../auth/jwt.js';
 import { CloseCode } from '../protocol/codes.js';
 import type { PreparedFrame } from '../protocol/encode.js';

@@ -4,9 +4,9 @@ import { grantedAuth, type JwtVerifier } from '../auth/jwt.js';
 import type { CloseInfo, Connection, ConnectionHandler, IncomingMessage } from '../connection/connection.js';
 import type { Hub } from '../hub/hub.js';
 import { CloseCode, errorRegistry } from '../protocol/codes.js';
-import { frameError, type ErrorFrameBody } from '../protocol/errors.js';
 import { encodeAck, encodeError, encodePong } from '../protocol/encode.js';
-import { decodeClientMessage, type ClientRequest, type RequestId } from '../protocol/messages.js';
+import { type ErrorFrameBody, frameError } from '../protocol/errors.js';
+import { type ClientRequest, decodeClientMessage, type RequestId } from '../protocol/messages.js';
 import type { Stats } from '../stats/stats.js';
 
 const PONG = encodePong(undefined);
@@ -129,30 +129,33 @@ export class ClientHandler implements ConnectionHandler {
     auth.verifying = true;
     // Read when the verdict comes: another AUTH may have authenticated the connection meanwhile.
     const pending = (): boolean => (conn.auth?.pendingUntil ?? 0) > 0;
-    void verifier.verify(request.token).then((grant) => {
-      if (!conn.isOpen) return;
-      if (!pending() && grant.userId !== conn.userId) {
+    void verifier.verify(request.token).then(
+      (grant) => {
+        if (!conn.isOpen) return;
+        if (!pending() && grant.userId !== conn.userId) {
+          auth.verifying = false;
+          this.fail(conn, request.id, frameError.FORBIDDEN.otherUser());
+          return;
+        }
+        conn.auth = grantedAuth(grant, Date.now());
+        this.hub.setUser(conn, grant.userId);
+        // A first AUTH brings the connection online: from now on pushes reach it (not before).
+        this.hub.promote(conn);
+        // A narrower fresh token takes its holder out of the rooms it no longer allows.
+        if (grant.rooms !== null && conn.rooms !== null) {
+          for (const room of [...conn.rooms]) if (room !== STATS_ROOM && !grant.rooms.allows(room)) this.hub.leave(conn, room);
+        }
+        this.ackWhenReady(conn, request.id, grant.userId === undefined ? null : this.userReady(grant.userId));
+      },
+      (error: unknown) => {
         auth.verifying = false;
-        this.fail(conn, request.id, frameError.FORBIDDEN.otherUser());
-        return;
-      }
-      conn.auth = grantedAuth(grant, Date.now());
-      this.hub.setUser(conn, grant.userId);
-      // A first AUTH brings the connection online: from now on pushes reach it (not before).
-      this.hub.promote(conn);
-      // A narrower fresh token takes its holder out of the rooms it no longer allows.
-      if (grant.rooms !== null && conn.rooms !== null) {
-        for (const room of [...conn.rooms]) if (room !== STATS_ROOM && !grant.rooms.allows(room)) this.hub.leave(conn, room);
-      }
-      this.ackWhenReady(conn, request.id, grant.userId === undefined ? null : this.userReady(grant.userId));
-    }, (error: unknown) => {
-      auth.verifying = false;
-      if (!conn.isOpen) return;
-      const message = (error as Error).message;
-      this.fail(conn, request.id, frameError.UNAUTHORIZED.badToken(message));
-      // A connection that never authenticated goes; an authenticated one keeps its current token.
-      if (pending()) conn.close(errorRegistry.UNAUTHORIZED.closes, message);
-    });
+        if (!conn.isOpen) return;
+        const message = (error as Error).message;
+        this.fail(conn, request.id, frameError.UNAUTHORIZED.badToken(message));
+        // A connection that never authenticated goes; an authenticated one keeps its current token.
+        if (pending()) conn.close(errorRegistry.UNAUTHORIZED.closes, message);
+      },
+    );
   }
 
   onClose(conn: Connection, info: CloseInfo): void {

@@ -4,16 +4,16 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { ApiKey, isLoopback } from '../api/api-key.js';
 import { ApiServer } from '../api/api-server.js';
-import { BrokerUnavailableError, type Broker } from '../broker/broker.js';
+import { grantedAuth, handshakeToken, JwtVerifier, KeyFileError, offersAuthFirst, pendingAuth, TokenError, type TokenGrant } from '../auth/jwt.js';
+import { createOriginPolicy, type OriginPolicy } from '../auth/origin.js';
+import { type Broker, BrokerUnavailableError } from '../broker/broker.js';
 import { brokerLiveness, createBroker } from '../broker/create-broker.js';
 import { NoAnswerError } from '../broker/liveness.js';
 import { nodeOfConnection } from '../cluster/channels.js';
 import { ClusterLink, type ClusterView, type InstanceView, type NodeView } from '../cluster/cluster-link.js';
-import { IpcBroker } from '../cluster/ipc-broker.js';
 import type { PushEnvelope } from '../cluster/envelope.js';
-import { grantedAuth, handshakeToken, offersAuthFirst, JwtVerifier, KeyFileError, pendingAuth, TokenError, type TokenGrant } from '../auth/jwt.js';
-import { createOriginPolicy, type OriginPolicy } from '../auth/origin.js';
-import { OptionError, optionSpec, resolveOptions, type GatewayOptions } from '../config/options.js';
+import { IpcBroker } from '../cluster/ipc-broker.js';
+import { type GatewayOptions, OptionError, optionSpec, resolveOptions } from '../config/options.js';
 import { Connection, type ConnectionLimits } from '../connection/connection.js';
 import { Heartbeat } from '../hub/heartbeat.js';
 import { Hub } from '../hub/hub.js';
@@ -21,17 +21,17 @@ import { silentLogger } from '../log.js';
 import { Dispatcher } from '../merger/dispatcher.js';
 import { Merger, type PushTarget } from '../merger/merger.js';
 import { CloseCode } from '../protocol/codes.js';
+import { apiError, handshakeRefusal, type PushError } from '../protocol/errors.js';
 import { roomNameProblem } from '../protocol/room-name.js';
 import { hostPort } from '../server/http-lifecycle.js';
 import { sendJson } from '../server/http-reply.js';
-import { WsListener, type HandshakeVerdict } from '../server/ws-listener.js';
-import { Pages } from '../web/pages.js';
+import { type HandshakeVerdict, WsListener } from '../server/ws-listener.js';
 import { aggregateReports } from '../stats/aggregate.js';
 import { createMetricsRegistry } from '../stats/metrics.js';
 import { Stats, type StatsSnapshot } from '../stats/stats.js';
-import { ClientHandler, STATS_ROOM, statsAccess, type StatsAccess } from './client-handler.js';
+import { Pages } from '../web/pages.js';
+import { ClientHandler, STATS_ROOM, type StatsAccess, statsAccess } from './client-handler.js';
 import { acceptItems, itemCount } from './items.js';
-import { apiError, handshakeRefusal, type PushError } from '../protocol/errors.js';
 
 /** What an accepted push amounts to. */
 export interface PushResult {
@@ -80,7 +80,6 @@ const STATS_ACCESS_LINES: Record<StatsAccess, string> = {
 
 /** WebSocket paths: go-push's `/connect` and the seeds' `/ws`. */
 export const WEBSOCKET_PATHS = ['/connect', '/ws'] as const;
-
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -171,11 +170,20 @@ export class Gateway {
       this.dispatcher.enqueue(frame, this.recipientsOf(target));
     });
     // With authentication on, the sweep also enforces AUTH deadlines and token expiry, at least every second.
-    this.heartbeat = new Heartbeat(this.hub, this.options.heartbeatInterval * 1000, (count) => {
-      this.stats.heartbeatDisconnects += count;
-      log.debug({ count }, 'heartbeat timeout');
-    }, this.verifier === null ? null : 1000, (counts) => log.debug(counts, 'authentication sweep'));
-    this.metrics = createMetricsRegistry(() => this.snapshot(), () => this.clusterView());
+    this.heartbeat = new Heartbeat(
+      this.hub,
+      this.options.heartbeatInterval * 1000,
+      (count) => {
+        this.stats.heartbeatDisconnects += count;
+        log.debug({ count }, 'heartbeat timeout');
+      },
+      this.verifier === null ? null : 1000,
+      (counts) => log.debug(counts, 'authentication sweep'),
+    );
+    this.metrics = createMetricsRegistry(
+      () => this.snapshot(),
+      () => this.clusterView(),
+    );
     // Each worker or node serves its own /metrics: a label tells them apart in one Prometheus.
     this.metrics.setDefaultLabels({ node: this.hub.nodeId });
     this.wsListener = new WsListener({
@@ -228,12 +236,18 @@ export class Gateway {
     let api: AddressInfo | null = null;
     try {
       const bound = (async () => {
-        const broker = this.extras.broker ?? await createBroker(this.options.broker, this.log, brokerLiveness(this.options));
+        const broker = this.extras.broker ?? (await createBroker(this.options.broker, this.log, brokerLiveness(this.options)));
         if (this.servesApi && this.options.apiKey === '' && !isLoopback(this.options.apiHost)) {
-          throw new OptionError(optionSpec('apiKey') ?? 'apiKey', `the push API would listen on ${this.options.apiHost} without a key: set --api-key (PUSHGATE_API_KEY), or listen on a loopback address`);
+          throw new OptionError(
+            optionSpec('apiKey') ?? 'apiKey',
+            `the push API would listen on ${this.options.apiHost} without a key: set --api-key (PUSHGATE_API_KEY), or listen on a loopback address`,
+          );
         }
         if (broker === null && this.options.role !== 'both') {
-          throw new OptionError(optionSpec('broker') ?? 'broker', `role ${this.options.role} needs a broker shared with the other role (redis://… or nats://…), not memory`);
+          throw new OptionError(
+            optionSpec('broker') ?? 'broker',
+            `role ${this.options.role} needs a broker shared with the other role (redis://… or nats://…), not memory`,
+          );
         }
         if (broker !== null) {
           this.cluster = new ClusterLink(broker, this.clusterHost(), this.log, {
@@ -278,9 +292,14 @@ export class Gateway {
       const origins = this.options.allowedOrigins;
       const port = (ws as AddressInfo | null)?.port ?? this.options.port;
       const own = this.originPolicy.ownHostnames.map((name) => `http://${name}:${port}`).join(', ');
-      this.log.info(origins.length === 0 ? `allowed origins: same origin only (${own}); other sites and names need --allowed-origins` : `allowed origins: ${origins.join(', ')}`);
+      this.log.info(
+        origins.length === 0
+          ? `allowed origins: same origin only (${own}); other sites and names need --allowed-origins`
+          : `allowed origins: ${origins.join(', ')}`,
+      );
     }
-    if (this.servesConnections) this.log.info(`dashboard stream (${STATS_ROOM}): ${STATS_ACCESS_LINES[statsAccess(this.options.publicStats, this.options.apiKey !== '')]}`);
+    if (this.servesConnections)
+      this.log.info(`dashboard stream (${STATS_ROOM}): ${STATS_ACCESS_LINES[statsAccess(this.options.publicStats, this.options.apiKey !== '')]}`);
     const where = (address: AddressInfo | null): string => (address === null ? 'none' : hostPort(address));
     this.log.info(`listening ws=${where(ws)} api=${where(api)}${this.cluster === null ? '' : ` broker=${this.cluster.broker.kind} node=${this.hub.nodeId}`}`);
     return { ws, api };
@@ -350,13 +369,16 @@ export class Gateway {
       this.deliver(envelope);
       return Promise.resolve(result);
     }
-    return this.cluster.publish(envelope).then(() => result, (error: unknown) => {
-      this.stats.itemsAccepted -= envelope.items.length;
-      this.stats.pushRejected += 1;
-      if (error instanceof NoAnswerError) this.stats.pushesTimedOut += 1;
-      if (error instanceof BrokerUnavailableError) throw apiError.BROKER_UNAVAILABLE.notAccepted();
-      throw error;
-    });
+    return this.cluster.publish(envelope).then(
+      () => result,
+      (error: unknown) => {
+        this.stats.itemsAccepted -= envelope.items.length;
+        this.stats.pushRejected += 1;
+        if (error instanceof NoAnswerError) this.stats.pushesTimedOut += 1;
+        if (error instanceof BrokerUnavailableError) throw apiError.BROKER_UNAVAILABLE.notAccepted();
+        throw error;
+      },
+    );
   }
 
   // Connections a push is addressed to at acceptance: here, or over the cluster as last reported.
@@ -366,7 +388,7 @@ export class Gateway {
       case 'all':
         return view === null ? this.hub.size : view.total.onlineConnections;
       case 'room':
-        return view === null ? this.hub.members(envelope.room)?.size ?? 0 : view.rooms[envelope.room] ?? 0;
+        return view === null ? (this.hub.members(envelope.room)?.size ?? 0) : (view.rooms[envelope.room] ?? 0);
       case 'conn':
         return 1;
       case 'user':
@@ -541,9 +563,12 @@ export class Gateway {
       const cluster = this.cluster;
       if (cluster === null || this.state === 'stopped') return null;
       let published = false;
-      await settlesWithin(cluster.publishBarrier().then((ok) => {
-        published = ok;
-      }), Math.max(0, this.shutdownDeadline - Date.now()));
+      await settlesWithin(
+        cluster.publishBarrier().then((ok) => {
+          published = ok;
+        }),
+        Math.max(0, this.shutdownDeadline - Date.now()),
+      );
       return published ? this.hub.nodeId : null;
     });
     return this.draining;
@@ -559,7 +584,7 @@ export class Gateway {
   async awaitBarriers(nodes: readonly string[]): Promise<boolean> {
     if (this.cluster === null || nodes.length === 0) return true;
     const done = await settlesWithin(this.cluster.barriersFrom(nodes), Math.max(0, this.shutdownDeadline - Date.now()));
-    if (!done) this.log.warn({ nodes }, 'shutdown deadline passed before every worker\'s pushes had come through the broker');
+    if (!done) this.log.warn({ nodes }, "shutdown deadline passed before every worker's pushes had come through the broker");
     return done;
   }
 
@@ -695,14 +720,17 @@ export class Gateway {
         maxStalenessMs: instance.maxStalenessMs,
         stale: instance.stale,
       },
-      cluster: view === null ? null : {
-        nodes: view.nodes.map(({ node, instance, role, worker, ageMs, stats }) => ({ node, instance, role, worker, ageMs, stats })),
-        total: view.total,
-        roomCount: view.roomCount,
-        roomCountExact: view.roomCountExact,
-        maxStalenessMs: view.maxStalenessMs,
-        stale: view.stale,
-      },
+      cluster:
+        view === null
+          ? null
+          : {
+              nodes: view.nodes.map(({ node, instance, role, worker, ageMs, stats }) => ({ node, instance, role, worker, ageMs, stats })),
+              total: view.total,
+              roomCount: view.roomCount,
+              roomCountExact: view.roomCountExact,
+              maxStalenessMs: view.maxStalenessMs,
+              stale: view.stale,
+            },
     };
     this.merger.add(`r:${STATS_ROOM}`, { kind: 'room', room: STATS_ROOM }, [JSON.stringify(item)]);
   }

@@ -1,5 +1,5 @@
-import { outline } from '../protocol/json-text.js';
 import { apiError, type PushError } from '../protocol/errors.js';
+import { outline } from '../protocol/json-text.js';
 
 /**
  * Pushed items as JSON texts, each exactly as it appeared in the request, with its nesting depth

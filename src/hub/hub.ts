@@ -26,7 +26,10 @@ export class Hub {
   private readonly users = new ConnectionIndex();
   private sequence = 0;
 
-  constructor(readonly maxRooms: number, nodeId: string = randomBytes(4).toString('hex')) {
+  constructor(
+    readonly maxRooms: number,
+    nodeId: string = randomBytes(4).toString('hex'),
+  ) {
     this.nodeId = nodeId;
   }
 

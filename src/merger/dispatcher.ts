@@ -63,10 +63,11 @@ export class Dispatcher {
   }
 
   private schedule(): void {
-    if (this.scheduled === null) this.scheduled = setImmediate(() => {
-      this.scheduled = null;
-      this.run(this.now() + this.sliceMs);
-    });
+    if (this.scheduled === null)
+      this.scheduled = setImmediate(() => {
+        this.scheduled = null;
+        this.run(this.now() + this.sliceMs);
+      });
   }
 
   private run(deadline: number): void {

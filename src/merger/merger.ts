@@ -1,12 +1,8 @@
 import type { Connection } from '../connection/connection.js';
-import { encodePush, prepareFrame, type PreparedFrame } from '../protocol/encode.js';
+import { encodePush, type PreparedFrame, prepareFrame } from '../protocol/encode.js';
 
 /** Where a batch goes: everyone, one room, one connection, or one user's connections. */
-export type PushTarget =
-  | { kind: 'all' }
-  | { kind: 'room'; room: string }
-  | { kind: 'conn'; conn: Connection }
-  | { kind: 'user'; user: string };
+export type PushTarget = { kind: 'all' } | { kind: 'room'; room: string } | { kind: 'conn'; conn: Connection } | { kind: 'user'; user: string };
 
 interface Batch {
   target: PushTarget;

@@ -100,7 +100,7 @@ export const errorRegistry = {
     },
   },
   INVALID_ROOM: {
-    doc: '`data.room` (or the push\'s `room`) is missing or breaks the room-name rules. Fix the name.',
+    doc: "`data.room` (or the push's `room`) is missing or breaks the room-name rules. Fix the name.",
     status: 400,
     messages: { frame: { problem: roomProblem }, api: { problem: roomProblem } },
   },
@@ -192,7 +192,7 @@ export const errorRegistry = {
     },
   },
   FORBIDDEN: {
-    doc: 'A JOIN of a room the token\'s `rooms` claim does not allow, or of `pushgate:stats` without the API key (or at all when no key is set and `publicStats` is off); an AUTH with a token of another user. Do not retry as is.',
+    doc: "A JOIN of a room the token's `rooms` claim does not allow, or of `pushgate:stats` without the API key (or at all when no key is set and `publicStats` is off); an AUTH with a token of another user. Do not retry as is.",
     messages: {
       frame: {
         roomNotAllowed: (room: string) => `the token does not allow room ${JSON.stringify(room)}`,
@@ -203,7 +203,7 @@ export const errorRegistry = {
     },
   },
   ORIGIN_NOT_ALLOWED: {
-    doc: 'Handshake: the page\'s origin is not allowed by `allowedOrigins`. Serve the page from an allowed origin.',
+    doc: "Handshake: the page's origin is not allowed by `allowedOrigins`. Serve the page from an allowed origin.",
     status: 403,
     messages: { handshake: { origin: (origin: string | undefined) => `origin ${origin} is not allowed` } },
   },
@@ -211,7 +211,9 @@ export const errorRegistry = {
     doc: 'Push API: the route exists but not for this method (the `Allow` header lists the right ones).',
     status: 405,
     messages: {
-      api: { method: (method: string | undefined, path: string, allowed: readonly string[]) => `${method} is not allowed on ${path}; use ${allowed.join(', ')}` },
+      api: {
+        method: (method: string | undefined, path: string, allowed: readonly string[]) => `${method} is not allowed on ${path}; use ${allowed.join(', ')}`,
+      },
     },
   },
   TOO_MANY_CONNECTIONS: {
@@ -235,7 +237,7 @@ export const errorRegistry = {
     messages: { api: { full: (pending: number, limit: number) => `${pending} items are waiting for delivery (limit ${limit}); retry later` } },
   },
   BROKER_UNAVAILABLE: {
-    doc: 'Push API: the broker joining the nodes is unreachable, or this node\'s view of the cluster is not current; the push was not accepted. Retry after `Retry-After`.',
+    doc: "Push API: the broker joining the nodes is unreachable, or this node's view of the cluster is not current; the push was not accepted. Retry after `Retry-After`.",
     status: 503,
     messages: {
       api: {
@@ -267,6 +269,4 @@ export const errorRegistry = {
 export type ErrorCodeName = keyof typeof errorRegistry;
 
 /** Stable codes carried by ERROR frames and HTTP JSON errors, by name (each documented in the {@link errorRegistry}). */
-export const ErrorCode = Object.freeze(
-  Object.fromEntries(Object.keys(errorRegistry).map((code) => [code, code])),
-) as { readonly [C in ErrorCodeName]: C };
+export const ErrorCode = Object.freeze(Object.fromEntries(Object.keys(errorRegistry).map((code) => [code, code]))) as { readonly [C in ErrorCodeName]: C };

@@ -29,9 +29,7 @@ export function prepareFrame(text: string, items = 0): PreparedFrame {
  */
 export function encodePush(items: readonly string[], room: string | undefined): string {
   const body = items.join(',');
-  return room === undefined
-    ? `{"type":"PUSH","data":{"items":[${body}]}}`
-    : `{"type":"PUSH","data":{"room":${JSON.stringify(room)},"items":[${body}]}}`;
+  return room === undefined ? `{"type":"PUSH","data":{"items":[${body}]}}` : `{"type":"PUSH","data":{"room":${JSON.stringify(room)},"items":[${body}]}}`;
 }
 
 function withId(id: RequestId | undefined): string {
@@ -55,6 +53,8 @@ export function encodeError(id: RequestId | undefined, code: ErrorCodeName, mess
 
 /** A WARNING frame: `{"type":"WARNING","data":{"code","message",...extra}}` (extra values are JSON-encoded). */
 export function encodeWarning(code: string, message: string, extra: Record<string, number | string> = {}): string {
-  const more = Object.entries(extra).map(([key, value]) => `,${JSON.stringify(key)}:${JSON.stringify(value)}`).join('');
+  const more = Object.entries(extra)
+    .map(([key, value]) => `,${JSON.stringify(key)}:${JSON.stringify(value)}`)
+    .join('');
   return `{"type":"WARNING","data":{"code":${JSON.stringify(code)},"message":${JSON.stringify(message)}${more}}}`;
 }

@@ -1,4 +1,4 @@
-import { errorRegistry, type ErrorCodeName, type ErrorSpec, type ErrorSurface } from './codes.js';
+import { type ErrorCodeName, type ErrorSpec, type ErrorSurface, errorRegistry } from './codes.js';
 
 /** A push the gateway refuses, with the HTTP status (and headers) the push API answers it with. */
 export class PushError extends Error {
@@ -32,10 +32,11 @@ type Registry = typeof errorRegistry;
 
 /** For each code answered on surface `S`, a function per message that builds a `T`. */
 type Builders<S extends ErrorSurface, T> = {
-  readonly [C in keyof Registry as Registry[C]['messages'] extends { readonly [K in S]: unknown } ? C : never]:
-    Registry[C]['messages'] extends { readonly [K in S]: infer M }
-      ? { readonly [N in keyof M]: M[N] extends (...args: infer A) => string ? (...args: A) => T : never }
-      : never;
+  readonly [C in keyof Registry as Registry[C]['messages'] extends { readonly [K in S]: unknown } ? C : never]: Registry[C]['messages'] extends {
+    readonly [K in S]: infer M;
+  }
+    ? { readonly [N in keyof M]: M[N] extends (...args: infer A) => string ? (...args: A) => T : never }
+    : never;
 };
 
 // Turns each message of surface `surface` into a function building `make(code, spec, message)`.
@@ -45,9 +46,7 @@ function buildersFor<S extends ErrorSurface, T>(surface: S, make: (code: ErrorCo
     const messages = spec.messages[surface];
     if (messages === undefined) continue;
     if (surface !== 'frame' && spec.status === undefined) throw new Error(`error ${code} is answered over HTTP but has no status`);
-    result[code] = Object.fromEntries(
-      Object.entries(messages).map(([name, build]) => [name, (...args: never[]) => make(code, spec, build(...args))]),
-    );
+    result[code] = Object.fromEntries(Object.entries(messages).map(([name, build]) => [name, (...args: never[]) => make(code, spec, build(...args))]));
   }
   return result as unknown as Builders<S, T>;
 }
@@ -59,10 +58,13 @@ export const apiError = buildersFor('api', (code, spec, message) => new PushErro
 export const frameError = buildersFor('frame', (code, _spec, message): ErrorFrameBody => ({ code, message }));
 
 /** Refusals on the WebSocket port's HTTP side, e.g. `handshakeRefusal.TOO_MANY_CONNECTIONS.perAddress(max)`. */
-export const handshakeRefusal = buildersFor('handshake', (code, spec, message): HandshakeRefusal => ({
-  ok: false,
-  status: spec.status as number,
-  code,
-  message,
-  ...(spec.headers === undefined ? {} : { headers: spec.headers }),
-}));
+export const handshakeRefusal = buildersFor(
+  'handshake',
+  (code, spec, message): HandshakeRefusal => ({
+    ok: false,
+    status: spec.status as number,
+    code,
+    message,
+    ...(spec.headers === undefined ? {} : { headers: spec.headers }),
+  }),
+);

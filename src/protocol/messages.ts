@@ -1,5 +1,5 @@
 import type { ErrorCodeName } from './codes.js';
-import { frameError, type ErrorFrameBody } from './errors.js';
+import { type ErrorFrameBody, frameError } from './errors.js';
 import { roomNameProblem } from './room-name.js';
 
 /** A request id as the client sent it: echoed unchanged in the ACK, PONG or ERROR that answers it. */

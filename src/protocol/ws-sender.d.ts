@@ -4,9 +4,6 @@ import 'ws';
 declare module 'ws' {
   // biome-ignore lint/complexity/noStaticOnlyClass: declares ws's existing class, static member and all.
   export class Sender {
-    static frame(
-      data: Buffer,
-      options: { fin: boolean; opcode: number; mask: boolean; readOnly: boolean; rsv1: boolean },
-    ): Buffer[];
+    static frame(data: Buffer, options: { fin: boolean; opcode: number; mask: boolean; readOnly: boolean; rsv1: boolean }): Buffer[];
   }
 }

@@ -1,18 +1,16 @@
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import { chooseProtocol } from '../auth/jwt.js';
 import type { OriginPolicy } from '../auth/origin.js';
+import { handshakeRefusal } from '../protocol/errors.js';
 import { AddressLimit } from './address-limit.js';
 import { closeHttp, listenHttp } from './http-lifecycle.js';
-import { handshakeRefusal } from '../protocol/errors.js';
 import { sendJson } from './http-reply.js';
 
 /** The answer of an {@link WsListenerOptions.admit} check. */
-export type HandshakeVerdict =
-  | { ok: true; context?: unknown }
-  | { ok: false; status: number; code: string; message: string; headers?: Record<string, string> };
+export type HandshakeVerdict = { ok: true; context?: unknown } | { ok: false; status: number; code: string; message: string; headers?: Record<string, string> };
 
 type Refusal = Extract<HandshakeVerdict, { ok: false }>;
 
@@ -84,7 +82,10 @@ export class WsListener {
     } as ConstructorParameters<typeof WebSocketServer>[0]);
     const max = options.maxConnectionsPerIp ?? 0;
     this.addressLimit = max > 0 ? new AddressLimit(max) : null;
-    this.hosts = options.host.split(',').map((host) => host.trim()).filter((host) => host !== '');
+    this.hosts = options.host
+      .split(',')
+      .map((host) => host.trim())
+      .filter((host) => host !== '');
     this.servers = this.hosts.map(() => this.createServer());
   }
 
@@ -144,11 +145,14 @@ export class WsListener {
     }
     Promise.resolve()
       .then(() => admit(req))
-      .then((verdict) => {
-        if (!verdict.ok) this.refuse(req, socket, verdict);
-        else if (!this.accepting) this.refuse(req, socket, shuttingDown);
-        else this.complete(req, socket, head, verdict.context);
-      }, (error: unknown) => this.refuse(req, socket, handshakeRefusal.INTERNAL_ERROR.failed((error as Error).message)));
+      .then(
+        (verdict) => {
+          if (!verdict.ok) this.refuse(req, socket, verdict);
+          else if (!this.accepting) this.refuse(req, socket, shuttingDown);
+          else this.complete(req, socket, head, verdict.context);
+        },
+        (error: unknown) => this.refuse(req, socket, handshakeRefusal.INTERNAL_ERROR.failed((error as Error).message)),
+      );
   }
 
   // The checks that need nothing but the request: shutdown, path, origin.

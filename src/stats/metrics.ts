@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { ClusterView } from '../cluster/cluster-link.js';
 import type { Stats, StatsSnapshot } from './stats.js';
 
@@ -53,7 +53,9 @@ export function createMetricsRegistry(snapshot: () => StatsSnapshot, cluster: ()
   const read = snapshot;
   for (const [key, name, help] of counters) {
     new Counter({
-      name, help, registers: [registry],
+      name,
+      help,
+      registers: [registry],
       collect() {
         this.reset();
         this.inc(read()[key] as number);
@@ -61,22 +63,40 @@ export function createMetricsRegistry(snapshot: () => StatsSnapshot, cluster: ()
     });
   }
   for (const [key, name, help] of gauges) {
-    new Gauge({ name, help, registers: [registry], collect() { this.set(read()[key]); } });
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read()[key]);
+      },
+    });
   }
   new Gauge({
-    name: 'pushgate_cluster_online_connections', help: 'Connections online per node of the cluster, as last reported', labelNames: ['node', 'worker'], registers: [registry],
+    name: 'pushgate_cluster_online_connections',
+    help: 'Connections online per node of the cluster, as last reported',
+    labelNames: ['node', 'worker'],
+    registers: [registry],
     collect() {
       this.reset();
       for (const node of cluster()?.nodes ?? []) this.set({ node: node.node, worker: String(node.worker ?? '') }, node.stats.onlineConnections ?? 0);
     },
   });
   new Gauge({
-    name: 'pushgate_cluster_nodes', help: 'Live nodes of the cluster (including this one; while the view is stale, as last reported)', registers: [registry],
-    collect() { this.set(cluster()?.nodes.length ?? 1); },
+    name: 'pushgate_cluster_nodes',
+    help: 'Live nodes of the cluster (including this one; while the view is stale, as last reported)',
+    registers: [registry],
+    collect() {
+      this.set(cluster()?.nodes.length ?? 1);
+    },
   });
   new Gauge({
-    name: 'pushgate_cluster_view_stale', help: '1 while this node cannot vouch for its view of the cluster (broker down or just back), else 0', registers: [registry],
-    collect() { this.set(cluster()?.stale === true ? 1 : 0); },
+    name: 'pushgate_cluster_view_stale',
+    help: '1 while this node cannot vouch for its view of the cluster (broker down or just back), else 0',
+    registers: [registry],
+    collect() {
+      this.set(cluster()?.stale === true ? 1 : 0);
+    },
   });
   return registry;
 }

@@ -146,5 +146,6 @@ export const STAT_KINDS = {
 export type AdditiveStat = { [K in keyof typeof STAT_KINDS]: (typeof STAT_KINDS)[K] extends 'additive' ? K : never }[keyof typeof STAT_KINDS];
 
 /** The {@link AdditiveStat}s, in declaration order. */
-export const ADDITIVE_STATS: readonly AdditiveStat[] = (Object.keys(STAT_KINDS) as (keyof typeof STAT_KINDS)[])
-  .filter((key): key is AdditiveStat => STAT_KINDS[key] === 'additive');
+export const ADDITIVE_STATS: readonly AdditiveStat[] = (Object.keys(STAT_KINDS) as (keyof typeof STAT_KINDS)[]).filter(
+  (key): key is AdditiveStat => STAT_KINDS[key] === 'additive',
+);

@@ -10,14 +10,20 @@ interface Page {
 }
 
 // Pages are self-contained files: inline script and style, WebSockets to any gateway, nothing else.
-const PAGE_CSP = "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src ws: wss:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const PAGE_CSP =
+  "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src ws: wss:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 const sources: Array<[string[], URL, string, Record<string, string>?]> = [
   [['/', '/index.html'], new URL('./static/console.html', import.meta.url), 'text/html; charset=utf-8'],
   [['/dashboard'], new URL('./static/dashboard.html', import.meta.url), 'text/html; charset=utf-8'],
   // The client SDK, an ES module without imports: pages load it with `import { connect } from '/client.js'`.
   // Module scripts load with CORS: the SDK is public code, so any origin may import it.
-  [['/client.js'], new URL('../client/client.js', import.meta.url), 'text/javascript; charset=utf-8', { 'Access-Control-Allow-Origin': '*', 'Cross-Origin-Resource-Policy': 'cross-origin' }],
+  [
+    ['/client.js'],
+    new URL('../client/client.js', import.meta.url),
+    'text/javascript; charset=utf-8',
+    { 'Access-Control-Allow-Origin': '*', 'Cross-Origin-Resource-Policy': 'cross-origin' },
+  ],
 ];
 
 /**

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ApiKey, isLoopback } from '../../src/api/api-key.js';
 import { Gateway } from '../../src/gateway/gateway.js';
-import { startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { type RunningGateway, startGateway } from '../helpers/gateway.js';
 
 describe('ApiKey', () => {
   it('accepts exactly "Bearer <key>"', () => {
@@ -27,11 +27,12 @@ describe('push API with an API key', () => {
   });
   after(() => gw.close());
 
-  const push = (authorization?: string) => fetch(`${gw.apiUrl}/push/all`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
-    body: '{"items":[1]}',
-  });
+  const push = (authorization?: string) =>
+    fetch(`${gw.apiUrl}/push/all`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+      body: '{"items":[1]}',
+    });
 
   it('answers 401 with WWW-Authenticate without the key or with a wrong one, for every route but /healthz', async () => {
     for (const authorization of [undefined, 'Bearer nope', 'k-123']) {

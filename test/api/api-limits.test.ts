@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { GatewayOptions } from '../../src/config/options.js';
-import { startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { memoryLogger } from '../helpers/log.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 
@@ -70,7 +70,11 @@ describe('push API: stalled requests', () => {
       assert.equal(line.err, undefined, 'no error object, no stack');
       assert.equal(line.reason, 'timeout');
     }
-    assert.deepEqual(logs.lines().filter((l) => (l.level as number) >= 50), [], 'no error-level line');
+    assert.deepEqual(
+      logs.lines().filter((l) => (l.level as number) >= 50),
+      [],
+      'no error-level line',
+    );
   });
 
   it('cuts a request whose headers stall, and one that sends nothing, counting both', async () => {
@@ -79,7 +83,11 @@ describe('push API: stalled requests', () => {
     dripping.socket.write(`POST /push/all HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\n`);
     await withTimeout(Promise.all([dripping.closed, silent.closed]), CUT_WITHIN_MS, 'the stalled headers to be cut');
     await waitFor(() => aborted() === before + 2, 3000, `2 aborted requests (have ${aborted() - before})`);
-    assert.deepEqual(logs.lines().filter((l) => (l.level as number) >= 50), [], 'no error-level line');
+    assert.deepEqual(
+      logs.lines().filter((l) => (l.level as number) >= 50),
+      [],
+      'no error-level line',
+    );
   });
 
   it('serves a push sent in time on the same kind of connection', async () => {
@@ -115,7 +123,11 @@ describe('push API: a client that goes away mid-body (default options)', () => {
     const cut = logs.lines().filter((l) => l.msg === 'push API request cut before it was complete');
     assert.equal(cut.length, 5);
     for (const line of cut) assert.deepEqual([line.level, line.err, line.reason], [20, undefined, 'closed']);
-    assert.deepEqual(logs.lines().filter((l) => (l.level as number) >= 50), [], 'no error-level line');
+    assert.deepEqual(
+      logs.lines().filter((l) => (l.level as number) >= 50),
+      [],
+      'no error-level line',
+    );
   });
 });
 
@@ -147,7 +159,7 @@ describe('push API: apiMaxConnections', () => {
     // One of the five finishes and goes: a new connection is served (the server sees the close asynchronously).
     const first = held.shift()!;
     first.socket.end('x'.repeat(100));
-    await withTimeout(first.closed, 3000, 'the finished request\'s connection to close');
+    await withTimeout(first.closed, 3000, "the finished request's connection to close");
     let served = false;
     for (let attempt = 0; attempt < 20 && !served; attempt++) {
       const probe = await rawClient(port);

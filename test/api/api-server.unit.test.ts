@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import { describe, it } from 'node:test';
 import { ApiServer } from '../../src/api/api-server.js';
-import { resolveOptions, type GatewayOptions } from '../../src/config/options.js';
+import { type GatewayOptions, resolveOptions } from '../../src/config/options.js';
 import type { Gateway, PushResult } from '../../src/gateway/gateway.js';
 import { JsonItems } from '../../src/gateway/items.js';
-import { PushError } from '../../src/protocol/errors.js';
 import { ErrorCode } from '../../src/protocol/codes.js';
+import { PushError } from '../../src/protocol/errors.js';
 import { Stats } from '../../src/stats/stats.js';
-import { exchange, rawRequest, type RawAnswer } from '../helpers/fake-http.js';
+import { exchange, type RawAnswer, rawRequest } from '../helpers/fake-http.js';
 import { memoryLogger } from '../helpers/log.js';
 
 /** What the fake gateway was asked to push. */
@@ -25,12 +25,14 @@ interface PushCall {
 function api(options: Partial<GatewayOptions> = {}) {
   const calls: PushCall[] = [];
   const state = { answer: { items: 1, recipients: 2 } as PushResult | Error, running: true, broker: 'none' };
-  const push = (kind: PushCall['kind']) => async (...args: unknown[]): Promise<PushResult> => {
-    const [target, items] = kind === 'all' ? [undefined, args[0]] : [args[0] as string, args[1]];
-    calls.push({ kind, ...(target === undefined ? {} : { target }), items });
-    if (state.answer instanceof Error) throw state.answer;
-    return state.answer;
-  };
+  const push =
+    (kind: PushCall['kind']) =>
+    async (...args: unknown[]): Promise<PushResult> => {
+      const [target, items] = kind === 'all' ? [undefined, args[0]] : [args[0] as string, args[1]];
+      calls.push({ kind, ...(target === undefined ? {} : { target }), items });
+      if (state.answer instanceof Error) throw state.answer;
+      return state.answer;
+    };
   const gateway = {
     options: resolveOptions(options),
     stats: new Stats(),
@@ -42,11 +44,24 @@ function api(options: Partial<GatewayOptions> = {}) {
     snapshot: () => ({ nodeId: 'cafe0001', onlineConnections: 3 }),
     isWorker: false,
     // One process, its own instance: the top level is its own counters.
-    instanceView: () => ({ id: 'cafe0001', nodes: [], total: { onlineConnections: 3 }, rooms: { news: 2 }, roomCount: 1, roomCountExact: true, maxStalenessMs: 0, stale: false }),
+    instanceView: () => ({
+      id: 'cafe0001',
+      nodes: [],
+      total: { onlineConnections: 3 },
+      rooms: { news: 2 },
+      roomCount: 1,
+      roomCountExact: true,
+      maxStalenessMs: 0,
+      stale: false,
+    }),
     hub: { roomSizes: () => [['news', 2]][Symbol.iterator]() },
     metrics: { contentType: 'text/plain; version=0.0.4', metrics: async () => 'pushgate_up 1\n' },
-    get isRunning() { return state.running; },
-    get brokerStatus() { return state.broker; },
+    get isRunning() {
+      return state.running;
+    },
+    get brokerStatus() {
+      return state.broker;
+    },
   } as unknown as Gateway;
   const logs = memoryLogger();
   const server = new ApiServer(gateway, logs.log);
@@ -63,7 +78,7 @@ const JSON_TYPE = { 'content-type': 'application/json' };
 const FORM_TYPE = { 'content-type': 'application/x-www-form-urlencoded' };
 
 describe('ApiServer routing (fake gateway, in-memory requests)', () => {
-  it('routes each push to the gateway with its target and the items\' exact texts, and answers 200 with the counts', async () => {
+  it("routes each push to the gateway with its target and the items' exact texts, and answers 200 with the counts", async () => {
     const { send, calls } = api();
     const answers = [
       await send('POST', '/push/all', JSON_TYPE, '{"items":[1, {"a" : 2}]}'),
@@ -75,7 +90,15 @@ describe('ApiServer routing (fake gateway, in-memory requests)', () => {
       assert.equal(answer.status, 200, answer.body);
       assert.deepEqual(answer.json, { ok: true, items: 1, recipients: 2 });
     }
-    assert.deepEqual(calls.map(({ kind, target }) => [kind, target]), [['all', undefined], ['room', 'news'], ['conn', 'cafe0001-1'], ['user', 'alice']]);
+    assert.deepEqual(
+      calls.map(({ kind, target }) => [kind, target]),
+      [
+        ['all', undefined],
+        ['room', 'news'],
+        ['conn', 'cafe0001-1'],
+        ['user', 'alice'],
+      ],
+    );
     assert.ok(calls[0]!.items instanceof JsonItems);
     assert.deepEqual((calls[0]!.items as JsonItems).texts, ['1', '{"a" : 2}'], 'items kept as written');
     assert.deepEqual((calls[2]!.items as JsonItems).texts, ['"dm"']);
@@ -161,7 +184,13 @@ describe('ApiServer routing (fake gateway, in-memory requests)', () => {
     state.running = false;
     assert.deepEqual((await send('GET', '/healthz')).json, { ok: false, status: 'stopping', broker: 'none' });
     assert.deepEqual((await send('GET', '/stats')).json, {
-      nodeId: 'cafe0001', onlineConnections: 3, roomCount: 1, roomCountExact: true, instance: 'cafe0001', maxStalenessMs: 0, stale: false,
+      nodeId: 'cafe0001',
+      onlineConnections: 3,
+      roomCount: 1,
+      roomCountExact: true,
+      instance: 'cafe0001',
+      maxStalenessMs: 0,
+      stale: false,
     });
     const cluster = await send('GET', '/stats?scope=cluster');
     assert.equal(cluster.json.scope, 'cluster');

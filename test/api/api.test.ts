@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { postForm, postJson, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { postForm, postJson, type RunningGateway, startGateway } from '../helpers/gateway.js';
 
 async function send(url: string, init: RequestInit): Promise<{ status: number; body: any; headers: Headers }> {
   const res = await fetch(url, init);
@@ -20,7 +20,11 @@ describe('push API', () => {
     assert.deepEqual(await postForm(`${gw.apiUrl}/push/all`, { items: '[1,{"a":2}]' }), { status: 200, body: { ok: true, items: 2, recipients: 0 } });
     assert.deepEqual(await postForm(`${gw.apiUrl}/push/all`, { msg: '{"single":true}' }), { status: 200, body: { ok: true, items: 1, recipients: 0 } });
     assert.deepEqual((await postJson(`${gw.apiUrl}/push/room`, { room: 'r', items: ['x'] })).body, { ok: true, items: 1, recipients: 0 });
-    const charset = await send(`${gw.apiUrl}/push/all`, { method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8' }, body: '{"items":["é"]}' });
+    const charset = await send(`${gw.apiUrl}/push/all`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      body: '{"items":["é"]}',
+    });
     assert.equal(charset.status, 200);
   });
 
@@ -53,10 +57,13 @@ describe('push API', () => {
   it('answers 413 for a streamed body without Content-Length that grows past the limit', async () => {
     const { port } = new URL(gw.apiUrl);
     const status = await new Promise<number>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, path: '/push/all', method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
+      const req = request(
+        { host: '127.0.0.1', port, path: '/push/all', method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
       req.on('error', reject);
       req.setTimeout(5000, () => req.destroy(new Error('no answer within 5 s')));
       req.write('{"items":["');
@@ -77,7 +84,7 @@ describe('push API', () => {
     assert.equal((await send(`${gw.apiUrl}/stats`, { method: 'DELETE' })).status, 405);
   });
 
-  it('serves go-push\'s counters and ours at /stats', async (t) => {
+  it("serves go-push's counters and ours at /stats", async (t) => {
     const client = await gw.connect();
     t.after(() => client.close());
     await client.request('JOIN', { room: 'stats-room' });
@@ -85,7 +92,17 @@ describe('push API', () => {
     await client.nextOfType('PUSH');
     const { status, body } = await send(`${gw.apiUrl}/stats`, {});
     assert.equal(status, 200);
-    for (const key of ['onlineConnections', 'roomCount', 'sendMessageTotal', 'sendMessageFail', 'dispatchPending', 'mergerPending', 'itemsDelivered', 'slowConsumerDisconnects', 'pushRejected']) {
+    for (const key of [
+      'onlineConnections',
+      'roomCount',
+      'sendMessageTotal',
+      'sendMessageFail',
+      'dispatchPending',
+      'mergerPending',
+      'itemsDelivered',
+      'slowConsumerDisconnects',
+      'pushRejected',
+    ]) {
       assert.equal(typeof body[key], 'number', key);
     }
     assert.equal(body.onlineConnections, 1);
@@ -111,7 +128,11 @@ describe('push API with hostile items', () => {
     const gw = await startGateway();
     t.after(() => gw.close());
     const depth = 200000;
-    const res = await send(`${gw.apiUrl}/push/all`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"items":[${'['.repeat(depth)}${']'.repeat(depth)}]}` });
+    const res = await send(`${gw.apiUrl}/push/all`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: `{"items":[${'['.repeat(depth)}${']'.repeat(depth)}]}`,
+    });
     assert.equal(res.status, 400);
     assert.equal(res.body.error.code, 'ITEM_TOO_DEEP');
     assert.match(res.body.error.message, /items\[0\] is nested 200000 deep; the limit is 64/);
@@ -120,11 +141,29 @@ describe('push API with hostile items', () => {
   it('refuses values of library use nested past maxItemDepth, or too deep to encode at all', async (t) => {
     const gw = await startGateway({ maxItemDepth: 3 });
     t.after(() => gw.close());
-    assert.deepEqual(await gw.gateway.pushAll([[[[1]]]]).then(() => 'accepted', (e) => e.code), 'accepted');
-    assert.match(await gw.gateway.pushAll([1, [[[[1]]]]]).then(() => '', (e) => `${e.code} ${e.message}`), /^ITEM_TOO_DEEP items\[1\] is nested 4 deep; the limit is 3/);
+    assert.deepEqual(
+      await gw.gateway.pushAll([[[[1]]]]).then(
+        () => 'accepted',
+        (e) => e.code,
+      ),
+      'accepted',
+    );
+    assert.match(
+      await gw.gateway.pushAll([1, [[[[1]]]]]).then(
+        () => '',
+        (e) => `${e.code} ${e.message}`,
+      ),
+      /^ITEM_TOO_DEEP items\[1\] is nested 4 deep; the limit is 3/,
+    );
     let deep: unknown = 1;
     for (let i = 0; i < 200000; i++) deep = [deep];
-    assert.match(await gw.gateway.pushAll([deep]).then(() => '', (e) => `${e.code} ${e.message}`), /^ITEM_TOO_DEEP items\[0\] is nested too deeply to encode/);
+    assert.match(
+      await gw.gateway.pushAll([deep]).then(
+        () => '',
+        (e) => `${e.code} ${e.message}`,
+      ),
+      /^ITEM_TOO_DEEP items\[0\] is nested too deeply to encode/,
+    );
   });
 });
 

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { BodyAbortedError, parsePushBody, readBody, stringField } from '../../src/api/body.js';
-import { JsonItems } from '../../src/gateway/items.js';
+import type { JsonItems } from '../../src/gateway/items.js';
 
 const body = (text: string): Buffer => Buffer.from(text, 'utf8');
 const texts = (items: unknown): readonly string[] => (items as JsonItems).texts;
@@ -25,7 +25,7 @@ describe('parsePushBody', () => {
     }
   });
 
-  it('takes go-push\'s form: items (a JSON array) or msg (one value); of a field given twice, the first', () => {
+  it("takes go-push's form: items (a JSON array) or msg (one value); of a field given twice, the first", () => {
     const items = parsePushBody('application/x-www-form-urlencoded', body('room=a&room=b&items=%5B1%2C%20%7B%7D%5D'));
     assert.equal(items.format, 'form');
     assert.equal(items.fields.room, 'a');
@@ -51,11 +51,14 @@ describe('parsePushBody', () => {
       ['application/x-www-form-urlencoded', 'items=%5B1', 400, /items is not valid JSON/],
     ];
     for (const [type, text, status, message] of refusals) {
-      assert.throws(() => parsePushBody(type, body(text)), (error: { status: number; message: string }) => {
-        assert.equal(error.status, status, `${type} ${text}`);
-        assert.match(error.message, message);
-        return true;
-      });
+      assert.throws(
+        () => parsePushBody(type, body(text)),
+        (error: { status: number; message: string }) => {
+          assert.equal(error.status, status, `${type} ${text}`);
+          assert.match(error.message, message);
+          return true;
+        },
+      );
     }
     assert.throws(() => parsePushBody('application/json', Buffer.from([0x7b, 0xff, 0x7d])), /not valid UTF-8/);
   });
@@ -63,7 +66,8 @@ describe('parsePushBody', () => {
   it('stringField requires a non-empty string', () => {
     const parsed = parsePushBody('application/json', body('{"room":"","conn":7,"user":"u"}'));
     assert.equal(stringField(parsed, 'user'), 'u');
-    for (const name of ['room', 'conn', 'missing']) assert.throws(() => stringField(parsed, name), { status: 400, message: `field ${name} (a non-empty string) is required` });
+    for (const name of ['room', 'conn', 'missing'])
+      assert.throws(() => stringField(parsed, name), { status: 400, message: `field ${name} (a non-empty string) is required` });
   });
 });
 
@@ -85,7 +89,10 @@ describe('readBody', () => {
   });
 
   it('rejects with BodyAbortedError when the request closes before its body ends: closed, or cut for its timeout', async () => {
-    for (const [timedOut, reason] of [[false, 'closed'], [true, 'timeout']] as const) {
+    for (const [timedOut, reason] of [
+      [false, 'closed'],
+      [true, 'timeout'],
+    ] as const) {
       const req = request();
       const reading = readBody(req, 100, () => timedOut);
       req.write('{"items"');

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestClient } from '../helpers/client.js';
-import { startGateway, type RunningGateway } from '../helpers/gateway.js';
-import { EXACT_ITEMS, FORM_TYPE, JSON_TYPE, assertNoPush, form, nested, nextPushText, post, pushFrame } from '../helpers/items.js';
+import { type RunningGateway, startGateway } from '../helpers/gateway.js';
+import { assertNoPush, EXACT_ITEMS, FORM_TYPE, form, JSON_TYPE, nested, nextPushText, post, pushFrame } from '../helpers/items.js';
 
 /**
  * The push API hands every item on as the exact JSON text that was pushed: numbers beyond double
@@ -29,14 +29,21 @@ describe('push API: items pass through exactly', () => {
     assert.equal(await nextPushText(member), pushFrame(EXACT_ITEMS));
   });
 
-  it('keeps each item\'s own whitespace and drops only the whitespace between items', async () => {
+  it("keeps each item's own whitespace and drops only the whitespace between items", async () => {
     const res = await post(`${gw.apiUrl}/push/room`, JSON_TYPE, `{ "items" : [ \n\t${EXACT_ITEMS.join(' ,\r\n ')}\n ] , "room" : "r" }`);
     assert.equal(res.status, 200);
     assert.equal(await nextPushText(member), pushFrame(EXACT_ITEMS, 'r'));
   });
 
   it('delivers each item of a form body (items and msg) byte for byte', async () => {
-    const res = await post(`${gw.apiUrl}/push/room`, FORM_TYPE, form([['room', 'r'], ['items', `[ ${EXACT_ITEMS.join(', ')} ]`]]));
+    const res = await post(
+      `${gw.apiUrl}/push/room`,
+      FORM_TYPE,
+      form([
+        ['room', 'r'],
+        ['items', `[ ${EXACT_ITEMS.join(', ')} ]`],
+      ]),
+    );
     assert.equal(res.status, 200);
     assert.equal(await nextPushText(member), pushFrame(EXACT_ITEMS, 'r'));
     for (const item of EXACT_ITEMS) {
@@ -77,7 +84,11 @@ describe('push API: item depth', () => {
 
   it('refuses an item nested 65 deep with 400 ITEM_TOO_DEEP, naming the item and the limit, and delivers nothing', async () => {
     const item = nested(65);
-    for (const [type, body] of [[JSON_TYPE, `{"items":[1,${item}]}`], [FORM_TYPE, form([['items', `[1,${item}]`]])], [FORM_TYPE, form([['msg', item]])]]) {
+    for (const [type, body] of [
+      [JSON_TYPE, `{"items":[1,${item}]}`],
+      [FORM_TYPE, form([['items', `[1,${item}]`]])],
+      [FORM_TYPE, form([['msg', item]])],
+    ]) {
       const res = await post(`${gw.apiUrl}/push/all`, type, body);
       assert.equal(res.status, 400, body.slice(0, 40));
       assert.equal(res.body.ok, false);
@@ -109,12 +120,33 @@ describe('push API: fields given twice', () => {
     await gw.close();
   });
 
-  it('takes the first value of a form field, as go-push (Go\'s Form.Get) does', async () => {
-    const res = await post(`${gw.apiUrl}/push/room`, FORM_TYPE, form([['room', 'r'], ['items', '[1]'], ['room', 'evil'], ['items', '[2]']]));
+  it("takes the first value of a form field, as go-push (Go's Form.Get) does", async () => {
+    const res = await post(
+      `${gw.apiUrl}/push/room`,
+      FORM_TYPE,
+      form([
+        ['room', 'r'],
+        ['items', '[1]'],
+        ['room', 'evil'],
+        ['items', '[2]'],
+      ]),
+    );
     assert.deepEqual(res, { status: 200, body: { ok: true, items: 1, recipients: 1 } });
     assert.equal(await nextPushText(inR), pushFrame(['1'], 'r'));
     await assertNoPush(inEvil);
-    assert.equal((await post(`${gw.apiUrl}/push/all`, FORM_TYPE, form([['msg', '"first"'], ['msg', '"second"']]))).status, 200);
+    assert.equal(
+      (
+        await post(
+          `${gw.apiUrl}/push/all`,
+          FORM_TYPE,
+          form([
+            ['msg', '"first"'],
+            ['msg', '"second"'],
+          ]),
+        )
+      ).status,
+      200,
+    );
     assert.equal(await nextPushText(inR), pushFrame(['"first"']));
     assert.equal(await nextPushText(inEvil), pushFrame(['"first"']));
   });

@@ -7,7 +7,7 @@ import { exportSPKI, generateKeyPair } from 'jose';
 import { OptionError } from '../../src/config/options.js';
 import { Gateway } from '../../src/gateway/gateway.js';
 import { refusal, TestClient } from '../helpers/client.js';
-import { startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { signToken, type TokenClaims } from '../helpers/jwt.js';
 
 const SECRET = 'test-secret-of-sufficient-length-0123456789';
@@ -22,7 +22,7 @@ describe('JWT authentication (HS256)', () => {
   });
   after(() => gw.close());
 
-  it('accepts a token in the query: sub becomes the connection\'s user', async (t) => {
+  it("accepts a token in the query: sub becomes the connection's user", async (t) => {
     const client = await TestClient.open(`${gw.wsUrl()}?token=${await token({ sub: 'alice' })}`);
     t.after(() => client.close());
     const ack = await client.request('JOIN', { room: 'news' });
@@ -36,7 +36,10 @@ describe('JWT authentication (HS256)', () => {
     const jwt = await token({ sub: 'bob' });
     const alone = await TestClient.open(gw.wsUrl(), {}, [`pushgate.token.${jwt}`]);
     const withPlain = await TestClient.open(gw.wsUrl(), {}, ['pushgate', `pushgate.token.${jwt}`]);
-    t.after(() => { alone.close(); withPlain.close(); });
+    t.after(() => {
+      alone.close();
+      withPlain.close();
+    });
     assert.equal(alone.ws.protocol, `pushgate.token.${jwt}`);
     assert.equal(withPlain.ws.protocol, 'pushgate');
     assert.equal((await alone.request('JOIN', { room: 'a' })).type, 'ACK');
@@ -93,7 +96,11 @@ describe('JWT authentication (HS256)', () => {
     const client = await TestClient.open(`${gw.wsUrl()}?token=${await token({ sub: 'dave', rooms: ['news', 'chat:*'] })}`);
     const commaString = await TestClient.open(`${gw.wsUrl()}?token=${await token({ sub: 'erin', rooms: 'sport, chat:*' })}`);
     const any = await TestClient.open(`${gw.wsUrl()}?token=${await token({ sub: 'frank', rooms: ['*'] })}`);
-    t.after(() => { client.close(); commaString.close(); any.close(); });
+    t.after(() => {
+      client.close();
+      commaString.close();
+      any.close();
+    });
     const forbidden = await client.request('JOIN', { room: 'admin' });
     assert.equal(forbidden.type, 'ERROR');
     assert.equal(forbidden.data.code, 'FORBIDDEN');
@@ -153,7 +160,10 @@ describe('JWT authentication with a public key', () => {
     const garbage = join(dir, 'garbage.pem');
     writeFileSync(garbage, 'not a key');
     for (const file of [garbage, join(dir, 'missing.pem')]) {
-      assert.throws(() => new Gateway({ jwtPublicKey: file }), (error: unknown) => error instanceof OptionError && /--jwt-public-key/.test(error.message));
+      assert.throws(
+        () => new Gateway({ jwtPublicKey: file }),
+        (error: unknown) => error instanceof OptionError && /--jwt-public-key/.test(error.message),
+      );
     }
   });
 });

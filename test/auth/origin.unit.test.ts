@@ -24,7 +24,7 @@ describe('origin policy', () => {
     assert.equal(policy.allows('http://push.example:7777', {}), false, 'no local port: nothing is its own');
   });
 
-  it('takes the address the request arrived on as the gateway\'s own, IPv4-mapped or not', () => {
+  it("takes the address the request arrived on as the gateway's own, IPv4-mapped or not", () => {
     const policy = createOriginPolicy([], ['push.example']);
     assert.equal(policy.allows('http://127.0.0.1:7777', at7777), true);
     assert.equal(policy.allows('http://127.0.0.1:7777', { address: '::ffff:127.0.0.1', port: 7777 }), true);
@@ -43,7 +43,7 @@ describe('origin policy', () => {
     assert.equal(policy.allows(`http://${hostname()}:7777`, at7777), hostname().toLowerCase() === 'localhost');
   });
 
-  it('on a wildcard address, knows the interface addresses, localhost and the machine\'s hostname, and no other name', () => {
+  it("on a wildcard address, knows the interface addresses, localhost and the machine's hostname, and no other name", () => {
     for (const wildcard of ['0.0.0.0', '::']) {
       const names = gatewayHostnames([wildcard]);
       const policy = createOriginPolicy([], [wildcard]);
@@ -64,7 +64,10 @@ describe('origin policy', () => {
   });
 
   it('matches listed origins exactly, wildcard subdomains, default ports and null', () => {
-    const policy = createOriginPolicy(['https://app.example.com', 'https://*.example.org', 'http://localhost:3000', 'https://x.example:443', 'null'], ['127.0.0.1']);
+    const policy = createOriginPolicy(
+      ['https://app.example.com', 'https://*.example.org', 'http://localhost:3000', 'https://x.example:443', 'null'],
+      ['127.0.0.1'],
+    );
     assert.deepEqual(policy.ownHostnames, [], 'a list replaces the same-origin default');
     assert.equal(policy.allows('https://app.example.com', at7777), true);
     assert.equal(policy.allows('http://app.example.com', at7777), false);

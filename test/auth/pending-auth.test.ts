@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TestClient } from '../helpers/client.js';
-import { postJson, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { postJson, type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { signToken } from '../helpers/jwt.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -50,7 +50,11 @@ describe('connections awaiting AUTH', () => {
     assert.deepEqual(received.sort(), ['to alice', 'to all', 'to news']);
     await waitFor(() => gw.gateway.snapshot().dispatchPending === 0 && gw.gateway.snapshot().mergerPending === 0, 3000, 'every frame written');
     assert.equal((await pending.request('PING')).data.code, 'UNAUTHORIZED');
-    assert.deepEqual(pending.frames.filter((frame) => frame.type === 'PUSH'), [], 'no PUSH before AUTH');
+    assert.deepEqual(
+      pending.frames.filter((frame) => frame.type === 'PUSH'),
+      [],
+      'no PUSH before AUTH',
+    );
 
     assert.equal(all.status, 200);
     assert.equal(all.body.recipients, 1, 'push/all counts only the authenticated connection');

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TestClient } from '../helpers/client.js';
+import { postForm, postJson, type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { signToken } from '../helpers/jwt.js';
-import { postForm, postJson, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
 
 const SECRET = 'push-user-secret-0123456789abcdef';
@@ -29,7 +29,11 @@ describe('POST /push/user', () => {
     const alice2 = await TestClient.open(gw.wsUrl(), {}, ['pushgate.auth']);
     assert.equal((await alice2.request('AUTH', { token: await token('alice') })).type, 'ACK');
     const bob = await connectAs(gw, 'bob');
-    t.after(() => { alice1.close(); alice2.close(); bob.close(); });
+    t.after(() => {
+      alice1.close();
+      alice2.close();
+      bob.close();
+    });
 
     const json = await postJson(`${gw.apiUrl}/push/user`, { user: 'alice', items: [{ dm: 'hi alice' }] });
     assert.equal(json.status, 200);
@@ -75,11 +79,15 @@ describe('POST /push/user in a cluster (in-process bus)', () => {
   });
   after(() => Promise.all([a.close(), b.close()]));
 
-  it('reaches the user\'s connections on every node', async (t) => {
+  it("reaches the user's connections on every node", async (t) => {
     const onA = await connectAs(a, 'alice');
     const onB = await connectAs(b, 'alice');
     const bobOnB = await connectAs(b, 'bob');
-    t.after(() => { onA.close(); onB.close(); bobOnB.close(); });
+    t.after(() => {
+      onA.close();
+      onB.close();
+      bobOnB.close();
+    });
     await waitFor(() => (a.gateway.clusterView()?.nodes.length ?? 0) >= 2, 3000, 'both nodes in presence');
 
     const res = await postJson(`${a.apiUrl}/push/user`, { user: 'alice', items: ['everywhere'] });

@@ -3,9 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { MAX_ROOM_PATTERN_LENGTH, MAX_ROOM_PATTERNS, RoomPolicy } from '../../src/auth/room-policy.js';
 import { refusal, TestClient } from '../helpers/client.js';
-import { startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { signToken } from '../helpers/jwt.js';
-import { CLI, startNode, type Child } from '../helpers/process.js';
+import { type Child, CLI, startNode } from '../helpers/process.js';
 import { withTimeout } from '../helpers/wait.js';
 
 const SECRET = 'room-policy-secret';
@@ -14,14 +14,24 @@ const LISTENING = /listening ws=(\S+):(\d+) api=/;
 // The matcher this module replaced: a `*` glob turned into a backtracking regular expression. Only
 // ever run here on small inputs, as the reference the new matcher must agree with.
 function referenceAllows(entries: readonly string[], room: string): boolean {
-  return entries.some((entry) => new RegExp(`^${entry.split('*').map((piece) => piece.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 'su').test(room));
+  return entries.some((entry) =>
+    new RegExp(
+      `^${entry
+        .split('*')
+        .map((piece) => piece.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*')}$`,
+      'su',
+    ).test(room),
+  );
 }
 
 // Few distinct characters make overlaps and repeats likely; `é`, `默` and `😀` (two UTF-16 units) check
 // that pieces are placed on whole characters.
 const glyph = fc.constantFrom('a', 'b', ':', 'é', '默', '😀');
 const room = fc.array(glyph, { maxLength: 12 }).map((chars) => chars.join(''));
-const pattern = fc.array(fc.oneof({ weight: 2, arbitrary: glyph }, { weight: 1, arbitrary: fc.constant('*') }), { maxLength: 10 }).map((chars) => chars.join(''));
+const pattern = fc
+  .array(fc.oneof({ weight: 2, arbitrary: glyph }, { weight: 1, arbitrary: fc.constant('*') }), { maxLength: 10 })
+  .map((chars) => chars.join(''));
 
 describe('RoomPolicy', () => {
   it('matches exact names and * patterns', () => {
@@ -49,10 +59,13 @@ describe('RoomPolicy', () => {
   });
 
   it('agrees with the regular-expression reference on random patterns and rooms', () => {
-    fc.assert(fc.property(fc.array(pattern, { minLength: 1, maxLength: 3 }), room, (entries, name) => {
-      const kept = entries.map((entry) => entry.trim()).filter((entry) => entry !== '');
-      assert.equal(new RoomPolicy(kept).allows(name), referenceAllows(kept, name), `${JSON.stringify(kept)} vs ${JSON.stringify(name)}`);
-    }), { seed: 20240613, numRuns: 5000 });
+    fc.assert(
+      fc.property(fc.array(pattern, { minLength: 1, maxLength: 3 }), room, (entries, name) => {
+        const kept = entries.map((entry) => entry.trim()).filter((entry) => entry !== '');
+        assert.equal(new RoomPolicy(kept).allows(name), referenceAllows(kept, name), `${JSON.stringify(kept)} vs ${JSON.stringify(name)}`);
+      }),
+      { seed: 20240613, numRuns: 5000 },
+    );
   });
 
   it(`refuses more than ${MAX_ROOM_PATTERNS} entries and entries longer than ${MAX_ROOM_PATTERN_LENGTH} characters`, () => {
@@ -73,14 +86,18 @@ describe('room patterns at a real gateway (worst cases)', () => {
   let gw: Child;
   let port: string;
   before(async () => {
-    gw = startNode(CLI, ['--host', '127.0.0.1', '--port', '0', '--api-host', '127.0.0.1', '--api-port', '0', '--workers', '1', '--log-level', 'warn'], { PUSHGATE_JWT_SECRET: SECRET });
+    gw = startNode(CLI, ['--host', '127.0.0.1', '--port', '0', '--api-host', '127.0.0.1', '--api-port', '0', '--workers', '1', '--log-level', 'warn'], {
+      PUSHGATE_JWT_SECRET: SECRET,
+    });
     [, , port] = await gw.waitForLine(LISTENING, 10000);
   });
   // A process stuck in a regular expression never runs its SIGTERM handler: then it is killed.
-  after(() => gw.stop(3000).catch(() => {
-    gw.child.kill('SIGKILL');
-    return gw.exited;
-  }));
+  after(() =>
+    gw.stop(3000).catch(() => {
+      gw.child.kill('SIGKILL');
+      return gw.exited;
+    }),
+  );
 
   const cases: Array<[string, string]> = [
     ['*a*a*a*a*a*b', 'a'.repeat(100)],
@@ -119,7 +136,11 @@ describe('room pattern bounds at the handshake and in AUTH', () => {
   const tooLong = ['chat:' + '*a'.repeat(MAX_ROOM_PATTERN_LENGTH)];
 
   it('refuses a handshake token over the bounds with 401 and says why', async () => {
-    for (const [rooms, message] of [[tooMany, /at most 64 entries/], [tooLong, /at most 256 characters/], [tooMany.join(','), /at most 64 entries/]] as const) {
+    for (const [rooms, message] of [
+      [tooMany, /at most 64 entries/],
+      [tooLong, /at most 256 characters/],
+      [tooMany.join(','), /at most 64 entries/],
+    ] as const) {
       const token = await signToken({ secret: SECRET, sub: 'mallory', rooms });
       const refused = await refusal(TestClient.open(`${gw.wsUrl()}?token=${token}`));
       assert.equal(refused.status, 401);

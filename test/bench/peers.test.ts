@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { TestClient } from '../helpers/client.js';
-import { startNode, type Child } from '../helpers/process.js';
+import { type Child, startNode } from '../helpers/process.js';
 import { withTimeout } from '../helpers/wait.js';
 
 /**
@@ -158,10 +158,12 @@ class SioClient {
   private constructor(readonly ws: WebSocket) {
     let onConnect!: () => void;
     this.connected = new Promise((resolve) => (onConnect = resolve));
-    this.closed = new Promise((resolve) => ws.on('close', (code) => {
-      resolve(code);
-      this.waiter?.();
-    }));
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code) => {
+        resolve(code);
+        this.waiter?.();
+      }),
+    );
     ws.on('error', () => {});
     ws.on('message', (raw) => {
       const text = raw.toString();
@@ -181,10 +183,14 @@ class SioClient {
   static async open(url: string): Promise<SioClient> {
     const ws = new WebSocket(url);
     const client = new SioClient(ws);
-    await withTimeout(new Promise((resolve, reject) => {
-      ws.once('open', resolve);
-      ws.once('error', reject);
-    }), 5000, `connection to ${url}`);
+    await withTimeout(
+      new Promise((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+      }),
+      5000,
+      `connection to ${url}`,
+    );
     await withTimeout(client.connected, 5000, 'the Socket.IO connect packet');
     return client;
   }

@@ -53,8 +53,29 @@ describe('npm run bench', () => {
     t.after(() => gw.close());
     const out = mkdtempSync(join(tmpdir(), 'pushgate-bench-url-'));
     dirs.push(out);
-    const { code, output } = await bench(['--url', gw.wsUrl('').replace(/\/$/, ''), '--api', gw.apiUrl, '--connections', '60', '--clients', '1',
-      '--duration', '1', '--workloads', 'idle,latency,rooms', '--rooms', '3', '--server-pid', String(process.pid), '--out', out], 60000);
+    const { code, output } = await bench(
+      [
+        '--url',
+        gw.wsUrl('').replace(/\/$/, ''),
+        '--api',
+        gw.apiUrl,
+        '--connections',
+        '60',
+        '--clients',
+        '1',
+        '--duration',
+        '1',
+        '--workloads',
+        'idle,latency,rooms',
+        '--rooms',
+        '3',
+        '--server-pid',
+        String(process.pid),
+        '--out',
+        out,
+      ],
+      60000,
+    );
     assert.equal(code, 0, output);
     assert.match(output, /## Latency/);
     const json = readdirSync(out).find((file) => file.endsWith('.json')) ?? '';
@@ -62,7 +83,10 @@ describe('npm run bench', () => {
     const run = JSON.parse(readFileSync(join(out, json), 'utf8'));
     assert.equal(run.servers[0].server, 'external');
     const workloads = run.servers[0].workloads;
-    assert.deepEqual(workloads.map((w: { workload: string }) => w.workload), ['idle', 'latency', 'rooms']);
+    assert.deepEqual(
+      workloads.map((w: { workload: string }) => w.workload),
+      ['idle', 'latency', 'rooms'],
+    );
     assert.equal(workloads[0].connections, 60);
     assert.equal(workloads[1].itemsLost, 0);
     assert.ok(workloads[2].itemsDeliveredPerSecond > 0);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { BenchRun } from '../../bench/load/results.js';
-import { startNode, type Child } from '../helpers/process.js';
+import { type Child, startNode } from '../helpers/process.js';
 import { withTimeout } from '../helpers/wait.js';
 
 // The benchmark's smoke run: every server and workload end to end with a few hundred clients, so that
@@ -19,9 +19,16 @@ describe('npm run bench -- --smoke', () => {
     assert.equal(await withTimeout(run.exited, 180000, 'the smoke run'), 0, run.output());
     for (const file of ['smoke.json', 'smoke.md', 'smoke-throughput.svg', 'smoke-latency.svg']) assert.ok(existsSync(join(out, file)), file);
     const result = JSON.parse(readFileSync(join(out, 'smoke.json'), 'utf8')) as BenchRun;
-    assert.deepEqual(result.servers.map((s) => s.server), ['pushgate', 'ws', 'socketio']);
+    assert.deepEqual(
+      result.servers.map((s) => s.server),
+      ['pushgate', 'ws', 'socketio'],
+    );
     for (const server of result.servers) {
-      assert.deepEqual(server.workloads.map((w) => w.workload), ['idle', 'latency', 'broadcast', 'rooms', 'churn'], server.server);
+      assert.deepEqual(
+        server.workloads.map((w) => w.workload),
+        ['idle', 'latency', 'broadcast', 'rooms', 'churn'],
+        server.server,
+      );
       for (const workload of server.workloads) {
         if (workload.workload === 'idle') assert.equal(workload.connections, 200, `${server.server}: everyone connected`);
         if (workload.workload === 'latency') assert.equal(workload.itemsLost, 0, `${server.server}: nothing lost`);

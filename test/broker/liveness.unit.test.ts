@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
-import { BrokerUnavailableError, type BrokerStatus } from '../../src/broker/broker.js';
+import { type BrokerStatus, BrokerUnavailableError } from '../../src/broker/broker.js';
 import { answerWithin, LivenessProbe, NoAnswerError } from '../../src/broker/liveness.js';
 import { IpcBroker, type IpcBrokerMessage } from '../../src/cluster/ipc-broker.js';
 import { waitFor } from '../helpers/wait.js';
@@ -26,7 +26,10 @@ describe('answerWithin', () => {
   it('rejects with a BrokerUnavailableError naming what was awaited, after telling onTimeout, when no answer comes', async () => {
     const never = deferred<number>();
     const told: Error[] = [];
-    const error = await answerWithin(never.promise, 20, 'publish on x', (e) => told.push(e)).then(() => null, (e: unknown) => e);
+    const error = await answerWithin(never.promise, 20, 'publish on x', (e) => told.push(e)).then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.ok(error instanceof NoAnswerError && error instanceof BrokerUnavailableError);
     assert.match(error.message, /publish on x: no answer from the broker within 20 ms/);
     assert.deepEqual(told, [error]);
@@ -41,11 +44,15 @@ describe('LivenessProbe', () => {
   it('reports answers, reports a probe not answered within the timeout, sends no second probe meanwhile, and reports the late answer', async () => {
     const reports: Array<Error | null> = [];
     const probes: Array<ReturnType<typeof deferred<void>>> = [];
-    const probe = new LivenessProbe(timing, () => {
-      const next = deferred();
-      probes.push(next);
-      return next.promise;
-    }, (error) => reports.push(error));
+    const probe = new LivenessProbe(
+      timing,
+      () => {
+        const next = deferred();
+        probes.push(next);
+        return next.promise;
+      },
+      (error) => reports.push(error),
+    );
     try {
       probe.start();
       await waitFor(() => probes.length === 1, 2000, 'a first probe');
@@ -80,9 +87,13 @@ describe('LivenessProbe', () => {
 
   it('now() probes at once, and a probe that throws is a failed probe', async () => {
     const reports: Array<Error | null> = [];
-    const probe = new LivenessProbe({ timeoutMs: 1000, probeIntervalMs: 60000 }, () => {
-      throw new Error('not connected');
-    }, (error) => reports.push(error));
+    const probe = new LivenessProbe(
+      { timeoutMs: 1000, probeIntervalMs: 60000 },
+      () => {
+        throw new Error('not connected');
+      },
+      (error) => reports.push(error),
+    );
     try {
       probe.now();
       await waitFor(() => reports.length === 1, 2000, 'the report');
@@ -123,7 +134,10 @@ describe('IpcBroker when the primary stops answering', () => {
       await waitFor(() => broker.status === 'up', 2000, 'a probe to be acknowledged');
       await broker.publish('pushgate.all', Buffer.from('answered again'));
       assert.deepEqual(statuses, ['up', 'down', 'up']);
-      assert.ok(channel.sent.some((m) => m.pushgate === 'pub' && m.channel === 'pushgate.probe'), 'probes are publishes on their own channel');
+      assert.ok(
+        channel.sent.some((m) => m.pushgate === 'pub' && m.channel === 'pushgate.probe'),
+        'probes are publishes on their own channel',
+      );
     } finally {
       await broker.close();
     }

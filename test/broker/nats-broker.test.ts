@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { BrokerUnavailableError, type BrokerStatus } from '../../src/broker/broker.js';
+import { type BrokerStatus, BrokerUnavailableError } from '../../src/broker/broker.js';
 import { NoAnswerError } from '../../src/broker/liveness.js';
 import { NatsBroker } from '../../src/broker/nats-broker.js';
-import { Inbox, useBrokers, useBrokerService } from '../helpers/broker.js';
+import { Inbox, useBrokerService, useBrokers } from '../helpers/broker.js';
 import { freePort, freeze, serviceMissing, startNats } from '../helpers/services.js';
 import { outcomeThisTurn, waitFor, withTimeout } from '../helpers/wait.js';
 
@@ -64,7 +64,10 @@ describe('NatsBroker against nats-server', { skip: missing ?? false }, () => {
     for (let i = 500; i < 1000; i++) await a.publish('order.one', Buffer.from(String(i)));
 
     await inbox.waitForCount(1000, 10000);
-    assert.deepEqual(inbox.texts(), Array.from({ length: 1000 }, (_, i) => String(i)));
+    assert.deepEqual(
+      inbox.texts(),
+      Array.from({ length: 1000 }, (_, i) => String(i)),
+    );
   });
 
   it('unsubscribe stops delivery; subscribing again replaces the handler', { timeout: 20000 }, async () => {
@@ -126,7 +129,10 @@ describe('NatsBroker against nats-server', { skip: missing ?? false }, () => {
     await a.publish('throwing.ch', Buffer.from('boom'));
     await a.publish('throwing.ch', Buffer.from('after'));
     await inbox.waitForText('after');
-    assert.ok(logged.some((msg) => msg.includes('threw')), 'the exception is logged');
+    assert.ok(
+      logged.some((msg) => msg.includes('threw')),
+      'the exception is logged',
+    );
   });
 
   it('close() is idempotent; afterwards publish, subscribe and connect reject', { timeout: 20000 }, async () => {
@@ -148,7 +154,10 @@ describe('NatsBroker against nats-server', { skip: missing ?? false }, () => {
     assert.equal(a.status, 'closed');
     assert.deepEqual(statuses, ['closed'], 'one status change');
     await assert.rejects(a.publish('close.ch', Buffer.from('late')), isUnavailable);
-    await assert.rejects(a.subscribe('close.ch', () => {}), isUnavailable);
+    await assert.rejects(
+      a.subscribe('close.ch', () => {}),
+      isUnavailable,
+    );
     await assert.rejects(a.connect(), isUnavailable);
 
     // A broker never connected closes too.
@@ -167,7 +176,13 @@ describe('NatsBroker without a server', { skip: missing ?? false }, () => {
     const started = Date.now();
     let caught: unknown;
     // Only a connect() that never gives up outlasts this bound; how soon after its deadline it does is not asserted.
-    await withTimeout(broker.connect().catch((err: unknown) => { caught = err; }), 10_000, 'connect() to fail');
+    await withTimeout(
+      broker.connect().catch((err: unknown) => {
+        caught = err;
+      }),
+      10_000,
+      'connect() to fail',
+    );
     const elapsed = Date.now() - started;
     assert.ok(isUnavailable(caught));
     assert.ok((caught as Error).cause !== undefined, 'with the cause');
@@ -183,7 +198,10 @@ describe('NatsBroker without a server', { skip: missing ?? false }, () => {
     // A 60 s connect timeout: connect() settling within the bound below is close()'s doing.
     const broker = brokers.make(`nats://127.0.0.1:${port}`, { connectTimeoutMs: 60_000 });
     const connecting = broker.connect();
-    const settled = connecting.then(() => 'resolved', (err: unknown) => err);
+    const settled = connecting.then(
+      () => 'resolved',
+      (err: unknown) => err,
+    );
     await new Promise((resolve) => setImmediate(resolve));
     await broker.close();
     const outcome = await withTimeout(settled, 10_000, 'connect() to settle after close()');
@@ -216,7 +234,10 @@ describe('NatsBroker through a nats-server crash', { skip: missing ?? false }, (
       await waitFor(() => a.status === 'down' && b.status === 'down', 10000, 'both brokers down');
 
       for (let i = 0; i < 5; i++) {
-        for (const [name, broker] of [['a', a], ['b', b]] as const) {
+        for (const [name, broker] of [
+          ['a', a],
+          ['b', b],
+        ] as const) {
           // Refused at once: before the event loop turns, so nothing (no PONG, no timeout) was waited for.
           const outcome = await outcomeThisTurn(broker.publish('crash.ch', Buffer.from(`during-${outage}-${name}-${i}`)));
           assert.ok(outcome.settled, 'refused at once');
@@ -243,8 +264,14 @@ describe('NatsBroker through a nats-server crash', { skip: missing ?? false }, (
       assert.equal(logs.a.length, outage, 'one log line per outage');
       assert.equal(logs.b.length, outage, 'one log line per outage');
     }
-    assert.deepEqual(statuses.a.map((s) => s.status), ['up', 'down', 'up', 'down', 'up']);
-    assert.deepEqual(statuses.b.map((s) => s.status), ['up', 'down', 'up', 'down', 'up']);
+    assert.deepEqual(
+      statuses.a.map((s) => s.status),
+      ['up', 'down', 'up', 'down', 'up'],
+    );
+    assert.deepEqual(
+      statuses.b.map((s) => s.status),
+      ['up', 'down', 'up', 'down', 'up'],
+    );
     for (const [name, changes] of Object.entries(statuses)) {
       for (const change of changes.filter((c) => c.status === 'down')) assert.ok(change.err instanceof Error, `${name}: down comes with its error`);
     }
@@ -270,10 +297,17 @@ describe('NatsBroker through a nats-server crash', { skip: missing ?? false }, (
       if (i === 200) killing = brokers.service.kill();
       const record: { id: string; ok?: boolean; error?: unknown } = { id: `r${i}` };
       outcomes.push(record);
-      settling.push(a.publish('race.ch', Buffer.from(record.id)).then(
-        () => { record.ok = true; },
-        (err: unknown) => { record.ok = false; record.error = err; },
-      ));
+      settling.push(
+        a.publish('race.ch', Buffer.from(record.id)).then(
+          () => {
+            record.ok = true;
+          },
+          (err: unknown) => {
+            record.ok = false;
+            record.error = err;
+          },
+        ),
+      );
       await new Promise((resolve) => setImmediate(resolve));
       if (killing !== null && a.status === 'down' && i > 220) break;
     }

@@ -1,12 +1,12 @@
-import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BrokerUnavailableError, type BrokerStatus } from '../../src/broker/broker.js';
+import { after, describe, it } from 'node:test';
+import { type BrokerStatus, BrokerUnavailableError } from '../../src/broker/broker.js';
 import { RedisBroker } from '../../src/broker/redis-broker.js';
 import { Inbox, useBrokerService } from '../helpers/broker.js';
 import { freePort, freeze, serviceMissing, startRedis } from '../helpers/services.js';
@@ -85,8 +85,14 @@ describe('RedisBroker against redis-server', { skip: missing ?? false }, () => {
     }
     await Promise.all(sends);
     await waitFor(() => seen.of('order.a').length === 1000 && seen.of('order.b').length === 1000, 10000, '2 × 1000 messages');
-    assert.deepEqual(seen.of('order.a').map(String), Array.from({ length: 1000 }, (_, i) => `a${i}`));
-    assert.deepEqual(seen.of('order.b').map(String), Array.from({ length: 1000 }, (_, i) => `b${i}`));
+    assert.deepEqual(
+      seen.of('order.a').map(String),
+      Array.from({ length: 1000 }, (_, i) => `a${i}`),
+    );
+    assert.deepEqual(
+      seen.of('order.b').map(String),
+      Array.from({ length: 1000 }, (_, i) => `b${i}`),
+    );
   });
 
   it('stops delivering after unsubscribe, and a second subscribe replaces the handler', async () => {
@@ -158,7 +164,10 @@ describe('RedisBroker against redis-server', { skip: missing ?? false }, () => {
     assert.equal(closing.status, 'closed');
     assert.deepEqual(statuses, ['closed'], 'one status change');
     await assert.rejects(closing.publish('close.a', Buffer.from('late')), BrokerUnavailableError);
-    await assert.rejects(closing.subscribe('close.b', () => {}), BrokerUnavailableError);
+    await assert.rejects(
+      closing.subscribe('close.b', () => {}),
+      BrokerUnavailableError,
+    );
     await assert.rejects(closing.connect(), BrokerUnavailableError);
     await waitForAsync(async () => (await numsub(brokers.service.port, 'close.a')) === 0, 5000, 'the subscriber connection to close');
   });
@@ -200,7 +209,10 @@ describe('RedisBroker through a Redis outage', { skip: missing ?? false }, () =>
     }
 
     // Refused at once: before the event loop turns, so no timeout (nor any I/O) was waited for.
-    for (const [broker, text] of [[publisher, 'during-1'], [subscriber, 'during-2']] as const) {
+    for (const [broker, text] of [
+      [publisher, 'during-1'],
+      [subscriber, 'during-2'],
+    ] as const) {
       const outcome = await outcomeThisTurn(broker.publish('outage.ch', Buffer.from(text)));
       assert.ok(outcome.settled && outcome.error instanceof BrokerUnavailableError, `publish refused at once: ${JSON.stringify(outcome)}`);
     }
@@ -232,7 +244,10 @@ describe('RedisBroker through a Redis outage', { skip: missing ?? false }, () =>
     for (const who of ['publisher', 'subscriber']) {
       const mine = logs.filter((l) => l.who === who);
       assert.equal(mine.filter((l) => l.err !== undefined).length, 1, `${who} logged the outage once: ${JSON.stringify(mine.map((l) => l.msg))}`);
-      assert.deepEqual(statuses.filter((s) => s.who === who).map((s) => s.status), ['up', 'down', 'up']);
+      assert.deepEqual(
+        statuses.filter((s) => s.who === who).map((s) => s.status),
+        ['up', 'down', 'up'],
+      );
     }
 
     // The subscription came back without re-subscribing by hand, and those asked for while down hold.
@@ -267,7 +282,9 @@ async function freezingProxy(port: number): Promise<FreezingProxy> {
     const held: Array<[Socket, Buffer]> = [];
     const link = {
       subscriber: false,
-      freeze: () => { frozen = true; },
+      freeze: () => {
+        frozen = true;
+      },
       thaw: () => {
         frozen = false;
         for (const [to, data] of held.splice(0)) to.write(data);
@@ -389,10 +406,31 @@ async function startRedisCluster(count = 3): Promise<RedisCluster> {
   const children = new Map<number, ChildProcess>();
   const launch = async (i: number): Promise<void> => {
     const port = ports[i]!;
-    children.set(port, spawn('redis-server', [
-      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
-      '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-port', String(busPorts[i]),
-    ], { stdio: 'ignore' }));
+    children.set(
+      port,
+      spawn(
+        'redis-server',
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--dir',
+          dir,
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          join(dir, `nodes-${port}.conf`),
+          '--cluster-port',
+          String(busPorts[i]),
+        ],
+        { stdio: 'ignore' },
+      ),
+    );
     await waitForAsync(() => portOpen(port), 10000, `redis-server on ${port}`);
   };
   const clusterOk = async (): Promise<void> => {
@@ -537,7 +575,10 @@ describe('RedisBroker against a Redis Cluster', { skip: missing ?? false }, () =
     const pid = brokers.service.pid(victim);
     await freeze(pid);
     try {
-      await assert.rejects(withTimeout(publisher.publish(channelOf.get(victim)!, Buffer.from('during')), 5000, 'the publish to be refused'), BrokerUnavailableError);
+      await assert.rejects(
+        withTimeout(publisher.publish(channelOf.get(victim)!, Buffer.from('during')), 5000, 'the publish to be refused'),
+        BrokerUnavailableError,
+      );
       await waitFor(() => publisher.status === 'down' && subscriber.status === 'down', 5000, 'both brokers to go down');
       // Down for every shard: the cluster's pushes are refused as a whole.
       await assert.rejects(withTimeout(publisher.publish(channelOf.get(ports[0]!)!, Buffer.from('refused')), 1000, 'a refusal'), BrokerUnavailableError);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { optionSpecs } from '../../src/config/options.js';
 import { TestClient } from '../helpers/client.js';
-import { CLI, startNode, type Child } from '../helpers/process.js';
+import { type Child, CLI, startNode } from '../helpers/process.js';
 import { withTimeout } from '../helpers/wait.js';
 
 const LISTENING = /listening ws=(\S+):(\d+) api=(\S+):(\d+)/;

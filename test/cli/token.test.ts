@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { jwtVerify } from 'jose';
-import { CLI, startNode, type Child } from '../helpers/process.js';
+import { type Child, CLI, startNode } from '../helpers/process.js';
 import { withTimeout } from '../helpers/wait.js';
 
 const children: Child[] = [];
@@ -47,7 +47,10 @@ describe('pushgate token', () => {
   });
 
   it('refuses --rooms the gateway would refuse (over 64 entries or 256 characters)', async () => {
-    for (const [rooms, message] of [[Array.from({ length: 65 }, (_, i) => `r${i}`).join(','), /at most 64 entries/], ['*a'.repeat(129), /at most 256 characters/]] as const) {
+    for (const [rooms, message] of [
+      [Array.from({ length: 65 }, (_, i) => `r${i}`).join(','), /at most 64 entries/],
+      ['*a'.repeat(129), /at most 256 characters/],
+    ] as const) {
       const child = run(['--secret', 'x', '--sub', 'bob', '--rooms', rooms]);
       assert.equal(await withTimeout(child.exited, 10000, 'pushgate token'), 2);
       assert.match(child.output(), message);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { connect, type PushgateClient } from '../../src/client/node.js';
-import { postJson, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { postJson, type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { signToken } from '../helpers/jwt.js';
 import { withTimeout } from '../helpers/wait.js';
 
@@ -20,10 +20,15 @@ describe('client SDK with authentication on', () => {
     await gw.close();
   });
 
-  it('sends its token as a subprotocol, asks a fresh one per attempt, and is held to the token\'s rooms', async () => {
+  it("sends its token as a subprotocol, asks a fresh one per attempt, and is held to the token's rooms", async () => {
     let asked = 0;
     const jwt = await token('alice', ['news']);
-    const client = connect(gw.wsUrl(), { token: () => { asked += 1; return jwt; } });
+    const client = connect(gw.wsUrl(), {
+      token: () => {
+        asked += 1;
+        return jwt;
+      },
+    });
     clients.push(client);
     await client.join('news');
     assert.equal(asked, 1);

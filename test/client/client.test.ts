@@ -1,12 +1,19 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
-import { WebSocketServer, type WebSocket as ServerSocket } from 'ws';
+import { type WebSocket as ServerSocket, WebSocketServer } from 'ws';
 import {
-  connect, noReconnectCloseCodes, PushgateError, WHOAMI_ROOM,
-  type ClientEvents, type ClientOptions, type ClientState, type FrameInfo, type PushgateClient,
+  type ClientEvents,
+  type ClientOptions,
+  type ClientState,
+  connect,
+  type FrameInfo,
+  noReconnectCloseCodes,
+  type PushgateClient,
+  PushgateError,
+  WHOAMI_ROOM,
 } from '../../src/client/node.js';
-import { postForm, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { postForm, type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 
 // Every wait in this file is bounded by this many milliseconds (reconnects: RECONNECT_WAIT).
@@ -22,10 +29,15 @@ const servers: WebSocketServer[] = [];
 afterEach(async () => {
   for (const client of clients.splice(0)) client.close();
   await Promise.all(gateways.splice(0).map((gw) => gw.close()));
-  await Promise.all(servers.splice(0).map((server) => new Promise<void>((resolve) => {
-    for (const socket of server.clients) socket.terminate();
-    server.close(() => resolve());
-  })));
+  await Promise.all(
+    servers.splice(0).map(
+      (server) =>
+        new Promise<void>((resolve) => {
+          for (const socket of server.clients) socket.terminate();
+          server.close(() => resolve());
+        }),
+    ),
+  );
 });
 
 async function gateway(options: Parameters<typeof startGateway>[0] = {}): Promise<RunningGateway> {
@@ -48,7 +60,10 @@ function open(url: string, options: ClientOptions = {}): { client: PushgateClien
  * causes the event.
  */
 function nextEvent<E extends keyof ClientEvents>(
-  client: PushgateClient, event: E, ms = WAIT, test: (...args: Parameters<ClientEvents[E]>) => boolean = () => true,
+  client: PushgateClient,
+  event: E,
+  ms = WAIT,
+  test: (...args: Parameters<ClientEvents[E]>) => boolean = () => true,
 ): Promise<Parameters<ClientEvents[E]>> {
   let listener: ((...args: any[]) => void) | undefined;
   const seen = new Promise<Parameters<ClientEvents[E]>>((resolve) => {
@@ -81,7 +96,13 @@ async function rejection(promise: Promise<unknown>): Promise<PushgateError> {
  * A scriptable WebSocket server (plain `ws`, loopback) for what a real gateway never does: stay
  * silent, cut a connection in the middle of a request.
  */
-async function rawServer(): Promise<{ url: string; sockets: ServerSocket[]; messages: Map<ServerSocket, any[]>; nextSocket(ms?: number): Promise<ServerSocket>; nextMessage(socket: ServerSocket, ms?: number): Promise<any> }> {
+async function rawServer(): Promise<{
+  url: string;
+  sockets: ServerSocket[];
+  messages: Map<ServerSocket, any[]>;
+  nextSocket(ms?: number): Promise<ServerSocket>;
+  nextMessage(socket: ServerSocket, ms?: number): Promise<any>;
+}> {
   const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   servers.push(server);
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
@@ -115,13 +136,18 @@ async function rawServer(): Promise<{ url: string; sockets: ServerSocket[]; mess
     sockets,
     messages,
     nextSocket: (ms = WAIT) => until(() => (taken < sockets.length ? sockets[taken++] : undefined), ms, 'a connection to the raw server'),
-    nextMessage: (socket, ms = WAIT) => until(() => {
-      const list = messages.get(socket)!;
-      const index = read.get(socket) ?? 0;
-      if (index >= list.length) return undefined;
-      read.set(socket, index + 1);
-      return list[index];
-    }, ms, 'a message at the raw server'),
+    nextMessage: (socket, ms = WAIT) =>
+      until(
+        () => {
+          const list = messages.get(socket)!;
+          const index = read.get(socket) ?? 0;
+          if (index >= list.length) return undefined;
+          read.set(socket, index + 1);
+          return list[index];
+        },
+        ms,
+        'a message at the raw server',
+      ),
   };
 }
 
@@ -161,7 +187,10 @@ describe('client SDK against a real gateway', () => {
     const gw = await gateway();
     const { client, connId } = await ready(gw.wsUrl());
     await client.join('news');
-    assert.deepEqual([...gw.gateway.hub.members('news') ?? []].map((conn) => conn.id), [connId]);
+    assert.deepEqual(
+      [...(gw.gateway.hub.members('news') ?? [])].map((conn) => conn.id),
+      [connId],
+    );
     await client.join('sport');
     assert.deepEqual(client.rooms, ['news', 'sport']);
     await client.join('news'); // joining twice is harmless
@@ -232,7 +261,10 @@ describe('client SDK against a real gateway', () => {
     const toAll = nextEvent(client, 'push', WAIT, (items) => items[0] === 'everyone');
     assert.equal((await postForm(`${gw.apiUrl}/push/all`, { items: JSON.stringify(['everyone']) })).status, 200);
     await toAll;
-    assert.deepEqual(received.map(([items]) => items[0]), [{ title: 'hello' }, 'just you', 'everyone']);
+    assert.deepEqual(
+      received.map(([items]) => items[0]),
+      [{ title: 'hello' }, 'just you', 'everyone'],
+    );
   });
 
   it('ping resolves with the round trip in milliseconds', async () => {
@@ -267,8 +299,12 @@ describe('client SDK heartbeat', () => {
     const silent = await gw.connect();
     assert.equal((await silent.waitClosed(RECONNECT_WAIT)).code, 4000, 'the silent client is dropped for its silence');
     // And the SDK's PINGs are still being answered.
-    await nextEvent(client, 'frame', WAIT, (frame) =>
-      frame.direction === 'in' && (frame.message as { type?: string }).type === 'PONG' && frame.source === 'heartbeat');
+    await nextEvent(
+      client,
+      'frame',
+      WAIT,
+      (frame) => frame.direction === 'in' && (frame.message as { type?: string }).type === 'PONG' && frame.source === 'heartbeat',
+    );
     assert.deepEqual(closes, []);
     assert.deepEqual(states, ['open']);
     assert.equal(client.connId, connId);
@@ -317,10 +353,19 @@ describe('client SDK reconnection', () => {
     const [newId] = await readyAgain;
     assert.notEqual(newId, connId);
     assert.equal(client.connId, newId);
-    assert.deepEqual(states.filter((s, i) => s !== states[i - 1]), ['open', 'reconnecting', 'open']);
+    assert.deepEqual(
+      states.filter((s, i) => s !== states[i - 1]),
+      ['open', 'reconnecting', 'open'],
+    );
     // Both rooms were rejoined on the new gateway before `ready`.
-    assert.deepEqual([...second.gateway.hub.members('news') ?? []].map((conn) => conn.id), [newId]);
-    assert.deepEqual([...second.gateway.hub.members('sport') ?? []].map((conn) => conn.id), [newId]);
+    assert.deepEqual(
+      [...(second.gateway.hub.members('news') ?? [])].map((conn) => conn.id),
+      [newId],
+    );
+    assert.deepEqual(
+      [...(second.gateway.hub.members('sport') ?? [])].map((conn) => conn.id),
+      [newId],
+    );
     const pushed = nextEvent(client, 'push', WAIT, (_items, room) => room === 'news');
     const answer = await postForm(`${second.apiUrl}/push/room`, { room: 'news', items: JSON.stringify(['after restart']) });
     assert.deepEqual(answer.body, { ok: true, items: 1, recipients: 1 });

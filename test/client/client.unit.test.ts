@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it, mock, type TestContext } from 'node:test';
 import {
-  connect, PushgateError, WHOAMI_ROOM, type ClientOptions, type PushgateClient, type ReconnectInfo, type WebSocketLike,
+  type ClientOptions,
+  connect,
+  type PushgateClient,
+  PushgateError,
+  type ReconnectInfo,
+  type WebSocketLike,
+  WHOAMI_ROOM,
 } from '../../src/client/client.js';
 import { connect as nodeConnect } from '../../src/client/node.js';
 
@@ -15,7 +21,10 @@ class FakeSocket implements WebSocketLike {
   readonly sent: any[] = [];
   private readonly listeners = new Map<string, Array<(event: any) => void>>();
 
-  constructor(readonly url: string, readonly protocols?: string | string[]) {
+  constructor(
+    readonly url: string,
+    readonly protocols?: string | string[],
+  ) {
     FakeSocket.made.push(this);
   }
 
@@ -107,20 +116,29 @@ describe('client SDK protocol (against a fake socket)', () => {
     const left = client.leave('early');
     const socket = FakeSocket.made[0]!;
     socket.open();
-    assert.deepEqual(socket.sent.map((m) => [m.type, m.data.room]), [['JOIN', 'early'], ['LEAVE', 'early']]);
+    assert.deepEqual(
+      socket.sent.map((m) => [m.type, m.data.room]),
+      [
+        ['JOIN', 'early'],
+        ['LEAVE', 'early'],
+      ],
+    );
     for (const message of socket.sent) socket.ack(message.id);
     await Promise.all([joined, left]);
     assert.deepEqual(client.rooms, []);
     assert.equal(client.connId, 'fake-1', 'an ACK to its own call told the id: no whoami needed');
   });
 
-  it('rejects a refused JOIN with the server\'s code and forgets the room', async () => {
+  it("rejects a refused JOIN with the server's code and forgets the room", async () => {
     const client = open();
     const socket = accept();
     const joining = client.join('not a room');
     const join = socket.sent.at(-1);
     socket.receive({ type: 'ERROR', id: join.id, data: { code: 'INVALID_ROOM', message: 'bad room' } });
-    const error = await joining.then(() => null, (e: unknown) => e);
+    const error = await joining.then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.ok(error instanceof PushgateError);
     assert.equal(error.code, 'INVALID_ROOM');
     assert.equal(error.room, 'not a room');
@@ -134,7 +152,10 @@ describe('client SDK protocol (against a fake socket)', () => {
     client.on('push', (items, room) => pushes.push([items, room]));
     socket.receive({ type: 'PUSH', data: { room: 'news', items: [{ a: 1 }, 2] } });
     socket.receive({ type: 'PUSH', data: { items: ['all'] } });
-    assert.deepEqual(pushes, [[[{ a: 1 }, 2], 'news'], [['all'], undefined]]);
+    assert.deepEqual(pushes, [
+      [[{ a: 1 }, 2], 'news'],
+      [['all'], undefined],
+    ]);
   });
 
   it('rejoins its rooms on the next connection', async () => {
@@ -162,7 +183,9 @@ describe('client SDK reconnection (fake timers)', () => {
     // Deterministic jitter: random() is pinned just below 1, so each delay is its cap.
     const random = Math.random;
     Math.random = () => 0.999;
-    t.after(() => { Math.random = random; });
+    t.after(() => {
+      Math.random = random;
+    });
     mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 0 });
     const client = open({ minReconnectDelay: 10, maxReconnectDelay: 80 });
     const scheduled: ReconnectInfo[] = [];
@@ -187,12 +210,17 @@ describe('client SDK reconnection (fake timers)', () => {
     // The retry's delay is random in [0, 1000): pinned near its cap, so no attempt comes within requestTimeout.
     const random = Math.random;
     Math.random = () => 0.999;
-    t.after(() => { Math.random = random; });
+    t.after(() => {
+      Math.random = random;
+    });
     mock.timers.enable({ apis: ['setTimeout'] });
     const client = open({ minReconnectDelay: 1000, maxReconnectDelay: 1000, requestTimeout: 100 });
     FakeSocket.made[0]!.fail();
     await assert.rejects(client.ping(), { code: 'NOT_OPEN' });
-    const joining = client.join('wanted').then(() => null, (e: unknown) => e);
+    const joining = client.join('wanted').then(
+      () => null,
+      (e: unknown) => e,
+    );
     mock.timers.tick(99);
     await settle();
     assert.equal(FakeSocket.made.length, 1, 'no attempt yet');
@@ -232,7 +260,7 @@ describe('client SDK reconnection (fake timers)', () => {
 });
 
 describe('client SDK options', () => {
-  it('checks its options; the Node entry point\'s default WebSocket (ws) refuses a malformed URL', () => {
+  it("checks its options; the Node entry point's default WebSocket (ws) refuses a malformed URL", () => {
     assert.throws(() => nodeConnect('ws://127.0.0.1:1/', { minReconnectDelay: 0 }), RangeError);
     assert.throws(() => nodeConnect('ws://127.0.0.1:1/', { minReconnectDelay: 100, maxReconnectDelay: 50 }), RangeError);
     assert.throws(() => nodeConnect('ws://127.0.0.1:1/', { heartbeatInterval: -1 }), RangeError);

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestClient } from '../helpers/client.js';
 import { clusterStats } from '../helpers/cluster.js';
-import { startGateway, type RunningGateway } from '../helpers/gateway.js';
-import { freeze, serviceMissing, startNats, startRedis, type Service } from '../helpers/services.js';
+import { type RunningGateway, startGateway } from '../helpers/gateway.js';
+import { freeze, type Service, serviceMissing, startNats, startRedis } from '../helpers/services.js';
 import { waitFor, waitForAsync } from '../helpers/wait.js';
 
 // Short bounds, so that a stall of a couple of seconds is far longer than detection.
@@ -22,7 +22,12 @@ const nodeOptions = {
 
 /** POSTs JSON, bounded: a request the gateway does not answer in time fails the test. */
 async function post(url: string, body: unknown, ms = ANSWER_MS): Promise<{ status: number; body: any }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(ms) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(ms),
+  });
   return { status: res.status, body: await res.json() };
 }
 
@@ -31,7 +36,10 @@ async function health(api: string): Promise<{ status: number; body: any }> {
   return { status: res.status, body: await res.json() };
 }
 
-for (const [kind, binary, start] of [['Redis', 'redis-server', () => startRedis()], ['NATS', 'nats-server', startNats]] as const) {
+for (const [kind, binary, start] of [
+  ['Redis', 'redis-server', () => startRedis()],
+  ['NATS', 'nats-server', startNats],
+] as const) {
   describe(`two nodes while their ${kind} server is stopped (SIGSTOP) and resumed`, { skip: serviceMissing(binary) ?? false }, () => {
     let server: Service | undefined;
     let stopped = false;
@@ -53,7 +61,9 @@ for (const [kind, binary, start] of [['Redis', 'redis-server', () => startRedis(
       await server?.stop();
     });
 
-    it('answers pushes 503 within the bound, reports down, never 404s a live connection, then recovers and delivers nothing refused', { timeout: 30000 }, async () => {
+    it('answers pushes 503 within the bound, reports down, never 404s a live connection, then recovers and delivers nothing refused', {
+      timeout: 30000,
+    }, async () => {
       const [a, b] = nodes as [RunningGateway, RunningGateway];
       const client = await b.connect();
       clients.push(client);
@@ -97,16 +107,28 @@ for (const [kind, binary, start] of [['Redis', 'redis-server', () => startRedis(
 
       // Back: health and pushes recover without restarts, and a push is delivered.
       await waitForAsync(async () => (await health(a.apiUrl)).status === 200, 10000, 'A /healthz to answer 200 again');
-      await waitForAsync(async () => (await post(`${a.apiUrl}/push/room`, { room: 'hang', items: ['after'] })).status === 200, 10000, 'a push to be accepted again');
+      await waitForAsync(
+        async () => (await post(`${a.apiUrl}/push/room`, { room: 'hang', items: ['after'] })).status === 200,
+        10000,
+        'a push to be accepted again',
+      );
       const got: string[] = [];
       while (!got.includes('after')) got.push(...(await client.nextOfType('PUSH', 5000)).data.items);
       // Everything the server had queued from the stall came before "after" on the same connection.
-      assert.deepEqual(got.filter((item) => item.startsWith('stall-')), [], `refused pushes delivered: ${got.join(',')}`);
+      assert.deepEqual(
+        got.filter((item) => item.startsWith('stall-')),
+        [],
+        `refused pushes delivered: ${got.join(',')}`,
+      );
       // Those that reached the server before A noticed the stall (timed out, rather than refused at once)
       // were forwarded on SIGCONT, and dropped by B on arrival.
       const timedOut = a.gateway.stats.pushesTimedOut;
       if (timedOut > 0) assert.equal(b.gateway.stats.pushesExpired, timedOut, 'B dropped every timed-out push it received late');
-      await waitForAsync(async () => (await post(`${a.apiUrl}/push/conn`, { conn: id, items: ['dm after'] })).status === 200, 10000, 'a push to the connection');
+      await waitForAsync(
+        async () => (await post(`${a.apiUrl}/push/conn`, { conn: id, items: ['dm after'] })).status === 200,
+        10000,
+        'a push to the connection',
+      );
       assert.deepEqual((await client.nextOfType('PUSH', 5000)).data.items, ['dm after']);
     });
   });

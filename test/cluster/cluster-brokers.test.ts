@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TestClient } from '../helpers/client.js';
-import { postJson } from '../helpers/gateway.js';
-import { CLI, startNode, type Child } from '../helpers/process.js';
-import { serviceMissing, startNats, startRedis, type Service } from '../helpers/services.js';
 import { untilCluster } from '../helpers/cluster.js';
+import { postJson } from '../helpers/gateway.js';
+import { type Child, CLI, startNode } from '../helpers/process.js';
+import { type Service, serviceMissing, startNats, startRedis } from '../helpers/services.js';
 
 /** Each node's presence interval. */
 const PRESENCE_MS = 200;
@@ -22,14 +22,34 @@ const children: Child[] = [];
 
 /** Starts `pushgate <role>` as a real process joined to the broker. */
 async function startNode_(role: 'gateway' | 'api', broker: string): Promise<Node> {
-  const child = startNode(CLI, [role, '--broker', broker, '--workers', '1', '--host', '127.0.0.1', '--port', '0', '--api-host', '127.0.0.1', '--api-port', '0', '--presence-interval', String(PRESENCE_MS / 1000), '--log-level', 'warn']);
+  const child = startNode(CLI, [
+    role,
+    '--broker',
+    broker,
+    '--workers',
+    '1',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--api-host',
+    '127.0.0.1',
+    '--api-port',
+    '0',
+    '--presence-interval',
+    String(PRESENCE_MS / 1000),
+    '--log-level',
+    'warn',
+  ]);
   children.push(child);
   const [, ws, api] = await child.waitForLine(LISTENING, 10000);
   return { child, ws, api };
 }
 
-
-for (const [kind, binary, start] of [['Redis', 'redis-server', startRedis], ['NATS', 'nats-server', startNats]] as const) {
+for (const [kind, binary, start] of [
+  ['Redis', 'redis-server', startRedis],
+  ['NATS', 'nats-server', startNats],
+] as const) {
   describe(`a cluster over ${kind}: two gateway processes and a push API process`, { skip: serviceMissing(binary) ?? false }, () => {
     let broker: Service;
     let g1: Node;
@@ -63,7 +83,11 @@ for (const [kind, binary, start] of [['Redis', 'redis-server', startRedis], ['NA
       for (const client of [a, b]) {
         const got: number[] = [];
         while (got.length < 30) got.push(...(await client.next(5000)).data.items);
-        assert.deepEqual(got, Array.from({ length: 30 }, (_, i) => i), 'every item once, in publish order');
+        assert.deepEqual(
+          got,
+          Array.from({ length: 30 }, (_, i) => i),
+          'every item once, in publish order',
+        );
       }
       // The outsider got none of it: its next frame answers its PING.
       assert.equal((await outsider.request('PING')).type, 'PONG');
@@ -85,7 +109,11 @@ for (const [kind, binary, start] of [['Redis', 'redis-server', startRedis], ['NA
       const open = clients.filter((c) => c.ws.readyState === c.ws.OPEN).length;
       // A current view (stale: false): a late report on a loaded machine makes the view say it is stale
       // rather than break the bound; that is waited out here.
-      const stats = await untilCluster(api.api, (s) => s.onlineConnections === open && s.stale === false && s.nodes?.length === 3, `${open} connections in a current cluster view`);
+      const stats = await untilCluster(
+        api.api,
+        (s) => s.onlineConnections === open && s.stale === false && s.nodes?.length === 3,
+        `${open} connections in a current cluster view`,
+      );
       assert.equal(stats.scope, 'cluster');
       // The documented bound: while the view is current, no count is older than 3 presence intervals.
       assert.ok(stats.maxStalenessMs <= 3 * PRESENCE_MS, `stale by ${stats.maxStalenessMs} ms although the view is current`);
@@ -141,8 +169,13 @@ for (const [kind, binary, start] of [['Redis', 'redis-server', startRedis], ['NA
         assert.ok(got.filter((n) => refused.includes(n)).length <= 1, `refused pushes delivered: ${got.filter((n) => refused.includes(n))}`);
         const acceptedAfterRecovery = accepted.filter((n) => n > refused[refused.length - 1]);
         const acceptedBefore = accepted.filter((n) => n < refused[0]);
-        for (const n of [...acceptedBefore, ...acceptedAfterRecovery]) assert.ok(got.includes(n), `accepted push ${n} delivered (got ${got.join(',')}; accepted ${accepted.join(',')}; refused ${refused.join(',')})`);
-        assert.deepEqual(got, [...got].sort((x, y) => x - y), 'in order');
+        for (const n of [...acceptedBefore, ...acceptedAfterRecovery])
+          assert.ok(got.includes(n), `accepted push ${n} delivered (got ${got.join(',')}; accepted ${accepted.join(',')}; refused ${refused.join(',')})`);
+        assert.deepEqual(
+          got,
+          [...got].sort((x, y) => x - y),
+          'in order',
+        );
       }
     });
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { MemoryBroker } from '../../src/broker/memory-broker.js';
 import { ALL_CHANNEL, PRESENCE_CHANNEL } from '../../src/cluster/channels.js';
-import { ClusterLink, type ClusterHost } from '../../src/cluster/cluster-link.js';
+import { type ClusterHost, ClusterLink } from '../../src/cluster/cluster-link.js';
 import { decodePushEnvelope, encodePushEnvelope, type PushEnvelope } from '../../src/cluster/envelope.js';
 import { silentLogger } from '../../src/log.js';
 import { postJson, startGateway } from '../helpers/gateway.js';
@@ -57,8 +57,14 @@ describe('ClusterLink', () => {
     await raw.publish(ALL_CHANNEL, encodePushEnvelope(push('in time'), Date.now() + 60000));
     await raw.publish(ALL_CHANNEL, encodePushEnvelope(push('no deadline')));
     await waitFor(() => received.length + dropped.length === 3, 2000, 'the three pushes');
-    assert.deepEqual(received.map((p) => p.items[0]), ['"in time"', '"no deadline"']);
-    assert.deepEqual(dropped.map((p) => p.items[0]), ['"late"']);
+    assert.deepEqual(
+      received.map((p) => p.items[0]),
+      ['"in time"', '"no deadline"'],
+    );
+    assert.deepEqual(
+      dropped.map((p) => p.items[0]),
+      ['"late"'],
+    );
   });
 
   it('stamps each push with its publish time plus the broker timeout plus the clock skew', async () => {
@@ -72,14 +78,18 @@ describe('ClusterLink', () => {
     const afterPublish = Date.now();
     await waitFor(() => seen.length === 1, 2000, 'the published push');
     const { expiresAt } = decodePushEnvelope(seen[0]!)!;
-    assert.ok(expiresAt !== null && expiresAt >= before + 1000 && expiresAt <= afterPublish + 1001, `deadline ${expiresAt} for a publish at ${before}..${afterPublish}`);
+    assert.ok(
+      expiresAt !== null && expiresAt >= before + 1000 && expiresAt <= afterPublish + 1001,
+      `deadline ${expiresAt} for a publish at ${before}..${afterPublish}`,
+    );
   });
 
   it('ignores a presence report held back longer than the staleness window (a stalled broker delivering old news)', async () => {
     const { link: listener } = await link('link-old-news', 'n3', { presenceIntervalMs: 100, clockSkewMs: 50 });
     const raw = new MemoryBroker('link-old-news');
     await raw.connect();
-    const report = (node: string, sentAt: number) => Buffer.from(JSON.stringify({ v: 1, node, role: 'both', worker: null, intervalMs: 100, sentAt, stats: {}, rooms: {}, roomsTruncated: false }));
+    const report = (node: string, sentAt: number) =>
+      Buffer.from(JSON.stringify({ v: 1, node, role: 'both', worker: null, intervalMs: 100, sentAt, stats: {}, rooms: {}, roomsTruncated: false }));
     await raw.publish(PRESENCE_CHANNEL, report('old-news', Date.now() - 10000));
     await raw.publish(PRESENCE_CHANNEL, report('fresh-news', Date.now()));
     await waitFor(() => listener.knowsNode('fresh-news'), 2000, 'the fresh report');
@@ -90,10 +100,21 @@ describe('ClusterLink', () => {
     const { link: listener } = await link('link-instances', 'n5', { presenceIntervalMs: 100 });
     const raw = new MemoryBroker('link-instances');
     await raw.connect();
-    const report = (node: string, instance: unknown, onlineConnections: number) => Buffer.from(JSON.stringify({
-      v: 1, node, role: 'both', worker: 2, intervalMs: 100, sentAt: Date.now(), ...(instance === undefined ? {} : { instance }),
-      stats: { onlineConnections, pid: 4242, uptimeSeconds: 9 }, rooms: {}, roomsTruncated: false,
-    }));
+    const report = (node: string, instance: unknown, onlineConnections: number) =>
+      Buffer.from(
+        JSON.stringify({
+          v: 1,
+          node,
+          role: 'both',
+          worker: 2,
+          intervalMs: 100,
+          sentAt: Date.now(),
+          ...(instance === undefined ? {} : { instance }),
+          stats: { onlineConnections, pid: 4242, uptimeSeconds: 9 },
+          rooms: {},
+          roomsTruncated: false,
+        }),
+      );
     await raw.publish(PRESENCE_CHANNEL, report('sibling', 'n5', 3));
     await raw.publish(PRESENCE_CHANNEL, report('older', undefined, 5));
     await raw.publish(PRESENCE_CHANNEL, report('odd', 42, 7));
@@ -120,7 +141,10 @@ describe('ClusterLink', () => {
     await waitFor(() => a.link.view().maxStalenessMs > 3 * interval, 3000, 'the reports to age past the window');
     let view = a.link.view();
     assert.equal(view.stale, true);
-    assert.deepEqual(view.nodes.map((n) => n.node), ['na', 'nb']);
+    assert.deepEqual(
+      view.nodes.map((n) => n.node),
+      ['na', 'nb'],
+    );
     assert.equal(a.link.knowsNode('nb'), false, 'but B is not taken as alive');
     // Back: the view is not current for a window (B could still report), then B is gone.
     setStatus(a.broker, 'up');
@@ -128,7 +152,10 @@ describe('ClusterLink', () => {
     await waitFor(() => a.link.viewCurrent, 3000, 'the view to be current again');
     view = a.link.view();
     assert.equal(view.stale, false);
-    assert.deepEqual(view.nodes.map((n) => n.node), ['na']);
+    assert.deepEqual(
+      view.nodes.map((n) => n.node),
+      ['na'],
+    );
   });
 });
 

@@ -1,18 +1,25 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it, mock } from 'node:test';
 import { MemoryBroker } from '../../src/broker/memory-broker.js';
-import { ClusterLink, type ClusterHost } from '../../src/cluster/cluster-link.js';
+import { type ClusterHost, ClusterLink } from '../../src/cluster/cluster-link.js';
 import { decodePushEnvelope, encodePushEnvelope, type PushEnvelope } from '../../src/cluster/envelope.js';
 import { silentLogger } from '../../src/log.js';
 
 /** A node's side of a link that holds nothing and counts one connection. */
 function host(nodeId: string): ClusterHost {
   return {
-    nodeId, instance: nodeId, role: 'both', worker: null, holdsConnections: true,
-    deliver: () => {}, expired: () => {},
+    nodeId,
+    instance: nodeId,
+    role: 'both',
+    worker: null,
+    holdsConnections: true,
+    deliver: () => {},
+    expired: () => {},
     stats: () => ({ onlineConnections: 1 }),
-    rooms: () => [], users: () => [],
-    holdsRoom: () => false, holdsUser: () => false,
+    rooms: () => [],
+    users: () => [],
+    holdsRoom: () => false,
+    holdsUser: () => false,
   };
 }
 
@@ -40,7 +47,10 @@ describe('ClusterLink view (fake clock, in-memory bus)', () => {
       await step(INTERVAL);
       assert.equal(a.viewCurrent, true);
       let view = a.view();
-      assert.deepEqual(view.nodes.map((n) => n.node), ['na', 'nb']);
+      assert.deepEqual(
+        view.nodes.map((n) => n.node),
+        ['na', 'nb'],
+      );
       assert.equal(view.total.onlineConnections, 2);
       assert.equal(view.maxStalenessMs, 0, 'both reported at this very moment');
       await step(60);

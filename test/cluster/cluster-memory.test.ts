@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MemoryBroker } from '../../src/broker/memory-broker.js';
 import { Gateway } from '../../src/gateway/gateway.js';
-import { postJson, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { TestClient } from '../helpers/client.js';
 import { untilCluster } from '../helpers/cluster.js';
+import { postJson, type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** Records which channels a node is subscribed to. */
@@ -31,7 +31,14 @@ describe('a cluster over one broker (in-process bus)', () => {
     a = await startGateway({ broker: 'memory://cluster-test', presenceInterval: 0.1 });
     const gatewayB = new Gateway({ host: '127.0.0.1', port: 0, apiHost: '127.0.0.1', apiPort: 0, presenceInterval: 0.1 }, undefined, { broker: brokerB });
     const addresses = await gatewayB.listen();
-    b = { gateway: gatewayB, wsUrl: (path = '/connect') => `ws://127.0.0.1:${addresses.ws!.port}${path}`, pageUrl: '', apiUrl: `http://127.0.0.1:${addresses.api!.port}`, connect: (path) => TestClient.open(`ws://127.0.0.1:${addresses.ws!.port}${path ?? '/connect'}`), close: () => gatewayB.close() };
+    b = {
+      gateway: gatewayB,
+      wsUrl: (path = '/connect') => `ws://127.0.0.1:${addresses.ws!.port}${path}`,
+      pageUrl: '',
+      apiUrl: `http://127.0.0.1:${addresses.api!.port}`,
+      connect: (path) => TestClient.open(`ws://127.0.0.1:${addresses.ws!.port}${path ?? '/connect'}`),
+      close: () => gatewayB.close(),
+    };
     api = new Gateway({ role: 'api', broker: 'memory://cluster-test', apiHost: '127.0.0.1', apiPort: 0, presenceInterval: 0.1 });
     apiUrl = `http://127.0.0.1:${(await api.listen()).api!.port}`;
   });
@@ -39,10 +46,13 @@ describe('a cluster over one broker (in-process bus)', () => {
     await Promise.all([a.close(), b.close(), api.close()]);
   });
 
-  it('delivers a push accepted by any node to every node\'s clients, once', async (t) => {
+  it("delivers a push accepted by any node to every node's clients, once", async (t) => {
     const onA = await a.connect();
     const onB = await b.connect();
-    t.after(() => { onA.close(); onB.close(); });
+    t.after(() => {
+      onA.close();
+      onB.close();
+    });
     await waitFor(() => (api.clusterView()?.total.onlineConnections ?? 0) >= 2, 3000, 'presence');
     const res = await postJson(`${apiUrl}/push/all`, { items: ['from the api node'] });
     assert.equal(res.status, 200);
@@ -59,7 +69,10 @@ describe('a cluster over one broker (in-process bus)', () => {
   it('routes room pushes only to nodes with members, subscribing on first join and leaving on last leave', async (t) => {
     const member = await b.connect();
     t.after(() => member.close());
-    assert.equal([...brokerB.channels].some((c) => c.startsWith('pushgate.room.')), false);
+    assert.equal(
+      [...brokerB.channels].some((c) => c.startsWith('pushgate.room.')),
+      false,
+    );
     await member.request('JOIN', { room: 'blue' });
     await waitFor(() => [...brokerB.channels].some((c) => c.startsWith('pushgate.room.')), 2000, 'the room subscription');
     await postJson(`${apiUrl}/push/room`, { room: 'blue', items: [1] });
@@ -91,7 +104,12 @@ describe('a cluster over one broker (in-process bus)', () => {
     for (const client of clients) await client.request('JOIN', { room: 'green' });
     // A current view (stale: false) of all three nodes: on a loaded machine a report can be late, and
     // the view then says so (stale: true) rather than keeping the bound; that is waited out here.
-    const stats = await untilCluster(apiUrl.slice('http://'.length), (s) => s.rooms?.green === 3 && s.stale === false && s.nodes?.length === 3, 'a current view of the room', 10_000);
+    const stats = await untilCluster(
+      apiUrl.slice('http://'.length),
+      (s) => s.rooms?.green === 3 && s.stale === false && s.nodes?.length === 3,
+      'a current view of the room',
+      10_000,
+    );
     assert.equal(stats.scope, 'cluster');
     assert.ok(stats.onlineConnections >= 3);
     // The documented bound: while the view is current, no count is older than 3 presence intervals (here 100 ms).

@@ -73,6 +73,10 @@ describe('push envelopes', () => {
     const tagged = decodePushEnvelope(encodePushEnvelope({ kind: 'room', room: 'r', items: ['1', '"a"'], origin: { node: 'abcd', seq: 42 } }))?.push;
     assert.deepEqual(tagged, { kind: 'room', room: 'r', items: ['1', '"a"'], origin: { node: 'abcd', seq: 42 } });
     assert.deepEqual(decodePushEnvelope(Buffer.from('{"v":1,"kind":"all","items":[1]}'))?.push, { kind: 'all', items: ['1'] });
-    assert.deepEqual(decodePushEnvelope(Buffer.from('{"v":1,"kind":"all","origin":"x","seq":"1","items":[1]}'))?.push, { kind: 'all', items: ['1'] }, 'a malformed origin is ignored');
+    assert.deepEqual(
+      decodePushEnvelope(Buffer.from('{"v":1,"kind":"all","origin":"x","seq":"1","items":[1]}'))?.push,
+      { kind: 'all', items: ['1'] },
+      'a malformed origin is ignored',
+    );
   });
 });

@@ -11,7 +11,11 @@ interface Started {
 }
 
 async function start(extras: GatewayExtras): Promise<Started> {
-  const gateway = new Gateway({ host: '127.0.0.1', port: 0, apiHost: '127.0.0.1', apiPort: 0, broker: 'memory://instance-stats', presenceInterval: 0.1 }, undefined, extras);
+  const gateway = new Gateway(
+    { host: '127.0.0.1', port: 0, apiHost: '127.0.0.1', apiPort: 0, broker: 'memory://instance-stats', presenceInterval: 0.1 },
+    undefined,
+    extras,
+  );
   const { ws, api } = await gateway.listen();
   return { gateway, api: `http://127.0.0.1:${api!.port}`, connect: () => TestClient.open(`ws://127.0.0.1:${ws!.port}/connect`) };
 }
@@ -37,8 +41,12 @@ describe('GET /stats groups the processes of one instance', () => {
     await Promise.all([one?.gateway.close(), two?.gateway.close(), lone?.gateway.close()]);
   });
 
-  it('sums the instance\'s workers at the top level, and only additive counters over the cluster', async () => {
-    for (const [node, count] of [[one, 2], [two, 3], [lone, 4]] as const) {
+  it("sums the instance's workers at the top level, and only additive counters over the cluster", async () => {
+    for (const [node, count] of [
+      [one, 2],
+      [two, 3],
+      [lone, 4],
+    ] as const) {
       for (let i = 0; i < count; i++) {
         const client = await node.connect();
         clients.push(client);
@@ -46,15 +54,25 @@ describe('GET /stats groups the processes of one instance', () => {
       }
     }
     // Presence is asynchronous: wait until worker 1 has heard both others, and worker 2 has heard worker 1.
-    await waitForAsync(async () => {
-      const [a, b] = [await stats(one.api), await stats(two.api)];
-      return a.onlineConnections === 5 && a.cluster.onlineConnections === 9 && b.onlineConnections === 5;
-    }, 3000, 'both workers to count the instance\'s 5 connections, and worker 1 the cluster\'s 9');
+    await waitForAsync(
+      async () => {
+        const [a, b] = [await stats(one.api), await stats(two.api)];
+        return a.onlineConnections === 5 && a.cluster.onlineConnections === 9 && b.onlineConnections === 5;
+      },
+      3000,
+      "both workers to count the instance's 5 connections, and worker 1 the cluster's 9",
+    );
     const fromOne = await stats(one.api);
     assert.equal(fromOne.instance, 'machine-a');
     assert.equal(fromOne.roomCount, 1, 'one room, with members on both workers');
-    assert.deepEqual(fromOne.workers.map((w: { worker: number; stats: { onlineConnections: number } }) => [w.worker, w.stats.onlineConnections]), [[1, 2], [2, 3]]);
-    assert.equal(fromOne.nodeId, one.gateway.hub.nodeId, 'the per-process fields are the answering worker\'s');
+    assert.deepEqual(
+      fromOne.workers.map((w: { worker: number; stats: { onlineConnections: number } }) => [w.worker, w.stats.onlineConnections]),
+      [
+        [1, 2],
+        [2, 3],
+      ],
+    );
+    assert.equal(fromOne.nodeId, one.gateway.hub.nodeId, "the per-process fields are the answering worker's");
     assert.equal(fromOne.cluster.onlineConnections, 9);
 
     // A single process is an instance of its own: its top level is its own counts, no workers field.

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { GatewayOptions } from '../../src/config/options.js';
-import { EXACT_ITEMS, FORM_TYPE, JSON_TYPE, form, nested, nextPushText, post, pushFrame } from '../helpers/items.js';
 import type { TestClient } from '../helpers/client.js';
-import { startGateway, type RunningGateway } from '../helpers/gateway.js';
-import { serviceMissing, startNats, startRedis, type Service } from '../helpers/services.js';
+import { type RunningGateway, startGateway } from '../helpers/gateway.js';
+import { EXACT_ITEMS, FORM_TYPE, form, JSON_TYPE, nested, nextPushText, post, pushFrame } from '../helpers/items.js';
+import { type Service, serviceMissing, startNats, startRedis } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -12,7 +12,10 @@ import { waitFor } from '../helpers/wait.js';
  * from the envelope, it never re-encodes it. Two in-process gateways share a real redis-server or
  * nats-server; pushes go into node A's API and come out of node B's WebSocket.
  */
-for (const [kind, binary, start] of [['Redis', 'redis-server', startRedis], ['NATS', 'nats-server', startNats]] as const) {
+for (const [kind, binary, start] of [
+  ['Redis', 'redis-server', startRedis],
+  ['NATS', 'nats-server', startNats],
+] as const) {
   describe(`items over ${kind}`, { skip: serviceMissing(binary) ?? false }, () => {
     let broker: Service | undefined;
     const gateways: RunningGateway[] = [];
@@ -50,9 +53,33 @@ for (const [kind, binary, start] of [['Redis', 'redis-server', startRedis], ['NA
       it('delivers JSON and form items byte for byte, to all and to a room', async () => {
         assert.equal((await post(`${api}/push/all`, JSON_TYPE, `{"items":[${EXACT_ITEMS.join(',')}]}`)).status, 200);
         assert.equal(await nextPushText(member), pushFrame(EXACT_ITEMS));
-        assert.equal((await post(`${api}/push/room`, FORM_TYPE, form([['room', 'r'], ['items', `[${EXACT_ITEMS.join(' , ')}]`]]))).status, 200);
+        assert.equal(
+          (
+            await post(
+              `${api}/push/room`,
+              FORM_TYPE,
+              form([
+                ['room', 'r'],
+                ['items', `[${EXACT_ITEMS.join(' , ')}]`],
+              ]),
+            )
+          ).status,
+          200,
+        );
         assert.equal(await nextPushText(member), pushFrame(EXACT_ITEMS, 'r'));
-        assert.equal((await post(`${api}/push/room`, FORM_TYPE, form([['room', 'r'], ['msg', '9007199254740993']]))).status, 200);
+        assert.equal(
+          (
+            await post(
+              `${api}/push/room`,
+              FORM_TYPE,
+              form([
+                ['room', 'r'],
+                ['msg', '9007199254740993'],
+              ]),
+            )
+          ).status,
+          200,
+        );
         assert.equal(await nextPushText(member), pushFrame(['9007199254740993'], 'r'));
       });
 
@@ -85,7 +112,14 @@ for (const [kind, binary, start] of [['Redis', 'redis-server', startRedis], ['NA
         const item = nested(10000);
         assert.equal((await post(`${api}/push/room`, JSON_TYPE, `{"room":"r","items":[${item}]}`)).status, 200);
         assert.equal(await nextPushText(member), pushFrame([item], 'r'));
-        const refused = await post(`${api}/push/room`, FORM_TYPE, form([['room', 'r'], ['msg', nested(10001)]]));
+        const refused = await post(
+          `${api}/push/room`,
+          FORM_TYPE,
+          form([
+            ['room', 'r'],
+            ['msg', nested(10001)],
+          ]),
+        );
         assert.deepEqual([refused.status, refused.body.error.code], [400, 'ITEM_TOO_DEEP']);
       });
     });

@@ -39,7 +39,10 @@ describe('PrimaryRelay', () => {
     assert.deepEqual(c.received(), []);
     assert.deepEqual(a.sent.at(-1), { pushgate: 'ack', id: 7, channels: 2 });
     // The ack comes after the publisher's own copy: IPC order tells it the message was sent first.
-    assert.deepEqual(a.sent.map((m) => m.pushgate), ['ack', 'msg', 'ack']);
+    assert.deepEqual(
+      a.sent.map((m) => m.pushgate),
+      ['ack', 'msg', 'ack'],
+    );
   });
 
   it('holds no channel once its last subscriber unsubscribes', () => {

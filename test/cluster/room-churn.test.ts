@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import { type AddressInfo, createServer, type Server } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { clusterStats, untilCluster } from '../helpers/cluster.js';
-import { CLI, startNode, type Child } from '../helpers/process.js';
+import { type Child, CLI, startNode } from '../helpers/process.js';
 import { withTimeout } from '../helpers/wait.js';
 
 /**
@@ -106,7 +106,10 @@ class Churner {
   private nextId = 1;
   private refused: string | null = null;
   private waiting: { id: number; resolve: () => void } | null = null;
-  private constructor(private readonly ws: WebSocket, private readonly number: number) {
+  private constructor(
+    private readonly ws: WebSocket,
+    private readonly number: number,
+  ) {
     ws.on('message', (data) => {
       const frame = JSON.parse(data.toString()) as { type: string; id?: number; data?: { code?: string } };
       if (frame.type === 'ERROR') this.refused ??= `client ${number}: ERROR ${frame.data?.code}`;
@@ -116,10 +119,14 @@ class Churner {
 
   static open(url: string, number: number): Promise<Churner> {
     const ws = new WebSocket(url);
-    return withTimeout(new Promise((resolve, reject) => {
-      ws.once('open', () => resolve(new Churner(ws, number)));
-      ws.once('error', reject);
-    }), 5000, `client ${number} to connect`);
+    return withTimeout(
+      new Promise((resolve, reject) => {
+        ws.once('open', () => resolve(new Churner(ws, number)));
+        ws.once('error', reject);
+      }),
+      5000,
+      `client ${number} to connect`,
+    );
   }
 
   /** Joins and leaves `count` fresh rooms; resolves once the gateway has handled every request. */
@@ -157,10 +164,32 @@ describe('room churn through --workers 2 (the primary relays)', () => {
     await primary?.stop(15000);
   });
 
-  it('leaves no trace of rooms that were used: relay channels and subscriptions back to the standing ones, heap flat in every process', { timeout: 60000 }, async () => {
+  it('leaves no trace of rooms that were used: relay channels and subscriptions back to the standing ones, heap flat in every process', {
+    timeout: 60000,
+  }, async () => {
     const inspectPort = await freePortRun(3);
-    primary = startNode(CLI, ['--workers', '2', '--host', '127.0.0.1', '--port', '0', '--api-host', '127.0.0.1', '--api-port', '0',
-      '--presence-interval', '0.2', '--max-client-rate', '0', '--log-level', 'warn'], { NODE_OPTIONS: `--max-semi-space-size=2 --inspect=127.0.0.1:${inspectPort}` });
+    primary = startNode(
+      CLI,
+      [
+        '--workers',
+        '2',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '0',
+        '--api-host',
+        '127.0.0.1',
+        '--api-port',
+        '0',
+        '--presence-interval',
+        '0.2',
+        '--max-client-rate',
+        '0',
+        '--log-level',
+        'warn',
+      ],
+      { NODE_OPTIONS: `--max-semi-space-size=2 --inspect=127.0.0.1:${inspectPort}` },
+    );
     const [, ws, api] = await primary.waitForLine(/listening ws=(\S+) api=(\S+) workers=2/, 15000);
     const inspectors = [...primary.output().matchAll(/Debugger listening on (ws:\/\/\S+)/g)].map((match) => match[1]);
     assert.equal(inspectors.length, 3, `an inspector per process:\n${primary.output()}`);
@@ -183,8 +212,12 @@ describe('room churn through --workers 2 (the primary relays)', () => {
     };
     // Only the channels every idle worker holds: read from both workers' reports (the relay's count
     // comes with each answer of the primary, at least once per presence interval).
-    const standing = (s: any): boolean => s.roomCount === 0 && s.nodes.length === 2 && s.nodes.every((n: { stats: Record<string, number> }) =>
-      n.stats.relayChannels === STANDING_CHANNELS && n.stats.brokerSubscriptions === STANDING_SUBSCRIPTIONS);
+    const standing = (s: any): boolean =>
+      s.roomCount === 0 &&
+      s.nodes.length === 2 &&
+      s.nodes.every(
+        (n: { stats: Record<string, number> }) => n.stats.relayChannels === STANDING_CHANNELS && n.stats.brokerSubscriptions === STANDING_SUBSCRIPTIONS,
+      );
     await rounds(WARMUP_ROUNDS);
     await untilCluster(api, (s) => s.roomCount === 0, 'the warm-up rooms to be left');
     const before = await measure();
@@ -192,15 +225,26 @@ describe('room churn through --workers 2 (the primary relays)', () => {
     const started = Date.now();
     await rounds(CHURN_ROUNDS);
     const churnMs = Date.now() - started;
-    const settled = await untilCluster(api, standing, 'every room left and only the standing channels subscribed', 10000).then(() => null, (error: Error) => error);
+    const settled = await untilCluster(api, standing, 'every room left and only the standing channels subscribed', 10000).then(
+      () => null,
+      (error: Error) => error,
+    );
     const after = await measure();
-    const counts = (await clusterStats(api)).nodes.map((n: { worker: number; stats: Record<string, number> }) =>
-      `worker ${n.worker}: rooms ${n.stats.roomCount}, subscriptions ${n.stats.brokerSubscriptions}, relay channels ${n.stats.relayChannels}`).join('; ');
-    const growth = [...after].map(([name, { heapMb, rssMb: rss }]) => {
-      const was = before.get(name);
-      return `${name}: heap ${was?.heapMb.toFixed(1)} → ${heapMb.toFixed(1)} MB, rss ${was?.rssMb.toFixed(1)} → ${rss.toFixed(1)} MB`;
-    }).join('; ');
-    process.stderr.write(`room churn: ${CLIENTS * ROOMS_PER_ROUND * CHURN_ROUNDS} rooms in ${churnMs} ms after a warm-up of ${CLIENTS * ROOMS_PER_ROUND * WARMUP_ROUNDS}; ${growth}; ${counts}\n`);
+    const counts = (await clusterStats(api)).nodes
+      .map(
+        (n: { worker: number; stats: Record<string, number> }) =>
+          `worker ${n.worker}: rooms ${n.stats.roomCount}, subscriptions ${n.stats.brokerSubscriptions}, relay channels ${n.stats.relayChannels}`,
+      )
+      .join('; ');
+    const growth = [...after]
+      .map(([name, { heapMb, rssMb: rss }]) => {
+        const was = before.get(name);
+        return `${name}: heap ${was?.heapMb.toFixed(1)} → ${heapMb.toFixed(1)} MB, rss ${was?.rssMb.toFixed(1)} → ${rss.toFixed(1)} MB`;
+      })
+      .join('; ');
+    process.stderr.write(
+      `room churn: ${CLIENTS * ROOMS_PER_ROUND * CHURN_ROUNDS} rooms in ${churnMs} ms after a warm-up of ${CLIENTS * ROOMS_PER_ROUND * WARMUP_ROUNDS}; ${growth}; ${counts}\n`,
+    );
     assert.equal(after.size, 3);
     for (const [name, { heapMb }] of after) {
       const grown = heapMb - (before.get(name)?.heapMb ?? 0);

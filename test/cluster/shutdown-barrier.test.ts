@@ -5,7 +5,7 @@ import { RedisBroker } from '../../src/broker/redis-broker.js';
 import { Gateway } from '../../src/gateway/gateway.js';
 import { TestClient } from '../helpers/client.js';
 import { postJson } from '../helpers/gateway.js';
-import { serviceMissing, startRedis, type Service } from '../helpers/services.js';
+import { type Service, serviceMissing, startRedis } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -18,18 +18,37 @@ const LAG_MS = 300;
 
 /** A broker whose subscribers get every message `lagMs` late (in order), as a loaded node reads its socket late. */
 class LaggingBroker implements Broker {
-  constructor(private readonly inner: Broker, private readonly lagMs: number) {}
-  get kind(): string { return this.inner.kind; }
-  get status(): BrokerStatus { return this.inner.status; }
-  get subscriptionCount(): number { return this.inner.subscriptionCount; }
-  connect(): Promise<void> { return this.inner.connect(); }
-  publish(channel: string, payload: Buffer): Promise<void> { return this.inner.publish(channel, payload); }
+  constructor(
+    private readonly inner: Broker,
+    private readonly lagMs: number,
+  ) {}
+  get kind(): string {
+    return this.inner.kind;
+  }
+  get status(): BrokerStatus {
+    return this.inner.status;
+  }
+  get subscriptionCount(): number {
+    return this.inner.subscriptionCount;
+  }
+  connect(): Promise<void> {
+    return this.inner.connect();
+  }
+  publish(channel: string, payload: Buffer): Promise<void> {
+    return this.inner.publish(channel, payload);
+  }
   subscribe(channel: string, handler: MessageHandler): Promise<void> {
     return this.inner.subscribe(channel, (payload, name) => setTimeout(() => handler(payload, name), this.lagMs));
   }
-  unsubscribe(channel: string): Promise<void> { return this.inner.unsubscribe(channel); }
-  onStatus(listener: (status: BrokerStatus, error?: Error) => void): void { this.inner.onStatus(listener); }
-  close(): Promise<void> { return this.inner.close(); }
+  unsubscribe(channel: string): Promise<void> {
+    return this.inner.unsubscribe(channel);
+  }
+  onStatus(listener: (status: BrokerStatus, error?: Error) => void): void {
+    this.inner.onStatus(listener);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
 }
 
 describe('shutdown of workers over a broker: the barrier', { skip: serviceMissing('redis-server') ?? false }, () => {
@@ -45,7 +64,11 @@ describe('shutdown of workers over a broker: the barrier', { skip: serviceMissin
   it("a worker closes its clients only after every other worker's accepted pushes have reached it", { timeout: 30000 }, async () => {
     redis = await startRedis();
     const start = async (broker?: Broker): Promise<{ gateway: Gateway; api: string; ws: string }> => {
-      const gateway = new Gateway({ host: '127.0.0.1', port: 0, apiHost: '127.0.0.1', apiPort: 0, broker: redis!.url, presenceInterval: 0.1, shutdownTimeout: 5 }, undefined, broker === undefined ? {} : { broker });
+      const gateway = new Gateway(
+        { host: '127.0.0.1', port: 0, apiHost: '127.0.0.1', apiPort: 0, broker: redis!.url, presenceInterval: 0.1, shutdownTimeout: 5 },
+        undefined,
+        broker === undefined ? {} : { broker },
+      );
       gateways.push(gateway);
       const { ws, api } = await gateway.listen();
       return { gateway, api: `http://127.0.0.1:${api!.port}`, ws: `ws://127.0.0.1:${ws!.port}/connect` };
@@ -62,10 +85,12 @@ describe('shutdown of workers over a broker: the barrier', { skip: serviceMissin
     const drained = await Promise.all([a.gateway.drain(), b.gateway.drain()]);
     assert.deepEqual(drained, [a.gateway.hub.nodeId, b.gateway.hub.nodeId], 'both published their barrier');
     const nodes = drained.filter((node): node is string => node !== null);
-    await Promise.all([a, b].map(async ({ gateway }) => {
-      assert.equal(await gateway.awaitBarriers(nodes), true);
-      await gateway.close();
-    }));
+    await Promise.all(
+      [a, b].map(async ({ gateway }) => {
+        assert.equal(await gateway.awaitBarriers(nodes), true);
+        await gateway.close();
+      }),
+    );
     const pushes = client.frames.filter((frame) => frame.type === 'PUSH').flatMap((frame) => frame.data.items);
     assert.deepEqual(pushes, ['accepted by A'], "B's client got A's push before its 1001");
     assert.equal((await client.waitClosed(5000)).code, 1001);

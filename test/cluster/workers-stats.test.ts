@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { get } from 'node:http';
 import { after, describe, it } from 'node:test';
 import { TestClient } from '../helpers/client.js';
-import { CLI, startNode, type Child } from '../helpers/process.js';
+import { type Child, CLI, startNode } from '../helpers/process.js';
 import { waitForAsync, withTimeout } from '../helpers/wait.js';
 
 const CLIENTS = 10;
@@ -13,21 +13,25 @@ const CALLS = 20;
  * next worker: a keep-alive connection would stay with one worker.
  */
 function getJson(url: string): Promise<any> {
-  return withTimeout(new Promise((resolve, reject) => {
-    get(url, { agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => {
-        try {
-          resolve(JSON.parse(text));
-        } catch (error) {
-          reject(error);
-        }
-      });
-      res.on('error', reject);
-    }).on('error', reject);
-  }), 2000, `GET ${url}`);
+  return withTimeout(
+    new Promise((resolve, reject) => {
+      get(url, { agent: false }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => {
+          try {
+            resolve(JSON.parse(text));
+          } catch (error) {
+            reject(error);
+          }
+        });
+        res.on('error', reject);
+      }).on('error', reject);
+    }),
+    2000,
+    `GET ${url}`,
+  );
 }
 
 describe('GET /stats with --workers 2: the whole instance at the top level', () => {
@@ -38,8 +42,21 @@ describe('GET /stats with --workers 2: the whole instance at the top level', () 
     await primary?.stop(15000);
   });
 
-  it('reports the instance\'s totals whichever worker answers, the per-worker split under workers, and sums only additive counters for the cluster', async () => {
-    primary = startNode(CLI, ['--workers', '2', '--host', '127.0.0.1', '--port', '0', '--api-host', '127.0.0.1', '--api-port', '0', '--presence-interval', '0.5']);
+  it("reports the instance's totals whichever worker answers, the per-worker split under workers, and sums only additive counters for the cluster", async () => {
+    primary = startNode(CLI, [
+      '--workers',
+      '2',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--api-host',
+      '127.0.0.1',
+      '--api-port',
+      '0',
+      '--presence-interval',
+      '0.5',
+    ]);
     const [, ws, api] = await primary.waitForLine(/listening ws=(\S+) api=(\S+) workers=2/, 15000);
     const perNode = new Map<string, number>();
     for (let i = 0; i < CLIENTS; i++) {
@@ -58,11 +75,15 @@ describe('GET /stats with --workers 2: the whole instance at the top level', () 
     // latest report up to one interval later): once both have said 10 (and seen the room "solo"), every
     // answer counts the whole instance.
     const settled = new Set<number>();
-    await waitForAsync(async () => {
-      const stats = await getJson(`http://${api}/stats`);
-      if (stats.onlineConnections === CLIENTS && stats.roomCount === 2) settled.add(stats.worker);
-      return settled.size === 2;
-    }, 8000, `GET /stats to say ${CLIENTS} connections from both workers`);
+    await waitForAsync(
+      async () => {
+        const stats = await getJson(`http://${api}/stats`);
+        if (stats.onlineConnections === CLIENTS && stats.roomCount === 2) settled.add(stats.worker);
+        return settled.size === 2;
+      },
+      8000,
+      `GET /stats to say ${CLIENTS} connections from both workers`,
+    );
     const answeredBy = new Set<number>();
     for (let i = 0; i < CALLS; i++) {
       const stats = await getJson(`http://${api}/stats`);
@@ -75,9 +96,15 @@ describe('GET /stats with --workers 2: the whole instance at the top level', () 
       assert.equal(typeof stats.maxStalenessMs, 'number');
       assert.equal(typeof stats.stale, 'boolean');
       // The per-worker detail: one entry per worker, the live split of the connections.
-      assert.deepEqual(stats.workers.map((w: { worker: number }) => w.worker), [1, 2]);
+      assert.deepEqual(
+        stats.workers.map((w: { worker: number }) => w.worker),
+        [1, 2],
+      );
       assert.deepEqual(new Map(stats.workers.map((w: { node: string; stats: { onlineConnections: number } }) => [w.node, w.stats.onlineConnections])), perNode);
-      assert.equal(stats.workers.reduce((sum: number, w: { stats: { connectionsTotal: number } }) => sum + w.stats.connectionsTotal, 0), stats.connectionsTotal);
+      assert.equal(
+        stats.workers.reduce((sum: number, w: { stats: { connectionsTotal: number } }) => sum + w.stats.connectionsTotal, 0),
+        stats.connectionsTotal,
+      );
       // Who answered: that worker's own identity, next to the instance's counters.
       const self = stats.workers.find((w: { worker: number }) => w.worker === stats.worker);
       assert.equal(self.node, stats.nodeId);
@@ -93,7 +120,8 @@ describe('GET /stats with --workers 2: the whole instance at the top level', () 
     assert.equal(cluster.nodes.length, 2);
     const sum = (key: string): number => cluster.nodes.reduce((total: number, n: { stats: Record<string, number> }) => total + n.stats[key], 0);
     assert.equal(cluster.onlineConnections, CLIENTS);
-    for (const key of ['onlineConnections', 'connectionsTotal', 'requestsTotal', 'sendMessageTotal', 'brokerSubscriptions']) assert.equal(cluster[key], sum(key), key);
+    for (const key of ['onlineConnections', 'connectionsTotal', 'requestsTotal', 'sendMessageTotal', 'brokerSubscriptions'])
+      assert.equal(cluster[key], sum(key), key);
     assert.equal(cluster.roomCount, 2);
     assert.equal(cluster.rooms.shared, CLIENTS);
     assert.equal(cluster.rooms.solo, 1);

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { TestClient } from '../helpers/client.js';
-import { postJson } from '../helpers/gateway.js';
-import { CLI, startNode, type Child } from '../helpers/process.js';
 import { clusterStats, untilCluster } from '../helpers/cluster.js';
+import { postJson } from '../helpers/gateway.js';
 import { EXACT_ITEMS, JSON_TYPE, nested, post, pushFrame } from '../helpers/items.js';
+import { type Child, CLI, startNode } from '../helpers/process.js';
 import { waitForAsync, withTimeout } from '../helpers/wait.js';
-
 
 describe('pushgate --workers 2 (no external broker)', () => {
   let primary: Child;
@@ -17,8 +16,21 @@ describe('pushgate --workers 2 (no external broker)', () => {
     await primary?.stop(15000);
   });
 
-  it('shares the ports between workers, delivers every push to every worker\'s clients, and counts per worker and in total', async () => {
-    primary = startNode(CLI, ['--workers', '2', '--host', '127.0.0.1', '--port', '0', '--api-host', '127.0.0.1', '--api-port', '0', '--presence-interval', '0.2']);
+  it("shares the ports between workers, delivers every push to every worker's clients, and counts per worker and in total", async () => {
+    primary = startNode(CLI, [
+      '--workers',
+      '2',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--api-host',
+      '127.0.0.1',
+      '--api-port',
+      '0',
+      '--presence-interval',
+      '0.2',
+    ]);
     const [, ws, api] = await primary.waitForLine(/listening ws=(\S+) api=(\S+) workers=2/, 15000);
     assert.match(primary.output(), /each of the 2 workers can hold about [\d,]+ connections/);
     for (let i = 0; i < 10; i++) clients.push(await TestClient.open(`ws://${ws}/connect`));
@@ -31,11 +43,17 @@ describe('pushgate --workers 2 (no external broker)', () => {
     for (const client of clients) assert.deepEqual((await client.nextOfType('PUSH')).data.items, ['to every worker']);
 
     const stats = await untilCluster(api, (s) => s.onlineConnections === 10 && s.nodes.length === 2, 'both workers reporting 10 connections');
-    assert.deepEqual(stats.nodes.map((n: { worker: number }) => n.worker), [1, 2]);
+    assert.deepEqual(
+      stats.nodes.map((n: { worker: number }) => n.worker),
+      [1, 2],
+    );
     // Whichever worker answers sums its own live count and the other's last report, which may be one
     // presence interval older than the report the cluster view above was answered with.
-    await waitForAsync(async () => (await (await fetch(`http://${api}/stats`, { signal: AbortSignal.timeout(2000) })).json()).cluster.onlineConnections === 10,
-      5000, 'the node view\'s cluster summary to count 10 connections');
+    await waitForAsync(
+      async () => (await (await fetch(`http://${api}/stats`, { signal: AbortSignal.timeout(2000) })).json()).cluster.onlineConnections === 10,
+      5000,
+      "the node view's cluster summary to count 10 connections",
+    );
     const metrics = await (await fetch(`http://${api}/metrics`)).text();
     assert.match(metrics, /^pushgate_cluster_online_connections\{node="[0-9a-f]+",worker="1"\} \d+$/m);
     assert.match(metrics, /^pushgate_cluster_nodes\{node="[0-9a-f]+"\} 2$/m);
@@ -54,7 +72,7 @@ describe('pushgate --workers 2 (no external broker)', () => {
     assert.deepEqual([refused.status, refused.body.error?.code], [400, 'ITEM_TOO_DEEP']);
   });
 
-  it('replaces a worker that dies; the other worker\'s clients are unaffected', async () => {
+  it("replaces a worker that dies; the other worker's clients are unaffected", async () => {
     const [, , api] = /listening ws=(\S+) api=(\S+)/.exec(primary.output()) ?? [];
     const before = await clusterStats(api);
     const victim = before.nodes[0];
@@ -65,8 +83,15 @@ describe('pushgate --workers 2 (no external broker)', () => {
     const res = await postJson(`http://${api}/push/all`, { items: ['after the crash'] });
     assert.equal(res.status, 200);
     for (const client of survivors) assert.deepEqual((await client.nextOfType('PUSH')).data.items, ['after the crash']);
-    const after = await untilCluster(api, (s) => s.nodes.length === 2 && !s.nodes.some((n: { node: string }) => n.node === victim.node), 'a new worker in its place');
-    assert.ok(after.nodes.some((n: { worker: number }) => n.worker === victim.worker), 'the new worker took its number');
+    const after = await untilCluster(
+      api,
+      (s) => s.nodes.length === 2 && !s.nodes.some((n: { node: string }) => n.node === victim.node),
+      'a new worker in its place',
+    );
+    assert.ok(
+      after.nodes.some((n: { worker: number }) => n.worker === victim.worker),
+      'the new worker took its number',
+    );
     assert.match(primary.output(), /worker \d \(pid \d+\) exited/);
   });
 

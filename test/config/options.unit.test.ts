@@ -29,7 +29,17 @@ describe('options', () => {
       assert.ok(spec.key in defaultOptions, spec.key);
     }
     const names = optionSpecs.map((s) => s.flag);
-    for (const flag of ['--port', '--host', '--api-port', '--api-host', '--allowed-origins', '--heartbeat-interval', '--max-rooms', '--max-batch-items', '--max-batch-delay']) {
+    for (const flag of [
+      '--port',
+      '--host',
+      '--api-port',
+      '--api-host',
+      '--allowed-origins',
+      '--heartbeat-interval',
+      '--max-rooms',
+      '--max-batch-items',
+      '--max-batch-delay',
+    ]) {
       assert.ok(names.includes(flag), flag);
     }
     assert.equal(optionSpecs.find((s) => s.key === 'apiPort')?.env, 'PUSHGATE_API_PORT');
@@ -52,7 +62,16 @@ describe('options', () => {
     assert.equal(defaultOptions.publicStats, false);
     assert.equal(optionUsage(optionSpecs.find((s) => s.key === 'publicStats')!), '--public-stats');
     assert.equal(optionUsage(optionSpecs.find((s) => s.key === 'port')!), '--port <port>');
-    for (const [raw, value] of [[true, true], [false, false], ['true', true], ['FALSE', false], ['1', true], ['0', false], ['yes', true], [' no ', false]] as const) {
+    for (const [raw, value] of [
+      [true, true],
+      [false, false],
+      ['true', true],
+      ['FALSE', false],
+      ['1', true],
+      ['0', false],
+      ['yes', true],
+      [' no ', false],
+    ] as const) {
       assert.equal(resolveOptions({ publicStats: raw }).publicStats, value, String(raw));
     }
     for (const raw of ['maybe', '', 'constructor', 1, null]) {

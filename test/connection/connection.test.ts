@@ -19,11 +19,29 @@ function serve(): Promise<{ url: string; next(): Promise<WebSocket>; close(): Pr
     if (waiter) waiter(ws);
     else ready.push(ws);
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
-    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    next: () => withTimeout(new Promise<WebSocket>((r) => { const ws = ready.shift(); if (ws) r(ws); else waiting.push(r); }), 3000, 'a connection'),
-    close: () => new Promise<void>((r) => { for (const c of wss.clients) c.terminate(); wss.close(); server.close(() => r()); }),
-  })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({
+        url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        next: () =>
+          withTimeout(
+            new Promise<WebSocket>((r) => {
+              const ws = ready.shift();
+              if (ws) r(ws);
+              else waiting.push(r);
+            }),
+            3000,
+            'a connection',
+          ),
+        close: () =>
+          new Promise<void>((r) => {
+            for (const c of wss.clients) c.terminate();
+            wss.close();
+            server.close(() => r());
+          }),
+      }),
+    ),
+  );
 }
 
 describe('Connection', () => {
@@ -48,12 +66,16 @@ describe('Connection', () => {
     client.send('three');
     const seen: Array<string | Buffer> = [];
     // The client closes once all three arrived; the iteration then ends by itself.
-    await withTimeout((async () => {
-      for await (const message of conn) {
-        seen.push(message);
-        if (seen.length === 3) client.close();
-      }
-    })(), 3000, 'the iteration to end with the connection');
+    await withTimeout(
+      (async () => {
+        for await (const message of conn) {
+          seen.push(message);
+          if (seen.length === 3) client.close();
+        }
+      })(),
+      3000,
+      'the iteration to end with the connection',
+    );
     assert.deepEqual(seen, ['two', Buffer.from([9]), 'three']);
     await assert.rejects(conn.readMessage(), ConnectionClosedError);
   });
@@ -111,7 +133,7 @@ describe('Connection', () => {
     assert.equal((await withTimeout(conn.closed, 1000, 'closed')).code, 1006);
   });
 
-  it('reports a client-side close with the client\'s code', async () => {
+  it("reports a client-side close with the client's code", async () => {
     const { client, conn } = await pair();
     client.ws.close(4321, 'leaving');
     assert.deepEqual(await withTimeout(conn.closed, 3000, 'closed'), { code: 4321, reason: 'leaving', by: 'client' });

@@ -1,7 +1,7 @@
 // The seeds' tutorial servers (examples/), each run as a real child process on a free loopback port and
 // driven by real `ws` clients and by the seeds' own client.html in headless Chromium.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,7 +41,10 @@ class ExampleProcess {
   private readonly child: ChildProcess;
   private readonly watchers = new Set<() => void>();
 
-  constructor(readonly name: ExampleName, args: string[]) {
+  constructor(
+    readonly name: ExampleName,
+    args: string[],
+  ) {
     this.child = spawn(process.execPath, [serverScript(name), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(this.child);
     this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -165,7 +168,10 @@ function assertTimeBetween(text: string, sentAt: number): void {
   const at = Date.parse(text);
   assert.ok(Number.isFinite(at), `"${text}" does not parse as a date`);
   const receivedAt = Date.now();
-  assert.ok(at >= sentAt - 1000 && at <= receivedAt + 1000, `"${text}" was not taken between the message (${new Date(sentAt).toISOString()}) and its reply (${new Date(receivedAt).toISOString()})`);
+  assert.ok(
+    at >= sentAt - 1000 && at <= receivedAt + 1000,
+    `"${text}" was not taken between the message (${new Date(sentAt).toISOString()}) and its reply (${new Date(receivedAt).toISOString()})`,
+  );
 }
 
 async function assertStopsCleanly(example: ExampleProcess | undefined): Promise<void> {
@@ -276,14 +282,14 @@ describe('examples/time-reply (seeds 000/001)', () => {
     await assert.rejects(TestClient.open(`ws://127.0.0.1:${server!.port}/connect`), { status: 404 });
   });
 
-  it('works with the seeds\' client.html in Chromium (opened from a file)', { timeout: 30_000 }, async (t) => {
+  it("works with the seeds' client.html in Chromium (opened from a file)", { timeout: 30_000 }, async (t) => {
     const openedAt = Date.now();
     await openSeedPage(t, server!, async (page) => {
       const reply = page.locator('#output div', { hasText: /^收到消息: / }).first();
       await reply.waitFor();
       const text = (await reply.textContent()) ?? '';
       assertTimeBetween(text.replace(/^收到消息: /, ''), openedAt);
-      await server!.waitForOutput(/client message "Hello golang!"/, 5000, 'the page\'s message in the log');
+      await server!.waitForOutput(/client message "Hello golang!"/, 5000, "the page's message in the log");
     });
   });
 });
@@ -331,7 +337,7 @@ describe('examples/echo-heartbeat (seeds 003/004)', () => {
     }
   });
 
-  it('stops a client\'s heartbeat when it closes and keeps serving others', { timeout: 20_000 }, async () => {
+  it("stops a client's heartbeat when it closes and keeps serving others", { timeout: 20_000 }, async () => {
     const first = await TestClient.open(server!.url);
     await waitForTexts(first, (all) => all.includes('heartbeat'), 5000, 'a heartbeat');
     first.close();
@@ -349,10 +355,13 @@ describe('examples/echo-heartbeat (seeds 003/004)', () => {
     }
   });
 
-  it('works with the seeds\' client.html in Chromium (opened from a file)', { timeout: 30_000 }, async (t) => {
+  it("works with the seeds' client.html in Chromium (opened from a file)", { timeout: 30_000 }, async (t) => {
     await openSeedPage(t, server!, async (page) => {
       await page.locator('#output div', { hasText: /^收到消息: Hello golang!$/ }).waitFor();
-      await page.locator('#output div', { hasText: /^收到消息: heartbeat$/ }).first().waitFor();
+      await page
+        .locator('#output div', { hasText: /^收到消息: heartbeat$/ })
+        .first()
+        .waitFor();
       // Another heartbeat about a second later.
       await page.waitForFunction(
         () => Array.from(document.querySelectorAll('#output div')).filter((d) => d.textContent === '收到消息: heartbeat').length >= 2,
@@ -364,7 +373,10 @@ describe('examples/echo-heartbeat (seeds 003/004)', () => {
 });
 
 describe('example shutdown', () => {
-  for (const [name, signal] of [['time-reply', 'SIGINT'], ['echo-heartbeat', 'SIGTERM']] as const) {
+  for (const [name, signal] of [
+    ['time-reply', 'SIGINT'],
+    ['echo-heartbeat', 'SIGTERM'],
+  ] as const) {
     it(`${name}: ${signal} closes clients with 1001 and exits 0`, { timeout: 20_000 }, async () => {
       const server = await ExampleProcess.start(name);
       try {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
 
 describe('bad input from clients', () => {
@@ -48,7 +48,13 @@ describe('bad input from clients', () => {
     ['a binary frame', 1003, (send) => send(Buffer.from([1, 2, 3]))],
     ['invalid UTF-8 in a text frame', 1007, (send) => send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]))],
     ['an oversized message', 1009, (send) => send('x'.repeat(2000))],
-    ['a flood of messages (abuse)', 1008, (send) => { for (let i = 0; i < 200; i++) send('{"type":"PING","data":{}}'); }],
+    [
+      'a flood of messages (abuse)',
+      1008,
+      (send) => {
+        for (let i = 0; i < 200; i++) send('{"type":"PING","data":{}}');
+      },
+    ],
   ];
   for (const [what, code, misbehave] of closes) {
     it(`closes the connection with ${code} for ${what}, and forgets it`, async () => {

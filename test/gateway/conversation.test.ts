@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { postForm, postJson, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { TestClient } from '../helpers/client.js';
+import { postForm, postJson, type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
 
 describe('the go-push conversation', () => {
@@ -34,10 +34,13 @@ describe('the go-push conversation', () => {
     assert.deepEqual(await client.next(), { type: 'PUSH', data: { items: ['to all'] } });
   });
 
-  it('works the same on the seeds\' /ws path, and pushes to all with a JSON body', async (t) => {
+  it("works the same on the seeds' /ws path, and pushes to all with a JSON body", async (t) => {
     const a = await gw.connect('/ws');
     const b = await gw.connect('/connect');
-    t.after(() => { a.close(); b.close(); });
+    t.after(() => {
+      a.close();
+      b.close();
+    });
     const res = await postJson(`${gw.apiUrl}/push/all`, { items: [{ n: 1 }] });
     assert.equal(res.status, 200);
     assert.equal(res.body.recipients, gw.gateway.hub.size);
@@ -62,7 +65,10 @@ describe('the go-push conversation', () => {
   it('pushes to one connection by id, as JSON and as a form', async (t) => {
     const target = await gw.connect();
     const other = await gw.connect();
-    t.after(() => { target.close(); other.close(); });
+    t.after(() => {
+      target.close();
+      other.close();
+    });
     const id = await target.connId();
     const json = await postJson(`${gw.apiUrl}/push/conn`, { conn: id, items: ['just you'] });
     assert.deepEqual(json.body, { ok: true, items: 1, recipients: 1 });

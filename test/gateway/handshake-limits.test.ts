@@ -3,10 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { refusal, TestClient } from '../helpers/client.js';
-import { startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { signToken } from '../helpers/jwt.js';
 import { startNode } from '../helpers/process.js';
-import { withTimeout, waitFor } from '../helpers/wait.js';
+import { waitFor, withTimeout } from '../helpers/wait.js';
 
 const SECRET = 'handshake-limits-test-secret-0123456789';
 const LIMIT = 5;
@@ -23,29 +23,37 @@ function tally(statuses: number[]): Record<number, number> {
 
 /** Sends a complete handshake request and cuts the socket at once, before the server can answer it. */
 function abortedHandshake(port: number, path: string): Promise<void> {
-  return withTimeout(new Promise<void>((resolve, reject) => {
-    const socket = connect({ host: ADDRESS, port }, () => {
-      socket.write(
-        `GET ${path} HTTP/1.1\r\nHost: ${ADDRESS}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-      );
-      socket.destroy();
-    });
-    socket.on('error', reject);
-    socket.on('close', () => resolve());
-  }), 3000, 'an aborted handshake');
+  return withTimeout(
+    new Promise<void>((resolve, reject) => {
+      const socket = connect({ host: ADDRESS, port }, () => {
+        socket.write(
+          `GET ${path} HTTP/1.1\r\nHost: ${ADDRESS}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+            `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+        );
+        socket.destroy();
+      });
+      socket.on('error', reject);
+      socket.on('close', () => resolve());
+    }),
+    3000,
+    'an aborted handshake',
+  );
 }
 
 /** Sends `request` on a fresh socket; resolves with everything the server answered once it closes. */
 function rawRequest(port: number, request: string): Promise<string> {
-  return withTimeout(new Promise<string>((resolve, reject) => {
-    let answer = '';
-    const socket = connect({ host: ADDRESS, port }, () => socket.write(request));
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => (answer += chunk));
-    socket.on('error', reject);
-    socket.on('close', () => resolve(answer));
-  }), 3000, 'the answer to a raw request');
+  return withTimeout(
+    new Promise<string>((resolve, reject) => {
+      let answer = '';
+      const socket = connect({ host: ADDRESS, port }, () => socket.write(request));
+      socket.setEncoding('latin1');
+      socket.on('data', (chunk: string) => (answer += chunk));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(answer));
+    }),
+    3000,
+    'the answer to a raw request',
+  );
 }
 
 describe('connections per IP address with authentication on (counted at handshake start)', () => {
@@ -120,8 +128,11 @@ describe('connections per IP address with authentication on (counted at handshak
     const port = Number(new URL(gw.wsUrl()).port);
     const path = new URL(url).pathname + new URL(url).search;
     for (let i = 0; i < 2 * LIMIT; i++) {
-      const answer = await rawRequest(port, `GET ${path} HTTP/1.1\r\nHost: ${ADDRESS}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 7\r\n\r\n`);
+      const answer = await rawRequest(
+        port,
+        `GET ${path} HTTP/1.1\r\nHost: ${ADDRESS}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 7\r\n\r\n`,
+      );
       assert.match(answer, /^HTTP\/1\.1 400 /);
     }
     await waitFor(() => gw.gateway.connectionsFrom(ADDRESS) === 0, 3000, 'the failed upgrades released');

@@ -9,7 +9,7 @@ describe('pushed items', () => {
     for (const value of [undefined, null, 'x', { length: 2 }]) assert.equal(itemCount(value), 0);
   });
 
-  it('keeps the push API\'s texts as they are, and serialises library values once', () => {
+  it("keeps the push API's texts as they are, and serialises library values once", () => {
     const texts = ['{"a" : 1}', ' 2'];
     assert.equal(acceptItems(new JsonItems(texts, [1, 0]), 10), texts);
     assert.deepEqual(acceptItems([{ a: 1 }, 'two', null, [3]], 10), ['{"a":1}', '"two"', 'null', '[3]']);
@@ -26,7 +26,11 @@ describe('pushed items', () => {
 
   it('refuses items nested deeper than maxItemDepth (413 is for counts; depth is 400 ITEM_TOO_DEEP)', () => {
     assert.deepEqual(acceptItems([[[1]]], 2), ['[[1]]']);
-    assert.throws(() => acceptItems([1, [[[1]]]], 2), { code: 'ITEM_TOO_DEEP', status: 400, message: 'items[1] is nested 3 deep; the limit is 2 (maxItemDepth)' });
+    assert.throws(() => acceptItems([1, [[[1]]]], 2), {
+      code: 'ITEM_TOO_DEEP',
+      status: 400,
+      message: 'items[1] is nested 3 deep; the limit is 2 (maxItemDepth)',
+    });
     assert.throws(() => acceptItems(new JsonItems(['1', '[[[1]]]'], [0, 3]), 2), { code: 'ITEM_TOO_DEEP', message: /^items\[1\] is nested 3 deep/ });
     let deep: unknown = 1;
     for (let i = 0; i < 200_000; i++) deep = [deep];

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { Gateway } from '../../src/gateway/gateway.js';
 import { createLogger } from '../../src/log.js';
 import { refusal, TestClient } from '../helpers/client.js';
-import { startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { type RunningGateway, startGateway } from '../helpers/gateway.js';
 
 /** The refusal of a handshake to `url` from `origin` (none: no Origin header). */
 const refusedFrom = (url: string, origin?: string) => refusal(TestClient.open(url, origin === undefined ? {} : { origin }));
@@ -26,7 +26,7 @@ describe('origin check, default policy (same origin)', () => {
     assert.equal((await refusedFrom(gw.wsUrl(), 'null')).status, 403, 'pages opened from files');
   });
 
-  it('accepts the page\'s own origin and clients that send no Origin', async () => {
+  it("accepts the page's own origin and clients that send no Origin", async () => {
     const own = await TestClient.open(gw.wsUrl(), { origin: gw.pageUrl });
     const bare = await TestClient.open(gw.wsUrl());
     assert.equal((await own.request('PING')).type, 'PONG');
@@ -50,7 +50,7 @@ describe('origin check, default policy (same origin)', () => {
     }
   });
 
-  it('accepts the console\'s own origins, http://127.0.0.1:PORT and http://localhost:PORT, whatever Host says', async () => {
+  it("accepts the console's own origins, http://127.0.0.1:PORT and http://localhost:PORT, whatever Host says", async () => {
     const port = new URL(gw.pageUrl).port;
     for (const origin of [`http://127.0.0.1:${port}`, `http://localhost:${port}`, `http://LOCALHOST:${port}/`]) {
       for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, 'elsewhere.example']) {
@@ -75,7 +75,7 @@ describe('origin check, configured list and "*"', () => {
   });
   after(() => gw.close());
 
-  it('accepts listed origins and refuses the rest, including the gateway\'s own', async () => {
+  it("accepts listed origins and refuses the rest, including the gateway's own", async () => {
     const listed = await TestClient.open(gw.wsUrl(), { origin: 'https://app.example' });
     const wildcard = await TestClient.open(gw.wsUrl(), { origin: 'https://eu.example.org' });
     listed.close();
@@ -86,11 +86,19 @@ describe('origin check, configured list and "*"', () => {
 
   it('allows every origin only when configured "*", and says so at start-up', async () => {
     const lines: string[] = [];
-    const sink = new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } });
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
     const open = new Gateway({ host: '127.0.0.1', port: 0, apiHost: '127.0.0.1', apiPort: 0, allowedOrigins: ['*'] }, createLogger('info', 'text', sink));
     const { ws } = await open.listen();
     try {
-      assert.ok(lines.some((line) => /WARN.*allowedOrigins is "\*".*ANY site/.test(line)), lines.join(''));
+      assert.ok(
+        lines.some((line) => /WARN.*allowedOrigins is "\*".*ANY site/.test(line)),
+        lines.join(''),
+      );
       const client = await TestClient.open(`ws://127.0.0.1:${ws!.port}/connect`, { origin: 'https://anything.example' });
       client.close();
     } finally {

@@ -1,11 +1,11 @@
-import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { after, describe, it } from 'node:test';
 import { TestClient } from '../helpers/client.js';
-import { startGateway, type RunningGateway } from '../helpers/gateway.js';
-import { CLI, startNode, type Child } from '../helpers/process.js';
-import { serviceMissing, startNats, startRedis, type Service } from '../helpers/services.js';
+import { type RunningGateway, startGateway } from '../helpers/gateway.js';
+import { type Child, CLI, startNode } from '../helpers/process.js';
+import { type Service, serviceMissing, startNats, startRedis } from '../helpers/services.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 
 /**
@@ -24,9 +24,7 @@ const CLI_ITERATIONS = 3;
 /** Bound on each pusher's loop (it stops at its first 503 or failure). */
 const MAX_PUSHES_PER_PUSHER = 2000;
 
-type Outcome =
-  | { kind: 'answer'; status: number; body: any; connection: string | undefined; at: number }
-  | { kind: 'failed'; code: string; at: number };
+type Outcome = { kind: 'answer'; status: number; body: any; connection: string | undefined; at: number } | { kind: 'failed'; code: string; at: number };
 
 /** POSTs JSON on a keep-alive agent; never rejects: a failure is an outcome. */
 function push(agent: Agent, url: string, body: unknown, order: { next: number }): Promise<Outcome> {
@@ -73,7 +71,11 @@ async function inProcess(brokerUrl: string): Promise<Target> {
 
 /** The PIDs of a process's children (Linux: /proc/PID/task/PID/children). */
 function childPids(pid: number): number[] {
-  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter((s) => s !== '').map(Number);
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .filter((s) => s !== '')
+    .map(Number);
 }
 
 /**
@@ -82,8 +84,27 @@ function childPids(pid: number): number[] {
  * once the primary exited 0.
  */
 async function cliWorkers(args: string[], ctrlC = false): Promise<Target> {
-  const child = startNode(CLI, ['--workers', '2', '--host', '127.0.0.1', '--port', '0', '--api-host', '127.0.0.1', '--api-port', '0',
-    '--presence-interval', '0.1', '--shutdown-timeout', '5', '--max-client-rate', '0', '--log-level', 'warn', ...args]);
+  const child = startNode(CLI, [
+    '--workers',
+    '2',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--api-host',
+    '127.0.0.1',
+    '--api-port',
+    '0',
+    '--presence-interval',
+    '0.1',
+    '--shutdown-timeout',
+    '5',
+    '--max-client-rate',
+    '0',
+    '--log-level',
+    'warn',
+    ...args,
+  ]);
   children.push(child);
   const [, ws, api] = await child.waitForLine(/listening ws=(\S+) api=(\S+) workers=2/, 15000);
   return {
@@ -134,7 +155,11 @@ async function shutdownUnderPushes(target: Target, iteration: number): Promise<{
       }
     };
     const pushing = Promise.all(Array.from({ length: PUSHERS }, (_, p) => pusher(p)));
-    await waitFor(() => answered200 >= BEFORE_CLOSE || outcomes.some((o) => o.outcome.kind !== 'answer' || o.outcome.status !== 200), 20000, `${BEFORE_CLOSE} pushes answered`);
+    await waitFor(
+      () => answered200 >= BEFORE_CLOSE || outcomes.some((o) => o.outcome.kind !== 'answer' || o.outcome.status !== 200),
+      20000,
+      `${BEFORE_CLOSE} pushes answered`,
+    );
     const closing = gw.close();
     await withTimeout(pushing, 20000, 'the pushers to stop');
     stop = true;
@@ -146,7 +171,11 @@ async function shutdownUnderPushes(target: Target, iteration: number): Promise<{
     const others = outcomes.filter((o) => !(o.outcome.kind === 'answer' && o.outcome.status === 200));
     const first503 = Math.min(...others.flatMap((o) => (o.outcome.kind === 'answer' && o.outcome.status === 503 ? [o.outcome.at] : [])));
     const failedEarly = others.filter((o) => o.outcome.kind === 'failed' && !(o.outcome.at > first503));
-    assert.deepEqual(failedEarly.map((o) => o.outcome), [], 'no request failed (reset, closed) before the first 503');
+    assert.deepEqual(
+      failedEarly.map((o) => o.outcome),
+      [],
+      'no request failed (reset, closed) before the first 503',
+    );
     for (const { outcome } of others) {
       if (outcome.kind === 'failed') continue;
       assert.equal(outcome.status, 503, `a push answered ${outcome.status}: ${JSON.stringify(outcome.body)}`);
@@ -154,7 +183,10 @@ async function shutdownUnderPushes(target: Target, iteration: number): Promise<{
       assert.equal(outcome.body?.error?.code, 'SHUTTING_DOWN');
       assert.equal(outcome.connection, 'close', 'a 503 while draining closes its connection');
     }
-    assert.ok(others.some((o) => o.outcome.kind === 'answer'), 'pushes made while stopping were answered 503');
+    assert.ok(
+      others.some((o) => o.outcome.kind === 'answer'),
+      'pushes made while stopping were answered 503',
+    );
     clients.forEach((client, i) => {
       const received = itemsOf(client);
       const got = new Set(received);
@@ -169,14 +201,19 @@ async function shutdownUnderPushes(target: Target, iteration: number): Promise<{
   }
 }
 
-for (const [kind, binary, start] of [['Redis', 'redis-server', startRedis], ['NATS', 'nats-server', startNats]] as const) {
+for (const [kind, binary, start] of [
+  ['Redis', 'redis-server', startRedis],
+  ['NATS', 'nats-server', startNats],
+] as const) {
   describe(`graceful shutdown under pushes, with a ${kind} broker`, { skip: serviceMissing(binary) ?? false }, () => {
     let broker: Service | undefined;
     after(async () => {
       await broker?.stop();
     });
 
-    it(`delivers every push answered 200 to every client, answers the rest 503 SHUTTING_DOWN, resets no request (${ITERATIONS} runs)`, { timeout: 90000 }, async () => {
+    it(`delivers every push answered 200 to every client, answers the rest 503 SHUTTING_DOWN, resets no request (${ITERATIONS} runs)`, {
+      timeout: 90000,
+    }, async () => {
       broker = await start();
       for (let i = 0; i < ITERATIONS; i++) {
         const target = await inProcess(broker.url);
@@ -192,8 +229,14 @@ for (const [kind, binary, start] of [['Redis', 'redis-server', startRedis], ['NA
 }
 
 describe('graceful shutdown under pushes, Ctrl-C (SIGINT to every process at once) of pushgate --workers 2', () => {
-  for (const [label, args] of [['the primary relaying', []], ['a Redis broker', null]] as const) {
-    it(`over ${label}: every push answered 200 reaches the clients of both workers, the rest get 503 (${CLI_ITERATIONS} runs)`, { timeout: 90000, skip: args === null ? serviceMissing('redis-server') ?? false : false }, async (t) => {
+  for (const [label, args] of [
+    ['the primary relaying', []],
+    ['a Redis broker', null],
+  ] as const) {
+    it(`over ${label}: every push answered 200 reaches the clients of both workers, the rest get 503 (${CLI_ITERATIONS} runs)`, {
+      timeout: 90000,
+      skip: args === null ? (serviceMissing('redis-server') ?? false) : false,
+    }, async (t) => {
       let redis: Service | undefined;
       if (args === null) {
         redis = await startRedis();
@@ -202,15 +245,23 @@ describe('graceful shutdown under pushes, Ctrl-C (SIGINT to every process at onc
       for (let i = 0; i < CLI_ITERATIONS; i++) {
         const target = await cliWorkers(args === null ? ['--broker', redis!.url] : [...args], true);
         const { accepted, refused } = await shutdownUnderPushes(target, i);
-        process.stderr.write(`workers over ${label}, Ctrl-C, run ${i}: ${accepted} pushes answered 200, ${refused} refused, all delivered to ${CLIENTS} clients\n`);
+        process.stderr.write(
+          `workers over ${label}, Ctrl-C, run ${i}: ${accepted} pushes answered 200, ${refused} refused, all delivered to ${CLIENTS} clients\n`,
+        );
       }
     });
   }
 });
 
 describe('graceful shutdown under pushes, SIGTERM to pushgate --workers 2', () => {
-  for (const [label, args] of [['the primary relaying', []], ['a Redis broker', null]] as const) {
-    it(`over ${label}: every push answered 200 reaches the clients of both workers, the rest get 503 (${CLI_ITERATIONS} runs)`, { timeout: 90000, skip: args === null ? serviceMissing('redis-server') ?? false : false }, async (t) => {
+  for (const [label, args] of [
+    ['the primary relaying', []],
+    ['a Redis broker', null],
+  ] as const) {
+    it(`over ${label}: every push answered 200 reaches the clients of both workers, the rest get 503 (${CLI_ITERATIONS} runs)`, {
+      timeout: 90000,
+      skip: args === null ? (serviceMissing('redis-server') ?? false) : false,
+    }, async (t) => {
       let redis: Service | undefined;
       if (args === null) {
         redis = await startRedis();
@@ -224,4 +275,3 @@ describe('graceful shutdown under pushes, SIGTERM to pushgate --workers 2', () =
     });
   }
 });
-

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { freePort } from '../helpers/services.js';
 import { TestClient } from '../helpers/client.js';
 import { startGateway } from '../helpers/gateway.js';
 import { memoryLogger } from '../helpers/log.js';
+import { freePort } from '../helpers/services.js';
 import { withTimeout } from '../helpers/wait.js';
 
 describe('graceful shutdown', () => {
@@ -83,7 +83,9 @@ describe('a failed start', () => {
     await withTimeout(failing.close(), 2000, 'close() after a failed start');
     // The WebSocket port it had bound is free again.
     await new Promise<void>((resolve, reject) => {
-      const again = createServer().once('error', reject).listen(port, '127.0.0.1', () => again.close(() => resolve()));
+      const again = createServer()
+        .once('error', reject)
+        .listen(port, '127.0.0.1', () => again.close(() => resolve()));
     });
   });
 });

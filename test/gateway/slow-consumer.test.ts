@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
 
 describe('a slow consumer in the gateway', () => {
@@ -14,7 +14,10 @@ describe('a slow consumer in the gateway', () => {
   it('is disconnected with 1013 and counted, its queue bounded, while a fast client gets everything', async (t) => {
     const slow = await gw.connect();
     const fast = await gw.connect();
-    t.after(() => { slow.close(); fast.close(); });
+    t.after(() => {
+      slow.close();
+      fast.close();
+    });
     const slowId = await slow.connId();
     await slow.request('JOIN', { room: 'firehose' });
     await fast.request('JOIN', { room: 'firehose' });
@@ -30,7 +33,10 @@ describe('a slow consumer in the gateway', () => {
     const statsBefore = { ...gw.gateway.stats };
     // Bounded: at most 4000 items (32 MB) — far more than loopback buffers hold.
     while (serverSide.isOpen && pushed < 4000) {
-      gw.gateway.pushRoom('firehose', Array.from({ length: 10 }, (_, i) => item(pushed + i)));
+      gw.gateway.pushRoom(
+        'firehose',
+        Array.from({ length: 10 }, (_, i) => item(pushed + i)),
+      );
       pushed += 10;
       // Let the merger and dispatcher run, and the fast client read.
       await new Promise((resolve) => setImmediate(resolve));
@@ -46,7 +52,10 @@ describe('a slow consumer in the gateway', () => {
     const received: string[] = [];
     while (received.length < pushed) received.push(...(await fast.nextOfType('PUSH', 10000)).data.items);
     assert.equal(received.length, pushed);
-    assert.ok(received.every((text, i) => text.startsWith(String(i).padStart(8, '0'))), 'in push order');
+    assert.ok(
+      received.every((text, i) => text.startsWith(String(i).padStart(8, '0'))),
+      'in push order',
+    );
     assert.ok(gw.gateway.stats.itemsDropped > statsBefore.itemsDropped, 'dropped items are counted');
     assert.ok(gw.gateway.stats.sendMessageFail > statsBefore.sendMessageFail, 'failed frames are counted');
 

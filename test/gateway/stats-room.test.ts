@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { Gateway } from '../../src/gateway/gateway.js';
 import { createLogger } from '../../src/log.js';
 import { TestClient } from '../helpers/client.js';
-import { startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { signToken } from '../helpers/jwt.js';
 
 const STATS_ROOM = 'pushgate:stats';
@@ -81,12 +81,20 @@ describe('the start-up line about the dashboard stream', () => {
   for (const [name, options, line] of cases) {
     it(`says the stream is ${name}, in one line`, async () => {
       const lines: string[] = [];
-      const sink = new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } });
+      const sink = new Writable({
+        write(chunk, _enc, done) {
+          lines.push(String(chunk));
+          done();
+        },
+      });
       const gateway = new Gateway({ host: '127.0.0.1', port: 0, apiHost: '127.0.0.1', apiPort: 0, ...options }, createLogger('info', 'text', sink));
       try {
         await gateway.listen();
         assert.equal(lines.filter((text) => /dashboard stream/.test(text)).length, 1, lines.join(''));
-        assert.ok(lines.some((text) => line.test(text)), lines.join(''));
+        assert.ok(
+          lines.some((text) => line.test(text)),
+          lines.join(''),
+        );
       } finally {
         await gateway.close();
       }

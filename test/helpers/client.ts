@@ -1,4 +1,4 @@
-import { WebSocket, type ClientOptions } from 'ws';
+import { type ClientOptions, WebSocket } from 'ws';
 import { withTimeout } from './wait.js';
 
 /**
@@ -7,7 +7,10 @@ import { withTimeout } from './wait.js';
  */
 export async function refusal(open: Promise<TestClient>): Promise<{ status: number; body: any }> {
   const error = await open.then(
-    (client) => { client.close(); return null; },
+    (client) => {
+      client.close();
+      return null;
+    },
     (e: { status?: number; body?: string }) => e,
   );
   if (error === null) throw new Error('the handshake was accepted');
@@ -58,15 +61,19 @@ export class TestClient {
   /** Opens a connection (offering `protocols`, if given); rejects with the HTTP status when the handshake is refused. */
   static open(url: string, options: ClientOptions = {}, protocols?: string | string[]): Promise<TestClient> {
     const ws = protocols === undefined ? new WebSocket(url, options) : new WebSocket(url, protocols, options);
-    return withTimeout(new Promise<TestClient>((resolve, reject) => {
-      ws.once('open', () => resolve(new TestClient(ws)));
-      ws.once('unexpected-response', (_req, res) => {
-        let body = '';
-        res.on('data', (chunk) => (body += chunk));
-        res.on('end', () => reject(Object.assign(new Error(`handshake refused: ${res.statusCode}`), { status: res.statusCode, body })));
-      });
-      ws.once('error', reject);
-    }), 5000, `connection to ${url}`);
+    return withTimeout(
+      new Promise<TestClient>((resolve, reject) => {
+        ws.once('open', () => resolve(new TestClient(ws)));
+        ws.once('unexpected-response', (_req, res) => {
+          let body = '';
+          res.on('data', (chunk) => (body += chunk));
+          res.on('end', () => reject(Object.assign(new Error(`handshake refused: ${res.statusCode}`), { status: res.statusCode, body })));
+        });
+        ws.once('error', reject);
+      }),
+      5000,
+      `connection to ${url}`,
+    );
   }
 
   /** Sends an object as JSON text, or a string/Buffer as is. */

@@ -70,5 +70,7 @@ function unchunk(raw: string): string {
 /** A raw request: `method path`, headers, and a body with its Content-Length; always `Connection: close`. */
 export function rawRequest(method: string, path: string, headers: Record<string, string> = {}, body = ''): string {
   const all = { host: 'api.test', connection: 'close', ...(body === '' ? {} : { 'content-length': String(Buffer.byteLength(body)) }), ...headers };
-  return `${method} ${path} HTTP/1.1\r\n${Object.entries(all).map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n${body}`;
+  return `${method} ${path} HTTP/1.1\r\n${Object.entries(all)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('')}\r\n${body}`;
 }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { Gateway } from '../../src/gateway/gateway.js';
 import type { GatewayOptions } from '../../src/config/options.js';
+import { Gateway } from '../../src/gateway/gateway.js';
 import { TestClient } from './client.js';
 
 /** A gateway on free loopback ports, with URLs for its two sides. */

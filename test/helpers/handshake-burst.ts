@@ -12,21 +12,30 @@ import { connect, type Socket } from 'node:net';
 const [port, path, countArg] = process.argv.slice(2).map((arg, i) => (i === 1 ? arg : Number(arg))) as [number, string, number];
 const count = Math.min(1000, Math.max(1, countArg));
 
-const sockets = await Promise.all(Array.from({ length: count }, () => new Promise<Socket>((resolve, reject) => {
-  const socket = connect({ host: '127.0.0.1', port }, () => resolve(socket));
-  socket.once('error', reject);
-})));
-const statuses = sockets.map((socket) => new Promise<number>((resolve) => {
-  let head = '';
-  socket.setEncoding('latin1');
-  socket.on('data', (chunk: string) => {
-    head += chunk;
-    const line = /^HTTP\/1\.1 (\d{3}) /.exec(head);
-    if (line !== null) resolve(Number(line[1]));
-  });
-  socket.on('error', () => undefined);
-  socket.on('close', () => resolve(0));
-}));
+const sockets = await Promise.all(
+  Array.from(
+    { length: count },
+    () =>
+      new Promise<Socket>((resolve, reject) => {
+        const socket = connect({ host: '127.0.0.1', port }, () => resolve(socket));
+        socket.once('error', reject);
+      }),
+  ),
+);
+const statuses = sockets.map(
+  (socket) =>
+    new Promise<number>((resolve) => {
+      let head = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (chunk: string) => {
+        head += chunk;
+        const line = /^HTTP\/1\.1 (\d{3}) /.exec(head);
+        if (line !== null) resolve(Number(line[1]));
+      });
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve(0));
+    }),
+);
 for (const socket of sockets) {
   socket.write(
     `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +

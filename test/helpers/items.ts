@@ -54,4 +54,3 @@ export async function assertNoPush(client: TestClient): Promise<void> {
   const unread = client.frames.filter((f) => f.type === 'PUSH').length;
   assert.equal(unread, consumed.get(client) ?? 0, 'no PUSH frame arrived');
 }
-

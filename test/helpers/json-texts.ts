@@ -14,21 +14,41 @@ export const jsonWhitespace: fc.Arbitrary<string> = fc.array(fc.constantFrom(' '
 
 /** Number spellings that a parse and re-serialisation would change, and random valid ones. */
 const numberText: fc.Arbitrary<string> = fc.oneof(
-  fc.constantFrom('9007199254740993', '1e400', '-1e400', '-0', '-0.0', '1.0', '1E+2', '0e-5', '1e-400', '123456789012345678901234567890', '0.1000000000000000055511151231257827'),
-  fc.tuple(
-    fc.boolean(),
-    fc.oneof(fc.constant('0'), fc.bigInt({ min: 1n, max: 10n ** 30n }).map(String)),
-    fc.option(fc.bigInt({ min: 0n, max: 10n ** 20n }).map(String)),
-    fc.option(fc.tuple(fc.constantFrom('e', 'E'), fc.constantFrom('', '+', '-'), fc.nat(999).map(String))),
-  ).map(([negative, int, frac, exp]) => `${negative ? '-' : ''}${int}${frac === null ? '' : `.${frac}`}${exp === null ? '' : exp.join('')}`),
+  fc.constantFrom(
+    '9007199254740993',
+    '1e400',
+    '-1e400',
+    '-0',
+    '-0.0',
+    '1.0',
+    '1E+2',
+    '0e-5',
+    '1e-400',
+    '123456789012345678901234567890',
+    '0.1000000000000000055511151231257827',
+  ),
+  fc
+    .tuple(
+      fc.boolean(),
+      fc.oneof(fc.constant('0'), fc.bigInt({ min: 1n, max: 10n ** 30n }).map(String)),
+      fc.option(fc.bigInt({ min: 0n, max: 10n ** 20n }).map(String)),
+      fc.option(fc.tuple(fc.constantFrom('e', 'E'), fc.constantFrom('', '+', '-'), fc.nat(999).map(String))),
+    )
+    .map(([negative, int, frac, exp]) => `${negative ? '-' : ''}${int}${frac === null ? '' : `.${frac}`}${exp === null ? '' : exp.join('')}`),
 );
 
 /** Strings as JSON.stringify writes them, or with every UTF-16 unit escaped (`\u00e9`), or with `\/`. */
-const stringText: fc.Arbitrary<string> = fc.tuple(fc.string({ unit: 'binary', maxLength: 12 }), fc.constantFrom('plain', 'escaped', 'slashes')).map(([s, how]) => {
-  if (how === 'escaped') return `"${s.split('').map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')}"`;
-  const text = JSON.stringify(s);
-  return how === 'slashes' ? text.replace(/\//g, '\\/') : text;
-});
+const stringText: fc.Arbitrary<string> = fc
+  .tuple(fc.string({ unit: 'binary', maxLength: 12 }), fc.constantFrom('plain', 'escaped', 'slashes'))
+  .map(([s, how]) => {
+    if (how === 'escaped')
+      return `"${s
+        .split('')
+        .map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+        .join('')}"`;
+    const text = JSON.stringify(s);
+    return how === 'slashes' ? text.replace(/\//g, '\\/') : text;
+  });
 
 const scalarText: fc.Arbitrary<JsonText> = fc.oneof(numberText, stringText, fc.constantFrom('true', 'false', 'null')).map((text) => ({ text, depth: 0 }));
 
@@ -41,10 +61,12 @@ const texts = fc.letrec<{ value: JsonText; array: JsonText; object: JsonText }>(
     text: elements.length === 0 ? `[${inner}]` : `[${elements.map(([a, v, b]) => a + v.text + b).join(',')}]`,
     depth: 1 + Math.max(0, ...elements.map(([, v]) => v.depth)),
   })),
-  object: fc.tuple(jsonWhitespace, fc.array(fc.tuple(jsonWhitespace, memberName, jsonWhitespace, jsonWhitespace, tie('value'), jsonWhitespace), { maxLength: 4 })).map(([inner, members]) => ({
-    text: members.length === 0 ? `{${inner}}` : `{${members.map(([a, k, b, c, v, d]) => `${a}${k}${b}:${c}${v.text}${d}`).join(',')}}`,
-    depth: 1 + Math.max(0, ...members.map(([, , , , v]) => v.depth)),
-  })),
+  object: fc
+    .tuple(jsonWhitespace, fc.array(fc.tuple(jsonWhitespace, memberName, jsonWhitespace, jsonWhitespace, tie('value'), jsonWhitespace), { maxLength: 4 }))
+    .map(([inner, members]) => ({
+      text: members.length === 0 ? `{${inner}}` : `{${members.map(([a, k, b, c, v, d]) => `${a}${k}${b}:${c}${v.text}${d}`).join(',')}}`,
+      depth: 1 + Math.max(0, ...members.map(([, , , , v]) => v.depth)),
+    })),
 }));
 
 /** Hand-built JSON texts: odd whitespace, number spellings, escapes and duplicate keys. */
@@ -63,7 +85,9 @@ function spacedJson(value: unknown, spaces: readonly string[]): string {
   const write = (v: unknown): string => {
     if (v === null || typeof v !== 'object') return JSON.stringify(v);
     if (Array.isArray(v)) return `[${space()}${v.map((e) => `${write(e)}${space()}`).join(`,${space()}`)}]`;
-    return `{${space()}${Object.entries(v).map(([k, e]) => `${JSON.stringify(k)}${space()}:${space()}${write(e)}${space()}`).join(`,${space()}`)}}`;
+    return `{${space()}${Object.entries(v)
+      .map(([k, e]) => `${JSON.stringify(k)}${space()}:${space()}${write(e)}${space()}`)
+      .join(`,${space()}`)}}`;
   };
   return write(value);
 }
@@ -71,7 +95,9 @@ function spacedJson(value: unknown, spaces: readonly string[]): string {
 /** fast-check's own JSON: `fc.json()` texts, and `fc.jsonValue()` values stringified with odd whitespace. */
 export const fastCheckJson: fc.Arbitrary<JsonText> = fc.oneof(
   fc.json().map((text) => ({ text, depth: depthOf(JSON.parse(text)) })),
-  fc.tuple(fc.jsonValue(), fc.array(jsonWhitespace, { minLength: 1, maxLength: 20 })).map(([value, spaces]) => ({ text: spacedJson(value, spaces), depth: depthOf(value) })),
+  fc
+    .tuple(fc.jsonValue(), fc.array(jsonWhitespace, { minLength: 1, maxLength: 20 }))
+    .map(([value, spaces]) => ({ text: spacedJson(value, spaces), depth: depthOf(value) })),
 );
 
 /** Any of the above. */

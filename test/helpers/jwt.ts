@@ -1,4 +1,4 @@
-import { SignJWT, type CryptoKey } from 'jose';
+import { type CryptoKey, SignJWT } from 'jose';
 
 /** What a test token carries and how it is signed. */
 export interface TokenClaims {

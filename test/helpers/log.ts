@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 /** A pino logger at debug level writing JSON lines into memory, for tests that check what was logged. */
 export function memoryLogger(): { log: Logger; lines: () => Array<Record<string, unknown>> } {
@@ -12,6 +12,11 @@ export function memoryLogger(): { log: Logger; lines: () => Array<Record<string,
   });
   return {
     log: pino({ level: 'debug' }, stream),
-    lines: () => chunks.join('').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>),
+    lines: () =>
+      chunks
+        .join('')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
   };
 }

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { withTimeout } from './wait.js';
 
 /** A child process started by the test, with its output so far. */

@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -45,10 +45,12 @@ function resolveBinary(binary: string): string | null {
 /** A free TCP port on 127.0.0.1. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
-    const probe = createServer().once('error', reject).listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
+    const probe = createServer()
+      .once('error', reject)
+      .listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
   });
 }
 
@@ -58,7 +60,10 @@ async function waitForPort(port: number, ms: number): Promise<void> {
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
       const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => { socket.destroy(); resolve(true); });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
       socket.once('error', () => resolve(false));
     });
     if (ok) return;
@@ -73,14 +78,17 @@ function startService(binary: string, args: (port: number) => string[], scheme: 
     child = spawn(resolveBinary(binary) ?? binary, args(port), { stdio: 'ignore' });
     await waitForPort(port, 10000);
   };
-  const exited = (): Promise<void> => new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve());
-  });
+  const exited = (): Promise<void> =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once('exit', () => resolve());
+    });
   const service: Service = {
     url: `${scheme}://127.0.0.1:${port}`,
     port,
-    get pid() { return child.pid ?? 0; },
+    get pid() {
+      return child.pid ?? 0;
+    },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
@@ -99,7 +107,12 @@ function startService(binary: string, args: (port: number) => string[], scheme: 
 /** Starts `redis-server` on a free loopback port, without persistence. */
 export async function startRedis(extraArgs: string[] = []): Promise<Service> {
   const dir = mkdtempSync(join(tmpdir(), 'pushgate-redis-'));
-  return startService('redis-server', (port) => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs], 'redis', await freePort());
+  return startService(
+    'redis-server',
+    (port) => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs],
+    'redis',
+    await freePort(),
+  );
 }
 
 /** Starts `nats-server` on a free loopback port. */

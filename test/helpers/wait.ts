@@ -43,7 +43,10 @@ export async function waitForAsync(condition: () => Promise<boolean>, ms: number
  */
 export async function outcomeThisTurn<T>(promise: Promise<T>): Promise<{ settled: false } | { settled: true; value?: T; error?: unknown }> {
   let outcome: { settled: false } | { settled: true; value?: T; error?: unknown } = { settled: false };
-  promise.then((value) => (outcome = { settled: true, value }), (error: unknown) => (outcome = { settled: true, error }));
+  promise.then(
+    (value) => (outcome = { settled: true, value }),
+    (error: unknown) => (outcome = { settled: true, error }),
+  );
   await new Promise((resolve) => setImmediate(resolve));
   return outcome;
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startGateway, type RunningGateway } from '../helpers/gateway.js';
 import type { TestClient } from '../helpers/client.js';
+import { type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { withTimeout } from '../helpers/wait.js';
 
 const timers = (): number => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
@@ -50,16 +50,22 @@ describe('heartbeat', () => {
   it('keeps a client alive that sends PING frames', async (t) => {
     const client = await gw.connect();
     t.after(() => client.close());
-    assert.equal(await survives(client, async () => {
-      client.send({ type: 'PING', data: {} });
-      await client.nextOfType('PONG');
-    }), true);
+    assert.equal(
+      await survives(client, async () => {
+        client.send({ type: 'PING', data: {} });
+        await client.nextOfType('PONG');
+      }),
+      true,
+    );
   });
 
   it('keeps a client alive that sends WebSocket-level pongs or pings', async (t) => {
     const ponger = await gw.connect();
     const pinger = await gw.connect();
-    t.after(() => { ponger.close(); pinger.close(); });
+    t.after(() => {
+      ponger.close();
+      pinger.close();
+    });
     const ok = await survives(pinger, async () => {
       ponger.ws.pong();
       pinger.ws.ping();

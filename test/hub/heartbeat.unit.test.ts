@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it, mock } from 'node:test';
 import { grantedAuth, pendingAuth } from '../../src/auth/jwt.js';
 import type { Connection } from '../../src/connection/connection.js';
-import { Heartbeat, type AuthSweepCounts } from '../../src/hub/heartbeat.js';
+import { type AuthSweepCounts, Heartbeat } from '../../src/hub/heartbeat.js';
 import type { Hub } from '../../src/hub/hub.js';
 
 /** A stand-in connection recording how it was closed and what it was sent. */
@@ -16,8 +16,12 @@ interface FakeConn {
 function fakeConn(lastSeen: number, auth: Connection['auth'] = null): FakeConn & Connection {
   const conn: FakeConn = { lastSeen, auth, closed: null, sent: [] };
   return Object.assign(conn, {
-    close(code: number, reason: string) { conn.closed ??= { code, reason }; },
-    send(text: string) { conn.sent.push(text); },
+    close(code: number, reason: string) {
+      conn.closed ??= { code, reason };
+    },
+    send(text: string) {
+      conn.sent.push(text);
+    },
   }) as unknown as FakeConn & Connection;
 }
 
@@ -56,7 +60,7 @@ describe('Heartbeat', () => {
     assert.deepEqual(reported, [2], 'a sweep that closes nothing reports nothing');
   });
 
-  it('a silent client goes between 1 and 1.25 intervals after its last frame, whatever the sweeps\' phase', () => {
+  it("a silent client goes between 1 and 1.25 intervals after its last frame, whatever the sweeps' phase", () => {
     const period = new Heartbeat(fakeHub([]), INTERVAL, () => {}).periodMs;
     for (const phase of [0, 1, period / 3, period / 2, period - 1]) {
       const conn = fakeConn(0);
@@ -102,7 +106,13 @@ describe('Heartbeat', () => {
     const expired = fakeConn(now, grantedAuth({ userId: undefined, rooms: null, expiresAt: now - 1 }, now - 10_000));
     const expiring = fakeConn(now, grantedAuth({ userId: undefined, rooms: null, expiresAt: now + 20_000 }, now - 100_000));
     const counts: AuthSweepCounts[] = [];
-    const heartbeat = new Heartbeat(fakeHub([expired, expiring], [late, pending]), INTERVAL, () => {}, 1000, (c) => counts.push({ ...c }));
+    const heartbeat = new Heartbeat(
+      fakeHub([expired, expiring], [late, pending]),
+      INTERVAL,
+      () => {},
+      1000,
+      (c) => counts.push({ ...c }),
+    );
     heartbeat.sweep(now);
     assert.equal(late.closed?.code, 4001);
     assert.match(late.closed!.reason, /^authentication timeout/);

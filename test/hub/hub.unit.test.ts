@@ -28,7 +28,7 @@ describe('Hub', () => {
     assert.match(new Hub(1).nodeId, /^[0-9a-f]{8}$/, 'a random node id by default');
   });
 
-  it('keeps rooms both ways and tells a room\'s first member and last departure, once each', () => {
+  it("keeps rooms both ways and tells a room's first member and last departure, once each", () => {
     const { hub: h, changes } = hub();
     const [a, b] = [conn('a'), conn('b')];
     h.add(a);
@@ -39,7 +39,13 @@ describe('Hub', () => {
     assert.equal(h.join(b, 'sport'), 'joined');
     assert.deepEqual(ids(h.members('news')), ['a', 'b']);
     assert.deepEqual([...a.rooms!], ['news']);
-    assert.deepEqual([...h.roomSizes()], [['news', 2], ['sport', 1]]);
+    assert.deepEqual(
+      [...h.roomSizes()],
+      [
+        ['news', 2],
+        ['sport', 1],
+      ],
+    );
     assert.equal(h.roomCount, 2);
     assert.equal(h.leave(a, 'news'), true);
     assert.equal(h.leave(a, 'news'), false, 'not a member any more');
@@ -140,6 +146,9 @@ describe('Hub', () => {
   it('lists online connections in the order they came online', () => {
     const { hub: h } = hub();
     for (const id of ['c', 'a', 'b']) h.add(conn(id));
-    assert.deepEqual([...h.all()].map((c) => c.id), ['c', 'a', 'b']);
+    assert.deepEqual(
+      [...h.all()].map((c) => c.id),
+      ['c', 'a', 'b'],
+    );
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Connection, SendResult } from '../../src/connection/connection.js';
 import { Dispatcher } from '../../src/merger/dispatcher.js';
-import { prepareFrame, type PreparedFrame } from '../../src/protocol/encode.js';
+import { type PreparedFrame, prepareFrame } from '../../src/protocol/encode.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** A stand-in recipient recording each write: one entry per write, with the frames it carried. */
@@ -10,8 +10,14 @@ function recipient(writes: string[], name: string, result: SendResult = 'sent'):
   const text = (frame: PreparedFrame): string => frame.bytes.subarray(2).toString();
   return {
     outbox: null,
-    sendPrepared(frame: PreparedFrame) { writes.push(`${name}:${text(frame)}`); return result; },
-    sendPreparedBatch(frames: PreparedFrame[]) { writes.push(`${name}:${frames.map(text).join('+')}`); return result; },
+    sendPrepared(frame: PreparedFrame) {
+      writes.push(`${name}:${text(frame)}`);
+      return result;
+    },
+    sendPreparedBatch(frames: PreparedFrame[]) {
+      writes.push(`${name}:${frames.map(text).join('+')}`);
+      return result;
+    },
   } as unknown as Connection;
 }
 
@@ -63,7 +69,10 @@ describe('Dispatcher', () => {
     const writes: string[] = [];
     const { counts, sink } = counters();
     const dispatcher = new Dispatcher(sink, 4, () => 0); // a clock that stands still
-    dispatcher.enqueue(prepareFrame('x', 1), Array.from({ length: 100 }, (_, i) => recipient(writes, `c${i}`)));
+    dispatcher.enqueue(
+      prepareFrame('x', 1),
+      Array.from({ length: 100 }, (_, i) => recipient(writes, `c${i}`)),
+    );
     await turn();
     assert.equal(writes.length, 100);
     assert.deepEqual(counts, { sent: 100, failed: 0 });

@@ -17,13 +17,18 @@ function merger(maxBatchItems = 100, maxBatchDelayMs = 0) {
   const clock = { ms: 0 };
   const flushed: Array<{ target: PushTarget; message: { type: string; data: { room?: string; items: unknown[] } }; frame: PreparedFrame }> = [];
   const options = { unwritten: false };
-  const m = new Merger(maxBatchItems, maxBatchDelayMs, (frame, target) => {
-    // The frame is one unmasked text frame: a 2-byte header for short payloads, 4 bytes up to 64 KiB.
-    const length = frame.bytes[1]! & 0x7f;
-    const payload = frame.bytes.subarray(length === 126 ? 4 : 2).toString();
-    flushed.push({ target, message: JSON.parse(payload), frame });
-    if (options.unwritten) frame.remaining = 1;
-  }, () => clock.ms);
+  const m = new Merger(
+    maxBatchItems,
+    maxBatchDelayMs,
+    (frame, target) => {
+      // The frame is one unmasked text frame: a 2-byte header for short payloads, 4 bytes up to 64 KiB.
+      const length = frame.bytes[1]! & 0x7f;
+      const payload = frame.bytes.subarray(length === 126 ? 4 : 2).toString();
+      flushed.push({ target, message: JSON.parse(payload), frame });
+      if (options.unwritten) frame.remaining = 1;
+    },
+    () => clock.ms,
+  );
   return {
     merger: m,
     clock,
@@ -56,7 +61,10 @@ describe('Merger', () => {
     m.add('r:a', room('a'), ['"y"']);
     m.add('*', { kind: 'all' }, ['"z"']);
     await turn();
-    assert.deepEqual(flushed.map((f) => f.message.data), [{ items: ['x', 'z'] }, { room: 'a', items: ['y'] }]);
+    assert.deepEqual(
+      flushed.map((f) => f.message.data),
+      [{ items: ['x', 'z'] }, { room: 'a', items: ['y'] }],
+    );
   });
 
   it('flushes a batch at once when it reaches maxBatchItems, and keeps the order across frames', async () => {
@@ -64,7 +72,10 @@ describe('Merger', () => {
     m.add('r:a', room('a'), ['1', '2', '3']);
     assert.deepEqual(items(), [[1, 2]], 'the full batch went synchronously');
     m.add('r:a', room('a'), ['4', '5']);
-    assert.deepEqual(items(), [[1, 2], [3, 4]]);
+    assert.deepEqual(items(), [
+      [1, 2],
+      [3, 4],
+    ]);
     await turn();
     assert.deepEqual(items(), [[1, 2], [3, 4], [5]]);
     assert.equal(m.pendingItems, 0);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { postForm, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { postForm, type RunningGateway, startGateway } from '../helpers/gateway.js';
 
 describe('merging', () => {
   let gw: RunningGateway;
@@ -56,8 +56,14 @@ describe('merging', () => {
     gw.gateway.pushRoom('o', items.slice(0, 7));
     gw.gateway.pushRoom('o', items.slice(7));
     const frames = [await client.next(), await client.next(), await client.next()];
-    assert.deepEqual(frames.map((f) => f.data.items.length), [5, 5, 2]);
-    assert.deepEqual(frames.flatMap((f) => f.data.items), items);
+    assert.deepEqual(
+      frames.map((f) => f.data.items.length),
+      [5, 5, 2],
+    );
+    assert.deepEqual(
+      frames.flatMap((f) => f.data.items),
+      items,
+    );
   });
 
   it('merges HTTP pushes that arrive together and keeps their order per room', async (t) => {
@@ -72,7 +78,10 @@ describe('merging', () => {
     }
     const received: number[] = [];
     while (received.length < count) received.push(...(await client.next()).data.items);
-    assert.deepEqual(received, Array.from({ length: count }, (_, i) => i));
+    assert.deepEqual(
+      received,
+      Array.from({ length: count }, (_, i) => i),
+    );
   });
 });
 

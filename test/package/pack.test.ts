@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { startNode, type Child } from '../helpers/process.js';
+import { type Child, startNode } from '../helpers/process.js';
 import { withTimeout } from '../helpers/wait.js';
 
 const CHECK = 'scripts/pack-check.mjs';
@@ -34,8 +34,14 @@ describe('the npm package', () => {
     const output = child.output();
     const [, files] = /ok packed pushgate-[\d.]+\.tgz: (\d+) files/.exec(output) ?? [];
     assert.ok(Number(files) > 0 && Number(files) < 200, `a runtime-sized package: ${files} files`);
-    for (const line of [/ok installed the tarball/, /ok npx pushgate --help: exit 0/, /ok npx pushgate: listening/,
-      /ok POST \/push\/room: 200, delivered/, /ok GET \/client\.js, \/dashboard/, /ok stopped by SIGTERM to PID \d+: exit 0, nothing left running/]) {
+    for (const line of [
+      /ok installed the tarball/,
+      /ok npx pushgate --help: exit 0/,
+      /ok npx pushgate: listening/,
+      /ok POST \/push\/room: 200, delivered/,
+      /ok GET \/client\.js, \/dashboard/,
+      /ok stopped by SIGTERM to PID \d+: exit 0, nothing left running/,
+    ]) {
       assert.match(output, line);
     }
   });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { CloseCode, ErrorCode, errorRegistry, type ErrorSpec, type ErrorSurface } from '../../src/protocol/codes.js';
+import { CloseCode, ErrorCode, type ErrorSpec, type ErrorSurface, errorRegistry } from '../../src/protocol/codes.js';
 import { apiError, frameError, handshakeRefusal, PushError } from '../../src/protocol/errors.js';
 
 // Tests run from the repository root (npm test, node --test dist/test/...), as the README test of options does.
@@ -14,7 +14,12 @@ const entries = Object.entries(errorRegistry) as Array<[string, ErrorSpec]>;
 function tables(markdown: string): Array<{ header: string[]; rows: string[][] }> {
   const found: Array<{ header: string[]; rows: string[][] }> = [];
   const lines = markdown.split('\n');
-  const cells = (line: string): string[] => line.trim().slice(1, -1).split('|').map((cell) => cell.trim());
+  const cells = (line: string): string[] =>
+    line
+      .trim()
+      .slice(1, -1)
+      .split('|')
+      .map((cell) => cell.trim());
   for (let i = 0; i + 1 < lines.length; i++) {
     if (!lines[i].startsWith('|') || !/^\|[\s|:-]+\|$/.test(lines[i + 1].trim())) continue;
     const table = { header: cells(lines[i]), rows: [] as string[][] };
@@ -31,14 +36,21 @@ function table(first: string, second?: string): string[][] {
 }
 
 const unquote = (cell: string): string => cell.replace(/^`|`$/g, '');
-const codesOn = (surface: ErrorSurface): string[] => entries.filter(([, spec]) => spec.messages[surface] !== undefined).map(([code]) => code).sort();
+const codesOn = (surface: ErrorSurface): string[] =>
+  entries
+    .filter(([, spec]) => spec.messages[surface] !== undefined)
+    .map(([code]) => code)
+    .sort();
 
 // Each HTTP table row as "status code", and the registry's counterpart for one surface.
 function httpRows(rows: string[][]): string[] {
   return rows.map(([status, code]) => `${status} ${unquote(code)}`).sort();
 }
 function httpEntries(surface: 'api' | 'handshake'): string[] {
-  return entries.filter(([, spec]) => spec.messages[surface] !== undefined).map(([code, spec]) => `${spec.status} ${code}`).sort();
+  return entries
+    .filter(([, spec]) => spec.messages[surface] !== undefined)
+    .map(([code, spec]) => `${spec.status} ${code}`)
+    .sort();
 }
 
 /** Every .ts file under `dir`, as repository-relative paths. */
@@ -94,18 +106,29 @@ describe('error registry', () => {
     }
   });
 
-  it('builds errors with the entry\'s code, status and headers, and the message the call site parameterised', () => {
+  it("builds errors with the entry's code, status and headers, and the message the call site parameterised", () => {
     const full = apiError.QUEUE_FULL.full(7, 5);
     assert.ok(full instanceof PushError);
     assert.deepEqual([full.code, full.status, full.message], ['QUEUE_FULL', 503, '7 items are waiting for delivery (limit 5); retry later']);
     assert.equal(apiError.UNAUTHORIZED.apiKey().headers['WWW-Authenticate'], 'Bearer realm="pushgate"');
     assert.deepEqual(frameError.TOO_MANY_ROOMS.limit(3), { code: 'TOO_MANY_ROOMS', message: 'a connection may join at most 3 rooms' });
-    assert.deepEqual(handshakeRefusal.TOO_MANY_CONNECTIONS.perAddress(2), { ok: false, status: 429, code: 'TOO_MANY_CONNECTIONS', message: 'at most 2 connections per address' });
+    assert.deepEqual(handshakeRefusal.TOO_MANY_CONNECTIONS.perAddress(2), {
+      ok: false,
+      status: 429,
+      code: 'TOO_MANY_CONNECTIONS',
+      message: 'at most 2 connections per address',
+    });
     assert.equal(handshakeRefusal.UNAUTHORIZED.badToken('token expired').headers?.['WWW-Authenticate'], 'Bearer realm="pushgate"');
   });
 
-  it('is what the README\'s ERROR, push API, handshake and close-code tables say', () => {
-    assert.deepEqual(table('ERROR `code`').map(([code]) => unquote(code)).sort(), codesOn('frame'), 'ERROR codes');
+  it("is what the README's ERROR, push API, handshake and close-code tables say", () => {
+    assert.deepEqual(
+      table('ERROR `code`')
+        .map(([code]) => unquote(code))
+        .sort(),
+      codesOn('frame'),
+      'ERROR codes',
+    );
     assert.deepEqual(httpRows(table('status', '`code`')), httpEntries('api'), 'push API statuses and codes');
     assert.deepEqual(httpRows(table('handshake status')), httpEntries('handshake'), 'handshake statuses and codes');
     const closeRows = table('close code', 'meaning');
@@ -114,7 +137,10 @@ describe('error registry', () => {
     const errorRows = table('ERROR `code`');
     for (const [code, spec] of entries) {
       if (spec.closes === undefined) continue;
-      assert.ok(closeRows.some(([close]) => Number(close) === spec.closes), `${code}: close code ${spec.closes} in the README`);
+      assert.ok(
+        closeRows.some(([close]) => Number(close) === spec.closes),
+        `${code}: close code ${spec.closes} in the README`,
+      );
       const row = errorRows.find(([cell]) => unquote(cell) === code);
       assert.ok(row?.[1].includes(String(spec.closes)), `${code}: its ERROR row names close code ${spec.closes}`);
     }
@@ -133,8 +159,13 @@ describe('error registry', () => {
   });
 
   it('is the only place in src/ that writes an error code or an error status', () => {
-    const files = sources('src').map((file) => file.split('\\').join('/')).filter((file) => !REGISTRY_FILES.has(file));
+    const files = sources('src')
+      .map((file) => file.split('\\').join('/'))
+      .filter((file) => !REGISTRY_FILES.has(file));
     assert.ok(files.length > 30, `scanned ${files.length} files`);
-    assert.deepEqual(files.flatMap((file) => violations(file, readFileSync(file, 'utf8'))), []);
+    assert.deepEqual(
+      files.flatMap((file) => violations(file, readFileSync(file, 'utf8'))),
+      [],
+    );
   });
 });

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeClientMessage } from '../../src/protocol/messages.js';
-import { roomNameProblem, MAX_ROOM_NAME_LENGTH } from '../../src/protocol/room-name.js';
 import { encodeAck, encodeError, encodePong, encodePush, prepareFrame } from '../../src/protocol/encode.js';
+import { decodeClientMessage } from '../../src/protocol/messages.js';
+import { MAX_ROOM_NAME_LENGTH, roomNameProblem } from '../../src/protocol/room-name.js';
 
 describe('decodeClientMessage', () => {
   it('decodes go-push requests', () => {
@@ -46,7 +46,22 @@ describe('room names', () => {
   });
 
   it('refuses empty, long, spaced, quoted and control-character names', () => {
-    for (const room of ['', 'x'.repeat(MAX_ROOM_NAME_LENGTH + 1), 'a b', 'a"b', 'a\nb', 'a\u0000b', '<script>', 'cafe\u0301', 'news\uFE0F', 'news\u034F', '\u0300', 'a\u{E0100}', undefined, 5]) {
+    for (const room of [
+      '',
+      'x'.repeat(MAX_ROOM_NAME_LENGTH + 1),
+      'a b',
+      'a"b',
+      'a\nb',
+      'a\u0000b',
+      '<script>',
+      'cafe\u0301',
+      'news\uFE0F',
+      'news\u034F',
+      '\u0300',
+      'a\u{E0100}',
+      undefined,
+      5,
+    ]) {
       assert.notEqual(roomNameProblem(room), null, String(room));
     }
   });

@@ -6,8 +6,8 @@ import fc from 'fast-check';
 import { ErrorCode } from '../../src/protocol/codes.js';
 import { decodeClientMessage } from '../../src/protocol/messages.js';
 import { roomNameProblem } from '../../src/protocol/room-name.js';
-import { startGateway, type RunningGateway } from '../helpers/gateway.js';
-import { EXACT_ITEMS, FORM_TYPE, JSON_TYPE, form, nested, nextPushText, pushFrame } from '../helpers/items.js';
+import { type RunningGateway, startGateway } from '../helpers/gateway.js';
+import { EXACT_ITEMS, FORM_TYPE, form, JSON_TYPE, nested, nextPushText, pushFrame } from '../helpers/items.js';
 import { anyJsonText, arrayText, jsonWhitespace } from '../helpers/json-texts.js';
 import { waitFor } from '../helpers/wait.js';
 import { frame, OP, RawWs } from './raw-ws.js';
@@ -25,7 +25,9 @@ async function check(property: fc.IProperty<any> | fc.IAsyncProperty<any>, numRu
   try {
     await fc.assert(property as fc.IAsyncProperty<unknown[]>, { seed: SEED, numRuns });
   } catch (error) {
-    process.stderr.write(`\nfuzz failure (seed ${SEED}; rerun with PUSHGATE_FUZZ_SEED=${SEED}):\n${(error as Error).message}\n${String((error as Error).cause ?? '')}\n`);
+    process.stderr.write(
+      `\nfuzz failure (seed ${SEED}; rerun with PUSHGATE_FUZZ_SEED=${SEED}):\n${(error as Error).message}\n${String((error as Error).cause ?? '')}\n`,
+    );
     throw error;
   }
 }
@@ -80,12 +82,18 @@ const nearValid = fc.record(
   },
   { requiredKeys: [] },
 );
-const validMessage = fc.record({
-  type: fc.constantFrom('PING', 'JOIN', 'LEAVE'),
-  id: fc.oneof(fc.nat(), fc.string({ maxLength: 64 })),
-  room: fc.constantFrom('news', 'r-1', '默认房间', 'a/b:c@d'),
-}).map(({ type, id, room }) => JSON.stringify({ type, id, data: { room } }));
-const mutation = fc.record({ at: fc.nat(), kind: fc.constantFrom('insert', 'delete', 'replace', 'truncate'), char: fc.oneof(utf16Unit, fc.constantFrom('"', '{', '}', '[', ']', ',', ':', '\\', '0', 'e', '-')) });
+const validMessage = fc
+  .record({
+    type: fc.constantFrom('PING', 'JOIN', 'LEAVE'),
+    id: fc.oneof(fc.nat(), fc.string({ maxLength: 64 })),
+    room: fc.constantFrom('news', 'r-1', '默认房间', 'a/b:c@d'),
+  })
+  .map(({ type, id, room }) => JSON.stringify({ type, id, data: { room } }));
+const mutation = fc.record({
+  at: fc.nat(),
+  kind: fc.constantFrom('insert', 'delete', 'replace', 'truncate'),
+  char: fc.oneof(utf16Unit, fc.constantFrom('"', '{', '}', '[', ']', ',', ':', '\\', '0', 'e', '-')),
+});
 
 function mutate(text: string, mutations: ReadonlyArray<{ at: number; kind: string; char: string }>): string {
   let out = text;
@@ -101,23 +109,44 @@ function mutate(text: string, mutations: ReadonlyArray<{ at: number; kind: strin
 
 describe('fuzz: decodeClientMessage', () => {
   it('never throws on arbitrary strings', async () => {
-    await check(fc.property(fc.oneof(fc.string({ maxLength: 300 }), fc.string({ unit: 'binary', maxLength: 300 }), fc.string({ unit: utf16Unit, maxLength: 100 })), decodesSafely), 2000);
+    await check(
+      fc.property(
+        fc.oneof(fc.string({ maxLength: 300 }), fc.string({ unit: 'binary', maxLength: 300 }), fc.string({ unit: utf16Unit, maxLength: 100 })),
+        decodesSafely,
+      ),
+      2000,
+    );
   });
 
   it('never throws on arbitrary JSON values and near-valid messages', async () => {
-    await check(fc.property(fc.oneof(fc.jsonValue().map((v) => JSON.stringify(v)), nearValid.map((v) => JSON.stringify(v))), decodesSafely), 2000);
+    await check(
+      fc.property(
+        fc.oneof(
+          fc.jsonValue().map((v) => JSON.stringify(v)),
+          nearValid.map((v) => JSON.stringify(v)),
+        ),
+        decodesSafely,
+      ),
+      2000,
+    );
   });
 
   it('never throws on mutated valid messages', async () => {
-    await check(fc.property(fc.tuple(validMessage, fc.array(mutation, { minLength: 1, maxLength: 4 })), ([text, mutations]) => decodesSafely(mutate(text, mutations))), 2000);
+    await check(
+      fc.property(fc.tuple(validMessage, fc.array(mutation, { minLength: 1, maxLength: 4 })), ([text, mutations]) => decodesSafely(mutate(text, mutations))),
+      2000,
+    );
   });
 
   it('refuses deeply nested JSON without a stack overflow', async () => {
-    await check(fc.property(fc.integer({ min: 1, max: 60000 }), fc.constantFrom('[', '{"a":'), (depth, open) => {
-      const close = open === '[' ? ']' : '}';
-      decodesSafely(`{"type":"PING","data":${open.repeat(depth)}1${close.repeat(depth)}}`);
-      decodesSafely(open.repeat(depth));
-    }), 40);
+    await check(
+      fc.property(fc.integer({ min: 1, max: 60000 }), fc.constantFrom('[', '{"a":'), (depth, open) => {
+        const close = open === '[' ? ']' : '}';
+        decodesSafely(`{"type":"PING","data":${open.repeat(depth)}1${close.repeat(depth)}}`);
+        decodesSafely(open.repeat(depth));
+      }),
+      40,
+    );
   });
 });
 
@@ -139,10 +168,12 @@ const MAX_MESSAGE = 4096;
 const ping = (id: number): string => JSON.stringify({ type: 'PING', id });
 const smallPayload = fc.uint8Array({ maxLength: 125 }).map((a) => Buffer.from(a));
 const reservedOpcode = fc.constantFrom(3, 4, 5, 6, 7, 0xb, 0xc, 0xd, 0xe, 0xf);
-const invalidUtf8 = fc.oneof(
-  fc.constantFrom([0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xf5, 0x80, 0x80, 0x80], [0xe2, 0x82], [0x80]).map((b) => Buffer.from(b)),
-  fc.uint8Array({ minLength: 1, maxLength: 64 }).map((a) => Buffer.from(a)),
-).filter((b) => !isUtf8(b));
+const invalidUtf8 = fc
+  .oneof(
+    fc.constantFrom([0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xf5, 0x80, 0x80, 0x80], [0xe2, 0x82], [0x80]).map((b) => Buffer.from(b)),
+    fc.uint8Array({ minLength: 1, maxLength: 64 }).map((a) => Buffer.from(a)),
+  )
+  .filter((b) => !isUtf8(b));
 
 /** Splits `buffer` at the given cut points (positions modulo its length). */
 function splitAt(buffer: Buffer, cuts: number[]): Buffer[] {
@@ -160,7 +191,10 @@ function splitAt(buffer: Buffer, cuts: number[]): Buffer[] {
 /** Cases that need no generating: each is run by name after the fuzzing, as well as drawn during it. */
 const fixedCloseCases: readonly FrameCase[] = [
   { what: 'a continuation with no message to continue', bytes: [frame({ opcode: OP.CONT, payload: ping(1) })] },
-  { what: 'a new text frame inside a fragmented message', bytes: [frame({ opcode: OP.TEXT, fin: false, payload: '{' }), frame({ opcode: OP.TEXT, payload: '}' })] },
+  {
+    what: 'a new text frame inside a fragmented message',
+    bytes: [frame({ opcode: OP.TEXT, fin: false, payload: '{' }), frame({ opcode: OP.TEXT, payload: '}' })],
+  },
   { what: 'a fragmented ping', bytes: [frame({ opcode: OP.PING, fin: false, payload: 'a' })] },
   { what: 'a ping longer than 125 bytes', bytes: [frame({ opcode: OP.PING, payload: Buffer.alloc(126) })] },
   { what: 'a close frame with a 1-byte payload', bytes: [frame({ opcode: OP.CLOSE, payload: Buffer.from([3]) })] },
@@ -168,7 +202,11 @@ const fixedCloseCases: readonly FrameCase[] = [
   { what: 'a close frame with code 999', bytes: [frame({ opcode: OP.CLOSE, payload: Buffer.from([0x03, 0xe7]) })] },
   { what: 'a close frame with an invalid UTF-8 reason', bytes: [frame({ opcode: OP.CLOSE, payload: Buffer.from([0x03, 0xe8, 0xff]) })] },
 ].map((c) => ({ ...c, expect: { kind: 'close', code: c.what.includes('UTF-8') ? 1007 : 1002 } as Expect }));
-const binaryMessage: FrameCase = { what: 'a binary message', bytes: [frame({ opcode: OP.BINARY, payload: Buffer.from([1, 2, 3]) })], expect: { kind: 'close', code: 1003 } };
+const binaryMessage: FrameCase = {
+  what: 'a binary message',
+  bytes: [frame({ opcode: OP.BINARY, payload: Buffer.from([1, 2, 3]) })],
+  expect: { kind: 'close', code: 1003 },
+};
 
 /** Each category of malformed (or awkward) input; the fuzzing draws from all of them. */
 const frameCategories: ReadonlyArray<fc.Arbitrary<FrameCase>> = [
@@ -178,27 +216,36 @@ const frameCategories: ReadonlyArray<fc.Arbitrary<FrameCase>> = [
     return { what: 'a truncated frame', bytes: [whole.subarray(0, cut % whole.length)], expect: { kind: 'any' } as Expect };
   }),
   fc.tuple(fc.nat(1000), fc.array(fc.nat(), { maxLength: 8 })).map(([id, cuts]) => ({
-    what: 'a frame written in pieces', bytes: splitAt(frame({ opcode: OP.TEXT, payload: ping(id) }), cuts), expect: { kind: 'answer', pongs: [], id } as Expect,
+    what: 'a frame written in pieces',
+    bytes: splitAt(frame({ opcode: OP.TEXT, payload: ping(id) }), cuts),
+    expect: { kind: 'answer', pongs: [], id } as Expect,
   })),
   // A message in fragments (text + continuations) with pings and pongs between them.
-  fc.tuple(fc.nat(1000), fc.array(fc.nat(), { maxLength: 6 }), fc.array(fc.oneof(fc.constant(null), smallPayload), { maxLength: 6 })).map(([id, cuts, controls]) => {
-    const text = Buffer.from(ping(id));
-    const pieces = splitAt(text, cuts);
-    const bytes: Buffer[] = [];
-    const pongs: Buffer[] = [];
-    pieces.forEach((piece, i) => {
-      bytes.push(frame({ opcode: i === 0 ? OP.TEXT : OP.CONT, fin: i === pieces.length - 1, payload: piece }));
-      const control = controls[i];
-      if (control === undefined) return;
-      if (control === null) bytes.push(frame({ opcode: OP.PONG, payload: 'unsolicited' }));
-      else {
-        bytes.push(frame({ opcode: OP.PING, payload: control }));
-        pongs.push(control);
-      }
-    });
-    return { what: `a message in ${pieces.length} fragments with control frames between`, bytes, expect: { kind: 'answer', pongs, id } as Expect };
-  }),
-  fc.tuple(fc.constantFrom(OP.TEXT, OP.BINARY, OP.CONT), fc.oneof(fc.constant(2n ** 62n), fc.bigInt({ min: BigInt(MAX_MESSAGE + 1), max: 2n ** 63n - 1n })), fc.uint8Array({ maxLength: 32 }))
+  fc
+    .tuple(fc.nat(1000), fc.array(fc.nat(), { maxLength: 6 }), fc.array(fc.oneof(fc.constant(null), smallPayload), { maxLength: 6 }))
+    .map(([id, cuts, controls]) => {
+      const text = Buffer.from(ping(id));
+      const pieces = splitAt(text, cuts);
+      const bytes: Buffer[] = [];
+      const pongs: Buffer[] = [];
+      pieces.forEach((piece, i) => {
+        bytes.push(frame({ opcode: i === 0 ? OP.TEXT : OP.CONT, fin: i === pieces.length - 1, payload: piece }));
+        const control = controls[i];
+        if (control === undefined) return;
+        if (control === null) bytes.push(frame({ opcode: OP.PONG, payload: 'unsolicited' }));
+        else {
+          bytes.push(frame({ opcode: OP.PING, payload: control }));
+          pongs.push(control);
+        }
+      });
+      return { what: `a message in ${pieces.length} fragments with control frames between`, bytes, expect: { kind: 'answer', pongs, id } as Expect };
+    }),
+  fc
+    .tuple(
+      fc.constantFrom(OP.TEXT, OP.BINARY, OP.CONT),
+      fc.oneof(fc.constant(2n ** 62n), fc.bigInt({ min: BigInt(MAX_MESSAGE + 1), max: 2n ** 63n - 1n })),
+      fc.uint8Array({ maxLength: 32 }),
+    )
     .map(([opcode, declaredLength, data]) => ({
       what: `a declared length of ${declaredLength} with ${data.length} bytes (opcode ${opcode})`,
       bytes: [frame({ opcode, declaredLength, payload: Buffer.from(data) })],
@@ -213,21 +260,33 @@ const frameCategories: ReadonlyArray<fc.Arbitrary<FrameCase>> = [
     expect: { kind: 'close', code: 1007 } as Expect,
   })),
   fc.tuple(fc.constantFrom(OP.TEXT, OP.BINARY, OP.PING, OP.PONG, OP.CLOSE, OP.CONT), fc.nat(1000)).map(([opcode, id]) => ({
-    what: `an unmasked frame (opcode ${opcode})`, bytes: [frame({ opcode, payload: opcode === OP.CLOSE ? Buffer.from([0x03, 0xe8]) : ping(id), mask: false })], expect: { kind: 'close', code: 1002 } as Expect,
+    what: `an unmasked frame (opcode ${opcode})`,
+    bytes: [frame({ opcode, payload: opcode === OP.CLOSE ? Buffer.from([0x03, 0xe8]) : ping(id), mask: false })],
+    expect: { kind: 'close', code: 1002 } as Expect,
   })),
   fc.tuple(fc.integer({ min: 1, max: 7 }), fc.constantFrom(OP.TEXT, OP.BINARY, OP.PING)).map(([rsv, opcode]) => ({
-    what: `RSV bits ${rsv} (opcode ${opcode})`, bytes: [frame({ opcode, rsv, payload: ping(1) })], expect: { kind: 'close', code: 1002 } as Expect,
+    what: `RSV bits ${rsv} (opcode ${opcode})`,
+    bytes: [frame({ opcode, rsv, payload: ping(1) })],
+    expect: { kind: 'close', code: 1002 } as Expect,
   })),
-  reservedOpcode.map((opcode) => ({ what: `reserved opcode ${opcode}`, bytes: [frame({ opcode, payload: ping(1) })], expect: { kind: 'close', code: 1002 } as Expect })),
+  reservedOpcode.map((opcode) => ({
+    what: `reserved opcode ${opcode}`,
+    bytes: [frame({ opcode, payload: ping(1) })],
+    expect: { kind: 'close', code: 1002 } as Expect,
+  })),
   fc.constantFrom(...fixedCloseCases),
   fc.constant(binaryMessage),
   fc.integer({ min: 2, max: 6 }).map((n) => ({
     what: `a message over maxMessageSize in ${n} fragments`,
-    bytes: Array.from({ length: n }, (_, i) => frame({ opcode: i === 0 ? OP.TEXT : OP.CONT, fin: i === n - 1, payload: 'x'.repeat(Math.ceil((MAX_MESSAGE + 10) / n)) })),
+    bytes: Array.from({ length: n }, (_, i) =>
+      frame({ opcode: i === 0 ? OP.TEXT : OP.CONT, fin: i === n - 1, payload: 'x'.repeat(Math.ceil((MAX_MESSAGE + 10) / n)) }),
+    ),
     expect: { kind: 'close', code: 1009 } as Expect,
   })),
   fc.constantFrom(1000, 1001, 3000, 4999).map((code) => ({
-    what: `a client close with ${code}`, bytes: [frame({ opcode: OP.CLOSE, payload: Buffer.from([code >> 8, code & 0xff]) })], expect: { kind: 'close', code } as Expect,
+    what: `a client close with ${code}`,
+    bytes: [frame({ opcode: OP.CLOSE, payload: Buffer.from([code >> 8, code & 0xff]) })],
+    expect: { kind: 'close', code } as Expect,
   })),
 ];
 const frameCases: fc.Arbitrary<FrameCase> = fc.oneof(...frameCategories);
@@ -257,7 +316,11 @@ describe('fuzz: the WebSocket frame path of a real gateway', () => {
       } else if (expect.kind === 'answer') {
         await raw.until((r) => r.messages.length > 0 && r.frames.filter((f) => f.opcode === OP.PONG).length >= expect.pongs.length, 3000);
         assert.equal(raw.closeCode, undefined, `${c.what}: closed with ${raw.closeCode}`);
-        assert.deepEqual(raw.messages.map((m) => [m.type, m.id]), [['PONG', expect.id]], c.what);
+        assert.deepEqual(
+          raw.messages.map((m) => [m.type, m.id]),
+          [['PONG', expect.id]],
+          c.what,
+        );
         const pongs = raw.frames.filter((f) => f.opcode === OP.PONG).map((f) => f.payload);
         assert.deepEqual(pongs, expect.pongs, `${c.what}: every ping answered, in order`);
       } else {
@@ -297,22 +360,25 @@ describe('fuzz: the WebSocket frame path of a real gateway', () => {
 
   it('cuts a client that sends random bytes instead of an HTTP request', async () => {
     const { connect } = await import('node:net');
-    await check(fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 200 }), async (bytes) => {
-      const socket = connect({ host: '127.0.0.1', port });
-      socket.on('error', () => {});
-      const ended = new Promise<string>((resolve) => {
-        let answer = '';
-        socket.on('data', (chunk) => (answer += chunk.toString('latin1')));
-        socket.on('close', () => resolve(answer));
-      });
-      // Random bytes, then the end of a header block: a complete (bogus) request either way.
-      socket.end(Buffer.concat([Buffer.from(bytes), Buffer.from('\r\n\r\n')]));
-      let timer: NodeJS.Timeout | undefined;
-      const answer = await Promise.race([ended, new Promise<string>((resolve) => (timer = setTimeout(() => resolve('<still open>'), 3000)))]);
-      clearTimeout(timer);
-      socket.destroy();
-      assert.ok(answer === '' || /^HTTP\/1\.1 (4\d\d) /.test(answer), `answered ${JSON.stringify(answer.slice(0, 40))}`);
-    }), 100);
+    await check(
+      fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 200 }), async (bytes) => {
+        const socket = connect({ host: '127.0.0.1', port });
+        socket.on('error', () => {});
+        const ended = new Promise<string>((resolve) => {
+          let answer = '';
+          socket.on('data', (chunk) => (answer += chunk.toString('latin1')));
+          socket.on('close', () => resolve(answer));
+        });
+        // Random bytes, then the end of a header block: a complete (bogus) request either way.
+        socket.end(Buffer.concat([Buffer.from(bytes), Buffer.from('\r\n\r\n')]));
+        let timer: NodeJS.Timeout | undefined;
+        const answer = await Promise.race([ended, new Promise<string>((resolve) => (timer = setTimeout(() => resolve('<still open>'), 3000)))]);
+        clearTimeout(timer);
+        socket.destroy();
+        assert.ok(answer === '' || /^HTTP\/1\.1 (4\d\d) /.test(answer), `answered ${JSON.stringify(answer.slice(0, 40))}`);
+      }),
+      100,
+    );
     const probe = await gw.connect();
     assert.equal((await probe.request('PING')).type, 'PONG');
     probe.close();
@@ -335,15 +401,47 @@ interface ApiCase {
 }
 
 const apiCases: fc.Arbitrary<ApiCase> = fc.record({
-  method: fc.oneof({ weight: 6, arbitrary: fc.constant('POST') }, { weight: 1, arbitrary: fc.constantFrom('GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'PURGE', 'BREW') }),
+  method: fc.oneof(
+    { weight: 6, arbitrary: fc.constant('POST') },
+    { weight: 1, arbitrary: fc.constantFrom('GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'PURGE', 'BREW') },
+  ),
   path: fc.oneof(
     { weight: 8, arbitrary: fc.constantFrom('/push/all', '/push/room', '/push/conn', '/push/room?room=x') },
-    { weight: 2, arbitrary: fc.constantFrom('/stats', '/stats?scope=cluster', '/stats?scope=%zz', '/metrics', '/healthz', '/', '/push', '/push/all/', '/push/all?x=1#y', '//push/all', '*') },
+    {
+      weight: 2,
+      arbitrary: fc.constantFrom(
+        '/stats',
+        '/stats?scope=cluster',
+        '/stats?scope=%zz',
+        '/metrics',
+        '/healthz',
+        '/',
+        '/push',
+        '/push/all/',
+        '/push/all?x=1#y',
+        '//push/all',
+        '*',
+      ),
+    },
     { weight: 1, arbitrary: visibleAscii.map((s) => `/${encodeURI(s)}`) },
   ),
   contentType: fc.oneof(
-    { weight: 6, arbitrary: fc.constantFrom('application/json', 'application/json; charset=utf-8', 'application/x-www-form-urlencoded', 'application/problem+json') },
-    { weight: 2, arbitrary: fc.constantFrom('text/plain', '', 'application/json; charset=', ';;;', 'multipart/form-data; boundary=x', 'application/json; q="', 'APPLICATION/JSON ;  charset = "utf-8"') },
+    {
+      weight: 6,
+      arbitrary: fc.constantFrom('application/json', 'application/json; charset=utf-8', 'application/x-www-form-urlencoded', 'application/problem+json'),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.constantFrom(
+        'text/plain',
+        '',
+        'application/json; charset=',
+        ';;;',
+        'multipart/form-data; boundary=x',
+        'application/json; q="',
+        'APPLICATION/JSON ;  charset = "utf-8"',
+      ),
+    },
     { weight: 1, arbitrary: visibleAscii },
     { weight: 1, arbitrary: fc.constant(null) },
   ),
@@ -353,25 +451,65 @@ const apiCases: fc.Arbitrary<ApiCase> = fc.record({
     { weight: 1, arbitrary: visibleAscii },
     { weight: 1, arbitrary: fc.constant(null) },
   ),
-  body: fc.oneof(
-    fc.record({ room: fc.constantFrom('r', 'news', 'a b'), items: fc.array(fc.jsonValue(), { minLength: 1, maxLength: 8 }) }, { requiredKeys: ['items'] }).map((v) => JSON.stringify(v)),
-    fc.record({ room: fc.constantFrom('r', 'news'), items: fc.array(fc.jsonValue(), { minLength: 1, maxLength: 4 }).map((v) => JSON.stringify(v)) }).map((f) => new URLSearchParams(f).toString()),
-    fc.record({ room: fc.oneof(roomish, fc.jsonValue()), conn: fc.oneof(fc.string(), fc.jsonValue()), items: fc.oneof(fc.array(fc.jsonValue(), { maxLength: 8 }), fc.jsonValue()) }, { requiredKeys: [] }).map((v) => JSON.stringify(v)),
-    fc.jsonValue().map((v) => JSON.stringify(v)),
-    fc.record({ room: fc.string(), items: fc.oneof(fc.jsonValue().map((v) => JSON.stringify(v)), fc.string()), msg: fc.string() }, { requiredKeys: [] }).map((f) => new URLSearchParams(f).toString()),
-    fc.string({ unit: 'binary', maxLength: 200 }),
-    fc.integer({ min: 1, max: 3000 }).map((d) => `{"items":[${'['.repeat(d)}${']'.repeat(d)}]}`),
-    fc.integer({ min: 8000, max: 20000 }).map((n) => `{"items":["${'x'.repeat(n)}"]}`), // over maxBodySize
-    fc.integer({ min: 1, max: 80 }).map((n) => JSON.stringify({ room: 'r', items: Array.from({ length: n }, (_, i) => i) })), // past maxPendingItems
-    fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a).toString('latin1')),
-    // Exact texts (numbers past double precision, -0, duplicate keys), items around maxItemDepth (64),
-    // repeated members and fields, and bytes that are not UTF-8 inside a JSON body.
-    fc.array(anyJsonText, { minLength: 1, maxLength: 5 }).map((items) => `{"room":"r","items":[${items.map((i) => i.text).join(',')}]}`),
-    fc.constant(`{"room":"r","items":[${EXACT_ITEMS.join(',')}]}`),
-    fc.tuple(fc.integer({ min: 60, max: 70 }), fc.boolean()).map(([depth, asForm]) => (asForm ? form([['room', 'r'], ['msg', nested(depth)]]) : `{"room":"r","items":[${nested(depth)}]}`)),
-    fc.constantFrom('{"room":"r","room":"a b","items":[1]}', '{"items":[1],"items":[2]}', '{"room":"r","items":[1],"r\\u006fom":"x"}', 'room=r&room=a%20b&items=%5B1%5D&items=x', 'msg=1&msg=%5B'),
-    fc.uint8Array({ minLength: 1, maxLength: 16 }).map((a) => Buffer.concat([Buffer.from('{"room":"r","items":["'), Buffer.from(a), Buffer.from('"]}')])),
-  ).map((s) => (typeof s === 'string' ? Buffer.from(s) : s)),
+  body: fc
+    .oneof(
+      fc
+        .record({ room: fc.constantFrom('r', 'news', 'a b'), items: fc.array(fc.jsonValue(), { minLength: 1, maxLength: 8 }) }, { requiredKeys: ['items'] })
+        .map((v) => JSON.stringify(v)),
+      fc
+        .record({ room: fc.constantFrom('r', 'news'), items: fc.array(fc.jsonValue(), { minLength: 1, maxLength: 4 }).map((v) => JSON.stringify(v)) })
+        .map((f) => new URLSearchParams(f).toString()),
+      fc
+        .record(
+          {
+            room: fc.oneof(roomish, fc.jsonValue()),
+            conn: fc.oneof(fc.string(), fc.jsonValue()),
+            items: fc.oneof(fc.array(fc.jsonValue(), { maxLength: 8 }), fc.jsonValue()),
+          },
+          { requiredKeys: [] },
+        )
+        .map((v) => JSON.stringify(v)),
+      fc.jsonValue().map((v) => JSON.stringify(v)),
+      fc
+        .record(
+          {
+            room: fc.string(),
+            items: fc.oneof(
+              fc.jsonValue().map((v) => JSON.stringify(v)),
+              fc.string(),
+            ),
+            msg: fc.string(),
+          },
+          { requiredKeys: [] },
+        )
+        .map((f) => new URLSearchParams(f).toString()),
+      fc.string({ unit: 'binary', maxLength: 200 }),
+      fc.integer({ min: 1, max: 3000 }).map((d) => `{"items":[${'['.repeat(d)}${']'.repeat(d)}]}`),
+      fc.integer({ min: 8000, max: 20000 }).map((n) => `{"items":["${'x'.repeat(n)}"]}`), // over maxBodySize
+      fc.integer({ min: 1, max: 80 }).map((n) => JSON.stringify({ room: 'r', items: Array.from({ length: n }, (_, i) => i) })), // past maxPendingItems
+      fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a).toString('latin1')),
+      // Exact texts (numbers past double precision, -0, duplicate keys), items around maxItemDepth (64),
+      // repeated members and fields, and bytes that are not UTF-8 inside a JSON body.
+      fc.array(anyJsonText, { minLength: 1, maxLength: 5 }).map((items) => `{"room":"r","items":[${items.map((i) => i.text).join(',')}]}`),
+      fc.constant(`{"room":"r","items":[${EXACT_ITEMS.join(',')}]}`),
+      fc.tuple(fc.integer({ min: 60, max: 70 }), fc.boolean()).map(([depth, asForm]) =>
+        asForm
+          ? form([
+              ['room', 'r'],
+              ['msg', nested(depth)],
+            ])
+          : `{"room":"r","items":[${nested(depth)}]}`,
+      ),
+      fc.constantFrom(
+        '{"room":"r","room":"a b","items":[1]}',
+        '{"items":[1],"items":[2]}',
+        '{"room":"r","items":[1],"r\\u006fom":"x"}',
+        'room=r&room=a%20b&items=%5B1%5D&items=x',
+        'msg=1&msg=%5B',
+      ),
+      fc.uint8Array({ minLength: 1, maxLength: 16 }).map((a) => Buffer.concat([Buffer.from('{"room":"r","items":["'), Buffer.from(a), Buffer.from('"]}')])),
+    )
+    .map((s) => (typeof s === 'string' ? Buffer.from(s) : s)),
   chunked: fc.boolean(),
 });
 
@@ -401,27 +539,40 @@ describe('fuzz: the push API', () => {
   });
   after(() => gw.close());
 
-  it('delivers every accepted push with its items\' exact texts, and refuses only items past maxItemDepth', async () => {
+  it("delivers every accepted push with its items' exact texts, and refuses only items past maxItemDepth", async () => {
     const member = await gw.connect();
     await member.request('JOIN', { room: 'exact' });
     const headers = (type: string): Record<string, string> => ({ 'content-type': type, authorization: `Bearer ${API_KEY}` });
     try {
-      await check(fc.asyncProperty(fc.array(anyJsonText, { minLength: 1, maxLength: 6 }), fc.array(jsonWhitespace, { minLength: 1, maxLength: 8 }), fc.boolean(), async (items, spaces, asForm) => {
-        const texts = items.map((i) => i.text);
-        const array = arrayText(texts, spaces);
-        const res = await fetch(`${gw.apiUrl}/push/room`, {
-          method: 'POST',
-          headers: headers(asForm ? FORM_TYPE : JSON_TYPE),
-          body: asForm ? form([['room', 'exact'], ['items', array]]) : `{"room":"exact","items":${array}}`,
-        });
-        const answer = await res.json();
-        if (items.some((i) => i.depth > 64)) {
-          assert.deepEqual([res.status, answer.error.code], [400, 'ITEM_TOO_DEEP']);
-          return;
-        }
-        assert.equal(res.status, 200, JSON.stringify(answer));
-        assert.equal(await nextPushText(member), pushFrame(texts, 'exact'));
-      }), 150);
+      await check(
+        fc.asyncProperty(
+          fc.array(anyJsonText, { minLength: 1, maxLength: 6 }),
+          fc.array(jsonWhitespace, { minLength: 1, maxLength: 8 }),
+          fc.boolean(),
+          async (items, spaces, asForm) => {
+            const texts = items.map((i) => i.text);
+            const array = arrayText(texts, spaces);
+            const res = await fetch(`${gw.apiUrl}/push/room`, {
+              method: 'POST',
+              headers: headers(asForm ? FORM_TYPE : JSON_TYPE),
+              body: asForm
+                ? form([
+                    ['room', 'exact'],
+                    ['items', array],
+                  ])
+                : `{"room":"exact","items":${array}}`,
+            });
+            const answer = await res.json();
+            if (items.some((i) => i.depth > 64)) {
+              assert.deepEqual([res.status, answer.error.code], [400, 'ITEM_TOO_DEEP']);
+              return;
+            }
+            assert.equal(res.status, 200, JSON.stringify(answer));
+            assert.equal(await nextPushText(member), pushFrame(texts, 'exact'));
+          },
+        ),
+        150,
+      );
     } finally {
       member.close();
     }
@@ -436,21 +587,24 @@ describe('fuzz: the push API', () => {
     const connId = await member.connId();
     const statuses = new Map<number, number>();
     try {
-      await check(fc.asyncProperty(fc.tuple(apiCases, fc.boolean()), async ([c, toMember]) => {
-        const body = toMember && c.path === '/push/conn' ? Buffer.from(JSON.stringify({ conn: connId, items: [1] })) : c.body;
-        let status: number;
-        try {
-          status = await call(agent, apiPort, { ...c, body });
-        } catch (error) {
-          // Node's client refuses some of our own inputs before sending (e.g. a bad method token).
-          if ((error as NodeJS.ErrnoException).code?.startsWith('ERR_')) return;
-          // The server may cut a connection after answering 400/413 while a body is still being sent.
-          if (['ECONNRESET', 'EPIPE'].includes((error as NodeJS.ErrnoException).code ?? '')) return;
-          throw error;
-        }
-        statuses.set(status, (statuses.get(status) ?? 0) + 1);
-        assert.ok(status >= 200 && (status < 500 || status === 503), `${c.method} ${c.path} (${c.contentType}) answered ${status}`);
-      }), 400);
+      await check(
+        fc.asyncProperty(fc.tuple(apiCases, fc.boolean()), async ([c, toMember]) => {
+          const body = toMember && c.path === '/push/conn' ? Buffer.from(JSON.stringify({ conn: connId, items: [1] })) : c.body;
+          let status: number;
+          try {
+            status = await call(agent, apiPort, { ...c, body });
+          } catch (error) {
+            // Node's client refuses some of our own inputs before sending (e.g. a bad method token).
+            if ((error as NodeJS.ErrnoException).code?.startsWith('ERR_')) return;
+            // The server may cut a connection after answering 400/413 while a body is still being sent.
+            if (['ECONNRESET', 'EPIPE'].includes((error as NodeJS.ErrnoException).code ?? '')) return;
+            throw error;
+          }
+          statuses.set(status, (statuses.get(status) ?? 0) + 1);
+          assert.ok(status >= 200 && (status < 500 || status === 503), `${c.method} ${c.path} (${c.contentType}) answered ${status}`);
+        }),
+        400,
+      );
     } finally {
       agent.destroy();
       member.close();

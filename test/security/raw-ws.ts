@@ -38,7 +38,7 @@ export interface FrameSpec {
 
 /** Encodes one client frame. */
 export function frame(spec: FrameSpec): Buffer {
-  const payload = typeof spec.payload === 'string' ? Buffer.from(spec.payload) : spec.payload ?? Buffer.alloc(0);
+  const payload = typeof spec.payload === 'string' ? Buffer.from(spec.payload) : (spec.payload ?? Buffer.alloc(0));
   const mask = spec.mask ?? true;
   const length = spec.declaredLength ?? BigInt(payload.length);
   const first = ((spec.fin ?? true) ? 0x80 : 0) | (((spec.rsv ?? 0) & 7) << 4) | (spec.opcode & 0x0f);
@@ -73,7 +73,10 @@ export class RawWs {
   private buffer: Buffer = Buffer.alloc(0);
   private notify: (() => void) | null = null;
 
-  private constructor(readonly socket: Socket, rest: Buffer) {
+  private constructor(
+    readonly socket: Socket,
+    rest: Buffer,
+  ) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('close', () => {
       this.ended = true;
@@ -88,25 +91,29 @@ export class RawWs {
     const socket = connect({ host: '127.0.0.1', port });
     socket.setNoDelay(true);
     const key = randomBytes(16).toString('base64');
-    const rest = await withTimeout(new Promise<Buffer>((resolve, reject) => {
-      let head = Buffer.alloc(0);
-      const onData = (chunk: Buffer): void => {
-        head = Buffer.concat([head, chunk]);
-        const end = head.indexOf('\r\n\r\n');
-        if (end === -1) return;
-        socket.off('data', onData);
-        const status = head.subarray(0, end).toString('latin1').split('\r\n', 1)[0];
-        if (!/^HTTP\/1\.1 101 /.test(status)) reject(new Error(`handshake answered ${status}`));
-        else resolve(head.subarray(end + 4));
-      };
-      socket.on('data', onData);
-      socket.once('error', reject);
-      socket.once('close', () => reject(new Error('socket closed during the handshake')));
-      socket.write(
-        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-      );
-    }), 3000, 'the raw WebSocket handshake');
+    const rest = await withTimeout(
+      new Promise<Buffer>((resolve, reject) => {
+        let head = Buffer.alloc(0);
+        const onData = (chunk: Buffer): void => {
+          head = Buffer.concat([head, chunk]);
+          const end = head.indexOf('\r\n\r\n');
+          if (end === -1) return;
+          socket.off('data', onData);
+          const status = head.subarray(0, end).toString('latin1').split('\r\n', 1)[0];
+          if (!/^HTTP\/1\.1 101 /.test(status)) reject(new Error(`handshake answered ${status}`));
+          else resolve(head.subarray(end + 4));
+        };
+        socket.on('data', onData);
+        socket.once('error', reject);
+        socket.once('close', () => reject(new Error('socket closed during the handshake')));
+        socket.write(
+          `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+            `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+        );
+      }),
+      3000,
+      'the raw WebSocket handshake',
+    );
     socket.removeAllListeners('close');
     socket.removeAllListeners('error');
     return new RawWs(socket, rest);
@@ -118,13 +125,15 @@ export class RawWs {
 
   /** Text payloads of the data frames received so far, parsed as JSON when possible. */
   get messages(): any[] {
-    return this.frames.filter((f) => f.opcode === OP.TEXT).map((f) => {
-      try {
-        return JSON.parse(f.payload.toString());
-      } catch {
-        return f.payload.toString();
-      }
-    });
+    return this.frames
+      .filter((f) => f.opcode === OP.TEXT)
+      .map((f) => {
+        try {
+          return JSON.parse(f.payload.toString());
+        } catch {
+          return f.payload.toString();
+        }
+      });
   }
 
   /** Waits until `condition` holds or the socket ends, at most `ms`. */

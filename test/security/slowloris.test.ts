@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 
 /**
@@ -26,7 +26,9 @@ async function rawSocket(port: number): Promise<{ socket: Socket; closed: Promis
   const start = performance.now();
   let answer = '';
   socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
-  const closed = new Promise<{ afterMs: number; answer: string }>((resolve) => socket.once('close', () => resolve({ afterMs: performance.now() - start, answer })));
+  const closed = new Promise<{ afterMs: number; answer: string }>((resolve) =>
+    socket.once('close', () => resolve({ afterMs: performance.now() - start, answer })),
+  );
   return { socket, closed };
 }
 

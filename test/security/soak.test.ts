@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
-import { startNode, type Child } from '../helpers/process.js';
+import { fileURLToPath } from 'node:url';
+import { type Child, startNode } from '../helpers/process.js';
 import { withTimeout } from '../helpers/wait.js';
 
 /**

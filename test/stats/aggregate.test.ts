@@ -31,10 +31,7 @@ describe('aggregateReports: the summing rule', () => {
   });
 
   it('counts a room with members in several processes once, and sums its members', () => {
-    const result = aggregateReports([
-      report({ roomCount: 2 }, { news: 3, a: 1 }),
-      report({ roomCount: 2 }, { news: 2, b: 1 }),
-    ]);
+    const result = aggregateReports([report({ roomCount: 2 }, { news: 3, a: 1 }), report({ roomCount: 2 }, { news: 2, b: 1 })]);
     assert.equal(result.roomCount, 3);
     assert.equal(result.roomCountExact, true);
     assert.deepEqual({ ...result.rooms }, { news: 5, a: 1, b: 1 });
@@ -50,12 +47,9 @@ describe('aggregateReports: the summing rule', () => {
   });
 
   it('says when the room count is only a lower bound (a report listed its largest rooms only)', () => {
-    const bounded = aggregateReports([
-      report({ roomCount: 5 }, { a: 9, b: 8 }, true),
-      report({ roomCount: 1 }, { c: 1 }),
-    ]);
+    const bounded = aggregateReports([report({ roomCount: 5 }, { a: 9, b: 8 }, true), report({ roomCount: 1 }, { c: 1 })]);
     assert.equal(bounded.roomCountExact, false);
-    assert.equal(bounded.roomCount, 5, 'at least the largest single process\'s own count');
+    assert.equal(bounded.roomCount, 5, "at least the largest single process's own count");
     const union = aggregateReports([report({ roomCount: 2 }, { a: 1, b: 1 }, true), report({ roomCount: 3 }, { c: 1, d: 1, e: 1 })]);
     assert.equal(union.roomCount, 5, 'at least the union of the names listed');
     assert.equal(union.roomCountExact, false);

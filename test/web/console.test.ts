@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { checkedScreenshot, launchBrowser } from '../helpers/browser.js';
-import { postForm, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { postForm, type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
 
 // Every wait in this file is bounded by this many milliseconds (a reconnect by RECONNECT_WAIT: the
@@ -25,9 +25,10 @@ function logText(page: Page): Promise<string> {
 /** Waits until the log holds an entry of `dir` and `type` whose text includes `text`. */
 async function waitForEntry(page: Page, type: string, text: string, dir = 'in', timeout = WAIT): Promise<string> {
   const handle = await page.waitForFunction(
-    ([dir, type, text]) => Array.from(document.querySelectorAll(`#log .entry[data-dir="${dir}"][data-type="${type}"]`))
-      .map((entry) => entry.textContent ?? '')
-      .find((content) => content.includes(text)),
+    ([dir, type, text]) =>
+      Array.from(document.querySelectorAll(`#log .entry[data-dir="${dir}"][data-type="${type}"]`))
+        .map((entry) => entry.textContent ?? '')
+        .find((content) => content.includes(text)),
     [dir, type, text] as const,
     { timeout },
   );
@@ -36,11 +37,15 @@ async function waitForEntry(page: Page, type: string, text: string, dir = 'in', 
 
 /** Waits for the connection id shown on the page to be a gateway id other than `not`. */
 async function shownConnId(page: Page, not = '', timeout = WAIT): Promise<string> {
-  const handle = await page.waitForFunction((not) => {
-    const node = document.getElementById('conn-id');
-    const id = node?.textContent ?? '';
-    return /^[0-9a-f]{8}-[0-9a-z]+$/.test(id) && id !== not && !node?.classList.contains('stale') ? id : null;
-  }, not, { timeout });
+  const handle = await page.waitForFunction(
+    (not) => {
+      const node = document.getElementById('conn-id');
+      const id = node?.textContent ?? '';
+      return /^[0-9a-f]{8}-[0-9a-z]+$/.test(id) && id !== not && !node?.classList.contains('stale') ? id : null;
+    },
+    not,
+    { timeout },
+  );
   return (await handle.jsonValue()) as string;
 }
 
@@ -130,7 +135,7 @@ describe('the demo console (on the client SDK) in headless Chromium', () => {
     await page.click('#connect');
     await page.waitForSelector('#status[data-state="open"]', { timeout: WAIT });
     const connId = await shownConnId(page);
-    assert.ok(gw.gateway.hub.get(connId), 'the id shown names the browser\'s connection');
+    assert.ok(gw.gateway.hub.get(connId), "the id shown names the browser's connection");
     assert.ok(scripts.includes('200 /client.js'), `the page loaded the SDK: ${scripts.join(', ')}`);
     assert.equal(await page.isDisabled('#connect'), true);
     // The SDK learnt the id with a LEAVE of its throwaway room, shown dimmed as automatic.
@@ -146,8 +151,8 @@ describe('the demo console (on the client SDK) in headless Chromium', () => {
     // The room is listed as joined once join() resolved on the ACK.
     await joinFromUi(page, ROOM);
     assert.equal(gw.gateway.hub.members(ROOM)?.size, 1);
-    assert.match(await page.textContent('#push-help') ?? '', new RegExp(`room=${ROOM}'.*/push/room`));
-    assert.match(await page.textContent('#push-help') ?? '', new RegExp(`conn=${connId}'.*/push/conn`));
+    assert.match((await page.textContent('#push-help')) ?? '', new RegExp(`room=${ROOM}'.*/push/room`));
+    assert.match((await page.textContent('#push-help')) ?? '', new RegExp(`conn=${connId}'.*/push/conn`));
 
     const marker = 'hello-marker';
     const hostile = '<img src=x onerror="window.__pwned=1">';
@@ -175,7 +180,11 @@ describe('the demo console (on the client SDK) in headless Chromium', () => {
     const rejected = await waitForEntry(page, 'join', 'rejected: INVALID_ROOM', 'sys');
     assert.ok(rejected.includes('"not a room"'), rejected);
     assert.equal(await page.$$eval('#log .entry.error[data-type="ERROR"]', (entries) => entries.length), 1);
-    assert.deepEqual(await page.$$eval('#rooms li', (items) => items.map((item) => (item as HTMLElement).dataset.room)), [ROOM], 'the refused room is not listed');
+    assert.deepEqual(
+      await page.$$eval('#rooms li', (items) => items.map((item) => (item as HTMLElement).dataset.room)),
+      [ROOM],
+      'the refused room is not listed',
+    );
 
     // The server echoes the unknown type in its message: it must stay text.
     await page.fill('#send-text', '{"type":"<img src=x onerror=window.__pwned=2>","id":"x1"}');
@@ -192,11 +201,7 @@ describe('the demo console (on the client SDK) in headless Chromium', () => {
     const { page, pageErrors } = await openConsole(t, browser, gw);
     const pongs = await page.$$eval('#log .entry[data-dir="in"][data-type="PONG"]', (entries) => entries.length);
     await page.click('#ping');
-    await page.waitForFunction(
-      (before) => document.querySelectorAll('#log .entry[data-dir="in"][data-type="PONG"]').length > before,
-      pongs,
-      { timeout: WAIT },
-    );
+    await page.waitForFunction((before) => document.querySelectorAll('#log .entry[data-dir="in"][data-type="PONG"]').length > before, pongs, { timeout: WAIT });
     const ping = await page.$$eval('#log .entry[data-dir="out"][data-type="PING"]:not(.auto) .body', (bodies) => bodies.at(-1)?.textContent ?? '');
     const { id } = JSON.parse(ping) as { id: number };
     await waitForEntry(page, 'PONG', `{"type":"PONG","id":${id},"data":{}}`);
@@ -233,7 +238,7 @@ describe('the demo console (on the client SDK) in headless Chromium', () => {
     await gw.close();
     // Nothing listens on the port now: the page must be reconnecting.
     await page.waitForSelector('#status[data-state="reconnecting"]', { timeout: WAIT });
-    assert.match(await page.textContent('#status') ?? '', /^reconnecting…/);
+    assert.match((await page.textContent('#status')) ?? '', /^reconnecting…/);
     await waitForEntry(page, 'state', 'open → reconnecting', 'sys');
     await waitForEntry(page, 'conn', 'closed 1001 · server shutting down', 'sys');
     assert.equal(await page.$$eval('#rooms li.pending', (items) => items.length), 2, 'the rooms wait to be rejoined');
@@ -294,7 +299,7 @@ describe('the demo console (on the client SDK) in headless Chromium', () => {
     await joinFromUi(page, ROOM);
     await page.click('#disconnect');
     await page.waitForSelector('#status[data-state="closed"]', { timeout: WAIT });
-    assert.match(await page.textContent('#status') ?? '', /^closed 1000 · closed from the console/);
+    assert.match((await page.textContent('#status')) ?? '', /^closed 1000 · closed from the console/);
     assert.equal(await page.$$eval('#rooms li', (items) => items.length), 0);
     assert.equal(await page.isDisabled('#connect'), false);
     await waitFor(() => gw.gateway.hub.size === 0, WAIT, 'the server to drop the connection');
@@ -323,7 +328,7 @@ describe('the demo console opened at http://localhost:PORT/', () => {
     await gw?.close();
   });
 
-  it('connects: its origin is the gateway\'s own', async (t) => {
+  it("connects: its origin is the gateway's own", async (t) => {
     if (browser === undefined) return t.skip(skip);
     const page = await browser.newPage();
     page.setDefaultTimeout(WAIT);

@@ -3,7 +3,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { checkedScreenshot, launchBrowser } from '../helpers/browser.js';
 import type { TestClient } from '../helpers/client.js';
-import { postJson, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { postJson, type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
 
 // Every wait in this file is bounded by this many milliseconds (reconnecting after a restart: twice).
@@ -17,16 +17,22 @@ const ROOM = 'dash-room';
 
 /** Waits until `selector`'s `data-value` (a number the page shows) satisfies `op` against `expected`. */
 async function waitForValue(page: Page, selector: string, op: '==' | '>' | '>=', expected: number, ms = WAIT): Promise<number> {
-  const handle = await page.waitForFunction(([selector, op, expected]) => {
-    const raw = document.querySelector(selector)?.getAttribute('data-value');
-    if (raw === null || raw === undefined || raw === '') return null;
-    const value = Number(raw);
-    const ok = op === '==' ? value === expected : op === '>' ? value > expected : value >= expected;
-    return ok ? value : null;
-  }, [selector, op, expected] as const, { timeout: ms }).catch(async (error: Error) => {
-    const now = await page.$eval(selector, (node) => node.getAttribute('data-value')).catch(() => '<missing>');
-    throw new Error(`${selector} did not become ${op} ${expected} within ${ms} ms (it is ${now}): ${error.message}`);
-  });
+  const handle = await page
+    .waitForFunction(
+      ([selector, op, expected]) => {
+        const raw = document.querySelector(selector)?.getAttribute('data-value');
+        if (raw === null || raw === undefined || raw === '') return null;
+        const value = Number(raw);
+        const ok = op === '==' ? value === expected : op === '>' ? value > expected : value >= expected;
+        return ok ? value : null;
+      },
+      [selector, op, expected] as const,
+      { timeout: ms },
+    )
+    .catch(async (error: Error) => {
+      const now = await page.$eval(selector, (node) => node.getAttribute('data-value')).catch(() => '<missing>');
+      throw new Error(`${selector} did not become ${op} ${expected} within ${ms} ms (it is ${now}): ${error.message}`);
+    });
   return (await handle.jsonValue()) as number;
 }
 
@@ -151,7 +157,7 @@ describe('the live dashboard in headless Chromium', () => {
     // A single process is an instance of its own: the instance line counts what GET /stats counts.
     await waitForValue(page, '#instance', '==', 1);
     assert.equal(await page.textContent('#instance'), `${gw.gateway.instanceId} · 1 process · 1 connection`);
-    assert.match(await page.textContent('#scope') ?? '', /this node only/);
+    assert.match((await page.textContent('#scope')) ?? '', /this node only/);
     assert.equal(await page.textContent('#broker'), 'none');
     assert.deepEqual(errors, []);
   });
@@ -160,7 +166,9 @@ describe('the live dashboard in headless Chromium', () => {
     if (browser === undefined) return t.skip(skip);
     const gw = await gateway(t);
     const { page, errors } = await openDashboard(t, browser, gw);
-    await page.evaluate(() => { (window as { __sameDocument?: boolean }).__sameDocument = true; });
+    await page.evaluate(() => {
+      (window as { __sameDocument?: boolean }).__sameDocument = true;
+    });
     const clients = await clientsIn(t, gw, ROOM, 3);
     await waitForValue(page, '#online', '==', 4);
     assert.equal(await page.$eval('#nodes tbody tr td.online', (td) => td.getAttribute('data-value')), '4');
@@ -178,7 +186,7 @@ describe('the live dashboard in headless Chromium', () => {
     }
     assert.ok((await clients[0]!.nextOfType('PUSH')).data.items.length > 0, 'the clients got the pushes');
     assert.notEqual(await page.getAttribute('#chart .series-connections', 'd'), '', 'the chart draws connections');
-    assert.match(await page.getAttribute('#chart .series-deliveries', 'd') ?? '', /^M[\d.]+,[\d.]+(L[\d.]+,[\d.]+)+/, 'the chart draws deliveries/s');
+    assert.match((await page.getAttribute('#chart .series-deliveries', 'd')) ?? '', /^M[\d.]+,[\d.]+(L[\d.]+,[\d.]+)+/, 'the chart draws deliveries/s');
     assert.equal(await page.evaluate(() => (window as { __sameDocument?: boolean }).__sameDocument), true, 'no reload');
     assert.deepEqual(errors, []);
   });
@@ -221,12 +229,12 @@ describe('the live dashboard in headless Chromium', () => {
     }
     // Every tile shows a number, the table its node and the total, the chart a line per series.
     for (const id of ['#online', '#rooms', '#accepted-rate', '#deliveries-rate', '#frames-rate']) {
-      assert.match(await page.textContent(id) ?? '', /\d/, `${id} shows a number`);
+      assert.match((await page.textContent(id)) ?? '', /\d/, `${id} shows a number`);
     }
     assert.equal(await page.$$eval('#nodes tbody tr', (rows) => rows.length), 1);
     assert.equal(await page.getAttribute('#nodes-total td.online', 'data-value'), '3');
     for (const series of ['connections', 'deliveries']) {
-      assert.match(await page.getAttribute(`#chart .series-${series}`, 'd') ?? '', /^M[\d.]+,[\d.]+(L[\d.]+,[\d.]+)+/, `the chart draws ${series}`);
+      assert.match((await page.getAttribute(`#chart .series-${series}`, 'd')) ?? '', /^M[\d.]+,[\d.]+(L[\d.]+,[\d.]+)+/, `the chart draws ${series}`);
     }
     const path = await checkedScreenshot(page, SCREENSHOT);
     t.diagnostic(`screenshot: ${path}`);
@@ -241,7 +249,14 @@ describe('the live dashboard in headless Chromium', () => {
     const hostile = '<img src=x onerror="window.__pwned=1">';
     const res = await postJson(`${gw.apiUrl}/push/room`, {
       room: STATS_ROOM,
-      items: ['text', null, 42, { time: 'soon' }, { time: Date.now(), node: null }, { time: Date.now(), nodeId: hostile, worker: null, cluster: null, node: { onlineConnections: 77, roomCount: 'x' } }],
+      items: [
+        'text',
+        null,
+        42,
+        { time: 'soon' },
+        { time: Date.now(), node: null },
+        { time: Date.now(), nodeId: hostile, worker: null, cluster: null, node: { onlineConnections: 77, roomCount: 'x' } },
+      ],
     });
     assert.equal(res.status, 200);
     const all = await postJson(`${gw.apiUrl}/push/all`, { items: [hostile, { time: 1, node: {} }] });
@@ -273,7 +288,7 @@ describe('the live dashboard in headless Chromium', () => {
     try {
       await gw.close();
       await page.waitForSelector('#state[data-state="closed"]', { timeout: WAIT });
-      assert.match(await page.textContent('#state') ?? '', /^closed 1001 .*retrying in \d+ s$/);
+      assert.match((await page.textContent('#state')) ?? '', /^closed 1001 .*retrying in \d+ s$/);
       gw = await startGateway({ port, publicStats: true });
       await page.waitForSelector('#state[data-state="open"]', { timeout: 2 * WAIT });
     } finally {
@@ -288,7 +303,7 @@ describe('the live dashboard in headless Chromium', () => {
       const raw = await page.getAttribute(id, 'data-value');
       assert.ok(raw !== null && raw !== '' && Number(raw) >= 0, `${id} = ${raw}`);
     }
-    assert.doesNotMatch(await page.textContent('.tiles') ?? '', /-\d/, 'no negative numbers shown');
+    assert.doesNotMatch((await page.textContent('.tiles')) ?? '', /-\d/, 'no negative numbers shown');
     assert.deepEqual(errors, []);
   });
 });
@@ -330,9 +345,9 @@ describe('the dashboard of a two-node cluster', () => {
     const { page, errors } = await clusterDashboard(t, browser);
     const shown = await page.$$eval('#nodes tbody tr', (rows) => rows.map((row) => row.getAttribute('data-node')).sort());
     assert.deepEqual(shown, [gwA.gateway.hub.nodeId, gwB.gateway.hub.nodeId].sort());
-    assert.match(await page.textContent('#scope') ?? '', /cluster of 2 nodes/);
+    assert.match((await page.textContent('#scope')) ?? '', /cluster of 2 nodes/);
     // The page shows how old the counts may be (the bound itself is asserted on /stats in cluster-memory.test.ts).
-    assert.match(await page.textContent('#staleness') ?? '', /counts up to \d+ ms old/);
+    assert.match((await page.textContent('#staleness')) ?? '', /counts up to \d+ ms old/);
     const staleness = Number(await page.getAttribute('#staleness', 'data-value'));
     assert.ok(Number.isFinite(staleness) && staleness >= 0, `staleness ${staleness}`);
     assert.equal(await page.textContent(`#nodes tbody tr[data-node="${gwA.gateway.hub.nodeId}"] .tag`), 'this node');
@@ -398,8 +413,8 @@ describe('the dashboard when the gateway refuses its stream', () => {
     await page.goto(`${keyed.pageUrl}/dashboard`);
     await page.waitForSelector('#access:not([hidden])', { timeout: WAIT });
     assert.equal(await page.getAttribute('#state', 'data-state'), 'denied');
-    assert.match(await page.textContent('#access-message') ?? '', /pushgate:stats is reserved: send the API key/);
-    assert.match(await page.textContent('#access') ?? '', /--public-stats/);
+    assert.match((await page.textContent('#access-message')) ?? '', /pushgate:stats is reserved: send the API key/);
+    assert.match((await page.textContent('#access')) ?? '', /--public-stats/);
     assert.equal(keyed.gateway.hub.members(STATS_ROOM), undefined);
     assert.equal(await page.isVisible('#access-key'), true, 'the key field is shown');
     const path = await checkedScreenshot(page, REFUSED_SCREENSHOT);
@@ -435,7 +450,7 @@ describe('the dashboard when the gateway refuses its stream', () => {
     const { page, errors } = await newTestPage(t, browser);
     await page.goto(`${closed.pageUrl}/dashboard`);
     await page.waitForSelector('#access:not([hidden])', { timeout: WAIT });
-    assert.match(await page.textContent('#access-message') ?? '', /closed: start the gateway with --public-stats, or set --api-key/);
+    assert.match((await page.textContent('#access-message')) ?? '', /closed: start the gateway with --public-stats, or set --api-key/);
     assert.equal(await page.getAttribute('#state', 'data-state'), 'denied');
     assert.equal(await page.$$eval('#nodes tbody tr', (rows) => rows.length), 0, 'no data shown');
     assert.deepEqual(errors, []);

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { launchBrowser } from '../helpers/browser.js';
-import { postJson, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { postJson, type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
 
 // The README's "complete page", as a newcomer would use it: served by a site of its own (another origin),
@@ -18,7 +18,7 @@ function readmePage(gatewayPort: number): string {
   return page.replaceAll('127.0.0.1:7777', `127.0.0.1:${gatewayPort}`);
 }
 
-describe('the README\'s SDK page, on a site of its own, in headless Chromium', () => {
+describe("the README's SDK page, on a site of its own, in headless Chromium", () => {
   let browser: Browser | null = null;
   let skip: string | null = null;
   let site: Server;

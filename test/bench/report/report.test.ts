@@ -2,8 +2,6 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { latencyChart, throughputChart } from '../../../bench/report/charts.js';
-import { renderMarkdown } from '../../../bench/report/report.js';
 import type {
   BenchRun,
   ChurnResult,
@@ -14,6 +12,8 @@ import type {
   ServerResults,
   ThroughputResult,
 } from '../../../bench/load/results.js';
+import { latencyChart, throughputChart } from '../../../bench/report/charts.js';
+import { renderMarkdown } from '../../../bench/report/report.js';
 
 // The rendered report and charts, for a human to look at, under dist/ (ignored by git): dist/test-artifacts/bench-*.
 const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/', import.meta.url));
@@ -126,7 +126,7 @@ function server(name: ServerName, command: string, f: Figures): ServerResults {
 function fakeRun(): BenchRun {
   return {
     startedAt: '2025-06-01T14:03:27.512Z',
-    command: "node dist/bench/run.js --servers pushgate,ws,socketio --connections 10000 --duration 20",
+    command: 'node dist/bench/run.js --servers pushgate,ws,socketio --connections 10000 --duration 20',
     machine: {
       cpus: 8,
       cpuModel: 'AMD EPYC 7B13',
@@ -138,7 +138,7 @@ function fakeRun(): BenchRun {
     },
     settings: { connections: 10_000, clientProcesses: 4, destinations: ['127.0.0.1'], durationSeconds: 20 },
     servers: [
-      server('pushgate', "node dist/src/cli/main.js --config <(echo '{\"port\":8080}')", {
+      server('pushgate', 'node dist/src/cli/main.js --config <(echo \'{"port":8080}\')', {
         rssPerConnection: 3_480,
         broadcast: 2_412_345,
         rooms: 1_873_210,
