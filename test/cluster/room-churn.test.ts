@@ -4,7 +4,7 @@ import { type AddressInfo, createServer, type Server } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { clusterStats, untilCluster } from '../helpers/cluster.js';
-import { type Child, CLI, startNode } from '../helpers/process.js';
+import { type Child, CLI, startNode, WORKERS_ON_LOOPBACK } from '../helpers/process.js';
 import { withTimeout } from '../helpers/wait.js';
 
 /**
@@ -168,28 +168,9 @@ describe('room churn through --workers 2 (the primary relays)', () => {
     timeout: 60000,
   }, async () => {
     const inspectPort = await freePortRun(3);
-    primary = startNode(
-      CLI,
-      [
-        '--workers',
-        '2',
-        '--host',
-        '127.0.0.1',
-        '--port',
-        '0',
-        '--api-host',
-        '127.0.0.1',
-        '--api-port',
-        '0',
-        '--presence-interval',
-        '0.2',
-        '--max-client-rate',
-        '0',
-        '--log-level',
-        'warn',
-      ],
-      { NODE_OPTIONS: `--max-semi-space-size=2 --inspect=127.0.0.1:${inspectPort}` },
-    );
+    primary = startNode(CLI, [...WORKERS_ON_LOOPBACK, '--presence-interval', '0.2', '--max-client-rate', '0', '--log-level', 'warn'], {
+      NODE_OPTIONS: `--max-semi-space-size=2 --inspect=127.0.0.1:${inspectPort}`,
+    });
     const [, ws, api] = await primary.waitForLine(/listening ws=(\S+) api=(\S+) workers=2/, 15000);
     const inspectors = [...primary.output().matchAll(/Debugger listening on (ws:\/\/\S+)/g)].map((match) => match[1]);
     assert.equal(inspectors.length, 3, `an inspector per process:\n${primary.output()}`);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { get } from 'node:http';
 import { after, describe, it } from 'node:test';
 import { TestClient } from '../helpers/client.js';
-import { type Child, CLI, startNode } from '../helpers/process.js';
+import { type Child, CLI, startNode, WORKERS_ON_LOOPBACK } from '../helpers/process.js';
 import { waitForAsync, withTimeout } from '../helpers/wait.js';
 
 const CLIENTS = 10;
@@ -43,20 +43,7 @@ describe('GET /stats with --workers 2: the whole instance at the top level', () 
   });
 
   it("reports the instance's totals whichever worker answers, the per-worker split under workers, and sums only additive counters for the cluster", async () => {
-    primary = startNode(CLI, [
-      '--workers',
-      '2',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--api-host',
-      '127.0.0.1',
-      '--api-port',
-      '0',
-      '--presence-interval',
-      '0.5',
-    ]);
+    primary = startNode(CLI, [...WORKERS_ON_LOOPBACK, '--presence-interval', '0.5']);
     const [, ws, api] = await primary.waitForLine(/listening ws=(\S+) api=(\S+) workers=2/, 15000);
     const perNode = new Map<string, number>();
     for (let i = 0; i < CLIENTS; i++) {

@@ -4,7 +4,7 @@ import { TestClient } from '../helpers/client.js';
 import { clusterStats, untilCluster } from '../helpers/cluster.js';
 import { postJson } from '../helpers/gateway.js';
 import { EXACT_ITEMS, JSON_TYPE, nested, post, pushFrame } from '../helpers/items.js';
-import { type Child, CLI, startNode } from '../helpers/process.js';
+import { type Child, CLI, startNode, WORKERS_ON_LOOPBACK } from '../helpers/process.js';
 import { waitForAsync, withTimeout } from '../helpers/wait.js';
 
 describe('pushgate --workers 2 (no external broker)', () => {
@@ -17,20 +17,7 @@ describe('pushgate --workers 2 (no external broker)', () => {
   });
 
   it("shares the ports between workers, delivers every push to every worker's clients, and counts per worker and in total", async () => {
-    primary = startNode(CLI, [
-      '--workers',
-      '2',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--api-host',
-      '127.0.0.1',
-      '--api-port',
-      '0',
-      '--presence-interval',
-      '0.2',
-    ]);
+    primary = startNode(CLI, [...WORKERS_ON_LOOPBACK, '--presence-interval', '0.2']);
     const [, ws, api] = await primary.waitForLine(/listening ws=(\S+) api=(\S+) workers=2/, 15000);
     assert.match(primary.output(), /each of the 2 workers can hold about [\d,]+ connections/);
     for (let i = 0; i < 10; i++) clients.push(await TestClient.open(`ws://${ws}/connect`));

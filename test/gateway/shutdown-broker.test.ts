@@ -4,7 +4,7 @@ import { Agent, request } from 'node:http';
 import { after, describe, it } from 'node:test';
 import { TestClient } from '../helpers/client.js';
 import { type RunningGateway, startGateway } from '../helpers/gateway.js';
-import { type Child, CLI, startNode } from '../helpers/process.js';
+import { type Child, CLI, startNode, WORKERS_ON_LOOPBACK } from '../helpers/process.js';
 import { type Service, serviceMissing, startNats, startRedis } from '../helpers/services.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 
@@ -85,16 +85,7 @@ function childPids(pid: number): number[] {
  */
 async function cliWorkers(args: string[], ctrlC = false): Promise<Target> {
   const child = startNode(CLI, [
-    '--workers',
-    '2',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    '0',
-    '--api-host',
-    '127.0.0.1',
-    '--api-port',
-    '0',
+    ...WORKERS_ON_LOOPBACK,
     '--presence-interval',
     '0.1',
     '--shutdown-timeout',
@@ -228,50 +219,32 @@ for (const [kind, binary, start] of [
   });
 }
 
-describe('graceful shutdown under pushes, Ctrl-C (SIGINT to every process at once) of pushgate --workers 2', () => {
-  for (const [label, args] of [
-    ['the primary relaying', []],
-    ['a Redis broker', null],
-  ] as const) {
-    it(`over ${label}: every push answered 200 reaches the clients of both workers, the rest get 503 (${CLI_ITERATIONS} runs)`, {
-      timeout: 90000,
-      skip: args === null ? (serviceMissing('redis-server') ?? false) : false,
-    }, async (t) => {
-      let redis: Service | undefined;
-      if (args === null) {
-        redis = await startRedis();
-        t.after(() => redis?.stop());
-      }
-      for (let i = 0; i < CLI_ITERATIONS; i++) {
-        const target = await cliWorkers(args === null ? ['--broker', redis!.url] : [...args], true);
-        const { accepted, refused } = await shutdownUnderPushes(target, i);
-        process.stderr.write(
-          `workers over ${label}, Ctrl-C, run ${i}: ${accepted} pushes answered 200, ${refused} refused, all delivered to ${CLIENTS} clients\n`,
-        );
-      }
-    });
-  }
-});
-
-describe('graceful shutdown under pushes, SIGTERM to pushgate --workers 2', () => {
-  for (const [label, args] of [
-    ['the primary relaying', []],
-    ['a Redis broker', null],
-  ] as const) {
-    it(`over ${label}: every push answered 200 reaches the clients of both workers, the rest get 503 (${CLI_ITERATIONS} runs)`, {
-      timeout: 90000,
-      skip: args === null ? (serviceMissing('redis-server') ?? false) : false,
-    }, async (t) => {
-      let redis: Service | undefined;
-      if (args === null) {
-        redis = await startRedis();
-        t.after(() => redis?.stop());
-      }
-      for (let i = 0; i < CLI_ITERATIONS; i++) {
-        const target = await cliWorkers(args === null ? ['--broker', redis!.url] : [...args]);
-        const { accepted, refused } = await shutdownUnderPushes(target, i);
-        process.stderr.write(`workers over ${label}, run ${i}: ${accepted} pushes answered 200, ${refused} refused, all delivered to ${CLIENTS} clients\n`);
-      }
-    });
-  }
-});
+for (const [signalled, ctrlC] of [
+  ['SIGTERM to the primary', false],
+  ['Ctrl-C (SIGINT to the primary and every worker at once)', true],
+] as const) {
+  describe(`graceful shutdown under pushes of pushgate --workers 2, ${signalled}`, () => {
+    for (const [label, args] of [
+      ['the primary relaying', []],
+      ['a Redis broker', null],
+    ] as const) {
+      it(`over ${label}: every push answered 200 reaches the clients of both workers, the rest get 503 (${CLI_ITERATIONS} runs)`, {
+        timeout: 90000,
+        skip: args === null ? (serviceMissing('redis-server') ?? false) : false,
+      }, async (t) => {
+        let redis: Service | undefined;
+        if (args === null) {
+          redis = await startRedis();
+          t.after(() => redis?.stop());
+        }
+        for (let i = 0; i < CLI_ITERATIONS; i++) {
+          const target = await cliWorkers(args === null ? ['--broker', redis!.url] : [...args], ctrlC);
+          const { accepted, refused } = await shutdownUnderPushes(target, i);
+          process.stderr.write(
+            `workers over ${label}, ${signalled}, run ${i}: ${accepted} pushes answered 200, ${refused} refused, all delivered to ${CLIENTS} clients\n`,
+          );
+        }
+      });
+    }
+  });
+}

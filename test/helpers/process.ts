@@ -56,3 +56,6 @@ export function startNode(script: string, args: string[], env: NodeJS.ProcessEnv
 
 /** The bin entry: what `pushgate` runs. */
 export const CLI = 'dist/src/cli/main.js';
+
+/** `pushgate --workers 2` with both ports on 127.0.0.1, port 0: the start of every workers test's command line. */
+export const WORKERS_ON_LOOPBACK: readonly string[] = ['--workers', '2', '--host', '127.0.0.1', '--port', '0', '--api-host', '127.0.0.1', '--api-port', '0'];
