@@ -373,9 +373,9 @@ export class Gateway {
       () => result,
       (error: unknown) => {
         this.stats.itemsAccepted -= envelope.items.length;
-        this.stats.pushRejected += 1;
         if (error instanceof NoAnswerError) this.stats.pushesTimedOut += 1;
-        if (error instanceof BrokerUnavailableError) throw apiError.BROKER_UNAVAILABLE.notAccepted();
+        if (error instanceof BrokerUnavailableError) throw this.brokerUnavailable();
+        this.stats.pushRejected += 1;
         throw error;
       },
     );
@@ -424,22 +424,21 @@ export class Gateway {
   }
 
   private clusterHost() {
-    const gateway = this;
     return {
       nodeId: this.hub.nodeId,
       instance: this.instanceId,
       role: this.options.role,
       worker: this.extras.worker ?? null,
       holdsConnections: this.servesConnections,
-      deliver: (push: PushEnvelope) => gateway.deliver(push),
+      deliver: (push: PushEnvelope) => this.deliver(push),
       expired: () => {
-        gateway.stats.pushesExpired += 1;
+        this.stats.pushesExpired += 1;
       },
-      stats: () => numericStats(gateway.snapshot()),
-      rooms: () => gateway.hub.roomSizes(),
-      users: () => gateway.hub.userIds(),
-      holdsRoom: (room: string) => gateway.hub.members(room) !== undefined,
-      holdsUser: (user: string) => gateway.hub.userConnections(user) !== undefined,
+      stats: () => numericStats(this.snapshot()),
+      rooms: () => this.hub.roomSizes(),
+      users: () => this.hub.userIds(),
+      holdsRoom: (room: string) => this.hub.members(room) !== undefined,
+      holdsUser: (user: string) => this.hub.userConnections(user) !== undefined,
     };
   }
 
