@@ -3,7 +3,7 @@ import type { IpcBrokerMessage } from './ipc-broker.js';
 /** What the relay needs of a worker: node:cluster's `Worker` has it. */
 export interface RelayWorker {
   isConnected(): boolean;
-  send(message: IpcBrokerMessage): unknown;
+  send(message: IpcBrokerMessage, handle: undefined, done: (error: Error | null) => void): unknown;
 }
 
 /**
@@ -17,6 +17,15 @@ export class PrimaryRelay<W extends RelayWorker = RelayWorker> {
   private readonly subscribers = new Map<string, Set<W>>();
   /** Each worker's channels, so that a worker that exits is taken out of its own channels only. */
   private readonly channelsOf = new Map<W, Set<string>>();
+  /**
+   * Messages a worker could not be sent: its channel still said connected but its pipe had closed
+   * (it is exiting; its clients go with it). Counted rather than thrown: node:child_process emits an
+   * unhandled `error` for a failed send without a callback, which would end the primary.
+   */
+  undeliverable = 0;
+  private readonly sent = (error: Error | null): void => {
+    if (error !== null) this.undeliverable++;
+  };
 
   /** Channels with at least one subscribed worker. */
   get channelCount(): number {
@@ -62,14 +71,19 @@ export class PrimaryRelay<W extends RelayWorker = RelayWorker> {
    */
   publish(worker: W, id: number, channel: string, payload: Uint8Array): void {
     for (const target of this.subscribers.get(channel) ?? []) {
-      if (target.isConnected()) target.send({ pushgate: 'msg', channel, payload });
+      this.send(target, { pushgate: 'msg', channel, payload });
     }
     this.ack(worker, id);
   }
 
   /** Answers a worker's request; the ack carries the relay's channel count (for `GET /stats`). */
   private ack(worker: W, id: number): void {
-    if (worker.isConnected()) worker.send({ pushgate: 'ack', id, channels: this.subscribers.size });
+    this.send(worker, { pushgate: 'ack', id, channels: this.subscribers.size });
+  }
+
+  private send(worker: W, message: IpcBrokerMessage): void {
+    if (worker.isConnected()) worker.send(message, undefined, this.sent);
+    else this.undeliverable++;
   }
 
   /** A worker exited: its subscriptions go with it. */

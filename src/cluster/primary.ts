@@ -65,10 +65,25 @@ export async function runPrimary(options: GatewayOptions, log: Logger): Promise<
   const draining = new Set<Worker>();
   const barriers: string[] = [];
   let closeAll: (() => void) | null = null;
+  let undeliverableReported = 0;
+
+  /**
+   * Sends a worker a control message. A worker exiting on its own can have a closed pipe before its
+   * `exit` event: the failure goes to the callback (without one, node:child_process would emit an
+   * unhandled error and end the primary), and its `exit` then settles what it was asked.
+   */
+  const control = (worker: Worker, message: WorkerControl): void => {
+    if (!worker.isConnected()) return;
+    worker.send(message, undefined, (error) => {
+      if (error !== null) log.warn(`worker ${numbers.get(worker) ?? '?'}: ${message.pushgate} not sent (${error.message})`);
+    });
+  };
 
   const fork = (number: number): void => {
     const worker = cluster.fork({ [WORKER_ENV]: String(number), [INSTANCE_ENV]: instance });
     numbers.set(worker, number);
+    // The relay's and control's sends report their own failures; this keeps any other from ending the primary.
+    worker.on('error', (error) => log.warn(`worker ${number}: ${error.message}`));
     worker.on('message', (message: unknown) => {
       if (isIpcBrokerMessage(message)) relay.handle(worker, message);
       // Ctrl-C reaches the primary and every worker at once: one shutdown, not a "second signal".
@@ -94,6 +109,10 @@ export async function runPrimary(options: GatewayOptions, log: Logger): Promise<
 
   cluster.on('exit', (worker, code, signal) => {
     relay.workerGone(worker);
+    if (relay.undeliverable > undeliverableReported) {
+      log.warn(`${relay.undeliverable - undeliverableReported} relayed messages could not reach exiting workers`);
+      undeliverableReported = relay.undeliverable;
+    }
     draining.delete(worker);
     if (draining.size === 0) closeAll?.();
     const number = numbers.get(worker) ?? 0;
@@ -134,7 +153,7 @@ export async function runPrimary(options: GatewayOptions, log: Logger): Promise<
       if (closed) return;
       closed = true;
       clearTimeout(drainBound);
-      for (const worker of numbers.keys()) if (worker.isConnected()) worker.send({ pushgate: 'shutdown', nodes: barriers } satisfies WorkerControl);
+      for (const worker of numbers.keys()) control(worker, { pushgate: 'shutdown', nodes: barriers });
     };
     const drainBound = setTimeout(
       () => {
@@ -147,7 +166,7 @@ export async function runPrimary(options: GatewayOptions, log: Logger): Promise<
     for (const worker of numbers.keys()) {
       if (!worker.isConnected()) continue;
       draining.add(worker);
-      worker.send({ pushgate: 'drain' } satisfies WorkerControl);
+      control(worker, { pushgate: 'drain' });
     }
     if (draining.size === 0) closeAll();
     setTimeout(

@@ -7,12 +7,21 @@ import { PrimaryRelay, type RelayWorker } from '../../src/cluster/primary-relay.
 class FakeWorker implements RelayWorker {
   readonly sent: IpcBrokerMessage[] = [];
   connected = true;
+  /** The channel reports connected but its pipe is closed: a worker between exiting and its `exit` event. */
+  pipeClosed = false;
   constructor(readonly name: string) {}
   isConnected(): boolean {
     return this.connected;
   }
-  send(message: IpcBrokerMessage): boolean {
+  send(message: IpcBrokerMessage, _handle?: undefined, done?: (error: Error | null) => void): boolean {
+    if (this.pipeClosed) {
+      // As node:child_process does: the error goes to the callback, or is emitted (and crashes) without one.
+      if (done === undefined) throw new Error('write EPIPE (emitted as an unhandled error event)');
+      done(new Error('write EPIPE'));
+      return false;
+    }
     this.sent.push(message);
+    done?.(null);
     return true;
   }
   /** Payloads received per channel, as text. */
@@ -43,6 +52,22 @@ describe('PrimaryRelay', () => {
       a.sent.map((m) => m.pushgate),
       ['ack', 'msg', 'ack'],
     );
+  });
+
+  it('survives a worker whose pipe closed before its exit event, and counts what it could not send', () => {
+    const relay = new PrimaryRelay<FakeWorker>();
+    const [a, b] = [new FakeWorker('a'), new FakeWorker('b')];
+    relay.handle(a, { pushgate: 'sub', id: 1, channel: 'room.x' });
+    relay.handle(b, { pushgate: 'sub', id: 1, channel: 'room.x' });
+    b.pipeClosed = true;
+    relay.handle(a, { pushgate: 'pub', id: 2, channel: 'room.x', payload: payload('hi') });
+    assert.deepEqual(a.received(), ['room.x:hi']);
+    assert.deepEqual(a.sent.at(-1), { pushgate: 'ack', id: 2, channels: 1 });
+    assert.equal(relay.undeliverable, 1);
+    // Nor does an ack to a publisher whose pipe closed throw.
+    relay.handle(b, { pushgate: 'pub', id: 3, channel: 'room.x', payload: payload('late') });
+    assert.equal(relay.undeliverable, 3);
+    assert.deepEqual(a.received(), ['room.x:hi', 'room.x:late']);
   });
 
   it('holds no channel once its last subscriber unsubscribes', () => {
