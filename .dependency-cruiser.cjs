@@ -19,7 +19,7 @@ module.exports = {
       comment:
         'Modules in a cycle load in an order that depends on which is imported first: a class or constant can be ' +
         'undefined when first used, and neither module can be understood or tested alone. Type-only cycles count ' +
-        'too: what one side needs of the other is an interface that side owns (src/api/api-backend.ts is the API\'s ' +
+        "too: what one side needs of the other is an interface that side owns (src/api/api-backend.ts is the API's " +
         'view of the gateway).',
       from: {},
       to: { circular: true },

@@ -13,6 +13,9 @@ import type { PushResult, PushService } from './push-service.js';
 /** Longest user id `POST /push/user` takes. */
 export const MAX_USER_ID_LENGTH = 1024;
 
+/** What the push service reads of the hub: whom a push reaches here. */
+export type PushTargets = Pick<Hub, 'nodeId' | 'size' | 'members' | 'get' | 'userConnections'>;
+
 /** What the push service needs of the node it serves. */
 export interface PushServiceHost {
   /** Whether pushes are taken now (false before start and from the start of a shutdown: 503). */
@@ -37,7 +40,7 @@ export interface PushLimits {
  */
 export class BrokerPushService implements PushService {
   constructor(
-    private readonly hub: Hub,
+    private readonly hub: PushTargets,
     /** The node's broker link (there once the node has started, which accepting() implies). */
     private readonly link: () => ClusterLink,
     private readonly stats: Stats,
