@@ -31,7 +31,7 @@ import { Stats, type StatsSnapshot } from '../stats/stats.js';
 import { Pages } from '../web/pages.js';
 import { StatsStream } from '../web/stats-stream.js';
 import { ClientHandler, STATS_ROOM } from './client-handler.js';
-import { settlesWithin } from './settles-within.js';
+import { Shutdown } from './shutdown.js';
 import { logStartup } from './startup-log.js';
 
 export { MAX_USER_ID_LENGTH } from '../push/broker-push-service.js';
@@ -106,9 +106,8 @@ export class Gateway implements ApiBackend, PushService {
   private state: State = 'new';
   private closing: Promise<void> | null = null;
   private draining: Promise<string | null> | null = null;
-  /** When a graceful shutdown must be over (`shutdownTimeout` after it started). */
-  private shutdownDeadline = 0;
-  private wsPortClosed: Promise<void> | null = null;
+  /** The graceful shutdown under way, from its start. */
+  private ending: Shutdown | null = null;
   private starting: Promise<unknown> | null = null;
   /** The node's link to its broker (the local one for a gateway alone); set by {@link listen}. */
   private cluster: ClusterLink | null = null;
@@ -400,18 +399,7 @@ export class Gateway implements ApiBackend, PushService {
    * barrier could be published): see {@link awaitBarriers}.
    */
   drain(): Promise<string | null> {
-    this.draining ??= this.stopAccepting().then(async () => {
-      const link = this.cluster;
-      if (link === null || this.state === 'stopped') return null;
-      let published = false;
-      await settlesWithin(
-        link.publishBarrier().then((ok) => {
-          published = ok;
-        }),
-        Math.max(0, this.shutdownDeadline - Date.now()),
-      );
-      return published ? this.hub.nodeId : null;
-    });
+    this.draining ??= this.stopAccepting().then(() => this.ending?.barrier() ?? null);
     return this.draining;
   }
 
@@ -423,10 +411,8 @@ export class Gateway implements ApiBackend, PushService {
    * are closed. Resolves false when the deadline passed first.
    */
   async awaitBarriers(nodes: readonly string[]): Promise<boolean> {
-    if (this.cluster === null || nodes.length === 0) return true;
-    const done = await settlesWithin(this.cluster.barriersFrom(nodes), Math.max(0, this.shutdownDeadline - Date.now()));
-    if (!done) this.log.warn({ nodes }, "shutdown deadline passed before every worker's pushes had come through the broker");
-    return done;
+    if (this.ending === null || nodes.length === 0) return true;
+    return this.ending.barriersFrom(nodes);
   }
 
   private async stopAccepting(): Promise<void> {
@@ -440,38 +426,16 @@ export class Gateway implements ApiBackend, PushService {
       this.state = 'stopped';
       return;
     }
-    this.shutdownDeadline = Date.now() + this.options.shutdownTimeout * 1000;
-    this.wsPortClosed = this.wsListener.stopAccepting();
-    // Requests keep being answered (pushes 503) until the end, each closing its connection: a
-    // keep-alive connection cut now could reset a request its client has already sent.
-    this.api.drain();
-    const link = this.link;
-    if (!(await settlesWithin(link.settled(), this.shutdownDeadline - Date.now()))) {
-      this.log.warn(link.inFlightCounts, 'shutdown deadline passed with pushes accepted here still on their way back from the broker');
-    }
+    const { shutdownTimeout } = this.options;
+    const [log, hub, delivery, wsListener, api, link] = [this.log, this.hub, this.delivery, this.wsListener, this.api, this.link];
+    this.ending = new Shutdown({ shutdownTimeout, log, hub, delivery, wsListener, api, link });
+    await this.ending.pushesReturned();
   }
 
   private async shutdown(): Promise<void> {
     await this.drain();
-    if (this.state === 'stopped') return;
-    // Everything accepted is in the merger or the dispatcher: out to the sockets, ahead of the close frames.
-    this.delivery.flush();
-    const connections = [...this.hub.all(), ...this.hub.awaitingAuth()];
-    this.log.info({ connections: connections.length }, 'shutting down: closing clients with 1001');
-    for (const conn of connections) conn.close(CloseCode.GOING_AWAY, 'server shutting down');
-    const allClosed = Promise.all(connections.map((conn) => conn.closed));
-    // The clients get what is left of shutdownTimeout, and at least a moment to answer the close.
-    const wait = Math.max(this.shutdownDeadline - Date.now(), Math.min(1000, this.options.shutdownTimeout * 1000));
-    if (!(await settlesWithin(allClosed, wait))) {
-      const left = connections.filter((conn) => !conn.isClosed);
-      this.log.warn({ deadlineMs: this.options.shutdownTimeout * 1000 }, 'shutdown deadline passed: cutting the clients that did not close');
-      for (const conn of left) conn.terminate();
-    }
-    // Requests still in flight on the API get their answer (503 for pushes) before its sockets are cut.
-    await settlesWithin(this.api.close(), 1000);
-    this.wsListener.destroy();
-    this.api.destroy();
-    await settlesWithin(this.wsPortClosed ?? Promise.resolve(), 1000);
+    if (this.ending === null || this.state === 'stopped') return;
+    await this.ending.closeClients();
     this.state = 'stopped';
     await this.cluster?.stop().catch(() => undefined);
     this.log.info('stopped');
