@@ -113,7 +113,8 @@ export class ClusterLink {
   private readonly peers = new Map<string, { presence: Presence; at: number }>();
   private readonly subscribing = new Map<string, Promise<void>>();
   private awaiting = new Set<string>();
-  private cached: { view: ClusterView; at: number; self: NodeView } | null = null;
+  private cached: { view: ClusterView; at: number } | null = null;
+  private othersCache: { nodes: Array<{ presence: Presence; at: number }>; at: number } | null = null;
   private recoveredAt = 0;
   /** When this node's latest report that came back to it was sent (its own clock): the view's freshness. */
   private ownEchoSentAt = 0;
@@ -355,7 +356,9 @@ export class ClusterLink {
    * each accepted push asks it for its recipient count.
    */
   view(): ClusterView {
-    return this.current().view;
+    const now = Date.now();
+    if (this.cached === null || now - this.cached.at >= 50) this.cached = { view: this.computeView(now), at: now };
+    return this.cached.view;
   }
 
   /** The cluster for reports (`GET /stats`, metrics, the dashboard): null for a gateway alone, whose instance is all there is. */
@@ -378,26 +381,31 @@ export class ClusterLink {
    * of a push to all (0 for a gateway alone).
    */
   otherConnections(): number {
-    const { view, self } = this.current();
-    return view.total.onlineConnections - (self.stats.onlineConnections ?? 0);
+    let total = 0;
+    for (const { presence } of this.others()) total += presence.stats.onlineConnections ?? 0;
+    return total;
   }
 
   /** Members of `room` on the other nodes, as last reported (0 for a gateway alone). */
   otherRoomMembers(room: string): number {
-    const { view, self } = this.current();
-    return (view.rooms[room] ?? 0) - (self.rooms[room] ?? 0);
+    let total = 0;
+    for (const { presence } of this.others()) total += presence.rooms[room] ?? 0;
+    return total;
   }
 
-  private current(): { view: ClusterView; self: NodeView } {
+  // The other nodes' latest reports, as the view keeps them; read for every push, so refreshed at most
+  // every 50 ms, and without this node's own report (which would list all its rooms each time).
+  private others(): Array<{ presence: Presence; at: number }> {
     const now = Date.now();
-    if (this.cached === null || now - this.cached.at >= 50) {
-      const self = nodeView(this.presence(), 0);
-      this.cached = { view: this.computeView(now, self), at: now, self };
+    if (this.othersCache === null || now - this.othersCache.at >= 50) {
+      const keep = !this.viewCurrent;
+      const nodes = [...this.peers].filter(([node, { at }]) => node !== this.host.nodeId && (keep || this.fresh(at))).map(([, peer]) => peer);
+      this.othersCache = { nodes, at: now };
     }
-    return this.cached;
+    return this.othersCache.nodes;
   }
 
-  private computeView(now: number, self: NodeView): ClusterView {
+  private computeView(now: number): ClusterView {
     const stale = !this.viewCurrent;
     const nodes: NodeView[] = [];
     for (const [node, { presence, at }] of this.peers) {
@@ -409,7 +417,7 @@ export class ClusterLink {
       if (node === this.host.nodeId) continue;
       nodes.push(nodeView(presence, now - at));
     }
-    nodes.push(self);
+    nodes.push(nodeView(this.presence(), 0));
     return this.group(nodes, stale, now);
   }
 
@@ -424,7 +432,7 @@ export class ClusterLink {
     const view = this.view();
     const peers = view.nodes.filter((n) => n.instance === this.host.instance && n.node !== this.host.nodeId);
     // A node alone is live, whatever the broker's state: nothing in its counts is anyone's report.
-    const group = this.group([...peers, nodeView(this.presence(), 0)], view.stale && peers.length > 0, now);
+    const group = this.group([...peers, nodeView(this.presence(Infinity), 0)], view.stale && peers.length > 0, now);
     return { id: this.host.instance, ...group };
   }
 
@@ -474,9 +482,10 @@ export class ClusterLink {
     this.expiredLoggedAt = now;
   }
 
-  private presence(): Presence {
+  // This node's report; its own instance view takes every room (`limit` Infinity), live.
+  private presence(limit = PRESENCE_ROOM_LIMIT): Presence {
     const all = [...this.host.rooms()];
-    const largest = all.length > PRESENCE_ROOM_LIMIT ? all.sort((a, b) => b[1] - a[1]).slice(0, PRESENCE_ROOM_LIMIT) : all;
+    const largest = all.length > limit ? all.sort((a, b) => b[1] - a[1]).slice(0, limit) : all;
     return {
       v: 1,
       node: this.host.nodeId,
