@@ -2,9 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { ApiKey, isLoopback } from '../api/api-key.js';
+import { isLoopback } from '../api/api-key.js';
 import { ApiServer } from '../api/api-server.js';
-import { grantedAuth, handshakeToken, JwtVerifier, KeyFileError, offersAuthFirst, pendingAuth, TokenError, type TokenGrant } from '../auth/jwt.js';
+import { JwtVerifier, KeyFileError } from '../auth/jwt.js';
 import { createOriginPolicy, type OriginPolicy } from '../auth/origin.js';
 import { type Broker, BrokerUnavailableError } from '../broker/broker.js';
 import { brokerLiveness, createBroker } from '../broker/create-broker.js';
@@ -14,23 +14,24 @@ import { ClusterLink, type ClusterView, type InstanceView, type NodeView } from 
 import type { PushEnvelope } from '../cluster/envelope.js';
 import { IpcBroker } from '../cluster/ipc-broker.js';
 import { type GatewayOptions, OptionError, optionSpec, resolveOptions } from '../config/options.js';
-import { Connection, type ConnectionLimits } from '../connection/connection.js';
+import type { Connection } from '../connection/connection.js';
 import { Heartbeat } from '../hub/heartbeat.js';
 import { Hub } from '../hub/hub.js';
 import { silentLogger } from '../log.js';
 import { Dispatcher } from '../merger/dispatcher.js';
 import { Merger, type PushTarget } from '../merger/merger.js';
 import { CloseCode } from '../protocol/codes.js';
-import { apiError, handshakeRefusal, type PushError } from '../protocol/errors.js';
+import { apiError, type PushError } from '../protocol/errors.js';
 import { roomNameProblem } from '../protocol/room-name.js';
 import { hostPort } from '../server/http-lifecycle.js';
 import { sendJson } from '../server/http-reply.js';
-import { type HandshakeVerdict, WsListener } from '../server/ws-listener.js';
+import { WsListener } from '../server/ws-listener.js';
 import { aggregateReports } from '../stats/aggregate.js';
 import { createMetricsRegistry } from '../stats/metrics.js';
 import { Stats, type StatsSnapshot } from '../stats/stats.js';
 import { Pages } from '../web/pages.js';
-import { ClientHandler, STATS_ROOM, type StatsAccess, statsAccess } from './client-handler.js';
+import { type AuthContext, ClientAdmission } from './client-admission.js';
+import { type ClientHandler, STATS_ROOM, type StatsAccess, statsAccess } from './client-handler.js';
 import { acceptItems, itemCount } from './items.js';
 
 /** What an accepted push amounts to. */
@@ -64,12 +65,6 @@ export { STATS_ROOM };
 
 /** Longest user id `POST /push/user` takes. */
 export const MAX_USER_ID_LENGTH = 1024;
-
-/**
- * What admission hands to {@link Gateway.accept} when authentication is on: the handshake's verified
- * token, or `null` when it carried none (the client must then send AUTH first).
- */
-type AuthContext = { grant: TokenGrant | null };
 
 // What the start-up line says of the dashboard stream, and how to open it.
 const STATS_ACCESS_LINES: Record<StatsAccess, string> = {
@@ -107,7 +102,7 @@ export class Gateway {
   private readonly originPolicy: OriginPolicy;
   /** Verifies connection tokens; null when authentication is off. */
   private readonly verifier: JwtVerifier | null;
-  private readonly limits: ConnectionLimits;
+  private readonly admission: ClientAdmission;
   private readonly handler: ClientHandler;
   private readonly merger: Merger;
   private readonly dispatcher: Dispatcher;
@@ -145,16 +140,15 @@ export class Gateway {
     }
     this.hub = new Hub(this.options.maxRooms);
     this.instanceId = extras.instance ?? this.hub.nodeId;
-    this.limits = Object.freeze({
-      maxQueueBytes: this.options.maxQueueBytes,
-      maxInboundMessages: 64,
-      maxClientRate: this.options.maxClientRate,
-    });
-    this.handler = new ClientHandler(this.hub, this.stats, log, {
+    this.admission = new ClientAdmission({
+      options: this.options,
+      hub: this.hub,
+      stats: this.stats,
+      log,
       verifier: this.verifier,
-      apiKey: this.options.apiKey === '' ? null : new ApiKey(this.options.apiKey),
-      publicStats: this.options.publicStats,
+      accepting: () => this.state === 'running' || this.state === 'starting',
     });
+    this.handler = this.admission.handler;
     this.dispatcher = new Dispatcher({
       sent: (frame) => {
         this.stats.sendMessageTotal += 1;
@@ -165,9 +159,9 @@ export class Gateway {
         this.stats.itemsDropped += frame.items;
       },
     });
-    this.merger = new Merger(this.options.maxBatchItems, this.options.maxBatchDelay, (frame, target) => {
+    this.merger = new Merger(this.options.maxBatchItems, this.options.maxBatchDelay, (batch, target) => {
       this.stats.batchesFlushed += 1;
-      this.dispatcher.enqueue(frame, this.recipientsOf(target));
+      this.dispatcher.enqueue(batch, this.recipientsOf(target));
     });
     // With authentication on, the sweep also enforces AUTH deadlines and token expiry, at least every second.
     this.heartbeat = new Heartbeat(
@@ -194,8 +188,8 @@ export class Gateway {
       maxMessageSize: this.options.maxMessageSize,
       handshakeTimeout: this.options.handshakeTimeout * 1000,
       maxConnectionsPerIp: this.options.maxConnectionsPerIp,
-      admit: (req) => this.admitHandshake(req),
-      onConnection: (ws, _req, context) => this.accept(ws, context as AuthContext | undefined),
+      admit: (req) => this.admission.admitHandshake(req),
+      onConnection: (ws, _req, context) => this.admission.accept(ws, context as AuthContext | undefined),
       onRefused: (status, reason, req) => {
         this.stats.handshakesRefused += 1;
         log.info({ status, reason, origin: req.headers.origin, address: req.socket.remoteAddress }, 'handshake refused');
@@ -636,53 +630,12 @@ export class Gateway {
     this.log.info('stopped');
   }
 
-  // Checks a handshake that passed path, origin and the per-address count (all in the listener): the
-  // token when authentication is on (from the `token` query parameter or a `pushgate.token.<jwt>` subprotocol).
-  private async admitHandshake(req: IncomingMessage): Promise<HandshakeVerdict> {
-    if (this.verifier === null) return { ok: true };
-    const token = handshakeToken(req.url, req.headers['sec-websocket-protocol']);
-    if (token === null) {
-      if (offersAuthFirst(req.headers['sec-websocket-protocol'])) return { ok: true, context: { grant: null } satisfies AuthContext };
-      return handshakeRefusal.UNAUTHORIZED.noToken();
-    }
-    try {
-      return { ok: true, context: { grant: await this.verifier.verify(token) } satisfies AuthContext };
-    } catch (error) {
-      if (!(error instanceof TokenError)) throw error;
-      return handshakeRefusal.UNAUTHORIZED.badToken(error.message);
-    }
-  }
-
   /**
    * Sockets `address` holds against `maxConnectionsPerIp` on the WebSocket port: connections (until
    * their socket is gone) and handshakes under way; 0 when the limit is off.
    */
   connectionsFrom(address: string): number {
     return this.wsListener.connectionsFrom(address);
-  }
-
-  private accept(ws: import('ws').WebSocket, context: AuthContext | undefined): void {
-    if (this.state !== 'running' && this.state !== 'starting') {
-      ws.close(CloseCode.GOING_AWAY, 'server shutting down');
-      return;
-    }
-    const conn = new Connection(ws, this.hub.nextId(), this.limits, this.handler);
-    if (!conn.isOpen) return;
-    if (this.verifier !== null) {
-      const now = Date.now();
-      const grant = context?.grant ?? null;
-      if (grant === null) {
-        conn.auth = pendingAuth(now + this.options.handshakeTimeout * 1000);
-      } else {
-        conn.auth = grantedAuth(grant, now);
-        conn.userId = grant.userId;
-      }
-    }
-    // Until its AUTH succeeds, a connection without a token is held apart: no push reaches it.
-    if (conn.auth !== null && conn.auth.pendingUntil > 0) this.hub.addAwaitingAuth(conn);
-    else this.hub.add(conn);
-    this.stats.connectionsTotal += 1;
-    this.log.debug({ conn: conn.id, address: conn.remoteAddress }, 'connection opened');
   }
 
   private recipientsOf(target: PushTarget): Iterable<Connection> {
