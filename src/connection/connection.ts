@@ -1,7 +1,6 @@
 import type { ConnectionAuth } from '../auth/jwt.js';
-import type { ClientProtocol } from '../protocol/client-protocol.js';
+import type { ClientProtocol, PreparedFrame } from '../protocol/client-protocol.js';
 import { CloseCode } from '../protocol/codes.js';
-import type { PreparedFrame } from '../protocol/prepared-frame.js';
 import type { Transport, TransportSink } from '../transport/transport.js';
 import { ConnectionClosedError, InboundQueue } from './inbound-queue.js';
 

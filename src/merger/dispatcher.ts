@@ -1,5 +1,5 @@
 import type { Connection } from '../connection/connection.js';
-import type { PreparedFrame } from '../protocol/prepared-frame.js';
+import type { PreparedFrame } from '../protocol/client-protocol.js';
 import type { Deliverable } from './push-batch.js';
 
 /** What happened to deliveries, for the owner's counters. */

@@ -1,5 +1,4 @@
-import type { ClientProtocol } from '../protocol/client-protocol.js';
-import type { PreparedFrame } from '../protocol/prepared-frame.js';
+import type { ClientProtocol, PreparedFrame } from '../protocol/client-protocol.js';
 
 /** Something the dispatcher can deliver: the frame each recipient's protocol reads it as. */
 export interface Deliverable {

@@ -1,5 +1,17 @@
 import type { ErrorCodeName } from './codes.js';
-import type { PreparedFrame } from './prepared-frame.js';
+
+/**
+ * A server message serialised and framed once, ready to be written as the same bytes to any number of
+ * connections of its protocol.
+ */
+export interface PreparedFrame {
+  /** The bytes to write: for go-push, header and payload of one unmasked, final WebSocket text frame. */
+  readonly bytes: Buffer;
+  /** How many pushed items the frame carries (0 for control answers). */
+  readonly items: number;
+  /** Recipients it has yet to be written to (or fail for); kept by the dispatcher, 0 for frames it never saw. */
+  remaining: number;
+}
 
 /** A request id as the client sent it: echoed unchanged in the ACK, PONG or ERROR that answers it. */
 export type RequestId = string | number;

@@ -1,17 +1,9 @@
 import { Sender } from 'ws';
+import type { PreparedFrame } from './client-protocol.js';
 
-/**
- * A server message serialised and WebSocket-framed once, ready to be written as the same bytes to any
- * number of sockets.
- */
-export interface PreparedFrame {
-  /** Header and payload of one unmasked, final text frame. */
-  readonly bytes: Buffer;
-  /** How many pushed items the frame carries (0 for control answers). */
-  readonly items: number;
-  /** Recipients it has yet to be written to (or fail for); kept by the dispatcher, 0 for frames it never saw. */
-  remaining: number;
-}
+// WebSocket framing of server messages, with ws's own frame builder.
+
+export type { PreparedFrame };
 
 const TEXT = 0x01;
 const BINARY = 0x02;
