@@ -2,10 +2,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse, S
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { NodeView } from '../cluster/cluster-link.js';
-import type { Gateway, PushResult } from '../gateway/gateway.js';
 import { apiError, PushError } from '../protocol/errors.js';
+import type { PushResult } from '../push/push-service.js';
 import { closeHttp, listenHttp } from '../server/http-lifecycle.js';
 import { sendJson } from '../server/http-reply.js';
+import type { ApiBackend } from './api-backend.js';
 import { ApiKey } from './api-key.js';
 import { BodyAbortedError, type PushBody, parsePushBody, readBody, stringField } from './body.js';
 
@@ -27,11 +28,11 @@ function nodeSummary({ node, instance, role, worker, ageMs, stats }: NodeView) {
  * old (3 presence intervals at worst while `stale` is false; while this node is cut off from the
  * broker, nodes keep their last report and `stale` is true). See STAT_KINDS in src/stats/stats.ts.
  */
-function statsBody(gateway: Gateway, scope: string | null): unknown {
-  const view = gateway.clusterView();
+function statsBody(node: ApiBackend, scope: string | null): unknown {
+  const view = node.clusterView();
   if (scope === 'cluster') {
     // Without a broker this process is the whole cluster.
-    const cluster = view ?? gateway.instanceView();
+    const cluster = view ?? node.instanceView();
     return {
       scope: 'cluster',
       ...cluster.total,
@@ -44,14 +45,14 @@ function statsBody(gateway: Gateway, scope: string | null): unknown {
       stale: cluster.stale,
     };
   }
-  const instance = gateway.instanceView();
+  const instance = node.instanceView();
   const body = {
-    ...gateway.snapshot(),
+    ...node.snapshot(),
     ...instance.total,
     roomCount: instance.roomCount,
     roomCountExact: instance.roomCountExact,
     instance: instance.id,
-    ...(gateway.isWorker ? { workers: instance.nodes.map(nodeSummary) } : {}),
+    ...(node.isWorker ? { workers: instance.nodes.map(nodeSummary) } : {}),
     maxStalenessMs: instance.maxStalenessMs,
     stale: instance.stale,
   };
@@ -104,34 +105,34 @@ export class ApiServer {
   private readonly timedOut = new WeakSet<Socket>();
 
   constructor(
-    private readonly gateway: Gateway,
+    private readonly node: ApiBackend,
     private readonly log: Logger,
   ) {
     const push =
       (target: (body: PushBody) => Promise<PushResult>): Handler =>
       async (req, res) => {
-        const body = parsePushBody(req.headers['content-type'], await readBody(req, gateway.options.maxBodySize, () => this.timedOut.has(req.socket)));
+        const body = parsePushBody(req.headers['content-type'], await readBody(req, node.options.maxBodySize, () => this.timedOut.has(req.socket)));
         const result = await target(body);
         sendJson(res, 200, { ok: true, items: result.items, recipients: result.recipients });
       };
-    this.apiKey = gateway.options.apiKey === '' ? null : new ApiKey(gateway.options.apiKey);
+    this.apiKey = node.options.apiKey === '' ? null : new ApiKey(node.options.apiKey);
     this.routes = {
-      '/push/all': { POST: push((body) => gateway.pushAll(body.items)) },
-      '/push/room': { POST: push((body) => gateway.pushRoom(stringField(body, 'room'), body.items)) },
-      '/push/conn': { POST: push((body) => gateway.pushConn(stringField(body, 'conn'), body.items)) },
-      '/push/user': { POST: push((body) => gateway.pushUser(stringField(body, 'user'), body.items)) },
-      '/stats': { GET: (req, res) => sendJson(res, 200, statsBody(gateway, new URL(req.url ?? '/', 'http://x').searchParams.get('scope'))) },
+      '/push/all': { POST: push((body) => node.pushAll(body.items)) },
+      '/push/room': { POST: push((body) => node.pushRoom(stringField(body, 'room'), body.items)) },
+      '/push/conn': { POST: push((body) => node.pushConn(stringField(body, 'conn'), body.items)) },
+      '/push/user': { POST: push((body) => node.pushUser(stringField(body, 'user'), body.items)) },
+      '/stats': { GET: (req, res) => sendJson(res, 200, statsBody(node, new URL(req.url ?? '/', 'http://x').searchParams.get('scope'))) },
       '/metrics': {
         GET: async (_req, res) => {
-          const text = await gateway.metrics.metrics();
-          res.writeHead(200, { 'Content-Type': gateway.metrics.contentType, 'Cache-Control': 'no-store' });
+          const text = await node.metrics.metrics();
+          res.writeHead(200, { 'Content-Type': node.metrics.contentType, 'Cache-Control': 'no-store' });
           res.end(text);
         },
       },
       '/healthz': {
         GET: (_req, res) => {
-          const running = gateway.isRunning;
-          const broker = gateway.brokerStatus;
+          const running = node.isRunning;
+          const broker = node.brokerStatus;
           // While the broker is down this API refuses every push (503): a load balancer should prefer
           // another API node. (The WebSocket port's /healthz stays 200: local clients are still served.)
           const healthy = running && (broker === 'none' || broker === 'up');
@@ -139,7 +140,7 @@ export class ApiServer {
         },
       },
     };
-    const { apiRequestTimeout, apiHeadersTimeout, apiMaxConnections } = gateway.options;
+    const { apiRequestTimeout, apiHeadersTimeout, apiMaxConnections } = node.options;
     const requestTimeout = apiRequestTimeout * 1000;
     const headersTimeout = Math.min(apiHeadersTimeout * 1000, requestTimeout);
     this.server = createServer(
@@ -153,7 +154,7 @@ export class ApiServer {
     );
     this.server.maxConnections = apiMaxConnections;
     this.server.on('drop', (peer?: { remoteAddress?: string }) => {
-      gateway.stats.apiConnectionsDropped += 1;
+      node.stats.apiConnectionsDropped += 1;
       this.log.debug({ address: peer?.remoteAddress, maxConnections: apiMaxConnections }, 'push API connection dropped: apiMaxConnections are open');
     });
     this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => this.clientError(error, socket));
@@ -186,7 +187,7 @@ export class ApiServer {
   }
 
   private aborted(reason: 'closed' | 'timeout', address: string | undefined, path: string | null): void {
-    this.gateway.stats.apiRequestsAborted += 1;
+    this.node.stats.apiRequestsAborted += 1;
     this.log.debug({ reason, address, path }, 'push API request cut before it was complete');
   }
 

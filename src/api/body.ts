@@ -1,9 +1,9 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import contentType from 'content-type';
-import { JsonItems } from '../gateway/items.js';
 import { apiError } from '../protocol/errors.js';
 import { outline, type ValueSpan } from '../protocol/json-text.js';
+import { JsonItems } from '../push/items.js';
 
 /**
  * A push request's body. `fields` are a JSON object's members, or a form's fields as strings (the

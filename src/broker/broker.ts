@@ -11,13 +11,22 @@ import { ErrorCode } from '../protocol/codes.js';
 export type BrokerStatus = 'connecting' | 'up' | 'down' | 'closed';
 
 /** Receives the payload of a message published on a subscribed channel. */
-export type MessageHandler = (payload: Buffer, channel: string) => void;
+export type MessageHandler<P = Buffer> = (payload: P, channel: string) => void;
 
-/** A broker connection. Channel names are made of `[A-Za-z0-9_.-]` only (the cluster layer ensures it). */
-export interface Broker {
+/**
+ * A broker connection. Channel names are made of `[A-Za-z0-9_.-]` only (the cluster layer ensures it).
+ * `P` is what it carries: bytes for the engines other processes reach (Redis, NATS, the workers' IPC);
+ * the messages themselves for the in-process `LocalBroker`, which hands them over as they are.
+ */
+export interface Broker<P = Buffer> {
   /** `memory`, `redis`, `redis-cluster`, `nats`, `ipc`. */
   readonly kind: string;
   readonly status: BrokerStatus;
+  /**
+   * Whether other processes can subscribe through it. False only for the broker of a gateway alone
+   * (`--broker memory`): that process is then the whole cluster, and knows so from the start.
+   */
+  readonly shared: boolean;
   /**
    * Channels subscribed now (one per channel, whatever the engine keeps): unsubscribing a channel
    * drops its entry, so the count follows what is in use, not what ever was.
@@ -33,12 +42,12 @@ export interface Broker {
    * confirmation timed out may still be delivered when the broker resumes; the cluster layer stamps
    * every message with a deadline for that reason.
    */
-  publish(channel: string, payload: Buffer): Promise<void>;
+  publish(channel: string, payload: P): Promise<void>;
   /**
    * Subscribes `handler` to `channel` (one handler per channel; subscribing again replaces it).
    * Subscriptions survive reconnections: the implementation re-establishes them.
    */
-  subscribe(channel: string, handler: MessageHandler): Promise<void>;
+  subscribe(channel: string, handler: MessageHandler<P>): Promise<void>;
   /** Drops the subscription; a no-op for a channel not subscribed. */
   unsubscribe(channel: string): Promise<void>;
   /** Called on every status change, with the error that caused a `down`. */
@@ -57,8 +66,9 @@ export class BrokerUnavailableError extends Error {
 }
 
 /** Base class with the status bookkeeping every implementation needs. */
-export abstract class BrokerBase implements Broker {
+export abstract class BrokerBase<P = Buffer> implements Broker<P> {
   abstract readonly kind: string;
+  readonly shared: boolean = true;
   private current: BrokerStatus = 'connecting';
   private readonly listeners: Array<(status: BrokerStatus, error?: Error) => void> = [];
 
@@ -79,8 +89,8 @@ export abstract class BrokerBase implements Broker {
 
   abstract readonly subscriptionCount: number;
   abstract connect(): Promise<void>;
-  abstract publish(channel: string, payload: Buffer): Promise<void>;
-  abstract subscribe(channel: string, handler: MessageHandler): Promise<void>;
+  abstract publish(channel: string, payload: P): Promise<void>;
+  abstract subscribe(channel: string, handler: MessageHandler<P>): Promise<void>;
   abstract unsubscribe(channel: string): Promise<void>;
   abstract close(): Promise<void>;
 }

@@ -2,8 +2,9 @@ import type { Logger } from 'pino';
 import { type Broker, type BrokerStatus, BrokerUnavailableError } from '../broker/broker.js';
 import { type Aggregate, aggregateReports } from '../stats/aggregate.js';
 import { ALL_CHANNEL, nodeChannel, nodeOfConnection, PRESENCE_CHANNEL, roomChannel, userChannel } from './channels.js';
-import { decodeBarrier, decodePushEnvelope, encodeBarrier, encodePushEnvelope, type Presence, type PushEnvelope } from './envelope.js';
+import type { Presence, PushEnvelope } from './envelope.js';
 import { InFlight } from './in-flight.js';
+import type { LinkMessage } from './link-message.js';
 
 /** Rooms reported per node in presence, the largest first: bounds the message whatever the room count. */
 export const PRESENCE_ROOM_LIMIT = 1000;
@@ -112,7 +113,7 @@ export class ClusterLink {
   private readonly peers = new Map<string, { presence: Presence; at: number }>();
   private readonly subscribing = new Map<string, Promise<void>>();
   private awaiting = new Set<string>();
-  private cached: { view: ClusterView; at: number } | null = null;
+  private cached: { view: ClusterView; at: number; self: NodeView } | null = null;
   private recoveredAt = 0;
   /** When this node's latest report that came back to it was sent (its own clock): the view's freshness. */
   private ownEchoSentAt = 0;
@@ -132,7 +133,7 @@ export class ClusterLink {
   malformed = 0;
 
   constructor(
-    readonly broker: Broker,
+    readonly broker: Broker<LinkMessage>,
     private readonly host: ClusterHost,
     private readonly log: Logger,
     timing: Partial<ClusterTiming> = {},
@@ -178,14 +179,17 @@ export class ClusterLink {
   /** Connects and subscribes to what this node needs. */
   async start(): Promise<void> {
     await this.broker.connect();
-    const onPush = (payload: Buffer): void => this.receive(payload);
+    const onPush = (message: LinkMessage): void => this.receive(message);
     if (this.host.holdsConnections) {
       await this.broker.subscribe(ALL_CHANNEL, onPush);
       await this.broker.subscribe(nodeChannel(this.host.nodeId), onPush);
       for (const [room] of this.host.rooms()) await this.broker.subscribe(roomChannel(room), onPush);
       for (const user of this.host.users()) await this.broker.subscribe(userChannel(user), onPush);
     }
-    await this.broker.subscribe(PRESENCE_CHANNEL, (payload) => this.onPresence(payload));
+    await this.broker.subscribe(PRESENCE_CHANNEL, (message) => {
+      if (message.type === 'presence') this.onPresence(message.presence);
+      else this.malformed += 1;
+    });
     this.timer = setInterval(() => void this.announce(), this.presenceIntervalMs);
     this.timer.unref();
     await this.announce();
@@ -230,7 +234,7 @@ export class ClusterLink {
 
   private subscribeTo(channel: string, what: Record<string, string>): void {
     const subscribed = this.broker
-      .subscribe(channel, (payload) => this.receive(payload))
+      .subscribe(channel, (message) => this.receive(message))
       .catch((error: unknown) => {
         this.log.warn({ err: error, ...what }, 'subscription failed; it is restored when the broker is back');
       })
@@ -260,7 +264,7 @@ export class ClusterLink {
     const seq = ++this.sequence;
     // Tracked before publishing: the push may come back before the broker's answer does.
     this.inFlight.started(seq, this.subscribedHere(push, channel) ? channel : null);
-    return this.broker.publish(channel, encodePushEnvelope({ ...push, origin: { node: this.host.nodeId, seq } }, expiresAt)).then(
+    return this.broker.publish(channel, { type: 'push', push: { ...push, origin: { node: this.host.nodeId, seq } }, expiresAt }).then(
       () => this.inFlight.published(seq, true),
       (error: unknown) => {
         this.inFlight.published(seq, false);
@@ -298,13 +302,13 @@ export class ClusterLink {
   }
 
   /**
-   * Publishes this node's shutdown barrier (see {@link encodeBarrier}) once every publish made here has
+   * Publishes this node's shutdown barrier (see `encodeBarrier`) once every publish made here has
    * settled; resolves true when the broker took it. Only a node that holds connections publishes one.
    */
   async publishBarrier(): Promise<boolean> {
     if (!this.host.holdsConnections || this.broker.status !== 'up') return false;
     await this.inFlight.whenSettled();
-    return this.broker.publish(ALL_CHANNEL, encodeBarrier(this.host.nodeId)).then(
+    return this.broker.publish(ALL_CHANNEL, { type: 'barrier', node: this.host.nodeId }).then(
       () => true,
       () => false,
     );
@@ -339,6 +343,8 @@ export class ClusterLink {
    */
   get viewCurrent(): boolean {
     if (this.broker.status !== 'up') return false;
+    // Nobody else can subscribe through it: this node is the whole cluster, and knows so from the start.
+    if (!this.broker.shared) return true;
     const now = Date.now();
     if (now - this.recoveredAt <= this.goneAfterMs) return false;
     return this.ownEchoSentAt >= this.recoveredAt && now - this.ownEchoSentAt <= this.goneAfterMs;
@@ -349,14 +355,49 @@ export class ClusterLink {
    * each accepted push asks it for its recipient count.
    */
   view(): ClusterView {
-    const now = Date.now();
-    if (this.cached !== null && now - this.cached.at < 50) return this.cached.view;
-    const view = this.computeView(now);
-    this.cached = { view, at: now };
-    return view;
+    return this.current().view;
   }
 
-  private computeView(now: number): ClusterView {
+  /** The cluster for reports (`GET /stats`, metrics, the dashboard): null for a gateway alone, whose instance is all there is. */
+  clusterView(): ClusterView | null {
+    return this.broker.shared ? this.view() : null;
+  }
+
+  /** The broker's state for reports: `none` for the local broker of a gateway alone. */
+  get brokerStatus(): string {
+    return this.broker.shared ? this.broker.status : 'none';
+  }
+
+  /** Channels subscribed on a broker other processes share (0 for the local one). */
+  get brokerSubscriptions(): number {
+    return this.broker.shared ? this.broker.subscriptionCount : 0;
+  }
+
+  /**
+   * Connections on the other nodes, as last reported: with this node's own live count, the recipients
+   * of a push to all (0 for a gateway alone).
+   */
+  otherConnections(): number {
+    const { view, self } = this.current();
+    return view.total.onlineConnections - (self.stats.onlineConnections ?? 0);
+  }
+
+  /** Members of `room` on the other nodes, as last reported (0 for a gateway alone). */
+  otherRoomMembers(room: string): number {
+    const { view, self } = this.current();
+    return (view.rooms[room] ?? 0) - (self.rooms[room] ?? 0);
+  }
+
+  private current(): { view: ClusterView; self: NodeView } {
+    const now = Date.now();
+    if (this.cached === null || now - this.cached.at >= 50) {
+      const self = nodeView(this.presence(), 0);
+      this.cached = { view: this.computeView(now, self), at: now, self };
+    }
+    return this.cached;
+  }
+
+  private computeView(now: number, self: NodeView): ClusterView {
     const stale = !this.viewCurrent;
     const nodes: NodeView[] = [];
     for (const [node, { presence, at }] of this.peers) {
@@ -368,7 +409,7 @@ export class ClusterLink {
       if (node === this.host.nodeId) continue;
       nodes.push(nodeView(presence, now - at));
     }
-    nodes.push(nodeView(this.presence(), 0));
+    nodes.push(self);
     return this.group(nodes, stale, now);
   }
 
@@ -403,14 +444,13 @@ export class ClusterLink {
     return at !== undefined && Date.now() - at <= this.goneAfterMs;
   }
 
-  private receive(payload: Buffer): void {
-    const received = decodePushEnvelope(payload);
-    if (received === null) {
-      const barrier = decodeBarrier(payload);
-      if (barrier === null) this.malformed += 1;
-      else this.barrierSeen(barrier);
+  private receive(message: LinkMessage): void {
+    if (message.type !== 'push') {
+      if (message.type === 'barrier') this.barrierSeen(message.node);
+      else this.malformed += 1;
       return;
     }
+    const received = message;
     if (received.expiresAt !== null && Date.now() > received.expiresAt) {
       this.host.expired(received.push);
       this.logExpired();
@@ -455,24 +495,18 @@ export class ClusterLink {
     // Only the broker's state matters: a node back from an outage announces itself at once, so that the
     // others (waiting for it, see `available`) take pushes again without waiting for their timeout.
     if (this.broker.status !== 'up') return;
-    await this.broker.publish(PRESENCE_CHANNEL, Buffer.from(JSON.stringify(this.presence()))).catch(() => undefined);
+    await this.broker.publish(PRESENCE_CHANNEL, { type: 'presence', presence: this.presence() }).catch(() => undefined);
   }
 
-  private onPresence(payload: Buffer): void {
-    try {
-      const presence = JSON.parse(payload.toString('utf8')) as Presence;
-      if (presence.v !== 1 || typeof presence.node !== 'string') throw new Error('not a presence message');
-      const at = Date.now();
-      const sentAt = typeof presence.sentAt === 'number' ? presence.sentAt : null;
-      // A report a stalled broker held back is old news: it says nothing of the sender now (clocks may
-      // differ by the tolerated skew).
-      if (sentAt !== null && at - sentAt > this.goneAfterMs + this.timing.clockSkewMs) return;
-      this.peers.set(presence.node, { presence, at });
-      // Back (resubscribed) only if sent after this node's own return, give or take the skew.
-      if (at >= this.recoveredAt && (sentAt === null || sentAt + this.timing.clockSkewMs >= this.recoveredAt)) this.awaiting.delete(presence.node);
-      if (presence.node === this.host.nodeId && sentAt !== null) this.ownEchoSentAt = Math.max(this.ownEchoSentAt, sentAt);
-    } catch {
-      this.malformed += 1;
-    }
+  private onPresence(presence: Presence): void {
+    const at = Date.now();
+    const sentAt = typeof presence.sentAt === 'number' ? presence.sentAt : null;
+    // A report a stalled broker held back is old news: it says nothing of the sender now (clocks may
+    // differ by the tolerated skew).
+    if (sentAt !== null && at - sentAt > this.goneAfterMs + this.timing.clockSkewMs) return;
+    this.peers.set(presence.node, { presence, at });
+    // Back (resubscribed) only if sent after this node's own return, give or take the skew.
+    if (at >= this.recoveredAt && (sentAt === null || sentAt + this.timing.clockSkewMs >= this.recoveredAt)) this.awaiting.delete(presence.node);
+    if (presence.node === this.host.nodeId && sentAt !== null) this.ownEchoSentAt = Math.max(this.ownEchoSentAt, sentAt);
   }
 }

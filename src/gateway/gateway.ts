@@ -1,46 +1,40 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import type { ApiBackend } from '../api/api-backend.js';
 import { isLoopback } from '../api/api-key.js';
 import { ApiServer } from '../api/api-server.js';
 import { JwtVerifier, KeyFileError } from '../auth/jwt.js';
 import { createOriginPolicy, type OriginPolicy } from '../auth/origin.js';
-import { type Broker, BrokerUnavailableError } from '../broker/broker.js';
+import type { Broker } from '../broker/broker.js';
+import { CodecBroker } from '../broker/codec-broker.js';
 import { brokerLiveness, createBroker } from '../broker/create-broker.js';
-import { NoAnswerError } from '../broker/liveness.js';
-import { nodeOfConnection } from '../cluster/channels.js';
-import { ClusterLink, type ClusterView, type InstanceView, type NodeView } from '../cluster/cluster-link.js';
+import { ClusterLink, type ClusterView, type InstanceView } from '../cluster/cluster-link.js';
 import type { PushEnvelope } from '../cluster/envelope.js';
 import { IpcBroker } from '../cluster/ipc-broker.js';
+import { type LinkMessage, linkCodec } from '../cluster/link-message.js';
 import { type GatewayOptions, OptionError, optionSpec, resolveOptions } from '../config/options.js';
-import type { Connection } from '../connection/connection.js';
 import { Heartbeat } from '../hub/heartbeat.js';
 import { Hub } from '../hub/hub.js';
 import { silentLogger } from '../log.js';
-import { Dispatcher } from '../merger/dispatcher.js';
-import { Merger, type PushTarget } from '../merger/merger.js';
 import { CloseCode } from '../protocol/codes.js';
-import { apiError, type PushError } from '../protocol/errors.js';
-import { roomNameProblem } from '../protocol/room-name.js';
-import { hostPort } from '../server/http-lifecycle.js';
-import { sendJson } from '../server/http-reply.js';
+import { BrokerPushService } from '../push/broker-push-service.js';
+import { NodeDelivery } from '../push/node-delivery.js';
+import type { PushResult, PushService } from '../push/push-service.js';
 import { WsListener } from '../server/ws-listener.js';
-import { aggregateReports } from '../stats/aggregate.js';
 import { createMetricsRegistry } from '../stats/metrics.js';
+import { NodeStats, numericStats } from '../stats/node-stats.js';
 import { Stats, type StatsSnapshot } from '../stats/stats.js';
 import { Pages } from '../web/pages.js';
+import { StatsStream } from '../web/stats-stream.js';
 import { type AuthContext, ClientAdmission } from './client-admission.js';
-import { type ClientHandler, STATS_ROOM, type StatsAccess, statsAccess } from './client-handler.js';
-import { acceptItems, itemCount } from './items.js';
+import { type ClientHandler, STATS_ROOM } from './client-handler.js';
+import { settlesWithin } from './settles-within.js';
+import { logStartup } from './startup-log.js';
 
-/** What an accepted push amounts to. */
-export interface PushResult {
-  /** Items accepted. */
-  items: number;
-  /** Connections the push is addressed to at acceptance. */
-  recipients: number;
-}
+export { MAX_USER_ID_LENGTH } from '../push/broker-push-service.js';
+export type { PushResult } from '../push/push-service.js';
+export { STATS_ROOM };
 
 /** The bound addresses, known once {@link Gateway.listen} resolved (null for a side this role does not serve). */
 export interface GatewayAddresses {
@@ -61,26 +55,16 @@ export interface GatewayExtras {
   instance?: string;
 }
 
-export { STATS_ROOM };
-
-/** Longest user id `POST /push/user` takes. */
-export const MAX_USER_ID_LENGTH = 1024;
-
-// What the start-up line says of the dashboard stream, and how to open it.
-const STATS_ACCESS_LINES: Record<StatsAccess, string> = {
-  public: 'public: any client may read node ids, pids and counters (--public-stats)',
-  key: 'needs the API key: open /dashboard#key=<API key> (or start with --public-stats to make it public)',
-  closed: 'closed: start with --public-stats to open it to anyone, or set --api-key and open /dashboard#key=<API key>',
-};
-
 /** WebSocket paths: go-push's `/connect` and the seeds' `/ws`. */
 export const WEBSOCKET_PATHS = ['/connect', '/ws'] as const;
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
 /**
- * One gateway process: WebSocket clients in rooms, pushes merged and delivered, the push API and the
- * demo console. `new Gateway(options)` then `listen()`; `close()` shuts down gracefully.
+ * One gateway process, composed of its parts and run through its life: clients admitted on the
+ * WebSocket port into the hub, pushes taken by the push service (from the push API or a library call),
+ * published through the broker link, received back by the node's delivery (merger, dispatcher) and
+ * written to the clients. `new Gateway(options)` then `listen()`; `close()` shuts down gracefully.
  *
  * @example
  * const gateway = new Gateway({ port: 0, apiPort: 0 });
@@ -88,7 +72,7 @@ type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
  * gateway.pushRoom('news', [{ title: 'hello' }]);
  * await gateway.close();
  */
-export class Gateway {
+export class Gateway implements ApiBackend, PushService {
   /** The options in force, defaults filled in and checked. */
   readonly options: Readonly<GatewayOptions>;
   readonly stats = new Stats();
@@ -104,12 +88,13 @@ export class Gateway {
   private readonly verifier: JwtVerifier | null;
   private readonly admission: ClientAdmission;
   private readonly handler: ClientHandler;
-  private readonly merger: Merger;
-  private readonly dispatcher: Dispatcher;
+  private readonly delivery: NodeDelivery;
+  private readonly pushes: PushService;
+  private readonly nodeStats: NodeStats;
+  private readonly statsStream: StatsStream;
   private readonly heartbeat: Heartbeat;
   private readonly wsListener: WsListener;
   private readonly api: ApiServer;
-  private readonly startedAt = Date.now();
   private state: State = 'new';
   private closing: Promise<void> | null = null;
   private draining: Promise<string | null> | null = null;
@@ -117,10 +102,10 @@ export class Gateway {
   private shutdownDeadline = 0;
   private wsPortClosed: Promise<void> | null = null;
   private starting: Promise<unknown> | null = null;
+  /** The node's link to its broker (the local one for a gateway alone); set by {@link listen}. */
   private cluster: ClusterLink | null = null;
   private readonly extras: GatewayExtras;
   private pages: Pages | null = null;
-  private statsStream: NodeJS.Timeout | null = null;
 
   /**
    * @param options any subset of {@link GatewayOptions}; the rest are the embedded defaults. Throws an
@@ -149,20 +134,21 @@ export class Gateway {
       accepting: () => this.state === 'running' || this.state === 'starting',
     });
     this.handler = this.admission.handler;
-    this.dispatcher = new Dispatcher({
-      sent: (frame) => {
-        this.stats.sendMessageTotal += 1;
-        this.stats.itemsDelivered += frame.items;
-      },
-      failed: (frame) => {
-        this.stats.sendMessageFail += 1;
-        this.stats.itemsDropped += frame.items;
-      },
+    this.delivery = new NodeDelivery(this.hub, this.stats, this.options);
+    this.pushes = new BrokerPushService(this.hub, () => this.link, this.stats, this.options, {
+      accepting: () => this.state === 'running',
+      pendingItems: () => this.delivery.pendingItems,
     });
-    this.merger = new Merger(this.options.maxBatchItems, this.options.maxBatchDelay, (batch, target) => {
-      this.stats.batchesFlushed += 1;
-      this.dispatcher.enqueue(batch, this.recipientsOf(target));
-    });
+    const relay = extras.broker instanceof IpcBroker ? extras.broker : null;
+    this.nodeStats = new NodeStats(
+      this.stats,
+      this.hub,
+      this.delivery,
+      () => this.cluster,
+      { role: this.options.role, worker: extras.worker ?? null },
+      () => relay?.relayChannels ?? null,
+    );
+    this.statsStream = new StatsStream(STATS_ROOM, this.hub, this.nodeStats, (room, items) => this.delivery.local(room, items));
     // With authentication on, the sweep also enforces AUTH deadlines and token expiry, at least every second.
     this.heartbeat = new Heartbeat(
       this.hub,
@@ -198,7 +184,7 @@ export class Gateway {
         this.stats.handshakesAborted += 1;
         log.debug({ address: req.socket.remoteAddress }, 'handshake aborted by the client');
       },
-      onRequest: (req, res) => this.servePage(req, res),
+      onRequest: (req, res) => this.pages?.serve(req, res) ?? false,
       onError: (error) => log.error({ err: error }, 'WebSocket server error'),
     });
     this.api = new ApiServer(this, log);
@@ -219,9 +205,14 @@ export class Gateway {
     return this.options.role !== 'gateway';
   }
 
+  /** Whether this process is one of the workers of `--workers`. */
+  get isWorker(): boolean {
+    return this.extras.worker !== undefined;
+  }
+
   /**
-   * Joins the cluster (when a broker is configured), then binds the WebSocket port and the push API
-   * port as the role asks; resolves with the bound addresses.
+   * Connects the broker link (the local broker for a gateway alone), then binds the WebSocket port and
+   * the push API port as the role asks; resolves with the bound addresses.
    */
   async listen(): Promise<GatewayAddresses> {
     if (this.state !== 'new') throw new Error('listen() may be called once');
@@ -230,34 +221,22 @@ export class Gateway {
     let api: AddressInfo | null = null;
     try {
       const bound = (async () => {
-        const broker = this.extras.broker ?? (await createBroker(this.options.broker, this.log, brokerLiveness(this.options)));
-        if (this.servesApi && this.options.apiKey === '' && !isLoopback(this.options.apiHost)) {
-          throw new OptionError(
-            optionSpec('apiKey') ?? 'apiKey',
-            `the push API would listen on ${this.options.apiHost} without a key: set --api-key (PUSHGATE_API_KEY), or listen on a loopback address`,
-          );
-        }
-        if (broker === null && this.options.role !== 'both') {
-          throw new OptionError(
-            optionSpec('broker') ?? 'broker',
-            `role ${this.options.role} needs a broker shared with the other role (redis://… or nats://…), not memory`,
-          );
-        }
-        if (broker !== null) {
-          this.cluster = new ClusterLink(broker, this.clusterHost(), this.log, {
-            presenceIntervalMs: this.options.presenceInterval * 1000,
-            publishTimeoutMs: this.options.brokerTimeout,
-            probeIntervalMs: this.options.brokerProbeInterval,
-            clockSkewMs: this.options.brokerClockSkew,
-          });
-          this.hub.onRoomChange = (room, open) => (open ? this.cluster?.roomOpened(room) : this.cluster?.roomClosed(room));
-          this.handler.roomReady = (room) => this.cluster?.roomReady(room) ?? null;
-          this.hub.onUserChange = (user, open) => (open ? this.cluster?.userOpened(user) : this.cluster?.userClosed(user));
-          this.handler.userReady = (user) => this.cluster?.userReady(user) ?? null;
-          await this.cluster.start();
-        }
+        this.checkStartable();
+        const broker = await this.createBroker();
+        this.cluster = new ClusterLink(broker, this.linkHost(), this.log, {
+          presenceIntervalMs: this.options.presenceInterval * 1000,
+          publishTimeoutMs: this.options.brokerTimeout,
+          probeIntervalMs: this.options.brokerProbeInterval,
+          clockSkewMs: this.options.brokerClockSkew,
+        });
+        const link = this.cluster;
+        this.hub.onRoomChange = (room, open) => (open ? link.roomOpened(room) : link.roomClosed(room));
+        this.handler.roomReady = (room) => link.roomReady(room);
+        this.hub.onUserChange = (user, open) => (open ? link.userOpened(user) : link.userClosed(user));
+        this.handler.userReady = (user) => link.userReady(user);
+        await link.start();
         if (this.servesConnections) {
-          this.pages = new Pages(this.log);
+          this.pages = new Pages(this.log, () => this.isRunning);
           ws = await this.wsListener.listen();
         }
         if (this.servesApi) api = await this.api.listen(this.options.apiPort, this.options.apiHost);
@@ -276,155 +255,91 @@ export class Gateway {
     if (this.closing !== null || this.draining !== null) return { ws, api }; // close() or drain() was called meanwhile: it takes over from here
     this.state = 'running';
     this.heartbeat.start();
-    if (this.servesConnections) {
-      this.statsStream = setInterval(() => this.streamStats(), 1000);
-      this.statsStream.unref();
-    }
-    if (this.originPolicy.allowsAll) {
-      this.log.warn('allowedOrigins is "*": pages on ANY site may open WebSockets here (cross-site WebSocket hijacking); list your origins instead');
-    } else {
-      const origins = this.options.allowedOrigins;
-      const port = (ws as AddressInfo | null)?.port ?? this.options.port;
-      const own = this.originPolicy.ownHostnames.map((name) => `http://${name}:${port}`).join(', ');
-      this.log.info(
-        origins.length === 0
-          ? `allowed origins: same origin only (${own}); other sites and names need --allowed-origins`
-          : `allowed origins: ${origins.join(', ')}`,
+    if (this.servesConnections) this.statsStream.start();
+    const link = this.link;
+    logStartup(this.log, {
+      ws,
+      api,
+      port: this.options.port,
+      originPolicy: this.originPolicy,
+      allowedOrigins: this.options.allowedOrigins,
+      statsRoom: STATS_ROOM,
+      publicStats: this.options.publicStats,
+      hasApiKey: this.options.apiKey !== '',
+      servesConnections: this.servesConnections,
+      sharedBroker: link.broker.shared ? link.broker.kind : null,
+      nodeId: this.hub.nodeId,
+    });
+    return { ws, api };
+  }
+
+  // Refuses to start where the options cannot work together.
+  private checkStartable(): void {
+    if (this.servesApi && this.options.apiKey === '' && !isLoopback(this.options.apiHost)) {
+      throw new OptionError(
+        optionSpec('apiKey') ?? 'apiKey',
+        `the push API would listen on ${this.options.apiHost} without a key: set --api-key (PUSHGATE_API_KEY), or listen on a loopback address`,
       );
     }
-    if (this.servesConnections)
-      this.log.info(`dashboard stream (${STATS_ROOM}): ${STATS_ACCESS_LINES[statsAccess(this.options.publicStats, this.options.apiKey !== '')]}`);
-    const where = (address: AddressInfo | null): string => (address === null ? 'none' : hostPort(address));
-    this.log.info(`listening ws=${where(ws)} api=${where(api)}${this.cluster === null ? '' : ` broker=${this.cluster.broker.kind} node=${this.hub.nodeId}`}`);
-    return { ws, api };
+    if (this.extras.broker === undefined && this.options.broker === 'memory' && this.options.role !== 'both') {
+      throw new OptionError(
+        optionSpec('broker') ?? 'broker',
+        `role ${this.options.role} needs a broker shared with the other role (redis://… or nats://…), not memory`,
+      );
+    }
+  }
+
+  private async createBroker(): Promise<Broker<LinkMessage>> {
+    if (this.extras.broker !== undefined) return new CodecBroker(this.extras.broker, linkCodec);
+    return createBroker(this.options.broker, linkCodec, this.log, brokerLiveness(this.options));
+  }
+
+  private get link(): ClusterLink {
+    if (this.cluster === null) throw new Error('the gateway has not started');
+    return this.cluster;
   }
 
   /**
    * Pushes items to every connection (on every node, in a cluster). `items` is an array of JSON
    * values, each serialised once here (or, from the push API, the items' exact texts). Rejects with a
    * {@link PushError} when refused: `INVALID_BODY` for an empty list or a value JSON cannot hold,
-   * `ITEM_TOO_DEEP` past `maxItemDepth`, 503s when full or stopping. Without a broker the items are
-   * merged before this returns, so pushes made in one turn share frames.
+   * `ITEM_TOO_DEEP` past `maxItemDepth`, 503s when full or stopping. Pushes made in one event-loop
+   * turn share frames.
    */
-  async pushAll(items: unknown): Promise<PushResult> {
-    return this.push({ kind: 'all', items: this.admit(items) });
+  pushAll(items: unknown): Promise<PushResult> {
+    return this.pushes.pushAll(items);
   }
 
   /** Pushes items to the members of `room`, as one or more PUSH frames naming the room. */
-  async pushRoom(room: string, items: unknown): Promise<PushResult> {
-    const problem = roomNameProblem(room);
-    if (problem !== null) throw apiError.INVALID_ROOM.problem(problem);
-    return this.push({ kind: 'room', room, items: this.admit(items) });
+  pushRoom(room: string, items: unknown): Promise<PushResult> {
+    return this.pushes.pushRoom(room, items);
   }
 
   /**
    * Pushes items to one connection by id, on whichever node holds it; 404 (`CONN_NOT_FOUND`) when
-   * no live node holds it. A node this one cannot see while its view of the cluster is not current
-   * (broker down, or just back) is no proof of absence: that answers 503 `BROKER_UNAVAILABLE` (retry).
+   * no live node holds it, 503 `BROKER_UNAVAILABLE` while this node's view of the cluster is not current.
    */
-  async pushConn(id: string, items: unknown): Promise<PushResult> {
-    if (this.state !== 'running') throw apiError.SHUTTING_DOWN.gateway();
-    const node = nodeOfConnection(id);
-    const cluster = this.cluster;
-    if (cluster === null || node === this.hub.nodeId) {
-      if (this.hub.get(id) === undefined) throw apiError.CONN_NOT_FOUND.notConnected(id);
-    } else {
-      // The broker first: while it is down, no answer about other nodes can be trusted.
-      if (!cluster.available) throw this.brokerUnavailable();
-      if (node === null) throw apiError.CONN_NOT_FOUND.notConnected(id);
-      if (!cluster.knowsNode(node)) {
-        if (!cluster.viewCurrent) {
-          this.stats.pushRejected += 1;
-          throw apiError.BROKER_UNAVAILABLE.viewNotCurrent(node, id);
-        }
-        throw apiError.CONN_NOT_FOUND.notConnected(id);
-      }
-    }
-    return this.push({ kind: 'conn', conn: id, items: this.admit(items) });
+  pushConn(id: string, items: unknown): Promise<PushResult> {
+    return this.pushes.pushConn(id, items);
   }
 
   /**
    * Pushes items to every connection of an authenticated user (the token's `sub`), on every node, as
-   * PUSH frames without a room. `recipients` counts the user's connections on this node only: users
-   * are not in presence reports, so in a cluster it is a lower bound (0 on an API-only node).
+   * PUSH frames without a room. `recipients` counts the user's connections on this node only.
    */
-  async pushUser(user: string, items: unknown): Promise<PushResult> {
-    if (user === '' || user.length > MAX_USER_ID_LENGTH) throw apiError.INVALID_BODY.userLength(MAX_USER_ID_LENGTH);
-    return this.push({ kind: 'user', user, items: this.admit(items) });
+  pushUser(user: string, items: unknown): Promise<PushResult> {
+    return this.pushes.pushUser(user, items);
   }
 
-  private push(envelope: PushEnvelope): Promise<PushResult> {
-    const result: PushResult = { items: envelope.items.length, recipients: this.recipientCount(envelope) };
-    if (envelope.kind === 'all') this.stats.pushAllTotal += 1;
-    else if (envelope.kind === 'room') this.stats.pushRoomTotal += 1;
-    else if (envelope.kind === 'user') this.stats.pushUserTotal += 1;
-    else this.stats.pushConnTotal += 1;
-    if (this.cluster === null) {
-      this.deliver(envelope);
-      return Promise.resolve(result);
-    }
-    return this.cluster.publish(envelope).then(
-      () => result,
-      (error: unknown) => {
-        this.stats.itemsAccepted -= envelope.items.length;
-        if (error instanceof NoAnswerError) this.stats.pushesTimedOut += 1;
-        if (error instanceof BrokerUnavailableError) throw this.brokerUnavailable();
-        this.stats.pushRejected += 1;
-        throw error;
-      },
-    );
-  }
-
-  // Connections a push is addressed to at acceptance: here, or over the cluster as last reported.
-  private recipientCount(envelope: PushEnvelope): number {
-    const view = this.cluster?.view() ?? null;
-    switch (envelope.kind) {
-      case 'all':
-        return view === null ? this.hub.size : view.total.onlineConnections;
-      case 'room':
-        return view === null ? (this.hub.members(envelope.room)?.size ?? 0) : (view.rooms[envelope.room] ?? 0);
-      case 'conn':
-        return 1;
-      case 'user':
-        // Users are not in presence (unbounded): this node's connections of the user only.
-        return this.hub.userConnections(envelope.user)?.size ?? 0;
-    }
-  }
-
-  // A push for this node's clients, from the API directly or from the broker.
-  private deliver(envelope: PushEnvelope): void {
-    if (!this.servesConnections) return;
-    switch (envelope.kind) {
-      case 'all':
-        this.merger.add('*', ALL, envelope.items);
-        return;
-      case 'room':
-        // A node receives only rooms it has members in; the last one may have just left.
-        if (this.hub.members(envelope.room) !== undefined) this.merger.add(`r:${envelope.room}`, { kind: 'room', room: envelope.room }, envelope.items);
-        return;
-      case 'conn': {
-        const conn = this.hub.get(envelope.conn);
-        if (conn === undefined) {
-          this.stats.itemsDropped += envelope.items.length;
-          return;
-        }
-        this.merger.add(`c:${envelope.conn}`, { kind: 'conn', conn }, envelope.items);
-        return;
-      }
-      case 'user':
-        // As rooms: the user's last connection here may have just closed.
-        if (this.hub.userConnections(envelope.user) !== undefined) this.merger.add(`u:${envelope.user}`, { kind: 'user', user: envelope.user }, envelope.items);
-    }
-  }
-
-  private clusterHost() {
+  // What the broker link needs of this node.
+  private linkHost() {
     return {
       nodeId: this.hub.nodeId,
       instance: this.instanceId,
       role: this.options.role,
       worker: this.extras.worker ?? null,
       holdsConnections: this.servesConnections,
-      deliver: (push: PushEnvelope) => this.deliver(push),
+      deliver: (push: PushEnvelope) => this.delivery.receive(push),
       expired: () => {
         this.stats.pushesExpired += 1;
       },
@@ -436,107 +351,31 @@ export class Gateway {
     };
   }
 
-  /** The cluster as reported by every live node; null without a broker. */
-  clusterView(): ClusterView | null {
-    return this.cluster?.view() ?? null;
-  }
-
-  /** Whether this process is one of the workers of `--workers`. */
-  get isWorker(): boolean {
-    return this.extras.worker !== undefined;
-  }
-
-  /**
-   * This process's instance as one whole: in a cluster, the processes sharing {@link instanceId} (the
-   * other workers as last reported by presence, this one live); without a broker, this process alone.
-   */
-  instanceView(): InstanceView {
-    if (this.cluster !== null) return this.cluster.instanceView();
-    const self = this.localNode();
-    return { id: this.instanceId, nodes: [self], ...aggregateReports([self]), maxStalenessMs: 0, stale: false };
-  }
-
-  // This process as a node of the cluster view would show it, from its live counters.
-  private localNode(): NodeView {
-    return {
-      node: this.hub.nodeId,
-      instance: this.instanceId,
-      role: this.options.role,
-      worker: this.extras.worker ?? null,
-      ageMs: 0,
-      stats: numericStats(this.snapshot()),
-      rooms: Object.fromEntries(this.hub.roomSizes()),
-      roomsTruncated: false,
-    };
-  }
-
-  /** The broker's state: `none` without one. */
-  get brokerStatus(): string {
-    return this.cluster?.broker.status ?? 'none';
-  }
-
-  // A push refused because the broker is down (or just back, waiting for the other nodes).
-  private brokerUnavailable(): PushError {
-    this.stats.pushRejected += 1;
-    return apiError.BROKER_UNAVAILABLE.notAccepted();
-  }
-
-  // Checks state and queue room, then the items (serialising values from library use): a push refused
-  // for room costs no encoding.
-  private admit(items: unknown): readonly string[] {
-    if (this.state !== 'running') throw apiError.SHUTTING_DOWN.gateway();
-    if (this.cluster !== null && !this.cluster.available) throw this.brokerUnavailable();
-    const count = itemCount(items);
-    if (count > this.options.maxPendingItems) {
-      throw apiError.TOO_MANY_ITEMS.limit(this.options.maxPendingItems);
-    }
-    if (this.pendingItems + count > this.options.maxPendingItems) {
-      this.stats.pushRejected += 1;
-      throw apiError.QUEUE_FULL.full(this.pendingItems, this.options.maxPendingItems);
-    }
-    const serialized = acceptItems(items, this.options.maxItemDepth);
-    this.stats.itemsAccepted += serialized.length;
-    return serialized;
-  }
-
-  private get pendingItems(): number {
-    return this.merger.pendingItems + this.dispatcher.pendingItems;
-  }
-
-  /**
-   * This process's own counters and gauges, live (what `/metrics` exports and presence reports). `GET
-   * /stats` sums the additive ones over the instance: see {@link instanceView}.
-   */
+  /** This process's own counters and gauges, live (what `/metrics` exports and presence reports). */
   snapshot(): StatsSnapshot {
-    const broker = this.cluster?.broker;
-    const inFlight = this.cluster?.inFlightCounts;
-    return {
-      nodeId: this.hub.nodeId,
-      pid: process.pid,
-      role: this.options.role,
-      worker: this.extras.worker ?? null,
-      broker: this.brokerStatus,
-      brokerSubscriptions: this.cluster?.broker.subscriptionCount ?? 0,
-      pushesInFlight: inFlight === undefined ? 0 : inFlight.returning + inFlight.publishing,
-      pushesNotReturned: inFlight?.lost ?? 0,
-      ...(broker instanceof IpcBroker && broker.relayChannels !== null ? { relayChannels: broker.relayChannels } : {}),
-      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
-      onlineConnections: this.hub.size,
-      pendingAuthConnections: this.hub.awaitingAuthCount,
-      roomCount: this.hub.roomCount,
-      dispatchPending: this.dispatcher.pendingFrames,
-      mergerPending: this.merger.pendingItems,
-      pendingItems: this.pendingItems,
-      ...this.stats,
-    };
+    return this.nodeStats.snapshot();
+  }
+
+  /** The cluster as reported by every live node; null for a gateway alone. */
+  clusterView(): ClusterView | null {
+    return this.nodeStats.clusterView();
+  }
+
+  /** This process's instance as one whole (see {@link NodeStats.instanceView}). */
+  instanceView(): InstanceView {
+    return this.nodeStats.instanceView();
+  }
+
+  /** The broker's state: `none` for a gateway alone. */
+  get brokerStatus(): string {
+    return this.nodeStats.brokerStatus;
   }
 
   /**
    * Graceful shutdown: stops accepting connections and pushes (503), waits until every push accepted
-   * here is delivered (in a cluster: has come back from the broker), closes every client with 1001 and
-   * waits for them, all within `shutdownTimeout`, then cuts the rest and closes the push API, which
-   * answers until then (503 `SHUTTING_DOWN`, `Connection: close`). Idempotent; resolves when
-   * everything is closed.
+   * here is delivered (has come back from the broker), closes every client with 1001 and waits for
+   * them, all within `shutdownTimeout`, then cuts the rest and closes the push API, which answers until
+   * then (503 `SHUTTING_DOWN`, `Connection: close`). Idempotent; resolves when everything is closed.
    */
   close(): Promise<void> {
     this.closing ??= this.shutdown();
@@ -548,16 +387,16 @@ export class Gateway {
    * accepted here has come back from the broker to be delivered (at most `shutdownTimeout`); clients
    * stay connected, and the push API keeps answering (503). The workers' primary has every worker drain
    * before any closes its clients, so a push accepted by one reaches the others' clients too. Idempotent.
-   * In a cluster it ends by publishing this node's shutdown barrier and resolves with this node's id
-   * (null when no barrier could be published): see {@link awaitBarriers}.
+   * It ends by publishing this node's shutdown barrier and resolves with this node's id (null when no
+   * barrier could be published): see {@link awaitBarriers}.
    */
   drain(): Promise<string | null> {
     this.draining ??= this.stopAccepting().then(async () => {
-      const cluster = this.cluster;
-      if (cluster === null || this.state === 'stopped') return null;
+      const link = this.cluster;
+      if (link === null || this.state === 'stopped') return null;
       let published = false;
       await settlesWithin(
-        cluster.publishBarrier().then((ok) => {
+        link.publishBarrier().then((ok) => {
           published = ok;
         }),
         Math.max(0, this.shutdownDeadline - Date.now()),
@@ -587,7 +426,7 @@ export class Gateway {
     const wasRunning = this.state === 'running' || this.state === 'starting';
     this.state = 'stopping';
     this.heartbeat.stop();
-    if (this.statsStream !== null) clearInterval(this.statsStream);
+    this.statsStream.stop();
     if (!wasRunning) {
       this.state = 'stopped';
       return;
@@ -597,9 +436,9 @@ export class Gateway {
     // Requests keep being answered (pushes 503) until the end, each closing its connection: a
     // keep-alive connection cut now could reset a request its client has already sent.
     this.api.drain();
-    if (this.cluster === null) return;
-    if (!(await settlesWithin(this.cluster.settled(), this.shutdownDeadline - Date.now()))) {
-      this.log.warn(this.cluster.inFlightCounts, 'shutdown deadline passed with pushes accepted here still on their way back from the broker');
+    const link = this.link;
+    if (!(await settlesWithin(link.settled(), this.shutdownDeadline - Date.now()))) {
+      this.log.warn(link.inFlightCounts, 'shutdown deadline passed with pushes accepted here still on their way back from the broker');
     }
   }
 
@@ -607,8 +446,7 @@ export class Gateway {
     await this.drain();
     if (this.state === 'stopped') return;
     // Everything accepted is in the merger or the dispatcher: out to the sockets, ahead of the close frames.
-    this.merger.flushAll();
-    this.dispatcher.drain();
+    this.delivery.flush();
     const connections = [...this.hub.all(), ...this.hub.awaitingAuth()];
     this.log.info({ connections: connections.length }, 'shutting down: closing clients with 1001');
     for (const conn of connections) conn.close(CloseCode.GOING_AWAY, 'server shutting down');
@@ -636,84 +474,5 @@ export class Gateway {
    */
   connectionsFrom(address: string): number {
     return this.wsListener.connectionsFrom(address);
-  }
-
-  private recipientsOf(target: PushTarget): Iterable<Connection> {
-    switch (target.kind) {
-      case 'all':
-        return this.hub.all();
-      case 'room':
-        return this.hub.members(target.room) ?? [];
-      case 'conn':
-        // A connection that closed after its push was accepted still counts it, as dropped.
-        return [target.conn];
-      case 'user':
-        return this.hub.userConnections(target.user) ?? [];
-    }
-  }
-
-  // The dashboard's sample: the numbers of GET /stats (this process, its instance, the cluster), summed by the same rule.
-  private streamStats(): void {
-    if (this.hub.members(STATS_ROOM) === undefined) return;
-    const view = this.clusterView();
-    const instance = this.instanceView();
-    const item = {
-      time: Date.now(),
-      node: numericStats(this.snapshot()),
-      nodeId: this.hub.nodeId,
-      worker: this.extras.worker ?? null,
-      broker: this.brokerStatus,
-      instance: {
-        id: instance.id,
-        nodes: instance.nodes.length,
-        total: instance.total,
-        roomCount: instance.roomCount,
-        roomCountExact: instance.roomCountExact,
-        maxStalenessMs: instance.maxStalenessMs,
-        stale: instance.stale,
-      },
-      cluster:
-        view === null
-          ? null
-          : {
-              nodes: view.nodes.map(({ node, instance, role, worker, ageMs, stats }) => ({ node, instance, role, worker, ageMs, stats })),
-              total: view.total,
-              roomCount: view.roomCount,
-              roomCountExact: view.roomCountExact,
-              maxStalenessMs: view.maxStalenessMs,
-              stale: view.stale,
-            },
-    };
-    this.merger.add(`r:${STATS_ROOM}`, { kind: 'room', room: STATS_ROOM }, [JSON.stringify(item)]);
-  }
-
-  private servePage(req: IncomingMessage, res: ServerResponse): boolean {
-    if (this.pages?.serve(req, res)) return true;
-    const path = (req.url ?? '/').split('?', 1)[0];
-    if (path === '/healthz') {
-      sendJson(res, this.isRunning ? 200 : 503, { ok: this.isRunning });
-      return true;
-    }
-    return false;
-  }
-}
-
-const ALL: PushTarget = { kind: 'all' };
-
-function numericStats(snapshot: StatsSnapshot): Record<string, number> {
-  const numbers: Record<string, number> = {};
-  for (const [key, value] of Object.entries(snapshot)) if (typeof value === 'number') numbers[key] = value;
-  return numbers;
-}
-
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { sendJson } from '../server/http-reply.js';
 
 interface Page {
   body: Buffer;
@@ -28,13 +29,17 @@ const sources: Array<[string[], URL, string, Record<string, string>?]> = [
 
 /**
  * The gateway's pages on the WebSocket port: the demo console at `/`, the dashboard at `/dashboard`
- * and the browser client at `/client.js`, read once at start. A build without one of them still runs
- * the gateway and says what is missing.
+ * and the browser client at `/client.js`, read once at start, and `/healthz` (200 while the gateway
+ * runs, else 503). A build without one of the pages still runs the gateway and says what is missing.
  */
 export class Pages {
   private readonly pages = new Map<string, Page>();
 
-  constructor(log: Logger) {
+  /** @param running whether the gateway runs, for `/healthz`. */
+  constructor(
+    log: Logger,
+    private readonly running: () => boolean = () => true,
+  ) {
     for (const [paths, file, type, headers = {}] of sources) {
       try {
         const page = { body: readFileSync(file), type, headers };
@@ -45,10 +50,16 @@ export class Pages {
     }
   }
 
-  /** Serves a GET or HEAD for a known page; returns false for anything else. */
+  /** Serves a GET or HEAD for a known page, and `/healthz`; returns false for anything else. */
   serve(req: IncomingMessage, res: ServerResponse): boolean {
+    const path = (req.url ?? '/').split('?', 1)[0];
+    if (path === '/healthz') {
+      const ok = this.running();
+      sendJson(res, ok ? 200 : 503, { ok });
+      return true;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
-    const page = this.pages.get((req.url ?? '/').split('?', 1)[0]);
+    const page = this.pages.get(path);
     if (page === undefined) return false;
     res.writeHead(200, {
       'Content-Type': page.type,

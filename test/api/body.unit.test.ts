@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { BodyAbortedError, parsePushBody, readBody, stringField } from '../../src/api/body.js';
-import type { JsonItems } from '../../src/gateway/items.js';
+import type { JsonItems } from '../../src/push/items.js';
 
 const body = (text: string): Buffer => Buffer.from(text, 'utf8');
 const texts = (items: unknown): readonly string[] => (items as JsonItems).texts;

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { CodecBroker } from '../../src/broker/codec-broker.js';
 import { MemoryBroker } from '../../src/broker/memory-broker.js';
 import { ALL_CHANNEL, PRESENCE_CHANNEL } from '../../src/cluster/channels.js';
 import { type ClusterHost, ClusterLink } from '../../src/cluster/cluster-link.js';
 import { decodePushEnvelope, encodePushEnvelope, type PushEnvelope } from '../../src/cluster/envelope.js';
+import { type LinkMessage, linkCodec } from '../../src/cluster/link-message.js';
 import { silentLogger } from '../../src/log.js';
 import { postJson, startGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
@@ -42,7 +44,7 @@ describe('ClusterLink', () => {
   const link = async (bus: string, nodeId: string, timing = {}) => {
     const side = node(nodeId);
     const broker = new MemoryBroker(bus);
-    const created = new ClusterLink(broker, side.host, silentLogger(), timing);
+    const created = new ClusterLink(new CodecBroker(broker, linkCodec), side.host, silentLogger(), timing);
     links.push(created);
     await created.start();
     return { link: created, broker, ...side };
@@ -164,7 +166,7 @@ describe('POST /push/conn to a node this one cannot see', () => {
     const gw = await startGateway({ broker: 'memory://pushconn-order', presenceInterval: 0.05 });
     t.after(() => gw.close());
     const cluster = (gw.gateway as unknown as { cluster: ClusterLink }).cluster;
-    const broker = cluster.broker as MemoryBroker;
+    const broker = (cluster.broker as CodecBroker<LinkMessage>).inner as MemoryBroker;
     const toElsewhere = () => postJson(`${gw.apiUrl}/push/conn`, { conn: 'elsewhere-1', items: ['x'] });
     await waitFor(() => cluster.viewCurrent, 3000, 'a current view');
     assert.equal((await toElsewhere()).status, 404);

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it, mock } from 'node:test';
+import { CodecBroker } from '../../src/broker/codec-broker.js';
 import { MemoryBroker } from '../../src/broker/memory-broker.js';
 import { type ClusterHost, ClusterLink } from '../../src/cluster/cluster-link.js';
 import { decodePushEnvelope, encodePushEnvelope, type PushEnvelope } from '../../src/cluster/envelope.js';
+import { linkCodec } from '../../src/cluster/link-message.js';
 import { silentLogger } from '../../src/log.js';
 
 /** A node's side of a link that holds nothing and counts one connection. */
@@ -36,8 +38,8 @@ describe('ClusterLink view (fake clock, in-memory bus)', () => {
 
   it('while the view is current, reports no count older than 3 presence intervals, and drops a node silent for longer', async () => {
     mock.timers.enable({ apis: ['Date', 'setInterval'], now: 1_000_000 });
-    const a = new ClusterLink(new MemoryBroker('unit-staleness'), host('na'), silentLogger(), { presenceIntervalMs: INTERVAL });
-    const b = new ClusterLink(new MemoryBroker('unit-staleness'), host('nb'), silentLogger(), { presenceIntervalMs: INTERVAL });
+    const a = new ClusterLink(new CodecBroker(new MemoryBroker('unit-staleness'), linkCodec), host('na'), silentLogger(), { presenceIntervalMs: INTERVAL });
+    const b = new ClusterLink(new CodecBroker(new MemoryBroker('unit-staleness'), linkCodec), host('nb'), silentLogger(), { presenceIntervalMs: INTERVAL });
     try {
       await a.start();
       await b.start();

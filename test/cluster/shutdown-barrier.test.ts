@@ -25,6 +25,9 @@ class LaggingBroker implements Broker {
   get kind(): string {
     return this.inner.kind;
   }
+  get shared(): boolean {
+    return this.inner.shared;
+  }
   get status(): BrokerStatus {
     return this.inner.status;
   }

@@ -3,8 +3,8 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { parsePushBody } from '../../src/api/body.js';
 import { decodePushEnvelope, encodePushEnvelope } from '../../src/cluster/envelope.js';
-import { JsonItems } from '../../src/gateway/items.js';
 import { outline } from '../../src/protocol/json-text.js';
+import { JsonItems } from '../../src/push/items.js';
 import { anyJsonText, arrayText, fastCheckJson, handBuiltJson, type JsonText, jsonWhitespace } from '../helpers/json-texts.js';
 
 const SEED = Number(process.env.PUSHGATE_FUZZ_SEED ?? 0x5eed);

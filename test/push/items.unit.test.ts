@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { acceptItems, itemCount, JsonItems } from '../../src/gateway/items.js';
+import { acceptItems, itemCount, JsonItems } from '../../src/push/items.js';
 
 describe('pushed items', () => {
   it('counts the items of a list, and none of anything else', () => {

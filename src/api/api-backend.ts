@@ -1,0 +1,27 @@
+import type { Registry } from 'prom-client';
+import type { ClusterView, InstanceView } from '../cluster/cluster-link.js';
+import type { GatewayOptions } from '../config/options.js';
+import type { PushService } from '../push/push-service.js';
+import type { Stats, StatsSnapshot } from '../stats/stats.js';
+
+/**
+ * What the push API needs of the node behind it: the push service, the numbers it reports and its
+ * state. Declared here, by the API, so that it depends on this interface and not on the gateway
+ * (which implements it).
+ */
+export interface ApiBackend extends PushService {
+  readonly options: Readonly<Pick<GatewayOptions, 'apiKey' | 'maxBodySize' | 'apiRequestTimeout' | 'apiHeadersTimeout' | 'apiMaxConnections'>>;
+  /** The counters the API adds to (`apiRequestsAborted`, `apiConnectionsDropped`). */
+  readonly stats: Pick<Stats, 'apiRequestsAborted' | 'apiConnectionsDropped'>;
+  /** Served at `GET /metrics`. */
+  readonly metrics: Pick<Registry, 'metrics' | 'contentType'>;
+  /** Whether the node runs (false once it stops: `/healthz` 503). */
+  readonly isRunning: boolean;
+  /** The broker's state (`none` for a gateway alone). */
+  readonly brokerStatus: string;
+  /** Whether the node is one of the workers of `--workers` (`GET /stats` then lists them). */
+  readonly isWorker: boolean;
+  snapshot(): StatsSnapshot;
+  instanceView(): InstanceView;
+  clusterView(): ClusterView | null;
+}

@@ -1,0 +1,110 @@
+import type { PushEnvelope } from '../cluster/envelope.js';
+import type { Connection } from '../connection/connection.js';
+import type { Hub } from '../hub/hub.js';
+import { Dispatcher } from '../merger/dispatcher.js';
+import { Merger, type PushTarget } from '../merger/merger.js';
+import type { Stats } from '../stats/stats.js';
+
+const ALL: PushTarget = { kind: 'all' };
+
+/** How pushes are merged (`--max-batch-items`, `--max-batch-delay`). */
+export interface MergeLimits {
+  maxBatchItems: number;
+  maxBatchDelay: number;
+}
+
+/**
+ * A node's receiving end: a push that came back from the broker is merged with the others for its
+ * target, each batch is encoded and framed once per client protocol among its recipients, and the
+ * dispatcher writes each of the target's connections here the frame of its protocol. Owns the merger and the dispatcher, and counts what they deliver and drop.
+ */
+export class NodeDelivery {
+  private readonly merger: Merger;
+  private readonly dispatcher: Dispatcher;
+
+  constructor(
+    private readonly hub: Hub,
+    private readonly stats: Stats,
+    limits: MergeLimits,
+  ) {
+    this.dispatcher = new Dispatcher({
+      sent: (frame) => {
+        stats.sendMessageTotal += 1;
+        stats.itemsDelivered += frame.items;
+      },
+      failed: (frame) => {
+        stats.sendMessageFail += 1;
+        stats.itemsDropped += frame.items;
+      },
+    });
+    this.merger = new Merger(limits.maxBatchItems, limits.maxBatchDelay, (batch, target) => {
+      stats.batchesFlushed += 1;
+      this.dispatcher.enqueue(batch, this.recipientsOf(target));
+    });
+  }
+
+  /** A push for this node's clients, from the broker (whichever it is). */
+  receive(envelope: PushEnvelope): void {
+    switch (envelope.kind) {
+      case 'all':
+        this.merger.add('*', ALL, envelope.items);
+        return;
+      case 'room':
+        // A node receives only rooms it has members in; the last one may have just left.
+        if (this.hub.members(envelope.room) !== undefined) this.merger.add(`r:${envelope.room}`, { kind: 'room', room: envelope.room }, envelope.items);
+        return;
+      case 'conn': {
+        const conn = this.hub.get(envelope.conn);
+        if (conn === undefined) {
+          this.stats.itemsDropped += envelope.items.length;
+          return;
+        }
+        this.merger.add(`c:${envelope.conn}`, { kind: 'conn', conn }, envelope.items);
+        return;
+      }
+      case 'user':
+        // As rooms: the user's last connection here may have just closed.
+        if (this.hub.userConnections(envelope.user) !== undefined) this.merger.add(`u:${envelope.user}`, { kind: 'user', user: envelope.user }, envelope.items);
+    }
+  }
+
+  /** Items for this node's members of `room` that come from the node itself, not the broker (the dashboard's samples). */
+  local(room: string, items: readonly string[]): void {
+    this.merger.add(`r:${room}`, { kind: 'room', room }, items);
+  }
+
+  /** Items accepted and not yet written to (or failed for) every recipient. */
+  get pendingItems(): number {
+    return this.merger.pendingItems + this.dispatcher.pendingItems;
+  }
+
+  /** Items waiting in open batches (go-push's `mergerPending`). */
+  get mergerPending(): number {
+    return this.merger.pendingItems;
+  }
+
+  /** Frames not yet written to every recipient (go-push's `dispatchPending`). */
+  get dispatchPending(): number {
+    return this.dispatcher.pendingFrames;
+  }
+
+  /** Everything received goes out to the sockets now (a shutdown, ahead of the close frames). */
+  flush(): void {
+    this.merger.flushAll();
+    this.dispatcher.drain();
+  }
+
+  private recipientsOf(target: PushTarget): Iterable<Connection> {
+    switch (target.kind) {
+      case 'all':
+        return this.hub.all();
+      case 'room':
+        return this.hub.members(target.room) ?? [];
+      case 'conn':
+        // A connection that closed after its push was accepted still counts it, as dropped.
+        return [target.conn];
+      case 'user':
+        return this.hub.userConnections(target.user) ?? [];
+    }
+  }
+}
