@@ -1,12 +1,12 @@
 // The import rules `npm run lint` (and so `npm test` and CI) checks with dependency-cruiser:
 // `npx depcruise src bench test examples --config .dependency-cruiser.cjs`.
-// Layers, bottom up: protocol (the wire format); connection, hub, merger, push, auth, broker, cluster, config, stats
+// Layers, bottom up: protocol (the wire format); connection, transport, hub, merger, push, auth, broker, cluster, config, stats
 // (the core); server, api, web, gateway (the edge that wires the core to HTTP and WebSocket); cli (the entry point).
 // src/client is the SDK, shipped apart from the server. Type-only imports count as edges for the layer rules
 // (a type names what a module knows about), and for the cycle rule too.
 
 /** The core: modules that must not know the edge that wires them. */
-const CORE = '^src/(protocol|connection|hub|merger|push|auth|broker|cluster|config|stats)/';
+const CORE = '^src/(protocol|connection|transport|hub|merger|push|auth|broker|cluster|config|stats)/';
 /** The edge and the entry point. */
 const EDGE = '^src/(gateway|api|server|cli|web)/';
 
@@ -33,6 +33,20 @@ module.exports = {
         'reused and tested without them. What the core needs of the edge it declares itself and is handed.',
       from: { path: CORE },
       to: { path: EDGE },
+    },
+    {
+      name: 'core-knows-no-wire-format',
+      severity: 'error',
+      comment:
+        'Connections, the hub, the merger and the dispatcher work through two seams: a Transport ' +
+        '(src/transport/transport.ts) and a ClientProtocol (src/protocol/client-protocol.ts). They must not know the ' +
+        'WebSocket library, its transport, or the go-push JSON protocol behind those seams (its encoder, decoder, ' +
+        'framing), so that another transport or protocol (SSE, Pusher) can share them. The go-push module and the ws ' +
+        'transport are chosen where connections are made (src/transport/ws-connection.ts, the gateway).',
+      from: { path: '^src/(connection|hub|merger)/' },
+      to: {
+        path: ['(^|/)node_modules/(@types/)?ws/', '^src/transport/ws-', '^src/protocol/(go-push|encode|messages|prepared-frame)\\.ts$'],
+      },
     },
     {
       name: 'protocol-is-a-leaf',

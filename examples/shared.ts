@@ -7,7 +7,16 @@
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { onShutdownSignal } from '../src/cli/signals.js';
-import { CloseCode, Connection, createLogger, createOriginPolicy, type IncomingMessage, type Logger, WsListener } from '../src/index.js';
+import {
+  CloseCode,
+  type Connection,
+  connectionFromWebSocket,
+  createLogger,
+  createOriginPolicy,
+  type IncomingMessage,
+  type Logger,
+  WsListener,
+} from '../src/index.js';
 import { hostPort } from '../src/server/http-lifecycle.js';
 
 /** One example program. */
@@ -105,7 +114,7 @@ export async function runExample(example: Example): Promise<void> {
     maxMessageSize: 1024 * 1024,
     closeTimeout: CLOSE_TIMEOUT_MS,
     onConnection(ws, req) {
-      const conn = new Connection(ws, String(++lastId));
+      const conn = connectionFromWebSocket(ws, String(++lastId));
       if (!conn.isOpen) return;
       connections.add(conn);
       const origin = req.headers.origin === undefined ? 'no Origin' : `Origin ${JSON.stringify(req.headers.origin)}`;

@@ -1,8 +1,7 @@
-import type { Socket } from 'node:net';
-import { type RawData, WebSocket } from 'ws';
 import type { ConnectionAuth } from '../auth/jwt.js';
+import type { ClientProtocol, PreparedFrame } from '../protocol/client-protocol.js';
 import { CloseCode } from '../protocol/codes.js';
-import type { PreparedFrame } from '../protocol/encode.js';
+import type { Transport, TransportSink } from '../transport/transport.js';
 import { ConnectionClosedError, InboundQueue } from './inbound-queue.js';
 
 /** A message from the client: a string for a text frame, a Buffer for a binary frame. */
@@ -52,37 +51,41 @@ const OPEN = 0;
 const CLOSING = 1;
 const CLOSED = 2;
 
-const kConnection = Symbol('pushgate.connection');
-type TaggedSocket = WebSocket & { [kConnection]: Connection; _socket: Socket };
-
 /**
  * One client: the seeds' `Connection` (in/out channels, close channel, read and write loops) in Node
- * terms. The socket's own writable buffer is the out queue, bounded in bytes by `maxQueueBytes`;
- * received messages go to a handler or to a bounded in queue read by {@link readMessage} or
- * `for await`. Every method may be called at any time: after close, `send` reports `'closed'` and
- * `close` does nothing.
+ * terms, over a {@link Transport} (a `ws` WebSocket: see `connectionFromWebSocket`) and speaking one
+ * {@link ClientProtocol}. The transport's own writable buffer is the out queue, bounded in bytes by
+ * `maxQueueBytes`; received messages go to a handler or to a bounded in queue read by
+ * {@link readMessage} or `for await`. Every method may be called at any time: after close, `send`
+ * reports `'closed'` and `close` does nothing.
  *
- * The event listeners are module functions shared by all connections (no closures per connection),
- * and optional state (rooms, in queue, the `closed` promise) is created only when used.
+ * Fields other modules may change each name their single owner; room membership is the hub's alone
+ * (`Hub.roomsOf`). Optional state (in queue, the `closed` promise) is created only when used.
  */
-export class Connection {
+export class Connection implements TransportSink {
   /** Unique id, addressable with `POST /push/conn`. */
   readonly id: string;
-  /** The authenticated user, once authentication sets it; `undefined` for anonymous clients. */
+  /** How this client's frames are decoded and its server messages encoded; fixed for its lifetime. */
+  readonly protocol: ClientProtocol;
+  /**
+   * The authenticated user; `undefined` for anonymous clients. Owned by the hub, which indexes
+   * connections by user: set it only through `Hub.setUser`.
+   */
   userId: string | undefined = undefined;
-  /** Authentication state (rooms allowed, expiry) when the gateway requires tokens; null otherwise. */
+  /**
+   * Authentication state (rooms allowed, expiry) when the gateway requires tokens; null otherwise.
+   * Owned by the gateway's client handler (which sets it at admission and on AUTH); the heartbeat
+   * sweep reads it and marks `warnAt` once it has sent the expiry warning.
+   */
   auth: ConnectionAuth | null = null;
-  /** Rooms this connection is in, owned by the hub; `null` until the first join. */
-  rooms: Set<string> | null = null;
-  /** `Date.now()` of the last frame received (message, ping or pong), read by the heartbeat sweep. */
-  lastSeen: number;
-  /** Frames waiting for this connection's next write; owned by the dispatcher. */
+  /** Frames waiting for this connection's next write. Owned by the dispatcher: nothing else reads or writes it. */
   outbox: PreparedFrame | PreparedFrame[] | null = null;
 
-  private readonly ws: TaggedSocket;
+  private readonly transport: Transport;
   private readonly limits: ConnectionLimits;
   private readonly handler: ConnectionHandler | null;
   private state = OPEN;
+  private seenAt: number;
   private tokens: number;
   private tokensAt: number;
   private inbound: InboundQueue<IncomingMessage> | null = null;
@@ -91,30 +94,34 @@ export class Connection {
   private resolveClosed: ((info: CloseInfo) => void) | null = null;
 
   /**
-   * Wraps an open `ws` WebSocket. With a `handler`, messages go to `handler.onMessage`; without one,
-   * they queue for {@link readMessage} and async iteration.
+   * Wraps an open transport. With a `handler`, messages go to `handler.onMessage`; without one, they
+   * queue for {@link readMessage} and async iteration.
    */
-  constructor(ws: WebSocket, id: string, limits: ConnectionLimits = defaultConnectionLimits, handler: ConnectionHandler | null = null) {
-    this.ws = ws as TaggedSocket;
+  constructor(
+    transport: Transport,
+    id: string,
+    protocol: ClientProtocol,
+    limits: ConnectionLimits = defaultConnectionLimits,
+    handler: ConnectionHandler | null = null,
+  ) {
+    this.transport = transport;
     this.id = id;
+    this.protocol = protocol;
     this.limits = limits;
     this.handler = handler;
-    this.lastSeen = Date.now();
+    this.seenAt = Date.now();
     this.tokens = Math.max(1, limits.maxClientRate);
-    this.tokensAt = this.lastSeen;
-    this.ws[kConnection] = this;
-    ws.on('message', onWsMessage);
-    ws.on('pong', onWsAlive);
-    ws.on('ping', onWsAlive);
-    ws.on('close', onWsClose);
-    ws.on('error', onWsError);
-    if (ws.readyState !== WebSocket.OPEN) {
-      // ws will not emit 'close' again for a socket that is already gone: settle now.
+    this.tokensAt = this.seenAt;
+    if (!transport.attach(this)) {
+      // A transport already gone reports nothing more: settle now.
       this.finish({ code: 1006, reason: 'socket was not open', by: 'client' });
       this.state = CLOSED;
-      ws.removeAllListeners();
-      if (ws.readyState === WebSocket.CLOSING) ws.terminate();
     }
+  }
+
+  /** `Date.now()` of the last frame received (message, ping or pong), read by the heartbeat sweep. */
+  get lastSeen(): number {
+    return this.seenAt;
   }
 
   /** `true` until the connection starts closing. */
@@ -129,12 +136,12 @@ export class Connection {
 
   /** Bytes written but not yet taken by the kernel: the out queue's current length. */
   get queuedBytes(): number {
-    return this.ws.bufferedAmount;
+    return this.transport.queuedBytes;
   }
 
   /** The remote address, for logs. */
   get remoteAddress(): string | undefined {
-    return this.ws._socket?.remoteAddress;
+    return this.transport.remoteAddress;
   }
 
   /** Resolves once the socket is fully closed; never rejects. */
@@ -157,7 +164,7 @@ export class Connection {
     const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
     const admitted = this.admit(size);
     if (admitted !== 'sent') return admitted;
-    this.ws.send(data, { binary: typeof data !== 'string' });
+    this.transport.send(data);
     return 'sent';
   }
 
@@ -169,9 +176,7 @@ export class Connection {
     if (this.state !== OPEN) return 'closed';
     const admitted = this.admit(frame.bytes.length);
     if (admitted !== 'sent') return admitted;
-    // ws frames synchronously when permessage-deflate is off (the gateway never enables it), so its
-    // sender holds no queue that these bytes could overtake.
-    this.ws._socket.write(frame.bytes);
+    this.transport.write(frame.bytes);
     return 'sent';
   }
 
@@ -185,22 +190,19 @@ export class Connection {
     for (const frame of frames) size += frame.bytes.length;
     const admitted = this.admit(size);
     if (admitted !== 'sent') return admitted;
-    const socket = this.ws._socket;
-    socket.cork();
-    for (const frame of frames) socket.write(frame.bytes);
-    socket.uncork();
+    this.transport.writeMany(frames);
     return 'sent';
   }
 
   // Whether `size` more bytes may be written now: 'sent' yes, else why not (and the connection is over).
   private admit(size: number): SendResult {
-    if (this.ws.readyState !== WebSocket.OPEN) {
+    if (!this.transport.isOpen) {
       // The client's close frame arrived (ws answered it); the socket lingers until TCP closes. Nothing
       // written now would be read: the connection is over for its owner already.
       this.finish({ code: 1000, reason: 'closed by the client', by: 'client' });
       return 'closed';
     }
-    const queued = this.ws.bufferedAmount;
+    const queued = this.transport.queuedBytes;
     // An empty queue always takes one message, however large, so a big push is never refused outright.
     if (queued === 0 || queued + size <= this.limits.maxQueueBytes) return 'sent';
     this.handler?.onSlow?.(this);
@@ -239,43 +241,42 @@ export class Connection {
     if (this.state !== OPEN) return;
     const fitted = fitCloseReason(reason);
     this.finish({ code, reason: fitted, by: 'server' });
-    this.ws.close(code, fitted);
+    this.transport.close(code, fitted);
   }
 
   /** Destroys the socket at once, without a closing handshake (e.g. when a shutdown deadline passes). */
   terminate(): void {
     if (this.state === OPEN) this.finish({ code: 1006, reason: 'terminated', by: 'server' });
-    this.ws.terminate();
+    this.transport.terminate();
   }
 
   private inboundQueue(): InboundQueue<IncomingMessage> {
     if (this.inbound === null) {
       this.inbound = new InboundQueue((length) => {
-        if (length < this.limits.maxInboundMessages && this.ws.isPaused) this.ws.resume();
+        if (length < this.limits.maxInboundMessages && this.transport.isPaused) this.transport.resume();
       });
       if (this.state !== OPEN) this.inbound.end();
     }
     return this.inbound;
   }
 
-  /** @internal */
-  receive(data: RawData, isBinary: boolean): void {
+  /** @internal The transport's report of a message. */
+  transportMessage(data: Buffer, isBinary: boolean): void {
     if (this.state !== OPEN) return;
     const now = Date.now();
-    this.lastSeen = now;
+    this.seenAt = now;
     if (this.limits.maxClientRate > 0 && !this.takeToken(now)) {
       this.close(CloseCode.POLICY_VIOLATION, 'message rate limit exceeded');
       return;
     }
-    const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-    const message: IncomingMessage = isBinary ? buffer : buffer.toString('utf8');
+    const message: IncomingMessage = isBinary ? data : data.toString('utf8');
     if (this.handler !== null) {
       this.handler.onMessage(this, message);
       return;
     }
     const queue = this.inboundQueue();
     queue.push(message);
-    if (queue.length >= this.limits.maxInboundMessages) this.ws.pause();
+    if (queue.length >= this.limits.maxInboundMessages) this.transport.pause();
   }
 
   // A token bucket refilled lazily from the clock: no timer per connection.
@@ -289,19 +290,24 @@ export class Connection {
     return true;
   }
 
-  /** @internal */
-  socketClosed(code: number, reason: Buffer): void {
-    if (this.state === OPEN) this.finish({ code, reason: reason.toString(), by: 'client' });
+  /** @internal The transport's report of a ping or pong. */
+  transportAlive(): void {
+    this.seenAt = Date.now();
+  }
+
+  /** @internal The transport's report that the socket is gone. */
+  transportClosed(code: number, reason: string): void {
+    if (this.state === OPEN) this.finish({ code, reason, by: 'client' });
     this.state = CLOSED;
     const info = this.closeInfo as CloseInfo;
     this.resolveClosed?.(info);
     this.resolveClosed = null;
     // Drop the references a closed connection would otherwise keep alive.
-    this.ws.removeAllListeners();
+    this.transport.detach();
   }
 
-  /** @internal */
-  protocolError(code: number, reason: string): void {
+  /** @internal The transport's report of a client breaking the wire protocol (it closes with `code` itself). */
+  transportError(code: number, reason: string): void {
     if (this.state === OPEN) this.finish({ code, reason, by: 'server' });
   }
 
@@ -324,27 +330,4 @@ function fitCloseReason(reason: string): string {
   let cut = reason.slice(0, 123);
   while (Buffer.byteLength(cut) > 123) cut = cut.slice(0, -1);
   return cut;
-}
-
-function onWsMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
-  (this as TaggedSocket)[kConnection].receive(data, isBinary);
-}
-
-function onWsAlive(this: WebSocket): void {
-  (this as TaggedSocket)[kConnection].lastSeen = Date.now();
-}
-
-function onWsClose(this: WebSocket, code: number, reason: Buffer): void {
-  (this as TaggedSocket)[kConnection].socketClosed(code, reason);
-}
-
-// ws answers a protocol error itself, with a close frame carrying the status below; the connection
-// records that status as its own close so owners and stats see why it ended.
-const protocolErrorStatus: Record<string, number> = {
-  WS_ERR_INVALID_UTF8: CloseCode.INVALID_PAYLOAD,
-  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: CloseCode.MESSAGE_TOO_BIG,
-};
-
-function onWsError(this: WebSocket, error: Error & { code?: string }): void {
-  (this as TaggedSocket)[kConnection].protocolError(protocolErrorStatus[error.code ?? ''] ?? 1002, error.message);
 }

@@ -1,15 +1,12 @@
 import type { Logger } from 'pino';
 import type { ApiKey } from '../api/api-key.js';
-import { grantedAuth, type JwtVerifier } from '../auth/jwt.js';
+import { grantedAuth, type JwtVerifier, pendingAuth, type TokenGrant } from '../auth/jwt.js';
 import type { CloseInfo, Connection, ConnectionHandler, IncomingMessage } from '../connection/connection.js';
 import type { Hub } from '../hub/hub.js';
+import type { ClientRequest, RequestId } from '../protocol/client-protocol.js';
 import { CloseCode, errorRegistry } from '../protocol/codes.js';
-import { encodeAck, encodeError, encodePong } from '../protocol/encode.js';
 import { type ErrorFrameBody, frameError } from '../protocol/errors.js';
-import { type ClientRequest, decodeClientMessage, type RequestId } from '../protocol/messages.js';
 import type { Stats } from '../stats/stats.js';
-
-const PONG = encodePong(undefined);
 
 /**
  * The room the dashboard joins: every second its members get this node's counters and the cluster
@@ -40,9 +37,10 @@ export function statsAccess(publicStats: boolean, hasApiKey: boolean): StatsAcce
 const inputCloseCodes = new Set<number>([1002, CloseCode.UNSUPPORTED_DATA, CloseCode.INVALID_PAYLOAD, CloseCode.POLICY_VIOLATION, CloseCode.MESSAGE_TOO_BIG]);
 
 /**
- * The gateway's side of the wire protocol: one shared handler for every connection, answering PING,
- * JOIN and LEAVE, refusing what it cannot use with an ERROR frame or a close code, and taking closed
- * connections out of the hub.
+ * The gateway's side of the client protocol: one shared handler for every connection, answering PING,
+ * JOIN, LEAVE and AUTH through the connection's own protocol (it decodes and encodes; this decides),
+ * refusing what it cannot use with an ERROR frame or a close code, and taking closed connections out
+ * of the hub. The owner of each connection's `auth` state: {@link startAuth} at admission, AUTH after.
  */
 export class ClientHandler implements ConnectionHandler {
   /** In a cluster: a promise settled once pushes to a newly joined room will arrive here. */
@@ -57,12 +55,28 @@ export class ClientHandler implements ConnectionHandler {
     private readonly policy: ClientAuthPolicy = { verifier: null, apiKey: null, publicStats: false },
   ) {}
 
+  /**
+   * Sets a new connection's authentication state when authentication is on: authenticated by its
+   * handshake token (`grant`), or to authenticate with AUTH within `timeoutMs` (`grant` null). Returns
+   * whether it must wait for its AUTH before it may be pushed to.
+   */
+  startAuth(conn: Connection, grant: TokenGrant | null, timeoutMs: number): boolean {
+    const now = Date.now();
+    if (grant === null) {
+      conn.auth = pendingAuth(now + timeoutMs);
+      return true;
+    }
+    conn.auth = grantedAuth(grant, now);
+    this.hub.setUser(conn, grant.userId);
+    return false;
+  }
+
   onMessage(conn: Connection, message: IncomingMessage): void {
-    if (typeof message !== 'string') {
-      conn.close(CloseCode.UNSUPPORTED_DATA, 'binary frames are not supported; send JSON text frames');
+    const request = conn.protocol.decode(message);
+    if (request.type === 'REFUSED') {
+      conn.close(request.close, request.reason);
       return;
     }
-    const request = decodeClientMessage(message);
     this.stats.requestsTotal += 1;
     const auth = conn.auth;
     if (auth !== null && auth.pendingUntil > 0 && request.type !== 'AUTH') {
@@ -74,7 +88,7 @@ export class ClientHandler implements ConnectionHandler {
         this.fail(conn, request.id, request);
         return;
       case 'PING':
-        conn.send(request.id === undefined ? PONG : encodePong(request.id));
+        conn.sendPrepared(conn.protocol.pong(request.id));
         return;
       case 'AUTH':
         this.authenticate(conn, request);
@@ -142,8 +156,9 @@ export class ClientHandler implements ConnectionHandler {
         // A first AUTH brings the connection online: from now on pushes reach it (not before).
         this.hub.promote(conn);
         // A narrower fresh token takes its holder out of the rooms it no longer allows.
-        if (grant.rooms !== null && conn.rooms !== null) {
-          for (const room of [...conn.rooms]) if (room !== STATS_ROOM && !grant.rooms.allows(room)) this.hub.leave(conn, room);
+        const rooms = this.hub.roomsOf(conn);
+        if (grant.rooms !== null && rooms !== undefined) {
+          for (const room of [...rooms]) if (room !== STATS_ROOM && !grant.rooms.allows(room)) this.hub.leave(conn, room);
         }
         this.ackWhenReady(conn, request.id, grant.userId === undefined ? null : this.userReady(grant.userId));
       },
@@ -175,12 +190,12 @@ export class ClientHandler implements ConnectionHandler {
   }
 
   private ack(conn: Connection, id: RequestId | undefined): void {
-    if (id !== undefined) conn.send(encodeAck(id, conn.id));
+    if (id !== undefined) conn.sendPrepared(conn.protocol.ack(id, conn.id));
   }
 
   private fail(conn: Connection, id: RequestId | undefined, { code, message }: ErrorFrameBody): void {
     this.stats.errorFrames += 1;
-    conn.send(encodeError(id, code, message));
+    conn.sendPrepared(conn.protocol.error(id, code, message));
   }
 }
 

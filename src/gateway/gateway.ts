@@ -1,11 +1,10 @@
-import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { ApiBackend } from '../api/api-backend.js';
-import { ApiKey, isLoopback } from '../api/api-key.js';
+import { isLoopback } from '../api/api-key.js';
 import { ApiServer } from '../api/api-server.js';
-import { grantedAuth, handshakeToken, JwtVerifier, KeyFileError, offersAuthFirst, pendingAuth, TokenError, type TokenGrant } from '../auth/jwt.js';
+import { JwtVerifier, KeyFileError } from '../auth/jwt.js';
 import { createOriginPolicy, type OriginPolicy } from '../auth/origin.js';
 import type { Broker } from '../broker/broker.js';
 import { CodecBroker } from '../broker/codec-broker.js';
@@ -15,22 +14,20 @@ import type { PushEnvelope } from '../cluster/envelope.js';
 import { IpcBroker } from '../cluster/ipc-broker.js';
 import { type LinkMessage, linkCodec } from '../cluster/link-message.js';
 import { type GatewayOptions, OptionError, optionSpec, resolveOptions } from '../config/options.js';
-import { Connection, type ConnectionLimits } from '../connection/connection.js';
 import { Heartbeat } from '../hub/heartbeat.js';
 import { Hub } from '../hub/hub.js';
 import { silentLogger } from '../log.js';
-import { CloseCode } from '../protocol/codes.js';
-import { handshakeRefusal } from '../protocol/errors.js';
 import { BrokerPushService } from '../push/broker-push-service.js';
 import { NodeDelivery } from '../push/node-delivery.js';
 import type { PushResult, PushService } from '../push/push-service.js';
-import { type HandshakeVerdict, WsListener } from '../server/ws-listener.js';
+import { WsListener } from '../server/ws-listener.js';
 import { createMetricsRegistry } from '../stats/metrics.js';
 import { NodeStats, numericStats } from '../stats/node-stats.js';
 import { Stats, type StatsSnapshot } from '../stats/stats.js';
 import { Pages } from '../web/pages.js';
 import { StatsStream } from '../web/stats-stream.js';
-import { ClientHandler, STATS_ROOM } from './client-handler.js';
+import { type AuthContext, ClientAdmission } from './client-admission.js';
+import { type ClientHandler, STATS_ROOM } from './client-handler.js';
 import { Shutdown } from './shutdown.js';
 import { logStartup } from './startup-log.js';
 
@@ -56,12 +53,6 @@ export interface GatewayExtras {
    */
   instance?: string;
 }
-
-/**
- * What admission hands to {@link Gateway.accept} when authentication is on: the handshake's verified
- * token, or `null` when it carried none (the client must then send AUTH first).
- */
-type AuthContext = { grant: TokenGrant | null };
 
 /** WebSocket paths: go-push's `/connect` and the seeds' `/ws`. */
 export const WEBSOCKET_PATHS = ['/connect', '/ws'] as const;
@@ -94,7 +85,7 @@ export class Gateway implements ApiBackend, PushService {
   private readonly originPolicy: OriginPolicy;
   /** Verifies connection tokens; null when authentication is off. */
   private readonly verifier: JwtVerifier | null;
-  private readonly limits: ConnectionLimits;
+  private readonly admission: ClientAdmission;
   private readonly handler: ClientHandler;
   private readonly delivery: NodeDelivery;
   private readonly pushes: PushService;
@@ -132,16 +123,15 @@ export class Gateway implements ApiBackend, PushService {
     }
     this.hub = new Hub(this.options.maxRooms);
     this.instanceId = extras.instance ?? this.hub.nodeId;
-    this.limits = Object.freeze({
-      maxQueueBytes: this.options.maxQueueBytes,
-      maxInboundMessages: 64,
-      maxClientRate: this.options.maxClientRate,
-    });
-    this.handler = new ClientHandler(this.hub, this.stats, log, {
+    this.admission = new ClientAdmission({
+      options: this.options,
+      hub: this.hub,
+      stats: this.stats,
+      log,
       verifier: this.verifier,
-      apiKey: this.options.apiKey === '' ? null : new ApiKey(this.options.apiKey),
-      publicStats: this.options.publicStats,
+      accepting: () => this.state === 'running' || this.state === 'starting',
     });
+    this.handler = this.admission.handler;
     this.delivery = new NodeDelivery(this.hub, this.stats, this.options);
     this.pushes = new BrokerPushService(this.hub, () => this.link, this.stats, this.options, {
       accepting: () => this.state === 'running',
@@ -182,8 +172,8 @@ export class Gateway implements ApiBackend, PushService {
       maxMessageSize: this.options.maxMessageSize,
       handshakeTimeout: this.options.handshakeTimeout * 1000,
       maxConnectionsPerIp: this.options.maxConnectionsPerIp,
-      admit: (req) => this.admitHandshake(req),
-      onConnection: (ws, _req, context) => this.accept(ws, context as AuthContext | undefined),
+      admit: (req) => this.admission.admitHandshake(req),
+      onConnection: (ws, _req, context) => this.admission.accept(ws, context as AuthContext | undefined),
       onRefused: (status, reason, req) => {
         this.stats.handshakesRefused += 1;
         log.info({ status, reason, origin: req.headers.origin, address: req.socket.remoteAddress }, 'handshake refused');
@@ -441,52 +431,11 @@ export class Gateway implements ApiBackend, PushService {
     this.log.info('stopped');
   }
 
-  // Checks a handshake that passed path, origin and the per-address count (all in the listener): the
-  // token when authentication is on (from the `token` query parameter or a `pushgate.token.<jwt>` subprotocol).
-  private async admitHandshake(req: IncomingMessage): Promise<HandshakeVerdict> {
-    if (this.verifier === null) return { ok: true };
-    const token = handshakeToken(req.url, req.headers['sec-websocket-protocol']);
-    if (token === null) {
-      if (offersAuthFirst(req.headers['sec-websocket-protocol'])) return { ok: true, context: { grant: null } satisfies AuthContext };
-      return handshakeRefusal.UNAUTHORIZED.noToken();
-    }
-    try {
-      return { ok: true, context: { grant: await this.verifier.verify(token) } satisfies AuthContext };
-    } catch (error) {
-      if (!(error instanceof TokenError)) throw error;
-      return handshakeRefusal.UNAUTHORIZED.badToken(error.message);
-    }
-  }
-
   /**
    * Sockets `address` holds against `maxConnectionsPerIp` on the WebSocket port: connections (until
    * their socket is gone) and handshakes under way; 0 when the limit is off.
    */
   connectionsFrom(address: string): number {
     return this.wsListener.connectionsFrom(address);
-  }
-
-  private accept(ws: import('ws').WebSocket, context: AuthContext | undefined): void {
-    if (this.state !== 'running' && this.state !== 'starting') {
-      ws.close(CloseCode.GOING_AWAY, 'server shutting down');
-      return;
-    }
-    const conn = new Connection(ws, this.hub.nextId(), this.limits, this.handler);
-    if (!conn.isOpen) return;
-    if (this.verifier !== null) {
-      const now = Date.now();
-      const grant = context?.grant ?? null;
-      if (grant === null) {
-        conn.auth = pendingAuth(now + this.options.handshakeTimeout * 1000);
-      } else {
-        conn.auth = grantedAuth(grant, now);
-        conn.userId = grant.userId;
-      }
-    }
-    // Until its AUTH succeeds, a connection without a token is held apart: no push reaches it.
-    if (conn.auth !== null && conn.auth.pendingUntil > 0) this.hub.addAwaitingAuth(conn);
-    else this.hub.add(conn);
-    this.stats.connectionsTotal += 1;
-    this.log.debug({ conn: conn.id, address: conn.remoteAddress }, 'connection opened');
   }
 }

@@ -1,6 +1,5 @@
 import type { Connection } from '../connection/connection.js';
 import { CloseCode, WarningCode } from '../protocol/codes.js';
-import { encodeWarning } from '../protocol/encode.js';
 import type { Hub } from './hub.js';
 
 /** What one sweep did besides heartbeat closes (authentication deadlines). */
@@ -92,8 +91,8 @@ export class Heartbeat {
         state.warnAt = Infinity;
         auth.warned += 1;
         const left = Math.max(0, state.expiresAt - now);
-        conn.send(
-          encodeWarning(WarningCode.TOKEN_EXPIRING, `the token expires in ${Math.ceil(left / 1000)} s; the connection is then closed with 4001`, {
+        conn.sendPrepared(
+          conn.protocol.warning(WarningCode.TOKEN_EXPIRING, `the token expires in ${Math.ceil(left / 1000)} s; the connection is then closed with 4001`, {
             expiresIn: left,
           }),
         );

@@ -6,8 +6,10 @@ import { ConnectionIndex } from './connection-index.js';
 export type JoinResult = 'joined' | 'already-joined' | 'too-many-rooms';
 
 /**
- * The connections of one gateway process and their rooms: two indexes, room → members and
- * connection → rooms (the latter held by each connection). The only place that changes either.
+ * The connections of one gateway process and their rooms, Socket.IO's adapter in pushgate terms:
+ * room → members and connection → rooms (its `rooms` and `sids` maps), and user → connections beside
+ * them. The only owner of membership: nothing else records or changes who is in which room, and a
+ * connection's `userId` is set here only ({@link setUser}), as the user index is keyed by it.
  *
  * Connections that still have to authenticate (AUTH as their first message) are kept apart, in
  * {@link awaitingAuth}: no push reaches them, {@link get} does not find them and {@link size} does not
@@ -22,6 +24,8 @@ export class Hub {
   private readonly unauthenticated = new Set<Connection>();
   /** Room → its members here. */
   private readonly rooms = new ConnectionIndex();
+  /** Connection → the rooms it is in; only connections in at least one room have an entry. */
+  private readonly roomsByConn = new Map<Connection, Set<string>>();
   /** Authenticated user id → that user's connections here. */
   private readonly users = new ConnectionIndex();
   private sequence = 0;
@@ -114,13 +118,15 @@ export class Hub {
   /** Removes a connection (online or awaiting AUTH) and takes it out of every room. */
   remove(conn: Connection): void {
     if (this.unauthenticated.delete(conn)) return; // never indexed: no rooms, no user
-    if (this.connections.get(conn.id) !== conn) return;
-    this.connections.delete(conn.id);
-    if (conn.userId !== undefined) this.users.delete(conn.userId, conn);
-    if (conn.rooms !== null) {
-      for (const room of conn.rooms) this.rooms.delete(room, conn);
-      conn.rooms = null;
+    if (this.connections.get(conn.id) === conn) {
+      this.connections.delete(conn.id);
+      if (conn.userId !== undefined) this.users.delete(conn.userId, conn);
     }
+    // Keyed by the connection itself: its membership goes even if a newer connection reused its id.
+    const rooms = this.roomsByConn.get(conn);
+    if (rooms === undefined) return;
+    this.roomsByConn.delete(conn);
+    for (const room of rooms) this.rooms.delete(room, conn);
   }
 
   /** The online connection with this id (one awaiting AUTH is not online yet). */
@@ -148,18 +154,27 @@ export class Hub {
     return this.rooms.get(room);
   }
 
+  /** The rooms a connection is in here (none: undefined). */
+  roomsOf(conn: Connection): ReadonlySet<string> | undefined {
+    return this.roomsByConn.get(conn);
+  }
+
+  /** Puts a connection in a room, unless it is there already or in `maxRooms` rooms. */
   join(conn: Connection, room: string): JoinResult {
-    if (conn.rooms?.has(room)) return 'already-joined';
-    if ((conn.rooms?.size ?? 0) >= this.maxRooms) return 'too-many-rooms';
-    (conn.rooms ??= new Set()).add(room);
+    let rooms = this.roomsByConn.get(conn);
+    if (rooms?.has(room)) return 'already-joined';
+    if ((rooms?.size ?? 0) >= this.maxRooms) return 'too-many-rooms';
+    if (rooms === undefined) this.roomsByConn.set(conn, (rooms = new Set()));
+    rooms.add(room);
     this.rooms.add(room, conn);
     return 'joined';
   }
 
   /** Returns whether the connection was in the room. */
   leave(conn: Connection, room: string): boolean {
-    if (conn.rooms === null || !conn.rooms.delete(room)) return false;
-    if (conn.rooms.size === 0) conn.rooms = null;
+    const rooms = this.roomsByConn.get(conn);
+    if (rooms === undefined || !rooms.delete(room)) return false;
+    if (rooms.size === 0) this.roomsByConn.delete(conn);
     this.rooms.delete(room, conn);
     return true;
   }

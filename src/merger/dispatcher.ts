@@ -1,5 +1,6 @@
 import type { Connection } from '../connection/connection.js';
-import type { PreparedFrame } from '../protocol/encode.js';
+import type { PreparedFrame } from '../protocol/client-protocol.js';
+import type { Deliverable } from './push-batch.js';
 
 /** What happened to deliveries, for the owner's counters. */
 export interface DispatchCounters {
@@ -38,10 +39,18 @@ export class Dispatcher {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /** Queues `frame` for every recipient. Frames with no recipient are dropped here, uncounted: nobody was addressed. */
-  enqueue(frame: PreparedFrame, recipients: Iterable<Connection>): void {
+  /**
+   * Queues `batch` for every recipient, as the frame of the recipient's protocol. A batch with no
+   * recipient is dropped here, uncounted (and never encoded): nobody was addressed.
+   */
+  enqueue(batch: Deliverable, recipients: Iterable<Connection>): void {
     let count = 0;
     for (const conn of recipients) {
+      const frame = batch.frameFor(conn.protocol);
+      if (frame.remaining++ === 0) {
+        this.pendingItems += frame.items;
+        this.pendingFrames += 1;
+      }
       const outbox = conn.outbox;
       if (outbox === null) {
         conn.outbox = frame;
@@ -50,11 +59,7 @@ export class Dispatcher {
       else conn.outbox = [outbox, frame];
       count += 1;
     }
-    if (count === 0) return;
-    frame.remaining = count;
-    this.pendingItems += frame.items;
-    this.pendingFrames += 1;
-    this.schedule();
+    if (count > 0) this.schedule();
   }
 
   /** Writes everything queued, now (used by a graceful shutdown). */

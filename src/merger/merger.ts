@@ -1,5 +1,5 @@
 import type { Connection } from '../connection/connection.js';
-import { encodePush, type PreparedFrame, prepareFrame } from '../protocol/encode.js';
+import { PushBatch } from './push-batch.js';
 
 /** Where a batch goes: everyone, one room, one connection, or one user's connections. */
 export type PushTarget = { kind: 'all' } | { kind: 'room'; room: string } | { kind: 'conn'; conn: Connection } | { kind: 'user'; user: string };
@@ -18,11 +18,14 @@ interface Batch {
  */
 export const LOADED_HOLD_MS = 16;
 
-/** Receives each closed batch, encoded and framed once, with the key it was merged under. */
-export type FlushHandler = (frame: PreparedFrame, target: PushTarget) => void;
+/**
+ * Receives each closed batch with its target, synchronously: the batch is encoded (once per protocol)
+ * as its recipients' frames are asked for, during this call.
+ */
+export type FlushHandler = (batch: PushBatch, target: PushTarget) => void;
 
 /**
- * Merges items pushed to the same target into one PUSH frame. A batch is flushed when it holds
+ * Merges items pushed to the same target into one PUSH batch, encoded by each recipient's protocol (never here). A batch is flushed when it holds
  * `maxBatchItems`, otherwise at the end of the current event-loop turn (`setImmediate`), so a burst of
  * pushes handled in one turn goes out as one frame while a lone push waits for nothing; with
  * `maxBatchDelay` > 0 batches may wait that many milliseconds for more. Batching grows with load: while
@@ -33,8 +36,8 @@ export type FlushHandler = (frame: PreparedFrame, target: PushTarget) => void;
  */
 export class Merger {
   private readonly batches = new Map<string, Batch>();
-  /** The last frame flushed per key, while it may still be on its way. */
-  private readonly inFlight = new Map<string, PreparedFrame>();
+  /** The last batch flushed per key, while it may still be on its way. */
+  private readonly inFlight = new Map<string, PushBatch>();
   private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
   /** Items accepted but not yet flushed (go-push's `mergerPending`). */
   pendingItems = 0;
@@ -102,7 +105,7 @@ export class Merger {
     let held = false;
     for (const [key, batch] of this.batches) {
       const previous = this.inFlight.get(key);
-      if (previous !== undefined && previous.remaining > 0 && now - batch.openedAt < LOADED_HOLD_MS) {
+      if (previous !== undefined && now - batch.openedAt < LOADED_HOLD_MS && previous.inFlight) {
         held = true;
         continue;
       }
@@ -110,7 +113,7 @@ export class Merger {
     }
     // Frames already delivered need no tracking; without this, every key ever pushed to would stay.
     if (this.inFlight.size > 2 * this.batches.size + 256) {
-      for (const [key, frame] of this.inFlight) if (frame.remaining === 0) this.inFlight.delete(key);
+      for (const [key, flushed] of this.inFlight) if (!flushed.inFlight) this.inFlight.delete(key);
     }
     if (held) this.schedule();
   }
@@ -119,9 +122,9 @@ export class Merger {
     this.batches.delete(key);
     this.pendingItems -= batch.items.length;
     const room = batch.target.kind === 'room' ? batch.target.room : undefined;
-    const frame = prepareFrame(encodePush(batch.items, room), batch.items.length);
-    this.onFlush(frame, batch.target);
-    if (frame.remaining > 0) this.inFlight.set(key, frame);
+    const flushed = new PushBatch(batch.items, room);
+    this.onFlush(flushed, batch.target);
+    if (flushed.inFlight) this.inFlight.set(key, flushed);
     else this.inFlight.delete(key);
   }
 }

@@ -1,27 +1,10 @@
-import { Sender } from 'ws';
+import type { RequestId } from './client-protocol.js';
 import type { ErrorCodeName } from './codes.js';
-import type { RequestId } from './messages.js';
 
-/**
- * A server message serialised and WebSocket-framed once, ready to be written as the same bytes to any
- * number of sockets.
- */
-export interface PreparedFrame {
-  /** Header and payload of one unmasked, final text frame. */
-  readonly bytes: Buffer;
-  /** How many pushed items the frame carries (0 for control answers). */
-  readonly items: number;
-  /** Recipients it has yet to be written to (or fail for); kept by the dispatcher. */
-  remaining: number;
-}
+// The frame type and its framing live in prepared-frame.ts; re-exported for existing importers.
+export { type PreparedFrame, prepareFrame } from './prepared-frame.js';
 
-const frameOptions = { fin: true, opcode: 0x01, mask: false, readOnly: false, rsv1: false };
-
-/** Serialises `text` once and frames it as one unmasked text frame. */
-export function prepareFrame(text: string, items = 0): PreparedFrame {
-  const parts = Sender.frame(Buffer.from(text), frameOptions);
-  return { bytes: parts.length === 1 ? parts[0] : Buffer.concat(parts), items, remaining: 0 };
-}
+// go-push's server messages as JSON text; src/protocol/go-push.ts frames them.
 
 /**
  * The PUSH message for a batch. `items` are JSON texts already validated and serialised when the push

@@ -1,24 +1,8 @@
-import type { ErrorCodeName } from './codes.js';
+import type { ClientRequest, DecodeFailure, RequestId } from './client-protocol.js';
 import { type ErrorFrameBody, frameError } from './errors.js';
 import { roomNameProblem } from './room-name.js';
 
-/** A request id as the client sent it: echoed unchanged in the ACK, PONG or ERROR that answers it. */
-export type RequestId = string | number;
-
-/** A client request, decoded and validated. */
-export type ClientRequest =
-  | { type: 'PING'; id: RequestId | undefined }
-  | { type: 'JOIN'; id: RequestId | undefined; room: string; key?: string }
-  | { type: 'LEAVE'; id: RequestId | undefined; room: string }
-  | { type: 'AUTH'; id: RequestId | undefined; token: string };
-
-/** A frame that could not be decoded: what to answer with. */
-export interface DecodeFailure {
-  type: 'INVALID';
-  id: RequestId | undefined;
-  code: ErrorCodeName;
-  message: string;
-}
+export type { ClientRequest, DecodeFailure, RequestId };
 
 function failure(id: RequestId | undefined, { code, message }: ErrorFrameBody): DecodeFailure {
   return { type: 'INVALID', id, code, message };

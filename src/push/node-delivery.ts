@@ -15,8 +15,8 @@ export interface MergeLimits {
 
 /**
  * A node's receiving end: a push that came back from the broker is merged with the others for its
- * target, each batch is encoded and framed once, and the dispatcher writes the frame to the target's
- * connections here. Owns the merger and the dispatcher, and counts what they deliver and drop.
+ * target, each batch is encoded and framed once per client protocol among its recipients, and the
+ * dispatcher writes each of the target's connections here the frame of its protocol. Owns the merger and the dispatcher, and counts what they deliver and drop.
  */
 export class NodeDelivery {
   private readonly merger: Merger;
@@ -37,9 +37,9 @@ export class NodeDelivery {
         stats.itemsDropped += frame.items;
       },
     });
-    this.merger = new Merger(limits.maxBatchItems, limits.maxBatchDelay, (frame, target) => {
+    this.merger = new Merger(limits.maxBatchItems, limits.maxBatchDelay, (batch, target) => {
       stats.batchesFlushed += 1;
-      this.dispatcher.enqueue(frame, this.recipientsOf(target));
+      this.dispatcher.enqueue(batch, this.recipientsOf(target));
     });
   }
 

@@ -3,8 +3,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { Connection, type ConnectionHandler } from '../../src/connection/connection.js';
+import type { ConnectionHandler, ConnectionLimits } from '../../src/connection/connection.js';
 import { ConnectionClosedError } from '../../src/connection/inbound-queue.js';
+import { connectionFromWebSocket } from '../../src/transport/ws-connection.js';
 import { TestClient } from '../helpers/client.js';
 import { withTimeout } from '../helpers/wait.js';
 
@@ -51,9 +52,9 @@ describe('Connection', () => {
   });
   after(() => srv.close());
 
-  async function pair(limits?: Partial<ConstructorParameters<typeof Connection>[2]>, handler: ConnectionHandler | null = null) {
+  async function pair(limits?: Partial<ConnectionLimits>, handler: ConnectionHandler | null = null) {
     const client = await TestClient.open(srv.url);
-    const conn = new Connection(await srv.next(), 't-1', { maxQueueBytes: 1 << 20, maxInboundMessages: 4, maxClientRate: 0, ...limits }, handler);
+    const conn = connectionFromWebSocket(await srv.next(), 't-1', { maxQueueBytes: 1 << 20, maxInboundMessages: 4, maxClientRate: 0, ...limits }, handler);
     return { client, conn };
   }
 
@@ -127,7 +128,7 @@ describe('Connection', () => {
     const ws = await srv.next();
     client.terminate();
     await new Promise<void>((resolve) => ws.once('close', () => resolve()));
-    const conn = new Connection(ws, 't-2');
+    const conn = connectionFromWebSocket(ws, 't-2');
     assert.equal(conn.isClosed, true);
     assert.equal(conn.send('x'), 'closed');
     assert.equal((await withTimeout(conn.closed, 1000, 'closed')).code, 1006);

@@ -4,6 +4,8 @@ import { grantedAuth, pendingAuth } from '../../src/auth/jwt.js';
 import type { Connection } from '../../src/connection/connection.js';
 import { type AuthSweepCounts, Heartbeat } from '../../src/hub/heartbeat.js';
 import type { Hub } from '../../src/hub/hub.js';
+import { goPushProtocol } from '../../src/protocol/go-push.js';
+import type { PreparedFrame } from '../../src/protocol/prepared-frame.js';
 
 /** A stand-in connection recording how it was closed and what it was sent. */
 interface FakeConn {
@@ -19,8 +21,11 @@ function fakeConn(lastSeen: number, auth: Connection['auth'] = null): FakeConn &
     close(code: number, reason: string) {
       conn.closed ??= { code, reason };
     },
-    send(text: string) {
-      conn.sent.push(text);
+    protocol: goPushProtocol,
+    sendPrepared(frame: PreparedFrame) {
+      // One unmasked text frame: a 2-byte header for payloads up to 125 bytes, 4 bytes up to 64 KiB.
+      const length = frame.bytes[1]! & 0x7f;
+      conn.sent.push(frame.bytes.subarray(length === 126 ? 4 : 2).toString());
     },
   }) as unknown as FakeConn & Connection;
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Connection, SendResult } from '../../src/connection/connection.js';
 import { Dispatcher } from '../../src/merger/dispatcher.js';
-import { type PreparedFrame, prepareFrame } from '../../src/protocol/encode.js';
+import { type PreparedFrame, prepareFrame as prepare } from '../../src/protocol/encode.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** A stand-in recipient recording each write: one entry per write, with the frames it carried. */
@@ -20,6 +20,12 @@ function recipient(writes: string[], name: string, result: SendResult = 'sent'):
     },
   } as unknown as Connection;
 }
+
+/** A batch of one frame, whatever the recipient's protocol. */
+const prepareFrame = (text: string, items: number) => {
+  const frame = prepare(text, items);
+  return { frameFor: () => frame };
+};
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const counters = () => {

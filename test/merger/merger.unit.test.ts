@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it, mock } from 'node:test';
 import { LOADED_HOLD_MS, Merger, type PushTarget } from '../../src/merger/merger.js';
 import type { PreparedFrame } from '../../src/protocol/encode.js';
+import { goPushProtocol } from '../../src/protocol/go-push.js';
 
 /** One end of an event-loop turn: the merger's end-of-turn flush (a setImmediate queued earlier) has run. */
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -20,7 +21,8 @@ function merger(maxBatchItems = 100, maxBatchDelayMs = 0) {
   const m = new Merger(
     maxBatchItems,
     maxBatchDelayMs,
-    (frame, target) => {
+    (batch, target) => {
+      const frame = batch.frameFor(goPushProtocol);
       // The frame is one unmasked text frame: a 2-byte header for short payloads, 4 bytes up to 64 KiB.
       const length = frame.bytes[1]! & 0x7f;
       const payload = frame.bytes.subarray(length === 126 ? 4 : 2).toString();

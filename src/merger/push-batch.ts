@@ -1,0 +1,51 @@
+import type { ClientProtocol, PreparedFrame } from '../protocol/client-protocol.js';
+
+/** Something the dispatcher can deliver: the frame each recipient's protocol reads it as. */
+export interface Deliverable {
+  /** The frame for recipients speaking `protocol`; the same object for every such recipient. */
+  frameFor(protocol: ClientProtocol): PreparedFrame;
+}
+
+/**
+ * A flushed batch of items for one target, encoded lazily once per protocol among its recipients:
+ * the first protocol asked gets a field (with one protocol in use, that is all: no map, no allocation
+ * per recipient), any other one an entry of a small map.
+ */
+export class PushBatch implements Deliverable {
+  private protocol: ClientProtocol | null = null;
+  private frame: PreparedFrame | null = null;
+  private others: Map<ClientProtocol, PreparedFrame> | null = null;
+
+  /**
+   * @param items the batch's JSON texts, in push order.
+   * @param room the room named in the PUSH (undefined for pushes to all, a connection or a user).
+   */
+  constructor(
+    readonly items: readonly string[],
+    readonly room: string | undefined,
+  ) {}
+
+  frameFor(protocol: ClientProtocol): PreparedFrame {
+    if (protocol === this.protocol) return this.frame as PreparedFrame;
+    if (this.protocol === null) {
+      this.protocol = protocol;
+      return (this.frame = protocol.push(this.items, this.room));
+    }
+    const others = (this.others ??= new Map());
+    let frame = others.get(protocol);
+    if (frame === undefined) others.set(protocol, (frame = protocol.push(this.items, this.room)));
+    return frame;
+  }
+
+  /** Whether one of its frames is still to be written to some recipient. */
+  get inFlight(): boolean {
+    if (this.frame !== null && this.frame.remaining > 0) return true;
+    if (this.others !== null) for (const frame of this.others.values()) if (frame.remaining > 0) return true;
+    return false;
+  }
+
+  /** How many protocols it was encoded for so far. */
+  get encodings(): number {
+    return (this.frame === null ? 0 : 1) + (this.others?.size ?? 0);
+  }
+}

@@ -1,0 +1,70 @@
+import type { ErrorCodeName } from './codes.js';
+
+/**
+ * A server message serialised and framed once, ready to be written as the same bytes to any number of
+ * connections of its protocol.
+ */
+export interface PreparedFrame {
+  /** The bytes to write: for go-push, header and payload of one unmasked, final WebSocket text frame. */
+  readonly bytes: Buffer;
+  /** How many pushed items the frame carries (0 for control answers). */
+  readonly items: number;
+  /** Recipients it has yet to be written to (or fail for); kept by the dispatcher, 0 for frames it never saw. */
+  remaining: number;
+}
+
+/** A request id as the client sent it: echoed unchanged in the ACK, PONG or ERROR that answers it. */
+export type RequestId = string | number;
+
+/** A client request, decoded and validated: the operations a client protocol maps its frames to. */
+export type ClientRequest =
+  | { type: 'PING'; id: RequestId | undefined }
+  | { type: 'JOIN'; id: RequestId | undefined; room: string; key?: string }
+  | { type: 'LEAVE'; id: RequestId | undefined; room: string }
+  | { type: 'AUTH'; id: RequestId | undefined; token: string };
+
+/** A frame that could not be decoded: what to answer with. */
+export interface DecodeFailure {
+  type: 'INVALID';
+  id: RequestId | undefined;
+  code: ErrorCodeName;
+  message: string;
+}
+
+/** A frame the protocol does not speak at all (a binary frame of a text protocol): the connection is closed. */
+export interface FrameRefusal {
+  type: 'REFUSED';
+  /** The close code (from {@link CloseCode}). */
+  close: number;
+  reason: string;
+}
+
+/** What a client frame amounts to. */
+export type DecodedFrame = ClientRequest | DecodeFailure | FrameRefusal;
+
+/**
+ * A client protocol: how one wire format maps client frames to operations and server messages to
+ * bytes. Every connection has one (set when it is made); hub, merger and dispatcher never look inside,
+ * they only ask the recipient's protocol for its frame. go-push's JSON messages are one
+ * (src/protocol/go-push.ts). Frames it returns may be shared by every connection of the protocol:
+ * nobody may change their bytes.
+ */
+export interface ClientProtocol {
+  /** A short name, for logs and stats. */
+  readonly name: string;
+  /** Decodes one client message (text: a string, binary: a Buffer). Never throws. */
+  decode(message: string | Buffer): DecodedFrame;
+  /**
+   * The PUSH of a batch: `items` are JSON texts, validated and serialised when accepted, for `room`
+   * (undefined: a push to everyone, a connection or a user). The frame's `items` is `items.length`.
+   */
+  push(items: readonly string[], room: string | undefined): PreparedFrame;
+  /** The answer to a request that carried an id, telling the client its connection id. */
+  ack(id: RequestId, conn: string): PreparedFrame;
+  /** A refused request (the id when it had one). */
+  error(id: RequestId | undefined, code: ErrorCodeName, message: string): PreparedFrame;
+  /** The answer to a PING. */
+  pong(id: RequestId | undefined): PreparedFrame;
+  /** A warning the server volunteers (e.g. a token about to expire); `extra` values are sent as they are. */
+  warning(code: string, message: string, extra?: Record<string, number | string>): PreparedFrame;
+}

@@ -1,0 +1,128 @@
+import type { Socket } from 'node:net';
+import { type RawData, WebSocket } from 'ws';
+import { CloseCode } from '../protocol/codes.js';
+import { frameMessage } from '../protocol/prepared-frame.js';
+import type { Transport, TransportSink } from './transport.js';
+
+const kSink = Symbol('pushgate.sink');
+type TaggedSocket = WebSocket & { [kSink]: TransportSink; _socket: Socket };
+
+/**
+ * A `ws` WebSocket as a {@link Transport}. Data frames are framed here (`ws`'s own `Sender.frame`, the
+ * bytes `ws.send` would write) and written straight to the socket, pre-framed ones likewise: one write
+ * path for every data byte, so nothing can overtake anything. `ws` keeps pings, pongs and close frames,
+ * which it writes synchronously too (permessage-deflate off: its sender never queues). The only module
+ * that touches `ws`'s private `_socket`.
+ *
+ * Its listeners are module functions shared by every socket, which finds its sink through a tag: no
+ * closure per connection.
+ */
+export class WsTransport implements Transport {
+  private readonly ws: TaggedSocket;
+
+  constructor(ws: WebSocket) {
+    this.ws = ws as TaggedSocket;
+  }
+
+  attach(sink: TransportSink): boolean {
+    const ws = this.ws;
+    if (ws.readyState !== WebSocket.OPEN) {
+      // ws will not emit 'close' again for a socket that is already gone.
+      ws.removeAllListeners();
+      if (ws.readyState === WebSocket.CLOSING) ws.terminate();
+      return false;
+    }
+    ws[kSink] = sink;
+    ws.on('message', onWsMessage);
+    ws.on('pong', onWsAlive);
+    ws.on('ping', onWsAlive);
+    ws.on('close', onWsClose);
+    ws.on('error', onWsError);
+    return true;
+  }
+
+  get isOpen(): boolean {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  get queuedBytes(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.ws._socket?.remoteAddress;
+  }
+
+  send(data: string | Buffer): void {
+    const binary = typeof data !== 'string';
+    const parts = frameMessage(binary ? data : Buffer.from(data), binary);
+    if (parts.length === 1) this.ws._socket.write(parts[0]);
+    else this.writeParts(parts);
+  }
+
+  write(bytes: Buffer): void {
+    this.ws._socket.write(bytes);
+  }
+
+  writeMany(frames: readonly { readonly bytes: Buffer }[]): void {
+    const socket = this.ws._socket;
+    socket.cork();
+    for (const frame of frames) socket.write(frame.bytes);
+    socket.uncork();
+  }
+
+  private writeParts(parts: readonly Buffer[]): void {
+    const socket = this.ws._socket;
+    socket.cork();
+    for (const part of parts) socket.write(part);
+    socket.uncork();
+  }
+
+  close(code: number, reason: string): void {
+    this.ws.close(code, reason);
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  pause(): void {
+    this.ws.pause();
+  }
+
+  resume(): void {
+    this.ws.resume();
+  }
+
+  get isPaused(): boolean {
+    return this.ws.isPaused;
+  }
+
+  detach(): void {
+    this.ws.removeAllListeners();
+  }
+}
+
+function onWsMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+  (this as TaggedSocket)[kSink].transportMessage(buffer, isBinary);
+}
+
+function onWsAlive(this: WebSocket): void {
+  (this as TaggedSocket)[kSink].transportAlive();
+}
+
+function onWsClose(this: WebSocket, code: number, reason: Buffer): void {
+  (this as TaggedSocket)[kSink].transportClosed(code, reason.toString());
+}
+
+// ws answers a protocol error itself, with a close frame carrying the status below; the connection
+// records that status as its own close so owners and stats see why it ended.
+const protocolErrorStatus: Record<string, number> = {
+  WS_ERR_INVALID_UTF8: CloseCode.INVALID_PAYLOAD,
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: CloseCode.MESSAGE_TOO_BIG,
+};
+
+function onWsError(this: WebSocket, error: Error & { code?: string }): void {
+  (this as TaggedSocket)[kSink].transportError(protocolErrorStatus[error.code ?? ''] ?? 1002, error.message);
+}
