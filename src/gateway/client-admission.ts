@@ -1,16 +1,18 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { ApiKey } from '../api/api-key.js';
-import { handshakeToken, type JwtVerifier, offersAuthFirst, TokenError, type TokenGrant } from '../auth/jwt.js';
-import type { GatewayOptions } from '../config/options.js';
+import { handshakeToken, JwtVerifier, KeyFileError, offersAuthFirst, TokenError, type TokenGrant } from '../auth/jwt.js';
+import { createOriginPolicy, type OriginPolicy } from '../auth/origin.js';
+import { type GatewayOptions, OptionError, optionSpec } from '../config/options.js';
 import type { ConnectionLimits } from '../connection/connection.js';
 import type { Hub } from '../hub/hub.js';
 import type { ClientProtocol } from '../protocol/client-protocol.js';
 import { CloseCode } from '../protocol/codes.js';
 import { handshakeRefusal } from '../protocol/errors.js';
 import { goPushProtocol } from '../protocol/go-push.js';
-import type { HandshakeVerdict } from '../server/ws-listener.js';
+import { type HandshakeVerdict, WsListener } from '../server/ws-listener.js';
 import type { Stats } from '../stats/stats.js';
 import { connectionFromWebSocket } from '../transport/ws-connection.js';
 import { ClientHandler } from './client-handler.js';
@@ -21,45 +23,93 @@ import { ClientHandler } from './client-handler.js';
  */
 export type AuthContext = { grant: TokenGrant | null };
 
+/** WebSocket paths: go-push's `/connect` and the seeds' `/ws`. */
+export const WEBSOCKET_PATHS = ['/connect', '/ws'] as const;
+
 /** What admission needs of its gateway. */
 export interface ClientAdmissionDeps {
   options: Readonly<GatewayOptions>;
   hub: Hub;
   stats: Stats;
   log: Logger;
-  /** Verifies connection tokens; null when authentication is off. */
-  verifier: JwtVerifier | null;
   /** Whether new connections are still taken (false once a shutdown began). */
   accepting(): boolean;
+  /** Serves a plain HTTP request on the WebSocket port (the pages); false when it is none of them. */
+  serve(req: IncomingMessage, res: ServerResponse): boolean;
 }
 
 /**
- * Client admission on the WebSocket port, after the listener's own checks (path, origin, per-address
- * count): the token of the upgrade request ({@link admitHandshake}, run in the `upgrade` handling),
- * then the accepted WebSocket made a connection of the client protocol, with the limits and the
- * handler every connection shares, and put in the hub ({@link accept}).
+ * Client admission on the WebSocket port: the listener's own checks (path, origin, per-address count),
+ * the token of the upgrade request ({@link admitHandshake}, run in the `upgrade` handling), then the
+ * accepted WebSocket made a connection of the client protocol, with the limits and the handler every
+ * connection shares, and put in the hub ({@link accept}).
  */
 export class ClientAdmission {
   /** The one handler of every client connection. */
   readonly handler: ClientHandler;
   /** The limits every client connection shares (one frozen object). */
   readonly limits: Readonly<ConnectionLimits>;
+  /** Which pages may open WebSockets here. */
+  readonly originPolicy: OriginPolicy;
+  /** The WebSocket port. */
+  readonly listener: WsListener;
+  /** Verifies connection tokens; null when authentication is off. */
+  private readonly verifier: JwtVerifier | null;
 
+  /** Throws an `OptionError` for a JWT key file that cannot be used. */
   constructor(
     private readonly deps: ClientAdmissionDeps,
     private readonly protocol: ClientProtocol = goPushProtocol,
   ) {
-    const { options } = deps;
+    const { options, stats, log } = deps;
+    try {
+      this.verifier = JwtVerifier.fromOptions(options);
+    } catch (error) {
+      if (error instanceof KeyFileError) throw new OptionError(optionSpec('jwtPublicKey') ?? 'jwtPublicKey', error.message);
+      throw error;
+    }
+    this.originPolicy = createOriginPolicy(options.allowedOrigins, options.host.split(','));
     this.limits = Object.freeze({
       maxQueueBytes: options.maxQueueBytes,
       maxInboundMessages: 64,
       maxClientRate: options.maxClientRate,
     });
-    this.handler = new ClientHandler(deps.hub, deps.stats, deps.log, {
-      verifier: deps.verifier,
+    this.handler = new ClientHandler(deps.hub, stats, log, {
+      verifier: this.verifier,
       apiKey: options.apiKey === '' ? null : new ApiKey(options.apiKey),
       publicStats: options.publicStats,
     });
+    this.listener = new WsListener({
+      host: options.host,
+      port: options.port,
+      paths: WEBSOCKET_PATHS,
+      originPolicy: this.originPolicy,
+      maxMessageSize: options.maxMessageSize,
+      handshakeTimeout: options.handshakeTimeout * 1000,
+      maxConnectionsPerIp: options.maxConnectionsPerIp,
+      admit: (req) => this.admitHandshake(req),
+      onConnection: (ws, _req, context) => this.accept(ws, context as AuthContext | undefined),
+      onRefused: (status, reason, req) => {
+        stats.handshakesRefused += 1;
+        log.info({ status, reason, origin: req.headers.origin, address: req.socket.remoteAddress }, 'handshake refused');
+      },
+      onAborted: (req) => {
+        stats.handshakesAborted += 1;
+        log.debug({ address: req.socket.remoteAddress }, 'handshake aborted by the client');
+      },
+      onRequest: (req, res) => deps.serve(req, res),
+      onError: (error) => log.error({ err: error }, 'WebSocket server error'),
+    });
+  }
+
+  /** Whether connections must authenticate (a JWT secret or key is set). */
+  get authenticates(): boolean {
+    return this.verifier !== null;
+  }
+
+  /** Binds the WebSocket port. */
+  listen(): Promise<AddressInfo> {
+    return this.listener.listen();
   }
 
   /**
@@ -68,7 +118,7 @@ export class ClientAdmission {
    * subprotocol). The verdict's context goes to {@link accept}.
    */
   async admitHandshake(req: IncomingMessage): Promise<HandshakeVerdict> {
-    const verifier = this.deps.verifier;
+    const verifier = this.verifier;
     if (verifier === null) return { ok: true };
     const token = handshakeToken(req.url, req.headers['sec-websocket-protocol']);
     if (token === null) {
@@ -93,7 +143,7 @@ export class ClientAdmission {
     const conn = connectionFromWebSocket(ws, hub.nextId(), this.limits, this.handler, this.protocol);
     if (!conn.isOpen) return;
     // Until its AUTH succeeds, a connection without a token is held apart: no push reaches it.
-    const awaitingAuth = this.deps.verifier !== null && this.handler.startAuth(conn, context?.grant ?? null, options.handshakeTimeout * 1000);
+    const awaitingAuth = this.verifier !== null && this.handler.startAuth(conn, context?.grant ?? null, options.handshakeTimeout * 1000);
     if (awaitingAuth) hub.addAwaitingAuth(conn);
     else hub.add(conn);
     stats.connectionsTotal += 1;

@@ -2,37 +2,32 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { ApiBackend } from '../api/api-backend.js';
-import { isLoopback } from '../api/api-key.js';
 import { ApiServer } from '../api/api-server.js';
-import { JwtVerifier, KeyFileError } from '../auth/jwt.js';
-import { createOriginPolicy, type OriginPolicy } from '../auth/origin.js';
 import type { Broker } from '../broker/broker.js';
-import { CodecBroker } from '../broker/codec-broker.js';
-import { brokerLiveness, createBroker } from '../broker/create-broker.js';
-import { ClusterLink, type ClusterView, type InstanceView } from '../cluster/cluster-link.js';
-import type { PushEnvelope } from '../cluster/envelope.js';
+import type { ClusterLink, ClusterView, InstanceView } from '../cluster/cluster-link.js';
 import { IpcBroker } from '../cluster/ipc-broker.js';
-import { type LinkMessage, linkCodec } from '../cluster/link-message.js';
-import { type GatewayOptions, OptionError, optionSpec, resolveOptions } from '../config/options.js';
+import { type GatewayOptions, resolveOptions } from '../config/options.js';
 import { Heartbeat } from '../hub/heartbeat.js';
 import { Hub } from '../hub/hub.js';
 import { silentLogger } from '../log.js';
 import { BrokerPushService } from '../push/broker-push-service.js';
 import { NodeDelivery } from '../push/node-delivery.js';
 import type { PushResult, PushService } from '../push/push-service.js';
-import { WsListener } from '../server/ws-listener.js';
+import type { WsListener } from '../server/ws-listener.js';
 import { createMetricsRegistry } from '../stats/metrics.js';
 import { NodeStats, numericStats } from '../stats/node-stats.js';
 import { Stats, type StatsSnapshot } from '../stats/stats.js';
 import { Pages } from '../web/pages.js';
 import { StatsStream } from '../web/stats-stream.js';
-import { type AuthContext, ClientAdmission } from './client-admission.js';
+import { ClientAdmission } from './client-admission.js';
 import { type ClientHandler, STATS_ROOM } from './client-handler.js';
+import { linkNode } from './node-link.js';
 import { Shutdown } from './shutdown.js';
-import { logStartup } from './startup-log.js';
+import { checkStartable, logStartup } from './startup.js';
 
 export { MAX_USER_ID_LENGTH } from '../push/broker-push-service.js';
 export type { PushResult } from '../push/push-service.js';
+export { WEBSOCKET_PATHS } from './client-admission.js';
 export { STATS_ROOM };
 
 /** The bound addresses, known once {@link Gateway.listen} resolved (null for a side this role does not serve). */
@@ -53,9 +48,6 @@ export interface GatewayExtras {
    */
   instance?: string;
 }
-
-/** WebSocket paths: go-push's `/connect` and the seeds' `/ws`. */
-export const WEBSOCKET_PATHS = ['/connect', '/ws'] as const;
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -82,9 +74,6 @@ export class Gateway implements ApiBackend, PushService {
   /** The instance this process belongs to (see {@link GatewayExtras.instance}). */
   readonly instanceId: string;
 
-  private readonly originPolicy: OriginPolicy;
-  /** Verifies connection tokens; null when authentication is off. */
-  private readonly verifier: JwtVerifier | null;
   private readonly admission: ClientAdmission;
   private readonly handler: ClientHandler;
   private readonly delivery: NodeDelivery;
@@ -114,13 +103,6 @@ export class Gateway implements ApiBackend, PushService {
     this.options = Object.freeze(resolveOptions(options));
     this.log = log;
     this.extras = extras;
-    this.originPolicy = createOriginPolicy(this.options.allowedOrigins, this.options.host.split(','));
-    try {
-      this.verifier = JwtVerifier.fromOptions(this.options);
-    } catch (error) {
-      if (error instanceof KeyFileError) throw new OptionError(optionSpec('jwtPublicKey') ?? 'jwtPublicKey', error.message);
-      throw error;
-    }
     this.hub = new Hub(this.options.maxRooms);
     this.instanceId = extras.instance ?? this.hub.nodeId;
     this.admission = new ClientAdmission({
@@ -128,9 +110,10 @@ export class Gateway implements ApiBackend, PushService {
       hub: this.hub,
       stats: this.stats,
       log,
-      verifier: this.verifier,
       accepting: () => this.state === 'running' || this.state === 'starting',
+      serve: (req, res) => this.pages?.serve(req, res) ?? false,
     });
+    this.wsListener = this.admission.listener;
     this.handler = this.admission.handler;
     this.delivery = new NodeDelivery(this.hub, this.stats, this.options);
     this.pushes = new BrokerPushService(this.hub, () => this.link, this.stats, this.options, {
@@ -155,7 +138,7 @@ export class Gateway implements ApiBackend, PushService {
         this.stats.heartbeatDisconnects += count;
         log.debug({ count }, 'heartbeat timeout');
       },
-      this.verifier === null ? null : 1000,
+      this.admission.authenticates ? 1000 : null,
       (counts) => log.debug(counts, 'authentication sweep'),
     );
     this.metrics = createMetricsRegistry(
@@ -164,27 +147,6 @@ export class Gateway implements ApiBackend, PushService {
     );
     // Each worker or node serves its own /metrics: a label tells them apart in one Prometheus.
     this.metrics.setDefaultLabels({ node: this.hub.nodeId });
-    this.wsListener = new WsListener({
-      host: this.options.host,
-      port: this.options.port,
-      paths: WEBSOCKET_PATHS,
-      originPolicy: this.originPolicy,
-      maxMessageSize: this.options.maxMessageSize,
-      handshakeTimeout: this.options.handshakeTimeout * 1000,
-      maxConnectionsPerIp: this.options.maxConnectionsPerIp,
-      admit: (req) => this.admission.admitHandshake(req),
-      onConnection: (ws, _req, context) => this.admission.accept(ws, context as AuthContext | undefined),
-      onRefused: (status, reason, req) => {
-        this.stats.handshakesRefused += 1;
-        log.info({ status, reason, origin: req.headers.origin, address: req.socket.remoteAddress }, 'handshake refused');
-      },
-      onAborted: (req) => {
-        this.stats.handshakesAborted += 1;
-        log.debug({ address: req.socket.remoteAddress }, 'handshake aborted by the client');
-      },
-      onRequest: (req, res) => this.pages?.serve(req, res) ?? false,
-      onError: (error) => log.error({ err: error }, 'WebSocket server error'),
-    });
     this.api = new ApiServer(this, log);
   }
 
@@ -215,33 +177,9 @@ export class Gateway implements ApiBackend, PushService {
   async listen(): Promise<GatewayAddresses> {
     if (this.state !== 'new') throw new Error('listen() may be called once');
     this.state = 'starting';
-    let ws: AddressInfo | null = null;
-    let api: AddressInfo | null = null;
-    try {
-      const bound = (async () => {
-        this.checkStartable();
-        const broker = await this.createBroker();
-        this.cluster = new ClusterLink(broker, this.linkHost(), this.log, {
-          presenceIntervalMs: this.options.presenceInterval * 1000,
-          publishTimeoutMs: this.options.brokerTimeout,
-          probeIntervalMs: this.options.brokerProbeInterval,
-          clockSkewMs: this.options.brokerClockSkew,
-        });
-        const link = this.cluster;
-        this.hub.onRoomChange = (room, open) => (open ? link.roomOpened(room) : link.roomClosed(room));
-        this.handler.roomReady = (room) => link.roomReady(room);
-        this.hub.onUserChange = (user, open) => (open ? link.userOpened(user) : link.userClosed(user));
-        this.handler.userReady = (user) => link.userReady(user);
-        await link.start();
-        if (this.servesConnections) {
-          this.pages = new Pages(this.log, () => this.isRunning);
-          ws = await this.wsListener.listen();
-        }
-        if (this.servesApi) api = await this.api.listen(this.options.apiPort, this.options.apiHost);
-      })();
-      this.starting = bound;
-      await bound;
-    } catch (error) {
+    const starting = this.start();
+    this.starting = starting;
+    const addresses = await starting.catch(async (error: unknown) => {
       // Release whichever port did bind, so a failed start leaves nothing behind.
       this.state = 'stopped';
       void this.wsListener.stopAccepting();
@@ -249,47 +187,41 @@ export class Gateway implements ApiBackend, PushService {
       void this.api.close();
       await this.cluster?.stop().catch(() => undefined);
       throw error;
-    }
-    if (this.closing !== null || this.draining !== null) return { ws, api }; // close() or drain() was called meanwhile: it takes over from here
+    });
+    if (this.closing !== null || this.draining !== null) return addresses; // close() or drain() was called meanwhile: it takes over from here
     this.state = 'running';
     this.heartbeat.start();
     if (this.servesConnections) this.statsStream.start();
-    const link = this.link;
-    logStartup(this.log, {
-      ws,
-      api,
-      port: this.options.port,
-      originPolicy: this.originPolicy,
-      allowedOrigins: this.options.allowedOrigins,
-      statsRoom: STATS_ROOM,
-      publicStats: this.options.publicStats,
-      hasApiKey: this.options.apiKey !== '',
-      servesConnections: this.servesConnections,
-      sharedBroker: link.broker.shared ? link.broker.kind : null,
-      nodeId: this.hub.nodeId,
+    const { broker } = this.link;
+    const facts = { originPolicy: this.admission.originPolicy, statsRoom: STATS_ROOM, nodeId: this.hub.nodeId };
+    logStartup(this.log, this.options, { ...addresses, ...facts, sharedBroker: broker.shared ? broker.kind : null });
+    return addresses;
+  }
+
+  private async start(): Promise<GatewayAddresses> {
+    checkStartable(this.options, this.extras.broker !== undefined);
+    const { options, log, hub, handler, delivery, stats, extras } = this;
+    const counters = () => numericStats(this.snapshot());
+    this.cluster = await linkNode({
+      options,
+      log,
+      hub,
+      handler,
+      delivery,
+      stats,
+      broker: extras.broker,
+      instance: this.instanceId,
+      worker: extras.worker ?? null,
+      counters,
     });
+    await this.cluster.start();
+    let ws: AddressInfo | null = null;
+    if (this.servesConnections) {
+      this.pages = new Pages(log, () => this.isRunning);
+      ws = await this.admission.listen();
+    }
+    const api = this.servesApi ? await this.api.listen(options.apiPort, options.apiHost) : null;
     return { ws, api };
-  }
-
-  // Refuses to start where the options cannot work together.
-  private checkStartable(): void {
-    if (this.servesApi && this.options.apiKey === '' && !isLoopback(this.options.apiHost)) {
-      throw new OptionError(
-        optionSpec('apiKey') ?? 'apiKey',
-        `the push API would listen on ${this.options.apiHost} without a key: set --api-key (PUSHGATE_API_KEY), or listen on a loopback address`,
-      );
-    }
-    if (this.extras.broker === undefined && this.options.broker === 'memory' && this.options.role !== 'both') {
-      throw new OptionError(
-        optionSpec('broker') ?? 'broker',
-        `role ${this.options.role} needs a broker shared with the other role (redis://… or nats://…), not memory`,
-      );
-    }
-  }
-
-  private async createBroker(): Promise<Broker<LinkMessage>> {
-    if (this.extras.broker !== undefined) return new CodecBroker(this.extras.broker, linkCodec);
-    return createBroker(this.options.broker, linkCodec, this.log, brokerLiveness(this.options));
   }
 
   private get link(): ClusterLink {
@@ -297,56 +229,26 @@ export class Gateway implements ApiBackend, PushService {
     return this.cluster;
   }
 
-  /**
-   * Pushes items to every connection (on every node, in a cluster). `items` is an array of JSON
-   * values, each serialised once here (or, from the push API, the items' exact texts). Rejects with a
-   * {@link PushError} when refused: `INVALID_BODY` for an empty list or a value JSON cannot hold,
-   * `ITEM_TOO_DEEP` past `maxItemDepth`, 503s when full or stopping. Pushes made in one event-loop
-   * turn share frames.
-   */
+  // The push service's calls, for library users (see PushService for what each answers).
+
+  /** Pushes items to every connection (on every node, in a cluster); pushes made in one event-loop turn share frames. */
   pushAll(items: unknown): Promise<PushResult> {
     return this.pushes.pushAll(items);
   }
 
-  /** Pushes items to the members of `room`, as one or more PUSH frames naming the room. */
+  /** Pushes items to the members of `room`. */
   pushRoom(room: string, items: unknown): Promise<PushResult> {
     return this.pushes.pushRoom(room, items);
   }
 
-  /**
-   * Pushes items to one connection by id, on whichever node holds it; 404 (`CONN_NOT_FOUND`) when
-   * no live node holds it, 503 `BROKER_UNAVAILABLE` while this node's view of the cluster is not current.
-   */
+  /** Pushes items to one connection by id, on whichever node holds it (404 when none does). */
   pushConn(id: string, items: unknown): Promise<PushResult> {
     return this.pushes.pushConn(id, items);
   }
 
-  /**
-   * Pushes items to every connection of an authenticated user (the token's `sub`), on every node, as
-   * PUSH frames without a room. `recipients` counts the user's connections on this node only.
-   */
+  /** Pushes items to every connection of an authenticated user (the token's `sub`). */
   pushUser(user: string, items: unknown): Promise<PushResult> {
     return this.pushes.pushUser(user, items);
-  }
-
-  // What the broker link needs of this node.
-  private linkHost() {
-    return {
-      nodeId: this.hub.nodeId,
-      instance: this.instanceId,
-      role: this.options.role,
-      worker: this.extras.worker ?? null,
-      holdsConnections: this.servesConnections,
-      deliver: (push: PushEnvelope) => this.delivery.receive(push),
-      expired: () => {
-        this.stats.pushesExpired += 1;
-      },
-      stats: () => numericStats(this.snapshot()),
-      rooms: () => this.hub.roomSizes(),
-      users: () => this.hub.userIds(),
-      holdsRoom: (room: string) => this.hub.members(room) !== undefined,
-      holdsUser: (user: string) => this.hub.userConnections(user) !== undefined,
-    };
   }
 
   /** This process's own counters and gauges, live (what `/metrics` exports and presence reports). */

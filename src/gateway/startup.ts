@@ -1,6 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { isLoopback } from '../api/api-key.js';
 import type { OriginPolicy } from '../auth/origin.js';
+import { type GatewayOptions, OptionError, optionSpec } from '../config/options.js';
 import { hostPort } from '../server/http-lifecycle.js';
 import { type StatsAccess, statsAccess } from './client-handler.js';
 
@@ -11,36 +13,50 @@ const STATS_ACCESS_LINES: Record<StatsAccess, string> = {
   closed: 'closed: start with --public-stats to open it to anyone, or set --api-key and open /dashboard#key=<API key>',
 };
 
-/** What a gateway that has just started says of itself. */
+/**
+ * Refuses to start (an `OptionError` naming the option) where the options cannot work together: a push
+ * API off loopback without a key, or a role of a split deployment without a broker the roles share.
+ */
+export function checkStartable(options: Readonly<GatewayOptions>, hasOwnBroker: boolean): void {
+  if (options.role !== 'gateway' && options.apiKey === '' && !isLoopback(options.apiHost)) {
+    throw new OptionError(
+      optionSpec('apiKey') ?? 'apiKey',
+      `the push API would listen on ${options.apiHost} without a key: set --api-key (PUSHGATE_API_KEY), or listen on a loopback address`,
+    );
+  }
+  if (!hasOwnBroker && options.broker === 'memory' && options.role !== 'both') {
+    throw new OptionError(
+      optionSpec('broker') ?? 'broker',
+      `role ${options.role} needs a broker shared with the other role (redis://… or nats://…), not memory`,
+    );
+  }
+}
+
+/** What a gateway that has just started says of itself, besides its options. */
 export interface StartupFacts {
   ws: AddressInfo | null;
   api: AddressInfo | null;
-  port: number;
   originPolicy: OriginPolicy;
-  allowedOrigins: readonly string[];
   statsRoom: string;
-  publicStats: boolean;
-  hasApiKey: boolean;
-  servesConnections: boolean;
   /** `redis`, `nats`, … when other nodes share the broker; null for a gateway alone. */
   sharedBroker: string | null;
   nodeId: string;
 }
 
 /** Logs who may connect, who may read the dashboard stream, and where the gateway listens. */
-export function logStartup(log: Logger, facts: StartupFacts): void {
+export function logStartup(log: Logger, options: Readonly<GatewayOptions>, facts: StartupFacts): void {
   if (facts.originPolicy.allowsAll) {
     log.warn('allowedOrigins is "*": pages on ANY site may open WebSockets here (cross-site WebSocket hijacking); list your origins instead');
   } else {
-    const port = facts.ws?.port ?? facts.port;
+    const port = facts.ws?.port ?? options.port;
     const own = facts.originPolicy.ownHostnames.map((name) => `http://${name}:${port}`).join(', ');
     log.info(
-      facts.allowedOrigins.length === 0
+      options.allowedOrigins.length === 0
         ? `allowed origins: same origin only (${own}); other sites and names need --allowed-origins`
-        : `allowed origins: ${facts.allowedOrigins.join(', ')}`,
+        : `allowed origins: ${options.allowedOrigins.join(', ')}`,
     );
   }
-  if (facts.servesConnections) log.info(`dashboard stream (${facts.statsRoom}): ${STATS_ACCESS_LINES[statsAccess(facts.publicStats, facts.hasApiKey)]}`);
+  if (options.role !== 'api') log.info(`dashboard stream (${facts.statsRoom}): ${STATS_ACCESS_LINES[statsAccess(options.publicStats, options.apiKey !== '')]}`);
   const where = (address: AddressInfo | null): string => (address === null ? 'none' : hostPort(address));
   const broker = facts.sharedBroker === null ? '' : ` broker=${facts.sharedBroker} node=${facts.nodeId}`;
   log.info(`listening ws=${where(facts.ws)} api=${where(facts.api)}${broker}`);

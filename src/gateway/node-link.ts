@@ -1,0 +1,70 @@
+import type { Logger } from 'pino';
+import type { Broker } from '../broker/broker.js';
+import { CodecBroker } from '../broker/codec-broker.js';
+import { brokerLiveness, createBroker } from '../broker/create-broker.js';
+import { ClusterLink } from '../cluster/cluster-link.js';
+import { type LinkMessage, linkCodec } from '../cluster/link-message.js';
+import type { GatewayOptions } from '../config/options.js';
+import type { Hub } from '../hub/hub.js';
+import type { NodeDelivery } from '../push/node-delivery.js';
+import type { Stats } from '../stats/stats.js';
+import type { ClientHandler } from './client-handler.js';
+
+/** The parts of a gateway node its broker link is wired to. */
+export interface NodeLinkParts {
+  options: Readonly<GatewayOptions>;
+  log: Logger;
+  hub: Hub;
+  handler: ClientHandler;
+  delivery: NodeDelivery;
+  stats: Stats;
+  /** The broker of bytes to use instead of the one `options.broker` names (the workers' IPC relay). */
+  broker: Broker | undefined;
+  instance: string;
+  worker: number | null;
+  /** This node's numeric counters, for its presence reports. */
+  counters(): Record<string, number>;
+}
+
+/**
+ * Connects a node to its broker — the local one for a gateway alone, Redis, NATS or the workers' relay
+ * otherwise, the same link in every case — and wires it: rooms and users subscribed as they come and
+ * go here, JOIN and AUTH acknowledged once their subscription is in place, what comes back handed to
+ * the node's delivery.
+ */
+export async function linkNode(parts: NodeLinkParts): Promise<ClusterLink> {
+  const { options, log, hub, handler, delivery, stats } = parts;
+  const broker: Broker<LinkMessage> =
+    parts.broker === undefined ? await createBroker(options.broker, linkCodec, log, brokerLiveness(options)) : new CodecBroker(parts.broker, linkCodec);
+  const link = new ClusterLink(
+    broker,
+    {
+      nodeId: hub.nodeId,
+      instance: parts.instance,
+      role: options.role,
+      worker: parts.worker,
+      holdsConnections: options.role !== 'api',
+      deliver: (push) => delivery.receive(push),
+      expired: () => {
+        stats.pushesExpired += 1;
+      },
+      stats: parts.counters,
+      rooms: () => hub.roomSizes(),
+      users: () => hub.userIds(),
+      holdsRoom: (room) => hub.members(room) !== undefined,
+      holdsUser: (user) => hub.userConnections(user) !== undefined,
+    },
+    log,
+    {
+      presenceIntervalMs: options.presenceInterval * 1000,
+      publishTimeoutMs: options.brokerTimeout,
+      probeIntervalMs: options.brokerProbeInterval,
+      clockSkewMs: options.brokerClockSkew,
+    },
+  );
+  hub.onRoomChange = (room, open) => (open ? link.roomOpened(room) : link.roomClosed(room));
+  handler.roomReady = (room) => link.roomReady(room);
+  hub.onUserChange = (user, open) => (open ? link.userOpened(user) : link.userClosed(user));
+  handler.userReady = (user) => link.userReady(user);
+  return link;
+}
