@@ -37,6 +37,12 @@ export interface GatewayOptions {
   maxBatchItems: number;
   /** Milliseconds a batch may wait for more items; 0 (default) sends at the end of the event-loop turn. */
   maxBatchDelay: number;
+  /**
+   * The latency budget, in milliseconds: how long an accepted item may take to be written to its
+   * recipients. Under load batches wait longer (up to half of it) so that frames carry more items; when
+   * delivery falls behind it, the push API refuses with 503 `OVERLOADED`. Default 100.
+   */
+  maxLatency: number;
   /** Largest message a client may send, in bytes; larger ones close the connection with 1009. Default 65536. */
   maxMessageSize: number;
   /** Outgoing bytes queued per connection before it is closed as a slow consumer (1013). Default 1 MiB. */
@@ -156,6 +162,12 @@ export const optionSpecs: readonly OptionSpec[] = [
   spec('maxRooms', 'count', positiveInt(100000), 'rooms one connection may join'),
   spec('maxBatchItems', 'count', positiveInt(1000000), 'items merged into one PUSH frame at most'),
   spec('maxBatchDelay', 'ms', { type: 'int', min: 0, max: 60000 }, 'wait up to this long to merge more items (0: flush at the end of each event-loop turn)'),
+  spec(
+    'maxLatency',
+    'ms',
+    { type: 'int', min: 10, max: 60000 },
+    'latency budget: under load batches wait up to half of it to merge more; delivery behind it answers pushes 503 OVERLOADED',
+  ),
   spec('maxMessageSize', 'bytes', positiveInt(GiB), 'largest client message; larger ones close with 1009'),
   spec('maxQueueBytes', 'bytes', positiveInt(GiB), 'outgoing bytes queued per connection before a slow-consumer close (1013)'),
   spec('maxPendingItems', 'count', positiveInt(1e9), 'items waiting for merge or delivery before the push API answers 503'),
@@ -234,6 +246,7 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   maxRooms: 16,
   maxBatchItems: 100,
   maxBatchDelay: 0,
+  maxLatency: 100,
   maxMessageSize: 64 * 1024,
   maxQueueBytes: 1024 * 1024,
   maxPendingItems: 100000,

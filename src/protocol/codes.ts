@@ -236,6 +236,11 @@ export const errorRegistry = {
     status: 503,
     messages: { api: { full: (pending: number, limit: number) => `${pending} items are waiting for delivery (limit ${limit}); retry later` } },
   },
+  OVERLOADED: {
+    doc: 'Push API: delivery is behind the latency budget (`maxLatency`): the push was not accepted, so that what is accepted is delivered in time. Retry after `Retry-After`.',
+    status: 503,
+    messages: { api: { behind: (lagMs: number, budgetMs: number) => `delivery is ${lagMs} ms behind (latency budget ${budgetMs} ms); retry later` } },
+  },
   BROKER_UNAVAILABLE: {
     doc: "Push API: the broker joining the nodes is unreachable, or this node's view of the cluster is not current; the push was not accepted. Retry after `Retry-After`.",
     status: 503,
