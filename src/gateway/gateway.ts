@@ -119,6 +119,7 @@ export class Gateway implements ApiBackend, PushService {
     this.pushes = new BrokerPushService(this.hub, () => this.link, this.stats, this.options, {
       accepting: () => this.state === 'running',
       pendingItems: () => this.delivery.pendingItems,
+      overload: () => this.delivery.overload(),
     });
     const relay = extras.broker instanceof IpcBroker ? extras.broker : null;
     this.nodeStats = new NodeStats(

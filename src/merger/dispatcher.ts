@@ -1,5 +1,6 @@
 import type { Connection } from '../connection/connection.js';
 import type { PreparedFrame } from '../protocol/client-protocol.js';
+import type { DispatchGauges } from './delivery-pace.js';
 import type { Deliverable } from './push-batch.js';
 
 /** What happened to deliveries, for the owner's counters. */
@@ -19,10 +20,20 @@ export interface DispatchCounters {
  * costs one syscall per pass. Passes run in slices of `sliceMs` so the event loop keeps serving
  * connections and API requests in between. Each connection's frames go out in the order queued.
  */
-export class Dispatcher {
+export class Dispatcher implements DispatchGauges {
   /** Connections with a non-empty outbox, in the order they got it. */
   private dirty: Connection[] = [];
+  /** When each of {@link dirty} got its outbox (the dispatcher's clock): the age of its oldest frame. */
+  private dirtyAt: number[] = [];
   private head = 0;
+  /** Milliseconds one write costs, as last measured (over at least 64 writes or 50 ms of slices). */
+  writeCostMs = 0;
+  private backlog = 0;
+  private lastSliceAt = -Infinity;
+  /** The measurement under way: writes, those that found a backlog, and the time they took. */
+  private sample = { writes: 0, backlogged: 0, ms: 0, since: 0 };
+  /** Time spent writing since `since` (at least 50 ms of wall time per measurement), and the last share. */
+  private busy = { ms: 0, since: 0, share: 0 };
   private scheduled: NodeJS.Immediate | null = null;
   /** Items in frames not yet written to (or failed for) every recipient. */
   pendingItems = 0;
@@ -45,6 +56,7 @@ export class Dispatcher {
    */
   enqueue(batch: Deliverable, recipients: Iterable<Connection>): void {
     let count = 0;
+    let at = -1;
     for (const conn of recipients) {
       const frame = batch.frameFor(conn.protocol);
       if (frame.remaining++ === 0) {
@@ -55,6 +67,8 @@ export class Dispatcher {
       if (outbox === null) {
         conn.outbox = frame;
         this.dirty.push(conn);
+        if (at < 0) at = this.now();
+        this.dirtyAt.push(at);
       } else if (Array.isArray(outbox)) outbox.push(frame);
       else conn.outbox = [outbox, frame];
       count += 1;
@@ -75,13 +89,38 @@ export class Dispatcher {
       });
   }
 
+  /** Milliseconds the oldest frame not yet written has waited (0 when none waits). */
+  lagMs(): number {
+    return this.head < this.dirty.length ? this.now() - this.dirtyAt[this.head] : 0;
+  }
+
+  /**
+   * Of the recent writes, the share that found the client's socket still holding bytes written
+   * earlier: its client reads more slowly than it is written to. Forgotten 100 ms after the last write.
+   */
+  get backlogShare(): number {
+    return this.now() - this.lastSliceAt > 100 ? 0 : this.backlog;
+  }
+
+  /**
+   * The share of wall time the dispatcher spent writing, over the last 50 ms or more (0 … 1): how much
+   * of the node goes into writing frames, the cost merging saves. Forgotten 100 ms after the last write.
+   */
+  get busyShare(): number {
+    return this.now() - this.lastSliceAt > 100 ? 0 : this.busy.share;
+  }
+
   private run(deadline: number): void {
     const dirty = this.dirty;
+    const startedAt = this.now();
+    const first = this.head;
+    let backlogged = 0;
     while (this.head < dirty.length) {
       const conn = dirty[this.head++];
       const outbox = conn.outbox;
       conn.outbox = null;
       if (outbox === null) continue;
+      if (conn.queuedBytes > 0) backlogged += 1;
       if (Array.isArray(outbox)) {
         const ok = conn.sendPreparedBatch(outbox) === 'sent';
         for (const frame of outbox) this.settle(frame, ok);
@@ -91,16 +130,48 @@ export class Dispatcher {
       // Reading the clock costs more than a write's bookkeeping: look every 32 writes.
       if ((this.head & 31) === 0 && this.now() > deadline) break;
     }
+    this.measure(startedAt, this.head - first, backlogged);
     if (this.head === dirty.length) {
       dirty.length = 0;
+      this.dirtyAt.length = 0;
       this.head = 0;
       return;
     }
     if (this.head > 4096 && this.head > dirty.length / 2) {
       this.dirty = dirty.slice(this.head);
+      this.dirtyAt = this.dirtyAt.slice(this.head);
       this.head = 0;
     }
     this.schedule();
+  }
+
+  // Measures the cost per write and the backlogged share over at least 64 writes or 50 ms, so that a
+  // small node (a few writes per slice) measures as promptly as a big one.
+  private measure(startedAt: number, writes: number, backlogged: number): void {
+    if (writes === 0) return;
+    const now = this.now();
+    const busy = this.busy;
+    if (now - this.lastSliceAt > 100) {
+      busy.ms = 0;
+      busy.since = startedAt;
+    }
+    busy.ms += now - startedAt;
+    if (now - busy.since >= 50) {
+      busy.share = Math.min(1, busy.ms / (now - busy.since));
+      busy.ms = 0;
+      busy.since = now;
+    }
+    const sample = this.sample;
+    if (sample.writes === 0) sample.since = startedAt;
+    this.lastSliceAt = now;
+    sample.writes += writes;
+    sample.backlogged += backlogged;
+    sample.ms += now - startedAt;
+    if (sample.writes < 64 && now - sample.since < 50) return;
+    const cost = sample.ms / sample.writes;
+    this.writeCostMs = this.writeCostMs === 0 ? cost : (this.writeCostMs + cost) / 2;
+    this.backlog = sample.backlogged / sample.writes;
+    this.sample = { writes: 0, backlogged: 0, ms: 0, since: now };
   }
 
   private settle(frame: PreparedFrame, sent: boolean): void {

@@ -22,6 +22,8 @@ export interface PushServiceHost {
   accepting(): boolean;
   /** Items accepted and not yet written to every recipient here (merger and dispatcher). */
   pendingItems(): number;
+  /** Why this node's delivery is behind its latency budget, or null (see NodeDelivery.overload). */
+  overload(): { lagMs: number; budgetMs: number } | null;
 }
 
 /** The bounds of admission. */
@@ -144,6 +146,12 @@ export class BrokerPushService implements PushService {
     if (!this.host.accepting()) throw apiError.SHUTTING_DOWN.gateway();
     if (!this.link().available) throw this.brokerUnavailable();
     const count = itemCount(items);
+    const behind = this.host.overload();
+    if (behind !== null) {
+      this.stats.pushRejected += 1;
+      this.stats.pushesOverloaded += 1;
+      throw apiError.OVERLOADED.behind(behind.lagMs, behind.budgetMs);
+    }
     const { maxPendingItems, maxItemDepth } = this.limits;
     if (count > maxPendingItems) throw apiError.TOO_MANY_ITEMS.limit(maxPendingItems);
     const pending = this.host.pendingItems();

@@ -1,16 +1,18 @@
 import type { PushEnvelope } from '../cluster/envelope.js';
 import type { Connection } from '../connection/connection.js';
 import type { Hub } from '../hub/hub.js';
+import { DeliveryPace } from '../merger/delivery-pace.js';
 import { Dispatcher } from '../merger/dispatcher.js';
 import { Merger, type PushTarget } from '../merger/merger.js';
 import type { Stats } from '../stats/stats.js';
 
 const ALL: PushTarget = { kind: 'all' };
 
-/** How pushes are merged (`--max-batch-items`, `--max-batch-delay`). */
+/** How pushes are merged (`--max-batch-items`, `--max-batch-delay`) and the latency budget (`--max-latency`). */
 export interface MergeLimits {
   maxBatchItems: number;
   maxBatchDelay: number;
+  maxLatency: number;
 }
 
 /**
@@ -21,6 +23,7 @@ export interface MergeLimits {
 export class NodeDelivery {
   private readonly merger: Merger;
   private readonly dispatcher: Dispatcher;
+  private readonly pace: DeliveryPace;
 
   constructor(
     private readonly hub: Hub,
@@ -37,10 +40,15 @@ export class NodeDelivery {
         stats.itemsDropped += frame.items;
       },
     });
-    this.merger = new Merger(limits.maxBatchItems, limits.maxBatchDelay, (batch, target) => {
-      stats.batchesFlushed += 1;
-      this.dispatcher.enqueue(batch, this.recipientsOf(target));
-    });
+    this.pace = new DeliveryPace({ budgetMs: limits.maxLatency, floorMs: limits.maxBatchDelay }, this.dispatcher, () => hub.size);
+    this.merger = new Merger(
+      limits.maxBatchItems,
+      () => this.pace.windowMs(),
+      (batch, target) => {
+        stats.batchesFlushed += 1;
+        this.dispatcher.enqueue(batch, this.recipientsOf(target));
+      },
+    );
   }
 
   /** A push for this node's clients, from the broker (whichever it is). */
@@ -71,6 +79,30 @@ export class NodeDelivery {
   /** Items for this node's members of `room` that come from the node itself, not the broker (the dashboard's samples). */
   local(room: string, items: readonly string[]): void {
     this.merger.add(`r:${room}`, { kind: 'room', room }, items);
+  }
+
+  /**
+   * Why delivery cannot take more now (the latency budget is overrun: see DeliveryPace), or null: the
+   * push service answers 503 `OVERLOADED` while it is not null.
+   */
+  overload(): { lagMs: number; budgetMs: number } | null {
+    const behind = this.pace.overload(this.merger.oldestAgeMs());
+    return behind === null ? null : { ...behind, budgetMs: this.pace.budgetMs };
+  }
+
+  /** The merge window now (ms). */
+  get mergeWindowMs(): number {
+    return this.pace.windowMs();
+  }
+
+  /** A write pass over every connection, as the recent write cost predicts it (ms). */
+  get writePassMs(): number {
+    return this.pace.passMs();
+  }
+
+  /** How long the oldest accepted item not yet written has waited (ms). */
+  get deliveryLagMs(): number {
+    return Math.max(this.merger.oldestAgeMs(), this.dispatcher.lagMs());
   }
 
   /** Items accepted and not yet written to (or failed for) every recipient. */

@@ -13,6 +13,7 @@ const counters: ReadonlyArray<[keyof Stats, string, string]> = [
   ['pushUserTotal', 'pushgate_push_user_requests_total', 'Accepted pushes to a user'],
   ['pushRejected', 'pushgate_push_rejected_total', 'Pushes refused with 503 (queues full, broker unavailable)'],
   ['pushesTimedOut', 'pushgate_pushes_timed_out_total', 'Pushes refused (503) because the broker did not confirm them within brokerTimeout'],
+  ['pushesOverloaded', 'pushgate_pushes_overloaded_total', 'Pushes refused (503 OVERLOADED) because delivery was behind the latency budget'],
   ['pushesExpired', 'pushgate_pushes_expired_total', 'Pushes received after their publish deadline and dropped (their publisher answered 503)'],
   ['itemsAccepted', 'pushgate_items_accepted_total', 'Items accepted for delivery'],
   ['itemsDelivered', 'pushgate_items_delivered_total', 'Items written to clients (per recipient)'],
@@ -37,6 +38,9 @@ const gauges: ReadonlyArray<[NumericKey, string, string]> = [
   ['dispatchPending', 'pushgate_dispatch_pending_frames', 'Frames waiting to be written'],
   ['mergerPending', 'pushgate_merger_pending_items', 'Items waiting in open batches'],
   ['pendingItems', 'pushgate_pending_items', 'Items waiting for merge or delivery'],
+  ['mergeWindowMs', 'pushgate_merge_window_ms', 'Merge window now: how long batches wait for more items (ms)'],
+  ['writePassMs', 'pushgate_write_pass_ms', 'One write pass over every connection, as the recent write cost predicts it (ms)'],
+  ['deliveryLagMs', 'pushgate_delivery_lag_ms', 'Age of the oldest accepted item not yet written (ms)'],
   ['brokerSubscriptions', 'pushgate_broker_subscriptions', 'Broker channels this node subscribes to'],
   ['pushesInFlight', 'pushgate_pushes_in_flight', 'Pushes accepted here not yet back from the broker'],
 ];

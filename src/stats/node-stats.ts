@@ -14,6 +14,9 @@ export interface DeliveryGauges {
   readonly pendingItems: number;
   readonly mergerPending: number;
   readonly dispatchPending: number;
+  readonly mergeWindowMs: number;
+  readonly writePassMs: number;
+  readonly deliveryLagMs: number;
 }
 
 /**
@@ -56,6 +59,9 @@ export class NodeStats {
       dispatchPending: this.delivery.dispatchPending,
       mergerPending: this.delivery.mergerPending,
       pendingItems: this.delivery.pendingItems,
+      mergeWindowMs: round1(this.delivery.mergeWindowMs),
+      writePassMs: round1(this.delivery.writePassMs),
+      deliveryLagMs: round1(this.delivery.deliveryLagMs),
       ...this.stats,
     };
   }
@@ -79,6 +85,10 @@ export class NodeStats {
     if (link === null) throw new Error('the gateway has not started');
     return link.instanceView();
   }
+}
+
+function round1(ms: number): number {
+  return Math.round(ms * 10) / 10;
 }
 
 /** The numeric fields of a snapshot (what presence carries and the cluster sums). */

@@ -31,6 +31,8 @@ export class Stats {
    * broker may still forward them when it resumes, and the nodes then drop them (`pushesExpired`).
    */
   pushesTimedOut = 0;
+  /** Pushes refused with 503 `OVERLOADED`: delivery was behind the latency budget (`maxLatency`). */
+  pushesOverloaded = 0;
   /** PUSH frames built by the merger (each encoded and framed once). */
   batchesFlushed = 0;
   /** Connections accepted since start. */
@@ -71,6 +73,12 @@ export interface StatsSnapshot extends Omit<Stats, never> {
   mergerPending: number;
   /** Items waiting in open batches or in undelivered frames (compared with `maxPendingItems`). */
   pendingItems: number;
+  /** The merge window now (ms): 0 while the node has time to spare, up to half of `maxLatency` under load. */
+  mergeWindowMs: number;
+  /** One write pass over every connection as the recent write cost predicts it (ms). */
+  writePassMs: number;
+  /** How long the oldest accepted item not yet written has waited (ms). */
+  deliveryLagMs: number;
   nodeId: string;
   pid: number;
   role: string;
@@ -95,7 +103,8 @@ export interface StatsSnapshot extends Omit<Stats, never> {
  * - `distinct-rooms`: `roomCount`: a room can have members in several processes, so the whole is the
  *   number of distinct room names, not the sum (see {@link aggregateReports});
  * - `per-process`: what describes one process (its id, pid, worker number, role, broker state, uptime;
- *   `relayChannels`, the primary's relay as last seen by that worker): never summed, reported per process.
+ *   `relayChannels`, the primary's relay as last seen by that worker; its delivery's merge window, write
+ *   pass and lag): never summed, reported per process.
  */
 export type StatKind = 'additive' | 'distinct-rooms' | 'per-process';
 
@@ -113,6 +122,7 @@ export const STAT_KINDS = {
   itemsDropped: 'additive',
   pushesExpired: 'additive',
   pushesTimedOut: 'additive',
+  pushesOverloaded: 'additive',
   batchesFlushed: 'additive',
   connectionsTotal: 'additive',
   handshakesRefused: 'additive',
@@ -140,6 +150,9 @@ export const STAT_KINDS = {
   broker: 'per-process',
   relayChannels: 'per-process',
   uptimeSeconds: 'per-process',
+  mergeWindowMs: 'per-process',
+  writePassMs: 'per-process',
+  deliveryLagMs: 'per-process',
 } as const satisfies { readonly [K in keyof StatsSnapshot]-?: StatKind };
 
 /** The stats whose whole is the sum over processes. */

@@ -48,7 +48,7 @@ async function service(options: { hub?: PushTargets; accepting?: boolean; pendin
   const running = new ClusterLink(broker, host, silentLogger());
   await running.start();
   const stats = new Stats();
-  const state = { accepting: options.accepting ?? true, pending: options.pending ?? 0 };
+  const state = { accepting: options.accepting ?? true, pending: options.pending ?? 0, overload: null as { lagMs: number; budgetMs: number } | null };
   const pushes = new BrokerPushService(
     hub,
     () => running,
@@ -57,6 +57,7 @@ async function service(options: { hub?: PushTargets; accepting?: boolean; pendin
     {
       accepting: () => state.accepting,
       pendingItems: () => state.pending,
+      overload: () => state.overload,
     },
   );
   return { pushes, received, stats, state, link: running };
@@ -109,9 +110,17 @@ describe('BrokerPushService', () => {
     state.pending = 9;
     const full = await refusal(pushes.pushAll([1, 2]));
     assert.deepEqual([full.code, full.status], [ErrorCode.QUEUE_FULL, 503]);
+    state.pending = 0;
+    state.overload = { lagMs: 420, budgetMs: 100 };
+    const behind = await refusal(pushes.pushRoom('news', [1]));
+    assert.deepEqual(
+      [behind.code, behind.status, behind.message],
+      [ErrorCode.OVERLOADED, 503, 'delivery is 420 ms behind (latency budget 100 ms); retry later'],
+    );
+    assert.equal(stats.pushesOverloaded, 1);
     state.accepting = false;
     assert.equal((await refusal(pushes.pushAll([1]))).code, ErrorCode.SHUTTING_DOWN);
-    assert.equal(stats.pushRejected, 1, 'only the full queue counts as a rejected push');
+    assert.equal(stats.pushRejected, 2, 'the full queue and the overload count as rejected pushes');
     assert.equal(stats.itemsAccepted, 0);
     await link.stop();
   });
