@@ -113,19 +113,23 @@ export class ApiServer {
     private readonly node: ApiBackend,
     private readonly log: Logger,
   ) {
-    const read = (req: IncomingMessage): Promise<Buffer> => readBody(req, node.options.maxBodySize, () => this.timedOut.has(req.socket));
+    const { maxBodySize, maxBatchPushes } = node.options;
+    const read = (req: IncomingMessage): Promise<Buffer> => readBody(req, maxBodySize, this.timedOut);
+    // Plain promise chains, no async layers: a push request is one read, one parse, one push, one answer.
     const push =
       (target: (body: PushBody) => Promise<PushResult>): Handler =>
-      async (req, res) => {
-        const body = parsePushBody(req.headers['content-type'], await read(req));
-        const result = await target(body);
-        sendJson(res, 200, { ok: true, items: result.items, recipients: result.recipients });
-      };
-    const batch: Handler = async (req, res) => {
-      const pushes = parseBatchBody(req.headers['content-type'], await read(req), node.options.maxBatchPushes, BATCH_PATH);
-      const results = await runBatch(node, pushes, (error) => this.log.error({ err: error, path: req.url }, 'push API request failed'));
-      sendJson(res, 200, { ok: true, results });
-    };
+      (req, res) =>
+        read(req)
+          .then((body) => target(parsePushBody(req.headers['content-type'], body)))
+          .then((result) => sendJson(res, 200, { ok: true, items: result.items, recipients: result.recipients }));
+    const batch: Handler = (req, res) =>
+      read(req)
+        .then((body) =>
+          runBatch(node, parseBatchBody(req.headers['content-type'], body, maxBatchPushes, BATCH_PATH), (error) =>
+            this.log.error({ err: error, path: req.url }, 'push API request failed'),
+          ),
+        )
+        .then((results) => sendJson(res, 200, { ok: true, results }));
     this.apiKey = node.options.apiKey === '' ? null : new ApiKey(node.options.apiKey);
     this.routes = {
       '/push/all': { POST: push((body) => node.pushAll(body.items)) },
@@ -162,7 +166,7 @@ export class ApiServer {
         // Node looks for expired requests only this often: a quarter of the shorter limit honours it closely.
         connectionsCheckingInterval: Math.max(100, Math.min(30000, headersTimeout / 4)),
       },
-      (req, res) => void this.handle(req, res),
+      (req, res) => this.handle(req, res),
     );
     this.server.maxConnections = apiMaxConnections;
     this.server.on('drop', (peer?: { remoteAddress?: string }) => {
@@ -203,16 +207,19 @@ export class ApiServer {
     this.log.debug({ reason, address, path }, 'push API request cut before it was complete');
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private handle(req: IncomingMessage, res: ServerResponse): void {
     // While draining every answer closes its connection: the client opens a new one (refused once the port is closed).
     if (this.draining) res.setHeader('Connection', 'close');
-    const path = (req.url ?? '/').split('?', 1)[0];
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const path = query === -1 ? url : url.slice(0, query);
     const route = this.routes[path];
     const { socket } = req;
     this.responding.set(socket, res);
     res.once('close', () => {
       if (this.responding.get(socket) === res) this.responding.delete(socket);
     });
+    let answering: Promise<void> | void;
     try {
       // Health stays open for load balancers; everything else needs the key when one is set.
       if (this.apiKey !== null && path !== '/healthz' && !this.apiKey.matches(req.headers.authorization)) {
@@ -224,10 +231,12 @@ export class ApiServer {
         res.setHeader('Allow', Object.keys(route).join(', '));
         throw apiError.METHOD_NOT_ALLOWED.method(req.method, path, Object.keys(route));
       }
-      await handler(req, res);
+      answering = handler(req, res);
     } catch (error) {
       this.fail(req, res, error);
+      return;
     }
+    answering?.catch((error: unknown) => this.fail(req, res, error));
   }
 
   private fail(req: IncomingMessage, res: ServerResponse, error: unknown): void {

@@ -1,7 +1,7 @@
 import { apiError, PushError } from '../protocol/errors.js';
-import { outline } from '../protocol/json-text.js';
+import { outline, type ValueSpan } from '../protocol/json-text.js';
 import type { JsonItems } from '../push/items.js';
-import { isJsonMedia, itemsOf, jsonObjectBody, mediaType, refuseRepeatedMembers } from './body.js';
+import { isJsonMedia, itemsOf, jsonObjectBody, mediaType } from './body.js';
 
 /** Where one push of a batch goes: every connection, or the room, connection or user it names. */
 export type BatchTarget = { kind: 'all' } | { kind: 'room' | 'conn' | 'user'; name: string };
@@ -16,13 +16,19 @@ export type BatchPush = { target: BatchTarget; items: JsonItems | unknown; error
 const BATCH_MEMBERS = ['pushes'] as const;
 /** The members a push may have: its one target and its items. */
 const PUSH_MEMBERS = ['all', 'room', 'conn', 'user', 'items'] as const;
-const TARGETS = ['all', 'room', 'conn', 'user'] as const;
+type PushMember = (typeof PUSH_MEMBERS)[number];
+const TARGETS: readonly PushMember[] = ['all', 'room', 'conn', 'user'];
+/** One bit per member of {@link PUSH_MEMBERS}: the members a push names fit in an integer. */
+const BIT: ReadonlyMap<string, number> = new Map(PUSH_MEMBERS.map((name, index) => [name, 1 << index]));
+const TARGET_BITS = 0b01111;
+const ITEMS_BIT = 0b10000;
 
-/** The target a push object names, or why it cannot be used. */
-function targetOf(push: Record<string, unknown>, names: readonly string[]): BatchTarget {
-  const found = TARGETS.filter((name) => names.includes(name));
-  if (found.length !== 1) throw apiError.INVALID_BODY.pushTarget(found);
-  const [kind] = found;
+/** The target a push object names (`named`: its members' bits), or why it cannot be used. */
+function targetOf(push: Record<string, unknown>, named: number): BatchTarget {
+  const targets = named & TARGET_BITS;
+  // A single bit set: one target.
+  if (targets === 0 || (targets & (targets - 1)) !== 0) throw apiError.INVALID_BODY.pushTarget(TARGETS.filter((name) => (named & (BIT.get(name) ?? 0)) !== 0));
+  const kind = targets === 1 ? 'all' : targets === 2 ? 'room' : targets === 4 ? 'conn' : 'user';
   const value = push[kind];
   if (kind === 'all') {
     if (value !== true) throw apiError.INVALID_BODY.pushTarget([]);
@@ -37,15 +43,18 @@ function batchPush(text: string, value: unknown): BatchPush {
   try {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) throw apiError.INVALID_BODY.pushNotObject();
     const push = value as Record<string, unknown>;
-    const { members } = outline(text);
-    refuseRepeatedMembers(members);
-    const names = members.map((member) => member.name);
-    for (const name of names) {
-      if (!(PUSH_MEMBERS as readonly string[]).includes(name)) throw apiError.INVALID_BODY.unknownMember(name, PUSH_MEMBERS);
+    // One look at each member: known, not seen before (a bit per name), and where the items are.
+    let named = 0;
+    let items: readonly ValueSpan[] | null = null;
+    for (const member of outline(text).members) {
+      const bit = BIT.get(member.name);
+      if (bit === undefined) throw apiError.INVALID_BODY.unknownMember(member.name, PUSH_MEMBERS);
+      if ((named & bit) !== 0) throw apiError.INVALID_BODY.repeatedMember(member.name);
+      named |= bit;
+      if (bit === ITEMS_BIT) items = member.elements;
     }
-    const target = targetOf(push, names);
-    const items = members.find((member) => member.name === 'items');
-    return { target, items: items === undefined ? undefined : itemsOf(text, push.items, items.elements) };
+    const target = targetOf(push, named);
+    return { target, items: items === null ? undefined : itemsOf(text, push.items, items) };
   } catch (error) {
     if (error instanceof PushError) return { error };
     throw error;

@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import contentType from 'content-type';
 import { apiError } from '../protocol/errors.js';
 import { type MemberOutline, type Outline, outline, type ValueSpan } from '../protocol/json-text.js';
@@ -29,10 +30,10 @@ export class BodyAbortedError extends Error {
 
 /**
  * Reads the whole body, refusing (413) more than `limit` bytes without buffering them. Rejects with a
- * {@link BodyAbortedError} when the request ends before its body does; `timedOut` says whether the
- * server cut it for its request timeout.
+ * {@link BodyAbortedError} when the request ends before its body does; `timedOut` holds the sockets
+ * the server cut for their request timeout.
  */
-export function readBody(req: IncomingMessage, limit: number, timedOut: () => boolean = () => false): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limit: number, timedOut: { has(socket: Socket): boolean } = NONE): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
     return Promise.reject(apiError.BODY_TOO_LARGE.declared(declared, limit));
@@ -50,16 +51,19 @@ export function readBody(req: IncomingMessage, limit: number, timedOut: () => bo
       }
       chunks.push(chunk);
     };
-    const aborted = (): void => reject(new BodyAbortedError(timedOut() ? 'timeout' : 'closed'));
+    const aborted = (): void => reject(new BodyAbortedError(timedOut.has(req.socket) ? 'timeout' : 'closed'));
+    // Each of these fires at most once and the promise settles once: plain listeners, no once() wrappers.
     req.on('data', onData);
-    req.once('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
     // A socket closed mid-body destroys the request: 'error' (ECONNRESET) when listened to, and 'close'.
-    req.once('error', aborted);
-    req.once('close', () => {
+    req.on('error', aborted);
+    req.on('close', () => {
       if (!req.complete) aborted();
     });
   });
 }
+
+const NONE = { has: () => false };
 
 /** The items of a value: an array's elements as exact texts of `text`, or the value itself when it is not an array. */
 export function itemsOf(text: string, value: unknown, elements: readonly ValueSpan[]): JsonItems | unknown {
