@@ -10,7 +10,9 @@ import type { Stats, StatsSnapshot } from '../stats/stats.js';
  * (which implements it).
  */
 export interface ApiBackend extends PushService {
-  readonly options: Readonly<Pick<GatewayOptions, 'apiKey' | 'maxBodySize' | 'apiRequestTimeout' | 'apiHeadersTimeout' | 'apiMaxConnections'>>;
+  readonly options: Readonly<
+    Pick<GatewayOptions, 'apiKey' | 'maxBodySize' | 'maxBatchPushes' | 'apiRequestTimeout' | 'apiHeadersTimeout' | 'apiMaxConnections'>
+  >;
   /** The counters the API adds to (`apiRequestsAborted`, `apiConnectionsDropped`). */
   readonly stats: Pick<Stats, 'apiRequestsAborted' | 'apiConnectionsDropped'>;
   /** Served at `GET /metrics`. */

@@ -8,6 +8,8 @@ import { closeHttp, listenHttp } from '../server/http-lifecycle.js';
 import { sendJson } from '../server/http-reply.js';
 import type { ApiBackend } from './api-backend.js';
 import { ApiKey } from './api-key.js';
+import { runBatch } from './batch.js';
+import { parseBatchBody } from './batch-body.js';
 import { BodyAbortedError, type PushBody, parsePushBody, readBody, stringField } from './body.js';
 
 /** A node as `GET /stats` lists it: who it is and its own counters (per-process ones included); no rooms. */
@@ -81,18 +83,21 @@ function statsBody(node: ApiBackend, scope: string | null): unknown {
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
 
+const BATCH_PATH = '/push/batch';
+
 /** A request cut by Node's own request timeout (headers or whole request) reaches `clientError` with this code. */
 const REQUEST_TIMEOUT = 'ERR_HTTP_REQUEST_TIMEOUT';
 
 /**
  * The internal HTTP push API (go-push's service port): `POST /push/all`, `/push/room`, `/push/conn`, `/push/user`,
- * `GET /stats`, `/metrics`, `/healthz`. Every answer is JSON except `/metrics` (Prometheus text).
+ * `/push/batch` (many pushes, each answered on its own), `GET /stats`, `/metrics`, `/healthz`. Every answer is
+ * JSON except `/metrics` (Prometheus text).
  *
  * Its bounds: a request's headers must arrive within `apiHeadersTimeout` and the whole request within
  * `apiRequestTimeout` (else 408 and the socket is cut), at most `apiMaxConnections` sockets are held
- * (more are dropped at once), and bodies are capped at `maxBodySize`. Cut requests and dropped
- * connections are counted (`apiRequestsAborted`, `apiConnectionsDropped`) and logged at debug level:
- * they are the client's doing, not the server's.
+ * (more are dropped at once), bodies are capped at `maxBodySize` and batches at `maxBatchPushes` pushes.
+ * Cut requests and dropped connections are counted (`apiRequestsAborted`, `apiConnectionsDropped`) and
+ * logged at debug level: they are the client's doing, not the server's.
  */
 export class ApiServer {
   private readonly server: Server;
@@ -108,19 +113,30 @@ export class ApiServer {
     private readonly node: ApiBackend,
     private readonly log: Logger,
   ) {
+    const { maxBodySize, maxBatchPushes } = node.options;
+    const read = (req: IncomingMessage): Promise<Buffer> => readBody(req, maxBodySize, this.timedOut);
+    // Plain promise chains, no async layers: a push request is one read, one parse, one push, one answer.
     const push =
       (target: (body: PushBody) => Promise<PushResult>): Handler =>
-      async (req, res) => {
-        const body = parsePushBody(req.headers['content-type'], await readBody(req, node.options.maxBodySize, () => this.timedOut.has(req.socket)));
-        const result = await target(body);
-        sendJson(res, 200, { ok: true, items: result.items, recipients: result.recipients });
-      };
+      (req, res) =>
+        read(req)
+          .then((body) => target(parsePushBody(req.headers['content-type'], body)))
+          .then((result) => sendJson(res, 200, { ok: true, items: result.items, recipients: result.recipients }));
+    const batch: Handler = (req, res) =>
+      read(req)
+        .then((body) =>
+          runBatch(node, parseBatchBody(req.headers['content-type'], body, maxBatchPushes, BATCH_PATH), (error) =>
+            this.log.error({ err: error, path: req.url }, 'push API request failed'),
+          ),
+        )
+        .then((results) => sendJson(res, 200, { ok: true, results }));
     this.apiKey = node.options.apiKey === '' ? null : new ApiKey(node.options.apiKey);
     this.routes = {
       '/push/all': { POST: push((body) => node.pushAll(body.items)) },
       '/push/room': { POST: push((body) => node.pushRoom(stringField(body, 'room'), body.items)) },
       '/push/conn': { POST: push((body) => node.pushConn(stringField(body, 'conn'), body.items)) },
       '/push/user': { POST: push((body) => node.pushUser(stringField(body, 'user'), body.items)) },
+      [BATCH_PATH]: { POST: batch },
       '/stats': { GET: (req, res) => sendJson(res, 200, statsBody(node, new URL(req.url ?? '/', 'http://x').searchParams.get('scope'))) },
       '/metrics': {
         GET: async (_req, res) => {
@@ -150,7 +166,7 @@ export class ApiServer {
         // Node looks for expired requests only this often: a quarter of the shorter limit honours it closely.
         connectionsCheckingInterval: Math.max(100, Math.min(30000, headersTimeout / 4)),
       },
-      (req, res) => void this.handle(req, res),
+      (req, res) => this.handle(req, res),
     );
     this.server.maxConnections = apiMaxConnections;
     this.server.on('drop', (peer?: { remoteAddress?: string }) => {
@@ -191,16 +207,19 @@ export class ApiServer {
     this.log.debug({ reason, address, path }, 'push API request cut before it was complete');
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private handle(req: IncomingMessage, res: ServerResponse): void {
     // While draining every answer closes its connection: the client opens a new one (refused once the port is closed).
     if (this.draining) res.setHeader('Connection', 'close');
-    const path = (req.url ?? '/').split('?', 1)[0];
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const path = query === -1 ? url : url.slice(0, query);
     const route = this.routes[path];
     const { socket } = req;
     this.responding.set(socket, res);
     res.once('close', () => {
       if (this.responding.get(socket) === res) this.responding.delete(socket);
     });
+    let answering: Promise<void> | void;
     try {
       // Health stays open for load balancers; everything else needs the key when one is set.
       if (this.apiKey !== null && path !== '/healthz' && !this.apiKey.matches(req.headers.authorization)) {
@@ -212,10 +231,12 @@ export class ApiServer {
         res.setHeader('Allow', Object.keys(route).join(', '));
         throw apiError.METHOD_NOT_ALLOWED.method(req.method, path, Object.keys(route));
       }
-      await handler(req, res);
+      answering = handler(req, res);
     } catch (error) {
       this.fail(req, res, error);
+      return;
     }
+    answering?.catch((error: unknown) => this.fail(req, res, error));
   }
 
   private fail(req: IncomingMessage, res: ServerResponse, error: unknown): void {

@@ -1,9 +1,13 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import contentType from 'content-type';
 import { apiError } from '../protocol/errors.js';
-import { outline, type ValueSpan } from '../protocol/json-text.js';
+import { type MemberOutline, type Outline, outline, type ValueSpan } from '../protocol/json-text.js';
 import { JsonItems } from '../push/items.js';
+
+const JSON_MEDIA = 'application/json';
+const FORM_MEDIA = 'application/x-www-form-urlencoded';
 
 /**
  * A push request's body. `fields` are a JSON object's members, or a form's fields as strings (the
@@ -26,10 +30,10 @@ export class BodyAbortedError extends Error {
 
 /**
  * Reads the whole body, refusing (413) more than `limit` bytes without buffering them. Rejects with a
- * {@link BodyAbortedError} when the request ends before its body does; `timedOut` says whether the
- * server cut it for its request timeout.
+ * {@link BodyAbortedError} when the request ends before its body does; `timedOut` holds the sockets
+ * the server cut for their request timeout.
  */
-export function readBody(req: IncomingMessage, limit: number, timedOut: () => boolean = () => false): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limit: number, timedOut: { has(socket: Socket): boolean } = NONE): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
     return Promise.reject(apiError.BODY_TOO_LARGE.declared(declared, limit));
@@ -47,19 +51,22 @@ export function readBody(req: IncomingMessage, limit: number, timedOut: () => bo
       }
       chunks.push(chunk);
     };
-    const aborted = (): void => reject(new BodyAbortedError(timedOut() ? 'timeout' : 'closed'));
+    const aborted = (): void => reject(new BodyAbortedError(timedOut.has(req.socket) ? 'timeout' : 'closed'));
+    // Each of these fires at most once and the promise settles once: plain listeners, no once() wrappers.
     req.on('data', onData);
-    req.once('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
     // A socket closed mid-body destroys the request: 'error' (ECONNRESET) when listened to, and 'close'.
-    req.once('error', aborted);
-    req.once('close', () => {
+    req.on('error', aborted);
+    req.on('close', () => {
       if (!req.complete) aborted();
     });
   });
 }
 
+const NONE = { has: () => false };
+
 /** The items of a value: an array's elements as exact texts of `text`, or the value itself when it is not an array. */
-function itemsOf(text: string, value: unknown, elements: readonly ValueSpan[]): JsonItems | unknown {
+export function itemsOf(text: string, value: unknown, elements: readonly ValueSpan[]): JsonItems | unknown {
   if (!Array.isArray(value)) return value;
   return new JsonItems(
     elements.map((e) => text.slice(e.start, e.end)),
@@ -67,11 +74,18 @@ function itemsOf(text: string, value: unknown, elements: readonly ValueSpan[]): 
   );
 }
 
+/** A JSON object body as text and value, with the outline of its top level (see protocol/json-text.ts). */
+export interface JsonObjectBody {
+  text: string;
+  value: Record<string, unknown>;
+  outline: Outline;
+}
+
 /**
- * A JSON body: an object, each top-level member at most once (`JSON.parse` would silently keep the
- * last of two `room`s; the request is refused instead), `items` kept as the exact texts of its elements.
+ * A JSON body that holds an object, each top-level member at most once (`JSON.parse` would silently
+ * keep the last of two `room`s: the request is refused instead).
  */
-function jsonBody(body: Buffer): PushBody {
+export function jsonObjectBody(body: Buffer): JsonObjectBody {
   // Items are handed on as text in text frames: bytes that are not UTF-8 cannot be passed through.
   if (!isUtf8(body)) throw apiError.INVALID_BODY.notUtf8();
   const text = body.toString('utf8');
@@ -84,14 +98,25 @@ function jsonBody(body: Buffer): PushBody {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw apiError.INVALID_BODY.notObject();
   }
-  const fields = value as Record<string, unknown>;
+  const shape = outline(text);
+  refuseRepeatedMembers(shape.members);
+  return { text, value: value as Record<string, unknown>, outline: shape };
+}
+
+/** A 400 for the first member an object names twice. */
+export function refuseRepeatedMembers(members: readonly MemberOutline[]): void {
   const seen = new Set<string>();
-  let items: JsonItems | unknown = fields.items;
-  for (const member of outline(text).members) {
-    if (seen.has(member.name)) throw apiError.INVALID_BODY.repeatedMember(member.name);
-    seen.add(member.name);
-    if (member.name === 'items') items = itemsOf(text, fields.items, member.elements);
+  for (const { name } of members) {
+    if (seen.has(name)) throw apiError.INVALID_BODY.repeatedMember(name);
+    seen.add(name);
   }
+}
+
+/** A JSON push body: an object, `items` kept as the exact texts of its elements. */
+function jsonBody(body: Buffer): PushBody {
+  const { text, value: fields, outline: shape } = jsonObjectBody(body);
+  let items: JsonItems | unknown = fields.items;
+  for (const member of shape.members) if (member.name === 'items') items = itemsOf(text, fields.items, member.elements);
   return { format: 'json', fields, items };
 }
 
@@ -119,18 +144,32 @@ function formBody(body: Buffer): PushBody {
 }
 
 /**
+ * The media type of a Content-Type header, lower-cased and without parameters; 415 when there is none
+ * or it cannot be parsed.
+ */
+export function mediaType(type: string | undefined): string {
+  // What nearly every client sends, as is: no need to parse it.
+  if (type === JSON_MEDIA || type === FORM_MEDIA) return type;
+  try {
+    return contentType.parse(type ?? '').type;
+  } catch {
+    throw apiError.UNSUPPORTED_MEDIA_TYPE.missing();
+  }
+}
+
+/** Whether a media type (from {@link mediaType}) is JSON: `application/json` or a `+json` type. */
+export function isJsonMedia(media: string): boolean {
+  return media === JSON_MEDIA || media.endsWith('+json');
+}
+
+/**
  * Parses a push body by its Content-Type: `application/json` (an object; also `+json` types) or
  * `application/x-www-form-urlencoded` (go-push's form). Anything else is 415; unusable content is 400.
  */
 export function parsePushBody(type: string | undefined, body: Buffer): PushBody {
-  let media: string;
-  try {
-    media = contentType.parse(type ?? '').type;
-  } catch {
-    throw apiError.UNSUPPORTED_MEDIA_TYPE.missing();
-  }
-  if (media === 'application/json' || media.endsWith('+json')) return jsonBody(body);
-  if (media === 'application/x-www-form-urlencoded') return formBody(body);
+  const media = mediaType(type);
+  if (isJsonMedia(media)) return jsonBody(body);
+  if (media === FORM_MEDIA) return formBody(body);
   throw apiError.UNSUPPORTED_MEDIA_TYPE.unsupported(media);
 }
 

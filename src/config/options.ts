@@ -51,6 +51,8 @@ export interface GatewayOptions {
   maxPendingItems: number;
   /** Largest push API request body, in bytes; larger ones get 413. Default 1 MiB. */
   maxBodySize: number;
+  /** Pushes one `POST /push/batch` may hold; more get 413 `TOO_MANY_PUSHES`. Default 1000. */
+  maxBatchPushes: number;
   /**
    * Arrays and objects one pushed item may nest (`[[1]]` is 2 deep); deeper items get 400
    * `ITEM_TOO_DEEP`. Default 64 (as .NET's System.Text.Json; serde_json allows 128, Go's encoding/json
@@ -172,6 +174,7 @@ export const optionSpecs: readonly OptionSpec[] = [
   spec('maxQueueBytes', 'bytes', positiveInt(GiB), 'outgoing bytes queued per connection before a slow-consumer close (1013)'),
   spec('maxPendingItems', 'count', positiveInt(1e9), 'items waiting for merge or delivery before the push API answers 503'),
   spec('maxBodySize', 'bytes', positiveInt(GiB), 'largest push API request body; larger ones get 413'),
+  spec('maxBatchPushes', 'count', positiveInt(1000000), 'pushes one POST /push/batch may hold; more get 413 TOO_MANY_PUSHES'),
   spec('maxItemDepth', 'depth', positiveInt(10000), 'arrays and objects one pushed item may nest; deeper items get 400 ITEM_TOO_DEEP'),
   spec(
     'apiHeadersTimeout',
@@ -251,6 +254,7 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   maxQueueBytes: 1024 * 1024,
   maxPendingItems: 100000,
   maxBodySize: 1024 * 1024,
+  maxBatchPushes: 1000,
   maxItemDepth: 64,
   apiHeadersTimeout: 10,
   apiRequestTimeout: 30,

@@ -109,7 +109,7 @@ export const errorRegistry = {
     messages: { frame: { limit: (maxRooms: number) => `a connection may join at most ${maxRooms} rooms` } },
   },
   INVALID_BODY: {
-    doc: 'Push API: the body cannot be used (malformed JSON or form, not UTF-8, missing or repeated fields, bad items). Fix the request.',
+    doc: 'Push API: the body cannot be used (malformed JSON or form, not UTF-8, missing, repeated or unknown fields, bad items; in a batch, a push without exactly one target). Fix the request.',
     status: 400,
     messages: {
       api: {
@@ -124,6 +124,11 @@ export const errorRegistry = {
         itemNotJson: (index: number, error?: string) => `items[${index}] is not a JSON value${error === undefined ? '' : `: ${error}`}`,
         userLength: (max: number) => `user must be 1 to ${max} characters`,
         malformedHttp: () => 'malformed HTTP request',
+        unknownMember: (name: string, allowed: readonly string[]) => `member ${JSON.stringify(name)} is not one of ${allowed.join(', ')}`,
+        pushesNotArray: () => 'pushes must be a non-empty JSON array',
+        pushNotObject: () => 'a push must be a JSON object {"room": ..., "items": [...]}',
+        pushTarget: (found: readonly string[]) =>
+          `a push names exactly one target (all: true, room, conn or user); ${found.length === 0 ? 'it names none' : `it names ${found.join(' and ')}`}`,
       },
     },
   },
@@ -153,12 +158,13 @@ export const errorRegistry = {
     },
   },
   UNSUPPORTED_MEDIA_TYPE: {
-    doc: 'Push API: the Content-Type is neither JSON nor a form. Send one of them.',
+    doc: 'Push API: the Content-Type is neither JSON nor a form (`POST /push/batch`: not JSON). Send one of them.',
     status: 415,
     messages: {
       api: {
         missing: () => `send Content-Type ${PUSH_MEDIA_TYPES}`,
         unsupported: (media: string) => `Content-Type ${media} is not supported; send ${PUSH_MEDIA_TYPES}`,
+        jsonOnly: (path: string) => `${path} takes a JSON body only: send Content-Type application/json`,
       },
     },
   },
@@ -220,6 +226,11 @@ export const errorRegistry = {
     doc: 'Handshake: the address already holds `maxConnectionsPerIp` sockets on the WebSocket port. Reconnect once one closed.',
     status: 429,
     messages: { handshake: { perAddress: (max: number) => `at most ${max} connections per address` } },
+  },
+  TOO_MANY_PUSHES: {
+    doc: 'Push API: a `POST /push/batch` holds more pushes than `maxBatchPushes`; none was taken. Split the batch.',
+    status: 413,
+    messages: { api: { limit: (count: number, max: number) => `the batch holds ${count} pushes; the limit is ${max} (maxBatchPushes); split it` } },
   },
   TOO_MANY_ITEMS: {
     doc: 'Push API: one push holds more items than `maxPendingItems`: it could never be accepted. Split it.',

@@ -5,7 +5,7 @@ import { ApiServer } from '../../src/api/api-server.js';
 import { type GatewayOptions, resolveOptions } from '../../src/config/options.js';
 import type { Gateway, PushResult } from '../../src/gateway/gateway.js';
 import { ErrorCode } from '../../src/protocol/codes.js';
-import { PushError } from '../../src/protocol/errors.js';
+import { apiError, PushError } from '../../src/protocol/errors.js';
 import { JsonItems } from '../../src/push/items.js';
 import { Stats } from '../../src/stats/stats.js';
 import { exchange, type RawAnswer, rawRequest } from '../helpers/fake-http.js';
@@ -24,14 +24,22 @@ interface PushCall {
  */
 function api(options: Partial<GatewayOptions> = {}) {
   const calls: PushCall[] = [];
-  const state = { answer: { items: 1, recipients: 2 } as PushResult | Error, running: true, broker: 'none' };
+  const state = {
+    answer: { items: 1, recipients: 2 } as PushResult | Error,
+    /** When set, the answer to each call (else `answer`). */
+    answerFor: undefined as ((call: PushCall) => PushResult | Error) | undefined,
+    running: true,
+    broker: 'none',
+  };
   const push =
     (kind: PushCall['kind']) =>
     async (...args: unknown[]): Promise<PushResult> => {
       const [target, items] = kind === 'all' ? [undefined, args[0]] : [args[0] as string, args[1]];
-      calls.push({ kind, ...(target === undefined ? {} : { target }), items });
-      if (state.answer instanceof Error) throw state.answer;
-      return state.answer;
+      const call = { kind, ...(target === undefined ? {} : { target }), items };
+      calls.push(call);
+      const answer = state.answerFor?.(call) ?? state.answer;
+      if (answer instanceof Error) throw answer;
+      return answer;
     };
   const gateway = {
     options: resolveOptions(options),
@@ -207,5 +215,94 @@ describe('ApiServer routing (fake gateway, in-memory requests)', () => {
     server.drain();
     const answer = await send('GET', '/healthz', { connection: 'keep-alive' });
     assert.equal(answer.headers.connection, 'close');
+  });
+});
+
+describe('ApiServer POST /push/batch (fake gateway, in-memory requests)', () => {
+  it('makes one call per push, in order, with its target and exact items, and answers each push in its place', async () => {
+    const { send, calls, state } = api();
+    state.answerFor = (call) =>
+      call.target === 'gone-1'
+        ? apiError.CONN_NOT_FOUND.notConnected('gone-1')
+        : call.target === 'busy'
+          ? apiError.QUEUE_FULL.full(5, 5)
+          : { items: (call.items as JsonItems).texts.length, recipients: call.kind === 'all' ? 9 : 1 };
+    const body = JSON.stringify({
+      pushes: [
+        { room: 'news', items: [1, { a: 2 }] },
+        { all: true, items: ['x'] },
+        { conn: 'gone-1', items: [1] },
+        { room: 'a b', room2: 'x', items: [1] },
+        { user: 'alice', items: [true] },
+        { room: 'busy', items: [1] },
+      ],
+    });
+    const answer = await send('POST', '/push/batch', JSON_TYPE, body);
+    assert.equal(answer.status, 200, answer.body);
+    assert.equal(answer.headers['retry-after'], undefined, 'the batch itself is not refused');
+    assert.deepEqual(answer.json, {
+      ok: true,
+      results: [
+        { ok: true, items: 2, recipients: 1 },
+        { ok: true, items: 1, recipients: 9 },
+        { ok: false, error: { code: 'CONN_NOT_FOUND', message: 'connection gone-1 is not connected' } },
+        { ok: false, error: { code: 'INVALID_BODY', message: 'member "room2" is not one of all, room, conn, user, items' } },
+        { ok: true, items: 1, recipients: 1 },
+        { ok: false, error: { code: 'QUEUE_FULL', message: '5 items are waiting for delivery (limit 5); retry later' } },
+      ],
+    });
+    assert.deepEqual(
+      calls.map(({ kind, target }) => [kind, target]),
+      [
+        ['room', 'news'],
+        ['all', undefined],
+        ['conn', 'gone-1'],
+        ['user', 'alice'],
+        ['room', 'busy'],
+      ],
+    );
+    assert.deepEqual((calls[0]!.items as JsonItems).texts, ['1', '{"a":2}']);
+  });
+
+  it('answers an unexpected failure of one push as its INTERNAL_ERROR, logged, the others standing', async () => {
+    const { send, state, logs } = api();
+    state.answerFor = (call) => (call.kind === 'user' ? new Error('secret detail') : { items: 1, recipients: 0 });
+    const answer = await send('POST', '/push/batch', JSON_TYPE, '{"pushes":[{"user":"u","items":[1]},{"all":true,"items":[1]}]}');
+    assert.equal(answer.status, 200);
+    assert.deepEqual(answer.json.results, [
+      { ok: false, error: { code: 'INTERNAL_ERROR', message: 'internal error' } },
+      { ok: true, items: 1, recipients: 0 },
+    ]);
+    assert.equal(logs.lines().filter((line) => line.level === 50).length, 1);
+  });
+
+  it('refuses a body that is not a batch document whole, before any push: 415, 400, 413 for too many pushes or bytes', async () => {
+    const { send, calls } = api({ maxBatchPushes: 2, maxBodySize: 256 });
+    const one = '{"all":true,"items":[1]}';
+    const refusals: Array<[Record<string, string>, string, number, string]> = [
+      [FORM_TYPE, 'pushes=1', 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      [JSON_TYPE, '{"pushes":[1', 400, 'INVALID_BODY'],
+      [JSON_TYPE, '{"pushes":[]}', 400, 'INVALID_BODY'],
+      [JSON_TYPE, `{"pushes":[${one}],"extra":1}`, 400, 'INVALID_BODY'],
+      [JSON_TYPE, `{"pushes":[${one},${one},${one}]}`, 413, 'TOO_MANY_PUSHES'],
+      [JSON_TYPE, `{"pushes":[{"all":true,"items":["${'x'.repeat(300)}"]}]}`, 413, 'BODY_TOO_LARGE'],
+    ];
+    for (const [headers, body, status, code] of refusals) {
+      const answer = await send('POST', '/push/batch', headers, body);
+      assert.equal(answer.status, status, body);
+      assert.equal(answer.json.ok, false);
+      assert.equal(answer.json.error.code, code);
+    }
+    assert.deepEqual(calls, []);
+    assert.equal((await send('POST', '/push/batch', JSON_TYPE, `{"pushes":[${one},${one}]}`)).json.results.length, 2, 'maxBatchPushes itself is taken');
+    assert.equal((await send('GET', '/push/batch')).headers.allow, 'POST');
+  });
+
+  it('needs the API key like every push route', async () => {
+    const { send, calls } = api({ apiKey: 'the-key' });
+    const body = '{"pushes":[{"all":true,"items":[1]}]}';
+    assert.equal((await send('POST', '/push/batch', JSON_TYPE, body)).status, 401);
+    assert.equal((await send('POST', '/push/batch', { ...JSON_TYPE, authorization: 'Bearer the-key' }, body)).status, 200);
+    assert.equal(calls.length, 1);
   });
 });

@@ -94,7 +94,7 @@ describe('readBody', () => {
       [true, 'timeout'],
     ] as const) {
       const req = request();
-      const reading = readBody(req, 100, () => timedOut);
+      const reading = readBody(req, 100, { has: () => timedOut });
       req.write('{"items"');
       req.destroy();
       await assert.rejects(reading, (error: unknown) => error instanceof BodyAbortedError && error.reason === reason);
