@@ -9,9 +9,20 @@ export const ALL_CHANNEL = `${PREFIX}.all`;
 /** Every node's periodic presence (counts) message. */
 export const PRESENCE_CHANNEL = `${PREFIX}.presence`;
 
+// Every push names its room's channel: the names of the rooms in use are kept rather than encoded each
+// time (a bounded cache, emptied when full, so that rooms that come and go cannot grow it).
+const ROOM_CHANNELS_KEPT = 10000;
+const roomChannels = new Map<string, string>();
+
 /** Pushes to one room; only nodes with members subscribe. */
 export function roomChannel(room: string): string {
-  return `${PREFIX}.room.${Buffer.from(room, 'utf8').toString('base64url')}`;
+  let channel = roomChannels.get(room);
+  if (channel === undefined) {
+    if (roomChannels.size >= ROOM_CHANNELS_KEPT) roomChannels.clear();
+    channel = `${PREFIX}.room.${Buffer.from(room, 'utf8').toString('base64url')}`;
+    roomChannels.set(room, channel);
+  }
+  return channel;
 }
 
 /** Pushes to one user's connections; only nodes holding a connection of that user subscribe. */
