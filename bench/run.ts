@@ -62,7 +62,7 @@ const program = new Command('npm run bench --')
   .option('--clients <n>', 'client processes (each may hold at most ~20,000 sockets)', positiveInt('--clients'), 2)
   .option('--duration <seconds>', 'seconds per workload [10; 2 with --smoke]', positiveInt('--duration'))
   .option('--rate <n>', 'pushes per second in the latency workload', positiveInt('--rate'), 10)
-  .option('--rooms <n>', 'rooms in the room fan-out workload [connections / 100, from 1 to 100]', positiveInt('--rooms'))
+  .option('--rooms <n>', 'rooms in the room workloads (rooms, rooms-open) [connections / 100, from 1 to 100]', positiveInt('--rooms'))
   .option('--churn-rate <n>', 'connect-join-receive-disconnect cycles per second [200; 50 with --smoke]', positiveInt('--churn-rate'))
   .option('--concurrency <n>', 'push requests in flight during floods', positiveInt('--concurrency'), 64)
   .option(

@@ -75,7 +75,7 @@ describe('npm run bench', () => {
         '--duration',
         '1',
         '--workloads',
-        'idle,latency,rooms',
+        'idle,latency,rooms,rooms-open',
         '--rooms',
         '3',
         '--server-pid',
@@ -94,11 +94,15 @@ describe('npm run bench', () => {
     const workloads = run.servers[0].workloads;
     assert.deepEqual(
       workloads.map((w: { workload: string }) => w.workload),
-      ['idle', 'latency', 'rooms'],
+      ['idle', 'latency', 'rooms', 'rooms-open'],
     );
     assert.equal(workloads[0].connections, 60);
     assert.equal(workloads[1].itemsLost, 0);
     assert.ok(workloads[2].itemsDeliveredPerSecond > 0);
+    assert.ok(workloads[3].pushesAccepted > 0 && workloads[3].latency.count > 0, 'the closed loop pushed and timed deliveries');
+    assert.equal(workloads[3].rooms, 3);
+    assert.match(output, /## Rooms, closed loop/);
+    assert.doesNotMatch(output, /Throughput–latency/, 'no budget sweep against a deployment');
   });
 
   it('is no longer a subcommand of the packaged pushgate CLI', async () => {
