@@ -106,7 +106,7 @@ if (given('budgets') && opts.budgets.length > 0) {
 const smoke = opts.smoke === true;
 const connections: number = opts.connections ?? (smoke ? 300 : 10000);
 const duration: number = opts.duration ?? (smoke ? 2 : 10);
-// The sweep runs after the side-by-side run, pushgate only; a full run's default adds about 2 minutes.
+// The sweep runs after the side-by-side run, pushgate only; by default it adds about 1.5 minutes to a full run.
 const budgets: number[] = deployment || !opts.servers.includes('pushgate') || !openSelected ? [] : (opts.budgets ?? (smoke ? [] : DEFAULT_BUDGETS));
 const budgetDuration: number = opts.budgetDuration ?? Math.min(5, duration);
 // Side by side, the servers take core 0 and the load generator core 1 (when there are two).
