@@ -435,6 +435,15 @@ describe('bench report, closed-loop workloads and the budget sweep', () => {
     );
   });
 
+  it('adds the closed loops to the throughput chart, one bar per server', () => {
+    const svg = throughputChart(run);
+    writeArtifact('bench-throughput-open.svg', svg);
+    assertWellFormed(svg);
+    assert.equal(count(svg, 'class="bar"'), 12);
+    for (const heading of ['Broadcast, closed loop', 'Rooms, closed loop']) assert.ok(svg.includes(heading), heading);
+    assert.ok(svg.includes('≥ 5.77M/s'), 'a client-bound closed loop is a lower bound');
+  });
+
   it('leaves the sections out of runs without them', () => {
     const text = renderMarkdown(fakeRun());
     for (const absent of ['closed loop', 'Throughput–latency']) assert.ok(!text.includes(absent), absent);
