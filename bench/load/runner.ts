@@ -149,7 +149,8 @@ async function settledRss(pid: number | null): Promise<number | null> {
 export async function benchTarget(target: BenchTarget, settings: BenchSettings): Promise<ServerResults> {
   const { log } = settings;
   const results: WorkloadResult[] = [];
-  const driver = new PushDriver(target.api, 'x'.repeat(settings.itemPadding), settings.floodConcurrency);
+  // One keep-alive connection per request in flight, whichever workload has the most.
+  const driver = new PushDriver(target.api, 'x'.repeat(settings.itemPadding), Math.max(settings.floodConcurrency, settings.openConcurrency));
   const gen = new LoadGenerator(settings.clientProcesses, settings.clientCore, (connected, errors) => {
     log(`  ${target.server}: ${connected}/${settings.connections} connected${errors ? `, ${errors} errors` : ''}`);
   });
