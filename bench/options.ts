@@ -31,3 +31,24 @@ export async function pinSelf(core: number): Promise<boolean> {
   const { spawnSync } = await import('node:child_process');
   return spawnSync('taskset', ['-p', '-c', String(core), String(process.pid)], { stdio: 'ignore' }).status === 0;
 }
+
+/** The latency budgets pushgate's `--max-latency` accepts, ms. */
+const BUDGET_RANGE = [10, 60000] as const;
+
+/** Parses `25,50,100` into latency budgets (ms), refusing values pushgate would; `none` is the empty list. */
+export function parseBudgets(value: string): number[] {
+  if (value.trim() === 'none') return [];
+  const budgets = value
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)
+    .map((part) => {
+      const n = Number(part);
+      if (!Number.isInteger(n) || n < BUDGET_RANGE[0] || n > BUDGET_RANGE[1]) {
+        throw new Error(`--budgets: each budget is an integer of ms from ${BUDGET_RANGE[0]} to ${BUDGET_RANGE[1]}, got "${part}"`);
+      }
+      return n;
+    });
+  if (budgets.length === 0) throw new Error('--budgets: give at least one budget in ms, or none');
+  return [...new Set(budgets)];
+}

@@ -8,31 +8,39 @@
  * Against a deployment (`--url … --api …`): the same load generator and workloads against servers
  * running anywhere, pushgate or anything speaking its protocol and push API.
  *
+ * After the side-by-side run, the budget sweep: pushgate restarted once per latency budget
+ * (`--max-latency`) and put through the closed-loop workloads, for a throughput–latency table.
+ *
  * Both write JSON, markdown and SVG charts to bench/results/ (or --out).
  *
  *   npm run bench                                  # the full run (10,000 clients, 10 s per workload)
  *   npm run bench -- --smoke                       # a few hundred clients for a few seconds (CI)
  *   npm run bench -- --servers pushgate,ws --connections 5000 --workloads broadcast,latency
+ *   npm run bench -- --servers pushgate --workloads rooms-open,broadcast-open --budgets 50,250
  *   npm run bench -- --url ws://gw1:7777 --url ws://gw2:7777 --api http://gw1:7788 --connections 20000 --clients 4
  */
 
 import { availableParallelism } from 'node:os';
 import { Command, Option } from 'commander';
-import type { BenchRun, ServerResults } from './load/results.js';
-import { type BenchSettings, benchTarget, WORKLOADS } from './load/runner.js';
-import { loopbackDestinations, parseWorkloads, pinSelf, positiveInt } from './options.js';
+import type { BenchRun, BudgetPoint, ServerResults } from './load/results.js';
+import { type BenchSettings, benchTarget, OPEN_WORKLOADS, WORKLOADS } from './load/runner.js';
+import { loopbackDestinations, parseBudgets, parseWorkloads, pinSelf, positiveInt } from './options.js';
 import { renderMarkdown } from './report/report.js';
 import { describeMachine, writeRun } from './report/write.js';
-import { benchSideBySide, parseServers, SERVERS } from './side-by-side.js';
+import { benchBudgets, benchSideBySide, parseServers, SERVERS } from './side-by-side.js';
+
+/** pushgate's latency budgets (ms) the full side-by-side run sweeps. */
+const DEFAULT_BUDGETS = [25, 50, 100, 250, 1000];
 
 /** Options of the side-by-side run only, and of a deployment run only: each refused in the other mode. */
-const SIDE_BY_SIDE_ONLY = ['servers', 'destinations', 'smoke'] as const;
+const SIDE_BY_SIDE_ONLY = ['servers', 'destinations', 'smoke', 'budgets', 'budgetDuration'] as const;
 const DEPLOYMENT_ONLY = ['api', 'protocol', 'serverPid', 'clientCore'] as const;
 
 const program = new Command('npm run bench --')
   .description(
     'pushgate, plain ws and Socket.IO started here side by side, or (--url, --api) a running deployment, ' +
-      'through the same workloads: idle connections, latency, broadcast and room floods, churn',
+      'through the same workloads: idle connections, latency, broadcast and room floods, churn, and closed-loop ' +
+      'broadcast and rooms (what a backend does); then pushgate alone per latency budget',
   )
   .option(
     '--url <url...>',
@@ -54,9 +62,25 @@ const program = new Command('npm run bench --')
   .option('--clients <n>', 'client processes (each may hold at most ~20,000 sockets)', positiveInt('--clients'), 2)
   .option('--duration <seconds>', 'seconds per workload [10; 2 with --smoke]', positiveInt('--duration'))
   .option('--rate <n>', 'pushes per second in the latency workload', positiveInt('--rate'), 10)
-  .option('--rooms <n>', 'rooms in the room fan-out workload [connections / 100, from 1 to 100]', positiveInt('--rooms'))
+  .option('--rooms <n>', 'rooms in the room workloads (rooms, rooms-open) [connections / 100, from 1 to 100]', positiveInt('--rooms'))
   .option('--churn-rate <n>', 'connect-join-receive-disconnect cycles per second [200; 50 with --smoke]', positiveInt('--churn-rate'))
   .option('--concurrency <n>', 'push requests in flight during floods', positiveInt('--concurrency'), 64)
+  .option(
+    '--open-concurrency <n>',
+    'push loops of the closed-loop workloads (broadcast-open, rooms-open): each sends one item, then the next as soon as it is answered',
+    positiveInt('--open-concurrency'),
+    8,
+  )
+  .option(
+    '--budgets <list>',
+    `side by side: after it, restart pushgate with each --max-latency (ms) and run the closed-loop workloads; none to skip [${DEFAULT_BUDGETS.join(',')}; none with --smoke]`,
+    parseBudgets,
+  )
+  .option(
+    '--budget-duration <seconds>',
+    'side by side: seconds per closed-loop workload and budget [5, or --duration if shorter]',
+    positiveInt('--budget-duration'),
+  )
   .option('--item-padding <bytes>', 'extra bytes per pushed item', positiveInt('--item-padding', 0), 0)
   .option('--workloads <list>', `comma-separated, of ${WORKLOADS.join(',')}`, parseWorkloads, [...WORKLOADS])
   .option('--out <dir>', 'where to write the JSON, markdown and SVG results', 'bench/results')
@@ -73,10 +97,18 @@ for (const key of deployment ? SIDE_BY_SIDE_ONLY : DEPLOYMENT_ONLY) {
   if (given(key)) program.error(`error: ${flag} ${deployment ? 'is for the side-by-side run, not with --url' : 'needs --url (a running deployment)'}`);
 }
 if (deployment && opts.api === undefined) program.error('error: --url needs --api, the push API base URL of the deployment');
+const openSelected = (opts.workloads as string[]).some((w) => (OPEN_WORKLOADS as readonly string[]).includes(w));
+if (given('budgets') && opts.budgets.length > 0) {
+  if (!opts.servers.includes('pushgate')) program.error('error: --budgets restarts pushgate: keep it in --servers');
+  if (!openSelected) program.error(`error: --budgets runs the closed-loop workloads: keep ${OPEN_WORKLOADS.join(' or ')} in --workloads`);
+}
 
 const smoke = opts.smoke === true;
 const connections: number = opts.connections ?? (smoke ? 300 : 10000);
 const duration: number = opts.duration ?? (smoke ? 2 : 10);
+// The sweep runs after the side-by-side run, pushgate only; by default it adds about 1.5 minutes to a full run.
+const budgets: number[] = deployment || !opts.servers.includes('pushgate') || !openSelected ? [] : (opts.budgets ?? (smoke ? [] : DEFAULT_BUDGETS));
+const budgetDuration: number = opts.budgetDuration ?? Math.min(5, duration);
 // Side by side, the servers take core 0 and the load generator core 1 (when there are two).
 const twoCores = availableParallelism() >= 2;
 const serverCore = !deployment && twoCores ? 0 : null;
@@ -91,6 +123,7 @@ const settings: BenchSettings = {
   rooms: opts.rooms ?? Math.max(1, Math.min(100, Math.floor(connections / 100))),
   churnRate: opts.churnRate ?? (smoke ? 50 : 200),
   floodConcurrency: opts.concurrency,
+  openConcurrency: opts.openConcurrency,
   itemPadding: opts.itemPadding,
   workloads: opts.workloads,
   clientCore,
@@ -102,6 +135,7 @@ if (clientCore !== null) await pinSelf(clientCore);
 const startedAt = new Date().toISOString();
 let servers: ServerResults[];
 let destinations: string[];
+let budgetPoints: BudgetPoint[] | undefined;
 if (deployment) {
   destinations = opts.url;
   servers = [
@@ -121,6 +155,7 @@ if (deployment) {
 } else {
   destinations = loopbackDestinations(opts.destinations);
   servers = await benchSideBySide(opts.servers, destinations, serverCore, settings);
+  if (budgets.length > 0) budgetPoints = await benchBudgets(budgets, destinations, serverCore, { ...settings, durationSeconds: budgetDuration });
 }
 
 const pinning =
@@ -133,6 +168,7 @@ const run: BenchRun = {
   machine: describeMachine(pinning),
   settings: { connections, clientProcesses: settings.clientProcesses, destinations, durationSeconds: duration },
   servers,
+  ...(budgetPoints !== undefined ? { budgets: budgetPoints } : {}),
 };
 const name: string = opts.name ?? (smoke ? 'smoke' : deployment ? `deployment-${startedAt.replace(/[:.]/g, '-')}` : `bench-${startedAt.slice(0, 10)}`);
 const markdown = writeRun(run, opts.out, name);

@@ -1,11 +1,12 @@
 /**
  * The side-by-side run: pushgate and its peers (a plain `ws` server, Socket.IO) started here one after
  * another, each pinned to `serverCore` when given, and put through the same workloads by the same
- * load generator.
+ * load generator. Then, optionally, the budget sweep: pushgate restarted once per latency budget
+ * (`--max-latency`) and put through the closed-loop workloads.
  */
 import { readFileSync } from 'node:fs';
-import type { ServerName, ServerResults } from './load/results.js';
-import { type BenchSettings, benchTarget } from './load/runner.js';
+import type { BudgetPoint, OpenLoopResult, ServerName, ServerResults } from './load/results.js';
+import { type BenchSettings, benchTarget, OPEN_WORKLOADS } from './load/runner.js';
 import { type Child, startNode } from './server-process.js';
 import { PUSHGATE_V8_FLAGS } from './v8-flags.js';
 
@@ -57,6 +58,35 @@ function spec(name: SideBySideServer): ServerSpec {
   }
 }
 
+/** Starts `server` (with `extraArgs`) listening on every one of `hosts`, measures it, stops it. */
+async function benchStarted(
+  server: ServerSpec,
+  extraArgs: string[],
+  hosts: string[],
+  serverCore: number | null,
+  settings: BenchSettings,
+): Promise<ServerResults> {
+  const args = [...server.args, ...extraArgs, '--host', hosts.join(','), '--port', '0', '--api-host', '127.0.0.1', '--api-port', '0'];
+  const child: Child = startNode(server.script, args, serverCore, server.nodeArgs);
+  try {
+    const [, , port, api] = await child.waitForLine(/listening ws=(\S+):(\d+) api=(\S+)/, 15000);
+    return await benchTarget(
+      {
+        server: server.name,
+        protocol: server.protocol,
+        wsUrls: hosts.map((host) => `ws://${host}:${port}`),
+        api: `http://${api}`,
+        pid: child.pid,
+        version: server.version,
+        command: `${serverCore !== null ? `taskset -c ${serverCore} ` : ''}node ${[...server.nodeArgs, server.script, ...args].join(' ')}`,
+      },
+      settings,
+    );
+  } finally {
+    await child.stop();
+  }
+}
+
 /** Starts each server listening on every one of `hosts`, measures it, stops it; results in order. */
 export async function benchSideBySide(
   names: readonly SideBySideServer[],
@@ -65,29 +95,28 @@ export async function benchSideBySide(
   settings: BenchSettings,
 ): Promise<ServerResults[]> {
   const servers: ServerResults[] = [];
-  for (const name of names) {
-    const server = spec(name);
-    const args = [...server.args, '--host', hosts.join(','), '--port', '0', '--api-host', '127.0.0.1', '--api-port', '0'];
-    const child: Child = startNode(server.script, args, serverCore, server.nodeArgs);
-    try {
-      const [, , port, api] = await child.waitForLine(/listening ws=(\S+):(\d+) api=(\S+)/, 15000);
-      servers.push(
-        await benchTarget(
-          {
-            server: server.name,
-            protocol: server.protocol,
-            wsUrls: hosts.map((host) => `ws://${host}:${port}`),
-            api: `http://${api}`,
-            pid: child.pid,
-            version: server.version,
-            command: `${serverCore !== null ? `taskset -c ${serverCore} ` : ''}node ${[...server.nodeArgs, server.script, ...args].join(' ')}`,
-          },
-          settings,
-        ),
-      );
-    } finally {
-      await child.stop();
-    }
-  }
+  for (const name of names) servers.push(await benchStarted(spec(name), [], hosts, serverCore, settings));
   return servers;
+}
+
+/**
+ * The throughput–latency sweep: pushgate started once per budget with `--max-latency <budget>`, pinned
+ * and listening as in the side-by-side run, its clients connected once and put through the closed-loop
+ * workloads of `settings` (for `durationSeconds` each). Nothing to do without one of them.
+ */
+export async function benchBudgets(budgets: readonly number[], hosts: string[], serverCore: number | null, settings: BenchSettings): Promise<BudgetPoint[]> {
+  const workloads = settings.workloads.filter((w): w is (typeof OPEN_WORKLOADS)[number] => (OPEN_WORKLOADS as readonly string[]).includes(w));
+  if (workloads.length === 0) return [];
+  const points: BudgetPoint[] = [];
+  for (const budget of budgets) {
+    settings.log(`pushgate --max-latency ${budget}: ${workloads.join(', ')}`);
+    const results = await benchStarted(spec('pushgate'), ['--max-latency', String(budget)], hosts, serverCore, { ...settings, workloads });
+    points.push({
+      maxLatencyMs: budget,
+      command: results.command,
+      durationSeconds: settings.durationSeconds,
+      workloads: results.workloads.filter((w): w is OpenLoopResult => w.workload === 'broadcast-open' || w.workload === 'rooms-open'),
+    });
+  }
+  return points;
 }

@@ -8,6 +8,12 @@ export interface DriveResult {
   failed: number;
 }
 
+/** What a closed-loop run amounted to: {@link DriveResult} and the deliveries its accepted pushes owe. */
+export interface OpenDriveResult extends DriveResult {
+  /** Sum over accepted pushes of their fan-out: what the clients should receive. */
+  deliveriesOwed: number;
+}
+
 /**
  * Sends pushes to a server's HTTP push API (pushgate's, which the peers copy): JSON bodies with one
  * item each, on keep-alive connections.
@@ -79,6 +85,35 @@ export class PushDriver {
           result.refused += 1;
           await new Promise((resolve) => setTimeout(resolve, 2));
         } else result.failed += 1;
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, loop));
+    return result;
+  }
+
+  /**
+   * What a backend does, for `durationMs`: `concurrency` loops, each posting one item and the next as
+   * soon as the answer arrives. No flow control, no pause: a 503 is counted as refused and not retried
+   * (the loop goes on with the next push), any other answer than 200 counts as failed. `fanOut(room)`
+   * says how many clients an accepted push to `room` reaches, for the loss count.
+   */
+  async closedLoop(
+    durationMs: number,
+    concurrency: number,
+    room: () => string | undefined,
+    fanOut: (room: string | undefined) => number,
+  ): Promise<OpenDriveResult> {
+    const result: OpenDriveResult = { itemsPushed: 0, refused: 0, failed: 0, deliveriesOwed: 0 };
+    const end = Date.now() + durationMs;
+    const loop = async (): Promise<void> => {
+      while (Date.now() < end) {
+        const target = room();
+        const status = await this.push(target);
+        if (status === 200) {
+          result.itemsPushed += 1;
+          result.deliveriesOwed += fanOut(target);
+        } else if (status === 503) result.refused += 1;
+        else result.failed += 1;
       }
     };
     await Promise.all(Array.from({ length: concurrency }, loop));

@@ -129,10 +129,10 @@ export class LoadGenerator {
     return (await Promise.all(replies)).reduce((sum, r) => sum + r.primed, 0);
   }
 
-  /** Starts counting (and timing, with `latency`) from now. */
-  measure(latency: boolean): void {
+  /** Starts counting (and timing, with `latency`; and each push's spread, with `spreads`) from now. */
+  measure(latency: boolean, spreads = latency): void {
     this.ticks.fill(0);
-    for (const w of this.workers) w.send({ type: 'measure', latency });
+    for (const w of this.workers) w.send({ type: 'measure', latency, spreads });
   }
 
   /** Items the clients have counted since `measure`, as of their last tick (at most 50 ms old). */

@@ -18,6 +18,8 @@ export interface MeasureCommand {
   type: 'measure';
   /** Record per-item latency. */
   latency: boolean;
+  /** With `latency`: also each push's spread over the clients (the pass floor); costs a map lookup per item. */
+  spreads: boolean;
 }
 
 export interface ChurnCommand {

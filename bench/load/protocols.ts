@@ -90,13 +90,20 @@ export function readItems(data: Buffer, onItem: (sentAt: number, seq: number) =>
   while (at !== -1) {
     count += 1;
     const start = at + ITEM_MARK.length;
-    // "t" is microseconds (16 digits), "s" a 9-digit sequence: fixed offsets.
-    const sentAt = Number(data.toString('latin1', start, start + 16)) / 1000;
-    const seq = Number(data.toString('latin1', start + 21, start + 30));
+    // "t" is microseconds (16 digits), "s" a 9-digit sequence: fixed offsets, read without a string.
+    const sentAt = digits(data, start, 16) / 1000;
+    const seq = digits(data, start + 21, 9);
     onItem(sentAt, seq);
     at = data.indexOf(ITEM_MARK, start);
   }
   return count;
+}
+
+// The decimal number in `count` ASCII digits at `from`; exact below 2^53 (16 digits of µs are).
+function digits(data: Buffer, from: number, count: number): number {
+  let value = 0;
+  for (let i = from; i < from + count; i++) value = value * 10 + (data[i] - 0x30);
+  return value;
 }
 
 /**

@@ -66,6 +66,41 @@ export interface ThroughputResult {
   disconnects: number;
 }
 
+/**
+ * A closed-loop workload, what a backend does: `concurrency` push requests of one item each, the next
+ * sent as soon as the last is answered, no flow control; 503s counted as refused, not retried.
+ */
+export interface OpenLoopResult {
+  workload: 'broadcast-open' | 'rooms-open';
+  connections: number;
+  /** For rooms-open: rooms × members each; every push goes to a random room. */
+  rooms?: number;
+  /** Push loops: requests in flight. */
+  concurrency: number;
+  durationSeconds: number;
+  /** Pushes answered 200. */
+  pushesAccepted: number;
+  /** Pushes answered 503: refused, not lost, and not retried. */
+  pushesRefused: number;
+  /** Pushes answered anything else, or not at all. */
+  pushesFailed: number;
+  /** Item deliveries counted by clients during the run (until the last push was answered), per second. */
+  itemsDeliveredPerSecond: number;
+  /** WebSocket frames with items received by clients during the run, per second. */
+  framesPerSecond: number;
+  itemsPerFrame: number;
+  /** From the push request to the item's arrival at a client, every delivery (also those of the drain). */
+  latency: LatencySummary;
+  /** Deliveries owed (accepted pushes × their fan-out) minus deliveries counted after a bounded drain. */
+  itemsLost: number;
+  /** How long the clients took after the run to receive the rest, s (at most the drain bound). */
+  drainSeconds: number;
+  cpu: CpuSummary;
+  clientBound: boolean;
+  /** Connections the server closed during the run and its drain. */
+  disconnects: number;
+}
+
 export interface LatencyResult {
   workload: 'latency';
   connections: number;
@@ -91,7 +126,16 @@ export interface ChurnResult {
   cpu: CpuSummary;
 }
 
-export type WorkloadResult = IdleResult | ThroughputResult | LatencyResult | ChurnResult;
+export type WorkloadResult = IdleResult | ThroughputResult | LatencyResult | ChurnResult | OpenLoopResult;
+
+/** pushgate restarted with one latency budget (`--max-latency`) and put through the closed-loop workloads. */
+export interface BudgetPoint {
+  maxLatencyMs: number;
+  /** How it was started. */
+  command: string;
+  durationSeconds: number;
+  workloads: OpenLoopResult[];
+}
 
 /** One server through every workload of the run. */
 export interface ServerResults {
@@ -126,4 +170,6 @@ export interface BenchRun {
     durationSeconds: number;
   };
   servers: ServerResults[];
+  /** The throughput–latency sweep over pushgate's latency budget, after the side-by-side run (absent when not run). */
+  budgets?: BudgetPoint[];
 }

@@ -3,10 +3,22 @@ import { PushDriver } from './driver.js';
 import { Histogram } from './histogram.js';
 import { LoadGenerator, type Measurement } from './load-generator.js';
 import { kernelTcpMemory, processCpuSeconds, processRss } from './procstat.js';
-import type { ChurnResult, CpuSummary, IdleResult, LatencyResult, ServerName, ServerResults, ThroughputResult, WorkloadResult } from './results.js';
+import type {
+  ChurnResult,
+  CpuSummary,
+  IdleResult,
+  LatencyResult,
+  OpenLoopResult,
+  ServerName,
+  ServerResults,
+  ThroughputResult,
+  WorkloadResult,
+} from './results.js';
 
-export const WORKLOADS = ['idle', 'broadcast', 'latency', 'rooms', 'churn'] as const;
+export const WORKLOADS = ['idle', 'broadcast', 'latency', 'rooms', 'churn', 'broadcast-open', 'rooms-open'] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
+/** The closed-loop workloads: what a backend does (see {@link PushDriver.closedLoop}). */
+export const OPEN_WORKLOADS = ['broadcast-open', 'rooms-open'] as const satisfies readonly WorkloadName[];
 
 /** The server under test. */
 export interface BenchTarget {
@@ -36,6 +48,8 @@ export interface BenchSettings {
   churnRate: number;
   /** Push requests in flight during floods. */
   floodConcurrency: number;
+  /** Push loops of the closed-loop workloads (one item per request, the next sent on the answer). */
+  openConcurrency: number;
   /** Extra bytes of padding per pushed item. */
   itemPadding: number;
   workloads: readonly WorkloadName[];
@@ -98,6 +112,25 @@ async function drain(gen: LoadGenerator, expected: number | null, maxMs: number)
   }
 }
 
+/**
+ * After a closed-loop run: waits until the clients have the `owed` deliveries, or received nothing for
+ * 2 s, or `maxMs` passed. Returns the counts then and how long after the start the last delivery came.
+ */
+async function drainOwed(gen: LoadGenerator, owed: number, maxMs: number): Promise<{ measurement: Measurement; lastDeliveryMs: number; settled: boolean }> {
+  const started = Date.now();
+  let last = await gen.report();
+  let lastDelivery = started;
+  for (;;) {
+    if (last.items >= owed) return { measurement: last, lastDeliveryMs: lastDelivery - started, settled: true };
+    if (Date.now() - lastDelivery > 2000) return { measurement: last, lastDeliveryMs: lastDelivery - started, settled: true };
+    if (Date.now() - started > maxMs) return { measurement: last, lastDeliveryMs: lastDelivery - started, settled: false };
+    await sleep(200);
+    const now = await gen.report();
+    if (now.items > last.items) lastDelivery = Date.now();
+    last = now;
+  }
+}
+
 /** Waits for the server's memory to settle after a burst of connections (bounded). */
 async function settledRss(pid: number | null): Promise<number | null> {
   if (pid === null) return null;
@@ -116,7 +149,8 @@ async function settledRss(pid: number | null): Promise<number | null> {
 export async function benchTarget(target: BenchTarget, settings: BenchSettings): Promise<ServerResults> {
   const { log } = settings;
   const results: WorkloadResult[] = [];
-  const driver = new PushDriver(target.api, 'x'.repeat(settings.itemPadding), settings.floodConcurrency);
+  // One keep-alive connection per request in flight, whichever workload has the most.
+  const driver = new PushDriver(target.api, 'x'.repeat(settings.itemPadding), Math.max(settings.floodConcurrency, settings.openConcurrency));
   const gen = new LoadGenerator(settings.clientProcesses, settings.clientCore, (connected, errors) => {
     log(`  ${target.server}: ${connected}/${settings.connections} connected${errors ? `, ${errors} errors` : ''}`);
   });
@@ -125,11 +159,12 @@ export async function benchTarget(target: BenchTarget, settings: BenchSettings):
   let passFloorMs: number | null = null;
   try {
     // Idle: connect everyone (each joins one of the rooms), then look at memory.
-    const rssBefore = await settledRss(target.pid);
+    // Memory is only worth the wait for it to settle when the idle workload reports it.
+    const rssBefore = wants('idle') ? await settledRss(target.pid) : null;
     const kernelBefore = kernelTcpMemory();
     log(`${target.server}: connecting ${settings.connections} clients from ${settings.clientProcesses} processes to ${target.wsUrls.join(', ')}`);
     const connected = await gen.connect(target.protocol, target.wsUrls, settings.connections, settings.rooms);
-    const rssAfter = await settledRss(target.pid);
+    const rssAfter = wants('idle') ? await settledRss(target.pid) : null;
     const kernelAfter = kernelTcpMemory();
     const n = connected.connected;
     const idle: IdleResult = {
@@ -180,6 +215,9 @@ export async function benchTarget(target: BenchTarget, settings: BenchSettings):
     }
     if (wants('broadcast')) results.push(await flood('broadcast', () => undefined));
     if (wants('rooms')) results.push(await flood('rooms', () => `room-${Math.floor(Math.random() * settings.rooms)}`));
+    // Rooms before broadcast: a broadcast overrun may cost connections (slow consumers) the rooms would miss.
+    if (wants('rooms-open')) results.push(await closedLoop('rooms-open', n));
+    if (wants('broadcast-open')) results.push(await closedLoop('broadcast-open', n));
     if (wants('churn')) results.push(await churn());
   } finally {
     await gen.close();
@@ -232,6 +270,56 @@ export async function benchTarget(target: BenchTarget, settings: BenchSettings):
     };
     log(
       `${target.server}: ${workload}: ${result.itemsDeliveredPerSecond.toLocaleString('en')} items/s, ${result.framesPerSecond.toLocaleString('en')} frames/s, server CPU ${cpuSummary.server ?? '?'}, busiest client ${cpuSummary.busiestClient}`,
+    );
+    return result;
+  }
+
+  async function closedLoop(workload: OpenLoopResult['workload'], connected: number): Promise<OpenLoopResult> {
+    const concurrency = settings.openConcurrency;
+    log(`${target.server}: ${workload}: ${concurrency} push loops, 1 item each, no flow control, for ${seconds} s`);
+    // Connection i is in room i % rooms (see the load generator's connect).
+    const members = new Map<string, number>();
+    for (let r = 0; r < settings.rooms; r++) {
+      members.set(`room-${r}`, Math.floor(settings.connections / settings.rooms) + (r < settings.connections % settings.rooms ? 1 : 0));
+    }
+    const names = [...members.keys()];
+    const room = workload === 'rooms-open' ? () => names[Math.floor(Math.random() * names.length)] : () => undefined;
+    const fanOut = (name: string | undefined): number => (name === undefined ? connected : (members.get(name) ?? 0));
+    const cpu = new CpuWindow(target.pid);
+    gen.measure(true, false);
+    const pushed = await driver.closedLoop(seconds * 1000, concurrency, room, fanOut);
+    const inWindow = await gen.report();
+    const cpuSummary = cpu.summary(inWindow.cpuCores);
+    // Items, frames and their ratio over the same window: until the last push was answered.
+    const windowSeconds = inWindow.elapsedMs / 1000;
+    // Bounded: what has not arrived by then counts as lost.
+    const drained = await drainOwed(gen, pushed.deliveriesOwed, Math.max(10, 2 * seconds) * 1000);
+    const after = drained.measurement;
+    // A backlog still arriving must not count in the next workload.
+    if (!drained.settled) await drain(gen, null, 60000);
+    const result: OpenLoopResult = {
+      workload,
+      connections: connected,
+      ...(workload === 'rooms-open' ? { rooms: settings.rooms } : {}),
+      concurrency,
+      durationSeconds: seconds,
+      pushesAccepted: pushed.itemsPushed,
+      pushesRefused: pushed.refused,
+      pushesFailed: pushed.failed,
+      itemsDeliveredPerSecond: Math.round(inWindow.items / windowSeconds),
+      framesPerSecond: Math.round(inWindow.frames / windowSeconds),
+      itemsPerFrame: inWindow.frames === 0 ? 0 : round(inWindow.items / inWindow.frames, 2),
+      latency: after.latency.summary(),
+      itemsLost: pushed.deliveriesOwed - after.items,
+      drainSeconds: round(drained.lastDeliveryMs / 1000, 1),
+      cpu: cpuSummary,
+      clientBound: isClientBound(cpuSummary),
+      disconnects: after.disconnects,
+    };
+    log(
+      `${target.server}: ${workload}: ${result.itemsDeliveredPerSecond.toLocaleString('en')} items/s, ${result.itemsPerFrame} items/frame, ` +
+        `p50/p99/max ${result.latency.p50}/${result.latency.p99}/${result.latency.max} ms, ${result.pushesAccepted} accepted, ` +
+        `${result.pushesRefused} refused, ${result.pushesFailed} failed, ${result.itemsLost} lost, server CPU ${cpuSummary.server ?? '?'}, busiest client ${cpuSummary.busiestClient}`,
     );
     return result;
   }

@@ -205,7 +205,7 @@ process.on('message', (command: WorkerCommand) => {
       startedAt = Date.now();
       cpuAtStart = process.cpuUsage();
       latency = command.latency ? new Histogram() : null;
-      spreads = command.latency ? new Map() : null;
+      spreads = command.latency && command.spreads ? new Map() : null;
       return;
     case 'report':
       report();

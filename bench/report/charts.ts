@@ -2,7 +2,7 @@
  * Charts of a benchmark run (see `results.ts`) as self-contained SVG strings: no scripts, no external
  * fonts or resources, so they can sit beside the markdown report and render on GitHub or in a browser.
  */
-import type { BenchRun, ServerResults } from '../load/results.js';
+import type { BenchRun, OpenLoopResult, ServerResults, ThroughputResult } from '../load/results.js';
 import { findWorkload, formatCompact, formatMs, formatNumber } from './report.js';
 
 const WIDTH = 720;
@@ -148,17 +148,26 @@ function linearScale(max: number, from: number, to: number, format: (value: numb
 // ---------------------------------------------------------------------------------------------------------
 // Throughput
 
+/** Group headings of the throughput chart. */
+const THROUGHPUT_GROUPS = {
+  broadcast: 'Broadcast',
+  rooms: 'Rooms',
+  'broadcast-open': 'Broadcast, closed loop',
+  'rooms-open': 'Rooms, closed loop',
+} as const;
+
 /**
- * Items delivered per second, per server, for the broadcast and rooms workloads: grouped horizontal bars,
- * on a log axis when the fastest and slowest differ by 30× or more.
+ * Items delivered per second, per server, for the broadcast and rooms workloads (flow-controlled floods,
+ * then closed loops): grouped horizontal bars, on a log axis when the fastest and slowest differ by 30× or more.
  */
 export function throughputChart(run: BenchRun): string {
   const title = 'Items delivered per second';
-  const groups = (['broadcast', 'rooms'] as const)
+  const groups = (Object.keys(THROUGHPUT_GROUPS) as Array<keyof typeof THROUGHPUT_GROUPS>)
     .map((workload) => ({
       workload,
       bars: run.servers.flatMap((server) => {
-        const result = findWorkload(server, workload);
+        const result: ThroughputResult | OpenLoopResult | undefined =
+          workload === 'broadcast' || workload === 'rooms' ? findWorkload(server, workload) : findWorkload(server, workload);
         return result ? [{ server, result }] : [];
       }),
     }))
@@ -198,13 +207,12 @@ export function throughputChart(run: BenchRun): string {
   for (const [index, group] of groups.entries()) {
     if (index > 0) y += groupGap;
     const first = group.bars[0]!.result;
-    const detail =
-      group.workload === 'rooms' && first.rooms
-        ? `${formatNumber(first.connections)} connections in ${formatNumber(first.rooms)} rooms`
-        : `${formatNumber(first.connections)} connections`;
+    const detail = first.rooms
+      ? `${formatNumber(first.connections)} connections in ${formatNumber(first.rooms)} rooms`
+      : `${formatNumber(first.connections)} connections`;
     content.push(
       `<text x="16" y="${px(y + 17)}" font-size="13" fill="${INK}">` +
-        `<tspan font-weight="bold">${group.workload === 'broadcast' ? 'Broadcast' : 'Rooms'}</tspan>` +
+        `<tspan font-weight="bold">${THROUGHPUT_GROUPS[group.workload]}</tspan>` +
         `<tspan fill="${MUTED}" font-size="12">  ·  ${escapeXml(detail)}</tspan></text>`,
     );
     y += headingHeight;

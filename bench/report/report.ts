@@ -1,9 +1,20 @@
 /**
  * Renders a benchmark run (see `results.ts`) as a markdown report for humans: the machine and settings,
- * one table per workload with one row per server, and pushgate's figures relative to its peers.
- * Workloads or servers missing from a run are skipped.
+ * one table per workload with one row per server, pushgate's figures relative to its peers, and the
+ * throughput–latency table of pushgate's budget sweep. Workloads or servers missing from a run are skipped.
  */
-import type { BenchRun, ChurnResult, IdleResult, LatencyResult, ServerName, ServerResults, ThroughputResult, WorkloadResult } from '../load/results.js';
+import type {
+  BenchRun,
+  BudgetPoint,
+  ChurnResult,
+  IdleResult,
+  LatencyResult,
+  OpenLoopResult,
+  ServerName,
+  ServerResults,
+  ThroughputResult,
+  WorkloadResult,
+} from '../load/results.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Looking results up
@@ -13,6 +24,7 @@ export function findWorkload(server: ServerResults, workload: 'idle'): IdleResul
 export function findWorkload(server: ServerResults, workload: 'broadcast' | 'rooms'): ThroughputResult | undefined;
 export function findWorkload(server: ServerResults, workload: 'latency'): LatencyResult | undefined;
 export function findWorkload(server: ServerResults, workload: 'churn'): ChurnResult | undefined;
+export function findWorkload(server: ServerResults, workload: OpenLoopResult['workload']): OpenLoopResult | undefined;
 export function findWorkload(server: ServerResults, workload: WorkloadResult['workload']): WorkloadResult | undefined {
   return server.workloads.find((result) => result.workload === workload);
 }
@@ -305,6 +317,84 @@ function latencySection(run: BenchRun): string | null {
     .trimEnd();
 }
 
+/** The cells every closed-loop table shares, after its first (server or budget) column. */
+function openColumns<Row>(result: (row: Row) => OpenLoopResult): Array<Column<Row>> {
+  return [
+    { header: 'Items delivered/s', align: 'right', value: (r) => formatNumber(result(r).itemsDeliveredPerSecond) },
+    { header: 'Frames/s', align: 'right', value: (r) => formatNumber(result(r).framesPerSecond) },
+    { header: 'Items/frame', align: 'right', value: (r) => formatNumber(result(r).itemsPerFrame, 2) },
+    { header: 'p50 (ms)', align: 'right', value: (r) => formatMs(result(r).latency.p50) },
+    { header: 'p99 (ms)', align: 'right', value: (r) => formatMs(result(r).latency.p99) },
+    { header: 'max (ms)', align: 'right', value: (r) => formatMs(result(r).latency.max) },
+    { header: 'Accepted', align: 'right', value: (r) => formatNumber(result(r).pushesAccepted) },
+    { header: 'Refused (503)', align: 'right', value: (r) => formatNumber(result(r).pushesRefused) },
+    { header: 'Refused/s', align: 'right', value: (r) => formatNumber(result(r).pushesRefused / result(r).durationSeconds) },
+    { header: 'Failed', align: 'right', value: (r) => formatNumber(result(r).pushesFailed) },
+    { header: 'Items lost', align: 'right', value: (r) => formatNumber(result(r).itemsLost) },
+    {
+      header: 'Server CPU (cores)',
+      align: 'right',
+      value: (r) => (result(r).cpu.server === null ? 'remote' : formatCores(result(r).cpu.server)),
+    },
+    { header: 'Busiest client (cores)', align: 'right', value: (r) => formatCores(result(r).cpu.busiestClient) },
+    { header: 'Client-bound', value: (r) => flag(result(r).clientBound) },
+    { header: 'Disconnects', align: 'right', value: (r) => formatNumber(result(r).disconnects) },
+  ];
+}
+
+const OPEN_TITLES: Record<OpenLoopResult['workload'], string> = {
+  'broadcast-open': 'Broadcast, closed loop',
+  'rooms-open': 'Rooms, closed loop',
+};
+
+function openLoopDescription(result: OpenLoopResult): string {
+  const target = result.rooms === undefined ? 'to all' : `to a random one of ${formatNumber(result.rooms)} rooms`;
+  return (
+    `What a backend does: ${formatNumber(result.concurrency)} push requests in flight, one item each ${target}, ` +
+    'the next sent as soon as the last is answered: no flow control. A 503 is counted as refused and not retried. ' +
+    'Latency runs from the push request to the arrival at a client; items lost are those accepted but not received after a bounded drain.'
+  );
+}
+
+function openSection(run: BenchRun, workload: OpenLoopResult['workload']): string | null {
+  const rows = rowsFor(run, (s) => findWorkload(s, workload));
+  if (rows.length === 0) return null;
+  const columns: Array<Column<Row<OpenLoopResult>>> = [
+    { header: 'Server', value: (r) => serverLabel(r.server) },
+    { header: 'Connections', align: 'right', value: (r) => formatNumber(r.result.connections) },
+    ...openColumns<Row<OpenLoopResult>>((r) => r.result),
+  ];
+  const notes = rows.some((r) => r.result.clientBound) ? ['', `⚠ Client-bound: ${CLIENT_BOUND_NOTE}.`] : [];
+  return [`## ${OPEN_TITLES[workload]}`, '', openLoopDescription(rows[0]!.result), '', table(columns, rows), ...notes].join('\n');
+}
+
+function budgetSection(points: BudgetPoint[] | undefined): string | null {
+  if (points === undefined || points.length === 0) return null;
+  const sorted = [...points].sort((a, b) => a.maxLatencyMs - b.maxLatencyMs);
+  const lines = [
+    '## Throughput–latency (pushgate `--max-latency`)',
+    '',
+    `pushgate alone, restarted with each latency budget and put through the closed-loop workloads for ${formatNumber(sorted[0]!.durationSeconds)} s each ` +
+      '(same pinning and destinations as above).',
+  ];
+  let any = false;
+  for (const workload of ['rooms-open', 'broadcast-open'] as const) {
+    const rows = sorted.flatMap((point) => {
+      const result = point.workloads.find((w) => w.workload === workload);
+      return result === undefined ? [] : [{ point, result }];
+    });
+    if (rows.length === 0) continue;
+    any = true;
+    const columns: Array<Column<{ point: BudgetPoint; result: OpenLoopResult }>> = [
+      { header: 'Budget (ms)', align: 'right', value: (r) => formatNumber(r.point.maxLatencyMs) },
+      ...openColumns<{ point: BudgetPoint; result: OpenLoopResult }>((r) => r.result),
+    ];
+    lines.push('', `### ${OPEN_TITLES[workload]}`, '', table(columns, rows));
+    if (rows.some((r) => r.result.clientBound)) lines.push('', `⚠ Client-bound: ${CLIENT_BOUND_NOTE}.`);
+  }
+  return any ? lines.join('\n') : null;
+}
+
 function churnSection(run: BenchRun): string | null {
   const rows = rowsFor(run, (s) => findWorkload(s, 'churn'));
   if (rows.length === 0) return null;
@@ -351,6 +441,12 @@ function ratiosSection(run: BenchRun): string | null {
     if (!ours || !theirs) return MISSING;
     return boundedRatio(divide(ours.itemsDeliveredPerSecond, theirs.itemsDeliveredPerSecond), ours.clientBound, theirs.clientBound);
   };
+  const openThroughput = (workload: OpenLoopResult['workload']) => (peer: ServerResults) => {
+    const ours = findWorkload(pushgate, workload);
+    const theirs = findWorkload(peer, workload);
+    if (!ours || !theirs) return MISSING;
+    return boundedRatio(divide(ours.itemsDeliveredPerSecond, theirs.itemsDeliveredPerSecond), ours.clientBound, theirs.clientBound);
+  };
   const metrics: Metric[] = [
     { name: 'Broadcast items delivered/s (pushgate ÷ peer)', value: throughput('broadcast') },
     { name: 'Rooms items delivered/s (pushgate ÷ peer)', value: throughput('rooms') },
@@ -361,6 +457,12 @@ function ratiosSection(run: BenchRun): string | null {
     {
       name: 'Idle RSS per connection (peer ÷ pushgate)',
       value: (peer) => formatRatio(divide(findWorkload(peer, 'idle')?.serverRssPerConnection, findWorkload(pushgate, 'idle')?.serverRssPerConnection)),
+    },
+    { name: 'Broadcast, closed loop: items delivered/s (pushgate ÷ peer)', value: openThroughput('broadcast-open') },
+    { name: 'Rooms, closed loop: items delivered/s (pushgate ÷ peer)', value: openThroughput('rooms-open') },
+    {
+      name: 'Rooms, closed loop: latency p99 (peer ÷ pushgate)',
+      value: (peer) => formatRatio(divide(findWorkload(peer, 'rooms-open')?.latency.p99, findWorkload(pushgate, 'rooms-open')?.latency.p99)),
     },
   ];
   const shown = metrics.filter((metric) => peers.some((peer) => metric.value(peer) !== MISSING));
@@ -376,7 +478,8 @@ function ratiosSection(run: BenchRun): string | null {
     '',
     table(columns, shown),
   ];
-  const anyBound = [pushgate, ...peers].some((s) => findWorkload(s, 'broadcast')?.clientBound || findWorkload(s, 'rooms')?.clientBound);
+  const ratioed = new Set<WorkloadResult['workload']>(['broadcast', 'rooms', 'broadcast-open', 'rooms-open']);
+  const anyBound = [pushgate, ...peers].some((s) => s.workloads.some((w) => ratioed.has(w.workload) && 'clientBound' in w && w.clientBound));
   if (anyBound) {
     lines.push(
       '',
@@ -406,7 +509,8 @@ export function renderMarkdown(run: BenchRun, chartFiles?: { throughput?: string
   if (chartFiles?.latency && latency) {
     sections.push(image('Latency distribution, per server', chartFiles.latency));
   }
-  sections.push(churnSection(run), ratiosSection(run));
+  sections.push(openSection(run, 'rooms-open'), openSection(run, 'broadcast-open'));
+  sections.push(churnSection(run), ratiosSection(run), budgetSection(run.budgets));
   if (run.servers.length === 0) sections.push('_No servers were measured in this run._');
   return `${sections.filter((s): s is string => s !== null).join('\n\n')}\n`;
 }

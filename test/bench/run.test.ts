@@ -27,7 +27,10 @@ describe('npm run bench', () => {
     const { code, output } = await bench(['--help']);
     assert.equal(code, 0, output);
     assert.match(output, /Usage: npm run bench --/);
-    for (const flag of ['--url', '--api', '--servers', '--smoke', '--server-pid', '--workloads']) assert.ok(output.includes(flag), flag);
+    for (const flag of ['--url', '--api', '--servers', '--smoke', '--server-pid', '--workloads', '--open-concurrency', '--budgets', '--budget-duration']) {
+      assert.ok(output.includes(flag), flag);
+    }
+    for (const workload of ['broadcast-open', 'rooms-open']) assert.ok(output.includes(workload), workload);
   });
 
   it('refuses options of the other mode, and --url without --api, with a clear error', async () => {
@@ -39,6 +42,12 @@ describe('npm run bench', () => {
       [['--servers', 'pushgate,nginx'], /unknown server "nginx"/],
       [['--workloads', 'idle,soak'], /unknown workload "soak"/],
       [['--connections', '0'], /--connections must be an integer ≥ 1/],
+      [['--url', 'ws://127.0.0.1:1', '--api', 'http://127.0.0.1:1', '--budgets', '50'], /--budgets is for the side-by-side run/],
+      [['--budgets', '5'], /each budget is an integer of ms from 10 to 60000, got "5"/],
+      [['--budgets', '50,abc'], /got "abc"/],
+      [['--budgets', '50', '--servers', 'ws'], /--budgets restarts pushgate: keep it in --servers/],
+      [['--budgets', '50', '--workloads', 'idle,latency'], /--budgets runs the closed-loop workloads/],
+      [['--open-concurrency', '0'], /--open-concurrency must be an integer ≥ 1/],
     ];
     for (const [args, message] of cases) {
       const { code, output } = await bench(args);
@@ -66,7 +75,7 @@ describe('npm run bench', () => {
         '--duration',
         '1',
         '--workloads',
-        'idle,latency,rooms',
+        'idle,latency,rooms,rooms-open',
         '--rooms',
         '3',
         '--server-pid',
@@ -85,11 +94,15 @@ describe('npm run bench', () => {
     const workloads = run.servers[0].workloads;
     assert.deepEqual(
       workloads.map((w: { workload: string }) => w.workload),
-      ['idle', 'latency', 'rooms'],
+      ['idle', 'latency', 'rooms', 'rooms-open'],
     );
     assert.equal(workloads[0].connections, 60);
     assert.equal(workloads[1].itemsLost, 0);
     assert.ok(workloads[2].itemsDeliveredPerSecond > 0);
+    assert.ok(workloads[3].pushesAccepted > 0 && workloads[3].latency.count > 0, 'the closed loop pushed and timed deliveries');
+    assert.equal(workloads[3].rooms, 3);
+    assert.match(output, /## Rooms, closed loop/);
+    assert.doesNotMatch(output, /Throughput–latency/, 'no budget sweep against a deployment');
   });
 
   it('is no longer a subcommand of the packaged pushgate CLI', async () => {

@@ -8,6 +8,7 @@ import type {
   IdleResult,
   LatencyResult,
   LatencySummary,
+  OpenLoopResult,
   ServerName,
   ServerResults,
   ThroughputResult,
@@ -317,6 +318,135 @@ describe('bench report', () => {
     assert.ok(text.includes('ws&lt;b&gt;\\|x'));
     assert.ok(text.includes('`` a \\| b `c` ``'));
     assert.equal(tableAfter(text, '## Broadcast')[3]!.length, tableAfter(text, '## Broadcast')[0]!.length);
+  });
+});
+
+function openLoop(workload: OpenLoopResult['workload'], perSecond: number, p99: number, refused: number, clientBound = false): OpenLoopResult {
+  return {
+    workload,
+    connections: 10_000,
+    ...(workload === 'rooms-open' ? { rooms: 100 } : {}),
+    concurrency: 8,
+    durationSeconds: 10,
+    pushesAccepted: Math.round((perSecond * 10) / (workload === 'rooms-open' ? 100 : 10_000)),
+    pushesRefused: refused,
+    pushesFailed: 0,
+    itemsDeliveredPerSecond: perSecond,
+    framesPerSecond: perSecond / 4,
+    itemsPerFrame: 4,
+    latency: summary(1, p99 / 2, p99 * 0.8, p99, p99 * 1.1, p99 * 1.2),
+    itemsLost: 0,
+    drainSeconds: 0.4,
+    cpu: { server: 0.99, clients: 0.95, busiestClient: clientBound ? 0.93 : 0.6 },
+    clientBound,
+    disconnects: 0,
+  };
+}
+
+/** The fake run with the closed-loop workloads for every server and a two-point budget sweep. */
+function fakeOpenRun(): BenchRun {
+  const run = fakeRun();
+  const figures: Record<string, [number, number, number, number]> = {
+    pushgate: [155_945, 94, 5_770_000, 9_359],
+    ws: [40_000, 30, 100_000, 250],
+    socketio: [20_000, 60, 50_000, 900],
+  };
+  for (const server of run.servers) {
+    const [rooms, roomsP99, broadcast, broadcastP99] = figures[server.server]!;
+    server.workloads.push(openLoop('rooms-open', rooms, roomsP99, 0), openLoop('broadcast-open', broadcast, broadcastP99, 0, server.server === 'pushgate'));
+  }
+  run.budgets = [1000, 25].map((budget) => ({
+    maxLatencyMs: budget,
+    command: `node dist/src/cli/main.js --max-latency ${budget}`,
+    durationSeconds: 5,
+    workloads: [openLoop('rooms-open', budget * 1000, budget, budget === 25 ? 1_234 : 0), openLoop('broadcast-open', budget * 5000, budget * 2, 5)],
+  }));
+  return run;
+}
+
+describe('bench report, closed-loop workloads and the budget sweep', () => {
+  const run = fakeOpenRun();
+  const markdown = renderMarkdown(run);
+  writeArtifact('bench-report-open.md', markdown);
+
+  it('has a table per closed-loop workload, one row per server, with every figure the issue asks for', () => {
+    for (const heading of ['## Rooms, closed loop', '## Broadcast, closed loop']) {
+      const rows = tableAfter(markdown, heading);
+      assert.deepEqual(
+        rows.slice(2).map((r) => r[0]),
+        ['pushgate', 'ws', 'socketio'],
+        heading,
+      );
+      for (const header of [
+        'Items delivered/s',
+        'Frames/s',
+        'Items/frame',
+        'p50 (ms)',
+        'p99 (ms)',
+        'max (ms)',
+        'Accepted',
+        'Refused (503)',
+        'Failed',
+        'Items lost',
+        'Server CPU (cores)',
+        'Client-bound',
+        'Disconnects',
+      ]) {
+        assert.ok(rows[0]!.includes(header), `${heading}: ${header}`);
+      }
+    }
+    const rooms = tableAfter(markdown, '## Rooms, closed loop');
+    const column = (name: string): number => rooms[0]!.indexOf(name);
+    assert.equal(rooms[2]![column('Items delivered/s')], '155,945');
+    assert.equal(rooms[2]![column('Items/frame')], '4.00');
+    assert.equal(rooms[2]![column('p99 (ms)')], '94.0');
+    assert.equal(rooms[2]![column('Server CPU (cores)')], '0.99');
+    assert.ok(markdown.includes('8 push requests in flight, one item each to a random one of 100 rooms'));
+    assert.ok(markdown.includes('A 503 is counted as refused and not retried'));
+    const broadcast = tableAfter(markdown, '## Broadcast, closed loop');
+    assert.equal(broadcast[2]![broadcast[0]!.indexOf('Client-bound')], '⚠ yes');
+  });
+
+  it('adds closed-loop ratios to pushgate / peer', () => {
+    const rows = tableAfter(markdown, '## pushgate / peer');
+    const row = (name: string): string[] | undefined => rows.find((r) => r[0] === name);
+    assert.deepEqual(row('Rooms, closed loop: items delivered/s (pushgate ÷ peer)')?.slice(1), ['3.90×', '7.80×']);
+    assert.deepEqual(row('Broadcast, closed loop: items delivered/s (pushgate ÷ peer)')?.slice(1), ['≥ 57.7×', '≥ 115×']);
+    assert.deepEqual(row('Rooms, closed loop: latency p99 (peer ÷ pushgate)')?.slice(1), [`${(30 / 94).toFixed(2)}×`, `${(60 / 94).toFixed(2)}×`]);
+  });
+
+  it('has a throughput–latency table per workload, one row per budget in increasing order', () => {
+    const sweep = markdown.slice(markdown.indexOf('## Throughput–latency (pushgate `--max-latency`)'));
+    assert.ok(sweep.length < markdown.length, 'the sweep section is there');
+    const rooms = tableAfter(sweep, '### Rooms, closed loop');
+    assert.deepEqual(
+      rooms.slice(2).map((r) => r[0]),
+      ['25', '1,000'],
+    );
+    const column = (name: string): number => rooms[0]!.indexOf(name);
+    assert.equal(rooms[2]![column('Items delivered/s')], '25,000');
+    assert.equal(rooms[2]![column('Refused/s')], '123', 'refused per second of the run');
+    assert.equal(rooms[3]![column('p99 (ms)')], '1,000.0');
+    assert.deepEqual(
+      tableAfter(sweep, '### Broadcast, closed loop')
+        .slice(2)
+        .map((r) => r[1]),
+      ['125,000', '5,000,000'],
+    );
+  });
+
+  it('adds the closed loops to the throughput chart, one bar per server', () => {
+    const svg = throughputChart(run);
+    writeArtifact('bench-throughput-open.svg', svg);
+    assertWellFormed(svg);
+    assert.equal(count(svg, 'class="bar"'), 12);
+    for (const heading of ['Broadcast, closed loop', 'Rooms, closed loop']) assert.ok(svg.includes(heading), heading);
+    assert.ok(svg.includes('≥ 5.77M/s'), 'a client-bound closed loop is a lower bound');
+  });
+
+  it('leaves the sections out of runs without them', () => {
+    const text = renderMarkdown(fakeRun());
+    for (const absent of ['closed loop', 'Throughput–latency']) assert.ok(!text.includes(absent), absent);
   });
 });
 
