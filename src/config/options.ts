@@ -38,9 +38,10 @@ export interface GatewayOptions {
   /** Milliseconds a batch may wait for more items; 0 (default) sends at the end of the event-loop turn. */
   maxBatchDelay: number;
   /**
-   * The latency budget, in milliseconds: how long an accepted item may take to be written to its
-   * recipients. Under load batches wait longer (up to half of it) so that frames carry more items; when
-   * delivery falls behind it, the push API refuses with 503 `OVERLOADED`. Default 100.
+   * The latency budget, in milliseconds: how long an accepted item may wait to be written to its
+   * recipients beyond one write pass over every connection; when delivery stays behind it, the push
+   * API refuses with 503 `OVERLOADED` instead of queueing. 0 (default): off, pushes are bounded by
+   * `maxPendingItems` only.
    */
   maxLatency: number;
   /** Largest message a client may send, in bytes; larger ones close the connection with 1009. Default 65536. */
@@ -167,8 +168,8 @@ export const optionSpecs: readonly OptionSpec[] = [
   spec(
     'maxLatency',
     'ms',
-    { type: 'int', min: 10, max: 60000 },
-    'latency budget: under load batches wait up to half of it to merge more; delivery behind it answers pushes 503 OVERLOADED',
+    { type: 'int', min: 0, max: 60000 },
+    'latency budget: while delivery is behind it (beyond one write pass over every connection), pushes get 503 OVERLOADED (0: off)',
   ),
   spec('maxMessageSize', 'bytes', positiveInt(GiB), 'largest client message; larger ones close with 1009'),
   spec('maxQueueBytes', 'bytes', positiveInt(GiB), 'outgoing bytes queued per connection before a slow-consumer close (1013)'),
@@ -249,7 +250,7 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   maxRooms: 16,
   maxBatchItems: 100,
   maxBatchDelay: 0,
-  maxLatency: 100,
+  maxLatency: 0,
   maxMessageSize: 64 * 1024,
   maxQueueBytes: 1024 * 1024,
   maxPendingItems: 100000,

@@ -32,8 +32,7 @@ export class Dispatcher implements DispatchGauges {
   private lastSliceAt = -Infinity;
   /** The measurement under way: writes, those that found a backlog, and the time they took. */
   private sample = { writes: 0, backlogged: 0, ms: 0, since: 0 };
-  /** Time spent writing since `since` (at least 50 ms of wall time per measurement), and the last share. */
-  private busy = { ms: 0, since: 0, share: 0 };
+
   private scheduled: NodeJS.Immediate | null = null;
   /** Items in frames not yet written to (or failed for) every recipient. */
   pendingItems = 0;
@@ -102,14 +101,6 @@ export class Dispatcher implements DispatchGauges {
     return this.now() - this.lastSliceAt > 100 ? 0 : this.backlog;
   }
 
-  /**
-   * The share of wall time the dispatcher spent writing, over the last 50 ms or more (0 … 1): how much
-   * of the node goes into writing frames, the cost merging saves. Forgotten 100 ms after the last write.
-   */
-  get busyShare(): number {
-    return this.now() - this.lastSliceAt > 100 ? 0 : this.busy.share;
-  }
-
   private run(deadline: number): void {
     const dirty = this.dirty;
     const startedAt = this.now();
@@ -150,17 +141,6 @@ export class Dispatcher implements DispatchGauges {
   private measure(startedAt: number, writes: number, backlogged: number): void {
     if (writes === 0) return;
     const now = this.now();
-    const busy = this.busy;
-    if (now - this.lastSliceAt > 100) {
-      busy.ms = 0;
-      busy.since = startedAt;
-    }
-    busy.ms += now - startedAt;
-    if (now - busy.since >= 50) {
-      busy.share = Math.min(1, busy.ms / (now - busy.since));
-      busy.ms = 0;
-      busy.since = now;
-    }
     const sample = this.sample;
     if (sample.writes === 0) sample.since = startedAt;
     this.lastSliceAt = now;

@@ -12,36 +12,42 @@ interface Batch {
 }
 
 /**
+ * Under load a batch waits up to this long for its target's previous frame to reach every recipient:
+ * those recipients could not be written sooner anyway, and the wait merges what arrives meanwhile
+ * into one frame instead of one per event-loop turn, which spares clients most of their per-frame work.
+ */
+export const LOADED_HOLD_MS = 16;
+
+/**
  * Receives each closed batch with its target, synchronously: the batch is encoded (once per protocol)
  * as its recipients' frames are asked for, during this call.
  */
 export type FlushHandler = (batch: PushBatch, target: PushTarget) => void;
 
 /**
- * Merges items pushed to the same target into one PUSH batch, encoded by each recipient's protocol
- * (never here). A batch is flushed when it holds `maxBatchItems`, otherwise once it is as old as the
- * merge window `window()` says — the latency budget's rule (see DeliveryPace): 0 while the node has
- * time to spare, so that a lone push goes at the end of its event-loop turn (a burst handled in one
- * turn still shares a frame), longer as load rises, so that frames carry more items when writing them
- * is what the node spends its time on. Items of one target keep their push order across batches;
- * batches of different targets have no order between them (a full batch goes at once, ahead of other
- * targets' batches opened before it).
+ * Merges items pushed to the same target into one PUSH batch, encoded by each recipient's protocol (never here). A batch is flushed when it holds
+ * `maxBatchItems`, otherwise at the end of the current event-loop turn (`setImmediate`), so a burst of
+ * pushes handled in one turn goes out as one frame while a lone push waits for nothing; with
+ * `maxBatchDelay` > 0 batches may wait that many milliseconds for more. Batching grows with load: while
+ * the target's previous frame is still being written, a batch waits for it (at most `LOADED_HOLD_MS`).
+ * Items of one target keep
+ * their push order across batches; batches of different targets have no order between them (a full
+ * batch goes at once, ahead of other targets' batches opened before it).
  */
 export class Merger {
-  /** Open batches by key, in the order they were opened (a Map keeps it): the first is the oldest. */
   private readonly batches = new Map<string, Batch>();
+  /** The last batch flushed per key, while it may still be on its way. */
+  private readonly inFlight = new Map<string, PushBatch>();
   private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
-  private timerIsImmediate = false;
   /** Items accepted but not yet flushed (go-push's `mergerPending`). */
   pendingItems = 0;
 
   /**
-   * @param window the merge window now, in milliseconds (0: at the end of the turn).
-   * @param now the merger's clock, in milliseconds (`performance.now` unless a test drives it).
+   * @param now the clock of the loaded hold, in milliseconds (`performance.now` unless a test drives it).
    */
   constructor(
     private readonly maxBatchItems: number,
-    private readonly window: () => number,
+    private readonly maxBatchDelayMs: number,
     private readonly onFlush: FlushHandler,
     private readonly now: () => number = () => performance.now(),
   ) {}
@@ -64,7 +70,7 @@ export class Merger {
     if (this.batches.size > 0) this.schedule();
   }
 
-  /** Milliseconds the oldest open batch has waited (0 when none is open). */
+  /** Milliseconds the oldest open batch has waited (0 when none is open): a Map keeps the order batches opened in. */
   oldestAgeMs(): number {
     for (const batch of this.batches.values()) return this.now() - batch.openedAt;
     return 0;
@@ -79,39 +85,52 @@ export class Merger {
   /** Stops the flush timer; open batches stay until {@link flushAll}. */
   cancel(): void {
     if (this.timer === null) return;
-    if (this.timerIsImmediate) clearImmediate(this.timer as NodeJS.Immediate);
-    else clearTimeout(this.timer as NodeJS.Timeout);
+    if (this.maxBatchDelayMs > 0) clearTimeout(this.timer as NodeJS.Timeout);
+    else clearImmediate(this.timer as NodeJS.Immediate);
     this.timer = null;
   }
 
-  // At the end of the turn when the window is 0, else when the oldest batch is due.
-  private schedule(delayMs = this.window() - this.oldestAgeMs()): void {
+  private schedule(): void {
     if (this.timer !== null) return;
-    const run = (): void => {
-      this.timer = null;
-      this.flushDue();
-    };
-    this.timerIsImmediate = delayMs < 1;
-    this.timer = this.timerIsImmediate ? setImmediate(run) : setTimeout(run, delayMs);
+    if (this.maxBatchDelayMs > 0) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.flushAll();
+      }, this.maxBatchDelayMs);
+    } else {
+      this.timer = setImmediate(() => {
+        this.timer = null;
+        this.flushDue();
+      });
+    }
   }
 
-  // Flushes every batch as old as the window; the others wait for the next due time.
+  // End of turn: flush every batch, except those still waiting (briefly) for their previous frame.
   private flushDue(): void {
     const now = this.now();
-    const window = this.window();
-    let nextDue = Infinity;
+    let held = false;
     for (const [key, batch] of this.batches) {
-      const age = now - batch.openedAt;
-      if (age >= window || window < 1) this.flushBatch(key, batch);
-      else nextDue = Math.min(nextDue, window - age);
+      const previous = this.inFlight.get(key);
+      if (previous !== undefined && now - batch.openedAt < LOADED_HOLD_MS && previous.inFlight) {
+        held = true;
+        continue;
+      }
+      this.flushBatch(key, batch);
     }
-    if (nextDue < Infinity) this.schedule(nextDue);
+    // Frames already delivered need no tracking; without this, every key ever pushed to would stay.
+    if (this.inFlight.size > 2 * this.batches.size + 256) {
+      for (const [key, flushed] of this.inFlight) if (!flushed.inFlight) this.inFlight.delete(key);
+    }
+    if (held) this.schedule();
   }
 
   private flushBatch(key: string, batch: Batch): void {
     this.batches.delete(key);
     this.pendingItems -= batch.items.length;
     const room = batch.target.kind === 'room' ? batch.target.room : undefined;
-    this.onFlush(new PushBatch(batch.items, room), batch.target);
+    const flushed = new PushBatch(batch.items, room);
+    this.onFlush(flushed, batch.target);
+    if (flushed.inFlight) this.inFlight.set(key, flushed);
+    else this.inFlight.delete(key);
   }
 }

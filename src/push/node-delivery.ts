@@ -40,15 +40,11 @@ export class NodeDelivery {
         stats.itemsDropped += frame.items;
       },
     });
-    this.pace = new DeliveryPace({ budgetMs: limits.maxLatency, floorMs: limits.maxBatchDelay }, this.dispatcher, () => hub.size);
-    this.merger = new Merger(
-      limits.maxBatchItems,
-      () => this.pace.windowMs(),
-      (batch, target) => {
-        stats.batchesFlushed += 1;
-        this.dispatcher.enqueue(batch, this.recipientsOf(target));
-      },
-    );
+    this.pace = new DeliveryPace({ budgetMs: limits.maxLatency }, this.dispatcher, () => hub.size);
+    this.merger = new Merger(limits.maxBatchItems, limits.maxBatchDelay, (batch, target) => {
+      stats.batchesFlushed += 1;
+      this.dispatcher.enqueue(batch, this.recipientsOf(target));
+    });
   }
 
   /** A push for this node's clients, from the broker (whichever it is). */
@@ -88,11 +84,6 @@ export class NodeDelivery {
   overload(): { lagMs: number; budgetMs: number } | null {
     const behind = this.pace.overload(this.merger.oldestAgeMs());
     return behind === null ? null : { ...behind, budgetMs: this.pace.budgetMs };
-  }
-
-  /** The merge window now (ms). */
-  get mergeWindowMs(): number {
-    return this.pace.windowMs();
   }
 
   /** A write pass over every connection, as the recent write cost predicts it (ms). */

@@ -38,7 +38,6 @@ const gauges: ReadonlyArray<[NumericKey, string, string]> = [
   ['dispatchPending', 'pushgate_dispatch_pending_frames', 'Frames waiting to be written'],
   ['mergerPending', 'pushgate_merger_pending_items', 'Items waiting in open batches'],
   ['pendingItems', 'pushgate_pending_items', 'Items waiting for merge or delivery'],
-  ['mergeWindowMs', 'pushgate_merge_window_ms', 'Merge window now: how long batches wait for more items (ms)'],
   ['writePassMs', 'pushgate_write_pass_ms', 'One write pass over every connection, as the recent write cost predicts it (ms)'],
   ['deliveryLagMs', 'pushgate_delivery_lag_ms', 'Age of the oldest accepted item not yet written (ms)'],
   ['brokerSubscriptions', 'pushgate_broker_subscriptions', 'Broker channels this node subscribes to'],

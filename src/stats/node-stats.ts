@@ -14,7 +14,6 @@ export interface DeliveryGauges {
   readonly pendingItems: number;
   readonly mergerPending: number;
   readonly dispatchPending: number;
-  readonly mergeWindowMs: number;
   readonly writePassMs: number;
   readonly deliveryLagMs: number;
 }
@@ -59,7 +58,6 @@ export class NodeStats {
       dispatchPending: this.delivery.dispatchPending,
       mergerPending: this.delivery.mergerPending,
       pendingItems: this.delivery.pendingItems,
-      mergeWindowMs: round1(this.delivery.mergeWindowMs),
       writePassMs: round1(this.delivery.writePassMs),
       deliveryLagMs: round1(this.delivery.deliveryLagMs),
       ...this.stats,

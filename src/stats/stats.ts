@@ -73,8 +73,6 @@ export interface StatsSnapshot extends Omit<Stats, never> {
   mergerPending: number;
   /** Items waiting in open batches or in undelivered frames (compared with `maxPendingItems`). */
   pendingItems: number;
-  /** The merge window now (ms): 0 while the node has time to spare, up to half of `maxLatency` under load. */
-  mergeWindowMs: number;
   /** One write pass over every connection as the recent write cost predicts it (ms). */
   writePassMs: number;
   /** How long the oldest accepted item not yet written has waited (ms). */
@@ -103,8 +101,7 @@ export interface StatsSnapshot extends Omit<Stats, never> {
  * - `distinct-rooms`: `roomCount`: a room can have members in several processes, so the whole is the
  *   number of distinct room names, not the sum (see {@link aggregateReports});
  * - `per-process`: what describes one process (its id, pid, worker number, role, broker state, uptime;
- *   `relayChannels`, the primary's relay as last seen by that worker; its delivery's merge window, write
- *   pass and lag): never summed, reported per process.
+ *   `relayChannels`, the primary's relay as last seen by that worker; its delivery's write pass and lag): never summed, reported per process.
  */
 export type StatKind = 'additive' | 'distinct-rooms' | 'per-process';
 
@@ -150,7 +147,6 @@ export const STAT_KINDS = {
   broker: 'per-process',
   relayChannels: 'per-process',
   uptimeSeconds: 'per-process',
-  mergeWindowMs: 'per-process',
   writePassMs: 'per-process',
   deliveryLagMs: 'per-process',
 } as const satisfies { readonly [K in keyof StatsSnapshot]-?: StatKind };

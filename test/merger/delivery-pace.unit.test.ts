@@ -3,8 +3,8 @@ import { describe, it } from 'node:test';
 import { DeliveryPace, type DispatchGauges } from '../../src/merger/delivery-pace.js';
 
 /** A pace over gauges the test sets: utilization, the dispatcher's lag, cost per write, backlog, connections. */
-function pace(budgetMs = 100, floorMs = 0) {
-  const state = { busyShare: 0, lag: 0, writeCostMs: 0, backlogShare: 0, population: 0, now: 0 };
+function pace(budgetMs = 100) {
+  const state = { lag: 0, writeCostMs: 0, backlogShare: 0, population: 0, now: 0 };
   const gauges: DispatchGauges = {
     lagMs: () => state.lag,
     get writeCostMs() {
@@ -13,14 +13,11 @@ function pace(budgetMs = 100, floorMs = 0) {
     get backlogShare() {
       return state.backlogShare;
     },
-    get busyShare() {
-      return state.busyShare;
-    },
   };
   return {
     state,
     pace: new DeliveryPace(
-      { budgetMs, floorMs },
+      { budgetMs },
       gauges,
       () => state.population,
       () => state.now,
@@ -29,38 +26,6 @@ function pace(budgetMs = 100, floorMs = 0) {
 }
 
 describe('DeliveryPace (the latency budget)', () => {
-  it('merges nothing while writing takes little of the time: window 0, a lone push goes at the end of its turn', () => {
-    const { pace: p, state } = pace();
-    for (const share of [0, 0.05, 0.1]) {
-      state.busyShare = share;
-      assert.equal(p.windowMs(), 0, `writing ${share} of the time`);
-    }
-  });
-
-  it('widens the window as writing takes more of the time, up to half the budget, and never below --max-batch-delay', () => {
-    const { pace: p, state } = pace(100);
-    state.busyShare = 0.2;
-    assert.equal(p.windowMs(), 25);
-    state.busyShare = 0.3;
-    assert.equal(p.windowMs(), 50);
-    state.busyShare = 1;
-    assert.equal(p.windowMs(), 50, 'capped at half the budget: the other half is for writing');
-    const floored = pace(100, 80);
-    assert.equal(floored.pace.windowMs(), 80, 'an explicit floor wins, even above the cap');
-    floored.state.busyShare = 1;
-    assert.equal(floored.pace.windowMs(), 80);
-  });
-
-  it('waits as long as frames already wait to be written (merging then costs no latency), up to the cap', () => {
-    const { pace: p, state } = pace(100);
-    state.lag = 30;
-    assert.equal(p.windowMs(), 30);
-    state.lag = 400;
-    assert.equal(p.windowMs(), 50);
-    state.lag = 0.4;
-    assert.equal(p.windowMs(), 0, 'under a millisecond is the end of the turn');
-  });
-
   it('refuses once the oldest unwritten item is older than the budget plus one pass over every connection', () => {
     const { pace: p, state } = pace(100);
     // 10,000 connections at 24 µs a write: one pass is 240 ms, the time a push to all takes anyway.
@@ -93,14 +58,12 @@ describe('DeliveryPace (the latency budget)', () => {
     assert.deepEqual(small.pace.overload(0), { lagMs: 101 });
   });
 
-  it('refuses, and merges the most, while most writes find their client still holding earlier bytes', () => {
+  it('refuses while most writes find their client still holding earlier bytes', () => {
     const { pace: p, state } = pace(100);
     state.backlogShare = 0.4;
     assert.equal(p.overload(0), null);
-    assert.equal(p.windowMs(), 0);
     state.backlogShare = 0.6;
-    assert.equal(p.windowMs(), 50);
-    assert.equal(p.overload(0), null);
+    assert.equal(p.overload(0), null, 'for a moment');
     state.now = 25;
     assert.deepEqual(p.overload(0), { lagMs: 0 });
   });

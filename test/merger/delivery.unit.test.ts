@@ -44,11 +44,7 @@ function engine(maxBatchItems = 100) {
     },
   });
   const recipients = (target: PushTarget) => (target.kind === 'room' ? (hub.members(target.room) ?? []) : target.kind === 'all' ? hub.all() : []);
-  const merger = new Merger(
-    maxBatchItems,
-    () => 0,
-    (batch, target) => dispatcher.enqueue(batch, recipients(target)),
-  );
+  const merger = new Merger(maxBatchItems, 0, (batch, target) => dispatcher.enqueue(batch, recipients(target)));
   const handler: ConnectionHandler = { onMessage() {}, onClose: (conn) => hub.remove(conn) };
   const connect = (protocol: ClientProtocol = goPushProtocol, maxQueueBytes = 1 << 20) => {
     const transport = new FakeTransport();
@@ -134,14 +130,10 @@ describe('merger and dispatcher through a transport', () => {
   it('encodes nothing for a batch nobody receives', () => {
     const { dispatcher } = engine();
     const encodings: number[] = [];
-    const merger = new Merger(
-      100,
-      () => 0,
-      (batch) => {
-        dispatcher.enqueue(batch, []);
-        encodings.push(batch.encodings);
-      },
-    );
+    const merger = new Merger(100, 0, (batch) => {
+      dispatcher.enqueue(batch, []);
+      encodings.push(batch.encodings);
+    });
     merger.add('r:empty', { kind: 'room', room: 'empty' }, ['1']);
     merger.flushAll();
     assert.deepEqual(encodings, [0]);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it, mock } from 'node:test';
-import { Merger, type PushTarget } from '../../src/merger/merger.js';
+import { LOADED_HOLD_MS, Merger, type PushTarget } from '../../src/merger/merger.js';
 import type { PreparedFrame } from '../../src/protocol/encode.js';
 import { goPushProtocol } from '../../src/protocol/go-push.js';
 
@@ -14,13 +14,13 @@ const room = (name: string): PushTarget => ({ kind: 'room', room: name });
  * `unwritten` frames keep `remaining` > 0 after the flush, as the dispatcher leaves a frame that some
  * recipient has not been written yet; `written()` marks every frame delivered.
  */
-function merger(maxBatchItems = 100, windowMs = 0) {
-  const clock = { ms: 0, window: windowMs };
+function merger(maxBatchItems = 100, maxBatchDelayMs = 0) {
+  const clock = { ms: 0 };
   const flushed: Array<{ target: PushTarget; message: { type: string; data: { room?: string; items: unknown[] } }; frame: PreparedFrame }> = [];
   const options = { unwritten: false };
   const m = new Merger(
     maxBatchItems,
-    () => clock.window,
+    maxBatchDelayMs,
     (batch, target) => {
       const frame = batch.frameFor(goPushProtocol);
       // The frame is one unmasked text frame: a 2-byte header for short payloads, 4 bytes up to 64 KiB.
@@ -94,56 +94,87 @@ describe('Merger', () => {
     assert.deepEqual(items(), [[1]]);
   });
 
-  describe('under load (a merge window above 0, as the latency budget sets it; fake timers)', () => {
-    it('holds each batch until it is as old as the window, merging what comes meanwhile, then sends it', async () => {
-      mock.timers.enable({ apis: ['setTimeout'] });
-      const { merger: m, clock, items } = merger(100, 30);
+  describe(`under load: a batch waits while its target's previous frame is unwritten, at most LOADED_HOLD_MS (${LOADED_HOLD_MS} ms)`, () => {
+    it('holds the next batch of a target whose frame is still being written, merging what comes meanwhile, until the hold runs out', async () => {
+      const { merger: m, clock, options, items } = merger();
+      options.unwritten = true;
       m.add('r:a', room('a'), ['1']);
       await turn();
-      clock.ms = 10;
+      assert.deepEqual(items(), [[1]], 'no previous frame: flushed at the end of the turn');
+
+      clock.ms = 100;
       m.add('r:a', room('a'), ['2']);
       await turn();
-      mock.timers.tick(29);
-      assert.deepEqual(items(), [], 'held short of the window, however many turns pass');
-      assert.equal(m.oldestAgeMs(), 10);
-      clock.ms = 30;
-      mock.timers.tick(1);
-      assert.deepEqual(items(), [[1, 2]], 'flushed once 30 ms old, with what came meanwhile');
-      assert.equal(m.pendingItems, 0);
-      assert.equal(m.oldestAgeMs(), 0);
+      assert.deepEqual(items(), [[1]], 'held: the previous frame is unwritten');
+      m.add('r:a', room('a'), ['3']);
+      clock.ms = 100 + LOADED_HOLD_MS - 0.1;
+      await turn();
+      await turn();
+      assert.deepEqual(items(), [[1]], 'still held just short of the bound, however many turns pass');
+      assert.equal(m.pendingItems, 2);
+      clock.ms = 100 + LOADED_HOLD_MS;
+      await turn();
+      assert.deepEqual(items(), [[1], [2, 3]], 'flushed once the batch is LOADED_HOLD_MS old, with what came meanwhile');
     });
 
-    it('keeps each target on its own clock, sends a full batch at once, and follows the window as it changes', async () => {
-      mock.timers.enable({ apis: ['setTimeout'] });
-      const { merger: m, clock, items } = merger(3, 40);
+    it('flushes the held batch at the end of the turn in which its previous frame has been written', async () => {
+      const { merger: m, clock, options, items, written } = merger();
+      options.unwritten = true;
       m.add('r:a', room('a'), ['1']);
-      clock.ms = 20;
+      await turn();
+      m.add('r:a', room('a'), ['2']);
+      await turn();
+      assert.deepEqual(items(), [[1]]);
+      clock.ms = 1; // well within the hold
+      written();
+      await turn();
+      assert.deepEqual(items(), [[1], [2]]);
+    });
+
+    it('does not hold a batch whose previous frame was written, nor other targets, nor a full batch', async () => {
+      const { merger: m, options, items, written } = merger(3);
+      options.unwritten = true;
+      m.add('r:a', room('a'), ['1']);
+      await turn();
+      // Another target has no frame of its own in flight: it goes at the end of the turn.
       m.add('r:b', room('b'), ['10']);
-      m.add('r:a', room('a'), ['2', '3']);
-      assert.deepEqual(items(), [[1, 2, 3]], 'a full batch does not wait');
-      m.add('r:a', room('a'), ['4']);
-      clock.ms = 40;
-      mock.timers.tick(40);
-      assert.deepEqual(items(), [[1, 2, 3]], 'b was opened at 20 and a again at 20: both wait until 60');
-      clock.ms = 60;
-      mock.timers.tick(20);
-      assert.deepEqual(items(), [[1, 2, 3], [10], [4]]);
-      // Load gone: the window is 0 again, and a lone push goes at the end of its turn.
-      clock.window = 0;
+      m.add('r:a', room('a'), ['2']);
+      await turn();
+      assert.deepEqual(items(), [[1], [10]], 'b went, a is held');
+      // A batch that fills up goes at once, hold or not.
+      m.add('r:a', room('a'), ['3', '4']);
+      assert.deepEqual(items(), [[1], [10], [2, 3, 4]]);
+      // Once written, the next batch is not held.
+      written();
+      options.unwritten = false;
       m.add('r:a', room('a'), ['5']);
       await turn();
-      assert.deepEqual(items().at(-1), [5]);
+      assert.deepEqual(items(), [[1], [10], [2, 3, 4], [5]]);
     });
 
     it('flushAll (shutdown) sends a held batch at once', async () => {
-      mock.timers.enable({ apis: ['setTimeout'] });
-      const { merger: m, items } = merger(100, 50);
+      const { merger: m, options, items } = merger();
+      options.unwritten = true;
       m.add('r:a', room('a'), ['1']);
       await turn();
-      assert.deepEqual(items(), []);
+      m.add('r:a', room('a'), ['2']);
+      await turn();
       m.flushAll();
-      assert.deepEqual(items(), [[1]]);
+      assert.deepEqual(items(), [[1], [2]]);
       assert.equal(m.pendingItems, 0);
     });
+  });
+
+  it('with maxBatchDelay waits that long for more, across turns (fake timers)', async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    const { merger: m, items } = merger(100, 150);
+    m.add('r:d', room('d'), ['"first"']);
+    await turn();
+    await turn();
+    m.add('r:d', room('d'), ['"second"']);
+    mock.timers.tick(149);
+    assert.deepEqual(items(), [], 'not before the delay');
+    mock.timers.tick(1);
+    assert.deepEqual(items(), [['first', 'second']]);
   });
 });
