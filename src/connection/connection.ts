@@ -39,6 +39,8 @@ export interface ConnectionHandler {
   onClose(conn: Connection, info: CloseInfo): void;
   /** A write was refused because the client fell behind; called before the slow-consumer close. */
   onSlow?(conn: Connection): void;
+  /** The client answered {@link Connection.probe} after `rttMs`: it had read everything written before. */
+  onProbe?(conn: Connection, rttMs: number): void;
 }
 
 export const defaultConnectionLimits: Readonly<ConnectionLimits> = Object.freeze({
@@ -86,6 +88,8 @@ export class Connection implements TransportSink {
   private readonly handler: ConnectionHandler | null;
   private state = OPEN;
   private seenAt: number;
+  /** When the probe out was sent (`Date.now()`), or -1 while none is out. */
+  private probeSentAt = -1;
   private tokens: number;
   private tokensAt: number;
   private inbound: InboundQueue<IncomingMessage> | null = null;
@@ -293,6 +297,33 @@ export class Connection implements TransportSink {
   /** @internal The transport's report of a ping or pong. */
   transportAlive(): void {
     this.seenAt = Date.now();
+  }
+
+  /** @internal The transport's report of a pong: the answer to a probe, or a client's own. */
+  transportPong(): void {
+    const now = Date.now();
+    this.seenAt = now;
+    if (this.probeSentAt < 0) return;
+    const rtt = now - this.probeSentAt;
+    this.probeSentAt = -1;
+    this.handler?.onProbe?.(this, rtt);
+  }
+
+  /**
+   * Asks the client to answer once it has read everything written so far (a WebSocket ping); the
+   * handler's `onProbe` hears the round trip. One probe at a time: returns false while one is out, or
+   * once the connection is closing.
+   */
+  probe(): boolean {
+    if (this.state !== OPEN || this.probeSentAt >= 0) return false;
+    this.probeSentAt = Date.now();
+    this.transport.probe();
+    return true;
+  }
+
+  /** Milliseconds the probe out has waited for its answer (0 when none is out). */
+  probeAgeMs(now = Date.now()): number {
+    return this.probeSentAt < 0 ? 0 : now - this.probeSentAt;
   }
 
   /** @internal The transport's report that the socket is gone. */

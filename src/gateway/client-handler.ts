@@ -43,6 +43,8 @@ const inputCloseCodes = new Set<number>([1002, CloseCode.UNSUPPORTED_DATA, Close
  * of the hub. The owner of each connection's `auth` state: {@link startAuth} at admission, AUTH after.
  */
 export class ClientHandler implements ConnectionHandler {
+  /** Told of each probe's round trip (the node's delivery measures how far behind its clients are). */
+  probed: (conn: Connection, rttMs: number) => void = () => {};
   /** In a cluster: a promise settled once pushes to a newly joined room will arrive here. */
   roomReady: (room: string) => Promise<void> | null = () => null;
   /** In a cluster: a promise settled once pushes to a user (of a newly authenticated connection) arrive here. */
@@ -177,6 +179,11 @@ export class ClientHandler implements ConnectionHandler {
     this.hub.remove(conn);
     if (info.by === 'server' && inputCloseCodes.has(info.code)) this.stats.protocolDisconnects += 1;
     this.log.debug({ conn: conn.id, code: info.code, reason: info.reason, by: info.by }, 'connection closed');
+  }
+
+  /** A client answered the dispatcher's probe (see Connection.probe). */
+  onProbe(conn: Connection, rttMs: number): void {
+    this.probed(conn, rttMs);
   }
 
   onSlow(conn: Connection): void {

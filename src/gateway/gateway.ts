@@ -116,6 +116,7 @@ export class Gateway implements ApiBackend, PushService {
     this.wsListener = this.admission.listener;
     this.handler = this.admission.handler;
     this.delivery = new NodeDelivery(this.hub, this.stats, this.options);
+    this.handler.probed = (conn, rttMs) => this.delivery.probeAnswered(conn, rttMs);
     this.pushes = new BrokerPushService(this.hub, () => this.link, this.stats, this.options, {
       accepting: () => this.state === 'running',
       pendingItems: () => this.delivery.pendingItems,

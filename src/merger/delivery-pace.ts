@@ -2,6 +2,8 @@
 export interface DispatchGauges {
   /** Milliseconds the oldest frame not yet written has waited (0 when none waits). */
   lagMs(): number;
+  /** How far behind the clients are, by probes' round trips (ms; 0 when not probing). */
+  clientLagMs(): number;
   /** Milliseconds one write to one connection costs, as recently measured. */
   readonly writeCostMs: number;
   /** Of the recent writes, the share that found the client's socket still holding earlier bytes (0 … 1). */
@@ -22,9 +24,10 @@ export const BACKLOG_SHARE = 0.5;
  * is so far behind that a push must be refused (503 `OVERLOADED`) rather than queued.
  *
  * A push is refused once, for a quarter of the budget or longer, the oldest accepted item not yet
- * written has waited longer than the budget plus one write pass over every connection (the time a push
- * to all takes however idle the node is), or most writes have found their client's socket still full
- * (the clients are behind: what is accepted would only queue in their sockets). An accepted push is then
+ * written has waited more than the budget plus one write pass over every connection (the time a push to
+ * all takes however idle the node is), or the clients are behind by more than the budget as sampled
+ * probes' round trips show (a probe follows its connection's write: its round trip is what waits in the
+ * client's socket and its reading), or most writes have found their client's socket still full. An accepted push is then
  * written to every recipient within about twice the budget plus one pass.
  */
 export class DeliveryPace {
@@ -56,8 +59,12 @@ export class DeliveryPace {
    */
   overload(oldestBatchAgeMs: number): { lagMs: number } | null {
     if (this.settings.budgetMs === 0) return null;
-    const lagMs = Math.max(oldestBatchAgeMs, this.dispatch.lagMs());
-    if (lagMs <= this.settings.budgetMs + this.passMs() && this.dispatch.backlogShare <= BACKLOG_SHARE) {
+    const { budgetMs } = this.settings;
+    const queued = Math.max(oldestBatchAgeMs, this.dispatch.lagMs());
+    // A probe goes right after its connection's write: its round trip is the client's own backlog, no pass in it.
+    const clients = this.dispatch.clientLagMs();
+    const lagMs = Math.max(queued, clients);
+    if (queued <= budgetMs + this.passMs() && clients <= budgetMs && this.dispatch.backlogShare <= BACKLOG_SHARE) {
       this.behindSince = -1;
       return null;
     }

@@ -30,6 +30,16 @@ export class Dispatcher implements DispatchGauges {
   writeCostMs = 0;
   private backlog = 0;
   private lastSliceAt = -Infinity;
+  /**
+   * Every this many milliseconds (0: never), a connection just written is probed (see
+   * Connection.probe): the round trip tells how far behind the clients are, in their sockets and their
+   * reading, which no local gauge shows. Set when a latency budget is.
+   */
+  probeEveryMs = 0;
+  private nextProbeAt = 0;
+  /** Connections probed and not answered yet (at most 16). */
+  private readonly probing = new Set<Connection>();
+  private lastRtt = { ms: 0, at: -Infinity };
   /** The measurement under way: writes, those that found a backlog, and the time they took. */
   private sample = { writes: 0, backlogged: 0, ms: 0, since: 0 };
 
@@ -88,6 +98,26 @@ export class Dispatcher implements DispatchGauges {
       });
   }
 
+  /** A probed connection answered after `rttMs`. */
+  probeAnswered(conn: Connection, rttMs: number): void {
+    this.probing.delete(conn);
+    this.lastRtt = { ms: rttMs, at: this.now() };
+  }
+
+  /**
+   * How far behind the clients are (ms): the latest probe's round trip (for a second), or how long the
+   * oldest probe out has waited, whichever is longer; 0 when nothing was probed.
+   */
+  clientLagMs(): number {
+    let lag = this.now() - this.lastRtt.at > 1000 ? 0 : this.lastRtt.ms;
+    const wall = Date.now();
+    for (const conn of this.probing) {
+      if (!conn.isOpen) this.probing.delete(conn);
+      else lag = Math.max(lag, conn.probeAgeMs(wall));
+    }
+    return lag;
+  }
+
   /** Milliseconds the oldest frame not yet written has waited (0 when none waits). */
   lagMs(): number {
     return this.head < this.dirty.length ? this.now() - this.dirtyAt[this.head] : 0;
@@ -112,6 +142,10 @@ export class Dispatcher implements DispatchGauges {
       conn.outbox = null;
       if (outbox === null) continue;
       if (conn.queuedBytes > 0) backlogged += 1;
+      if (this.probeEveryMs > 0 && startedAt >= this.nextProbeAt && this.probing.size < 16 && conn.probe()) {
+        this.probing.add(conn);
+        this.nextProbeAt = startedAt + this.probeEveryMs;
+      }
       if (Array.isArray(outbox)) {
         const ok = conn.sendPreparedBatch(outbox) === 'sent';
         for (const frame of outbox) this.settle(frame, ok);

@@ -41,6 +41,8 @@ export class NodeDelivery {
       },
     });
     this.pace = new DeliveryPace({ budgetMs: limits.maxLatency }, this.dispatcher, () => hub.size);
+    // With a budget, sample how far behind the clients are: a probe every 50 ms among those written to.
+    if (limits.maxLatency > 0) this.dispatcher.probeEveryMs = 50;
     this.merger = new Merger(limits.maxBatchItems, limits.maxBatchDelay, (batch, target) => {
       stats.batchesFlushed += 1;
       this.dispatcher.enqueue(batch, this.recipientsOf(target));
@@ -91,9 +93,14 @@ export class NodeDelivery {
     return this.pace.passMs();
   }
 
-  /** How long the oldest accepted item not yet written has waited (ms). */
+  /** How far behind delivery is (ms): the oldest accepted item not yet written, or the clients by their probes. */
   get deliveryLagMs(): number {
-    return Math.max(this.merger.oldestAgeMs(), this.dispatcher.lagMs());
+    return Math.max(this.merger.oldestAgeMs(), this.dispatcher.lagMs(), this.dispatcher.clientLagMs());
+  }
+
+  /** A client answered its probe after `rttMs`. */
+  probeAnswered(conn: Connection, rttMs: number): void {
+    this.dispatcher.probeAnswered(conn, rttMs);
   }
 
   /** Items accepted and not yet written to (or failed for) every recipient. */

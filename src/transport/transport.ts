@@ -6,8 +6,10 @@
 export interface TransportSink {
   /** One whole message from the client: text (`isBinary` false, UTF-8 bytes) or binary. */
   transportMessage(data: Buffer, isBinary: boolean): void;
-  /** The client showed it is alive without a message (a ping or pong). */
+  /** The client showed it is alive without a message (a ping, or a pong not answering a probe). */
   transportAlive(): void;
+  /** The client answered a {@link Transport.probe}: it has read everything written before it. */
+  transportPong(): void;
   /** The socket is gone; `code` and `reason` are the close frame's (1006 for a cut). Reported once. */
   transportClosed(code: number, reason: string): void;
   /** The client broke the wire protocol; the transport closes with `code` itself, `transportClosed` follows. */
@@ -38,6 +40,11 @@ export interface Transport {
   write(bytes: Buffer): void;
   /** Writes several pre-framed messages, in order, in one go (one syscall). */
   writeMany(frames: readonly { readonly bytes: Buffer }[]): void;
+  /**
+   * Sends a probe the client answers once it has read everything written before it (a WebSocket ping),
+   * reported by {@link TransportSink.transportPong}: the round trip is how far behind the client is.
+   */
+  probe(): void;
   /** Starts the closing handshake (`reason` at most 123 bytes). */
   close(code: number, reason: string): void;
   /** Destroys the socket at once. */

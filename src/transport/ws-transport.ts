@@ -34,7 +34,7 @@ export class WsTransport implements Transport {
     }
     ws[kSink] = sink;
     ws.on('message', onWsMessage);
-    ws.on('pong', onWsAlive);
+    ws.on('pong', onWsPong);
     ws.on('ping', onWsAlive);
     ws.on('close', onWsClose);
     ws.on('error', onWsError);
@@ -58,6 +58,11 @@ export class WsTransport implements Transport {
     const parts = frameMessage(binary ? data : Buffer.from(data), binary);
     if (parts.length === 1) this.ws._socket.write(parts[0]);
     else this.writeParts(parts);
+  }
+
+  probe(): void {
+    // ws writes a ping synchronously (no permessage-deflate): after every byte written before it.
+    this.ws.ping();
   }
 
   write(bytes: Buffer): void {
@@ -110,6 +115,10 @@ function onWsMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
 
 function onWsAlive(this: WebSocket): void {
   (this as TaggedSocket)[kSink].transportAlive();
+}
+
+function onWsPong(this: WebSocket): void {
+  (this as TaggedSocket)[kSink].transportPong();
 }
 
 function onWsClose(this: WebSocket, code: number, reason: Buffer): void {

@@ -9,11 +9,12 @@ import { FakeTransport } from '../helpers/fake-transport.js';
 /** A connection over a fake transport, with a handler recording what it is told. */
 function connection(limits: Partial<ConnectionLimits> = {}, withHandler = true) {
   const transport = new FakeTransport();
-  const events = { messages: [] as Array<string | Buffer>, closes: [] as CloseInfo[], slow: 0 };
+  const events = { messages: [] as Array<string | Buffer>, closes: [] as CloseInfo[], slow: 0, probes: [] as number[] };
   const handler: ConnectionHandler = {
     onMessage: (_conn, message) => void events.messages.push(message),
     onClose: (_conn, info) => void events.closes.push(info),
     onSlow: () => void events.slow++,
+    onProbe: (_conn, rttMs) => void events.probes.push(rttMs),
   };
   const conn = new Connection(
     transport,
@@ -27,6 +28,25 @@ function connection(limits: Partial<ConnectionLimits> = {}, withHandler = true) 
 
 describe('Connection over a transport', () => {
   afterEach(() => mock.timers.reset());
+
+  it('probes one at a time and tells the handler the round trip when the client answers (fake clock)', () => {
+    mock.timers.enable({ apis: ['Date'], now: 1000 });
+    const { conn, transport, events } = connection();
+    assert.equal(conn.probe(), true);
+    assert.equal(conn.probe(), false, 'one probe out at a time');
+    assert.equal(transport.probes, 1);
+    mock.timers.tick(250);
+    assert.equal(conn.probeAgeMs(), 250);
+    transport.sink?.transportPong();
+    assert.deepEqual(events.probes, [250]);
+    assert.equal(conn.probeAgeMs(), 0);
+    // A pong nobody asked for (the client's own) only shows the client is alive.
+    transport.sink?.transportPong();
+    assert.deepEqual(events.probes, [250]);
+    assert.equal(conn.lastSeen, 1250);
+    conn.close(1000, 'bye');
+    assert.equal(conn.probe(), false, 'no probe once closing');
+  });
 
   it('sends messages through the transport, and prepared frames as their very bytes (one write for a batch)', () => {
     const { conn, transport } = connection();

@@ -19,6 +19,8 @@ export class FakeTransport implements Transport {
   terminated = false;
   detached = false;
   paused = false;
+  /** Probes (pings) sent. */
+  probes = 0;
   private open: boolean;
 
   constructor(open = true) {
@@ -53,6 +55,10 @@ export class FakeTransport implements Transport {
 
   write(bytes: Buffer): void {
     this.writes.push([bytes]);
+  }
+
+  probe(): void {
+    this.probes += 1;
   }
 
   writeMany(frames: readonly { readonly bytes: Buffer }[]): void {

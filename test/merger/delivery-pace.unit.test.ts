@@ -4,9 +4,10 @@ import { DeliveryPace, type DispatchGauges } from '../../src/merger/delivery-pac
 
 /** A pace over gauges the test sets: utilization, the dispatcher's lag, cost per write, backlog, connections. */
 function pace(budgetMs = 100) {
-  const state = { lag: 0, writeCostMs: 0, backlogShare: 0, population: 0, now: 0 };
+  const state = { lag: 0, clientLag: 0, writeCostMs: 0, backlogShare: 0, population: 0, now: 0 };
   const gauges: DispatchGauges = {
     lagMs: () => state.lag,
+    clientLagMs: () => state.clientLag,
     get writeCostMs() {
       return state.writeCostMs;
     },
@@ -66,5 +67,26 @@ describe('DeliveryPace (the latency budget)', () => {
     assert.equal(p.overload(0), null, 'for a moment');
     state.now = 25;
     assert.deepEqual(p.overload(0), { lagMs: 0 });
+  });
+
+  it('counts the clients as behind when their probes come back late (what waits in their sockets)', () => {
+    const { pace: p, state } = pace(100);
+    state.population = 10000;
+    state.writeCostMs = 0.024;
+    state.clientLag = 100;
+    assert.equal(p.overload(0), null, 'the budget itself, with no pass added: a probe follows its write');
+    state.clientLag = 101;
+    assert.equal(p.overload(0), null, 'for a moment');
+    state.clientLag = 2000;
+    state.now = 25;
+    assert.deepEqual(p.overload(0), { lagMs: 2000 });
+  });
+
+  it('is off with a budget of 0', () => {
+    const { pace: p, state } = pace(0);
+    state.lag = 1e6;
+    state.backlogShare = 1;
+    state.now = 1e6;
+    assert.equal(p.overload(1e6), null);
   });
 });
