@@ -29,12 +29,11 @@ export {
 export { ConnectionClosedError } from './connection/inbound-queue.js';
 export { Gateway, type GatewayAddresses, type PushResult, WEBSOCKET_PATHS } from './gateway/gateway.js';
 export { createLogger, type Logger } from './log.js';
-export type { ClientProtocol, DecodedFrame, FrameRefusal } from './protocol/client-protocol.js';
+export type { ClientProtocol, ClientRequest, DecodedFrame, DecodeFailure, FrameRefusal, PreparedFrame, RequestId } from './protocol/client-protocol.js';
 export { CloseCode, ErrorCode, type ErrorCodeName, type ErrorSpec, type ErrorSurface, errorRegistry, WarningCode } from './protocol/codes.js';
 export { PushError } from './protocol/errors.js';
 export { goPushProtocol } from './protocol/go-push.js';
-export { type ClientRequest, type DecodeFailure, decodeClientMessage, type RequestId } from './protocol/messages.js';
-export type { PreparedFrame } from './protocol/prepared-frame.js';
+export { decodeClientMessage } from './protocol/messages.js';
 export { MAX_ROOM_NAME_LENGTH, roomNameProblem } from './protocol/room-name.js';
 export { WsListener, type WsListenerOptions } from './server/ws-listener.js';
 export { Stats, type StatsSnapshot } from './stats/stats.js';

@@ -1,4 +1,5 @@
-import type { Broker, BrokerStatus, MessageHandler } from './broker.js';
+import type { Broker, MessageHandler } from './broker.js';
+import { ForwardingBroker } from './forwarding-broker.js';
 
 /** Turns messages into bytes for a broker that carries bytes, and back. */
 export interface Codec<P> {
@@ -11,30 +12,12 @@ export interface Codec<P> {
  * A broker of messages over a broker of bytes (Redis, NATS, the workers' IPC): encodes each message
  * once on publish and decodes it on receipt, so the layer above handles messages whatever the engine.
  */
-export class CodecBroker<P> implements Broker<P> {
+export class CodecBroker<P> extends ForwardingBroker<P, Buffer> {
   constructor(
-    readonly inner: Broker<Buffer>,
+    inner: Broker<Buffer>,
     private readonly codec: Codec<P>,
-  ) {}
-
-  get kind(): string {
-    return this.inner.kind;
-  }
-
-  get status(): BrokerStatus {
-    return this.inner.status;
-  }
-
-  get shared(): boolean {
-    return this.inner.shared;
-  }
-
-  get subscriptionCount(): number {
-    return this.inner.subscriptionCount;
-  }
-
-  connect(): Promise<void> {
-    return this.inner.connect();
+  ) {
+    super(inner);
   }
 
   publish(channel: string, message: P): Promise<void> {
@@ -43,17 +26,5 @@ export class CodecBroker<P> implements Broker<P> {
 
   subscribe(channel: string, handler: MessageHandler<P>): Promise<void> {
     return this.inner.subscribe(channel, (payload, name) => handler(this.codec.decode(payload), name));
-  }
-
-  unsubscribe(channel: string): Promise<void> {
-    return this.inner.unsubscribe(channel);
-  }
-
-  onStatus(listener: (status: BrokerStatus, error?: Error) => void): void {
-    this.inner.onStatus(listener);
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }

@@ -48,6 +48,11 @@ export class DeliveryPace {
     return this.settings.budgetMs;
   }
 
+  /** Whether a budget is set (`--max-latency` above 0): otherwise nothing is ever refused. */
+  get enabled(): boolean {
+    return this.settings.budgetMs > 0;
+  }
+
   /** One write pass over every connection, as the recent write cost predicts it (ms). */
   passMs(): number {
     return this.population() * this.dispatch.writeCostMs;
@@ -58,7 +63,7 @@ export class DeliveryPace {
    * merger for `oldestBatchAgeMs`, or in the dispatcher).
    */
   overload(oldestBatchAgeMs: number): { lagMs: number } | null {
-    if (this.settings.budgetMs === 0) return null;
+    if (!this.enabled) return null;
     const { budgetMs } = this.settings;
     const queued = Math.max(oldestBatchAgeMs, this.dispatch.lagMs());
     // A probe goes right after its connection's write: its round trip is the client's own backlog, no pass in it.

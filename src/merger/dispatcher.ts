@@ -33,7 +33,8 @@ export class Dispatcher implements DispatchGauges {
   /**
    * Every this many milliseconds (0: never), a connection just written is probed (see
    * Connection.probe): the round trip tells how far behind the clients are, in their sockets and their
-   * reading, which no local gauge shows. Set when a latency budget is.
+   * reading, which no local gauge shows; and writes note whether their client's socket still held
+   * bytes ({@link backlogShare}). Set when a latency budget is.
    */
   probeEveryMs = 0;
   private nextProbeAt = 0;
@@ -41,7 +42,7 @@ export class Dispatcher implements DispatchGauges {
   private readonly probing = new Set<Connection>();
   private lastRtt = { ms: 0, at: -Infinity };
   /** The measurement under way: writes, those that found a backlog, and the time they took. */
-  private sample = { writes: 0, backlogged: 0, ms: 0, since: 0 };
+  private readonly sample = { writes: 0, backlogged: 0, ms: 0, since: 0 };
 
   private scheduled: NodeJS.Immediate | null = null;
   /** Items in frames not yet written to (or failed for) every recipient. */
@@ -141,10 +142,13 @@ export class Dispatcher implements DispatchGauges {
       const outbox = conn.outbox;
       conn.outbox = null;
       if (outbox === null) continue;
-      if (conn.queuedBytes > 0) backlogged += 1;
-      if (this.probeEveryMs > 0 && startedAt >= this.nextProbeAt && this.probing.size < 16 && conn.probe()) {
-        this.probing.add(conn);
-        this.nextProbeAt = startedAt + this.probeEveryMs;
+      // The clients are watched only for a latency budget: without one, a write reads nothing more.
+      if (this.probeEveryMs > 0) {
+        if (conn.queuedBytes > 0) backlogged += 1;
+        if (startedAt >= this.nextProbeAt && this.probing.size < 16 && conn.probe()) {
+          this.probing.add(conn);
+          this.nextProbeAt = startedAt + this.probeEveryMs;
+        }
       }
       if (Array.isArray(outbox)) {
         const ok = conn.sendPreparedBatch(outbox) === 'sent';
@@ -185,7 +189,10 @@ export class Dispatcher implements DispatchGauges {
     const cost = sample.ms / sample.writes;
     this.writeCostMs = this.writeCostMs === 0 ? cost : (this.writeCostMs + cost) / 2;
     this.backlog = sample.backlogged / sample.writes;
-    this.sample = { writes: 0, backlogged: 0, ms: 0, since: now };
+    sample.writes = 0;
+    sample.backlogged = 0;
+    sample.ms = 0;
+    sample.since = now;
   }
 
   private settle(frame: PreparedFrame, sent: boolean): void {

@@ -1,9 +1,6 @@
 import type { RequestId } from './client-protocol.js';
 import type { ErrorCodeName } from './codes.js';
 
-// The frame type and its framing live in prepared-frame.ts; re-exported for existing importers.
-export { type PreparedFrame, prepareFrame } from './prepared-frame.js';
-
 // go-push's server messages as JSON text; src/protocol/go-push.ts frames them.
 
 /**

@@ -1,9 +1,9 @@
-import type { ClientProtocol, DecodedFrame, RequestId } from './client-protocol.js';
+import type { ClientProtocol, DecodedFrame, PreparedFrame, RequestId } from './client-protocol.js';
 import type { ErrorCodeName } from './codes.js';
 import { CloseCode } from './codes.js';
 import { encodeAck, encodeError, encodePong, encodePush, encodeWarning } from './encode.js';
 import { decodeClientMessage } from './messages.js';
-import { type PreparedFrame, prepareFrame } from './prepared-frame.js';
+import { prepareFrame } from './prepared-frame.js';
 
 const BINARY_REFUSED: DecodedFrame = Object.freeze({
   type: 'REFUSED',

@@ -2,8 +2,6 @@ import type { ClientRequest, DecodeFailure, RequestId } from './client-protocol.
 import { type ErrorFrameBody, frameError } from './errors.js';
 import { roomNameProblem } from './room-name.js';
 
-export type { ClientRequest, DecodeFailure, RequestId };
-
 function failure(id: RequestId | undefined, { code, message }: ErrorFrameBody): DecodeFailure {
   return { type: 'INVALID', id, code, message };
 }

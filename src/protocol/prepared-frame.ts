@@ -3,8 +3,6 @@ import type { PreparedFrame } from './client-protocol.js';
 
 // WebSocket framing of server messages, with ws's own frame builder.
 
-export type { PreparedFrame };
-
 const TEXT = 0x01;
 const BINARY = 0x02;
 const textOptions = { fin: true, opcode: TEXT, mask: false, readOnly: false, rsv1: false };

@@ -84,6 +84,8 @@ export class NodeDelivery {
    * push service answers 503 `OVERLOADED` while it is not null.
    */
   overload(): { lagMs: number; budgetMs: number } | null {
+    // Asked for every push: without a budget, not even the merger's oldest batch is looked at.
+    if (!this.pace.enabled) return null;
     const behind = this.pace.overload(this.merger.oldestAgeMs());
     return behind === null ? null : { ...behind, budgetMs: this.pace.budgetMs };
   }

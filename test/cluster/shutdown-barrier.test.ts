@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import type { Broker, BrokerStatus, MessageHandler } from '../../src/broker/broker.js';
+import type { Broker, MessageHandler } from '../../src/broker/broker.js';
+import { ForwardingBroker } from '../../src/broker/forwarding-broker.js';
 import { RedisBroker } from '../../src/broker/redis-broker.js';
 import { Gateway } from '../../src/gateway/gateway.js';
 import { TestClient } from '../helpers/client.js';
@@ -17,40 +18,18 @@ import { waitFor } from '../helpers/wait.js';
 const LAG_MS = 300;
 
 /** A broker whose subscribers get every message `lagMs` late (in order), as a loaded node reads its socket late. */
-class LaggingBroker implements Broker {
+class LaggingBroker extends ForwardingBroker<Buffer> {
   constructor(
-    private readonly inner: Broker,
+    inner: Broker,
     private readonly lagMs: number,
-  ) {}
-  get kind(): string {
-    return this.inner.kind;
-  }
-  get shared(): boolean {
-    return this.inner.shared;
-  }
-  get status(): BrokerStatus {
-    return this.inner.status;
-  }
-  get subscriptionCount(): number {
-    return this.inner.subscriptionCount;
-  }
-  connect(): Promise<void> {
-    return this.inner.connect();
+  ) {
+    super(inner);
   }
   publish(channel: string, payload: Buffer): Promise<void> {
     return this.inner.publish(channel, payload);
   }
   subscribe(channel: string, handler: MessageHandler): Promise<void> {
     return this.inner.subscribe(channel, (payload, name) => setTimeout(() => handler(payload, name), this.lagMs));
-  }
-  unsubscribe(channel: string): Promise<void> {
-    return this.inner.unsubscribe(channel);
-  }
-  onStatus(listener: (status: BrokerStatus, error?: Error) => void): void {
-    this.inner.onStatus(listener);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
 

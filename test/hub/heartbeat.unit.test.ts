@@ -4,8 +4,8 @@ import { grantedAuth, pendingAuth } from '../../src/auth/jwt.js';
 import type { Connection } from '../../src/connection/connection.js';
 import { type AuthSweepCounts, Heartbeat } from '../../src/hub/heartbeat.js';
 import type { Hub } from '../../src/hub/hub.js';
+import type { PreparedFrame } from '../../src/protocol/client-protocol.js';
 import { goPushProtocol } from '../../src/protocol/go-push.js';
-import type { PreparedFrame } from '../../src/protocol/prepared-frame.js';
 
 /** A stand-in connection recording how it was closed and what it was sent. */
 interface FakeConn {

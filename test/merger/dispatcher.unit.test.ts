@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Connection, SendResult } from '../../src/connection/connection.js';
 import { Dispatcher } from '../../src/merger/dispatcher.js';
-import { type PreparedFrame, prepareFrame as prepare } from '../../src/protocol/encode.js';
+import type { PreparedFrame } from '../../src/protocol/client-protocol.js';
+import { prepareFrame as prepare } from '../../src/protocol/prepared-frame.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** A stand-in recipient recording each write: one entry per write, with the frames it carried. */

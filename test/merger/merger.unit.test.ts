@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it, mock } from 'node:test';
 import { LOADED_HOLD_MS, Merger, type PushTarget } from '../../src/merger/merger.js';
-import type { PreparedFrame } from '../../src/protocol/encode.js';
+import type { PreparedFrame } from '../../src/protocol/client-protocol.js';
 import { goPushProtocol } from '../../src/protocol/go-push.js';
 
 /** One end of an event-loop turn: the merger's end-of-turn flush (a setImmediate queued earlier) has run. */

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { encodeAck, encodeError, encodePong, encodePush, prepareFrame } from '../../src/protocol/encode.js';
+import { encodeAck, encodeError, encodePong, encodePush } from '../../src/protocol/encode.js';
 import { decodeClientMessage } from '../../src/protocol/messages.js';
+import { prepareFrame } from '../../src/protocol/prepared-frame.js';
 import { MAX_ROOM_NAME_LENGTH, roomNameProblem } from '../../src/protocol/room-name.js';
 
 describe('decodeClientMessage', () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { NoAnswerError } from '../../src/broker/liveness.js';
 import { LocalBroker } from '../../src/broker/local-broker.js';
 import { type ClusterHost, ClusterLink } from '../../src/cluster/cluster-link.js';
@@ -26,6 +26,9 @@ function fakeHub(size: number, rooms: Record<string, number>, conns: string[] = 
   };
 }
 
+/** Every link the tests start, stopped after them however they end. */
+const links: ClusterLink[] = [];
+
 /** The service over a real link on the local broker; `received` is what the node's receive was handed. */
 async function service(options: { hub?: PushTargets; accepting?: boolean; pending?: number; broker?: LocalBroker<LinkMessage> } = {}) {
   const received: PushEnvelope[] = [];
@@ -46,6 +49,7 @@ async function service(options: { hub?: PushTargets; accepting?: boolean; pendin
   };
   const broker = options.broker ?? new LocalBroker<LinkMessage>();
   const running = new ClusterLink(broker, host, silentLogger());
+  links.push(running);
   await running.start();
   const stats = new Stats();
   const state = { accepting: options.accepting ?? true, pending: options.pending ?? 0, overload: null as { lagMs: number; budgetMs: number } | null };
@@ -73,6 +77,8 @@ async function refusal(promise: Promise<unknown>): Promise<PushError> {
 }
 
 describe('BrokerPushService', () => {
+  after(() => Promise.all(links.map((link) => link.stop())));
+
   it('publishes through the link: the node receives the push in the same turn, items as their exact texts', async () => {
     const { pushes, received, stats, link } = await service();
     const answer = pushes.pushAll([{ a: 1 }, 'two']);
@@ -84,20 +90,18 @@ describe('BrokerPushService', () => {
     assert.equal(stats.itemsAccepted, 2);
     // Nothing is left in flight once the push came back.
     assert.deepEqual(link.inFlightCounts, { returning: 0, publishing: 0, lost: 0 });
-    await link.stop();
   });
 
   it('counts the recipients of each target here, live', async () => {
-    const { pushes, link } = await service({ hub: fakeHub(5, { news: 2 }, [`${NODE}-1`], { ann: 3 }) });
+    const { pushes } = await service({ hub: fakeHub(5, { news: 2 }, [`${NODE}-1`], { ann: 3 }) });
     assert.equal((await pushes.pushRoom('news', [1])).recipients, 2);
     assert.equal((await pushes.pushRoom('empty', [1])).recipients, 0);
     assert.equal((await pushes.pushUser('ann', [1])).recipients, 3);
     assert.equal((await pushes.pushConn(`${NODE}-1`, [1])).recipients, 1);
-    await link.stop();
   });
 
   it('refuses with the registry errors: bad target 400, unknown connection 404, full or stopping 503', async () => {
-    const { pushes, stats, state, link } = await service();
+    const { pushes, stats, state } = await service();
     assert.equal((await refusal(pushes.pushRoom('', [1]))).code, ErrorCode.INVALID_ROOM);
     assert.equal((await refusal(pushes.pushUser('', [1]))).code, ErrorCode.INVALID_BODY);
     assert.equal((await refusal(pushes.pushAll([]))).code, ErrorCode.INVALID_BODY);
@@ -122,7 +126,6 @@ describe('BrokerPushService', () => {
     assert.equal((await refusal(pushes.pushAll([1]))).code, ErrorCode.SHUTTING_DOWN);
     assert.equal(stats.pushRejected, 2, 'the full queue and the overload count as rejected pushes');
     assert.equal(stats.itemsAccepted, 0);
-    await link.stop();
   });
 
   it('answers 503 BROKER_UNAVAILABLE when the broker refuses or does not answer, and takes the items back', async () => {
@@ -134,7 +137,7 @@ describe('BrokerPushService', () => {
         return super.publish(channel, message);
       }
     })();
-    const { pushes, stats, received, link } = await service({ broker });
+    const { pushes, stats, received } = await service({ broker });
     broker.failNext = new NoAnswerError('publish', 2000);
     const hung = await refusal(pushes.pushRoom('news', [1, 2]));
     assert.deepEqual([hung.code, hung.status], [ErrorCode.BROKER_UNAVAILABLE, 503]);
@@ -144,6 +147,5 @@ describe('BrokerPushService', () => {
     await broker.close();
     assert.equal((await refusal(pushes.pushAll([1]))).code, ErrorCode.BROKER_UNAVAILABLE);
     assert.equal(stats.pushRejected, 2);
-    await link.stop();
   });
 });
