@@ -250,7 +250,7 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   maxRooms: 16,
   maxBatchItems: 100,
   maxBatchDelay: 0,
-  maxLatency: 0,
+  maxLatency: 100,
   maxMessageSize: 64 * 1024,
   maxQueueBytes: 1024 * 1024,
   maxPendingItems: 100000,

@@ -11,6 +11,9 @@ export interface DispatchCounters {
   failed(frame: PreparedFrame): void;
 }
 
+/** How many of the latest probes' round trips the clients' lag is read from. */
+const RECENT_PROBES = 8;
+
 /**
  * Writes prepared frames to their recipients through per-connection outboxes, uWebSockets-style:
  * queuing a frame only records it in each recipient's outbox; a write pass then goes over the
@@ -40,7 +43,8 @@ export class Dispatcher implements DispatchGauges {
   private nextProbeAt = 0;
   /** Connections probed and not answered yet (at most 16). */
   private readonly probing = new Set<Connection>();
-  private lastRtt = { ms: 0, at: -Infinity };
+  /** The latest probes' round trips (ms) and when they came (the dispatcher's clock), oldest first. */
+  private readonly rtts: Array<{ ms: number; at: number }> = [];
   /** The measurement under way: writes, those that found a backlog, and the time they took. */
   private readonly sample = { writes: 0, backlogged: 0, ms: 0, since: 0 };
 
@@ -102,21 +106,28 @@ export class Dispatcher implements DispatchGauges {
   /** A probed connection answered after `rttMs`. */
   probeAnswered(conn: Connection, rttMs: number): void {
     this.probing.delete(conn);
-    this.lastRtt = { ms: rttMs, at: this.now() };
+    this.rtts.push({ ms: rttMs, at: this.now() });
+    if (this.rtts.length > RECENT_PROBES) this.rtts.shift();
   }
 
   /**
-   * How far behind the clients are (ms): the latest probe's round trip (for a second), or how long the
-   * oldest probe out has waited, whichever is longer; 0 when nothing was probed.
+   * How far behind the clients are (ms): the median of the latest probes' round trips (those of the
+   * last second) and of the probes still out, counted as the time they have waited; 0 when nothing was
+   * probed. A median, so that one client that stopped reading (cut as a slow consumer in its time)
+   * does not stand for all of them, while most clients falling behind shows at once.
    */
   clientLagMs(): number {
-    let lag = this.now() - this.lastRtt.at > 1000 ? 0 : this.lastRtt.ms;
+    const now = this.now();
+    const lags: number[] = [];
+    for (const rtt of this.rtts) if (now - rtt.at <= 1000) lags.push(rtt.ms);
     const wall = Date.now();
     for (const conn of this.probing) {
       if (!conn.isOpen) this.probing.delete(conn);
-      else lag = Math.max(lag, conn.probeAgeMs(wall));
+      else lags.push(conn.probeAgeMs(wall));
     }
-    return lag;
+    if (lags.length === 0) return 0;
+    lags.sort((a, b) => a - b);
+    return lags[lags.length >> 1];
   }
 
   /** Milliseconds the oldest frame not yet written has waited (0 when none waits). */

@@ -12,43 +12,40 @@ interface Batch {
 }
 
 /**
- * Under load a batch waits up to this long for its target's previous frame to reach every recipient:
- * those recipients could not be written sooner anyway, and the wait merges what arrives meanwhile
- * into one frame instead of one per event-loop turn, which spares clients most of their per-frame work.
- */
-export const LOADED_HOLD_MS = 16;
-
-/**
  * Receives each closed batch with its target, synchronously: the batch is encoded (once per protocol)
  * as its recipients' frames are asked for, during this call.
  */
 export type FlushHandler = (batch: PushBatch, target: PushTarget) => void;
 
 /**
- * Merges items pushed to the same target into one PUSH batch, encoded by each recipient's protocol (never here). A batch is flushed when it holds
- * `maxBatchItems`, otherwise at the end of the current event-loop turn (`setImmediate`), so a burst of
- * pushes handled in one turn goes out as one frame while a lone push waits for nothing; with
- * `maxBatchDelay` > 0 batches may wait that many milliseconds for more. Batching grows with load: while
- * the target's previous frame is still being written, a batch waits for it (at most `LOADED_HOLD_MS`).
- * Items of one target keep
- * their push order across batches; batches of different targets have no order between them (a full
- * batch goes at once, ahead of other targets' batches opened before it).
+ * Merges items pushed to the same target into one PUSH batch, encoded by each recipient's protocol
+ * (never here). A batch is flushed when it holds `maxBatchItems`; otherwise when it is due: at the end
+ * of the current event-loop turn (`setImmediate`), so a burst of pushes handled in one turn goes out as
+ * one frame while a lone push waits for nothing; with `maxBatchDelay` > 0 (a floor) not before it is that
+ * many milliseconds old; and not before the merge window (see MergeWindow: 0 at rest, wider under
+ * load) has passed since its target's previous frame, so that under load every target gets at most one
+ * frame per window and the items pushed meanwhile share it. Items of one target keep their push order
+ * across batches; batches of different targets have no order between them (a full batch goes at once,
+ * ahead of other targets' batches opened before it).
  */
 export class Merger {
   private readonly batches = new Map<string, Batch>();
-  /** The last batch flushed per key, while it may still be on its way. */
-  private readonly inFlight = new Map<string, PushBatch>();
+  /** When each key's last batch was flushed (the merger's clock), while the window may still hold the next. */
+  private readonly flushedAt = new Map<string, number>();
   private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
+  private timerIsImmediate = false;
   /** Items accepted but not yet flushed (go-push's `mergerPending`). */
   pendingItems = 0;
 
   /**
-   * @param now the clock of the loaded hold, in milliseconds (`performance.now` unless a test drives it).
+   * @param window the merge window now (ms): the least time between two frames to one target.
+   * @param now the merger's clock, in milliseconds (`performance.now` unless a test drives it).
    */
   constructor(
     private readonly maxBatchItems: number,
     private readonly maxBatchDelayMs: number,
     private readonly onFlush: FlushHandler,
+    private readonly window: () => number = () => 0,
     private readonly now: () => number = () => performance.now(),
   ) {}
 
@@ -63,11 +60,11 @@ export class Merger {
       batch.items.push(item);
       this.pendingItems += 1;
       if (batch.items.length >= this.maxBatchItems) {
-        this.flushBatch(key, batch);
+        this.flushBatch(key, batch, this.now());
         batch = undefined;
       }
     }
-    if (this.batches.size > 0) this.schedule();
+    if (this.batches.size > 0 && this.timer === null) this.scheduleIn(this.maxBatchDelayMs);
   }
 
   /** Milliseconds the oldest open batch has waited (0 when none is open): a Map keeps the order batches opened in. */
@@ -79,58 +76,57 @@ export class Merger {
   /** Flushes every open batch now. */
   flushAll(): void {
     this.cancel();
-    for (const [key, batch] of this.batches) this.flushBatch(key, batch);
+    const now = this.now();
+    for (const [key, batch] of this.batches) this.flushBatch(key, batch, now);
   }
 
   /** Stops the flush timer; open batches stay until {@link flushAll}. */
   cancel(): void {
     if (this.timer === null) return;
-    if (this.maxBatchDelayMs > 0) clearTimeout(this.timer as NodeJS.Timeout);
-    else clearImmediate(this.timer as NodeJS.Immediate);
+    if (this.timerIsImmediate) clearImmediate(this.timer as NodeJS.Immediate);
+    else clearTimeout(this.timer as NodeJS.Timeout);
     this.timer = null;
   }
 
-  private schedule(): void {
-    if (this.timer !== null) return;
-    if (this.maxBatchDelayMs > 0) {
-      this.timer = setTimeout(() => {
-        this.timer = null;
-        this.flushAll();
-      }, this.maxBatchDelayMs);
-    } else {
-      this.timer = setImmediate(() => {
-        this.timer = null;
-        this.flushDue();
-      });
-    }
+  // 0: at the end of this event-loop turn.
+  private scheduleIn(ms: number): void {
+    this.timerIsImmediate = ms <= 0;
+    const run = (): void => {
+      this.timer = null;
+      this.flushDue();
+    };
+    this.timer = ms <= 0 ? setImmediate(run) : setTimeout(run, ms);
   }
 
-  // End of turn: flush every batch, except those still waiting (briefly) for their previous frame.
+  // Flush every batch that is due; wake up again when the first of the others is.
   private flushDue(): void {
     const now = this.now();
-    let held = false;
+    const windowMs = this.window();
+    let next = Infinity;
     for (const [key, batch] of this.batches) {
-      const previous = this.inFlight.get(key);
-      if (previous !== undefined && now - batch.openedAt < LOADED_HOLD_MS && previous.inFlight) {
-        held = true;
+      let due = batch.openedAt + this.maxBatchDelayMs;
+      if (windowMs > 0) {
+        const last = this.flushedAt.get(key);
+        if (last !== undefined && last + windowMs > due) due = last + windowMs;
+      }
+      if (due > now) {
+        if (due < next) next = due;
         continue;
       }
-      this.flushBatch(key, batch);
+      this.flushBatch(key, batch, now);
     }
-    // Frames already delivered need no tracking; without this, every key ever pushed to would stay.
-    if (this.inFlight.size > 2 * this.batches.size + 256) {
-      for (const [key, flushed] of this.inFlight) if (!flushed.inFlight) this.inFlight.delete(key);
+    // Keys whose window has passed need no record; without this, every key ever pushed to would stay.
+    if (this.flushedAt.size > 2 * this.batches.size + 256) {
+      for (const [key, at] of this.flushedAt) if (now - at >= windowMs && !this.batches.has(key)) this.flushedAt.delete(key);
     }
-    if (held) this.schedule();
+    if (next < Infinity) this.scheduleIn(Math.max(1, next - now));
   }
 
-  private flushBatch(key: string, batch: Batch): void {
+  private flushBatch(key: string, batch: Batch, now: number): void {
     this.batches.delete(key);
     this.pendingItems -= batch.items.length;
     const room = batch.target.kind === 'room' ? batch.target.room : undefined;
-    const flushed = new PushBatch(batch.items, room);
-    this.onFlush(flushed, batch.target);
-    if (flushed.inFlight) this.inFlight.set(key, flushed);
-    else this.inFlight.delete(key);
+    this.onFlush(new PushBatch(batch.items, room), batch.target);
+    this.flushedAt.set(key, now);
   }
 }

@@ -3,6 +3,7 @@ import type { Connection } from '../connection/connection.js';
 import type { Hub } from '../hub/hub.js';
 import { DeliveryPace } from '../merger/delivery-pace.js';
 import { Dispatcher } from '../merger/dispatcher.js';
+import { eventLoopTime, MergeWindow } from '../merger/merge-window.js';
 import { Merger, type PushTarget } from '../merger/merger.js';
 import type { Stats } from '../stats/stats.js';
 
@@ -24,6 +25,7 @@ export class NodeDelivery {
   private readonly merger: Merger;
   private readonly dispatcher: Dispatcher;
   private readonly pace: DeliveryPace;
+  private readonly window: MergeWindow;
 
   constructor(
     private readonly hub: Hub,
@@ -43,10 +45,16 @@ export class NodeDelivery {
     this.pace = new DeliveryPace({ budgetMs: limits.maxLatency }, this.dispatcher, () => hub.size);
     // With a budget, sample how far behind the clients are: a probe every 50 ms among those written to.
     if (limits.maxLatency > 0) this.dispatcher.probeEveryMs = 50;
-    this.merger = new Merger(limits.maxBatchItems, limits.maxBatchDelay, (batch, target) => {
-      stats.batchesFlushed += 1;
-      this.dispatcher.enqueue(batch, this.recipientsOf(target));
-    });
+    this.window = new MergeWindow(limits.maxLatency, { loopTime: eventLoopTime, clientLagMs: () => this.dispatcher.clientLagMs() });
+    this.merger = new Merger(
+      limits.maxBatchItems,
+      limits.maxBatchDelay,
+      (batch, target) => {
+        stats.batchesFlushed += 1;
+        this.dispatcher.enqueue(batch, this.recipientsOf(target));
+      },
+      () => this.window.current(),
+    );
   }
 
   /** A push for this node's clients, from the broker (whichever it is). */
@@ -88,6 +96,11 @@ export class NodeDelivery {
     if (!this.pace.enabled) return null;
     const behind = this.pace.overload(this.merger.oldestAgeMs());
     return behind === null ? null : { ...behind, budgetMs: this.pace.budgetMs };
+  }
+
+  /** The merge window now (ms): the least time between two frames to one target (see MergeWindow). */
+  get mergeWindowMs(): number {
+    return this.window.current();
   }
 
   /** A write pass over every connection, as the recent write cost predicts it (ms). */

@@ -39,6 +39,7 @@ const gauges: ReadonlyArray<[NumericKey, string, string]> = [
   ['mergerPending', 'pushgate_merger_pending_items', 'Items waiting in open batches'],
   ['pendingItems', 'pushgate_pending_items', 'Items waiting for merge or delivery'],
   ['writePassMs', 'pushgate_write_pass_ms', 'One write pass over every connection, as the recent write cost predicts it (ms)'],
+  ['mergeWindowMs', 'pushgate_merge_window_ms', 'The merge window: the least time between two frames to one target, wider under load (ms)'],
   ['deliveryLagMs', 'pushgate_delivery_lag_ms', 'Age of the oldest accepted item not yet written (ms)'],
   ['brokerSubscriptions', 'pushgate_broker_subscriptions', 'Broker channels this node subscribes to'],
   ['pushesInFlight', 'pushgate_pushes_in_flight', 'Pushes accepted here not yet back from the broker'],

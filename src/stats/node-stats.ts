@@ -15,6 +15,7 @@ export interface DeliveryGauges {
   readonly mergerPending: number;
   readonly dispatchPending: number;
   readonly writePassMs: number;
+  readonly mergeWindowMs: number;
   readonly deliveryLagMs: number;
 }
 
@@ -59,6 +60,7 @@ export class NodeStats {
       mergerPending: this.delivery.mergerPending,
       pendingItems: this.delivery.pendingItems,
       writePassMs: round1(this.delivery.writePassMs),
+      mergeWindowMs: round1(this.delivery.mergeWindowMs),
       deliveryLagMs: round1(this.delivery.deliveryLagMs),
       ...this.stats,
     };

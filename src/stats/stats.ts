@@ -75,6 +75,8 @@ export interface StatsSnapshot extends Omit<Stats, never> {
   pendingItems: number;
   /** One write pass over every connection as the recent write cost predicts it (ms). */
   writePassMs: number;
+  /** The merge window now: the least time between two frames to one target, wider under load (ms). */
+  mergeWindowMs: number;
   /** How long the oldest accepted item not yet written has waited (ms). */
   deliveryLagMs: number;
   nodeId: string;
@@ -148,6 +150,7 @@ export const STAT_KINDS = {
   relayChannels: 'per-process',
   uptimeSeconds: 'per-process',
   writePassMs: 'per-process',
+  mergeWindowMs: 'per-process',
   deliveryLagMs: 'per-process',
 } as const satisfies { readonly [K in keyof StatsSnapshot]-?: StatKind };
 

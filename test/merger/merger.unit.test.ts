@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it, mock } from 'node:test';
-import { LOADED_HOLD_MS, Merger, type PushTarget } from '../../src/merger/merger.js';
+import { Merger, type PushTarget } from '../../src/merger/merger.js';
 import type { PreparedFrame } from '../../src/protocol/client-protocol.js';
 import { goPushProtocol } from '../../src/protocol/go-push.js';
 
@@ -10,14 +10,12 @@ const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
 const room = (name: string): PushTarget => ({ kind: 'room', room: name });
 
 /**
- * A merger on a clock the test sets, recording each flushed frame as the PUSH message it carries.
- * `unwritten` frames keep `remaining` > 0 after the flush, as the dispatcher leaves a frame that some
- * recipient has not been written yet; `written()` marks every frame delivered.
+ * A merger on `Date` (mocked by the tests that need time), recording each flushed frame as the
+ * PUSH message it carries; its merge window is `window.ms`.
  */
 function merger(maxBatchItems = 100, maxBatchDelayMs = 0) {
-  const clock = { ms: 0 };
+  const window = { ms: 0 };
   const flushed: Array<{ target: PushTarget; message: { type: string; data: { room?: string; items: unknown[] } }; frame: PreparedFrame }> = [];
-  const options = { unwritten: false };
   const m = new Merger(
     maxBatchItems,
     maxBatchDelayMs,
@@ -27,18 +25,11 @@ function merger(maxBatchItems = 100, maxBatchDelayMs = 0) {
       const length = frame.bytes[1]! & 0x7f;
       const payload = frame.bytes.subarray(length === 126 ? 4 : 2).toString();
       flushed.push({ target, message: JSON.parse(payload), frame });
-      if (options.unwritten) frame.remaining = 1;
     },
-    () => clock.ms,
+    () => window.ms,
+    () => Date.now(),
   );
-  return {
-    merger: m,
-    clock,
-    flushed,
-    options,
-    items: () => flushed.map((f) => f.message.data.items),
-    written: () => flushed.forEach((f) => (f.frame.remaining = 0)),
-  };
+  return { merger: m, window, flushed, items: () => flushed.map((f) => f.message.data.items) };
 }
 
 describe('Merger', () => {
@@ -94,71 +85,102 @@ describe('Merger', () => {
     assert.deepEqual(items(), [[1]]);
   });
 
-  describe(`under load: a batch waits while its target's previous frame is unwritten, at most LOADED_HOLD_MS (${LOADED_HOLD_MS} ms)`, () => {
-    it('holds the next batch of a target whose frame is still being written, merging what comes meanwhile, until the hold runs out', async () => {
-      const { merger: m, clock, options, items } = merger();
-      options.unwritten = true;
-      m.add('r:a', room('a'), ['1']);
-      await turn();
-      assert.deepEqual(items(), [[1]], 'no previous frame: flushed at the end of the turn');
+  describe('under load: the merge window is the least time between two frames to one target (fake timers)', () => {
+    const fakeTime = () => mock.timers.enable({ apis: ['setTimeout', 'setImmediate', 'Date'], now: 1000 });
 
-      clock.ms = 100;
+    it('holds the next batch of a target until the window has passed since its last frame, merging what comes meanwhile', () => {
+      fakeTime();
+      const { merger: m, window, items } = merger();
+      window.ms = 20;
+      m.add('r:a', room('a'), ['1']);
+      mock.timers.tick(0);
+      assert.deepEqual(items(), [[1]], 'no previous frame: flushed at the end of the turn, window or not');
+      mock.timers.tick(5);
       m.add('r:a', room('a'), ['2']);
-      await turn();
-      assert.deepEqual(items(), [[1]], 'held: the previous frame is unwritten');
+      mock.timers.tick(5);
       m.add('r:a', room('a'), ['3']);
-      clock.ms = 100 + LOADED_HOLD_MS - 0.1;
-      await turn();
-      await turn();
-      assert.deepEqual(items(), [[1]], 'still held just short of the bound, however many turns pass');
+      mock.timers.tick(9);
+      assert.deepEqual(items(), [[1]], 'held while the window runs, however many turns pass');
       assert.equal(m.pendingItems, 2);
-      clock.ms = 100 + LOADED_HOLD_MS;
-      await turn();
-      assert.deepEqual(items(), [[1], [2, 3]], 'flushed once the batch is LOADED_HOLD_MS old, with what came meanwhile');
+      assert.equal(m.oldestAgeMs(), 14, 'the held batch is as old as its first item');
+      mock.timers.tick(1);
+      assert.deepEqual(items(), [[1], [2, 3]], '20 ms after the last frame: one frame with what came meanwhile');
+      assert.equal(m.pendingItems, 0);
     });
 
-    it('flushes the held batch at the end of the turn in which its previous frame has been written', async () => {
-      const { merger: m, clock, options, items, written } = merger();
-      options.unwritten = true;
+    it('sends a lone push at once when the window has passed since its target last got a frame', () => {
+      fakeTime();
+      const { merger: m, window, items } = merger();
+      window.ms = 20;
       m.add('r:a', room('a'), ['1']);
-      await turn();
+      mock.timers.tick(0);
+      mock.timers.tick(25);
       m.add('r:a', room('a'), ['2']);
-      await turn();
-      assert.deepEqual(items(), [[1]]);
-      clock.ms = 1; // well within the hold
-      written();
-      await turn();
-      assert.deepEqual(items(), [[1], [2]]);
+      mock.timers.tick(0);
+      assert.deepEqual(items(), [[1], [2]], 'a push after a quiet spell waits for nothing but the end of its turn');
     });
 
-    it('does not hold a batch whose previous frame was written, nor other targets, nor a full batch', async () => {
-      const { merger: m, options, items, written } = merger(3);
-      options.unwritten = true;
+    it('holds per target: another target, and a full batch, go at once', () => {
+      fakeTime();
+      const { merger: m, window, items } = merger(3);
+      window.ms = 50;
       m.add('r:a', room('a'), ['1']);
-      await turn();
-      // Another target has no frame of its own in flight: it goes at the end of the turn.
+      mock.timers.tick(0);
       m.add('r:b', room('b'), ['10']);
       m.add('r:a', room('a'), ['2']);
-      await turn();
-      assert.deepEqual(items(), [[1], [10]], 'b went, a is held');
-      // A batch that fills up goes at once, hold or not.
+      mock.timers.tick(0);
+      assert.deepEqual(items(), [[1], [10]], 'b had no frame of its own: it went; a is held');
       m.add('r:a', room('a'), ['3', '4']);
-      assert.deepEqual(items(), [[1], [10], [2, 3, 4]]);
-      // Once written, the next batch is not held.
-      written();
-      options.unwritten = false;
+      assert.deepEqual(items(), [[1], [10], [2, 3, 4]], 'a batch that fills up goes at once');
       m.add('r:a', room('a'), ['5']);
-      await turn();
+      mock.timers.tick(49);
+      assert.deepEqual(items().length, 3, 'the full batch was a frame too: the window counts from it');
+      mock.timers.tick(1);
       assert.deepEqual(items(), [[1], [10], [2, 3, 4], [5]]);
     });
 
-    it('flushAll (shutdown) sends a held batch at once', async () => {
-      const { merger: m, options, items } = merger();
-      options.unwritten = true;
+    it('a narrower window applies at once; with window 0 nothing is held', () => {
+      fakeTime();
+      const { merger: m, window, items } = merger();
+      window.ms = 1000;
       m.add('r:a', room('a'), ['1']);
-      await turn();
+      mock.timers.tick(0);
       m.add('r:a', room('a'), ['2']);
-      await turn();
+      mock.timers.tick(10);
+      window.ms = 0;
+      m.add('r:a', room('a'), ['3']);
+      // The timer set for the old window still runs; the next end-of-turn check sees the new one.
+      mock.timers.tick(1000);
+      assert.deepEqual(items(), [[1], [2, 3]]);
+      m.add('r:a', room('a'), ['4']);
+      mock.timers.tick(0);
+      assert.deepEqual(items(), [[1], [2, 3], [4]]);
+    });
+
+    it('maxBatchDelay stays a floor: a batch waits that long from its first item, and the window from the last frame', () => {
+      fakeTime();
+      const { merger: m, window, items } = merger(100, 30);
+      window.ms = 50;
+      m.add('r:a', room('a'), ['1']);
+      mock.timers.tick(29);
+      assert.deepEqual(items(), []);
+      mock.timers.tick(1);
+      assert.deepEqual(items(), [[1]], 'the floor: 30 ms');
+      m.add('r:a', room('a'), ['2']);
+      mock.timers.tick(30);
+      assert.deepEqual(items(), [[1]], 'its 30 ms are up, but not the 50 ms window since the last frame');
+      mock.timers.tick(20);
+      assert.deepEqual(items(), [[1], [2]]);
+    });
+
+    it('flushAll (shutdown) sends a held batch at once', () => {
+      fakeTime();
+      const { merger: m, window, items } = merger();
+      window.ms = 100;
+      m.add('r:a', room('a'), ['1']);
+      mock.timers.tick(0);
+      m.add('r:a', room('a'), ['2']);
+      mock.timers.tick(0);
       m.flushAll();
       assert.deepEqual(items(), [[1], [2]]);
       assert.equal(m.pendingItems, 0);
@@ -166,7 +188,7 @@ describe('Merger', () => {
   });
 
   it('with maxBatchDelay waits that long for more, across turns (fake timers)', async () => {
-    mock.timers.enable({ apis: ['setTimeout'] });
+    mock.timers.enable({ apis: ['setTimeout', 'Date'] });
     const { merger: m, items } = merger(100, 150);
     m.add('r:d', room('d'), ['"first"']);
     await turn();

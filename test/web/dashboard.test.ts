@@ -159,7 +159,7 @@ describe('the live dashboard in headless Chromium', () => {
     assert.equal(await page.textContent('#instance'), `${gw.gateway.instanceId} · 1 process · 1 connection`);
     assert.match((await page.textContent('#scope')) ?? '', /this node only/);
     assert.equal(await page.textContent('#broker'), 'none');
-    assert.match((await page.textContent('#pace')) ?? '', /^pass \d+ ms · lag \d+ ms · 0 refused \(overloaded\)$/);
+    assert.match((await page.textContent('#pace')) ?? '', /^window \d+ ms · pass \d+ ms · lag \d+ ms · 0 refused \(overloaded\)$/);
     assert.deepEqual(errors, []);
   });
 
