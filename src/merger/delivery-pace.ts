@@ -6,6 +6,8 @@ export interface DispatchGauges {
   clientLagMs(): number;
   /** Milliseconds one write to one connection costs, as recently measured. */
   readonly writeCostMs: number;
+  /** The least of the recent {@link writeCostMs}: a write's cost when its client keeps up. */
+  readonly leastWriteCostMs: number;
   /** Of the recent writes, the share that found the client's socket still holding earlier bytes (0 … 1). */
   readonly backlogShare: number;
 }
@@ -15,6 +17,9 @@ export interface PaceSettings {
   /** The latency budget (`--max-latency`), in milliseconds. */
   budgetMs: number;
 }
+
+/** Past this share of the budget, the clients' lag (by probes) refuses pushes at once. */
+export const CLIENT_LAG_SHARE = 0.5;
 
 /** Past this share of writes finding the client's socket still full, the clients are behind. */
 export const BACKLOG_SHARE = 0.5;
@@ -53,9 +58,13 @@ export class DeliveryPace {
     return this.settings.budgetMs > 0;
   }
 
-  /** One write pass over every connection, as the recent write cost predicts it (ms). */
+  /**
+   * One write pass over every connection, at the least recent write cost (ms): the pass a push to all
+   * takes when the clients keep up. Slower writes are the clients' lag, which the budget must not
+   * excuse.
+   */
   passMs(): number {
-    return this.population() * this.dispatch.writeCostMs;
+    return this.population() * this.dispatch.leastWriteCostMs;
   }
 
   /**
@@ -69,7 +78,10 @@ export class DeliveryPace {
     // A probe goes right after its connection's write: its round trip is the client's own backlog, no pass in it.
     const clients = this.dispatch.clientLagMs();
     const lagMs = Math.max(queued, clients);
-    if (queued <= budgetMs + this.passMs() && clients <= budgetMs && this.dispatch.backlogShare <= BACKLOG_SHARE) {
+    // The clients' lag is already a measure over time (a probe's round trip, the median of several),
+    // and what is accepted while they lag waits in their sockets: past half the budget, refuse at once.
+    if (clients > budgetMs * CLIENT_LAG_SHARE) return { lagMs: Math.round(lagMs) };
+    if (queued <= budgetMs + this.passMs() && this.dispatch.backlogShare <= BACKLOG_SHARE) {
       this.behindSince = -1;
       return null;
     }

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { type MergePolicy, NO_WINDOW } from './merger.js';
 
 /** What the window reads of its process: how busy the event loop is, and how far behind the clients are. */
 export interface LoadGauges {
@@ -20,7 +21,7 @@ export const BUSY_LOOP = 0.9;
 /** Under this share of busy event loop (and clients in step), the window narrows. */
 export const QUIET_LOOP = 0.75;
 /** The widest window, as a share of the latency budget: what is left of the budget is for the write pass and the network. */
-export const WINDOW_SHARE = 0.75;
+export const WINDOW_SHARE = 1;
 
 /**
  * The merge window: the least time between two frames to one target (a room, a user, everyone), which
@@ -41,8 +42,8 @@ export const WINDOW_SHARE = 0.75;
  *
  * Without a budget (`--max-latency 0`) the window stays 0: merging is the end-of-turn merge alone.
  */
-export class MergeWindow {
-  private windowMs = 0;
+export class MergeWindow implements MergePolicy {
+  private window = 0;
   private lastTickAt: number;
   private lastLoop: { active: number; idle: number };
 
@@ -62,18 +63,27 @@ export class MergeWindow {
     return this.budgetMs * WINDOW_SHARE;
   }
 
+  /**
+   * A batch waits for its target's previous frame briefly (ms), budget or not: a longer hold merges a
+   * push to all into the frame after next, a pass later than it would have gone (measured: with a hold
+   * of twice the budget, 10 pushes/s to 10,000 clients had p99 557 ms against 418 ms with this one).
+   */
+  get maxHoldMs(): number {
+    return NO_WINDOW.maxHoldMs;
+  }
+
   /** The window now (ms), reconsidered first if a tick has passed since it last was. */
-  current(): number {
+  windowMs(): number {
     if (this.budgetMs <= 0) return 0;
     const now = this.now();
     const elapsed = now - this.lastTickAt;
     if (elapsed >= WINDOW_TICK_MS) this.tick(now, elapsed);
-    return this.windowMs;
+    return this.window;
   }
 
   /** The window as last set, without reconsidering it (the gauges'). */
   get lastMs(): number {
-    return this.windowMs;
+    return this.window;
   }
 
   private tick(now: number, elapsed: number): void {
@@ -85,11 +95,11 @@ export class MergeWindow {
     const busy = total > 0 ? active / total : 0;
     const lag = this.gauges.clientLagMs();
     if (busy >= BUSY_LOOP || lag > this.budgetMs / 4) {
-      this.windowMs = Math.min(this.capMs, Math.max(1, this.windowMs * 1.5));
+      this.window = Math.min(this.capMs, Math.max(1, this.window * 1.5));
     } else if (busy < QUIET_LOOP && lag <= this.budgetMs / 8) {
       // Asked after a quiet spell, the window has had every tick of it to narrow.
-      this.windowMs *= 0.7 ** Math.min(32, elapsed / WINDOW_TICK_MS);
-      if (this.windowMs < 0.5) this.windowMs = 0;
+      this.window *= 0.7 ** Math.min(32, elapsed / WINDOW_TICK_MS);
+      if (this.window < 0.5) this.window = 0;
     }
   }
 }

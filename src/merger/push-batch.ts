@@ -37,6 +37,13 @@ export class PushBatch implements Deliverable {
     return frame;
   }
 
+  /** Whether one of its frames is still to be written to some recipient. */
+  get inFlight(): boolean {
+    if (this.frame !== null && this.frame.remaining > 0) return true;
+    if (this.others !== null) for (const frame of this.others.values()) if (frame.remaining > 0) return true;
+    return false;
+  }
+
   /** How many protocols it was encoded for so far. */
   get encodings(): number {
     return (this.frame === null ? 0 : 1) + (this.others?.size ?? 0);

@@ -43,8 +43,8 @@ export class NodeDelivery {
       },
     });
     this.pace = new DeliveryPace({ budgetMs: limits.maxLatency }, this.dispatcher, () => hub.size);
-    // With a budget, sample how far behind the clients are: a probe every 50 ms among those written to.
-    if (limits.maxLatency > 0) this.dispatcher.probeEveryMs = 50;
+    // With a budget, sample how far behind the clients are: a probe every 20 ms among those written to.
+    if (limits.maxLatency > 0) this.dispatcher.probeEveryMs = 20;
     this.window = new MergeWindow(limits.maxLatency, { loopTime: eventLoopTime, clientLagMs: () => this.dispatcher.clientLagMs() });
     this.merger = new Merger(
       limits.maxBatchItems,
@@ -53,7 +53,7 @@ export class NodeDelivery {
         stats.batchesFlushed += 1;
         this.dispatcher.enqueue(batch, this.recipientsOf(target));
       },
-      () => this.window.current(),
+      this.window,
     );
   }
 
@@ -100,7 +100,7 @@ export class NodeDelivery {
 
   /** The merge window now (ms): the least time between two frames to one target (see MergeWindow). */
   get mergeWindowMs(): number {
-    return this.window.current();
+    return this.window.windowMs();
   }
 
   /** A write pass over every connection, as the recent write cost predicts it (ms). */

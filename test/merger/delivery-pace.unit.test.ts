@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DeliveryPace, type DispatchGauges } from '../../src/merger/delivery-pace.js';
+import { CLIENT_LAG_SHARE, DeliveryPace, type DispatchGauges } from '../../src/merger/delivery-pace.js';
 
 /** A pace over gauges the test sets: utilization, the dispatcher's lag, cost per write, backlog, connections. */
 function pace(budgetMs = 100) {
@@ -9,6 +9,9 @@ function pace(budgetMs = 100) {
     lagMs: () => state.lag,
     clientLagMs: () => state.clientLag,
     get writeCostMs() {
+      return state.writeCostMs;
+    },
+    get leastWriteCostMs() {
       return state.writeCostMs;
     },
     get backlogShare() {
@@ -69,17 +72,18 @@ describe('DeliveryPace (the latency budget)', () => {
     assert.deepEqual(p.overload(0), { lagMs: 0 });
   });
 
-  it('counts the clients as behind when their probes come back late (what waits in their sockets)', () => {
+  it(`refuses at once when the clients' probes come back later than ${CLIENT_LAG_SHARE * 100} % of the budget (what waits in their sockets)`, () => {
     const { pace: p, state } = pace(100);
     state.population = 10000;
     state.writeCostMs = 0.024;
-    state.clientLag = 100;
-    assert.equal(p.overload(0), null, 'the budget itself, with no pass added: a probe follows its write');
-    state.clientLag = 101;
-    assert.equal(p.overload(0), null, 'for a moment');
+    state.clientLag = 100 * CLIENT_LAG_SHARE;
+    assert.equal(p.overload(0), null, 'up to that share, with no pass added: a probe follows its write');
+    state.clientLag = 100 * CLIENT_LAG_SHARE + 1;
+    assert.deepEqual(p.overload(0), { lagMs: 51 }, 'no grace period: the lag is a measure over time already');
     state.clientLag = 2000;
-    state.now = 25;
     assert.deepEqual(p.overload(0), { lagMs: 2000 });
+    state.clientLag = 0;
+    assert.equal(p.overload(0), null, 'accepted again once they have caught up');
   });
 
   it('is off with a budget of 0', () => {

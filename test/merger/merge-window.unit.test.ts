@@ -24,7 +24,7 @@ function fakeWindow(budgetMs: number) {
   };
   const tick = (busy: number, ms = WINDOW_TICK_MS) => {
     advance(ms, busy);
-    return window.current();
+    return window.windowMs();
   };
   return { window, clock, gauges, advance, tick };
 }
@@ -51,7 +51,7 @@ describe('MergeWindow: the rule', () => {
   it('narrows by 30 % a tick when the loop is quiet, down to 0', () => {
     const { tick } = fakeWindow(100);
     for (let i = 0; i < 30; i++) tick(1);
-    assert.equal(tick(0.5), 75 * 0.7);
+    assert.equal(tick(0.5), 100 * WINDOW_SHARE * 0.7);
     let ticks = 1;
     while (tick(0.5) > 0) ticks += 1;
     assert.ok(ticks < 20, `back to 0 in ${ticks} ticks`);
@@ -68,7 +68,7 @@ describe('MergeWindow: the rule', () => {
     const { tick, advance, window } = fakeWindow(100);
     for (let i = 0; i < 30; i++) tick(1);
     advance(WINDOW_TICK_MS / 2, 0);
-    assert.equal(window.current(), 75, 'half a tick: unchanged');
+    assert.equal(window.windowMs(), 100 * WINDOW_SHARE, 'half a tick: unchanged');
     assert.equal(tick(0, 40 * WINDOW_TICK_MS), 0, 'forty quiet ticks at once');
   });
 
@@ -111,7 +111,7 @@ function engine(members: number, budgetMs: number) {
     1000,
     0,
     (batch) => dispatcher.enqueue(batch, hub.members('r') ?? []),
-    () => window.current(),
+    window,
     () => Date.now(),
   );
   const handler: ConnectionHandler = { onMessage() {}, onClose: (conn) => hub.remove(conn) };
@@ -155,7 +155,7 @@ describe('MergeWindow: through the merger and a fake transport', () => {
     assert.ok(loaded.length < 100, `a busy loop: ${loaded.length} frames for 1,000 pushes`);
     const tail = loaded.slice(-6, -1).map((items) => items.length);
     for (const size of tail) assert.ok(size >= 60, `full frames once the window has opened: ${tail}`);
-    assert.equal(window.lastMs, 75, 'the window reached its cap (75 % of the 100 ms budget)');
+    assert.equal(window.lastMs, 100 * WINDOW_SHARE, 'the window reached its cap');
 
     loop.busy = 0.3;
     offer(1200, 1000);
@@ -189,7 +189,7 @@ describe('MergeWindow: through the merger and a fake transport', () => {
         flushedAt.push(Date.now());
         for (const item of batch.items) worst = Math.max(worst, Date.now() - addedAt.get(item)!);
       },
-      () => window.current(),
+      window,
       () => Date.now(),
     );
     for (let i = 0; i < 500; i++) {

@@ -11,10 +11,13 @@ const room = (name: string): PushTarget => ({ kind: 'room', room: name });
 
 /**
  * A merger on `Date` (mocked by the tests that need time), recording each flushed frame as the
- * PUSH message it carries; its merge window is `window.ms`.
+ * PUSH message it carries; its merge window is `window.ms`, its longest hold `window.hold`.
+ * `unwritten` frames keep `remaining` > 0 after the flush, as the dispatcher leaves a frame that some
+ * recipient has not been written yet; `written()` marks every frame delivered.
  */
 function merger(maxBatchItems = 100, maxBatchDelayMs = 0) {
-  const window = { ms: 0 };
+  const window = { ms: 0, hold: 16 };
+  const options = { unwritten: false };
   const flushed: Array<{ target: PushTarget; message: { type: string; data: { room?: string; items: unknown[] } }; frame: PreparedFrame }> = [];
   const m = new Merger(
     maxBatchItems,
@@ -25,11 +28,24 @@ function merger(maxBatchItems = 100, maxBatchDelayMs = 0) {
       const length = frame.bytes[1]! & 0x7f;
       const payload = frame.bytes.subarray(length === 126 ? 4 : 2).toString();
       flushed.push({ target, message: JSON.parse(payload), frame });
+      if (options.unwritten) frame.remaining = 1;
     },
-    () => window.ms,
+    {
+      windowMs: () => window.ms,
+      get maxHoldMs() {
+        return window.hold;
+      },
+    },
     () => Date.now(),
   );
-  return { merger: m, window, flushed, items: () => flushed.map((f) => f.message.data.items) };
+  return {
+    merger: m,
+    window,
+    options,
+    flushed,
+    items: () => flushed.map((f) => f.message.data.items),
+    written: () => flushed.forEach((f) => (f.frame.remaining = 0)),
+  };
 }
 
 describe('Merger', () => {
@@ -139,6 +155,17 @@ describe('Merger', () => {
       assert.deepEqual(items(), [[1], [10], [2, 3, 4], [5]]);
     });
 
+    it('does not hold a push to all: its frames are a write pass apart anyway', () => {
+      fakeTime();
+      const { merger: m, window, items } = merger();
+      window.ms = 50;
+      m.add('*', { kind: 'all' }, ['1']);
+      mock.timers.tick(0);
+      m.add('*', { kind: 'all' }, ['2']);
+      mock.timers.tick(0);
+      assert.deepEqual(items(), [[1], [2]]);
+    });
+
     it('a narrower window applies at once; with window 0 nothing is held', () => {
       fakeTime();
       const { merger: m, window, items } = merger();
@@ -184,6 +211,62 @@ describe('Merger', () => {
       m.flushAll();
       assert.deepEqual(items(), [[1], [2]]);
       assert.equal(m.pendingItems, 0);
+    });
+  });
+
+  describe("under load: a due batch waits while its target's previous frame is unwritten, at most maxHoldMs (fake timers)", () => {
+    const fakeTime = () => mock.timers.enable({ apis: ['setTimeout', 'setImmediate', 'Date'], now: 1000 });
+
+    it('holds the next batch of a target whose frame is still being written, merging what comes meanwhile, until the hold runs out', () => {
+      fakeTime();
+      const { merger: m, window, options, items } = merger();
+      window.hold = 30;
+      options.unwritten = true;
+      m.add('r:a', room('a'), ['1']);
+      mock.timers.tick(0);
+      assert.deepEqual(items(), [[1]], 'no previous frame: flushed at the end of the turn');
+      m.add('r:a', room('a'), ['2']);
+      for (let i = 0; i < 29; i++) {
+        mock.timers.tick(1);
+        if (i === 10) m.add('r:a', room('a'), ['3']);
+      }
+      assert.deepEqual(items(), [[1]], 'held just short of the bound, however many turns pass');
+      assert.equal(m.pendingItems, 2);
+      mock.timers.tick(1);
+      assert.deepEqual(items(), [[1], [2, 3]], 'flushed once the batch is maxHoldMs old, with what came meanwhile');
+    });
+
+    it('flushes the held batch at the end of the turn in which its previous frame has been written', () => {
+      fakeTime();
+      const { merger: m, options, items, written } = merger();
+      options.unwritten = true;
+      m.add('r:a', room('a'), ['1']);
+      mock.timers.tick(0);
+      m.add('r:a', room('a'), ['2']);
+      mock.timers.tick(1);
+      assert.deepEqual(items(), [[1]]);
+      written();
+      mock.timers.tick(1);
+      assert.deepEqual(items(), [[1], [2]]);
+    });
+
+    it('does not hold a batch whose previous frame was written, nor other targets, nor a full batch', () => {
+      fakeTime();
+      const { merger: m, options, items, written } = merger(3);
+      options.unwritten = true;
+      m.add('r:a', room('a'), ['1']);
+      mock.timers.tick(0);
+      m.add('r:b', room('b'), ['10']);
+      m.add('r:a', room('a'), ['2']);
+      mock.timers.tick(0);
+      assert.deepEqual(items(), [[1], [10]], 'b went, a is held');
+      m.add('r:a', room('a'), ['3', '4']);
+      assert.deepEqual(items(), [[1], [10], [2, 3, 4]], 'a batch that fills up goes at once');
+      written();
+      options.unwritten = false;
+      m.add('r:a', room('a'), ['5']);
+      mock.timers.tick(1); // the look again a millisecond after the hold
+      assert.deepEqual(items(), [[1], [10], [2, 3, 4], [5]]);
     });
   });
 
