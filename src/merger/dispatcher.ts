@@ -1,5 +1,6 @@
 import type { Connection } from '../connection/connection.js';
 import type { PreparedFrame } from '../protocol/client-protocol.js';
+import { ClientLag } from './client-lag.js';
 import type { DispatchGauges } from './delivery-pace.js';
 import type { Deliverable } from './push-batch.js';
 
@@ -10,9 +11,6 @@ export interface DispatchCounters {
   /** A frame was not written: the connection had closed, or was just closed as a slow consumer. */
   failed(frame: PreparedFrame): void;
 }
-
-/** How many of the latest probes' round trips the clients' lag is read from. */
-const RECENT_PROBES = 8;
 
 /**
  * Writes prepared frames to their recipients through per-connection outboxes, uWebSockets-style:
@@ -36,17 +34,14 @@ export class Dispatcher implements DispatchGauges {
   private backlog = 0;
   private lastSliceAt = -Infinity;
   /**
-   * Every this many milliseconds (0: never), a connection just written is probed (see
-   * Connection.probe): the round trip tells how far behind the clients are, in their sockets and their
-   * reading, which no local gauge shows; and writes note whether their client's socket still held
-   * bytes ({@link backlogShare}). Set when a latency budget is.
+   * Every this many milliseconds (0: never), a connection about to be written is probed (see
+   * ClientLag): how far behind the clients are, in their sockets and their reading, which no local
+   * gauge shows; and writes note whether their client's socket still held bytes ({@link backlogShare}).
+   * Set by {@link watchClients}, when a latency budget is.
    */
-  probeEveryMs = 0;
+  private probeEveryMs = 0;
   private nextProbeAt = 0;
-  /** Connections probed and not answered yet (at most 16). */
-  private readonly probing = new Set<Connection>();
-  /** The latest probes' round trips (ms) and when they came (the dispatcher's clock), oldest first. */
-  private readonly rtts: Array<{ ms: number; at: number }> = [];
+  private clients: ClientLag | null = null;
   /** The measurement under way: writes, those whose socket was looked at and found a backlog, and the time they took. */
   private readonly sample = { writes: 0, looked: 0, backlogged: 0, ms: 0, since: 0 };
 
@@ -105,33 +100,23 @@ export class Dispatcher implements DispatchGauges {
       });
   }
 
-  /** A probed connection answered after `rttMs`. */
-  probeAnswered(conn: Connection, rttMs: number): void {
-    this.probing.delete(conn);
-    this.rtts.push({ ms: rttMs, at: this.now() });
-    if (this.rtts.length > RECENT_PROBES) this.rtts.shift();
+  /**
+   * Watches the clients: a probe every `probeEveryMs` among the connections written to; an answer
+   * slower than `behindMs` comes from a client that was behind (see ClientLag).
+   */
+  watchClients(probeEveryMs: number, behindMs: number): void {
+    this.probeEveryMs = probeEveryMs;
+    this.clients = new ClientLag(behindMs, this.now);
   }
 
-  /**
-   * How far behind the clients are (ms): the median of the latest probes' round trips, each less the
-   * time since it came (a client that was that far behind has read on since), and of the probes still
-   * out, counted as the time they have waited; 0 when nothing was probed. A median, so that one client
-   * that stopped reading (cut as a slow consumer in its time) does not stand for all of them, while most
-   * clients falling behind shows at once. Nothing new is probed while nothing is written, so the
-   * answers age instead of expiring: a backlog seen a second ago is not assumed gone.
-   */
+  /** A probed connection answered after `rttMs`. */
+  probeAnswered(conn: Connection, rttMs: number): void {
+    this.clients?.answer(conn, rttMs);
+  }
+
+  /** How far behind the clients are (ms; 0 when they are not watched): see ClientLag. */
   clientLagMs(): number {
-    const now = this.now();
-    const lags: number[] = [];
-    for (const rtt of this.rtts) lags.push(Math.max(0, rtt.ms - (now - rtt.at)));
-    const wall = Date.now();
-    for (const conn of this.probing) {
-      if (!conn.isOpen) this.probing.delete(conn);
-      else lags.push(conn.probeAgeMs(wall));
-    }
-    if (lags.length === 0) return 0;
-    lags.sort((a, b) => a - b);
-    return lags[lags.length >> 1];
+    return this.clients === null ? 0 : this.clients.lagMs();
   }
 
   /** Milliseconds the oldest frame not yet written has waited (0 when none waits). */
@@ -159,22 +144,26 @@ export class Dispatcher implements DispatchGauges {
       conn.outbox = null;
       if (outbox === null) continue;
       // The clients are watched only for a latency budget: without one, a write reads nothing more.
-      if (this.probeEveryMs > 0) {
+      const clients = this.clients;
+      if (clients !== null) {
         // One write in eight is enough to tell a share, and reading a socket's backlog is not free.
         if ((this.head & 7) === 0) {
           looked += 1;
           if (conn.queuedBytes > 0) backlogged += 1;
         }
-        if (startedAt >= this.nextProbeAt && this.probing.size < 16 && conn.probe()) {
-          this.probing.add(conn);
-          this.nextProbeAt = startedAt + this.probeEveryMs;
-        }
+        if (startedAt >= this.nextProbeAt && clients.probe(conn)) this.nextProbeAt = startedAt + this.probeEveryMs;
       }
       if (Array.isArray(outbox)) {
         const ok = conn.sendPreparedBatch(outbox) === 'sent';
-        for (const frame of outbox) this.settle(frame, ok);
+        let bytes = 0;
+        for (const frame of outbox) {
+          this.settle(frame, ok);
+          bytes += frame.bytes.length;
+        }
+        clients?.wrote(conn, bytes);
       } else {
         this.settle(outbox, conn.sendPrepared(outbox) === 'sent');
+        clients?.wrote(conn, outbox.bytes.length);
       }
       // Reading the clock costs more than a write's bookkeeping: look every 32 writes.
       if ((this.head & 31) === 0 && this.now() > deadline) break;

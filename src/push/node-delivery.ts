@@ -43,8 +43,9 @@ export class NodeDelivery {
       },
     });
     this.pace = new DeliveryPace({ budgetMs: limits.maxLatency }, this.dispatcher, () => hub.size);
-    // With a budget, sample how far behind the clients are: a probe every 20 ms among those written to.
-    if (limits.maxLatency > 0) this.dispatcher.probeEveryMs = 20;
+    // With a budget, sample how far behind the clients are: a probe every 20 ms among those written to;
+    // an answer slower than an eighth of the budget shows how fast a client behind reads.
+    if (limits.maxLatency > 0) this.dispatcher.watchClients(20, Math.max(5, limits.maxLatency / 8));
     this.window = new MergeWindow(limits.maxLatency, { loopTime: eventLoopTime, clientLagMs: () => this.dispatcher.clientLagMs() });
     this.merger = new Merger(
       limits.maxBatchItems,

@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Connection } from '../../src/connection/connection.js';
+import { ClientLag, MAX_PROBES_OUT, RECENT_PROBES } from '../../src/merger/client-lag.js';
+import { goPushProtocol } from '../../src/protocol/go-push.js';
+import { prepareFrame } from '../../src/protocol/prepared-frame.js';
+import { FakeTransport } from '../helpers/fake-transport.js';
+
+/** A ClientLag on a clock the test sets, with real connections over fake transports. */
+function setup(behindMs = 10) {
+  const clock = { ms: 0 };
+  const lag = new ClientLag(behindMs, () => clock.ms);
+  let id = 0;
+  const connect = () => {
+    const transport = new FakeTransport();
+    const conn = new Connection(transport, `c${++id}`, goPushProtocol, { maxQueueBytes: 1 << 20, maxInboundMessages: 8, maxClientRate: 0 }, null);
+    return { conn, transport };
+  };
+  /** The client's pong (clearing the connection's probe), heard by the lag after `rttMs` on the test's clock. */
+  const answer = (conn: Connection, rttMs: number) => {
+    conn.transportPong();
+    lag.answer(conn, rttMs);
+  };
+  return { clock, lag, connect, answer };
+}
+
+describe('ClientLag', () => {
+  it('is 0 while nothing was probed', () => {
+    const { lag, connect } = setup();
+    const { conn } = connect();
+    lag.wrote(conn, 1e6);
+    assert.equal(lag.lagMs(), 0, 'bytes to a connection never probed are not watched');
+  });
+
+  it('counts a probe out by its age, and sends one probe at a time per connection', () => {
+    const { clock, lag, connect } = setup();
+    const { conn, transport } = connect();
+    assert.equal(lag.probe(conn), true);
+    assert.equal(lag.probe(conn), false, 'one out already');
+    assert.equal(transport.probes, 1);
+    clock.ms = 70;
+    assert.equal(lag.lagMs(), 70);
+  });
+
+  it('before any client was seen behind: the last round trip, less the time since it came', () => {
+    const { clock, lag, connect, answer } = setup(50);
+    const { conn } = connect();
+    lag.probe(conn);
+    clock.ms = 30;
+    answer(conn, 30);
+    assert.equal(lag.lagMs(), 30);
+    clock.ms = 40;
+    assert.equal(lag.lagMs(), 20);
+    clock.ms = 100;
+    assert.equal(lag.lagMs(), 0);
+  });
+
+  it('once a client was seen behind: the bytes not seen read over the rate clients behind read, rising as soon as they are written', () => {
+    const { clock, lag, connect, answer } = setup(10);
+    const { conn } = connect();
+    lag.probe(conn);
+    lag.wrote(conn, 5000);
+    clock.ms = 1;
+    answer(conn, 1);
+    lag.probe(conn);
+    clock.ms = 51;
+    // The 5,000 bytes written before this probe took its client 50 ms to read: 100 bytes/ms.
+    answer(conn, 50);
+    assert.equal(lag.lagMs(), 0, 'all read');
+    lag.wrote(conn, 20_000);
+    assert.equal(lag.lagMs(), 200, '20,000 bytes at 100 bytes/ms, before any probe comes back late');
+    conn.outbox = prepareFrame('x'.repeat(9996), 1);
+    assert.equal(lag.lagMs(), 300, 'and what is queued in its outbox');
+    conn.outbox = null;
+  });
+
+  it('probes again a connection with bytes unread, so that its lag falls once it has caught up', () => {
+    const { clock, lag, connect, answer } = setup(10);
+    const { conn, transport } = connect();
+    lag.probe(conn);
+    lag.wrote(conn, 1000);
+    answer(conn, 1);
+    lag.probe(conn);
+    clock.ms = 20;
+    answer(conn, 20); // 1,000 bytes in 20 ms: 50 bytes/ms
+    lag.wrote(conn, 5000);
+    const probes = transport.probes;
+    // The lag is asked (as admission does): the connection has bytes unread and no probe out.
+    assert.equal(lag.lagMs(), 100, 'its 5,000 bytes unread at 50 bytes/ms (the upper median, over its new probe 0 ms old)');
+    assert.equal(transport.probes, probes + 1, 'probed again');
+    clock.ms = 120;
+    answer(conn, 100);
+    assert.equal(lag.lagMs(), 0, 'caught up: nothing unread');
+  });
+
+  it(`is the median of the latest ${RECENT_PROBES} answers and the probes out: one stalled client does not stand for all`, () => {
+    const { clock, lag, connect, answer } = setup(1000);
+    const stalled = connect().conn;
+    lag.probe(stalled);
+    const others = Array.from({ length: 4 }, () => connect().conn);
+    for (const conn of others) {
+      lag.probe(conn);
+      answer(conn, 2);
+    }
+    clock.ms = 5000;
+    assert.equal(lag.lagMs(), 0, 'four that keep up, one 5 s behind');
+    for (const conn of others) conn.close(1000, 'bye');
+    assert.equal(lag.lagMs(), 5000, 'alone, it is the lag');
+  });
+
+  it(`keeps at most ${MAX_PROBES_OUT} probes out`, () => {
+    const { lag, connect } = setup();
+    let sent = 0;
+    for (let i = 0; i < MAX_PROBES_OUT + 5; i++) if (lag.probe(connect().conn)) sent += 1;
+    assert.equal(sent, MAX_PROBES_OUT);
+  });
+
+  it('forgets a connection that closed, with its probe out', () => {
+    const { clock, lag, connect } = setup();
+    const { conn } = connect();
+    lag.probe(conn);
+    clock.ms = 500;
+    conn.close(1000, 'bye');
+    assert.equal(lag.lagMs(), 0);
+    assert.equal(lag.probe(connect().conn), true);
+  });
+});
