@@ -5,6 +5,10 @@ import type { PreparedFrame } from '../protocol/client-protocol.js';
 export const RECENT_PROBES = 8;
 /** Probes out at once, at most. */
 export const MAX_PROBES_OUT = 16;
+/** A read-rate sample needs this many bytes confirmed: a few frames over a long spell say nothing of a client's speed. */
+export const RATE_SAMPLE_BYTES = 16 * 1024;
+/** How long a read-rate sample counts (ms). */
+export const RATE_MEMORY_MS = 2000;
 
 /** What is known of one probed connection. */
 interface Tracked {
@@ -34,9 +38,10 @@ function outboxBytes(outbox: PreparedFrame | PreparedFrame[] | null): number {
  * How far behind the clients are, from sampled probes (a WebSocket ping, answered once the client has
  * read everything written before it): a client's lag is the bytes it has not been seen to read (written
  * to its socket since its last answered probe, and queued in its outbox) over the rate at which clients
- * that were behind have been seen to read (the bytes confirmed between two answers of one connection,
- * over the time between them, when the later took longer than `behindMs`); before any client was seen behind, it is the last round trip
- * less the time since. Counting bytes makes the lag rise as soon as a burst is queued, not a round trip
+ * that were behind have been seen to read (the fastest of the recent samples: the bytes confirmed
+ * between two answers of one connection, at least {@link RATE_SAMPLE_BYTES}, over the time between
+ * them, when the later took longer than `behindMs`); without a recent sample, it is the last round trip less the
+ * time since. Counting bytes makes the lag rise as soon as a burst is queued, not a round trip
  * later when its probe comes back late: by then a backend flooding pushes to all has had seconds of
  * them accepted. The lag of the clients is the median over the latest {@link RECENT_PROBES} answered
  * connections and the probes still out (by their age), so one client that stopped reading does not
@@ -48,8 +53,8 @@ export class ClientLag {
   /** The connections of the latest answers, oldest first. */
   private readonly answered: Connection[] = [];
   private probesOut = 0;
-  /** Bytes per millisecond that clients behind have been seen to read; 0 until one was. */
-  private readRate = 0;
+  /** How fast clients behind have been seen to read (bytes per ms), and when: the latest samples. */
+  private readonly rates: Array<{ bytesPerMs: number; at: number }> = [];
 
   constructor(
     /** An answer slower than this (ms) comes from a client that was behind: its rate is its reading speed. */
@@ -87,9 +92,9 @@ export class ClientLag {
     // Between its last two answers the client read what was written between their probes: when it is
     // behind (reading all the while), that is how fast it reads.
     const read = tracked.probedOut - tracked.read;
-    if (rttMs >= this.behindMs && read > 0 && now > tracked.answeredAt) {
-      const rate = read / (now - tracked.answeredAt);
-      this.readRate = this.readRate === 0 ? rate : (this.readRate + rate) / 2;
+    if (rttMs >= this.behindMs && read >= RATE_SAMPLE_BYTES && now > tracked.answeredAt) {
+      this.rates.push({ bytesPerMs: read / (now - tracked.answeredAt), at: now });
+      if (this.rates.length > RECENT_PROBES) this.rates.shift();
     }
     tracked.read = tracked.probedOut;
     tracked.probedOut = -1;
@@ -105,6 +110,7 @@ export class ClientLag {
   lagMs(): number {
     const now = this.now();
     const lags: number[] = [];
+    const readRate = this.readRate(now);
     for (let i = 0; i < this.answered.length; i++) {
       const conn = this.answered[i];
       const tracked = this.tracked.get(conn) as Tracked;
@@ -114,7 +120,7 @@ export class ClientLag {
         continue;
       }
       const unread = tracked.out - tracked.read + outboxBytes(conn.outbox);
-      lags.push(this.readRate > 0 ? unread / this.readRate : Math.max(0, tracked.rttMs - (now - tracked.answeredAt)));
+      lags.push(readRate > 0 ? unread / readRate : Math.max(0, tracked.rttMs - (now - tracked.answeredAt)));
       if (unread > 0) this.probe(conn);
     }
     for (const [conn, tracked] of this.tracked) {
@@ -128,6 +134,16 @@ export class ClientLag {
     if (lags.length === 0) return 0;
     lags.sort((a, b) => a - b);
     return lags[lags.length >> 1];
+  }
+
+  /**
+   * The fastest recent sample (bytes per ms; 0 when none is recent): a sample is at most the client's
+   * speed (it may have paused between the two answers), so the fastest is the nearest to it.
+   */
+  private readRate(now: number): number {
+    let rate = 0;
+    for (const sample of this.rates) if (now - sample.at <= RATE_MEMORY_MS && sample.bytesPerMs > rate) rate = sample.bytesPerMs;
+    return rate;
   }
 
   private forget(conn: Connection): void {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Connection } from '../../src/connection/connection.js';
-import { ClientLag, MAX_PROBES_OUT, RECENT_PROBES } from '../../src/merger/client-lag.js';
+import { ClientLag, MAX_PROBES_OUT, RATE_MEMORY_MS, RATE_SAMPLE_BYTES, RECENT_PROBES } from '../../src/merger/client-lag.js';
 import { goPushProtocol } from '../../src/protocol/go-push.js';
 import { prepareFrame } from '../../src/protocol/prepared-frame.js';
 import { FakeTransport } from '../helpers/fake-transport.js';
@@ -55,38 +55,58 @@ describe('ClientLag', () => {
     assert.equal(lag.lagMs(), 0);
   });
 
-  it('once a client was seen behind: the bytes not seen read over the rate clients behind read, rising as soon as they are written', () => {
+  it('once clients were seen behind: the bytes not seen read over the rate clients behind read, rising as soon as they are written', () => {
     const { clock, lag, connect, answer } = setup(10);
     const { conn } = connect();
     lag.probe(conn);
-    lag.wrote(conn, 5000);
+    lag.wrote(conn, 50_000);
     clock.ms = 1;
     answer(conn, 1);
     lag.probe(conn);
     clock.ms = 51;
-    // The 5,000 bytes written before this probe took its client 50 ms to read: 100 bytes/ms.
+    // The 50,000 bytes written before this probe took its client the 50 ms between the answers: 1,000 bytes/ms.
     answer(conn, 50);
     assert.equal(lag.lagMs(), 0, 'all read');
-    lag.wrote(conn, 20_000);
-    assert.equal(lag.lagMs(), 200, '20,000 bytes at 100 bytes/ms, before any probe comes back late');
-    conn.outbox = prepareFrame('x'.repeat(9996), 1);
+    lag.wrote(conn, 200_000);
+    assert.equal(lag.lagMs(), 200, '200,000 bytes at 1,000 bytes/ms, before any probe comes back late');
+    conn.outbox = prepareFrame('x'.repeat(99_990), 1);
     assert.equal(lag.lagMs(), 300, 'and what is queued in its outbox');
     conn.outbox = null;
+    clock.ms = 51 + RATE_MEMORY_MS + 1;
+    assert.equal(lag.lagMs(), RATE_MEMORY_MS + 1, 'the sample forgotten, the probe sent again when bytes were unread has waited since');
+  });
+
+  it(`takes no rate from an answer that confirmed under ${RATE_SAMPLE_BYTES} bytes, or came fast`, () => {
+    const { clock, lag, connect, answer } = setup(10);
+    const { conn } = connect();
+    lag.probe(conn);
+    answer(conn, 1);
+    lag.wrote(conn, RATE_SAMPLE_BYTES - 1);
+    lag.probe(conn);
+    clock.ms = 1000;
+    answer(conn, 900);
+    lag.wrote(conn, 40_000);
+    lag.probe(conn);
+    clock.ms = 1005;
+    answer(conn, 5);
+    lag.wrote(conn, 1e6);
+    // No sample: the last round trip (5 ms) less the time since; a probe is sent again (0 ms old).
+    assert.equal(lag.lagMs(), 5);
   });
 
   it('probes again a connection with bytes unread, so that its lag falls once it has caught up', () => {
     const { clock, lag, connect, answer } = setup(10);
     const { conn, transport } = connect();
     lag.probe(conn);
-    lag.wrote(conn, 1000);
+    lag.wrote(conn, 20_000);
     answer(conn, 1);
     lag.probe(conn);
     clock.ms = 20;
-    answer(conn, 20); // 1,000 bytes in 20 ms: 50 bytes/ms
-    lag.wrote(conn, 5000);
+    answer(conn, 20); // 20,000 bytes in 20 ms: 1,000 bytes/ms
+    lag.wrote(conn, 100_000);
     const probes = transport.probes;
     // The lag is asked (as admission does): the connection has bytes unread and no probe out.
-    assert.equal(lag.lagMs(), 100, 'its 5,000 bytes unread at 50 bytes/ms (the upper median, over its new probe 0 ms old)');
+    assert.equal(lag.lagMs(), 100, 'its 100,000 bytes unread at 1,000 bytes/ms (the upper median, over its new probe 0 ms old)');
     assert.equal(transport.probes, probes + 1, 'probed again');
     clock.ms = 120;
     answer(conn, 100);
