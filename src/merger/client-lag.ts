@@ -5,8 +5,8 @@ import type { PreparedFrame } from '../protocol/client-protocol.js';
 export const RECENT_PROBES = 8;
 /** Probes out at once, at most. */
 export const MAX_PROBES_OUT = 16;
-/** A read-rate sample needs this many bytes confirmed: a few frames over a long spell say nothing of a client's speed. */
-export const RATE_SAMPLE_BYTES = 16 * 1024;
+/** A read-rate sample needs this many bytes confirmed: a frame or two say little of a client's speed. */
+export const RATE_SAMPLE_BYTES = 1024;
 /** How long a read-rate sample counts (ms). */
 export const RATE_MEMORY_MS = 2000;
 
@@ -38,9 +38,9 @@ function outboxBytes(outbox: PreparedFrame | PreparedFrame[] | null): number {
  * How far behind the clients are, from sampled probes (a WebSocket ping, answered once the client has
  * read everything written before it): a client's lag is the bytes it has not been seen to read (written
  * to its socket since its last answered probe, and queued in its outbox) over the rate at which clients
- * that were behind have been seen to read (the fastest of the recent samples: the bytes confirmed
+ * that were behind have been seen to read (the median of the recent samples: the bytes confirmed
  * between two answers of one connection, at least {@link RATE_SAMPLE_BYTES}, over the time between
- * them, when the later took longer than `behindMs`); without a recent sample, it is the last round trip less the
+ * them, when both took longer than `behindMs`: the client was behind, reading, all that time); without a recent sample, it is the last round trip less the
  * time since. Counting bytes makes the lag rise as soon as a burst is queued, not a round trip
  * later when its probe comes back late: by then a backend flooding pushes to all has had seconds of
  * them accepted. The lag of the clients is the median over the latest {@link RECENT_PROBES} answered
@@ -89,10 +89,11 @@ export class ClientLag {
     if (tracked === undefined || tracked.probedOut < 0) return;
     this.probesOut -= 1;
     const now = this.now();
-    // Between its last two answers the client read what was written between their probes: when it is
-    // behind (reading all the while), that is how fast it reads.
+    // Between its last two answers the client read what was written between their probes: when it was
+    // behind at both (reading all the while), that is how fast it reads.
     const read = tracked.probedOut - tracked.read;
-    if (rttMs >= this.behindMs && read >= RATE_SAMPLE_BYTES && now > tracked.answeredAt) {
+    const behind = rttMs >= this.behindMs && tracked.rttMs >= this.behindMs;
+    if (behind && read >= RATE_SAMPLE_BYTES && now > tracked.answeredAt && now - tracked.answeredAt <= RATE_MEMORY_MS) {
       this.rates.push({ bytesPerMs: read / (now - tracked.answeredAt), at: now });
       if (this.rates.length > RECENT_PROBES) this.rates.shift();
     }
@@ -137,13 +138,15 @@ export class ClientLag {
   }
 
   /**
-   * The fastest recent sample (bytes per ms; 0 when none is recent): a sample is at most the client's
-   * speed (it may have paused between the two answers), so the fastest is the nearest to it.
+   * The median of the recent samples (bytes per ms; 0 when none is recent): one sample may be far off
+   * (an answer delayed on the gateway's side shortens the time the next one is measured over).
    */
   private readRate(now: number): number {
-    let rate = 0;
-    for (const sample of this.rates) if (now - sample.at <= RATE_MEMORY_MS && sample.bytesPerMs > rate) rate = sample.bytesPerMs;
-    return rate;
+    const recent: number[] = [];
+    for (const sample of this.rates) if (now - sample.at <= RATE_MEMORY_MS) recent.push(sample.bytesPerMs);
+    if (recent.length === 0) return 0;
+    recent.sort((a, b) => a - b);
+    return recent[recent.length >> 1];
   }
 
   private forget(conn: Connection): void {

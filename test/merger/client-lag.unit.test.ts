@@ -60,11 +60,12 @@ describe('ClientLag', () => {
     const { conn } = connect();
     lag.probe(conn);
     lag.wrote(conn, 50_000);
-    clock.ms = 1;
-    answer(conn, 1);
+    clock.ms = 20;
+    answer(conn, 20);
     lag.probe(conn);
-    clock.ms = 51;
-    // The 50,000 bytes written before this probe took its client the 50 ms between the answers: 1,000 bytes/ms.
+    clock.ms = 70;
+    // Behind at both answers, the client took the 50 ms between them to read the 50,000 bytes
+    // written between their probes: 1,000 bytes/ms.
     answer(conn, 50);
     assert.equal(lag.lagMs(), 0, 'all read');
     lag.wrote(conn, 200_000);
@@ -72,26 +73,31 @@ describe('ClientLag', () => {
     conn.outbox = prepareFrame('x'.repeat(99_990), 1);
     assert.equal(lag.lagMs(), 300, 'and what is queued in its outbox');
     conn.outbox = null;
-    clock.ms = 51 + RATE_MEMORY_MS + 1;
+    clock.ms = 70 + RATE_MEMORY_MS + 1;
     assert.equal(lag.lagMs(), RATE_MEMORY_MS + 1, 'the sample forgotten, the probe sent again when bytes were unread has waited since');
   });
 
-  it(`takes no rate from an answer that confirmed under ${RATE_SAMPLE_BYTES} bytes, or came fast`, () => {
+  it(`takes no rate from an answer that confirmed under ${RATE_SAMPLE_BYTES} bytes, or when the client was not behind at both answers`, () => {
     const { clock, lag, connect, answer } = setup(10);
     const { conn } = connect();
     lag.probe(conn);
-    answer(conn, 1);
+    clock.ms = 20;
+    answer(conn, 20);
     lag.wrote(conn, RATE_SAMPLE_BYTES - 1);
     lag.probe(conn);
-    clock.ms = 1000;
-    answer(conn, 900);
+    clock.ms = 40;
+    answer(conn, 20); // behind at both, too few bytes
     lag.wrote(conn, 40_000);
     lag.probe(conn);
-    clock.ms = 1005;
-    answer(conn, 5);
+    clock.ms = 1000;
+    answer(conn, 5); // enough bytes, but it came fast: the client was idle for most of the 960 ms
+    lag.wrote(conn, 40_000);
+    lag.probe(conn);
+    clock.ms = 1100;
+    answer(conn, 100); // behind now, not at the answer before
     lag.wrote(conn, 1e6);
-    // No sample: the last round trip (5 ms) less the time since; a probe is sent again (0 ms old).
-    assert.equal(lag.lagMs(), 5);
+    // No sample: the last round trip (100 ms) less the time since, over a probe sent again (0 ms old).
+    assert.equal(lag.lagMs(), 100);
   });
 
   it('probes again a connection with bytes unread, so that its lag falls once it has caught up', () => {
@@ -99,16 +105,17 @@ describe('ClientLag', () => {
     const { conn, transport } = connect();
     lag.probe(conn);
     lag.wrote(conn, 20_000);
-    answer(conn, 1);
+    clock.ms = 10;
+    answer(conn, 10);
     lag.probe(conn);
-    clock.ms = 20;
-    answer(conn, 20); // 20,000 bytes in 20 ms: 1,000 bytes/ms
+    clock.ms = 30;
+    answer(conn, 20); // behind at both, 20,000 bytes in the 20 ms between: 1,000 bytes/ms
     lag.wrote(conn, 100_000);
     const probes = transport.probes;
     // The lag is asked (as admission does): the connection has bytes unread and no probe out.
     assert.equal(lag.lagMs(), 100, 'its 100,000 bytes unread at 1,000 bytes/ms (the upper median, over its new probe 0 ms old)');
     assert.equal(transport.probes, probes + 1, 'probed again');
-    clock.ms = 120;
+    clock.ms = 130;
     answer(conn, 100);
     assert.equal(lag.lagMs(), 0, 'caught up: nothing unread');
   });
