@@ -52,7 +52,8 @@ export class Dispatcher implements DispatchGauges {
   pendingFrames = 0;
 
   /**
-   * @param sliceMs how long one write pass may run before it yields to the event loop.
+   * @param sliceMs how long one write pass may run before it yields to the event loop (1 ms: requests
+   *   and the probes' answers get in between slices sooner; 4 ms measured no more throughput).
    * @param now the clock of the slices, in milliseconds (`performance.now` unless a test drives it).
    */
   constructor(
