@@ -39,9 +39,10 @@ export interface GatewayOptions {
   maxBatchDelay: number;
   /**
    * The latency budget, in milliseconds: how long an accepted item may wait to be written to its
-   * recipients beyond one write pass over every connection; when delivery stays behind it, the push
-   * API refuses with 503 `OVERLOADED` instead of queueing. 0 (default): off, pushes are bounded by
-   * `maxPendingItems` only.
+   * recipients beyond one write pass over every connection, and the widest merge window (the least time
+   * between two frames to one target under load); when delivery or the clients are behind it, the push
+   * API refuses with 503 `OVERLOADED` instead of queueing. Default 100; 0 turns off both the refusals
+   * and the window (pushes are then bounded by `maxPendingItems` only).
    */
   maxLatency: number;
   /** Largest message a client may send, in bytes; larger ones close the connection with 1009. Default 65536. */

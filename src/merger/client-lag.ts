@@ -16,10 +16,8 @@ interface Tracked {
   out: number;
   /** Of those, the bytes its client has read, as its last answered probe showed. */
   read: number;
-  /** `out` when the probe now out was sent; -1 while none is out. */
+  /** `out` when the probe now out was sent (the connection keeps when: Connection.probeAgeMs); -1 while none is out. */
   probedOut: number;
-  /** When the probe out was sent (the clock). */
-  sentAt: number;
   /** The last answer's round trip (ms), and when it came. */
   rttMs: number;
   answeredAt: number;
@@ -59,7 +57,7 @@ export class ClientLag {
   constructor(
     /** An answer slower than this (ms) comes from a client that was behind: its rate is its reading speed. */
     private readonly behindMs: number,
-    /** The clock, in milliseconds. */
+    /** The clock of the answers and the rate samples, in milliseconds (a probe's age is its connection's). */
     private readonly now: () => number,
   ) {}
 
@@ -69,9 +67,8 @@ export class ClientLag {
     const known = this.tracked.get(conn);
     if (known !== undefined && known.probedOut >= 0) return false;
     if (!conn.probe()) return false;
-    const tracked = known ?? { out: 0, read: 0, probedOut: -1, sentAt: 0, rttMs: 0, answeredAt: -Infinity };
+    const tracked = known ?? { out: 0, read: 0, probedOut: -1, rttMs: 0, answeredAt: -Infinity };
     tracked.probedOut = tracked.out;
-    tracked.sentAt = this.now();
     this.tracked.set(conn, tracked);
     this.probesOut += 1;
     return true;
@@ -124,13 +121,14 @@ export class ClientLag {
       lags.push(readRate > 0 ? unread / readRate : Math.max(0, tracked.rttMs - (now - tracked.answeredAt)));
       if (unread > 0) this.probe(conn);
     }
+    const wall = Date.now();
     for (const [conn, tracked] of this.tracked) {
       if (tracked.probedOut < 0) continue;
       if (!conn.isOpen) {
         this.forget(conn);
         continue;
       }
-      lags.push(now - tracked.sentAt);
+      lags.push(conn.probeAgeMs(wall));
     }
     if (lags.length === 0) return 0;
     lags.sort((a, b) => a - b);

@@ -2,7 +2,7 @@
 export interface DispatchGauges {
   /** Milliseconds the oldest frame not yet written has waited (0 when none waits). */
   lagMs(): number;
-  /** How far behind the clients are, by probes' round trips (ms; 0 when not probing). */
+  /** How far behind the clients are, from sampled probes (ms; 0 when not probing): see ClientLag. */
   clientLagMs(): number;
   /** Milliseconds one write to one connection costs, as recently measured. */
   readonly writeCostMs: number;
@@ -28,12 +28,12 @@ export const BACKLOG_SHARE = 0.5;
  * The latency budget applied to admission (when one is set: `--max-latency` above 0): whether delivery
  * is so far behind that a push must be refused (503 `OVERLOADED`) rather than queued.
  *
- * A push is refused once, for a quarter of the budget or longer, the oldest accepted item not yet
- * written has waited more than the budget plus one write pass over every connection (the time a push to
- * all takes however idle the node is), or the clients are behind by more than the budget as sampled
- * probes' round trips show (a probe follows its connection's write: its round trip is what waits in the
- * client's socket and its reading), or most writes have found their client's socket still full. An accepted push is then
- * written to every recipient within about twice the budget plus one pass.
+ * A push is refused at once while the clients are behind by more than {@link CLIENT_LAG_SHARE} of the
+ * budget (see ClientLag: what is accepted meanwhile would wait in their sockets); and once, for a
+ * quarter of the budget or longer, the oldest accepted item not yet written has waited more than the
+ * budget plus one write pass over every connection (the time a push to all takes however idle the node
+ * is), or most writes have found their client's socket still full. An accepted push is then written to
+ * every recipient within about twice the budget plus one pass.
  */
 export class DeliveryPace {
   /** Since when delivery has been behind (the pace's clock), or -1 while it is not. */
@@ -75,7 +75,7 @@ export class DeliveryPace {
     if (!this.enabled) return null;
     const { budgetMs } = this.settings;
     const queued = Math.max(oldestBatchAgeMs, this.dispatch.lagMs());
-    // A probe goes right after its connection's write: its round trip is the client's own backlog, no pass in it.
+    // The clients' own backlog (bytes they have not read, or probes unanswered): no pass in it.
     const clients = this.dispatch.clientLagMs();
     const lagMs = Math.max(queued, clients);
     // The clients' lag is already a measure over time (a probe's round trip, the median of several),

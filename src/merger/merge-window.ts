@@ -5,7 +5,7 @@ import { type MergePolicy, NO_WINDOW } from './merger.js';
 export interface LoadGauges {
   /** The event loop's time so far, busy and idle, in milliseconds (cumulative, as `performance.eventLoopUtilization`). */
   loopTime(): { active: number; idle: number };
-  /** How far behind the clients are, by probes' round trips (ms; 0 when not probing). */
+  /** How far behind the clients are, from sampled probes (ms; 0 when not probing): see ClientLag. */
   clientLagMs(): number;
 }
 

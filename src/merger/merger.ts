@@ -34,7 +34,7 @@ export type FlushHandler = (batch: PushBatch, target: PushTarget) => void;
  * of the current event-loop turn (`setImmediate`), so a burst of pushes handled in one turn goes out as
  * one frame while a lone push waits for nothing; with `maxBatchDelay` > 0 (a floor) not before it is that
  * many milliseconds old; not before the merge window (see MergeWindow: 0 at rest, wider under load) has
- * passed since its target's previous frame, so that under load every target but everyone gets at most
+ * passed since its target's previous frame, so that under load every room, user and connection gets at most
  * one frame per window and the items pushed meanwhile share it (a push to all is merged by the write
  * pass: its frames are a pass apart anyway); and, for at most the policy's `maxHoldMs`, not while
  * that previous frame is still unwritten to some recipient: when the write passes fall behind, the

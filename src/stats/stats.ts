@@ -103,7 +103,8 @@ export interface StatsSnapshot extends Omit<Stats, never> {
  * - `distinct-rooms`: `roomCount`: a room can have members in several processes, so the whole is the
  *   number of distinct room names, not the sum (see {@link aggregateReports});
  * - `per-process`: what describes one process (its id, pid, worker number, role, broker state, uptime;
- *   `relayChannels`, the primary's relay as last seen by that worker; its delivery's write pass and lag): never summed, reported per process.
+ *   `relayChannels`, the primary's relay as last seen by that worker; its delivery's write pass, merge
+ *   window and lag): never summed, reported per process.
  */
 export type StatKind = 'additive' | 'distinct-rooms' | 'per-process';
 

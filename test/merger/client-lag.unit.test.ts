@@ -1,15 +1,26 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { afterEach, describe, it, mock } from 'node:test';
 import { Connection } from '../../src/connection/connection.js';
 import { ClientLag, MAX_PROBES_OUT, RATE_MEMORY_MS, RATE_SAMPLE_BYTES, RECENT_PROBES } from '../../src/merger/client-lag.js';
 import { goPushProtocol } from '../../src/protocol/go-push.js';
 import { prepareFrame } from '../../src/protocol/prepared-frame.js';
 import { FakeTransport } from '../helpers/fake-transport.js';
 
-/** A ClientLag on a clock the test sets, with real connections over fake transports. */
+/**
+ * A ClientLag on a clock the test sets (forward only), with real connections over fake transports. The
+ * clock is the mocked `Date`, which the connections read for their probes' ages.
+ */
 function setup(behindMs = 10) {
-  const clock = { ms: 0 };
-  const lag = new ClientLag(behindMs, () => clock.ms);
+  mock.timers.enable({ apis: ['Date'], now: 0 });
+  const clock = {
+    get ms(): number {
+      return Date.now();
+    },
+    set ms(to: number) {
+      mock.timers.tick(to - Date.now());
+    },
+  };
+  const lag = new ClientLag(behindMs, () => Date.now());
   let id = 0;
   const connect = () => {
     const transport = new FakeTransport();
@@ -25,6 +36,8 @@ function setup(behindMs = 10) {
 }
 
 describe('ClientLag', () => {
+  afterEach(() => mock.timers.reset());
+
   it('is 0 while nothing was probed', () => {
     const { lag, connect } = setup();
     const { conn } = connect();
