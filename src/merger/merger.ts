@@ -48,6 +48,8 @@ export class Merger {
   private readonly flushed = new Map<string, { batch: PushBatch; at: number }>();
   private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
   private timerIsImmediate = false;
+  /** When the timer fires (the merger's clock). */
+  private timerAt = 0;
   /** Items accepted but not yet flushed (go-push's `mergerPending`). */
   pendingItems = 0;
 
@@ -66,9 +68,11 @@ export class Merger {
   /** Adds serialised JSON items for `target`; `key` names the target (one batch per key). */
   add(key: string, target: PushTarget, items: readonly string[]): void {
     let batch = this.batches.get(key);
+    let opened = -1;
     for (const item of items) {
       if (batch === undefined) {
-        batch = { target, items: [], openedAt: this.now() };
+        opened = this.now();
+        batch = { target, items: [], openedAt: opened };
         this.batches.set(key, batch);
       }
       batch.items.push(item);
@@ -78,7 +82,14 @@ export class Merger {
         batch = undefined;
       }
     }
-    if (this.batches.size > 0 && this.timer === null) this.scheduleIn(this.maxBatchDelayMs);
+    if (this.batches.size === 0) return;
+    if (this.timer === null) this.scheduleIn(this.maxBatchDelayMs);
+    else if (opened >= 0 && this.timerAt > opened + this.maxBatchDelayMs) {
+      // A batch just opened may be due before the timer set for the others (held for their window):
+      // the look at what is due comes no later than its floor.
+      this.cancel();
+      this.scheduleIn(this.maxBatchDelayMs);
+    }
   }
 
   /** Milliseconds the oldest open batch has waited (0 when none is open): a Map keeps the order batches opened in. */
@@ -105,6 +116,7 @@ export class Merger {
   // 0: at the end of this event-loop turn.
   private scheduleIn(ms: number): void {
     this.timerIsImmediate = ms <= 0;
+    this.timerAt = this.now() + Math.max(0, ms);
     const run = (): void => {
       this.timer = null;
       this.flushDue();

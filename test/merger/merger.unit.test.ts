@@ -155,6 +155,22 @@ describe('Merger', () => {
       assert.deepEqual(items(), [[1], [10], [2, 3, 4], [5]]);
     });
 
+    it("a new target's first push goes at the end of its turn while another target is held", () => {
+      fakeTime();
+      const { merger: m, window, items } = merger();
+      window.ms = 50;
+      m.add('r:a', room('a'), ['1']);
+      mock.timers.tick(0);
+      m.add('r:a', room('a'), ['2']);
+      mock.timers.tick(1);
+      assert.deepEqual(items(), [[1]], 'a is held for its window');
+      m.add('r:b', room('b'), ['10']);
+      mock.timers.tick(0);
+      assert.deepEqual(items(), [[1], [10]], "b had no frame of its own: it does not wait for a's window");
+      mock.timers.tick(49);
+      assert.deepEqual(items(), [[1], [10], [2]]);
+    });
+
     it('does not hold a push to all: its frames are a write pass apart anyway', () => {
       fakeTime();
       const { merger: m, window, items } = merger();
