@@ -109,6 +109,49 @@ export interface GatewayOptions {
   workers: number;
   /** Seconds between presence reports for cluster-wide counts (their staleness bound is 3 of these). Default 1. */
   presenceInterval: number;
+  /**
+   * Backend URL asked at each handshake (POST, JSON): it accepts (optionally naming the user, rooms to
+   * join and data for the client) or refuses. Default: none (see the README's "Hooks").
+   */
+  connectHook: string;
+  /** Backend URL asked before each JOIN (unless the token's `rooms` claim allows the room). Default: none. */
+  subscribeHook: string;
+  /** Backend URL that client RPC requests are posted to (unless `rpcRoutes` names their method). Default: none. */
+  rpcHook: string;
+  /** Per-method RPC URLs, `method=url` each (AWS-style route selection); a method not listed goes to `rpcHook`. */
+  rpcRoutes: string[];
+  /** Backend URL asked before a client PUBLISH (unless the token's `publish` claim allows the room). Default: none. */
+  publishHook: string;
+  /** Backend URL that closed connections are posted to, in batches (best-effort). Default: none. */
+  disconnectHook: string;
+  /** Handshake headers passed to the connect hook (lower case). Default `cookie,authorization,user-agent,origin`. */
+  hookHeaders: string[];
+  /** Shared secret every hook request is signed with (HMAC-SHA256 over timestamp and body). Default: none (unsigned). */
+  hookSecret: string;
+  /** Milliseconds a hook may take to answer. Default 5000. */
+  hookTimeout: number;
+  /** Requests one hook may have in flight at once; more wait (and time out). Default 64. */
+  hookConcurrency: number;
+  /** Largest hook answer body, in bytes; larger ones count as a bad answer. Default 65536. */
+  hookMaxAnswer: number;
+  /** Failures in a row after which a hook's breaker opens (fails fast). Default 5. */
+  hookBreakerFailures: number;
+  /** Milliseconds an open breaker fails fast before it lets one probe through. Default 5000. */
+  hookBreakerCooldown: number;
+  /** Merge RPC, publish and subscribe calls made close together into one POST per hook (an array of calls). Default false. */
+  hookBatch: boolean;
+  /** Calls one batched hook POST holds at most. Default 100. */
+  hookBatchMax: number;
+  /** Milliseconds a batched call may wait for more; 0 (default): the end of the event-loop turn. */
+  hookBatchDelay: number;
+  /** RPC requests one connection may have in flight; more get ERROR `TOO_MANY_REQUESTS`. Default 8. */
+  maxRpcInFlight: number;
+  /** Closed connections one disconnect-hook POST holds at most. Default 100. */
+  disconnectBatchSize: number;
+  /** Milliseconds closed connections wait to be posted with others. Default 1000. */
+  disconnectBatchDelay: number;
+  /** Closed connections waiting to be posted, at most; past it they are dropped and counted. Default 10000. */
+  disconnectQueue: number;
   /** Log level. Default `info`. */
   logLevel: LogLevel;
   /** `text` (one readable line per event, the default) or `json` (one JSON object per line). */
@@ -236,6 +279,26 @@ export const optionSpecs: readonly OptionSpec[] = [
   spec('role', 'role', { type: 'enum', choices: ROLES }, 'both, gateway (connections only) or api (push API only); also the subcommands'),
   spec('workers', 'count', { type: 'int', min: 0, max: 1024 }, 'worker processes sharing the ports (0: one per core, 1: none)'),
   spec('presenceInterval', 'seconds', { type: 'number', min: 0.05, max: 60 }, 'seconds between cluster presence reports (counts are at most 3 of these stale)'),
+  spec('connectHook', 'url', { type: 'string', optional: true }, 'backend URL asked at each handshake (accept, with user, rooms and data, or refuse)'),
+  spec('subscribeHook', 'url', { type: 'string', optional: true }, "backend URL asked before a JOIN (rooms the token's rooms claim allows skip it)"),
+  spec('rpcHook', 'url', { type: 'string', optional: true }, 'backend URL that client RPC requests are posted to'),
+  spec('rpcRoutes', 'list', { type: 'list' }, 'per-method RPC URLs: method=url,method=url (others go to --rpc-hook)'),
+  spec('publishHook', 'url', { type: 'string', optional: true }, "backend URL asked before a client PUBLISH (rooms the token's publish claim allows skip it)"),
+  spec('disconnectHook', 'url', { type: 'string', optional: true }, 'backend URL closed connections are posted to, in batches (best-effort)'),
+  spec('hookHeaders', 'list', { type: 'list' }, 'handshake headers passed to the connect hook'),
+  spec('hookSecret', 'secret', { type: 'string', optional: true }, 'shared secret signing every hook request (HMAC-SHA256 of timestamp.body)'),
+  spec('hookTimeout', 'ms', { type: 'int', min: 1, max: 600000 }, 'time a hook may take to answer'),
+  spec('hookConcurrency', 'count', positiveInt(100000), 'requests one hook may have in flight'),
+  spec('hookMaxAnswer', 'bytes', positiveInt(GiB), 'largest hook answer body; larger ones are a bad answer'),
+  spec('hookBreakerFailures', 'count', positiveInt(1000000), "failures in a row that open a hook's circuit breaker"),
+  spec('hookBreakerCooldown', 'ms', { type: 'int', min: 1, max: 3600000 }, 'time an open breaker fails fast before one probe goes through'),
+  spec('hookBatch', '', { type: 'boolean' }, 'merge RPC, publish and subscribe calls made close together into one POST per hook'),
+  spec('hookBatchMax', 'count', positiveInt(100000), 'calls one batched hook POST holds at most'),
+  spec('hookBatchDelay', 'ms', { type: 'int', min: 0, max: 60000 }, 'time a batched hook call may wait for more (0: the end of the event-loop turn)'),
+  spec('maxRpcInFlight', 'count', positiveInt(100000), 'RPC requests one connection may have in flight'),
+  spec('disconnectBatchSize', 'count', positiveInt(100000), 'closed connections one disconnect-hook POST holds at most'),
+  spec('disconnectBatchDelay', 'ms', { type: 'int', min: 0, max: 600000 }, 'time closed connections wait to be posted with others'),
+  spec('disconnectQueue', 'count', positiveInt(10000000), 'closed connections waiting to be posted at most (more are dropped and counted)'),
   spec('logLevel', 'level', { type: 'enum', choices: LOG_LEVELS }, `log level: ${LOG_LEVELS.join(', ')}`),
   spec('logFormat', 'format', { type: 'enum', choices: LOG_FORMATS }, 'log format: text or json'),
 ];
@@ -276,6 +339,26 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   role: 'both',
   workers: 0,
   presenceInterval: 1,
+  connectHook: '',
+  subscribeHook: '',
+  rpcHook: '',
+  rpcRoutes: [],
+  publishHook: '',
+  disconnectHook: '',
+  hookHeaders: ['cookie', 'authorization', 'user-agent', 'origin'],
+  hookSecret: '',
+  hookTimeout: 5000,
+  hookConcurrency: 64,
+  hookMaxAnswer: 64 * 1024,
+  hookBreakerFailures: 5,
+  hookBreakerCooldown: 5000,
+  hookBatch: false,
+  hookBatchMax: 100,
+  hookBatchDelay: 0,
+  maxRpcInFlight: 8,
+  disconnectBatchSize: 100,
+  disconnectBatchDelay: 1000,
+  disconnectQueue: 10000,
   logLevel: 'info',
   logFormat: 'text',
 });
@@ -354,8 +437,28 @@ export function parseOptionValue(option: OptionSpec, raw: unknown): GatewayOptio
   }
 }
 
+const hookUrl = (value: string): string | null => (value === '' || /^https?:\/\/[^\s/]+\S*$/i.test(value) ? null : `must be an http:// or https:// URL, got "${value}"`);
+
 /** Checks that go beyond the type: values the gateway could not start with. */
 const semanticChecks: Partial<Record<keyof GatewayOptions, (value: never) => string | null>> = {
+  connectHook: hookUrl,
+  subscribeHook: hookUrl,
+  rpcHook: hookUrl,
+  publishHook: hookUrl,
+  disconnectHook: hookUrl,
+  rpcRoutes: (value: string[]) => {
+    for (const entry of value) {
+      const at = entry.indexOf('=');
+      if (at <= 0) return `"${entry}" must be method=url`;
+      const problem = hookUrl(entry.slice(at + 1));
+      if (problem !== null || entry.slice(at + 1) === '') return `"${entry}": the url ${problem ?? 'is empty'}`;
+    }
+    return null;
+  },
+  hookHeaders: (value: string[]) => {
+    for (const entry of value) if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/i.test(entry)) return `"${entry}" is not a header name`;
+    return null;
+  },
   broker: (value: string) =>
     /^(memory(:\/\/[\w.-]*)?|rediss?:\/\/\S+|nats:\/\/\S+)$/.test(value) ? null : `must be memory, redis://host:port or nats://host:port, got "${value}"`,
   host: (value: string) => (value.split(',').some((host) => host.trim() !== '') ? null : `must name at least one address, got "${value}"`),
@@ -374,7 +477,12 @@ const semanticChecks: Partial<Record<keyof GatewayOptions, (value: never) => str
  * unknown key or a bad value. Used by the CLI and by `new Gateway(options)`.
  */
 export function resolveOptions(partial: Partial<Record<keyof GatewayOptions, unknown>> = {}): GatewayOptions {
-  const options: Record<string, unknown> = { ...defaultOptions, allowedOrigins: [...defaultOptions.allowedOrigins] };
+  const options: Record<string, unknown> = {
+    ...defaultOptions,
+    allowedOrigins: [...defaultOptions.allowedOrigins],
+    rpcRoutes: [...defaultOptions.rpcRoutes],
+    hookHeaders: [...defaultOptions.hookHeaders],
+  };
   for (const [key, raw] of Object.entries(partial)) {
     if (raw === undefined) continue;
     const option = optionSpec(key);

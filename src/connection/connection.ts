@@ -67,6 +67,8 @@ const CLOSED = 2;
 export class Connection implements TransportSink {
   /** Unique id, addressable with `POST /push/conn`. */
   readonly id: string;
+  /** `Date.now()` when the connection was made. */
+  readonly openedAt: number;
   /** How this client's frames are decoded and its server messages encoded; fixed for its lifetime. */
   readonly protocol: ClientProtocol;
   /**
@@ -114,6 +116,7 @@ export class Connection implements TransportSink {
     this.limits = limits;
     this.handler = handler;
     this.seenAt = Date.now();
+    this.openedAt = this.seenAt;
     this.tokens = Math.max(1, limits.maxClientRate);
     this.tokensAt = this.seenAt;
     if (!transport.attach(this)) {

@@ -192,21 +192,63 @@ export const errorRegistry = {
       },
       api: { apiKey: () => 'send the API key as Authorization: Bearer <key>' },
       handshake: {
+        byBackend: reason,
         noToken: () => 'a token is required: ?token=<jwt>, the subprotocol pushgate.token.<jwt>, or offer the subprotocol pushgate.auth and send AUTH first',
         badToken: reason,
       },
     },
   },
   FORBIDDEN: {
-    doc: "A JOIN of a room the token's `rooms` claim does not allow, or of `pushgate:stats` without the API key (or at all when no key is set and `publicStats` is off); an AUTH with a token of another user. Do not retry as is.",
+    doc: "A JOIN of a room the token's `rooms` claim does not allow, or of `pushgate:stats` without the API key (or at all when no key is set and `publicStats` is off); an AUTH with a token of another user; a handshake, JOIN or PUBLISH the backend's hook refused (its reason is the message); a PUBLISH to a room neither the token's `publish` claim nor a publish hook allows. Do not retry as is.",
+    status: 403,
     messages: {
       frame: {
         roomNotAllowed: (room: string) => `the token does not allow room ${JSON.stringify(room)}`,
         statsReserved: (room: string) => `${room} is reserved: send the API key as data.key`,
         statsClosed: (room: string) => `${room} is closed: start the gateway with --public-stats, or set --api-key and send the key as data.key`,
         otherUser: () => 'a new token must be for the same user (sub)',
+        byBackend: reason,
+        publishNotAllowed: (room: string) => `publishing to room ${JSON.stringify(room)} is not allowed (no publish claim in the token allows it, and no publish hook is set)`,
       },
+      handshake: { byBackend: reason },
     },
+  },
+  UNAVAILABLE: {
+    doc: 'A backend hook is down, answered 5xx, or its circuit breaker is open (it failed too often in a row); or a PUBLISH could not be accepted (the gateway is overloaded or stopping). The connection is kept. Retry with backoff; a refused handshake (HTTP 503) carries `Retry-After`.',
+    status: 503,
+    headers: { 'Retry-After': '1' },
+    messages: {
+      frame: {
+        hookFailed: (hook: string, detail: string) => `the ${hook} hook is unavailable: ${detail}`,
+        notAccepted: (reason: string) => `the publish was not accepted: ${reason}`,
+      },
+      handshake: { hookFailed: (hook: string, detail: string) => `the ${hook} hook is unavailable: ${detail}; retry later` },
+    },
+  },
+  TIMEOUT: {
+    doc: 'A backend hook did not answer within `hookTimeout`. The connection is kept; the call may or may not have taken effect on the backend. Retry if the call is safe to repeat.',
+    status: 504,
+    messages: { frame: { hook: (hook: string, ms: number) => `the ${hook} hook did not answer within ${ms} ms` } },
+  },
+  BAD_GATEWAY: {
+    doc: 'A backend hook answered something the gateway cannot use (not JSON, the wrong shape, larger than `hookMaxAnswer`). Fix the backend.',
+    status: 502,
+    messages: {
+      frame: { badAnswer: (hook: string, detail: string) => `the ${hook} hook answered badly: ${detail}` },
+      handshake: { badAnswer: (hook: string, detail: string) => `the ${hook} hook answered badly: ${detail}` },
+    },
+  },
+  BACKEND_ERROR: {
+    doc: "An RPC the backend answered with an error: the message is the backend's and `data.backendCode` its own code (any string the backend chose).",
+    messages: { frame: { rpc: reason } },
+  },
+  UNKNOWN_METHOD: {
+    doc: 'An RPC whose method has no route: neither `rpcRoutes` names it nor is `rpcHook` set. Fix the client or the gateway options.',
+    messages: { frame: { noRoute: (method: string) => `no backend handles RPC method ${JSON.stringify(method.slice(0, 64))}` } },
+  },
+  TOO_MANY_REQUESTS: {
+    doc: 'The connection already has `maxRpcInFlight` RPC requests waiting for their answers. Wait for one.',
+    messages: { frame: { rpcInFlight: (max: number) => `at most ${max} RPC requests may be in flight per connection` } },
   },
   ORIGIN_NOT_ALLOWED: {
     doc: "Handshake: the page's origin is not allowed by `allowedOrigins`. Serve the page from an allowed origin.",
@@ -241,6 +283,11 @@ export const errorRegistry = {
     doc: 'Push API: `/push/conn` names a connection that is not connected (in a cluster: no live node holds it, by a current view).',
     status: 404,
     messages: { api: { notConnected: (id: string) => `connection ${id} is not connected` } },
+  },
+  CONN_GONE: {
+    doc: 'Connection API: the connection closed recently (its close code, reason and time are in the answer); it is kept for a few minutes, then it is not found (404).',
+    status: 410,
+    messages: { api: { closed: (id: string) => `connection ${id} has closed` } },
   },
   QUEUE_FULL: {
     doc: 'Push API: the merge and dispatch queues hold `maxPendingItems`; retry after `Retry-After`.',
