@@ -24,6 +24,8 @@ export interface ApiBackend extends PushService {
   /** Whether the node is one of the workers of `--workers` (`GET /stats` then lists them). */
   readonly isWorker: boolean;
   snapshot(): StatsSnapshot;
+  /** The hooks' counters and breakers, shown as `hooks` in `GET /stats`; absent or null without hooks. */
+  hooksView?(): unknown;
   instanceView(): InstanceView;
   clusterView(): ClusterView | null;
 }

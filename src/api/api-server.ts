@@ -57,6 +57,7 @@ function statsBody(node: ApiBackend, scope: string | null): unknown {
     ...(node.isWorker ? { workers: instance.nodes.map(nodeSummary) } : {}),
     maxStalenessMs: instance.maxStalenessMs,
     stale: instance.stale,
+    ...hooksOf(node),
   };
   if (view === null) return body;
   return {
@@ -79,6 +80,12 @@ function statsBody(node: ApiBackend, scope: string | null): unknown {
       stale: view.stale,
     },
   };
+}
+
+// This process's hooks (their counters and breakers), when it has any.
+function hooksOf(node: ApiBackend): { hooks?: unknown } {
+  const hooks = node.hooksView?.() ?? null;
+  return hooks === null ? {} : { hooks };
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;

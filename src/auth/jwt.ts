@@ -18,6 +18,8 @@ export interface TokenGrant {
   userId: string | undefined;
   /** Rooms the token allows; null when it has no `rooms` claim (every room is open). */
   rooms: RoomPolicy | null;
+  /** Rooms the token lets the connection PUBLISH to (the `publish` claim); null when it has none. */
+  publish: RoomPolicy | null;
   /** `exp` in milliseconds since the epoch; `Infinity` when the token does not expire. */
   expiresAt: number;
 }
@@ -32,6 +34,8 @@ export interface ConnectionAuth {
   /** An AUTH message is being verified. */
   verifying: boolean;
   rooms: RoomPolicy | null;
+  /** Rooms the token lets the connection PUBLISH to; null when none (or the publish hook decides). */
+  publish: RoomPolicy | null;
   /** When the token expires (ms since the epoch); `Infinity` without `exp`. */
   expiresAt: number;
   /** When the TOKEN_EXPIRING warning is due; `Infinity` once sent or when the token does not expire. */
@@ -40,14 +44,14 @@ export interface ConnectionAuth {
 
 /** The state of a connection that still has to send `{"type":"AUTH",...}` before `deadline` (ms). */
 export function pendingAuth(deadline: number): ConnectionAuth {
-  return { pendingUntil: deadline, verifying: false, rooms: null, expiresAt: Infinity, warnAt: Infinity };
+  return { pendingUntil: deadline, verifying: false, rooms: null, publish: null, expiresAt: Infinity, warnAt: Infinity };
 }
 
 /** The state of a connection authenticated at `now` with `grant`. */
 export function grantedAuth(grant: TokenGrant, now: number): ConnectionAuth {
   const left = grant.expiresAt - now;
   const warnAt = Number.isFinite(grant.expiresAt) ? grant.expiresAt - Math.min(EXPIRY_WARNING_MS, Math.max(0, left / 2)) : Infinity;
-  return { pendingUntil: 0, verifying: false, rooms: grant.rooms, expiresAt: grant.expiresAt, warnAt };
+  return { pendingUntil: 0, verifying: false, rooms: grant.rooms, publish: grant.publish, expiresAt: grant.expiresAt, warnAt };
 }
 
 /** A token that cannot be used; the message says why (never the token itself). */
@@ -134,19 +138,20 @@ export class JwtVerifier {
     const { sub, exp } = payload;
     return {
       userId: typeof sub === 'string' && sub !== '' ? sub : undefined,
-      rooms: roomsClaim(payload.rooms),
+      rooms: roomsClaim(payload.rooms, 'rooms'),
+      publish: roomsClaim(payload.publish, 'publish'),
       expiresAt: typeof exp === 'number' ? exp * 1000 : Infinity,
     };
   }
 }
 
-// `rooms`: an array of patterns or one comma-separated string; absent: no restriction. Over the
-// bounds of room-policy.ts the whole token is refused: a narrower reading would grant what it did not say.
-function roomsClaim(value: unknown): RoomPolicy | null {
+// `rooms` (or `publish`): an array of patterns or one comma-separated string; absent: no such claim. Over
+// the bounds of room-policy.ts the whole token is refused: a narrower reading would grant what it did not say.
+function roomsClaim(value: unknown, claim: 'rooms' | 'publish'): RoomPolicy | null {
   if (value === undefined || value === null) return null;
   const entries = typeof value === 'string' ? value.split(',') : Array.isArray(value) ? value : null;
   if (entries === null || !entries.every((entry) => typeof entry === 'string'))
-    throw new TokenError('invalid token: the rooms claim must be an array of strings or a comma-separated string');
+    throw new TokenError(`invalid token: the ${claim} claim must be an array of strings or a comma-separated string`);
   const patterns = entries.map((entry: string) => entry.trim()).filter((entry: string) => entry !== '');
   const problem = roomPatternsProblem(patterns);
   if (problem !== null) throw new TokenError(`invalid token: ${problem}`);

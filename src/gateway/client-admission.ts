@@ -7,6 +7,8 @@ import { handshakeToken, JwtVerifier, KeyFileError, offersAuthFirst, TokenError,
 import { createOriginPolicy, type OriginPolicy } from '../auth/origin.js';
 import { type GatewayOptions, OptionError, optionSpec } from '../config/options.js';
 import type { ConnectionLimits } from '../connection/connection.js';
+import type { ConnectGrant } from '../hooks/connect-hook.js';
+import type { GatewayHooks } from '../hooks/gateway-hooks.js';
 import type { Hub } from '../hub/hub.js';
 import type { ClientProtocol } from '../protocol/client-protocol.js';
 import { CloseCode } from '../protocol/codes.js';
@@ -18,10 +20,11 @@ import { connectionFromWebSocket } from '../transport/ws-connection.js';
 import { ClientHandler } from './client-handler.js';
 
 /**
- * What admission hands to {@link ClientAdmission.accept} when authentication is on: the handshake's
- * verified token, or `null` when it carried none (the client must then send AUTH first).
+ * What admission hands to {@link ClientAdmission.accept}: when authentication is on, the handshake's
+ * verified token (`grant`), or `null` when it carried none (the client must then send AUTH first);
+ * with a connect hook, the connection id the hook was told and what the hook granted.
  */
-export type AuthContext = { grant: TokenGrant | null };
+export type AuthContext = { grant?: TokenGrant | null; conn?: string; connect?: ConnectGrant };
 
 /** WebSocket paths: go-push's `/connect` and the seeds' `/ws`. */
 export const WEBSOCKET_PATHS = ['/connect', '/ws'] as const;
@@ -36,6 +39,8 @@ export interface ClientAdmissionDeps {
   accepting(): boolean;
   /** Serves a plain HTTP request on the WebSocket port (the pages); false when it is none of them. */
   serve(req: IncomingMessage, res: ServerResponse): boolean;
+  /** The backends' hooks (the connect hook is asked at each handshake); null when none is configured. */
+  hooks: GatewayHooks | null;
 }
 
 /**
@@ -119,18 +124,28 @@ export class ClientAdmission {
    */
   async admitHandshake(req: IncomingMessage): Promise<HandshakeVerdict> {
     const verifier = this.verifier;
-    if (verifier === null) return { ok: true };
-    const token = handshakeToken(req.url, req.headers['sec-websocket-protocol']);
-    if (token === null) {
-      if (offersAuthFirst(req.headers['sec-websocket-protocol'])) return { ok: true, context: { grant: null } satisfies AuthContext };
-      return handshakeRefusal.UNAUTHORIZED.noToken();
+    let context: AuthContext = {};
+    if (verifier !== null) {
+      const token = handshakeToken(req.url, req.headers['sec-websocket-protocol']);
+      if (token === null) {
+        if (!offersAuthFirst(req.headers['sec-websocket-protocol'])) return handshakeRefusal.UNAUTHORIZED.noToken();
+        context = { grant: null };
+      } else {
+        try {
+          context = { grant: await verifier.verify(token) };
+        } catch (error) {
+          if (!(error instanceof TokenError)) throw error;
+          return handshakeRefusal.UNAUTHORIZED.badToken(error.message);
+        }
+      }
     }
-    try {
-      return { ok: true, context: { grant: await verifier.verify(token) } satisfies AuthContext };
-    } catch (error) {
-      if (!(error instanceof TokenError)) throw error;
-      return handshakeRefusal.UNAUTHORIZED.badToken(error.message);
-    }
+    const hook = this.deps.hooks?.connect ?? null;
+    if (hook === null) return verifier === null ? { ok: true } : { ok: true, context };
+    // The hook is told the connection's id, so the id is taken now.
+    const conn = this.deps.hub.nextId();
+    const decision = await hook.ask(req, conn, context.grant?.userId);
+    if (!decision.ok) return decision;
+    return { ok: true, context: { ...context, conn, connect: decision } satisfies AuthContext };
   }
 
   /** Makes an accepted WebSocket a client connection, with what {@link admitHandshake} found. */
@@ -140,13 +155,22 @@ export class ClientAdmission {
       ws.close(CloseCode.GOING_AWAY, 'server shutting down');
       return;
     }
-    const conn = connectionFromWebSocket(ws, hub.nextId(), this.limits, this.handler, this.protocol);
+    const connect = context?.connect;
+    if (connect?.disconnect !== undefined) {
+      // The backend refused after the upgrade, with a close code a browser can read.
+      ws.close(connect.disconnect.code, connect.disconnect.reason);
+      stats.handshakesRefused += 1;
+      log.info({ code: connect.disconnect.code, reason: connect.disconnect.reason }, 'connection closed by the connect hook');
+      return;
+    }
+    const conn = connectionFromWebSocket(ws, context?.conn ?? hub.nextId(), this.limits, this.handler, this.protocol);
     if (!conn.isOpen) return;
     // Until its AUTH succeeds, a connection without a token is held apart: no push reaches it.
     const awaitingAuth = this.verifier !== null && this.handler.startAuth(conn, context?.grant ?? null, options.handshakeTimeout * 1000);
     if (awaitingAuth) hub.addAwaitingAuth(conn);
     else hub.add(conn);
     stats.connectionsTotal += 1;
+    if (connect !== undefined) this.handler.connected(conn, connect);
     log.debug({ conn: conn.id, address: conn.remoteAddress }, 'connection opened');
   }
 }

@@ -2,10 +2,15 @@ import type { Logger } from 'pino';
 import type { ApiKey } from '../api/api-key.js';
 import { grantedAuth, type JwtVerifier, pendingAuth, type TokenGrant } from '../auth/jwt.js';
 import type { CloseInfo, Connection, ConnectionHandler, IncomingMessage } from '../connection/connection.js';
+import type { ConnectGrant } from '../hooks/connect-hook.js';
+import type { DisconnectNotifier } from '../hooks/disconnect-notifier.js';
+import type { PublishGate } from '../hooks/publish-gate.js';
+import type { RpcRelay } from '../hooks/rpc-relay.js';
+import type { SubscribeGate } from '../hooks/subscribe-gate.js';
 import type { Hub } from '../hub/hub.js';
 import type { ClientRequest, RequestId } from '../protocol/client-protocol.js';
 import { CloseCode, errorRegistry } from '../protocol/codes.js';
-import { type ErrorFrameBody, frameError } from '../protocol/errors.js';
+import { type ErrorFrameBody, frameError, PushError } from '../protocol/errors.js';
 import type { Stats } from '../stats/stats.js';
 
 /**
@@ -23,6 +28,16 @@ export interface ClientAuthPolicy {
   apiKey: ApiKey | null;
   /** Whether any connection may join {@link STATS_ROOM}, key or not (`--public-stats`). */
   publicStats: boolean;
+}
+
+/** What the handler hands to the backends and the push path: the hooks, and a room push for PUBLISH. */
+export interface ClientHooks {
+  subscribe: SubscribeGate | null;
+  rpc: RpcRelay | null;
+  publish: PublishGate;
+  disconnects: DisconnectNotifier | null;
+  /** Pushes `items` to `room` through the normal push path (admission, broker, merger); rejects with a PushError. */
+  pushRoom(room: string, items: unknown[]): Promise<unknown>;
 }
 
 /** Who may read the dashboard stream ({@link STATS_ROOM}): anyone, holders of the API key, or no one. */
@@ -49,6 +64,8 @@ export class ClientHandler implements ConnectionHandler {
   roomReady: (room: string) => Promise<void> | null = () => null;
   /** In a cluster: a promise settled once pushes to a user (of a newly authenticated connection) arrive here. */
   userReady: (user: string) => Promise<void> | null = () => null;
+  /** The backends' hooks and the push path for PUBLISH; null until the gateway sets them (RPC and PUBLISH are then refused). */
+  hooks: ClientHooks | null = null;
 
   constructor(
     private readonly hub: Hub,
@@ -71,6 +88,18 @@ export class ClientHandler implements ConnectionHandler {
     conn.auth = grantedAuth(grant, now);
     this.hub.setUser(conn, grant.userId);
     return false;
+  }
+
+  /**
+   * A connection the connect hook accepted: its user (the hook's wins over the token's), the rooms the
+   * hook named joined at once (no subscribe hook asked: the connect hook decided), then the CONNECTED
+   * frame — the first the client gets, written before any push (pushes are written in later turns).
+   */
+  connected(conn: Connection, grant: ConnectGrant): void {
+    if (grant.user !== undefined) this.hub.setUser(conn, grant.user);
+    const rooms: string[] = [];
+    for (const room of grant.rooms) if (this.hub.join(conn, room) !== 'too-many-rooms') rooms.push(room);
+    conn.sendPrepared(conn.protocol.connected({ conn: conn.id, user: conn.userId, rooms, data: grant.data }));
   }
 
   onMessage(conn: Connection, message: IncomingMessage): void {
@@ -101,18 +130,82 @@ export class ClientHandler implements ConnectionHandler {
           this.fail(conn, request.id, refusal);
           return;
         }
-        if (this.hub.join(conn, request.room) === 'too-many-rooms') {
-          this.fail(conn, request.id, frameError.TOO_MANY_ROOMS.limit(this.hub.maxRooms));
+        const gate = this.hooks?.subscribe ?? null;
+        if (gate !== null && request.room !== STATS_ROOM && gate.asks(conn)) {
+          void gate.ask(conn, request.room, request.data).then((verdict) => {
+            if (!conn.isOpen) return;
+            if ('ok' in verdict) this.join(conn, request.id, request.room, verdict.data);
+            else this.fail(conn, request.id, verdict);
+          });
           return;
         }
-        this.ackWhenReady(conn, request.id, both(this.roomReady(request.room), conn.userId === undefined ? null : this.userReady(conn.userId)));
+        this.join(conn, request.id, request.room, undefined);
         return;
       }
+      case 'RPC':
+        this.rpc(conn, request);
+        return;
+      case 'PUBLISH':
+        this.publish(conn, request);
+        return;
       case 'LEAVE':
         this.hub.leave(conn, request.room);
         this.ack(conn, request.id);
         return;
     }
+  }
+
+  // Joins a room a JOIN was allowed, and acknowledges it (with the subscribe hook's data) once pushes to it arrive here.
+  private join(conn: Connection, id: RequestId | undefined, room: string, data: string | undefined): void {
+    if (this.hub.join(conn, room) === 'too-many-rooms') {
+      this.fail(conn, id, frameError.TOO_MANY_ROOMS.limit(this.hub.maxRooms));
+      return;
+    }
+    this.ackWhenReady(conn, id, both(this.roomReady(room), conn.userId === undefined ? null : this.userReady(conn.userId)), data);
+  }
+
+  private rpc(conn: Connection, request: Extract<ClientRequest, { type: 'RPC' }>): void {
+    const relay = this.hooks?.rpc ?? null;
+    if (relay === null) {
+      this.fail(conn, request.id, frameError.UNKNOWN_METHOD.noRoute(request.method));
+      return;
+    }
+    void relay.call(conn, request.method, request.data).then((outcome) => {
+      if (!conn.isOpen) return;
+      if (outcome.ok) conn.sendPrepared(conn.protocol.reply(request.id, outcome.result));
+      else this.fail(conn, request.id, outcome.error, outcome.backendCode === undefined ? undefined : { backendCode: outcome.backendCode });
+    });
+  }
+
+  // PUBLISH: allowed by the token or the publish hook, then pushed to the room like any push (cluster-wide).
+  private publish(conn: Connection, request: Extract<ClientRequest, { type: 'PUBLISH' }>): void {
+    const hooks = this.hooks;
+    if (hooks === null) {
+      this.fail(conn, request.id, frameError.FORBIDDEN.publishNotAllowed(request.room));
+      return;
+    }
+    void hooks.publish
+      .decide(conn, request.room, request.data)
+      .then(async (verdict) => {
+        if (!('ok' in verdict)) return verdict;
+        await hooks.pushRoom(request.room, [verdict.item]);
+        return null;
+      })
+      .then(
+        (refusal) => {
+          if (!conn.isOpen) return;
+          if (refusal === null) this.ack(conn, request.id);
+          else this.fail(conn, request.id, refusal);
+        },
+        (error: unknown) => {
+          if (!conn.isOpen) return;
+          if (!(error instanceof PushError)) {
+            this.log.error({ err: error, conn: conn.id }, 'publish failed');
+            this.fail(conn, request.id, frameError.UNAVAILABLE.notAccepted('internal error'));
+          } else if (error.status === 503) this.fail(conn, request.id, frameError.UNAVAILABLE.notAccepted(error.message));
+          else this.fail(conn, request.id, frameError.BAD_REQUEST.publishRefused(error.message));
+        },
+      );
   }
 
   // Why a JOIN is refused (FORBIDDEN), or null. The stats room (node ids, pids, counters) is public
@@ -176,6 +269,22 @@ export class ClientHandler implements ConnectionHandler {
   }
 
   onClose(conn: Connection, info: CloseInfo): void {
+    const disconnects = this.hooks?.disconnects ?? null;
+    if (disconnects !== null) {
+      const closedAt = Date.now();
+      disconnects.closed({
+        conn: conn.id,
+        user: conn.userId ?? null,
+        address: conn.remoteAddress ?? null,
+        rooms: [...(this.hub.roomsOf(conn) ?? [])],
+        code: info.code,
+        reason: info.reason,
+        by: info.by,
+        connectedAt: new Date(conn.openedAt).toISOString(),
+        closedAt: new Date(closedAt).toISOString(),
+        durationMs: closedAt - conn.openedAt,
+      });
+    }
     this.hub.remove(conn);
     if (info.by === 'server' && inputCloseCodes.has(info.code)) this.stats.protocolDisconnects += 1;
     this.log.debug({ conn: conn.id, code: info.code, reason: info.reason, by: info.by }, 'connection closed');
@@ -191,18 +300,18 @@ export class ClientHandler implements ConnectionHandler {
     this.log.warn({ conn: conn.id, queuedBytes: conn.queuedBytes }, 'slow consumer disconnected (1013)');
   }
 
-  private ackWhenReady(conn: Connection, id: RequestId | undefined, ready: Promise<void> | null): void {
-    if (ready === null) this.ack(conn, id);
-    else void ready.then(() => this.ack(conn, id));
+  private ackWhenReady(conn: Connection, id: RequestId | undefined, ready: Promise<void> | null, data?: string): void {
+    if (ready === null) this.ack(conn, id, data);
+    else void ready.then(() => this.ack(conn, id, data));
   }
 
-  private ack(conn: Connection, id: RequestId | undefined): void {
-    if (id !== undefined) conn.sendPrepared(conn.protocol.ack(id, conn.id));
+  private ack(conn: Connection, id: RequestId | undefined, data?: string): void {
+    if (id !== undefined) conn.sendPrepared(conn.protocol.ack(id, conn.id, data));
   }
 
-  private fail(conn: Connection, id: RequestId | undefined, { code, message }: ErrorFrameBody): void {
+  private fail(conn: Connection, id: RequestId | undefined, { code, message }: ErrorFrameBody, extra?: Record<string, string>): void {
     this.stats.errorFrames += 1;
-    conn.sendPrepared(conn.protocol.error(id, code, message));
+    conn.sendPrepared(conn.protocol.error(id, code, message, extra));
   }
 }
 

@@ -7,6 +7,9 @@ import type { Broker } from '../broker/broker.js';
 import type { ClusterLink, ClusterView, InstanceView } from '../cluster/cluster-link.js';
 import { IpcBroker } from '../cluster/ipc-broker.js';
 import { type GatewayOptions, resolveOptions } from '../config/options.js';
+import { GatewayHooks, hooksConfigured } from '../hooks/gateway-hooks.js';
+import { batchHooks } from '../hooks/hook-batching.js';
+import { PublishGate } from '../hooks/publish-gate.js';
 import { Heartbeat } from '../hub/heartbeat.js';
 import { Hub } from '../hub/hub.js';
 import { silentLogger } from '../log.js';
@@ -22,6 +25,7 @@ import { StatsStream } from '../web/stats-stream.js';
 import { ClientAdmission } from './client-admission.js';
 import { type ClientHandler, STATS_ROOM } from './client-handler.js';
 import { linkNode } from './node-link.js';
+import { settlesWithin } from './settles-within.js';
 import { Shutdown } from './shutdown.js';
 import { checkStartable, logStartup } from './startup.js';
 
@@ -75,6 +79,8 @@ export class Gateway implements ApiBackend, PushService {
   readonly instanceId: string;
 
   private readonly admission: ClientAdmission;
+  /** The backends' hooks; null when none is configured (or for an API-only process). */
+  private readonly hooks: GatewayHooks | null;
   private readonly handler: ClientHandler;
   private readonly delivery: NodeDelivery;
   private readonly pushes: PushService;
@@ -105,7 +111,10 @@ export class Gateway implements ApiBackend, PushService {
     this.extras = extras;
     this.hub = new Hub(this.options.maxRooms);
     this.instanceId = extras.instance ?? this.hub.nodeId;
+    // Hooks are called by the node that holds the connection: an API-only process calls none.
+    this.hooks = this.options.role !== 'api' && hooksConfigured(this.options) ? new GatewayHooks(this.options, log, this.stats, batchHooks(this.options)) : null;
     this.admission = new ClientAdmission({
+      hooks: this.hooks,
       options: this.options,
       hub: this.hub,
       stats: this.stats,
@@ -117,6 +126,18 @@ export class Gateway implements ApiBackend, PushService {
     this.handler = this.admission.handler;
     this.delivery = new NodeDelivery(this.hub, this.stats, this.options);
     this.handler.probed = (conn, rttMs) => this.delivery.probeAnswered(conn, rttMs);
+    this.handler.hooks = {
+      subscribe: this.hooks?.subscribe ?? null,
+      rpc: this.hooks?.rpc ?? null,
+      // Without a publish hook the token's publish claim may still allow a room.
+      publish: this.hooks?.publish ?? new PublishGate(null),
+      disconnects: this.hooks?.disconnects ?? null,
+      pushRoom: (room, items) =>
+        this.pushes.pushRoom(room, items).then((result) => {
+          this.stats.clientPublishes += items.length;
+          return result;
+        }),
+    };
     this.pushes = new BrokerPushService(this.hub, () => this.link, this.stats, this.options, {
       accepting: () => this.state === 'running',
       pendingItems: () => this.delivery.pendingItems,
@@ -149,6 +170,10 @@ export class Gateway implements ApiBackend, PushService {
     );
     // Each worker or node serves its own /metrics: a label tells them apart in one Prometheus.
     this.metrics.setDefaultLabels({ node: this.hub.nodeId });
+    if (this.hooks !== null) {
+      this.metrics.registerMetric(this.hooks.stats.calls);
+      this.metrics.registerMetric(this.hooks.stats.duration);
+    }
     this.api = new ApiServer(this, log);
   }
 
@@ -258,6 +283,11 @@ export class Gateway implements ApiBackend, PushService {
     return this.nodeStats.snapshot();
   }
 
+  /** The hooks' counters and breakers (`GET /stats`'s `hooks`); null when no hook is configured. */
+  hooksView(): ReturnType<GatewayHooks['view']> | null {
+    return this.hooks?.view() ?? null;
+  }
+
   /** The cluster as reported by every live node; null for a gateway alone. */
   clusterView(): ClusterView | null {
     return this.nodeStats.clusterView();
@@ -330,6 +360,8 @@ export class Gateway implements ApiBackend, PushService {
     await this.drain();
     if (this.ending === null || this.state === 'stopped') return;
     await this.ending.closeClients();
+    // The clients' closes are queued for the disconnect hook by now: post them, within a bound.
+    await settlesWithin(this.hooks?.close().catch((error: unknown) => this.log.warn({ err: error }, 'closing the hooks failed')) ?? Promise.resolve(), this.options.shutdownTimeout * 1000);
     this.state = 'stopped';
     await this.cluster?.stop().catch(() => undefined);
     this.log.info('stopped');

@@ -19,9 +19,23 @@ export type RequestId = string | number;
 /** A client request, decoded and validated: the operations a client protocol maps its frames to. */
 export type ClientRequest =
   | { type: 'PING'; id: RequestId | undefined }
-  | { type: 'JOIN'; id: RequestId | undefined; room: string; key?: string }
+  /** `data`: the client's data for the subscribe hook (any JSON; undefined when none). */
+  | { type: 'JOIN'; id: RequestId | undefined; room: string; key?: string; data?: unknown }
   | { type: 'LEAVE'; id: RequestId | undefined; room: string }
-  | { type: 'AUTH'; id: RequestId | undefined; token: string };
+  | { type: 'AUTH'; id: RequestId | undefined; token: string }
+  /** A call for the backend's RPC hook, answered by a REPLY (or an ERROR) with the same id. */
+  | { type: 'RPC'; id: RequestId; method: string; data: unknown }
+  /** An item for a room's members, when the token or the publish hook allows it. */
+  | { type: 'PUBLISH'; id: RequestId | undefined; room: string; data: unknown };
+
+/** What the CONNECTED frame tells a client whose handshake the connect hook accepted. */
+export interface ConnectedInfo {
+  conn: string;
+  user: string | undefined;
+  rooms: readonly string[];
+  /** The connect hook's data for the client, as JSON text; undefined when it gave none. */
+  data: string | undefined;
+}
 
 /** A frame that could not be decoded: what to answer with. */
 export interface DecodeFailure {
@@ -59,10 +73,20 @@ export interface ClientProtocol {
    * (undefined: a push to everyone, a connection or a user). The frame's `items` is `items.length`.
    */
   push(items: readonly string[], room: string | undefined): PreparedFrame;
-  /** The answer to a request that carried an id, telling the client its connection id. */
-  ack(id: RequestId, conn: string): PreparedFrame;
-  /** A refused request (the id when it had one). */
-  error(id: RequestId | undefined, code: ErrorCodeName, message: string): PreparedFrame;
+  /**
+   * The answer to a request that carried an id, telling the client its connection id, and `data` (JSON
+   * text: the subscribe hook's data for a JOIN) when there is some.
+   */
+  ack(id: RequestId, conn: string, data?: string): PreparedFrame;
+  /**
+   * A refused request (the id when it had one); `extra` members are sent beside code and message
+   * (e.g. a backend's own error code).
+   */
+  error(id: RequestId | undefined, code: ErrorCodeName, message: string, extra?: Record<string, string>): PreparedFrame;
+  /** The answer to an RPC: the backend's result, as JSON text. */
+  reply(id: RequestId, result: string): PreparedFrame;
+  /** The first frame of a connection the connect hook accepted. */
+  connected(info: ConnectedInfo): PreparedFrame;
   /** The answer to a PING. */
   pong(id: RequestId | undefined): PreparedFrame;
   /** A warning the server volunteers (e.g. a token about to expire); `extra` values are sent as they are. */

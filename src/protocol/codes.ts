@@ -87,6 +87,9 @@ export const errorRegistry = {
         typeNotString: () => 'type must be a string',
         dataNotObject: () => 'data must be an object',
         noToken: () => 'AUTH needs data.token, a non-empty string',
+        rpcNoId: () => 'RPC needs an id (a number or a string), to match its REPLY',
+        rpcMethod: () => 'RPC needs data.method, a string of 1 to 128 characters',
+        publishRefused: (reason: string) => `the publish cannot be accepted: ${reason}`,
       },
     },
   },
@@ -228,7 +231,7 @@ export const errorRegistry = {
   TIMEOUT: {
     doc: 'A backend hook did not answer within `hookTimeout`. The connection is kept; the call may or may not have taken effect on the backend. Retry if the call is safe to repeat.',
     status: 504,
-    messages: { frame: { hook: (hook: string, ms: number) => `the ${hook} hook did not answer within ${ms} ms` } },
+    messages: { frame: { hook: (hook: string, detail: string) => `the ${hook} hook gave no answer: ${detail}` } },
   },
   BAD_GATEWAY: {
     doc: 'A backend hook answered something the gateway cannot use (not JSON, the wrong shape, larger than `hookMaxAnswer`). Fix the backend.',

@@ -1,4 +1,4 @@
-import type { RequestId } from './client-protocol.js';
+import type { ConnectedInfo, RequestId } from './client-protocol.js';
 import type { ErrorCodeName } from './codes.js';
 
 // go-push's server messages as JSON text; src/protocol/go-push.ts frames them.
@@ -21,14 +21,27 @@ export function encodePong(id: RequestId | undefined): string {
   return `{"type":"PONG"${withId(id)},"data":{}}`;
 }
 
-/** The answer to a request that carried an id: tells the client its own connection id. */
-export function encodeAck(id: RequestId, conn: string): string {
-  return `{"type":"ACK"${withId(id)},"data":{"conn":${JSON.stringify(conn)}}}`;
+/** The answer to a request that carried an id: tells the client its own connection id (and `data`, JSON text, when given). */
+export function encodeAck(id: RequestId, conn: string, data?: string): string {
+  return `{"type":"ACK"${withId(id)},"data":{"conn":${JSON.stringify(conn)}${data === undefined ? '' : `,"data":${data}`}}}`;
 }
 
-/** An ERROR frame, carrying the request id when the request had one. */
-export function encodeError(id: RequestId | undefined, code: ErrorCodeName, message: string): string {
-  return `{"type":"ERROR"${withId(id)},"data":{"code":${JSON.stringify(code)},"message":${JSON.stringify(message)}}}`;
+/** An ERROR frame, carrying the request id when the request had one, and `extra` members beside code and message. */
+export function encodeError(id: RequestId | undefined, code: ErrorCodeName, message: string, extra: Record<string, string> = {}): string {
+  let more = '';
+  for (const key in extra) more += `,${JSON.stringify(key)}:${JSON.stringify(extra[key])}`;
+  return `{"type":"ERROR"${withId(id)},"data":{"code":${JSON.stringify(code)},"message":${JSON.stringify(message)}${more}}}`;
+}
+
+/** The REPLY to an RPC: `result` is the backend's result as JSON text. */
+export function encodeReply(id: RequestId, result: string): string {
+  return `{"type":"REPLY"${withId(id)},"data":{"result":${result}}}`;
+}
+
+/** The CONNECTED frame: the connection's id, user, rooms joined at once, and the connect hook's data (JSON text). */
+export function encodeConnected(info: ConnectedInfo): string {
+  const data = info.data === undefined ? '' : `,"data":${info.data}`;
+  return `{"type":"CONNECTED","data":{"conn":${JSON.stringify(info.conn)},"user":${JSON.stringify(info.user ?? null)},"rooms":${JSON.stringify(info.rooms)}${data}}}`;
 }
 
 /** A WARNING frame: `{"type":"WARNING","data":{"code","message",...extra}}` (extra values are JSON-encoded). */

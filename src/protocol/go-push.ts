@@ -1,7 +1,7 @@
-import type { ClientProtocol, DecodedFrame, PreparedFrame, RequestId } from './client-protocol.js';
+import type { ClientProtocol, ConnectedInfo, DecodedFrame, PreparedFrame, RequestId } from './client-protocol.js';
 import type { ErrorCodeName } from './codes.js';
 import { CloseCode } from './codes.js';
-import { encodeAck, encodeError, encodePong, encodePush, encodeWarning } from './encode.js';
+import { encodeAck, encodeConnected, encodeError, encodePong, encodePush, encodeReply, encodeWarning } from './encode.js';
 import { decodeClientMessage } from './messages.js';
 import { prepareFrame } from './prepared-frame.js';
 
@@ -26,11 +26,17 @@ export const goPushProtocol: ClientProtocol = Object.freeze({
   push(items: readonly string[], room: string | undefined): PreparedFrame {
     return prepareFrame(encodePush(items, room), items.length);
   },
-  ack(id: RequestId, conn: string): PreparedFrame {
-    return prepareFrame(encodeAck(id, conn));
+  ack(id: RequestId, conn: string, data?: string): PreparedFrame {
+    return prepareFrame(encodeAck(id, conn, data));
   },
-  error(id: RequestId | undefined, code: ErrorCodeName, message: string): PreparedFrame {
-    return prepareFrame(encodeError(id, code, message));
+  error(id: RequestId | undefined, code: ErrorCodeName, message: string, extra?: Record<string, string>): PreparedFrame {
+    return prepareFrame(encodeError(id, code, message, extra));
+  },
+  reply(id: RequestId, result: string): PreparedFrame {
+    return prepareFrame(encodeReply(id, result));
+  },
+  connected(info: ConnectedInfo): PreparedFrame {
+    return prepareFrame(encodeConnected(info));
   },
   pong(id: RequestId | undefined): PreparedFrame {
     return id === undefined ? PONG : prepareFrame(encodePong(id));

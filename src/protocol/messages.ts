@@ -43,9 +43,29 @@ export function decodeClientMessage(text: string): ClientRequest | DecodeFailure
       const { room, key } = (data ?? {}) as { room?: unknown; key?: unknown };
       const problem = roomNameProblem(room);
       if (problem !== null) return failure(id, frameError.INVALID_ROOM.problem(problem));
-      // `key`: the API key, required to join the reserved stats room when one is configured.
-      if (type === 'JOIN' && typeof key === 'string') return { type, id, room: room as string, key };
-      return { type, id, room: room as string };
+      if (type === 'LEAVE') return { type, id, room: room as string };
+      // `key`: the API key, required to join the reserved stats room when one is configured; `data`: for the subscribe hook.
+      const extra = ((data ?? {}) as { data?: unknown }).data;
+      return {
+        type,
+        id,
+        room: room as string,
+        ...(typeof key === 'string' ? { key } : {}),
+        ...(extra === undefined ? {} : { data: extra }),
+      };
+    }
+    case 'RPC': {
+      if (id === undefined) return failure(undefined, frameError.BAD_REQUEST.rpcNoId());
+      const { method, data: payload } = (data ?? {}) as { method?: unknown; data?: unknown };
+      if (typeof method !== 'string' || method.length === 0 || method.length > 128) return failure(id, frameError.BAD_REQUEST.rpcMethod());
+      return { type, id, method, data: payload ?? null };
+    }
+    case 'PUBLISH': {
+      const { room, data: payload } = (data ?? {}) as { room?: unknown; data?: unknown };
+      const problem = roomNameProblem(room);
+      if (problem !== null) return failure(id, frameError.INVALID_ROOM.problem(problem));
+      if (payload === undefined) return failure(id, frameError.BAD_REQUEST.publishRefused('data.data, the item to publish, is required'));
+      return { type, id, room: room as string, data: payload };
     }
     case 'AUTH': {
       const token = (data as { token?: unknown } | undefined)?.token;

@@ -29,6 +29,9 @@ const counters: ReadonlyArray<[keyof Stats, string, string]> = [
   ['requestsTotal', 'pushgate_client_requests_total', 'Client requests handled'],
   ['apiRequestsAborted', 'pushgate_api_requests_aborted_total', 'Push API requests cut before they were complete (client gone or too slow)'],
   ['apiConnectionsDropped', 'pushgate_api_connections_dropped_total', 'Push API connections dropped over apiMaxConnections'],
+  ['clientPublishes', 'pushgate_client_publishes_total', 'Items clients published to rooms (PUBLISH accepted)'],
+  ['disconnectsNotified', 'pushgate_disconnects_notified_total', 'Closed connections the disconnect hook took'],
+  ['disconnectsDropped', 'pushgate_disconnects_dropped_total', 'Closed connections never notified to the disconnect hook (queue full, or every try failed)'],
 ];
 
 const gauges: ReadonlyArray<[NumericKey, string, string]> = [

@@ -58,6 +58,16 @@ export class Stats {
   apiRequestsAborted = 0;
   /** Push API connections dropped at once because `apiMaxConnections` were open. */
   apiConnectionsDropped = 0;
+  /** Calls made to the backends' hooks (connect, subscribe, RPC, publish, disconnect). */
+  hookCalls = 0;
+  /** Hook calls that got no usable answer: timeouts, backends down or failing (5xx, breaker open), bad answers. */
+  hookFailures = 0;
+  /** Items clients published to rooms (PUBLISH accepted). */
+  clientPublishes = 0;
+  /** Closed connections the disconnect hook took. */
+  disconnectsNotified = 0;
+  /** Closed connections never notified: the disconnect queue was full, or their batch failed every try. */
+  disconnectsDropped = 0;
 }
 
 /** A point-in-time view of one gateway process (`GET /stats` combines those of its instance: see {@link STAT_KINDS}). */
@@ -134,6 +144,11 @@ export const STAT_KINDS = {
   requestsTotal: 'additive',
   apiRequestsAborted: 'additive',
   apiConnectionsDropped: 'additive',
+  hookCalls: 'additive',
+  hookFailures: 'additive',
+  clientPublishes: 'additive',
+  disconnectsNotified: 'additive',
+  disconnectsDropped: 'additive',
   onlineConnections: 'additive',
   pendingAuthConnections: 'additive',
   dispatchPending: 'additive',

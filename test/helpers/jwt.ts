@@ -4,6 +4,8 @@ import { type CryptoKey, SignJWT } from 'jose';
 export interface TokenClaims {
   sub?: string;
   rooms?: unknown;
+  /** The `publish` claim: rooms the connection may PUBLISH to. */
+  publish?: unknown;
   /** Seconds until `exp` (negative: already expired). Default 3600. */
   ttl?: number;
   /** HS256 secret (used unless `key` is given). */
@@ -15,7 +17,7 @@ export interface TokenClaims {
 /** A JWT for tests: HS256 with `secret`, or `key` under `alg`, expiring in `ttl` seconds. */
 export function signToken(claims: TokenClaims): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  const jwt = new SignJWT(claims.rooms === undefined ? {} : { rooms: claims.rooms })
+  const jwt = new SignJWT({ ...(claims.rooms === undefined ? {} : { rooms: claims.rooms }), ...(claims.publish === undefined ? {} : { publish: claims.publish }) })
     .setProtectedHeader({ alg: claims.alg ?? 'HS256' })
     .setIssuedAt(now)
     .setExpirationTime(now + (claims.ttl ?? 3600));

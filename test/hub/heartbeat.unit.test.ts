@@ -108,8 +108,8 @@ describe('Heartbeat', () => {
     const now = 1_000_000;
     const late = fakeConn(now, pendingAuth(now - 1));
     const pending = fakeConn(now, pendingAuth(now + 10_000));
-    const expired = fakeConn(now, grantedAuth({ userId: undefined, rooms: null, expiresAt: now - 1 }, now - 10_000));
-    const expiring = fakeConn(now, grantedAuth({ userId: undefined, rooms: null, expiresAt: now + 20_000 }, now - 100_000));
+    const expired = fakeConn(now, grantedAuth({ userId: undefined, rooms: null, publish: null, expiresAt: now - 1 }, now - 10_000));
+    const expiring = fakeConn(now, grantedAuth({ userId: undefined, rooms: null, publish: null, expiresAt: now + 20_000 }, now - 100_000));
     const counts: AuthSweepCounts[] = [];
     const heartbeat = new Heartbeat(
       fakeHub([expired, expiring], [late, pending]),
