@@ -152,7 +152,7 @@ export class Gateway implements ApiBackend, PushService {
       { role: this.options.role, worker: extras.worker ?? null },
       () => relay?.relayChannels ?? null,
     );
-    this.statsStream = new StatsStream(STATS_ROOM, this.hub, this.nodeStats, (room, items) => this.delivery.local(room, items));
+    this.statsStream = new StatsStream(STATS_ROOM, this.hub, this.nodeStats, (room, items) => this.delivery.local(room, items), 1000, () => this.hooksView());
     // With authentication on, the sweep also enforces AUTH deadlines and token expiry, at least every second.
     this.heartbeat = new Heartbeat(
       this.hub,

@@ -16,6 +16,8 @@ export class StatsStream {
     private readonly stats: NodeStats,
     private readonly push: (room: string, items: readonly string[]) => void,
     private readonly intervalMs = 1000,
+    /** This node's hooks (counters, breakers), or null when it has none. */
+    private readonly hooks: () => unknown = () => null,
   ) {}
 
   start(): void {
@@ -40,6 +42,7 @@ export class StatsStream {
       nodeId: node.nodeId,
       worker: node.worker,
       broker: node.broker,
+      hooks: this.hooks(),
       instance: {
         id: instance.id,
         nodes: instance.nodes.length,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import { Backend } from '../helpers/backend.js';
 import { checkedScreenshot, launchBrowser } from '../helpers/browser.js';
 import type { TestClient } from '../helpers/client.js';
 import { postJson, type RunningGateway, startGateway } from '../helpers/gateway.js';
@@ -160,6 +161,25 @@ describe('the live dashboard in headless Chromium', () => {
     assert.match((await page.textContent('#scope')) ?? '', /this node only/);
     assert.equal(await page.textContent('#broker'), 'none');
     assert.match((await page.textContent('#pace')) ?? '', /^window \d+ ms · pass \d+ ms · lag \d+ ms · 0 refused \(overloaded\)$/);
+    assert.equal(await page.textContent('#hooks'), 'none configured');
+    assert.deepEqual(errors, []);
+  });
+
+  it("shows each hook's calls, failures and latency, and a breaker that opened", async (t) => {
+    if (browser === undefined) return t.skip(skip);
+    const backend = await Backend.start({ '/rpc': (body) => (body.method === 'down' ? { status: 500 } : { body: { result: 1 } }) });
+    t.after(() => backend.close());
+    const gw = await startGateway({ publicStats: true, rpcHook: `${backend.url}/rpc`, hookBreakerFailures: 2, hookBreakerCooldown: 60000 });
+    t.after(() => gw.close());
+    const client = await gw.connect();
+    t.after(() => client.close());
+    assert.equal((await client.request('RPC', { method: 'up' })).type, 'REPLY');
+    const { page, errors } = await newTestPage(t, browser);
+    await page.goto(`${gw.pageUrl}/dashboard`);
+    await page.waitForFunction(() => /^rpc 1 calls, [\d.]+ ms$/.test(document.querySelector('#hooks')?.textContent ?? ''), undefined, { timeout: WAIT });
+    for (let i = 0; i < 2; i++) assert.equal((await client.request('RPC', { method: 'down' })).data.code, 'UNAVAILABLE');
+    await page.waitForFunction(() => /^rpc 3 calls, 2 failed, [\d.]+ ms · rpc breaker open$/.test(document.querySelector('#hooks')?.textContent ?? ''), undefined, { timeout: WAIT });
+    assert.equal(await page.getAttribute('#hooks', 'class'), 'warn');
     assert.deepEqual(errors, []);
   });
 
