@@ -1,12 +1,12 @@
 // The import rules `npm run lint` (and so `npm test` and CI) checks with dependency-cruiser:
 // `npx depcruise src bench test examples --config .dependency-cruiser.cjs`.
-// Layers, bottom up: protocol (the wire format); connection, transport, hub, merger, push, auth, broker, cluster, config, stats
+// Layers, bottom up: protocol (the wire format); connection, transport, hub, merger, push, auth, broker, cluster, config, stats, hooks
 // (the core); server, api, web, gateway (the edge that wires the core to HTTP and WebSocket); cli (the entry point).
 // src/client is the SDK, shipped apart from the server. Type-only imports count as edges for the layer rules
 // (a type names what a module knows about), and for the cycle rule too.
 
 /** The core: modules that must not know the edge that wires them. */
-const CORE = '^src/(protocol|connection|transport|hub|merger|push|auth|broker|cluster|config|stats)/';
+const CORE = '^src/(protocol|connection|transport|hub|merger|push|auth|broker|cluster|config|stats|hooks)/';
 /** The edge and the entry point. */
 const EDGE = '^src/(gateway|api|server|cli|web)/';
 

@@ -30,7 +30,16 @@ export { ConnectionClosedError } from './connection/inbound-queue.js';
 export { Gateway, type GatewayAddresses, type PushResult, WEBSOCKET_PATHS } from './gateway/gateway.js';
 export { HookHeader, signHookRequest, type VerifyOptions, verifyHookSignature } from './hooks/hook-signature.js';
 export { createLogger, type Logger } from './log.js';
-export type { ClientProtocol, ClientRequest, ConnectedInfo, DecodedFrame, DecodeFailure, FrameRefusal, PreparedFrame, RequestId } from './protocol/client-protocol.js';
+export type {
+  ClientProtocol,
+  ClientRequest,
+  ConnectedInfo,
+  DecodedFrame,
+  DecodeFailure,
+  FrameRefusal,
+  PreparedFrame,
+  RequestId,
+} from './protocol/client-protocol.js';
 export { CloseCode, ErrorCode, type ErrorCodeName, type ErrorSpec, type ErrorSurface, errorRegistry, WarningCode } from './protocol/codes.js';
 export { PushError } from './protocol/errors.js';
 export { goPushProtocol } from './protocol/go-push.js';

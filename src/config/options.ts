@@ -437,7 +437,8 @@ export function parseOptionValue(option: OptionSpec, raw: unknown): GatewayOptio
   }
 }
 
-const hookUrl = (value: string): string | null => (value === '' || /^https?:\/\/[^\s/]+\S*$/i.test(value) ? null : `must be an http:// or https:// URL, got "${value}"`);
+const hookUrl = (value: string): string | null =>
+  value === '' || /^https?:\/\/[^\s/]+\S*$/i.test(value) ? null : `must be an http:// or https:// URL, got "${value}"`;
 
 /** Checks that go beyond the type: values the gateway could not start with. */
 const semanticChecks: Partial<Record<keyof GatewayOptions, (value: never) => string | null>> = {

@@ -112,7 +112,8 @@ export class Gateway implements ApiBackend, PushService {
     this.hub = new Hub(this.options.maxRooms);
     this.instanceId = extras.instance ?? this.hub.nodeId;
     // Hooks are called by the node that holds the connection: an API-only process calls none.
-    this.hooks = this.options.role !== 'api' && hooksConfigured(this.options) ? new GatewayHooks(this.options, log, this.stats, batchHooks(this.options)) : null;
+    this.hooks =
+      this.options.role !== 'api' && hooksConfigured(this.options) ? new GatewayHooks(this.options, log, this.stats, batchHooks(this.options)) : null;
     this.admission = new ClientAdmission({
       hooks: this.hooks,
       options: this.options,
@@ -152,7 +153,14 @@ export class Gateway implements ApiBackend, PushService {
       { role: this.options.role, worker: extras.worker ?? null },
       () => relay?.relayChannels ?? null,
     );
-    this.statsStream = new StatsStream(STATS_ROOM, this.hub, this.nodeStats, (room, items) => this.delivery.local(room, items), 1000, () => this.hooksView());
+    this.statsStream = new StatsStream(
+      STATS_ROOM,
+      this.hub,
+      this.nodeStats,
+      (room, items) => this.delivery.local(room, items),
+      1000,
+      () => this.hooksView(),
+    );
     // With authentication on, the sweep also enforces AUTH deadlines and token expiry, at least every second.
     this.heartbeat = new Heartbeat(
       this.hub,
@@ -361,7 +369,10 @@ export class Gateway implements ApiBackend, PushService {
     if (this.ending === null || this.state === 'stopped') return;
     await this.ending.closeClients();
     // The clients' closes are queued for the disconnect hook by now: post them, within a bound.
-    await settlesWithin(this.hooks?.close().catch((error: unknown) => this.log.warn({ err: error }, 'closing the hooks failed')) ?? Promise.resolve(), this.options.shutdownTimeout * 1000);
+    await settlesWithin(
+      this.hooks?.close().catch((error: unknown) => this.log.warn({ err: error }, 'closing the hooks failed')) ?? Promise.resolve(),
+      this.options.shutdownTimeout * 1000,
+    );
     this.state = 'stopped';
     await this.cluster?.stop().catch(() => undefined);
     this.log.info('stopped');

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { handshakeRefusal, type HandshakeRefusal } from '../protocol/errors.js';
+import { type HandshakeRefusal, handshakeRefusal } from '../protocol/errors.js';
 import { roomNameProblem } from '../protocol/room-name.js';
 import { HookCallError, type HookCaller } from './hook-client.js';
 import { hookFailureRefusal, refusalReason } from './hook-errors.js';

@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
 import { Agent } from 'undici';
 import type { GatewayOptions } from '../config/options.js';
+import type { Stats } from '../stats/stats.js';
 import type { BreakerState } from './circuit-breaker.js';
 import { ConnectHook } from './connect-hook.js';
 import { DisconnectNotifier } from './disconnect-notifier.js';
 import { type HookCaller, HookClient, type HookClientSettings } from './hook-client.js';
-import type { Stats } from '../stats/stats.js';
 import { HookStats } from './hook-stats.js';
 import { PublishGate } from './publish-gate.js';
 import { RpcRelay } from './rpc-relay.js';
@@ -39,7 +39,10 @@ export type HookOptions = Pick<
 
 /** Whether any hook is configured. */
 export function hooksConfigured(options: HookOptions): boolean {
-  return [options.connectHook, options.subscribeHook, options.rpcHook, options.publishHook, options.disconnectHook].some((url) => url !== '') || options.rpcRoutes.length > 0;
+  return (
+    [options.connectHook, options.subscribeHook, options.rpcHook, options.publishHook, options.disconnectHook].some((url) => url !== '') ||
+    options.rpcRoutes.length > 0
+  );
 }
 
 /**

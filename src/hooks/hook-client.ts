@@ -1,5 +1,5 @@
 import { type Dispatcher, request } from 'undici';
-import { CircuitBreaker, type BreakerState } from './circuit-breaker.js';
+import { type BreakerState, CircuitBreaker } from './circuit-breaker.js';
 import { HookHeader, signHookRequest } from './hook-signature.js';
 
 /** How a hook call failed: no answer in time, the backend down (or 5xx, or its breaker open), or an answer that cannot be used. */
@@ -97,7 +97,11 @@ export class HookClient implements HookCaller {
 
   private async send(payload: unknown, headers: Readonly<Record<string, string>>): Promise<HookAnswer> {
     if (!this.breaker.allow()) {
-      throw new HookCallError(this.hook, 'unavailable', `failed ${this.settings.breakerFailures} times in a row; retrying in ${Math.ceil(this.breaker.retryInMs / 1000)} s`);
+      throw new HookCallError(
+        this.hook,
+        'unavailable',
+        `failed ${this.settings.breakerFailures} times in a row; retrying in ${Math.ceil(this.breaker.retryInMs / 1000)} s`,
+      );
     }
     const body = JSON.stringify(payload);
     const abort = new AbortController();

@@ -19,7 +19,9 @@ export function hookFailureFrame(error: HookCallError): ErrorFrameBody {
  * cannot be used.
  */
 export function hookFailureRefusal(error: HookCallError): HandshakeRefusal {
-  return error.kind === 'bad-answer' ? handshakeRefusal.BAD_GATEWAY.badAnswer(error.hook, error.detail) : handshakeRefusal.UNAVAILABLE.hookFailed(error.hook, error.detail);
+  return error.kind === 'bad-answer'
+    ? handshakeRefusal.BAD_GATEWAY.badAnswer(error.hook, error.detail)
+    : handshakeRefusal.UNAVAILABLE.hookFailed(error.hook, error.detail);
 }
 
 /** A backend's reason for a refusal: `reason` or `message` of its answer, a string of at most 200 characters. */

@@ -25,7 +25,8 @@ export class PublishGate {
       const answer = await this.caller.call({ conn: conn.id, user: conn.userId ?? null, room, data });
       if (answer.status >= 400) return frameError.FORBIDDEN.byBackend(refusalReason(answer.body, `the backend refused the publish to ${JSON.stringify(room)}`));
       const body = answer.body;
-      if (body !== null && (typeof body !== 'object' || Array.isArray(body))) return frameError.BAD_GATEWAY.badAnswer('publish', 'the answer must be a JSON object');
+      if (body !== null && (typeof body !== 'object' || Array.isArray(body)))
+        return frameError.BAD_GATEWAY.badAnswer('publish', 'the answer must be a JSON object');
       const replaced = (body as { data?: unknown } | null)?.data;
       return { ok: true, item: replaced === undefined ? data : replaced };
     } catch (error) {

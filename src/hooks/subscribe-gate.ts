@@ -30,7 +30,8 @@ export class SubscribeGate {
       const answer = await this.caller.call({ conn: conn.id, user: conn.userId ?? null, room, data: data ?? null });
       if (answer.status >= 400) return frameError.FORBIDDEN.byBackend(refusalReason(answer.body, `the backend refused room ${JSON.stringify(room)}`));
       const body = answer.body;
-      if (body !== null && (typeof body !== 'object' || Array.isArray(body))) return frameError.BAD_GATEWAY.badAnswer('subscribe', 'the answer must be a JSON object');
+      if (body !== null && (typeof body !== 'object' || Array.isArray(body)))
+        return frameError.BAD_GATEWAY.badAnswer('subscribe', 'the answer must be a JSON object');
       const given = (body as { data?: unknown } | null)?.data;
       return { ok: true, data: given === undefined ? undefined : JSON.stringify(given) };
     } catch (error) {

@@ -211,7 +211,8 @@ export const errorRegistry = {
         statsClosed: (room: string) => `${room} is closed: start the gateway with --public-stats, or set --api-key and send the key as data.key`,
         otherUser: () => 'a new token must be for the same user (sub)',
         byBackend: reason,
-        publishNotAllowed: (room: string) => `publishing to room ${JSON.stringify(room)} is not allowed (no publish claim in the token allows it, and no publish hook is set)`,
+        publishNotAllowed: (room: string) =>
+          `publishing to room ${JSON.stringify(room)} is not allowed (no publish claim in the token allows it, and no publish hook is set)`,
       },
       handshake: { byBackend: reason },
     },

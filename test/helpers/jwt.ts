@@ -17,7 +17,10 @@ export interface TokenClaims {
 /** A JWT for tests: HS256 with `secret`, or `key` under `alg`, expiring in `ttl` seconds. */
 export function signToken(claims: TokenClaims): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  const jwt = new SignJWT({ ...(claims.rooms === undefined ? {} : { rooms: claims.rooms }), ...(claims.publish === undefined ? {} : { publish: claims.publish }) })
+  const jwt = new SignJWT({
+    ...(claims.rooms === undefined ? {} : { rooms: claims.rooms }),
+    ...(claims.publish === undefined ? {} : { publish: claims.publish }),
+  })
     .setProtectedHeader({ alg: claims.alg ?? 'HS256' })
     .setIssuedAt(now)
     .setExpirationTime(now + (claims.ttl ?? 3600));

@@ -23,10 +23,18 @@ describe('hooks: a plain HTTP backend behind the gateway, in both directions', (
         if (body.query.who === 'slow') return 'hang';
         if (body.query.who === 'kick') return { body: { disconnect: { code: 4403, reason: 'go away' } } };
         if (body.query.who === 'anon') return { status: 204 };
-        return { body: { user: `user-${body.query.who}`, rooms: ['lobby', `inbox:${body.query.who}`], data: { welcome: body.query.who, cookie: body.headers.cookie ?? null } } };
+        return {
+          body: {
+            user: `user-${body.query.who}`,
+            rooms: ['lobby', `inbox:${body.query.who}`],
+            data: { welcome: body.query.who, cookie: body.headers.cookie ?? null },
+          },
+        };
       },
       '/subscribe': (body) =>
-        body.room.startsWith('secret:') ? { status: 403, body: { reason: `no entry to ${body.room}` } } : { body: { data: { topic: `about ${body.room}`, asked: body.data } } },
+        body.room.startsWith('secret:')
+          ? { status: 403, body: { reason: `no entry to ${body.room}` } }
+          : { body: { data: { topic: `about ${body.room}`, asked: body.data } } },
       '/rpc': (body) => {
         switch (body.method) {
           case 'echo':
@@ -92,13 +100,29 @@ describe('hooks: a plain HTTP backend behind the gateway, in both directions', (
     assert.equal(request.headers['x-pushgate-hook'], 'connect');
     assert.ok(verifyHookSignature(SECRET, request.raw, request.headers['x-pushgate-timestamp'], request.headers['x-pushgate-signature']), 'signed');
     assert.equal(verifyHookSignature('another secret', request.raw, request.headers['x-pushgate-timestamp'], request.headers['x-pushgate-signature']), false);
-    assert.equal(verifyHookSignature(SECRET, `${request.raw} `, request.headers['x-pushgate-timestamp'], request.headers['x-pushgate-signature']), false, 'a changed body fails');
+    assert.equal(
+      verifyHookSignature(SECRET, `${request.raw} `, request.headers['x-pushgate-timestamp'], request.headers['x-pushgate-signature']),
+      false,
+      'a changed body fails',
+    );
     const stale = Number(request.headers['x-pushgate-timestamp']) + 600_000;
-    assert.equal(verifyHookSignature(SECRET, request.raw, request.headers['x-pushgate-timestamp'], request.headers['x-pushgate-signature'], { now: () => stale }), false, 'a replay later fails');
-    const pushed = await fetch(`${gw.apiUrl}/push/room`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ room: 'inbox:ann', items: ['hi'] }) });
+    assert.equal(
+      verifyHookSignature(SECRET, request.raw, request.headers['x-pushgate-timestamp'], request.headers['x-pushgate-signature'], { now: () => stale }),
+      false,
+      'a replay later fails',
+    );
+    const pushed = await fetch(`${gw.apiUrl}/push/room`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ room: 'inbox:ann', items: ['hi'] }),
+    });
     assert.equal(pushed.status, 200);
     assert.deepEqual((await client.nextOfType('PUSH')).data, { room: 'inbox:ann', items: ['hi'] });
-    const toUser = await fetch(`${gw.apiUrl}/push/user`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'user-ann', items: [1] }) });
+    const toUser = await fetch(`${gw.apiUrl}/push/user`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ user: 'user-ann', items: [1] }),
+    });
     assert.equal(((await toUser.json()) as { recipients: number }).recipients, 1, 'the hook named the user');
     assert.deepEqual((await client.nextOfType('PUSH')).data.items, [1]);
     client.close();
@@ -159,7 +183,11 @@ describe('hooks: a plain HTTP backend behind the gateway, in both directions', (
     assert.deepEqual(asked?.body, { conn: ack.data.conn, user: 'user-bob', room: 'news', data: { since: 5 } });
     const refused = await client.request('JOIN', { room: 'secret:plans' });
     assert.deepEqual([refused.type, refused.data.code, refused.data.message], ['ERROR', 'FORBIDDEN', 'no entry to secret:plans']);
-    const res = await fetch(`${gw.apiUrl}/push/room`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ room: 'secret:plans', items: [1] }) });
+    const res = await fetch(`${gw.apiUrl}/push/room`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ room: 'secret:plans', items: [1] }),
+    });
     assert.equal(((await res.json()) as { recipients: number }).recipients, 0, 'a refused JOIN joins nothing');
     client.close();
   });

@@ -178,7 +178,11 @@ describe('the live dashboard in headless Chromium', () => {
     await page.goto(`${gw.pageUrl}/dashboard`);
     await page.waitForFunction(() => /^rpc 1 calls, [\d.]+ ms$/.test(document.querySelector('#hooks')?.textContent ?? ''), undefined, { timeout: WAIT });
     for (let i = 0; i < 2; i++) assert.equal((await client.request('RPC', { method: 'down' })).data.code, 'UNAVAILABLE');
-    await page.waitForFunction(() => /^rpc 3 calls, 2 failed, [\d.]+ ms · rpc breaker open$/.test(document.querySelector('#hooks')?.textContent ?? ''), undefined, { timeout: WAIT });
+    await page.waitForFunction(
+      () => /^rpc 3 calls, 2 failed, [\d.]+ ms · rpc breaker open$/.test(document.querySelector('#hooks')?.textContent ?? ''),
+      undefined,
+      { timeout: WAIT },
+    );
     assert.equal(await page.getAttribute('#hooks', 'class'), 'warn');
     assert.deepEqual(errors, []);
   });
