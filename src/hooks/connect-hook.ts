@@ -109,12 +109,13 @@ export class ConnectHook {
     }
     if (rooms !== undefined && rooms !== null) {
       if (!Array.isArray(rooms)) return 'rooms must be an array of room names';
-      if (rooms.length > this.maxRooms) return `rooms names ${rooms.length} rooms; a connection may hold ${this.maxRooms} (maxRooms)`;
       for (const room of rooms) {
         const bad = roomNameProblem(room);
         if (bad !== null) return `rooms: ${bad}`;
       }
-      grant.rooms = [...new Set(rooms as string[])];
+      const distinct = [...new Set(rooms as string[])];
+      if (distinct.length > this.maxRooms) return `rooms names ${distinct.length} rooms; a connection may hold ${this.maxRooms} (maxRooms)`;
+      grant.rooms = distinct;
     }
     if (data !== undefined) grant.data = JSON.stringify(data);
     return grant;
