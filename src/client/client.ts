@@ -1,6 +1,7 @@
 /**
  * The pushgate client SDK: one WebSocket to a pushgate gateway, rooms that survive reconnects, a
- * heartbeat, and promises for JOIN, LEAVE and PING.
+ * heartbeat, and promises for JOIN, LEAVE, PING, RPC (calls answered by the backend's rpc hook) and
+ * PUBLISH (items for a room's members, sent by the client).
  *
  * This file is a self-contained ES module without imports: the gateway serves its compiled form as is
  * at `/client.js`, so a plain page can `import { connect } from 'http://GATEWAY:7777/client.js'`. It uses
@@ -13,6 +14,8 @@
  * const client = connect('ws://127.0.0.1:7777/connect');
  * client.on('push', (items, room) => console.log(room, items));
  * await client.join('news');
+ * const profile = await client.rpc('profile.get', { id: 7 });
+ * await client.publish('chat', { text: 'hello' });
  *
  * @module
  */
@@ -58,7 +61,8 @@ export interface ClientOptions {
   /**
    * Reconnect by itself when the connection is lost, with exponential backoff and full jitter, and
    * rejoin every room in {@link PushgateClient.rooms}. Default `true`. Close codes that mean the client
-   * must change something (1003, 1007, 1008, 1009, 4001) never reconnect; see {@link noReconnectCloseCodes}.
+   * must change something (1003, 1007, 1008, 1009, 4001), or that the backend closed it on purpose
+   * (4003), never reconnect; see {@link noReconnectCloseCodes}.
    */
   reconnect?: boolean;
   /**
@@ -76,9 +80,11 @@ export interface ClientOptions {
    */
   heartbeatInterval?: number;
   /**
-   * How long {@link PushgateClient.join}, {@link PushgateClient.leave} and {@link PushgateClient.ping} wait
-   * for the server's answer before rejecting with `TIMEOUT` (counted from the call, including any wait
-   * for the connection to open). Default 10000 (10 s).
+   * How long {@link PushgateClient.join}, {@link PushgateClient.leave}, {@link PushgateClient.ping},
+   * {@link PushgateClient.rpc} (unless given its own `timeout`) and {@link PushgateClient.publish} wait for
+   * the server's answer before rejecting with `TIMEOUT` (counted from the call, including any wait for
+   * the connection to open). Default 10000 (10 s). Keep it above the gateway's `hookTimeout` (5 s) when
+   * hooks are on, so that the gateway's own `TIMEOUT` (or the answer) comes first.
    */
   requestTimeout?: number;
 }
@@ -104,18 +110,46 @@ export interface ReconnectInfo {
 }
 
 /**
- * Who caused a frame: `request` (join, leave or ping), `heartbeat` (the automatic PING), `rejoin` (a
- * room rejoined after (re)connecting), `whoami` (the LEAVE that learns the connection id), `raw`
- * ({@link PushgateClient.sendRaw}); incoming frames carry the source of the request they answer (an
- * id-less PONG is taken for the heartbeat's while one is due), or `server`.
+ * Who caused a frame: `request` (a call: join, leave, ping, rpc or publish), `heartbeat` (the automatic
+ * PING), `rejoin` (a room rejoined after (re)connecting), `whoami` (the LEAVE that learns the connection
+ * id), `raw` ({@link PushgateClient.sendRaw}); incoming frames carry the source of the request they
+ * answer (an ACK, REPLY or ERROR with its id; an id-less PONG is taken for the heartbeat's while one is
+ * due), or `server` (PUSH, CONNECTED, WARNING, answers to raw frames).
  */
 export type FrameSource = 'request' | 'heartbeat' | 'rejoin' | 'whoami' | 'raw' | 'server';
 
 /** A request the client sent with an `id`. */
 export interface RequestInfo {
   id: number;
-  type: 'JOIN' | 'LEAVE' | 'PING';
+  type: 'JOIN' | 'LEAVE' | 'PING' | 'RPC' | 'PUBLISH';
+  /** The room of a JOIN, LEAVE or PUBLISH. */
   room?: string;
+  /** The method of an RPC. */
+  method?: string;
+}
+
+/**
+ * What the gateway's CONNECTED frame tells (the first frame of a connection when the gateway has a
+ * connect hook): see the `connected` event.
+ */
+export interface ConnectedInfo {
+  /** This connection's id (the same as {@link PushgateClient.connId}). */
+  conn: string;
+  /** The user the connection belongs to (the connect hook's, or the token's `sub`), or null. */
+  user: string | null;
+  /**
+   * Rooms the connect hook put the connection in before this frame. The server joined them: they are
+   * not in {@link PushgateClient.rooms} (see the `connected` event).
+   */
+  rooms: string[];
+  /** The connect hook's data for the client (any JSON), or `undefined` when it gave none. */
+  data: unknown;
+}
+
+/** Options of {@link PushgateClient.rpc}. */
+export interface RpcOptions {
+  /** Milliseconds to wait for the REPLY before rejecting with `TIMEOUT`. Default: the client's `requestTimeout`. */
+  timeout?: number;
 }
 
 /** What the `frame` event reports: one text frame in or out (for logs and debugging). */
@@ -139,11 +173,26 @@ export interface ClientEvents {
   /** A WebSocket opened (after each reconnect too). The rooms are being rejoined. */
   open: () => void;
   /**
-   * Once per connection, after `open`: the server answered every request sent on opening (the rejoins,
-   * or the LEAVE that learns the id), so {@link PushgateClient.connId} is known and the rooms are joined
-   * (any room the server refused was reported with `error` and dropped from {@link PushgateClient.rooms}).
+   * Once per connection, after `open`: the server answered every JOIN and LEAVE sent on opening (the
+   * rejoins, or the LEAVE that learns the id), so {@link PushgateClient.connId} is known and the rooms
+   * are joined (any room the server refused was reported with `error` and dropped from
+   * {@link PushgateClient.rooms}). RPCs and PUBLISHes waiting for the connection are sent on opening too,
+   * but `ready` does not wait for their answers. On a gateway with a connect hook, `connected` comes first.
    */
   ready: (connId: string) => void;
+  /**
+   * The gateway's CONNECTED frame, once per connection on gateways with a connect hook (its first
+   * frame, before any answer): the connection's id, user, the rooms the connect hook joined, and the
+   * hook's data for the client. {@link PushgateClient.connectData} and {@link PushgateClient.user} hold
+   * the last one.
+   *
+   * The rooms listed are joined by the server, on every connection: the client does not add them to
+   * {@link PushgateClient.rooms} and does not rejoin them after a reconnect (the connect hook joins them
+   * again, and may decide differently then). PUSHes to them arrive as usual. A room the client also
+   * {@link PushgateClient.join}ed stays in `rooms` and is rejoined (the server ACKs a JOIN of a room the
+   * connection is in already); {@link PushgateClient.leave} leaves a hook's room for this connection only.
+   */
+  connected: (info: ConnectedInfo) => void;
   /** A WebSocket closed or a connection attempt failed. Emitted before the resulting `state` change. */
   close: (info: CloseInfo) => void;
   /** A scheduled retry (state `reconnecting`). */
@@ -176,23 +225,30 @@ export const ClientErrorCode = {
 
 /**
  * A refused or failed call. `code` is the server's ERROR code (`INVALID_ROOM`, `TOO_MANY_ROOMS`,
- * `BAD_REQUEST`, …) or one of {@link ClientErrorCode} (`TIMEOUT`, `DISCONNECTED`, `CLOSED`, `NOT_OPEN`,
- * `SOCKET_ERROR`, `BAD_FRAME`).
+ * `BAD_REQUEST`, `FORBIDDEN`, and for hooks `BACKEND_ERROR`, `TIMEOUT`, `UNAVAILABLE`, `BAD_GATEWAY`,
+ * `UNKNOWN_METHOD`, `TOO_MANY_REQUESTS`, …) or one of {@link ClientErrorCode} (`TIMEOUT`, `DISCONNECTED`,
+ * `CLOSED`, `NOT_OPEN`, `SOCKET_ERROR`, `BAD_FRAME`).
  */
 export class PushgateError extends Error {
   /** The error code. */
   readonly code: string;
-  /** The room of the JOIN or LEAVE concerned, if any. */
+  /** The room of the JOIN, LEAVE or PUBLISH concerned, if any. */
   readonly room: string | undefined;
   /** The request concerned, if any. */
   readonly request: RequestInfo | undefined;
+  /**
+   * For `BACKEND_ERROR` (an RPC the backend refused): the backend's own error code (`data.backendCode`
+   * of the ERROR frame), when it gave one.
+   */
+  readonly backendCode: string | undefined;
 
-  constructor(code: string, message: string, details: { request?: RequestInfo; cause?: unknown } = {}) {
+  constructor(code: string, message: string, details: { request?: RequestInfo; cause?: unknown; backendCode?: string } = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = 'PushgateError';
     this.code = code;
     this.request = details.request;
     this.room = details.request?.room;
+    this.backendCode = details.backendCode;
   }
 }
 
@@ -200,10 +256,12 @@ export class PushgateError extends Error {
  * Close codes after which the client does not reconnect (state `closed`): the client must change
  * before trying again. 1003 (binary frame sent), 1007 (invalid UTF-8), 1009 (message too big): a bug
  * in the client; 1008 (rate limit exceeded: reconnecting at once would repeat it); 4001 (refused
- * authentication). Every other code reconnects: 1000, 1001 (server shutting down), 1006 (connection
- * lost or handshake refused), 1011, 1012, 1013 (slow consumer), 4000 (heartbeat timeout), ….
+ * authentication); 4003 (disconnected by the backend on purpose, through the connection API or the
+ * connect hook's `disconnect` answer: reconnecting would undo the backend's decision, or be refused
+ * again). Every other code reconnects: 1000, 1001 (server shutting down), 1006 (connection lost or
+ * handshake refused), 1011, 1012, 1013 (slow consumer), 4000 (heartbeat timeout), ….
  */
-export const noReconnectCloseCodes: readonly number[] = [1003, 1007, 1008, 1009, 4001];
+export const noReconnectCloseCodes: readonly number[] = [1003, 1007, 1008, 1009, 4001, 4003];
 
 /** The room the client LEAVEs to learn its connection id when it wants no room (leaving it changes nothing). */
 export const WHOAMI_ROOM = 'pushgate:whoami';
@@ -215,12 +273,36 @@ const OPEN = 1;
 
 interface Pending {
   info: RequestInfo;
+  /** The frame's `data`, as JSON text. */
+  body: string;
   source: 'request' | 'rejoin' | 'whoami';
   /** `performance.now()` when sent (PING round trips). */
   sentAt: number;
+  /** How long to wait for the answer (ms). */
+  timeoutMs: number;
   /** The caller's promise; null once settled (timed out) or for the client's own requests. */
-  settle: { resolve(value: number | undefined): void; reject(error: PushgateError): void } | null;
+  settle: { resolve(value: unknown): void; reject(error: PushgateError): void } | null;
   timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** `{"room":…}`, with `data` when given: the body of a JOIN. */
+function joinBody(room: string, data: unknown): string {
+  return JSON.stringify(data === undefined ? { room } : { room, data });
+}
+
+/** `JSON.stringify(value)`, or a `TypeError` naming `what` when it cannot be sent as JSON. */
+function jsonText(what: string, value: unknown): string | TypeError {
+  try {
+    return JSON.stringify(value);
+  } catch (error) {
+    return new TypeError(`pushgate client: ${what} cannot be sent as JSON: ${String(error)}`);
+  }
+}
+
+/** `JOIN "room"`, `RPC "method"`, `PING`: a request for messages. */
+function describe(info: RequestInfo): string {
+  const what = info.method ?? info.room;
+  return what === undefined ? info.type : `${info.type} ${JSON.stringify(what)}`;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: each event's listener signature is checked by on() against ClientEvents.
@@ -238,11 +320,20 @@ function now(): number {
   return performance.now();
 }
 
+/** An RPC or a PUBLISH: a call answered by the backend (through a hook), not by the gateway alone. */
+function backendCall(info: RequestInfo): boolean {
+  return info.type === 'RPC' || info.type === 'PUBLISH';
+}
+
 /**
  * A connection to a pushgate gateway that keeps itself up. Create it with {@link connect}.
  *
  * Rooms: {@link join} adds a room to {@link rooms} (the rooms the client wants to be in) at once, and
- * after every reconnect the client rejoins them all. {@link leave} removes it at once.
+ * after every reconnect the client rejoins them all (with the data of the last `join` of each).
+ * {@link leave} removes it at once.
+ *
+ * Calls to the backend: {@link rpc} asks the gateway's rpc hook and resolves with its result;
+ * {@link publish} sends an item to a room's members (when the token or the publish hook allows it).
  */
 export class PushgateClient {
   /** The gateway's WebSocket URL, e.g. `ws://127.0.0.1:7777/connect`. */
@@ -257,7 +348,10 @@ export class PushgateClient {
   private currentState: ClientState = 'connecting';
   private socket: WebSocketLike | null = null;
   private currentConnId: string | undefined;
-  private readonly wanted = new Set<string>();
+  /** The rooms wanted, in join order, each with the data of its last join (sent again on rejoin). */
+  private readonly wanted = new Map<string, unknown>();
+  /** The last CONNECTED frame's contents. */
+  private lastConnected: ConnectedInfo | undefined;
   private readonly listeners = new Map<string, Set<Listener>>();
   private nextId = 1;
   /** Requests sent on the current socket and not answered yet. */
@@ -319,15 +413,38 @@ export class PushgateClient {
 
   /**
    * This connection's id on the gateway (what a backend passes to `POST /push/conn`), learnt from the
-   * first ACK after each open; `undefined` until then and while not open. It changes on every reconnect.
+   * CONNECTED frame or the first ACK after each open; `undefined` until then and while not open. It
+   * changes on every reconnect.
    */
   get connId(): string | undefined {
     return this.currentConnId;
   }
 
-  /** The rooms the client wants to be in (joined, or to be rejoined on the next connection), in join order. */
+  /**
+   * The rooms the client wants to be in (joined, or to be rejoined on the next connection), in join
+   * order. Rooms the connect hook joined (listed in the CONNECTED frame) are not in it unless
+   * {@link join}ed too: the server joins them on every connection.
+   */
   get rooms(): string[] {
-    return [...this.wanted];
+    return [...this.wanted.keys()];
+  }
+
+  /**
+   * The connect hook's data for the client, from the last CONNECTED frame (see the `connected`
+   * event); `undefined` before any, when the hook gave none, or on gateways without a connect hook.
+   * It is kept across reconnects until the next connection's CONNECTED frame replaces it.
+   */
+  get connectData(): unknown {
+    return this.lastConnected?.data;
+  }
+
+  /**
+   * The user the connection belongs to, from the last CONNECTED frame (the connect hook's user, or the
+   * token's `sub`); `null` when it named none, `undefined` before any CONNECTED frame (and always on
+   * gateways without a connect hook). Kept across reconnects like {@link connectData}.
+   */
+  get user(): string | null | undefined {
+    return this.lastConnected?.user;
   }
 
   /** Subscribes to an event; returns the client for chaining. */
@@ -346,17 +463,29 @@ export class PushgateClient {
 
   /**
    * Joins `room`: adds it to {@link rooms} at once and sends JOIN (now if open, else once the connection
-   * opens). Resolves on the server's ACK. Rejects with a {@link PushgateError}:
-   * - the server's code (`INVALID_ROOM`, `TOO_MANY_ROOMS`, …): the room is dropped from {@link rooms};
-   * - `TIMEOUT` (no answer within `requestTimeout`) or `DISCONNECTED` (the connection closed before the
-   *   answer): the room stays in {@link rooms} and is rejoined on the next connection (no call to retry);
+   * opens). `data` (any JSON value, optional) goes with it as the JOIN's `data.data`, for the gateway's
+   * subscribe hook; it is kept with the room and sent again when the room is rejoined after a
+   * reconnect (a later `join` of the same room replaces it).
+   *
+   * Resolves on the server's ACK, with the ACK's `data.data` (the subscribe hook's data for this room)
+   * or `undefined` when it carries none. Rejects with a {@link PushgateError}:
+   * - the server's code (`INVALID_ROOM`, `TOO_MANY_ROOMS`, `FORBIDDEN` from the subscribe hook, …): the
+   *   room is dropped from {@link rooms};
+   * - `TIMEOUT` (no answer within `requestTimeout`, or the gateway's when the subscribe hook did not
+   *   answer), `UNAVAILABLE`, `BAD_GATEWAY` (the hook failed) or `DISCONNECTED` (the connection closed
+   *   before the answer): the room stays in {@link rooms} and is rejoined on the next connection (no call
+   *   to retry);
    * - `CLOSED`: the client is closed (the room is not added).
+   *
+   * It rejects with a `TypeError` when `room` is not a string or `data` cannot be sent as JSON.
    */
-  join(room: string): Promise<void> {
+  join(room: string, data?: unknown): Promise<unknown> {
     if (typeof room !== 'string') return Promise.reject(new TypeError('pushgate client: room must be a string'));
+    const body = jsonText('join data', data === undefined ? { room } : { room, data });
+    if (body instanceof TypeError) return Promise.reject(body);
     if (this.currentState === 'closed') return Promise.reject(this.closedError());
-    this.wanted.add(room);
-    return this.request('JOIN', room) as Promise<void>;
+    this.wanted.set(room, data);
+    return this.request({ type: 'JOIN', room }, body, this.timeoutMs);
   }
 
   /**
@@ -368,7 +497,7 @@ export class PushgateClient {
     if (typeof room !== 'string') return Promise.reject(new TypeError('pushgate client: room must be a string'));
     if (this.currentState === 'closed') return Promise.reject(this.closedError());
     this.wanted.delete(room);
-    return this.request('LEAVE', room) as Promise<void>;
+    return this.request({ type: 'LEAVE', room }, JSON.stringify({ room }), this.timeoutMs) as Promise<void>;
   }
 
   /**
@@ -380,7 +509,62 @@ export class PushgateClient {
     if (this.currentState !== 'open') {
       return Promise.reject(new PushgateError(ClientErrorCode.NOT_OPEN, `cannot ping while ${this.currentState}`));
     }
-    return this.request('PING', undefined) as Promise<number>;
+    return this.request({ type: 'PING' }, '{}', this.timeoutMs) as Promise<number>;
+  }
+
+  /**
+   * Calls `method` on the backend through the gateway's rpc hook: sends
+   * `{"type":"RPC","id":N,"data":{"method":…,"data":…}}` (now if open, else once a connection opens, like
+   * {@link join}) and resolves with the REPLY's `data.result` (the backend's result, any JSON; `null` when
+   * it gave none). Rejects with a {@link PushgateError} whose `code` is the gateway's:
+   * - `BACKEND_ERROR`: the backend refused the call; {@link PushgateError.backendCode} is its own code;
+   * - `UNKNOWN_METHOD` (no rpc hook or route for the method), `TOO_MANY_REQUESTS` (too many RPCs of this
+   *   connection in flight), `BAD_REQUEST`;
+   * - `TIMEOUT` (the backend did not answer in time, or no answer came within `options.timeout`, default
+   *   `requestTimeout`), `UNAVAILABLE` (the backend is down), `BAD_GATEWAY` (it answered garbage);
+   * - `DISCONNECTED`: the connection closed after the RPC was sent and before its answer, `CLOSED`: the
+   *   client is closed (or closed while the call waited for a connection).
+   *
+   * An RPC is sent at most once: one already sent is **not** sent again after a reconnect (it rejects
+   * with `DISCONNECTED`), nor after a `TIMEOUT`, since the backend may have run it. Retry it yourself
+   * when it is safe to repeat. One made while reconnecting waits, unsent, for the next connection.
+   * The connection stays open whatever the outcome.
+   *
+   * It rejects with a `TypeError` when `method` is not a non-empty string, `data` cannot be sent as
+   * JSON, or `options.timeout` is not a positive number.
+   */
+  rpc(method: string, data?: unknown, options: RpcOptions = {}): Promise<unknown> {
+    if (typeof method !== 'string' || method === '') return Promise.reject(new TypeError('pushgate client: method must be a non-empty string'));
+    const timeout = options.timeout ?? this.timeoutMs;
+    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
+      return Promise.reject(new TypeError(`pushgate client: rpc timeout must be a positive number of milliseconds, got ${String(timeout)}`));
+    }
+    const body = jsonText('rpc data', data === undefined ? { method } : { method, data });
+    if (body instanceof TypeError) return Promise.reject(body);
+    if (this.currentState === 'closed') return Promise.reject(this.closedError());
+    return this.request({ type: 'RPC', method }, body, timeout);
+  }
+
+  /**
+   * Publishes `data` (any JSON value) to `room`: sends `{"type":"PUBLISH","id":N,"data":{"room":…,"data":…}}`
+   * (now if open, else once a connection opens) and resolves on the gateway's ACK, once it accepted the
+   * item; the item then arrives as a PUSH to every member of the room (this client too, if it is one),
+   * as given or as the publish hook replaced it. The client need not be in the room. Rejects with a
+   * {@link PushgateError}: `FORBIDDEN` (neither the token's `publish` claim nor the publish hook allows
+   * it; the message carries the hook's reason), `INVALID_ROOM`, `TIMEOUT`, `UNAVAILABLE`, `BAD_GATEWAY`,
+   * `DISCONNECTED`, `CLOSED`. Like {@link rpc}, a PUBLISH already sent is not sent again after a
+   * reconnect.
+   *
+   * It rejects with a `TypeError` when `room` is not a string, or `data` is `undefined` or cannot be
+   * sent as JSON.
+   */
+  publish(room: string, data: unknown): Promise<void> {
+    if (typeof room !== 'string') return Promise.reject(new TypeError('pushgate client: room must be a string'));
+    if (data === undefined) return Promise.reject(new TypeError('pushgate client: publish needs data, a JSON value'));
+    const body = jsonText('publish data', { room, data });
+    if (body instanceof TypeError) return Promise.reject(body);
+    if (this.currentState === 'closed') return Promise.reject(this.closedError());
+    return this.request({ type: 'PUBLISH', room }, body, this.timeoutMs) as Promise<void>;
   }
 
   /**
@@ -473,12 +657,13 @@ export class PushgateClient {
     const covered = new Set<string>();
     for (const pending of queued) {
       if (pending.info.type === 'JOIN') covered.add(pending.info.room!);
-      this.openRequests.add(pending.info.id);
+      // `ready` waits for the rooms, not for the backend's answers to RPCs and PUBLISHes.
+      if (!backendCall(pending.info)) this.openRequests.add(pending.info.id);
       this.send(pending);
     }
-    for (const room of this.wanted) {
+    for (const [room, data] of this.wanted) {
       if (covered.has(room)) continue;
-      const pending = this.makePending('JOIN', room, 'rejoin', null);
+      const pending = this.makePending({ type: 'JOIN', room }, joinBody(room, data), 'rejoin', null, this.timeoutMs);
       this.openRequests.add(pending.info.id);
       this.send(pending);
     }
@@ -577,31 +762,31 @@ export class PushgateClient {
 
   // ---- requests ----
 
-  private makePending(type: RequestInfo['type'], room: string | undefined, source: Pending['source'], settle: Pending['settle']): Pending {
-    const info: RequestInfo = room === undefined ? { id: this.nextId++, type } : { id: this.nextId++, type, room };
-    return { info, source, sentAt: 0, settle, timer: undefined };
+  private makePending(what: Omit<RequestInfo, 'id'>, body: string, source: Pending['source'], settle: Pending['settle'], timeoutMs: number): Pending {
+    const info: RequestInfo = { id: this.nextId++, ...what };
+    return { info, body, source, sentAt: 0, timeoutMs, settle, timer: undefined };
   }
 
-  private request(type: RequestInfo['type'], room: string | undefined): Promise<number | undefined> {
+  private request(what: Omit<RequestInfo, 'id'>, body: string, timeoutMs: number): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const pending = this.makePending(type, room, 'request', { resolve, reject });
-      pending.timer = setTimeout(() => this.timeout(pending), this.timeoutMs);
+      const pending = this.makePending(what, body, 'request', { resolve, reject }, timeoutMs);
+      pending.timer = setTimeout(() => this.timeout(pending), timeoutMs);
       if (this.currentState === 'open' && !this.holdRequests) this.send(pending);
       else this.queue.push(pending);
     });
   }
 
   private send(pending: Pending): void {
-    if (pending.source !== 'request') pending.timer = setTimeout(() => this.timeout(pending), this.timeoutMs);
-    const { id, type, room } = pending.info;
+    if (pending.source !== 'request') pending.timer = setTimeout(() => this.timeout(pending), pending.timeoutMs);
+    const { id, type } = pending.info;
     this.inflight.set(id, pending);
     pending.sentAt = now();
-    this.transmit(JSON.stringify({ type, id, data: room === undefined ? {} : { room } }), pending.source, pending.info);
+    this.transmit(`{"type":${JSON.stringify(type)},"id":${id},"data":${pending.body}}`, pending.source, pending.info);
   }
 
   private sendWhoami(): void {
     this.whoamiSent = true;
-    const pending = this.makePending('LEAVE', WHOAMI_ROOM, 'whoami', null);
+    const pending = this.makePending({ type: 'LEAVE', room: WHOAMI_ROOM }, JSON.stringify({ room: WHOAMI_ROOM }), 'whoami', null, this.timeoutMs);
     this.openRequests.add(pending.info.id);
     this.send(pending);
   }
@@ -626,15 +811,13 @@ export class PushgateClient {
 
   private timeout(pending: Pending): void {
     pending.timer = undefined;
-    const { type, room } = pending.info;
-    const error = new PushgateError(
-      ClientErrorCode.TIMEOUT,
-      `no answer to ${type}${room === undefined ? '' : ` ${JSON.stringify(room)}`} within ${this.timeoutMs} ms`,
-      { request: pending.info },
-    );
+    const error = new PushgateError(ClientErrorCode.TIMEOUT, `no answer to ${describe(pending.info)} within ${pending.timeoutMs} ms`, {
+      request: pending.info,
+    });
     const queued = this.queue.indexOf(pending);
     if (queued !== -1) this.queue.splice(queued, 1);
-    // An unanswered request stays in flight: a late ERROR still drops a refused room.
+    // An unanswered request stays in flight: a late ERROR still drops a refused room (a late REPLY or
+    // ACK settles nothing).
     if (pending.settle !== null) {
       const { reject } = pending.settle;
       pending.settle = null;
@@ -646,7 +829,7 @@ export class PushgateClient {
   }
 
   /** Settles a request's promise (if it still has one) with a result or an error. */
-  private settle(pending: Pending, result: PushgateError | number | undefined): void {
+  private settle(pending: Pending, result: unknown): void {
     clearTimeout(pending.timer);
     pending.timer = undefined;
     const settle = pending.settle;
@@ -666,12 +849,13 @@ export class PushgateClient {
 
   /** Whether a JOIN or LEAVE of `room` newer than request `id` is waiting or in flight. */
   private laterRoomCall(room: string, id: number): boolean {
-    const later = (p: Pending): boolean => p.info.room === room && p.info.id > id && p.info.type !== 'PING';
+    const later = (p: Pending): boolean => p.info.room === room && p.info.id > id && (p.info.type === 'JOIN' || p.info.type === 'LEAVE');
     for (const pending of this.inflight.values()) if (later(pending)) return true;
     return this.queue.some(later);
   }
 
-  private answer(pending: Pending, error: PushgateError | undefined): void {
+  /** Settles `pending` with its answer: `error` (an ERROR frame), else `value` (what the call resolves with). */
+  private answer(pending: Pending, error: PushgateError | undefined, value?: unknown): void {
     this.inflight.delete(pending.info.id);
     if (error !== undefined) {
       const { type, room } = pending.info;
@@ -682,7 +866,7 @@ export class PushgateClient {
         if (pending.source !== 'whoami') this.emit('error', error);
       }
     } else {
-      this.settle(pending, pending.info.type === 'PING' ? now() - pending.sentAt : undefined);
+      this.settle(pending, pending.info.type === 'PING' ? now() - pending.sentAt : value);
     }
     if (this.openRequests.delete(pending.info.id)) this.checkReady();
   }
@@ -738,21 +922,24 @@ export class PushgateClient {
         return;
       case 'ACK':
         if (typeof body.conn === 'string' && this.currentState === 'open') this.currentConnId = body.conn;
-        if (pending !== undefined) this.answer(pending, undefined);
+        // A JOIN resolves with the subscribe hook's data for the room, when the ACK carries some.
+        if (pending !== undefined) this.answer(pending, undefined, pending.info.type === 'JOIN' ? body.data : undefined);
+        return;
+      case 'REPLY':
+        if (pending !== undefined) this.answer(pending, undefined, body.result === undefined ? null : body.result);
         return;
       case 'PONG':
         if (pending !== undefined) this.answer(pending, undefined);
         return;
+      case 'CONNECTED':
+        this.onConnected(body);
+        return;
       case 'ERROR': {
         const code = typeof body.code === 'string' ? body.code : 'ERROR';
         const text = typeof body.message === 'string' ? body.message : 'request refused';
-        const error = new PushgateError(
-          code,
-          pending === undefined
-            ? text
-            : `${pending.info.type}${pending.info.room === undefined ? '' : ` ${JSON.stringify(pending.info.room)}`} refused: ${code}: ${text}`,
-          pending === undefined ? {} : { request: pending.info },
-        );
+        const details: { request?: RequestInfo; backendCode?: string } = pending === undefined ? {} : { request: pending.info };
+        if (typeof body.backendCode === 'string') details.backendCode = body.backendCode;
+        const error = new PushgateError(code, pending === undefined ? text : `${describe(pending.info)} refused: ${code}: ${text}`, details);
         if (pending !== undefined) this.answer(pending, error);
         else this.emit('error', error);
         return;
@@ -760,6 +947,20 @@ export class PushgateClient {
       default:
         return; // a newer server's message: ignored
     }
+  }
+
+  /** The CONNECTED frame: the connection's id, user, the connect hook's rooms and data. */
+  private onConnected(body: Record<string, unknown>): void {
+    const conn = typeof body.conn === 'string' ? body.conn : '';
+    if (conn !== '' && this.currentState === 'open') this.currentConnId = conn;
+    const info: ConnectedInfo = {
+      conn,
+      user: typeof body.user === 'string' ? body.user : null,
+      rooms: Array.isArray(body.rooms) ? body.rooms.filter((room): room is string => typeof room === 'string') : [],
+      data: body.data,
+    };
+    this.lastConnected = info;
+    this.emit('connected', info);
   }
 
   // ---- state and events ----

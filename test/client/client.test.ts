@@ -472,6 +472,6 @@ describe('client SDK reconnection', () => {
     assert.deepEqual(states, ['open', 'closed']);
     // The join was either answered before the close or rejected by it.
     await joined.catch((error: PushgateError) => assert.ok(['DISCONNECTED', 'CLOSED'].includes(error.code), error.code));
-    assert.deepEqual([...noReconnectCloseCodes].sort(), [1003, 1007, 1008, 1009, 4001]);
+    assert.deepEqual([...noReconnectCloseCodes].sort(), [1003, 1007, 1008, 1009, 4001, 4003]);
   });
 });

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it, mock, type TestContext } from 'node:test';
 import {
   type ClientOptions,
+  type ConnectedInfo,
   connect,
+  noReconnectCloseCodes,
   type PushgateClient,
   PushgateError,
   type ReconnectInfo,
@@ -91,6 +93,30 @@ function accept(conn = 'fake-1'): FakeSocket {
 
 /** Settles microtasks: the client's promise callbacks run. */
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** What `promise` rejected with (it must reject, with a PushgateError). */
+async function rejection(promise: Promise<unknown>): Promise<PushgateError> {
+  const error = await promise.then(
+    () => assert.fail('the call resolved; a rejection was expected'),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof PushgateError, `a PushgateError, got ${String(error)}`);
+  return error;
+}
+
+/** How `promise` stands once pending callbacks have run: still pending, or what it settled with. */
+async function outcome(promise: Promise<unknown>): Promise<{ pending: true } | { value: unknown } | { error: unknown }> {
+  let result: { pending: true } | { value: unknown } | { error: unknown } = { pending: true };
+  promise.then(
+    (value) => (result = { value }),
+    (error: unknown) => (result = { error }),
+  );
+  await settle();
+  return result;
+}
+
+/** The frames of `type` the socket got from the client. */
+const sentOf = (socket: FakeSocket, type: string): any[] => socket.sent.filter((m) => m.type === type);
 
 afterEach(() => {
   for (const client of clients.splice(0)) client.close();
@@ -265,5 +291,321 @@ describe('client SDK options', () => {
     assert.throws(() => nodeConnect('ws://127.0.0.1:1/', { minReconnectDelay: 100, maxReconnectDelay: 50 }), RangeError);
     assert.throws(() => nodeConnect('ws://127.0.0.1:1/', { heartbeatInterval: -1 }), RangeError);
     assert.throws(() => nodeConnect('not a url'), SyntaxError);
+  });
+});
+
+describe('client SDK RPC (against a fake socket)', () => {
+  it("sends RPC with a numeric id, method and data, and resolves with the REPLY's result; the connection stays open", async () => {
+    const client = open();
+    const socket = accept();
+    const call = client.rpc('profile.get', { id: 7 });
+    const rpc = socket.sent.at(-1);
+    assert.deepEqual(rpc, { type: 'RPC', id: rpc.id, data: { method: 'profile.get', data: { id: 7 } } });
+    assert.equal(typeof rpc.id, 'number');
+    assert.deepEqual(await outcome(call), { pending: true }, 'no answer yet');
+    socket.receive({ type: 'REPLY', id: rpc.id, data: { result: { name: 'Ada', langs: ['en'] } } });
+    assert.deepEqual(await call, { name: 'Ada', langs: ['en'] });
+    assert.equal(client.state, 'open');
+
+    // No data: no data member; a REPLY without a result resolves with null.
+    const bare = client.rpc('time');
+    const sent = socket.sent.at(-1);
+    assert.deepEqual(sent.data, { method: 'time' });
+    socket.receive({ type: 'REPLY', id: sent.id, data: {} });
+    assert.equal(await bare, null);
+  });
+
+  it('matches REPLYs to their RPCs by id, whatever order they come in', async () => {
+    const client = open();
+    const socket = accept();
+    const calls = ['a', 'b', 'c'].map((method) => client.rpc(method, method));
+    const [a, b, c] = sentOf(socket, 'RPC');
+    assert.equal(new Set([a.id, b.id, c.id]).size, 3, 'distinct ids');
+    socket.receive({ type: 'REPLY', id: c.id, data: { result: 'for c' } });
+    socket.receive({ type: 'REPLY', id: a.id, data: { result: 'for a' } });
+    assert.deepEqual(await outcome(calls[0]!), { value: 'for a' });
+    assert.deepEqual(await outcome(calls[1]!), { pending: true }, 'b waits for its own REPLY');
+    assert.deepEqual(await outcome(calls[2]!), { value: 'for c' });
+    socket.receive({ type: 'ERROR', id: b.id, data: { code: 'UNKNOWN_METHOD', message: 'no route for b' } });
+    const error = await rejection(calls[1]!);
+    assert.equal(error.code, 'UNKNOWN_METHOD');
+    assert.equal(error.request?.method, 'b');
+  });
+
+  it("rejects a backend's refusal with BACKEND_ERROR and its backendCode; other gateway codes pass through", async () => {
+    const client = open();
+    const socket = accept();
+    const call = client.rpc('order.create', { sku: 'x' });
+    const rpc = socket.sent.at(-1);
+    socket.receive({ type: 'ERROR', id: rpc.id, data: { code: 'BACKEND_ERROR', message: 'out of stock', backendCode: 'OUT_OF_STOCK' } });
+    const error = await rejection(call);
+    assert.equal(error.code, 'BACKEND_ERROR');
+    assert.equal(error.backendCode, 'OUT_OF_STOCK');
+    assert.deepEqual(error.request, { id: rpc.id, type: 'RPC', method: 'order.create' });
+    assert.match(error.message, /^RPC "order\.create" refused: BACKEND_ERROR: out of stock$/);
+    assert.equal(client.state, 'open');
+
+    for (const code of ['TIMEOUT', 'UNAVAILABLE', 'BAD_GATEWAY', 'TOO_MANY_REQUESTS']) {
+      const next = client.rpc('m');
+      socket.receive({ type: 'ERROR', id: socket.sent.at(-1).id, data: { code, message: 'hook' } });
+      const refused = await rejection(next);
+      assert.equal(refused.code, code);
+      assert.equal(refused.backendCode, undefined);
+    }
+  });
+
+  it('rejects with TIMEOUT after options.timeout (or requestTimeout) without an answer; a late REPLY changes nothing', async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    const client = open({ requestTimeout: 500 });
+    const socket = accept();
+    const quick = client.rpc('slow', null, { timeout: 50 });
+    const byDefault = client.rpc('slow');
+    const [first, second] = sentOf(socket, 'RPC');
+    mock.timers.tick(49);
+    assert.deepEqual(await outcome(quick), { pending: true });
+    mock.timers.tick(1);
+    const error = await rejection(quick);
+    assert.equal(error.code, 'TIMEOUT');
+    assert.match(error.message, /RPC "slow" within 50 ms/);
+    socket.receive({ type: 'REPLY', id: first.id, data: { result: 'late' } });
+    mock.timers.tick(449);
+    assert.deepEqual(await outcome(byDefault), { pending: true });
+    mock.timers.tick(1);
+    assert.equal((await rejection(byDefault)).code, 'TIMEOUT');
+    socket.receive({ type: 'REPLY', id: second.id, data: { result: 'late' } });
+    assert.equal(client.state, 'open');
+    await assert.rejects(client.rpc('x', null, { timeout: 0 }), TypeError);
+  });
+
+  it('checks its arguments: a method and JSON data', async () => {
+    const client = open();
+    const socket = accept();
+    const sent = socket.sent.length;
+    await assert.rejects(client.rpc(''), TypeError);
+    await assert.rejects(client.rpc(42 as unknown as string), TypeError);
+    const circular: { self?: unknown } = {};
+    circular.self = circular;
+    await assert.rejects(client.rpc('m', circular), TypeError);
+    await assert.rejects(client.rpc('m', 10n), TypeError);
+    assert.equal(socket.sent.length, sent, 'nothing sent');
+  });
+
+  it('sends an RPC made while reconnecting once open; one in flight when the connection drops rejects with DISCONNECTED and is not sent again', async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    const client = open({ minReconnectDelay: 10, maxReconnectDelay: 10 });
+    const socket = accept();
+    const cut = client.rpc('charge', { cents: 100 });
+    socket.fail();
+    const error = await rejection(cut);
+    assert.equal(error.code, 'DISCONNECTED');
+    assert.equal(client.state, 'reconnecting');
+    const later = client.rpc('after');
+    mock.timers.tick(10);
+    const next = FakeSocket.made[1]!;
+    next.open();
+    assert.deepEqual(
+      sentOf(next, 'RPC').map((m) => m.data.method),
+      ['after'],
+      'the waiting RPC is sent once; the one cut is not replayed',
+    );
+    next.receive({ type: 'REPLY', id: sentOf(next, 'RPC')[0].id, data: { result: 1 } });
+    assert.equal(await later, 1);
+  });
+
+  it('does not hold the ready event for RPCs sent on opening', () => {
+    const client = open();
+    const ready: string[] = [];
+    client.on('ready', (conn) => ready.push(conn));
+    void client.rpc('slow').catch(() => undefined);
+    const socket = FakeSocket.made[0]!;
+    socket.open();
+    assert.deepEqual(
+      socket.sent.map((m) => m.type),
+      ['RPC', 'LEAVE'],
+      'the id is learnt with the whoami LEAVE',
+    );
+    socket.ack(socket.sent[1].id, 'conn-r');
+    assert.deepEqual(ready, ['conn-r'], 'ready while the RPC is unanswered');
+  });
+
+  it('rejects an RPC waiting for a connection with CLOSED when the client closes for good', async () => {
+    const client = open();
+    FakeSocket.made[0]!.fail();
+    const waiting = client.rpc('m');
+    client.close();
+    assert.equal((await rejection(waiting)).code, 'CLOSED');
+    assert.equal((await rejection(client.rpc('m'))).code, 'CLOSED');
+  });
+});
+
+describe('client SDK PUBLISH (against a fake socket)', () => {
+  it('sends PUBLISH with an id, room and data, and resolves on the ACK', async () => {
+    const client = open();
+    const socket = accept();
+    const published = client.publish('chat', { text: 'hi' });
+    const frame = socket.sent.at(-1);
+    assert.deepEqual(frame, { type: 'PUBLISH', id: frame.id, data: { room: 'chat', data: { text: 'hi' } } });
+    assert.deepEqual(await outcome(published), { pending: true });
+    socket.ack(frame.id);
+    assert.deepEqual(await outcome(published), { value: undefined });
+    assert.deepEqual(client.rooms, [], 'publishing joins nothing');
+  });
+
+  it("rejects a refused PUBLISH with the server's code and room; a wanted room of that name is kept", async () => {
+    const client = open();
+    const socket = accept();
+    const joining = client.join('chat');
+    socket.ack(socket.sent.at(-1).id);
+    await joining;
+    const published = client.publish('chat', 1);
+    const frame = socket.sent.at(-1);
+    socket.receive({ type: 'ERROR', id: frame.id, data: { code: 'FORBIDDEN', message: 'read-only room' } });
+    const error = await rejection(published);
+    assert.equal(error.code, 'FORBIDDEN');
+    assert.equal(error.room, 'chat');
+    assert.equal(error.request?.type, 'PUBLISH');
+    assert.match(error.message, /read-only room/);
+    assert.deepEqual(client.rooms, ['chat'], 'a refused publish is not a refused join');
+
+    const down = client.publish('chat', 2);
+    socket.receive({ type: 'ERROR', id: socket.sent.at(-1).id, data: { code: 'UNAVAILABLE', message: 'hook down' } });
+    assert.equal((await rejection(down)).code, 'UNAVAILABLE');
+    await assert.rejects(client.publish('chat', undefined), TypeError);
+    await assert.rejects(client.publish(7 as unknown as string, 1), TypeError);
+  });
+});
+
+describe('client SDK JOIN data (against a fake socket)', () => {
+  it("sends join data as data.data and resolves with the ACK's data; without either, as before", async () => {
+    const client = open();
+    const socket = accept();
+    const withData = client.join('game-1', { seat: 3 });
+    const join = socket.sent.at(-1);
+    assert.deepEqual(join, { type: 'JOIN', id: join.id, data: { room: 'game-1', data: { seat: 3 } } });
+    socket.receive({ type: 'ACK', id: join.id, data: { conn: 'fake-1', data: { players: 2, seat: 3 } } });
+    assert.deepEqual(await withData, { players: 2, seat: 3 });
+
+    const plain = client.join('news');
+    const bare = socket.sent.at(-1);
+    assert.deepEqual(bare.data, { room: 'news' }, 'no data member without data');
+    socket.ack(bare.id);
+    assert.equal(await plain, undefined);
+  });
+
+  it('sends the data of the last join of each room again when rejoining after a reconnect', async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    const client = open({ minReconnectDelay: 10, maxReconnectDelay: 10 });
+    const socket = accept();
+    for (const [room, data] of [
+      ['a', { v: 1 }],
+      ['b', undefined],
+      ['a', { v: 2 }],
+    ] as const) {
+      const joining = client.join(room, data);
+      socket.ack(socket.sent.at(-1).id);
+      await joining;
+    }
+    socket.fail();
+    mock.timers.tick(10);
+    const next = FakeSocket.made[1]!;
+    next.open();
+    assert.deepEqual(
+      sentOf(next, 'JOIN').map((m) => m.data),
+      [{ room: 'a', data: { v: 2 } }, { room: 'b' }],
+    );
+  });
+
+  it('drops the room when the subscribe hook refuses it (FORBIDDEN)', async () => {
+    const client = open();
+    const socket = accept();
+    const joining = client.join('vip', { pass: 'nope' });
+    socket.receive({ type: 'ERROR', id: socket.sent.at(-1).id, data: { code: 'FORBIDDEN', message: 'not a member' } });
+    const error = await rejection(joining);
+    assert.equal(error.code, 'FORBIDDEN');
+    assert.deepEqual(client.rooms, []);
+  });
+});
+
+describe('client SDK CONNECTED frame (against a fake socket)', () => {
+  it('emits connected with the frame, sets connId, user and connectData, and keeps the hook rooms out of rooms', () => {
+    const client = open();
+    const infos: ConnectedInfo[] = [];
+    const errors: PushgateError[] = [];
+    client.on('connected', (info) => infos.push(info));
+    client.on('error', (error) => errors.push(error));
+    assert.equal(client.user, undefined);
+    assert.equal(client.connectData, undefined);
+    const socket = FakeSocket.made[0]!;
+    socket.open();
+    socket.receive({ type: 'CONNECTED', data: { conn: 'hook-1', user: 'alice', rooms: ['user:alice', 'lobby'], data: { plan: 'pro' } } });
+    assert.deepEqual(infos, [{ conn: 'hook-1', user: 'alice', rooms: ['user:alice', 'lobby'], data: { plan: 'pro' } }]);
+    assert.equal(client.connId, 'hook-1');
+    assert.equal(client.user, 'alice');
+    assert.deepEqual(client.connectData, { plan: 'pro' });
+    assert.deepEqual(client.rooms, [], 'the server joined those rooms: nothing for the client to rejoin');
+    assert.deepEqual(errors, []);
+    const pushes: Array<string | undefined> = [];
+    client.on('push', (_items, room) => pushes.push(room));
+    socket.receive({ type: 'PUSH', data: { room: 'lobby', items: [1] } });
+    assert.deepEqual(pushes, ['lobby']);
+  });
+
+  it('does not rejoin the hook rooms after a reconnect; the next CONNECTED replaces user and data', () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    const client = open({ minReconnectDelay: 10, maxReconnectDelay: 10 });
+    const socket = FakeSocket.made[0]!;
+    socket.open();
+    socket.receive({ type: 'CONNECTED', data: { conn: 'hook-1', user: 'alice', rooms: ['lobby'], data: 1 } });
+    socket.fail();
+    assert.equal(client.connId, undefined);
+    assert.equal(client.user, 'alice', 'kept until the next CONNECTED');
+    mock.timers.tick(10);
+    const next = FakeSocket.made[1]!;
+    next.open();
+    assert.deepEqual(sentOf(next, 'JOIN'), [], 'no JOIN of the hook rooms');
+    next.receive({ type: 'CONNECTED', data: { conn: 'hook-2', user: null, rooms: [] } });
+    assert.equal(client.connId, 'hook-2');
+    assert.equal(client.user, null);
+    assert.equal(client.connectData, undefined, 'omitted data');
+  });
+
+  it('fires connected before ready', () => {
+    const client = open();
+    const events: string[] = [];
+    client.on('connected', (info) => events.push(`connected ${info.conn}`));
+    client.on('ready', (conn) => events.push(`ready ${conn}`));
+    const socket = FakeSocket.made[0]!;
+    socket.open();
+    socket.receive({ type: 'CONNECTED', data: { conn: 'hook-3', user: null, rooms: [] } });
+    socket.ack(socket.sent.at(-1).id, 'hook-3');
+    assert.deepEqual(events, ['connected hook-3', 'ready hook-3']);
+  });
+});
+
+describe('client SDK close code 4003 (disconnected by the backend)', () => {
+  it('does not reconnect after 4003: the call in flight rejects with DISCONNECTED, later ones with CLOSED', async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    assert.ok(noReconnectCloseCodes.includes(4003));
+    const client = open({ minReconnectDelay: 5, maxReconnectDelay: 10 });
+    const socket = accept();
+    const closes: Array<{ code: number; willReconnect: boolean }> = [];
+    client.on('close', ({ code, willReconnect }) => closes.push({ code, willReconnect }));
+    const waiting = client.rpc('m');
+    socket.close(4003, 'banned');
+    assert.equal(client.state, 'closed');
+    assert.deepEqual(closes, [{ code: 4003, willReconnect: false }]);
+    assert.equal((await rejection(waiting)).code, 'DISCONNECTED');
+    assert.equal((await rejection(client.join('x'))).code, 'CLOSED');
+    mock.timers.tick(60_000);
+    assert.equal(FakeSocket.made.length, 1, 'no attempt after 4003');
+  });
+
+  it('still reconnects after a neighbouring application code (4002)', () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    const client = open({ minReconnectDelay: 5, maxReconnectDelay: 5 });
+    accept().close(4002, 'other');
+    assert.equal(client.state, 'reconnecting');
+    mock.timers.tick(5);
+    assert.equal(FakeSocket.made.length, 2);
   });
 });

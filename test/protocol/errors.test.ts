@@ -78,6 +78,10 @@ const internalCodes = new Map([
   ['src/connection/inbound-queue.ts', 'CONNECTION_CLOSED'],
 ]);
 
+// The SDK imports nothing (it is served to browsers as is): its own `TIMEOUT` (no answer within its
+// requestTimeout) is spelt out there, and means what the registry's TIMEOUT means (no answer in time).
+const sdkOwnCodes = new Map([['src/client/client.ts', "'TIMEOUT'"]]);
+
 function violations(file: string, text: string): string[] {
   const found: string[] = [];
   text.split('\n').forEach((line, index) => {
@@ -85,6 +89,7 @@ function violations(file: string, text: string): string[] {
       const match = pattern.exec(line);
       if (match === null) continue;
       if (what === 'a literal error code property' && match[0].includes(`'${internalCodes.get(file)}'`)) continue;
+      if (what === 'a quoted registry code' && match[0] === sdkOwnCodes.get(file)) continue;
       found.push(`${file}:${index + 1}: ${what}: ${line.trim()}`);
     }
   });
