@@ -72,13 +72,15 @@ export class GatewayHooks {
       breakerCooldownMs: options.hookBreakerCooldown,
       secret: options.hookSecret,
     };
-    const client = (hook: string, url: string): HookClient => {
-      const made = new HookClient(hook, url, settings, this.dispatcher, this.stats);
+    const client = (hook: string, url: string, chosen = settings): HookClient => {
+      const made = new HookClient(hook, url, chosen, this.dispatcher, this.stats);
       this.clients.push(made);
       return made;
     };
+    // A batch's answer holds up to hookBatchMax answers: its bound is theirs together.
+    const batchSettings = { ...settings, maxAnswerBytes: options.hookMaxAnswer * options.hookBatchMax };
     // RPC, subscribe and publish calls may be merged into batches (`--hook-batch`); connect and disconnect never are.
-    const batched = (hook: string, url: string): HookCaller => batch(client(hook, url));
+    const batched = (hook: string, url: string): HookCaller => (options.hookBatch ? batch(client(hook, url, batchSettings)) : client(hook, url));
     this.connect = options.connectHook === '' ? null : new ConnectHook(client('connect', options.connectHook), options.hookHeaders, options.maxRooms);
     this.subscribe = options.subscribeHook === '' ? null : new SubscribeGate(batched('subscribe', options.subscribeHook));
     this.publish = new PublishGate(options.publishHook === '' ? null : batched('publish', options.publishHook));

@@ -1,4 +1,4 @@
-import { type HookAnswer, type HookCaller, HookCallError, type HookClient } from './hook-client.js';
+import { type HookAnswer, HookCallError, type HookCaller, type HookClient } from './hook-client.js';
 import { HookHeader } from './hook-signature.js';
 
 /** How a {@link HookBatcher} merges calls (`--hook-batch-max`, `--hook-batch-delay`). */

@@ -113,7 +113,11 @@ describe('HookBatcher', () => {
       posted.map((p) => p.headers['x-pushgate-batch']),
       ['3', '3', '1'],
     );
-    for (const post of posted) answer(post, post.payload.calls.map((n) => ({ status: 200, body: n })));
+    for (const post of posted)
+      answer(
+        post,
+        post.payload.calls.map((n) => ({ status: 200, body: n })),
+      );
     const settled = await outcomes(calls);
     assert.deepEqual(
       settled.map((s) => (s as PromiseFulfilledResult<HookAnswer>).value.body),
@@ -272,7 +276,10 @@ describe('HookBatcher', () => {
     assert.deepEqual(posted[2]!.payload.calls, ['c', 'd', 'e']);
     assert.equal(posted[2]!.headers['x-pushgate-batch'], '3');
     posted[1]!.reject(new HookCallError('rpc', 'unavailable', 'answered HTTP 502'));
-    answer(posted[2]!, ['C', 'D', 'E'].map((body) => ({ status: 200, body })));
+    answer(
+      posted[2]!,
+      ['C', 'D', 'E'].map((body) => ({ status: 200, body })),
+    );
     rejectedWith((await outcomes([b]))[0]!, 'unavailable');
     const settled = await outcomes(waiting);
     assert.deepEqual(

@@ -380,3 +380,51 @@ describe('hooks and tokens', () => {
     client.close();
   });
 });
+
+describe('hooks with --hook-batch: calls made together go as one POST', () => {
+  let backend: Backend;
+  let gw: RunningGateway;
+
+  before(async () => {
+    backend = await Backend.start({
+      '/rpc': (body) => ({
+        body: {
+          results: (body.calls as Array<{ method: string; data: number; user: string | null }>).map((call) =>
+            call.method === 'no' ? { status: 422, body: { code: 'NOPE', message: 'refused' } } : { status: 200, body: { result: call.data * 2 } },
+          ),
+        },
+      }),
+    });
+    gw = await startGateway({ rpcHook: `${backend.url}/rpc`, hookBatch: true, maxRpcInFlight: 16 });
+  });
+
+  after(async () => {
+    await gw?.close();
+    await backend?.close();
+  });
+
+  it('a burst of RPCs in one turn is one backend request; each caller gets its own answer', async () => {
+    const client = await gw.connect();
+    // Ten frames in one write: the gateway reads them in one turn.
+    const frames = Array.from({ length: 10 }, (_, i) => JSON.stringify({ type: 'RPC', id: i, data: { method: i === 3 ? 'no' : 'double', data: i } }));
+    (client.ws as unknown as { _socket: { cork(): void; uncork(): void } })._socket.cork();
+    for (const frame of frames) client.send(frame);
+    (client.ws as unknown as { _socket: { uncork(): void } })._socket.uncork();
+    const answers = [];
+    for (let i = 0; i < 10; i++) answers.push(await client.next());
+    const byId = new Map(answers.map((a) => [a.id, a]));
+    for (let i = 0; i < 10; i++) {
+      if (i === 3) assert.deepEqual(byId.get(3)?.data, { code: 'BACKEND_ERROR', message: 'refused', backendCode: 'NOPE' });
+      else assert.deepEqual([byId.get(i)?.type, byId.get(i)?.data], ['REPLY', { result: i * 2 }]);
+    }
+    const requests = backend.on('/rpc');
+    assert.equal(requests.length, 1, 'one POST for the burst');
+    assert.equal(requests[0].headers['x-pushgate-batch'], '10');
+    assert.deepEqual(
+      requests[0].body.calls.map((call: { method: string; data: number }) => call.data),
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+      'in the order the client sent them',
+    );
+    client.close();
+  });
+});
