@@ -6,6 +6,15 @@
 export { type ConnectionAuth, JwtVerifier, TokenError, type TokenGrant } from './auth/jwt.js';
 export { createOriginPolicy, gatewayHostnames, type LocalEndpoint, type OriginPolicy } from './auth/origin.js';
 export { MAX_ROOM_PATTERN_LENGTH, MAX_ROOM_PATTERNS, RoomPolicy } from './auth/room-policy.js';
+export type {
+  ClosedCount,
+  CloseRequest,
+  ConnectionInfo,
+  ConnectionService,
+  RoomCount,
+  RoomList,
+  UserConnections,
+} from './cluster/connection-service.js';
 export { loadOptions, type OptionSources } from './config/load.js';
 export {
   defaultOptions,

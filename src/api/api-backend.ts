@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { ClusterView, InstanceView } from '../cluster/cluster-link.js';
+import type { ConnectionService } from '../cluster/connection-service.js';
 import type { GatewayOptions } from '../config/options.js';
 import type { PushService } from '../push/push-service.js';
 import type { Stats, StatsSnapshot } from '../stats/stats.js';
@@ -28,4 +29,6 @@ export interface ApiBackend extends PushService {
   hooksView?(): unknown;
   instanceView(): InstanceView;
   clusterView(): ClusterView | null;
+  /** The connection API: connections, users' connections and rooms, cluster-wide. */
+  readonly connections: ConnectionService;
 }

@@ -11,6 +11,7 @@ import { ApiKey } from './api-key.js';
 import { runBatch } from './batch.js';
 import { parseBatchBody } from './batch-body.js';
 import { BodyAbortedError, type PushBody, parsePushBody, readBody, stringField } from './body.js';
+import { ConnectionRoutes } from './connection-routes.js';
 
 /** A node as `GET /stats` lists it: who it is and its own counters (per-process ones included); no rooms. */
 function nodeSummary({ node, instance, role, worker, ageMs, stats }: NodeView) {
@@ -97,8 +98,9 @@ const REQUEST_TIMEOUT = 'ERR_HTTP_REQUEST_TIMEOUT';
 
 /**
  * The internal HTTP push API (go-push's service port): `POST /push/all`, `/push/room`, `/push/conn`, `/push/user`,
- * `/push/batch` (many pushes, each answered on its own), `GET /stats`, `/metrics`, `/healthz`. Every answer is
- * JSON except `/metrics` (Prometheus text).
+ * `/push/batch` (many pushes, each answered on its own), `GET /stats`, `/metrics`, `/healthz`, and the connection
+ * API (`/connections/:id`, `/users/:id/connections`, `/rooms`: see connection-routes.ts). Every answer is JSON
+ * except `/metrics` (Prometheus text).
  *
  * Its bounds: a request's headers must arrive within `apiHeadersTimeout` and the whole request within
  * `apiRequestTimeout` (else 408 and the socket is cut), at most `apiMaxConnections` sockets are held
@@ -109,6 +111,8 @@ const REQUEST_TIMEOUT = 'ERR_HTTP_REQUEST_TIMEOUT';
 export class ApiServer {
   private readonly server: Server;
   private readonly routes: Record<string, Record<string, Handler>>;
+  /** The connection API's routes, whose paths carry ids and names. */
+  private readonly connectionRoutes: ConnectionRoutes;
   private readonly apiKey: ApiKey | null;
   private draining = false;
   /** The response under way on each socket, so that a timeout answers only where nothing was sent yet. */
@@ -138,6 +142,7 @@ export class ApiServer {
         )
         .then((results) => sendJson(res, 200, { ok: true, results }));
     this.apiKey = node.options.apiKey === '' ? null : new ApiKey(node.options.apiKey);
+    this.connectionRoutes = new ConnectionRoutes(node.connections, read);
     this.routes = {
       '/push/all': { POST: push((body) => node.pushAll(body.items)) },
       '/push/room': { POST: push((body) => node.pushRoom(stringField(body, 'room'), body.items)) },
@@ -232,11 +237,13 @@ export class ApiServer {
       if (this.apiKey !== null && path !== '/healthz' && !this.apiKey.matches(req.headers.authorization)) {
         throw apiError.UNAUTHORIZED.apiKey();
       }
-      if (route === undefined) throw apiError.NOT_FOUND.route(path);
-      const handler = route[req.method ?? ''];
+      // Looked up only once the key is checked: a malformed path segment is a 400 of its own.
+      const methods = route ?? this.connectionRoutes.match(path);
+      if (methods === undefined) throw apiError.NOT_FOUND.route(path);
+      const handler = methods[req.method ?? ''];
       if (handler === undefined) {
-        res.setHeader('Allow', Object.keys(route).join(', '));
-        throw apiError.METHOD_NOT_ALLOWED.method(req.method, path, Object.keys(route));
+        res.setHeader('Allow', Object.keys(methods).join(', '));
+        throw apiError.METHOD_NOT_ALLOWED.method(req.method, path, Object.keys(methods));
       }
       answering = handler(req, res);
     } catch (error) {
@@ -258,12 +265,12 @@ export class ApiServer {
       return;
     }
     if (!(error instanceof PushError)) this.log.error({ err: error, path: req.url }, 'push API request failed');
-    const { status, code, message, headers: own } = error instanceof PushError ? error : apiError.INTERNAL_ERROR.internal();
+    const { status, code, message, headers: own, details } = error instanceof PushError ? error : apiError.INTERNAL_ERROR.internal();
     const headers: Record<string, string> = { ...own };
     if (status === 503) headers['Retry-After'] = '1';
     // An unread body (413) must not be parsed as the next request on this connection.
     if (status === 413) headers.Connection = 'close';
-    sendJson(res, status, { ok: false, error: { code, message } }, headers);
+    sendJson(res, status, { ok: false, error: { ...details, code, message } }, headers);
   }
 
   listen(port: number, host: string): Promise<AddressInfo> {

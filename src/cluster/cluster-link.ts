@@ -5,6 +5,8 @@ import { ALL_CHANNEL, nodeChannel, nodeOfConnection, PRESENCE_CHANNEL, roomChann
 import type { Presence, PushEnvelope } from './envelope.js';
 import { InFlight } from './in-flight.js';
 import type { LinkMessage } from './link-message.js';
+import { type Gathered, NodeQueries } from './node-query.js';
+import type { ConnectionQuery, NodeQuery, QueryAnswer } from './query-envelope.js';
 
 /** Rooms reported per node in presence, the largest first: bounds the message whatever the room count. */
 export const PRESENCE_ROOM_LIMIT = 1000;
@@ -51,6 +53,24 @@ export interface ClusterHost {
   holdsUser(user: string): boolean;
   /** Whether this node holds connections (a pure API node does not subscribe to pushes). */
   readonly holdsConnections: boolean;
+  /**
+   * Answers another node's connection query about this node's own connections (closing them when
+   * asked). Without it, this node answers as one that holds none.
+   */
+  answer?(ask: ConnectionQuery): QueryAnswer;
+}
+
+/** The answer of a node that holds no connections. */
+function answerOfNone(ask: ConnectionQuery): QueryAnswer {
+  switch (ask.op) {
+    case 'conn':
+    case 'close-conn':
+      return { op: ask.op, lookup: { state: 'unknown' } };
+    case 'user':
+      return { op: 'user', connections: [] };
+    case 'close-user':
+      return { op: 'close-user', closed: 0 };
+  }
 }
 
 /** One node as last reported: its presence, and how old that report is (ms). */
@@ -130,8 +150,12 @@ export class ClusterLink {
   private readonly barriers = new Set<string>();
   private barrierWaiters: Array<{ nodes: readonly string[]; resolve: () => void }> = [];
   private sequence = 0;
+  /** This node's connection queries to the others, waiting for their replies. */
+  private readonly queries: NodeQueries;
   /** Broker messages that could not be decoded (counted, never fatal). */
   malformed = 0;
+  /** Queries of other nodes that reached this one after their deadline, dropped unanswered. */
+  queriesExpired = 0;
 
   constructor(
     readonly broker: Broker<LinkMessage>,
@@ -142,6 +166,9 @@ export class ClusterLink {
     this.timing = { ...DEFAULT_TIMING, ...timing };
     this.presenceIntervalMs = this.timing.presenceIntervalMs;
     this.goneAfterMs = GONE_AFTER_INTERVALS * this.presenceIntervalMs;
+    this.queries = new NodeQueries(host.nodeId, (query) =>
+      this.broker.publish(query.to === null ? ALL_CHANNEL : nodeChannel(query.to), { type: 'query', query }),
+    );
     broker.onStatus((status: BrokerStatus, error?: Error) => {
       // Core pub/sub does not replay: what was on its way back will not come.
       if (status === 'down' || status === 'closed') this.inFlight.clear();
@@ -181,9 +208,11 @@ export class ClusterLink {
   async start(): Promise<void> {
     await this.broker.connect();
     const onPush = (message: LinkMessage): void => this.receive(message);
+    // The node's own channel: pushes to its connections, and queries to it and replies to its own
+    // (an API node has no connections, but asks the others about theirs).
+    await this.broker.subscribe(nodeChannel(this.host.nodeId), onPush);
     if (this.host.holdsConnections) {
       await this.broker.subscribe(ALL_CHANNEL, onPush);
-      await this.broker.subscribe(nodeChannel(this.host.nodeId), onPush);
       for (const [room] of this.host.rooms()) await this.broker.subscribe(roomChannel(room), onPush);
       for (const user of this.host.users()) await this.broker.subscribe(userChannel(user), onPush);
     }
@@ -442,9 +471,45 @@ export class ClusterLink {
     return { nodes, ...aggregateReports(nodes), maxStalenessMs: Math.max(0, unheard, ...nodes.map((n) => n.ageMs)), stale };
   }
 
+  /**
+   * Asks `node` about its connections through the broker and resolves with its answer, or null when it
+   * gave none within the broker timeout (`--broker-timeout`). Rejects (BrokerUnavailableError) when the
+   * broker does not take the query.
+   */
+  async ask(node: string, ask: ConnectionQuery): Promise<QueryAnswer | null> {
+    if (this.broker.status !== 'up') throw new BrokerUnavailableError();
+    const gathered = await this.queries.ask(node, [node], ask, this.timing.publishTimeoutMs, this.timing.clockSkewMs);
+    return gathered.answers.get(node) ?? null;
+  }
+
+  /**
+   * Asks every other node that holds connections (one query on the channel of pushes to all) and
+   * gathers their answers: it waits for the nodes of this node's view that hold connections, at most
+   * the broker timeout; `missing` names those that did not answer by then. Rejects
+   * (BrokerUnavailableError) when the broker does not take the query.
+   */
+  async askAll(ask: ConnectionQuery): Promise<Gathered> {
+    if (this.broker.status !== 'up') throw new BrokerUnavailableError();
+    const awaited = this.view()
+      .nodes.filter((n) => n.role !== 'api')
+      .map((n) => n.node);
+    return this.queries.ask(null, awaited, ask, this.timing.publishTimeoutMs, this.timing.clockSkewMs);
+  }
+
+  /** How long a connection query waits for its replies: the broker timeout. */
+  get queryTimeoutMs(): number {
+    return this.timing.publishTimeoutMs;
+  }
+
+  /** Replies to this node's queries that came after their timeout, or did not fit them (counted, dropped). */
+  get queryRepliesDropped(): { late: number; mismatched: number } {
+    return { late: this.queries.late, mismatched: this.queries.mismatched };
+  }
+
   async stop(): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    this.queries.clear();
     await this.broker.close();
   }
 
@@ -455,6 +520,8 @@ export class ClusterLink {
   private receive(message: LinkMessage): void {
     if (message.type !== 'push') {
       if (message.type === 'barrier') this.barrierSeen(message.node);
+      else if (message.type === 'query') this.onQuery(message.query);
+      else if (message.type === 'reply') this.queries.replied(message.reply);
       else this.malformed += 1;
       return;
     }
@@ -467,6 +534,24 @@ export class ClusterLink {
     }
     const origin = received.push.origin;
     if (origin !== undefined && origin.node === this.host.nodeId) this.inFlight.returned(origin.seq);
+  }
+
+  /**
+   * Another node's query: answered (on the asker's channel) unless it is this node's own (a query to
+   * every node comes back to its sender, which answers for itself), for another node, or past its
+   * deadline — its asker has answered without this node by then, and a close it asked for must not
+   * happen after that.
+   */
+  private onQuery(query: NodeQuery): void {
+    if (query.from === this.host.nodeId || (query.to !== null && query.to !== this.host.nodeId)) return;
+    if (Date.now() > query.expiresAt) {
+      this.queriesExpired += 1;
+      return;
+    }
+    const answer = this.host.answer?.(query.ask) ?? answerOfNone(query.ask);
+    const reply = { id: query.id, from: this.host.nodeId, to: query.from, answer };
+    // A reply the broker refuses is one the asker does without: it answers on its timeout.
+    this.broker.publish(nodeChannel(query.from), { type: 'reply', reply }).catch(() => undefined);
   }
 
   // Late pushes are expected right after a broker stall; outside one, they mean clocks that disagree.

@@ -1,21 +1,27 @@
 import type { Codec } from '../broker/codec-broker.js';
 import { decodeBarrier, decodePushEnvelope, encodeBarrier, encodePushEnvelope, type Presence, type PushEnvelope } from './envelope.js';
+import { decodeQueryMessage, encodeQuery, encodeReply, type NodeQuery, type NodeReply } from './query-envelope.js';
 
 /**
- * What nodes send each other through the broker: pushes (with their deadline), shutdown barriers and
- * presence reports. Through the local broker these objects are handed over as they are; through a
+ * What nodes send each other through the broker: pushes (with their deadline), shutdown barriers,
+ * presence reports, and the connection API's queries and replies (src/cluster/query-envelope.ts). Through the local broker these objects are handed over as they are; through a
  * broker of bytes, {@link linkCodec} encodes and decodes them.
  */
 export type LinkMessage =
   | { type: 'push'; push: PushEnvelope; expiresAt: number | null }
   | { type: 'barrier'; node: string }
   | { type: 'presence'; presence: Presence }
+  | { type: 'query'; query: NodeQuery }
+  | { type: 'reply'; reply: NodeReply }
   /** Bytes that were none of the above (counted and dropped by the receiver). */
   | { type: 'malformed' };
 
 const MALFORMED: LinkMessage = { type: 'malformed' };
 
-/** The wire form of {@link LinkMessage}s: the envelopes of src/cluster/envelope.ts, presence as JSON. */
+/**
+ * The wire form of {@link LinkMessage}s: the envelopes of src/cluster/envelope.ts and
+ * src/cluster/query-envelope.ts, presence as JSON. Pushes are tried first: they are nearly all the traffic.
+ */
 export const linkCodec: Codec<LinkMessage> = {
   encode(message) {
     switch (message.type) {
@@ -25,6 +31,10 @@ export const linkCodec: Codec<LinkMessage> = {
         return encodeBarrier(message.node);
       case 'presence':
         return Buffer.from(JSON.stringify(message.presence));
+      case 'query':
+        return encodeQuery(message.query);
+      case 'reply':
+        return encodeReply(message.reply);
       case 'malformed':
         throw new TypeError('a malformed message is never sent');
     }
@@ -34,6 +44,8 @@ export const linkCodec: Codec<LinkMessage> = {
     if (received !== null) return { type: 'push', push: received.push, expiresAt: received.expiresAt };
     const barrier = decodeBarrier(payload);
     if (barrier !== null) return { type: 'barrier', node: barrier };
+    const query = decodeQueryMessage(payload);
+    if (query !== null) return query;
     const presence = decodePresence(payload);
     return presence === null ? MALFORMED : { type: 'presence', presence };
   },

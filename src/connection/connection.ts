@@ -151,6 +151,11 @@ export class Connection implements TransportSink {
     return this.transport.remoteAddress;
   }
 
+  /** How the connection ended (the first close, by either side), once it started closing; null while open. */
+  get closedWith(): Readonly<CloseInfo> | null {
+    return this.closeInfo;
+  }
+
   /** Resolves once the socket is fully closed; never rejects. */
   get closed(): Promise<CloseInfo> {
     if (this.closedPromise === null) {

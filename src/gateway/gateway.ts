@@ -4,7 +4,9 @@ import type { Registry } from 'prom-client';
 import type { ApiBackend } from '../api/api-backend.js';
 import { ApiServer } from '../api/api-server.js';
 import type { Broker } from '../broker/broker.js';
+import { ClusterConnections } from '../cluster/cluster-connections.js';
 import type { ClusterLink, ClusterView, InstanceView } from '../cluster/cluster-link.js';
+import type { ConnectionService } from '../cluster/connection-service.js';
 import { IpcBroker } from '../cluster/ipc-broker.js';
 import { type GatewayOptions, resolveOptions } from '../config/options.js';
 import { GatewayHooks, hooksConfigured } from '../hooks/gateway-hooks.js';
@@ -12,6 +14,7 @@ import { batchHooks } from '../hooks/hook-batching.js';
 import { PublishGate } from '../hooks/publish-gate.js';
 import { Heartbeat } from '../hub/heartbeat.js';
 import { Hub } from '../hub/hub.js';
+import { LocalConnections } from '../hub/local-connections.js';
 import { silentLogger } from '../log.js';
 import { BrokerPushService } from '../push/broker-push-service.js';
 import { NodeDelivery } from '../push/node-delivery.js';
@@ -77,6 +80,11 @@ export class Gateway implements ApiBackend, PushService {
   readonly metrics: Registry;
   /** The instance this process belongs to (see {@link GatewayExtras.instance}). */
   readonly instanceId: string;
+  /**
+   * The connection API (also served on the push API port): connections looked up and closed on
+   * whichever node holds them, users' connections on every node, rooms and their members.
+   */
+  readonly connections: ConnectionService;
 
   private readonly admission: ClientAdmission;
   /** The backends' hooks; null when none is configured (or for an API-only process). */
@@ -84,6 +92,8 @@ export class Gateway implements ApiBackend, PushService {
   private readonly handler: ClientHandler;
   private readonly delivery: NodeDelivery;
   private readonly pushes: PushService;
+  /** This node's own connections, as the connection API describes and closes them. */
+  private readonly localConnections: LocalConnections;
   private readonly nodeStats: NodeStats;
   private readonly statsStream: StatsStream;
   private readonly heartbeat: Heartbeat;
@@ -139,6 +149,13 @@ export class Gateway implements ApiBackend, PushService {
           return result;
         }),
     };
+    this.localConnections = new LocalConnections(this.hub);
+    this.connections = new ClusterConnections({
+      nodeId: this.hub.nodeId,
+      local: this.localConnections,
+      link: () => this.link,
+      rooms: () => this.hub.roomSizes(),
+    });
     this.pushes = new BrokerPushService(this.hub, () => this.link, this.stats, this.options, {
       accepting: () => this.state === 'running',
       pendingItems: () => this.delivery.pendingItems,
@@ -244,6 +261,7 @@ export class Gateway implements ApiBackend, PushService {
       handler,
       delivery,
       stats,
+      connections: this.localConnections,
       broker: extras.broker,
       instance: this.instanceId,
       worker: extras.worker ?? null,

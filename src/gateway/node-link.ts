@@ -2,10 +2,12 @@ import type { Logger } from 'pino';
 import type { Broker } from '../broker/broker.js';
 import { CodecBroker } from '../broker/codec-broker.js';
 import { brokerLiveness, createBroker } from '../broker/create-broker.js';
+import { answerQuery } from '../cluster/cluster-connections.js';
 import { ClusterLink } from '../cluster/cluster-link.js';
 import { type LinkMessage, linkCodec } from '../cluster/link-message.js';
 import type { GatewayOptions } from '../config/options.js';
 import type { Hub } from '../hub/hub.js';
+import type { LocalConnections } from '../hub/local-connections.js';
 import type { NodeDelivery } from '../push/node-delivery.js';
 import type { Stats } from '../stats/stats.js';
 import type { ClientHandler } from './client-handler.js';
@@ -18,6 +20,8 @@ export interface NodeLinkParts {
   handler: ClientHandler;
   delivery: NodeDelivery;
   stats: Stats;
+  /** This node's connections, as other nodes' connection queries find and close them. */
+  connections: LocalConnections;
   /** The broker of bytes to use instead of the one `options.broker` names (the workers' IPC relay). */
   broker: Broker | undefined;
   instance: string;
@@ -30,7 +34,7 @@ export interface NodeLinkParts {
  * Connects a node to its broker — the local one for a gateway alone, Redis, NATS or the workers' relay
  * otherwise, the same link in every case — and wires it: rooms and users subscribed as they come and
  * go here, JOIN and AUTH acknowledged once their subscription is in place, what comes back handed to
- * the node's delivery.
+ * the node's delivery, other nodes' connection queries answered from its own connections.
  */
 export async function linkNode(parts: NodeLinkParts): Promise<ClusterLink> {
   const { options, log, hub, handler, delivery, stats } = parts;
@@ -53,6 +57,7 @@ export async function linkNode(parts: NodeLinkParts): Promise<ClusterLink> {
       users: () => hub.userIds(),
       holdsRoom: (room) => hub.members(room) !== undefined,
       holdsUser: (user) => hub.userConnections(user) !== undefined,
+      answer: (ask) => answerQuery(parts.connections, ask),
     },
     log,
     {

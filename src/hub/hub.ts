@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Connection } from '../connection/connection.js';
 import { ConnectionIndex } from './connection-index.js';
+import { RecentlyClosed } from './recently-closed.js';
 
 /** What a join did. */
 export type JoinResult = 'joined' | 'already-joined' | 'too-many-rooms';
@@ -30,9 +31,14 @@ export class Hub {
   private readonly users = new ConnectionIndex();
   private sequence = 0;
 
+  /**
+   * @param recentlyClosed where {@link remove} records how each connection ended (the connection API's
+   *   410), bounded in count and age.
+   */
   constructor(
     readonly maxRooms: number,
     nodeId: string = randomBytes(4).toString('hex'),
+    readonly recentlyClosed: RecentlyClosed = new RecentlyClosed(),
   ) {
     this.nodeId = nodeId;
   }
@@ -115,8 +121,17 @@ export class Hub {
     return this.users.keys();
   }
 
-  /** Removes a connection (online or awaiting AUTH) and takes it out of every room. */
+  /**
+   * Removes a connection (online or awaiting AUTH) and takes it out of every room. One that is closing
+   * (the client handler removes each as it starts to close) is recorded in {@link recentlyClosed}.
+   */
   remove(conn: Connection): void {
+    const ended = conn.closedWith;
+    // (A connection-like object of a test or embedding without the field counts as not closing.)
+    if (ended) {
+      const { code, reason, by } = ended;
+      this.recentlyClosed.record({ conn: conn.id, node: this.nodeId, user: conn.userId ?? null, code, reason, by });
+    }
     if (this.unauthenticated.delete(conn)) return; // never indexed: no rooms, no user
     if (this.connections.get(conn.id) === conn) {
       this.connections.delete(conn.id);

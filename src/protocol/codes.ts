@@ -32,6 +32,12 @@ export const CloseCode = {
    * reconnect on its own).
    */
   UNAUTHORIZED: 4001,
+  /**
+   * Disconnected by the backend on purpose, through the connection API (`DELETE /connections/:id`,
+   * `DELETE /users/:id/connections`) unless it chose another 4000–4999 code. Do not reconnect blindly:
+   * reconnecting would undo the backend's decision (the SDK does not reconnect).
+   */
+  DISCONNECTED: 4003,
 } as const;
 
 /** Codes of WARNING frames: the connection stays, but something will happen to it. */
@@ -112,7 +118,7 @@ export const errorRegistry = {
     messages: { frame: { limit: (maxRooms: number) => `a connection may join at most ${maxRooms} rooms` } },
   },
   INVALID_BODY: {
-    doc: 'Push API: the body cannot be used (malformed JSON or form, not UTF-8, missing, repeated or unknown fields, bad items; in a batch, a push without exactly one target). Fix the request.',
+    doc: 'Push API: the body cannot be used (malformed JSON or form, not UTF-8, missing, repeated or unknown fields, bad items; in a batch, a push without exactly one target; for the connection API, a close code outside 4000–4999 or a reason over 123 bytes), or a path segment or query parameter cannot (a malformed URL encoding, `limit` out of range). Fix the request.',
     status: 400,
     messages: {
       api: {
@@ -130,6 +136,10 @@ export const errorRegistry = {
         unknownMember: (name: string, allowed: readonly string[]) => `member ${JSON.stringify(name)} is not one of ${allowed.join(', ')}`,
         pushesNotArray: () => 'pushes must be a non-empty JSON array',
         pushNotObject: () => 'a push must be a JSON object {"room": ..., "items": [...]}',
+        closeCode: () => 'code must be an integer from 4000 to 4999',
+        closeReason: (max: number) => `reason must be a string of at most ${max} bytes in UTF-8`,
+        malformedPath: (what: string) => `the ${what} in the path is not valid URL encoding (percent-encode it as UTF-8)`,
+        badParameter: (name: string, expected: string) => `query parameter ${name} must be ${expected}`,
         pushTarget: (found: readonly string[]) =>
           `a push names exactly one target (all: true, room, conn or user); ${found.length === 0 ? 'it names none' : `it names ${found.join(' and ')}`}`,
       },
@@ -284,9 +294,14 @@ export const errorRegistry = {
     messages: { api: { limit: (max: number) => `a push may hold at most ${max} items (maxPendingItems); split it` } },
   },
   CONN_NOT_FOUND: {
-    doc: 'Push API: `/push/conn` names a connection that is not connected (in a cluster: no live node holds it, by a current view).',
+    doc: 'Push API: `/push/conn` names a connection that is not connected (in a cluster: no live node holds it, by a current view); connection API: a connection neither connected nor closed recently.',
     status: 404,
-    messages: { api: { notConnected: (id: string) => `connection ${id} is not connected` } },
+    messages: {
+      api: {
+        notConnected: (id: string) => `connection ${id} is not connected`,
+        unknown: (id: string) => `connection ${id} is not connected, and did not close recently`,
+      },
+    },
   },
   CONN_GONE: {
     doc: 'Connection API: the connection closed recently (its close code, reason and time are in the answer); it is kept for a few minutes, then it is not found (404).',
@@ -304,11 +319,13 @@ export const errorRegistry = {
     messages: { api: { behind: (lagMs: number, budgetMs: number) => `delivery is ${lagMs} ms behind (latency budget ${budgetMs} ms); retry later` } },
   },
   BROKER_UNAVAILABLE: {
-    doc: "Push API: the broker joining the nodes is unreachable, or this node's view of the cluster is not current; the push was not accepted. Retry after `Retry-After`.",
+    doc: "Push API: the broker joining the nodes is unreachable, or this node's view of the cluster is not current; the push was not accepted; connection API: the node holding the connection did not answer within `brokerTimeout`. Retry after `Retry-After`.",
     status: 503,
     messages: {
       api: {
         notAccepted: () => 'the broker is unavailable: the push was not accepted; retry',
+        unreachable: () => 'the broker is unavailable: the other nodes cannot be asked; retry',
+        noReply: (node: string, ms: number) => `node ${node} did not answer within ${ms} ms (brokerTimeout); retry`,
         viewNotCurrent: (node: string, id: string) =>
           `node ${node} of connection ${id} is not in this node's view of the cluster, which is not current (broker down or just back): cannot tell whether it is connected; retry`,
       },

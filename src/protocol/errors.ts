@@ -2,6 +2,12 @@ import { type ErrorCodeName, type ErrorSpec, type ErrorSurface, errorRegistry } 
 
 /** A push the gateway refuses, with the HTTP status (and headers) the push API answers it with. */
 export class PushError extends Error {
+  /**
+   * More members of the answer's JSON `error`, beside `code` and `message` (which they cannot replace):
+   * e.g. how a connection ended, for `CONN_GONE`. Set with {@link withDetails}.
+   */
+  details: Readonly<Record<string, unknown>> | undefined = undefined;
+
   constructor(
     readonly code: ErrorCodeName,
     message: string,
@@ -16,6 +22,12 @@ export class PushError extends Error {
     Error.stackTraceLimit = limit;
     this.name = 'PushError';
   }
+}
+
+/** The error with `details` added to its JSON `error` (see {@link PushError.details}); returns it. */
+export function withDetails(error: PushError, details: Readonly<Record<string, unknown>>): PushError {
+  error.details = { ...error.details, ...details };
+  return error;
 }
 
 /** What an ERROR frame carries. */
