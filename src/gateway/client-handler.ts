@@ -132,10 +132,15 @@ export class ClientHandler implements ConnectionHandler {
         }
         const gate = this.hooks?.subscribe ?? null;
         if (gate !== null && request.room !== STATS_ROOM && gate.asks(conn)) {
+          const turn = this.askingTurn(conn, request.room);
           void gate.ask(conn, request.room, request.data).then((verdict) => {
             if (!conn.isOpen) return;
-            if ('ok' in verdict) this.join(conn, request.id, request.room, verdict.data);
-            else this.fail(conn, request.id, verdict);
+            // A LEAVE (or another JOIN) of the room came while the backend was asked: requests take effect
+            // in the order they were sent, so the later one decides the membership; this JOIN is answered.
+            const current = this.answeredTurn(conn, request.room, turn);
+            if (!('ok' in verdict)) this.fail(conn, request.id, verdict);
+            else if (current) this.join(conn, request.id, request.room, verdict.data);
+            else this.ack(conn, request.id, verdict.data);
           });
           return;
         }
@@ -149,10 +154,41 @@ export class ClientHandler implements ConnectionHandler {
         this.publish(conn, request);
         return;
       case 'LEAVE':
+        this.forgetAsking(conn, request.room);
         this.hub.leave(conn, request.room);
         this.ack(conn, request.id);
         return;
     }
+  }
+
+  // Each JOIN waiting for the subscribe hook, by connection and room: its turn, so that a LEAVE or a
+  // newer JOIN sent meanwhile supersedes it.
+  private readonly asking = new Map<Connection, Map<string, number>>();
+  private turns = 0;
+
+  private askingTurn(conn: Connection, room: string): number {
+    let rooms = this.asking.get(conn);
+    if (rooms === undefined) {
+      rooms = new Map();
+      this.asking.set(conn, rooms);
+    }
+    const turn = ++this.turns;
+    rooms.set(room, turn);
+    return turn;
+  }
+
+  // Whether the JOIN of `turn` is still the latest word on `room` (and forgets it when it is).
+  private answeredTurn(conn: Connection, room: string, turn: number): boolean {
+    if (this.asking.get(conn)?.get(room) !== turn) return false;
+    this.forgetAsking(conn, room);
+    return true;
+  }
+
+  private forgetAsking(conn: Connection, room: string): void {
+    const rooms = this.asking.get(conn);
+    if (rooms === undefined) return;
+    rooms.delete(room);
+    if (rooms.size === 0) this.asking.delete(conn);
   }
 
   // Joins a room a JOIN was allowed, and acknowledges it (with the subscribe hook's data) once pushes to it arrive here.
@@ -285,6 +321,7 @@ export class ClientHandler implements ConnectionHandler {
         durationMs: closedAt - conn.openedAt,
       });
     }
+    this.asking.delete(conn);
     this.hub.remove(conn);
     if (info.by === 'server' && inputCloseCodes.has(info.code)) this.stats.protocolDisconnects += 1;
     this.log.debug({ conn: conn.id, code: info.code, reason: info.reason, by: info.by }, 'connection closed');

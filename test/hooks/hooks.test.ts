@@ -31,10 +31,11 @@ describe('hooks: a plain HTTP backend behind the gateway, in both directions', (
           },
         };
       },
-      '/subscribe': (body) =>
-        body.room.startsWith('secret:')
-          ? { status: 403, body: { reason: `no entry to ${body.room}` } }
-          : { body: { data: { topic: `about ${body.room}`, asked: body.data } } },
+      '/subscribe': (body) => {
+        if (body.room.startsWith('slow:')) return { body: { data: 'late' }, delayMs: 150 };
+        if (body.room.startsWith('secret:')) return { status: 403, body: { reason: `no entry to ${body.room}` } };
+        return { body: { data: { topic: `about ${body.room}`, asked: body.data } } };
+      },
       '/rpc': (body) => {
         switch (body.method) {
           case 'echo':
@@ -189,6 +190,35 @@ describe('hooks: a plain HTTP backend behind the gateway, in both directions', (
       body: JSON.stringify({ room: 'secret:plans', items: [1] }),
     });
     assert.equal(((await res.json()) as { recipients: number }).recipients, 0, 'a refused JOIN joins nothing');
+    client.close();
+  });
+
+  it('subscribe: a LEAVE sent while the hook is asked about the JOIN wins (requests take effect in order)', async () => {
+    const client = await open('ben');
+    await client.nextOfType('CONNECTED');
+    client.send({ type: 'JOIN', id: 'j', data: { room: 'slow:one' } });
+    client.send({ type: 'LEAVE', id: 'l', data: { room: 'slow:one' } });
+    const first = await client.next();
+    const second = await client.next();
+    assert.deepEqual(
+      [first.type, first.id, second.type, second.id, second.data.data],
+      ['ACK', 'l', 'ACK', 'j', 'late'],
+      'the JOIN is answered, after the LEAVE',
+    );
+    const res = await fetch(`${gw.apiUrl}/push/room`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ room: 'slow:one', items: [1] }),
+    });
+    assert.equal(((await res.json()) as { recipients: number }).recipients, 0, 'left, as the client said last');
+    client.send({ type: 'JOIN', id: 'j2', data: { room: 'slow:one' } });
+    assert.equal((await client.next()).id, 'j2');
+    const again = await fetch(`${gw.apiUrl}/push/room`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ room: 'slow:one', items: [2] }),
+    });
+    assert.equal(((await again.json()) as { recipients: number }).recipients, 1, 'a JOIN alone joins');
     client.close();
   });
 
