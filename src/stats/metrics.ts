@@ -46,6 +46,8 @@ const gauges: ReadonlyArray<[NumericKey, string, string]> = [
   ['deliveryLagMs', 'pushgate_delivery_lag_ms', 'Age of the oldest accepted item not yet written (ms)'],
   ['brokerSubscriptions', 'pushgate_broker_subscriptions', 'Broker channels this node subscribes to'],
   ['pushesInFlight', 'pushgate_pushes_in_flight', 'Pushes accepted here not yet back from the broker'],
+  ['queriesExpired', 'pushgate_cluster_queries_expired', 'Connection-API queries from other nodes dropped because they arrived after their deadline'],
+  ['queryRepliesDropped', 'pushgate_cluster_query_replies_dropped', 'Replies to connection-API queries ignored: too late, or matching no query'],
 ];
 
 /**

@@ -51,6 +51,8 @@ export class NodeStats {
       brokerSubscriptions: link?.brokerSubscriptions ?? 0,
       pushesInFlight: inFlight === undefined ? 0 : inFlight.returning + inFlight.publishing,
       pushesNotReturned: inFlight?.lost ?? 0,
+      queriesExpired: link?.queriesExpired ?? 0,
+      queryRepliesDropped: link === null ? 0 : link.queryRepliesDropped.late + link.queryRepliesDropped.mismatched,
       ...(relayChannels !== null ? { relayChannels } : {}),
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       onlineConnections: this.hub.size,

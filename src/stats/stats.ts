@@ -101,6 +101,10 @@ export interface StatsSnapshot extends Omit<Stats, never> {
   pushesInFlight: number;
   /** In a cluster: pushes published here to a channel subscribed here that never came back (30 s): lost for this node's clients. */
   pushesNotReturned: number;
+  /** In a cluster: connection-API queries from other nodes that arrived after their deadline and were dropped. */
+  queriesExpired: number;
+  /** In a cluster: replies to this node's connection-API queries that came too late (or matched none) and were ignored. */
+  queryRepliesDropped: number;
   /** Workers without an external broker: channels the primary relays for all of them, as of its last answer. */
   relayChannels?: number;
   uptimeSeconds: number;
@@ -157,6 +161,8 @@ export const STAT_KINDS = {
   brokerSubscriptions: 'additive',
   pushesInFlight: 'additive',
   pushesNotReturned: 'additive',
+  queriesExpired: 'additive',
+  queryRepliesDropped: 'additive',
   roomCount: 'distinct-rooms',
   nodeId: 'per-process',
   pid: 'per-process',

@@ -67,5 +67,8 @@ describe('hooks on a cluster of two nodes over Redis', { skip: serviceMissing('r
     assert.ok(zero !== null && one !== null);
     assert.equal((one.calls.rpc as { calls: number }).calls, 1);
     assert.equal((zero.calls.publish as { calls: number }).calls, 1);
+    const stats = (await (await fetch(`${nodes[0].apiUrl}/stats`)).json()) as Record<string, unknown>;
+    assert.deepEqual([stats.queriesExpired, stats.queryRepliesDropped], [0, 0], 'the connection API query counters are in /stats');
+    assert.match(await (await fetch(`${nodes[0].apiUrl}/metrics`)).text(), /^pushgate_cluster_query_replies_dropped\{node="[0-9a-f]+"\} 0$/m);
   });
 });
