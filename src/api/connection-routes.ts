@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type CloseRequest, type ConnectionService, DEFAULT_CLOSE, DEFAULT_ROOM_LIMIT, type Gathering, MAX_ROOM_LIMIT } from '../cluster/connection-service.js';
-import { isBackendCloseCode, MAX_CLOSE_REASON_BYTES } from '../hub/local-connections.js';
+import { type CloseRequest, type ConnectionService, checkedClose, DEFAULT_CLOSE, DEFAULT_ROOM_LIMIT, type Gathering, MAX_ROOM_LIMIT } from '../cluster/connection-service.js';
 import { apiError } from '../protocol/errors.js';
 import { sendJson } from '../server/http-reply.js';
 import { isJsonMedia, jsonObjectBody, mediaType } from './body.js';
@@ -23,11 +22,7 @@ export function parseCloseBody(type: string | undefined, body: Buffer, path: str
   for (const name of Object.keys(value)) {
     if (!(CLOSE_MEMBERS as readonly string[]).includes(name)) throw apiError.INVALID_BODY.unknownMember(name, CLOSE_MEMBERS);
   }
-  const code = value.code ?? DEFAULT_CLOSE.code;
-  const reason = value.reason ?? DEFAULT_CLOSE.reason;
-  if (!isBackendCloseCode(code)) throw apiError.INVALID_BODY.closeCode();
-  if (typeof reason !== 'string' || Buffer.byteLength(reason) > MAX_CLOSE_REASON_BYTES) throw apiError.INVALID_BODY.closeReason(MAX_CLOSE_REASON_BYTES);
-  return { code, reason };
+  return checkedClose(value.code ?? DEFAULT_CLOSE.code, value.reason ?? DEFAULT_CLOSE.reason);
 }
 
 /** `?limit=` of `GET /rooms`: an integer from 0 to 10000, 100 when absent. */

@@ -40,6 +40,10 @@ export interface ConnectionAuth {
   expiresAt: number;
   /** When the TOKEN_EXPIRING warning is due; `Infinity` once sent or when the token does not expire. */
   warnAt: number;
+  /** The user the connect hook named, which wins over every token's `sub` (set by the client handler). */
+  hookUser?: string;
+  /** Rooms the connect hook named for a connection still awaiting its AUTH: joined once it authenticates. */
+  hookRooms?: readonly string[];
 }
 
 /** The state of a connection that still has to send `{"type":"AUTH",...}` before `deadline` (ms). */

@@ -1,11 +1,12 @@
 import { BrokerUnavailableError } from '../broker/broker.js';
-import { type ConnectionInfo, type ConnectionLookup, isBackendCloseCode, type LocalConnections, MAX_CLOSE_REASON_BYTES } from '../hub/local-connections.js';
+import { type ConnectionInfo, type ConnectionLookup, type LocalConnections } from '../hub/local-connections.js';
 import { apiError, withDetails } from '../protocol/errors.js';
 import { roomNameProblem } from '../protocol/room-name.js';
 import { MAX_USER_ID_LENGTH } from '../push/broker-push-service.js';
 import { nodeOfConnection } from './channels.js';
 import type { ClusterLink } from './cluster-link.js';
 import {
+  checkedClose,
   type ClosedCount,
   type CloseRequest,
   type ConnectionService,
@@ -61,7 +62,7 @@ export class ClusterConnections implements ConnectionService {
   }
 
   async closeConnection(id: string, close: CloseRequest = DEFAULT_CLOSE): Promise<number> {
-    checkClose(close);
+    checkedClose(close.code, close.reason);
     this.found(id, await this.lookup(id, { op: 'close-conn', conn: id, code: close.code, reason: close.reason }));
     return 1;
   }
@@ -79,13 +80,12 @@ export class ClusterConnections implements ConnectionService {
 
   async closeUserConnections(user: string, close: CloseRequest = DEFAULT_CLOSE): Promise<ClosedCount> {
     checkUser(user);
-    checkClose(close);
+    checkedClose(close.code, close.reason);
     const { code, reason } = close;
-    // While the broker is down the whole request is refused, nothing closed here either.
-    this.reachable();
-    const asking = this.gather({ op: 'close-user', user, code, reason });
+    // While the broker is down (or refuses the query) the whole request is refused: nothing is closed
+    // here before the query has gone out.
+    const { answers, ...gathering } = await this.gather({ op: 'close-user', user, code, reason });
     const here = this.parts.local.closeUser(user, code, reason);
-    const { answers, ...gathering } = await asking;
     let closed = here;
     for (const answer of answers) if (answer.op === 'close-user') closed += answer.closed;
     return { closed, ...gathering };
@@ -196,10 +196,6 @@ function checkUser(user: string): void {
   if (user === '' || user.length > MAX_USER_ID_LENGTH) throw apiError.INVALID_BODY.userLength(MAX_USER_ID_LENGTH);
 }
 
-function checkClose({ code, reason }: CloseRequest): void {
-  if (!isBackendCloseCode(code)) throw apiError.INVALID_BODY.closeCode();
-  if (typeof reason !== 'string' || Buffer.byteLength(reason) > MAX_CLOSE_REASON_BYTES) throw apiError.INVALID_BODY.closeReason(MAX_CLOSE_REASON_BYTES);
-}
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;

@@ -1,5 +1,6 @@
-import type { ConnectionInfo } from '../hub/local-connections.js';
+import { type ConnectionInfo, isBackendCloseCode, MAX_CLOSE_REASON_BYTES } from '../hub/local-connections.js';
 import { CloseCode } from '../protocol/codes.js';
+import { apiError } from '../protocol/errors.js';
 
 export type { ConnectionInfo } from '../hub/local-connections.js';
 
@@ -11,6 +12,13 @@ export interface CloseRequest {
 
 /** The close the connection API sends when the backend names none: 4003, "disconnected by the backend". */
 export const DEFAULT_CLOSE: Readonly<CloseRequest> = Object.freeze({ code: CloseCode.DISCONNECTED, reason: 'disconnected by the backend' });
+
+/** A close request as given (the API's body, a library call), checked: 400 `INVALID_BODY` for a code outside 4000–4999 or a reason over 123 bytes. */
+export function checkedClose(code: unknown, reason: unknown): CloseRequest {
+  if (!isBackendCloseCode(code)) throw apiError.INVALID_BODY.closeCode();
+  if (typeof reason !== 'string' || Buffer.byteLength(reason) > MAX_CLOSE_REASON_BYTES) throw apiError.INVALID_BODY.closeReason(MAX_CLOSE_REASON_BYTES);
+  return { code, reason };
+}
 
 /**
  * An answer gathered from every node. `partial` is true when it may miss some: a node of this node's

@@ -96,9 +96,14 @@ export class ClientHandler implements ConnectionHandler {
    * frame — the first the client gets, written before any push (pushes are written in later turns).
    */
   connected(conn: Connection, grant: ConnectGrant): void {
+    // The stats room keeps its own rule (the API key), whatever a hook says.
+    const rooms = grant.rooms.filter((room) => room !== STATS_ROOM);
+    const auth = conn.auth;
+    if (auth !== null && grant.user !== undefined) auth.hookUser = grant.user;
     if (grant.user !== undefined) this.hub.setUser(conn, grant.user);
-    const rooms: string[] = [];
-    for (const room of grant.rooms) if (this.hub.join(conn, room) !== 'too-many-rooms') rooms.push(room);
+    // A connection awaiting its AUTH is no member of anything (no push may reach it): it joins then.
+    if (auth !== null && auth.pendingUntil > 0) auth.hookRooms = rooms;
+    else for (const room of rooms) this.hub.join(conn, room);
     conn.sendPrepared(conn.protocol.connected({ conn: conn.id, user: conn.userId, rooms, data: grant.data }));
   }
 
@@ -216,7 +221,8 @@ export class ClientHandler implements ConnectionHandler {
   // PUBLISH: allowed by the token or the publish hook, then pushed to the room like any push (cluster-wide).
   private publish(conn: Connection, request: Extract<ClientRequest, { type: 'PUBLISH' }>): void {
     const hooks = this.hooks;
-    if (hooks === null) {
+    // The stats room carries the gateway's own samples: no client writes into it, whatever allows it.
+    if (hooks === null || request.room === STATS_ROOM) {
       this.fail(conn, request.id, frameError.FORBIDDEN.publishNotAllowed(request.room));
       return;
     }
@@ -277,21 +283,25 @@ export class ClientHandler implements ConnectionHandler {
     void verifier.verify(request.token).then(
       (grant) => {
         if (!conn.isOpen) return;
-        if (!pending() && grant.userId !== conn.userId) {
+        // The connect hook's user, when it named one, is the connection's: a token renews the expiry.
+        const user = auth.hookUser ?? grant.userId;
+        if (!pending() && user !== conn.userId) {
           auth.verifying = false;
           this.fail(conn, request.id, frameError.FORBIDDEN.otherUser());
           return;
         }
-        conn.auth = grantedAuth(grant, Date.now());
-        this.hub.setUser(conn, grant.userId);
+        const hookRooms = auth.hookRooms ?? [];
+        conn.auth = { ...grantedAuth(grant, Date.now()), ...(auth.hookUser === undefined ? {} : { hookUser: auth.hookUser }) };
+        this.hub.setUser(conn, user);
         // A first AUTH brings the connection online: from now on pushes reach it (not before).
         this.hub.promote(conn);
+        for (const room of hookRooms) this.hub.join(conn, room);
         // A narrower fresh token takes its holder out of the rooms it no longer allows.
         const rooms = this.hub.roomsOf(conn);
         if (grant.rooms !== null && rooms !== undefined) {
           for (const room of [...rooms]) if (room !== STATS_ROOM && !grant.rooms.allows(room)) this.hub.leave(conn, room);
         }
-        this.ackWhenReady(conn, request.id, grant.userId === undefined ? null : this.userReady(grant.userId));
+        this.ackWhenReady(conn, request.id, user === undefined ? null : this.userReady(user));
       },
       (error: unknown) => {
         auth.verifying = false;

@@ -144,7 +144,7 @@ export class Gateway implements ApiBackend, PushService {
       publish: this.hooks?.publish ?? new PublishGate(null),
       disconnects: this.hooks?.disconnects ?? null,
       pushRoom: (room, items) =>
-        this.pushes.pushRoom(room, items).then((result) => {
+        this.pushRoom(room, items).then((result) => {
           this.stats.clientPublishes += items.length;
           return result;
         }),

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { TOKEN_PROTOCOL_PREFIX, TOKEN_QUERY_PARAMETER } from '../auth/jwt.js';
 import { type HandshakeRefusal, handshakeRefusal } from '../protocol/errors.js';
 import { roomNameProblem } from '../protocol/room-name.js';
 import { HookCallError, type HookCaller } from './hook-client.js';
@@ -56,17 +57,20 @@ export class ConnectHook {
       if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
     }
     const offered = req.headers['sec-websocket-protocol'];
+    // The token is the hook's input only through the user it names: the JWT itself is never passed on.
+    url.searchParams.delete(TOKEN_QUERY_PARAMETER);
+    const query = Object.fromEntries(url.searchParams);
     return {
       conn,
       address: req.socket.remoteAddress ?? null,
       path: url.pathname,
       headers,
-      query: Object.fromEntries(url.searchParams),
+      query,
       // Token subprotocols carry the JWT itself: the hook gets the user it names, not the token.
       subprotocols: (offered ?? '')
         .split(',')
         .map((entry) => entry.trim())
-        .filter((entry) => entry !== '' && !entry.startsWith('pushgate.token.')),
+        .filter((entry) => entry !== '' && !entry.startsWith(TOKEN_PROTOCOL_PREFIX)),
       user: tokenUser ?? null,
     };
   }

@@ -122,18 +122,20 @@ export class Hub {
   }
 
   /**
-   * Removes a connection (online or awaiting AUTH) and takes it out of every room. One that is closing
-   * (the client handler removes each as it starts to close) is recorded in {@link recentlyClosed}.
+   * Removes a connection (online or awaiting AUTH) and takes it out of every room. An online one that is
+   * closing (the client handler removes each as it starts to close) is recorded in {@link recentlyClosed}.
    */
   remove(conn: Connection): void {
-    const ended = conn.closedWith;
-    // (A connection-like object of a test or embedding without the field counts as not closing.)
-    if (ended) {
-      const { code, reason, by } = ended;
-      this.recentlyClosed.record({ conn: conn.id, node: this.nodeId, user: conn.userId ?? null, code, reason, by });
-    }
-    if (this.unauthenticated.delete(conn)) return; // never indexed: no rooms, no user
+    if (this.unauthenticated.delete(conn)) return; // never indexed: no rooms, no user, never online
     if (this.connections.get(conn.id) === conn) {
+      // Only a connection that was online is recorded: one that never authenticated was never found
+      // (404), and a flood of them must not push real closes out of the record.
+      const ended = conn.closedWith;
+      // (A connection-like object of a test or embedding without the field counts as not closing.)
+      if (ended) {
+        const { code, reason, by } = ended;
+        this.recentlyClosed.record({ conn: conn.id, node: this.nodeId, user: conn.userId ?? null, code, reason, by });
+      }
       this.connections.delete(conn.id);
       if (conn.userId !== undefined) this.users.delete(conn.userId, conn);
     }

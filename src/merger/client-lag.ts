@@ -109,6 +109,7 @@ export class ClientLag {
     const now = this.now();
     const lags: number[] = [];
     const readRate = this.readRate(now);
+    const wall = Date.now();
     for (let i = 0; i < this.answered.length; i++) {
       const conn = this.answered[i];
       const tracked = this.tracked.get(conn) as Tracked;
@@ -118,12 +119,14 @@ export class ClientLag {
         continue;
       }
       const unread = tracked.out - tracked.read + outboxBytes(conn.outbox);
-      lags.push(readRate > 0 ? unread / readRate : Math.max(0, tracked.rttMs - (now - tracked.answeredAt)));
+      const estimate = readRate > 0 ? unread / readRate : Math.max(0, tracked.rttMs - (now - tracked.answeredAt));
       if (unread > 0) this.probe(conn);
+      // One value per connection: a probe out on an answered one (just sent, most often) adds its age to
+      // this estimate, not a second, near-zero entry that would pull the median down.
+      lags.push(tracked.probedOut >= 0 ? Math.max(estimate, conn.probeAgeMs(wall)) : estimate);
     }
-    const wall = Date.now();
     for (const [conn, tracked] of this.tracked) {
-      if (tracked.probedOut < 0) continue;
+      if (tracked.probedOut < 0 || this.answered.includes(conn)) continue;
       if (!conn.isOpen) {
         this.forget(conn);
         continue;

@@ -27,9 +27,9 @@ export function encodeAck(id: RequestId, conn: string, data?: string): string {
 }
 
 /** An ERROR frame, carrying the request id when the request had one, and `extra` members beside code and message. */
-export function encodeError(id: RequestId | undefined, code: ErrorCodeName, message: string, extra: Record<string, string> = {}): string {
+export function encodeError(id: RequestId | undefined, code: ErrorCodeName, message: string, extra?: Record<string, string>): string {
   let more = '';
-  for (const key in extra) more += `,${JSON.stringify(key)}:${JSON.stringify(extra[key])}`;
+  if (extra !== undefined) for (const key in extra) more += `,${JSON.stringify(key)}:${JSON.stringify(extra[key])}`;
   return `{"type":"ERROR"${withId(id)},"data":{"code":${JSON.stringify(code)},"message":${JSON.stringify(message)}${more}}}`;
 }
 

@@ -30,14 +30,14 @@ const req = {
 } as unknown as IncomingMessage;
 
 describe('what the hooks make of their answers', () => {
-  it('connect: the request body carries only the allow-listed headers and never the token subprotocol', () => {
+  it('connect: the request body carries only the allow-listed headers and never the token (query or subprotocol)', () => {
     const hook = new ConnectHook(answering({ status: 200, body: null }).caller, ['cookie'], 4);
     assert.deepEqual(hook.request(req, 'n-1', 'alice'), {
       conn: 'n-1',
       address: '127.0.0.9',
       path: '/connect',
       headers: { cookie: 'c=1' },
-      query: { a: '1', token: 'x' },
+      query: { a: '1' },
       subprotocols: ['pushgate'],
       user: 'alice',
     });

@@ -373,7 +373,8 @@ describe('hooks and tokens', () => {
   before(async () => {
     backend = await Backend.start({
       '/subscribe': () => ({ status: 403, body: { reason: 'the hook says no' } }),
-      '/connect': (body) => ({ body: { data: { tokenUser: body.user } } }),
+      '/connect': (body) =>
+        body.query.hooked === '1' ? { body: { user: 'hooked', rooms: ['team:x', 'pushgate:stats'] } } : { body: { data: { tokenUser: body.user } } },
     });
     gw = await startGateway({ jwtSecret: secret, subscribeHook: `${backend.url}/subscribe`, connectHook: `${backend.url}/connect` });
   });
@@ -399,6 +400,27 @@ describe('hooks and tokens', () => {
     client.close();
     const anonymous = await refusal(TestClient.open(gw.wsUrl()));
     assert.equal(anonymous.status, 401, 'no token: refused before the hook');
+  });
+
+  it("an AUTH-first connection joins the hook's rooms only once it authenticates, keeps the hook's user, and may not publish to the stats room", async () => {
+    const client = await TestClient.open(`${gw.wsUrl()}?hooked=1`, {}, ['pushgate.auth']);
+    const connected = await client.nextOfType('CONNECTED');
+    assert.deepEqual([connected.data.user, connected.data.rooms], ['hooked', ['team:x']], 'the stats room is never joined by a hook');
+    const toRoom = async () =>
+      ((await (await fetch(`${gw.apiUrl}/push/room`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ room: 'team:x', items: [1] }) })).json()) as { recipients: number })
+        .recipients;
+    assert.equal(await toRoom(), 0, 'no push reaches a connection before its AUTH');
+    const token = await signToken({ sub: 'someone-else', secret, publish: ['*'] });
+    assert.equal((await client.request('AUTH', { token })).type, 'ACK');
+    assert.equal(await toRoom(), 1, "joined the hook's room once authenticated");
+    const toUser = await fetch(`${gw.apiUrl}/push/user`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'hooked', items: [2] }) });
+    assert.equal(((await toUser.json()) as { recipients: number }).recipients, 1, "the hook's user wins over the token's sub");
+    const renewed = await signToken({ sub: 'someone-else', secret });
+    assert.equal((await client.request('AUTH', { token: renewed })).type, 'ACK', 'a fresh token renews the connection of the hook user');
+    const stats = await client.request('PUBLISH', { room: 'pushgate:stats', data: 'fake' });
+    assert.equal(stats.data.code, 'FORBIDDEN', 'even a publish claim of * does not open the stats room');
+    client.close();
+    await client.waitClosed();
   });
 
   it('without a rooms claim, the subscribe hook decides', async () => {

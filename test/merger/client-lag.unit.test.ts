@@ -126,11 +126,26 @@ describe('ClientLag', () => {
     lag.wrote(conn, 100_000);
     const probes = transport.probes;
     // The lag is asked (as admission does): the connection has bytes unread and no probe out.
-    assert.equal(lag.lagMs(), 100, 'its 100,000 bytes unread at 1,000 bytes/ms (the upper median, over its new probe 0 ms old)');
+    assert.equal(lag.lagMs(), 100, 'its 100,000 bytes unread at 1,000 bytes/ms (its new probe, 0 ms old, is not a second value)');
     assert.equal(transport.probes, probes + 1, 'probed again');
     clock.ms = 130;
     answer(conn, 100);
     assert.equal(lag.lagMs(), 0, 'caught up: nothing unread');
+  });
+
+  it('counts each connection once: three clients behind and one caught up are behind', () => {
+    const { clock, lag, connect, answer } = setup(10);
+    const conns = Array.from({ length: 4 }, () => connect().conn);
+    for (const conn of conns) lag.probe(conn);
+    for (const conn of conns) lag.wrote(conn, 20_000);
+    clock.ms = 10;
+    for (const conn of conns) answer(conn, 10);
+    for (const conn of conns) lag.probe(conn);
+    clock.ms = 30;
+    for (const conn of conns) answer(conn, 20); // behind at both: 1,000 bytes/ms
+    for (const conn of conns.slice(0, 3)) lag.wrote(conn, 100_000);
+    // Three have 100 ms unread (and are probed again, 0 ms old), one has nothing unread.
+    assert.equal(lag.lagMs(), 100, 'the median of 100, 100, 100 and 0, not of those and three fresh probes');
   });
 
   it(`is the median of the latest ${RECENT_PROBES} answers and the probes out: one stalled client does not stand for all`, () => {
