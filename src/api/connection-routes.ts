@@ -1,5 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type CloseRequest, type ConnectionService, checkedClose, DEFAULT_CLOSE, DEFAULT_ROOM_LIMIT, type Gathering, MAX_ROOM_LIMIT } from '../cluster/connection-service.js';
+import {
+  type CloseRequest,
+  type ConnectionService,
+  checkedClose,
+  DEFAULT_CLOSE,
+  DEFAULT_ROOM_LIMIT,
+  type Gathering,
+  MAX_ROOM_LIMIT,
+} from '../cluster/connection-service.js';
 import { apiError } from '../protocol/errors.js';
 import { sendJson } from '../server/http-reply.js';
 import { isJsonMedia, jsonObjectBody, mediaType } from './body.js';

@@ -1,15 +1,15 @@
 import { BrokerUnavailableError } from '../broker/broker.js';
-import { type ConnectionInfo, type ConnectionLookup, type LocalConnections } from '../hub/local-connections.js';
+import type { ConnectionInfo, ConnectionLookup, LocalConnections } from '../hub/local-connections.js';
 import { apiError, withDetails } from '../protocol/errors.js';
 import { roomNameProblem } from '../protocol/room-name.js';
 import { MAX_USER_ID_LENGTH } from '../push/broker-push-service.js';
 import { nodeOfConnection } from './channels.js';
 import type { ClusterLink } from './cluster-link.js';
 import {
-  checkedClose,
   type ClosedCount,
   type CloseRequest,
   type ConnectionService,
+  checkedClose,
   DEFAULT_CLOSE,
   DEFAULT_ROOM_LIMIT,
   type Gathering,
@@ -195,7 +195,6 @@ function rethrowUnavailable(error: unknown): never {
 function checkUser(user: string): void {
   if (user === '' || user.length > MAX_USER_ID_LENGTH) throw apiError.INVALID_BODY.userLength(MAX_USER_ID_LENGTH);
 }
-
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;

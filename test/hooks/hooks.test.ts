@@ -407,13 +407,24 @@ describe('hooks and tokens', () => {
     const connected = await client.nextOfType('CONNECTED');
     assert.deepEqual([connected.data.user, connected.data.rooms], ['hooked', ['team:x']], 'the stats room is never joined by a hook');
     const toRoom = async () =>
-      ((await (await fetch(`${gw.apiUrl}/push/room`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ room: 'team:x', items: [1] }) })).json()) as { recipients: number })
-        .recipients;
+      (
+        (await (
+          await fetch(`${gw.apiUrl}/push/room`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ room: 'team:x', items: [1] }),
+          })
+        ).json()) as { recipients: number }
+      ).recipients;
     assert.equal(await toRoom(), 0, 'no push reaches a connection before its AUTH');
     const token = await signToken({ sub: 'someone-else', secret, publish: ['*'] });
     assert.equal((await client.request('AUTH', { token })).type, 'ACK');
     assert.equal(await toRoom(), 1, "joined the hook's room once authenticated");
-    const toUser = await fetch(`${gw.apiUrl}/push/user`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'hooked', items: [2] }) });
+    const toUser = await fetch(`${gw.apiUrl}/push/user`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ user: 'hooked', items: [2] }),
+    });
     assert.equal(((await toUser.json()) as { recipients: number }).recipients, 1, "the hook's user wins over the token's sub");
     const renewed = await signToken({ sub: 'someone-else', secret });
     assert.equal((await client.request('AUTH', { token: renewed })).type, 'ACK', 'a fresh token renews the connection of the hook user');
