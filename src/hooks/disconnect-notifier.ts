@@ -48,6 +48,7 @@ export class DisconnectNotifier {
   private timer: NodeJS.Timeout | null = null;
   private sending: Promise<void> | null = null;
   private stopped = false;
+  private flushed = false;
 
   constructor(
     private readonly caller: HookCaller,
@@ -63,7 +64,8 @@ export class DisconnectNotifier {
 
   /** A connection closed. */
   closed(record: DisconnectRecord): void {
-    if (this.queue.length >= this.settings.maxQueued) {
+    // After the shutdown's flush nothing is posted any more: a record then is dropped, and counted.
+    if (this.flushed || this.queue.length >= this.settings.maxQueued) {
       this.counters.disconnectsDropped += 1;
       return;
     }
@@ -78,6 +80,7 @@ export class DisconnectNotifier {
     this.timer = null;
     await this.sending;
     while (this.queue.length > 0) await this.sendBatch(Math.min(2, this.settings.tries));
+    this.flushed = true;
   }
 
   private schedule(): void {
@@ -118,7 +121,8 @@ export class DisconnectNotifier {
         this.log.warn({ err: error.message, attempt }, 'disconnect hook failed');
       }
       if (attempt < tries) {
-        await new Promise((resolve) => setTimeout(resolve, wait));
+        // A retry's wait does not hold a stopping process up (the shutdown bounds its flush itself).
+        await new Promise((resolve) => setTimeout(resolve, wait).unref());
         wait *= 2;
       }
     }

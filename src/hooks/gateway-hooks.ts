@@ -84,11 +84,21 @@ export class GatewayHooks {
     this.connect = options.connectHook === '' ? null : new ConnectHook(client('connect', options.connectHook), options.hookHeaders, options.maxRooms);
     this.subscribe = options.subscribeHook === '' ? null : new SubscribeGate(batched('subscribe', options.subscribeHook));
     this.publish = new PublishGate(options.publishHook === '' ? null : batched('publish', options.publishHook));
-    const fallback = options.rpcHook === '' ? null : batched('rpc', options.rpcHook);
+    // One caller per URL, however many methods are routed to it: one concurrency limit, one breaker.
+    const byUrl = new Map<string, HookCaller>();
+    const rpcCaller = (url: string): HookCaller => {
+      let caller = byUrl.get(url);
+      if (caller === undefined) {
+        caller = batched('rpc', url);
+        byUrl.set(url, caller);
+      }
+      return caller;
+    };
+    const fallback = options.rpcHook === '' ? null : rpcCaller(options.rpcHook);
     const routes = new Map<string, HookCaller>();
     for (const entry of options.rpcRoutes) {
       const at = entry.indexOf('=');
-      routes.set(entry.slice(0, at), batched('rpc', entry.slice(at + 1)));
+      routes.set(entry.slice(0, at), rpcCaller(entry.slice(at + 1)));
     }
     this.rpc = new RpcRelay((method) => routes.get(method) ?? fallback, options.maxRpcInFlight);
     this.disconnects =

@@ -135,7 +135,8 @@ export class ClientLag {
     }
     if (lags.length === 0) return 0;
     lags.sort((a, b) => a - b);
-    return lags[lags.length >> 1];
+    // The lower median: with two clients, one that stalled does not stand for both.
+    return lags[(lags.length - 1) >> 1];
   }
 
   /**

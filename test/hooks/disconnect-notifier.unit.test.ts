@@ -95,7 +95,10 @@ describe('DisconnectNotifier', () => {
       calls.map((c) => c.disconnects.length),
       [2],
     );
+    const counters = notifier.counters;
+    const dropped = counters.disconnectsDropped;
     notifier.closed(record('c'));
     assert.equal(calls.length, 1, 'after a flush (shutdown) nothing more is scheduled');
+    assert.equal(counters.disconnectsDropped, dropped + 1, 'and what comes then is counted as dropped');
   });
 });
