@@ -4,6 +4,7 @@ import { TestClient } from '../helpers/client.js';
 import { untilCluster } from '../helpers/cluster.js';
 import { signToken } from '../helpers/jwt.js';
 import { type Child, CLI, startNode, WORKERS_ON_LOOPBACK } from '../helpers/process.js';
+import { waitForAsync } from '../helpers/wait.js';
 
 const SECRET = 'workers-connections-secret';
 
@@ -43,7 +44,17 @@ describe('connection API with --workers 2 (the primary relays)', () => {
       const res = await call(`http://${api}/connections/${id}`);
       assert.deepEqual([res.status, res.body.conn, res.body.user], [200, id, 'grace'], id);
     }
-    const listed = await call(`http://${api}/users/grace/connections`);
+    // Each request goes to either worker, and each holds its own view of the other: the stats above came
+    // from one of them. Both are current within a few presence intervals.
+    let listed = await call(`http://${api}/users/grace/connections`);
+    await waitForAsync(
+      async () => {
+        listed = await call(`http://${api}/users/grace/connections`);
+        return listed.body.partial === false;
+      },
+      5000,
+      'a complete answer (each worker with a current view)',
+    );
     assert.deepEqual([listed.status, listed.body.partial], [200, false]);
     assert.deepEqual(listed.body.connections.map((c: { conn: string }) => c.conn).sort(), [...ids].sort());
 
