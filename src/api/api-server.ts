@@ -8,7 +8,7 @@ import { closeHttp, listenHttp } from '../server/http-lifecycle.js';
 import { sendJson } from '../server/http-reply.js';
 import type { ApiBackend } from './api-backend.js';
 import { ApiKey } from './api-key.js';
-import { runBatch } from './batch.js';
+import { pushAnswer, runBatch } from './batch.js';
 import { parseBatchBody } from './batch-body.js';
 import { BodyAbortedError, type PushBody, parsePushBody, readBody, stringField } from './body.js';
 import { ConnectionRoutes } from './connection-routes.js';
@@ -132,7 +132,7 @@ export class ApiServer {
       (req, res) =>
         read(req)
           .then((body) => target(parsePushBody(req.headers['content-type'], body)))
-          .then((result) => sendJson(res, 200, { ok: true, items: result.items, recipients: result.recipients }));
+          .then((result) => sendJson(res, 200, pushAnswer(result)));
     const batch: Handler = (req, res) =>
       read(req)
         .then((body) =>

@@ -3,7 +3,14 @@ import type { PushResult, PushService } from '../push/push-service.js';
 import type { BatchPush } from './batch-body.js';
 
 /** What one push of a batch amounts to, as `POST /push/batch` lists it. */
-export type BatchResult = { ok: true; items: number; recipients: number } | { ok: false; error: { code: string; message: string } };
+export type BatchResult =
+  | { ok: true; items: number; recipients: number; offset?: number; epoch?: string }
+  | { ok: false; error: { code: string; message: string } };
+
+/** A push's answer: what was accepted and addressed, and, for a room with history, its last item's offset and the epoch. */
+export function pushAnswer({ items, recipients, offset, epoch }: PushResult): { ok: true; items: number; recipients: number; offset?: number; epoch?: string } {
+  return offset === undefined ? { ok: true, items, recipients } : { ok: true, items, recipients, offset, epoch };
+}
 
 function refused(error: PushError): BatchResult {
   return { ok: false, error: { code: error.code, message: error.message } };
@@ -53,8 +60,8 @@ export function runBatch(service: PushService, pushes: readonly BatchPush[], une
     }
     waiting.push(
       started.then(
-        ({ items, recipients }) => {
-          results[index] = { ok: true, items, recipients };
+        (result) => {
+          results[index] = pushAnswer(result);
         },
         (error: unknown) => fail(index, error),
       ),

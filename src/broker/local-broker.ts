@@ -1,3 +1,6 @@
+import type { HistoryStore } from '../history/history-store.js';
+import { MemoryHistory, type Stamp } from '../history/memory-history.js';
+import { MemoryStreams } from '../history/memory-streams.js';
 import { BrokerBase, BrokerUnavailableError, type MessageHandler } from './broker.js';
 
 /**
@@ -11,6 +14,22 @@ export class LocalBroker<P> extends BrokerBase<P> {
   readonly kind = 'memory';
   override readonly shared = false;
   private readonly handlers = new Map<string, MessageHandler<P>>();
+  private store: HistoryStore<P> | null = null;
+
+  /**
+   * The room streams of this process, stamping each message with `stamp` (the local broker carries
+   * messages, not bytes: the caller says how a message holds its position).
+   */
+  historyWith(stamp: Stamp<P>): HistoryStore<P> {
+    this.store ??= new MemoryHistory<P>(
+      new MemoryStreams(),
+      (channel, payload) => this.publish(channel, payload),
+      stamp,
+      () => this.status === 'up',
+      () => new BrokerUnavailableError(`the local broker is ${this.status}`),
+    );
+    return this.store;
+  }
 
   get subscriptionCount(): number {
     return this.handlers.size;

@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
 import { type Broker, type BrokerStatus, BrokerUnavailableError } from '../broker/broker.js';
+import { type HistoryRules, NO_HISTORY } from '../history/history-policy.js';
+import type { HistoryPage, HistoryQuery, HistoryStore, StreamPosition } from '../history/history-store.js';
 import { type Aggregate, aggregateReports } from '../stats/aggregate.js';
 import { ALL_CHANNEL, nodeChannel, nodeOfConnection, PRESENCE_CHANNEL, roomChannel, userChannel } from './channels.js';
 import type { Presence, PushEnvelope } from './envelope.js';
@@ -152,6 +154,9 @@ export class ClusterLink {
   private sequence = 0;
   /** This node's connection queries to the others, waiting for their replies. */
   private readonly queries: NodeQueries;
+  /** Where rooms matching `historyRules` keep their streams (null: no room does). */
+  private history: HistoryStore<LinkMessage> | null = null;
+  private historyRules: HistoryRules = NO_HISTORY;
   /** Broker messages that could not be decoded (counted, never fatal). */
   malformed = 0;
   /** Queries of other nodes that reached this one after their deadline, dropped unanswered. */
@@ -202,6 +207,31 @@ export class ClusterLink {
       return true;
     }
     return false;
+  }
+
+  /**
+   * Rooms matching `rules` keep their recent pushes in `store`: their pushes are appended and published
+   * in one step by the store, and come back stamped with their position.
+   */
+  useHistory(store: HistoryStore<LinkMessage>, rules: HistoryRules): void {
+    this.history = store;
+    this.historyRules = rules;
+  }
+
+  /** Whether `room` keeps history. */
+  keepsHistory(room: string): boolean {
+    return this.history !== null && this.historyRules.policyOf(room) !== null;
+  }
+
+  /**
+   * Reads `room`'s stream; null when the room keeps no history. Rejects with BrokerUnavailableError
+   * when the store cannot be reached.
+   */
+  readHistory(room: string, query: HistoryQuery): Promise<HistoryPage> | null {
+    const policy = this.history === null ? null : this.historyRules.policyOf(room);
+    if (policy === null || this.history === null) return null;
+    if (this.broker.status !== 'up') return Promise.reject(new BrokerUnavailableError());
+    return this.history.read(room, policy, query);
   }
 
   /** Connects and subscribes to what this node needs. */
@@ -280,7 +310,7 @@ export class ClusterLink {
    * timeout plus the tolerated clock skew. A push to a channel subscribed here is in flight until it
    * comes back.
    */
-  publish(push: PushEnvelope): Promise<void> {
+  publish(push: PushEnvelope): Promise<StreamPosition | null> {
     if (!this.available) return Promise.reject(new BrokerUnavailableError());
     const channel =
       push.kind === 'all'
@@ -294,8 +324,17 @@ export class ClusterLink {
     const seq = ++this.sequence;
     // Tracked before publishing: the push may come back before the broker's answer does.
     this.inFlight.started(seq, this.subscribedHere(push, channel) ? channel : null);
-    return this.broker.publish(channel, { type: 'push', push: { ...push, origin: { node: this.host.nodeId, seq } }, expiresAt }).then(
-      () => this.inFlight.published(seq, true),
+    const message: LinkMessage = { type: 'push', push: { ...push, origin: { node: this.host.nodeId, seq } }, expiresAt };
+    const policy = push.kind === 'room' && this.history !== null ? this.historyRules.policyOf(push.room) : null;
+    const published: Promise<StreamPosition | null> =
+      policy === null || this.history === null || push.kind !== 'room'
+        ? this.broker.publish(channel, message).then(() => null)
+        : this.history.append(push.room, policy, push.items, channel, message, expiresAt);
+    return published.then(
+      (position) => {
+        this.inFlight.published(seq, true);
+        return position;
+      },
       (error: unknown) => {
         this.inFlight.published(seq, false);
         throw error;
@@ -526,7 +565,10 @@ export class ClusterLink {
       return;
     }
     const received = message;
-    if (received.expiresAt !== null && Date.now() > received.expiresAt) {
+    // A push stamped by its history store is delivered however late: it is in the room's history, and
+    // live delivery and history must agree (a store that can check the deadline, Redis, took no step past it).
+    const stamped = received.push.kind === 'room' && received.push.position !== undefined;
+    if (!stamped && received.expiresAt !== null && Date.now() > received.expiresAt) {
       this.host.expired(received.push);
       this.logExpired();
     } else {

@@ -12,10 +12,19 @@ export interface PushOrigin {
   seq: number;
 }
 
-/** A push as published on the broker; `origin` is set on what nodes publish (absent from older nodes' pushes). */
+/** Where a push to a room with history stands in its stream: the offset of its first item, and the epoch. */
+export interface PushPosition {
+  first: number;
+  epoch: string;
+}
+
+/**
+ * A push as published on the broker; `origin` is set on what nodes publish (absent from older nodes'
+ * pushes); `position` on a push to a room with history, as its store stamped it (src/history).
+ */
 export type PushEnvelope = (
   | { kind: 'all'; items: readonly string[] }
-  | { kind: 'room'; room: string; items: readonly string[] }
+  | { kind: 'room'; room: string; items: readonly string[]; position?: PushPosition }
   | { kind: 'conn'; conn: string; items: readonly string[] }
   | { kind: 'user'; user: string; items: readonly string[] }
 ) & { origin?: PushOrigin };

@@ -1,4 +1,5 @@
 import type { Codec } from '../broker/codec-broker.js';
+import { readStamp, stampPush } from '../history/history-frame.js';
 import { decodeBarrier, decodePushEnvelope, encodeBarrier, encodePushEnvelope, type Presence, type PushEnvelope } from './envelope.js';
 import { decodeQueryMessage, encodeQuery, encodeReply, type NodeQuery, type NodeReply } from './query-envelope.js';
 
@@ -18,6 +19,12 @@ export type LinkMessage =
 
 const MALFORMED: LinkMessage = { type: 'malformed' };
 
+/** A push message stamped with its position, for the in-process broker (which carries messages, not bytes). */
+export function stampLinkMessage(message: LinkMessage, first: number, epoch: string): LinkMessage {
+  if (message.type !== 'push' || message.push.kind !== 'room') return message;
+  return { ...message, push: { ...message.push, position: { first, epoch } } };
+}
+
 /**
  * The wire form of {@link LinkMessage}s: the envelopes of src/cluster/envelope.ts and
  * src/cluster/query-envelope.ts, presence as JSON. Pushes are tried first: they are nearly all the traffic.
@@ -25,8 +32,11 @@ const MALFORMED: LinkMessage = { type: 'malformed' };
 export const linkCodec: Codec<LinkMessage> = {
   encode(message) {
     switch (message.type) {
-      case 'push':
-        return encodePushEnvelope(message.push, message.expiresAt ?? undefined);
+      case 'push': {
+        const bytes = encodePushEnvelope(message.push, message.expiresAt ?? undefined);
+        const position = message.push.kind === 'room' ? message.push.position : undefined;
+        return position === undefined ? bytes : stampPush(bytes, position.first, position.epoch);
+      }
       case 'barrier':
         return encodeBarrier(message.node);
       case 'presence':
@@ -40,6 +50,14 @@ export const linkCodec: Codec<LinkMessage> = {
     }
   },
   decode(payload) {
+    // A push to a room with history comes stamped with its position (src/history/history-frame.ts).
+    const stamp = readStamp(payload);
+    if (stamp !== null) {
+      const stamped = decodePushEnvelope(stamp.body);
+      if (stamped === null || stamped.push.kind !== 'room') return MALFORMED;
+      stamped.push.position = { first: stamp.first, epoch: stamp.epoch };
+      return { type: 'push', push: stamped.push, expiresAt: stamped.expiresAt };
+    }
     const received = decodePushEnvelope(payload);
     if (received !== null) return { type: 'push', push: received.push, expiresAt: received.expiresAt };
     const barrier = decodeBarrier(payload);

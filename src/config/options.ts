@@ -3,6 +3,8 @@
  * The CLI, the config-file loader, the README's option table and the tests are all driven by this list.
  */
 
+import { parseHistoryRule } from '../history/history-policy.js';
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export const LOG_FORMATS = ['text', 'json'] as const;
@@ -122,6 +124,12 @@ export interface GatewayOptions {
   rpcRoutes: string[];
   /** Backend URL asked before a client PUBLISH (unless the token's `publish` claim allows the room). Default: none. */
   publishHook: string;
+  /**
+   * Rooms that keep their recent items, with offsets and an epoch, so that a client that reconnects
+   * recovers what it missed: `PATTERN=SIZE/TTL` entries (`chat:*=100/300s`), the first match wins.
+   * Default: none.
+   */
+  history: string[];
   /** Backend URL that closed connections are posted to, in batches (best-effort). Default: none. */
   disconnectHook: string;
   /** Handshake headers passed to the connect hook (lower case). Default `cookie,authorization,user-agent,origin`. */
@@ -284,6 +292,7 @@ export const optionSpecs: readonly OptionSpec[] = [
   spec('rpcHook', 'url', { type: 'string', optional: true }, 'backend URL that client RPC requests are posted to'),
   spec('rpcRoutes', 'list', { type: 'list' }, 'per-method RPC URLs: method=url,method=url (others go to --rpc-hook)'),
   spec('publishHook', 'url', { type: 'string', optional: true }, "backend URL asked before a client PUBLISH (rooms the token's publish claim allows skip it)"),
+  spec('history', 'list', { type: 'list' }, 'rooms keeping recent items for recovery: pattern=size/ttl,… (e.g. chat:*=100/300s; first match wins)'),
   spec('disconnectHook', 'url', { type: 'string', optional: true }, 'backend URL closed connections are posted to, in batches (best-effort)'),
   spec('hookHeaders', 'list', { type: 'list' }, 'handshake headers passed to the connect hook'),
   spec('hookSecret', 'secret', { type: 'string', optional: true }, 'shared secret signing every hook request (HMAC-SHA256 of timestamp.body)'),
@@ -344,6 +353,7 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   rpcHook: '',
   rpcRoutes: [],
   publishHook: '',
+  history: [],
   disconnectHook: '',
   hookHeaders: ['cookie', 'authorization', 'user-agent', 'origin'],
   hookSecret: '',
@@ -456,6 +466,16 @@ const semanticChecks: Partial<Record<keyof GatewayOptions, (value: never) => str
     }
     return null;
   },
+  history: (value: string[]) => {
+    for (const entry of value) {
+      try {
+        parseHistoryRule(entry);
+      } catch (error) {
+        return (error as Error).message;
+      }
+    }
+    return null;
+  },
   hookHeaders: (value: string[]) => {
     for (const entry of value) if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/i.test(entry)) return `"${entry}" is not a header name`;
     return null;
@@ -482,6 +502,7 @@ export function resolveOptions(partial: Partial<Record<keyof GatewayOptions, unk
     ...defaultOptions,
     allowedOrigins: [...defaultOptions.allowedOrigins],
     rpcRoutes: [...defaultOptions.rpcRoutes],
+    history: [...defaultOptions.history],
     hookHeaders: [...defaultOptions.hookHeaders],
   };
   for (const [key, raw] of Object.entries(partial)) {

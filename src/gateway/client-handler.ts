@@ -8,10 +8,11 @@ import type { PublishGate } from '../hooks/publish-gate.js';
 import type { RpcRelay } from '../hooks/rpc-relay.js';
 import type { SubscribeGate } from '../hooks/subscribe-gate.js';
 import type { Hub } from '../hub/hub.js';
-import type { ClientRequest, RequestId } from '../protocol/client-protocol.js';
+import type { ClientRequest, RequestId, StreamStamp } from '../protocol/client-protocol.js';
 import { CloseCode, errorRegistry } from '../protocol/codes.js';
 import { type ErrorFrameBody, frameError, PushError } from '../protocol/errors.js';
 import type { Stats } from '../stats/stats.js';
+import type { JoinRecovery } from './join-recovery.js';
 
 /**
  * The room the dashboard joins: every second its members get this node's counters and the cluster
@@ -66,6 +67,8 @@ export class ClientHandler implements ConnectionHandler {
   userReady: (user: string) => Promise<void> | null = () => null;
   /** The backends' hooks and the push path for PUBLISH; null until the gateway sets them (RPC and PUBLISH are then refused). */
   hooks: ClientHooks | null = null;
+  /** JOINs of rooms with history (positions, recovery); null when no room keeps history. */
+  streams: JoinRecovery | null = null;
 
   constructor(
     private readonly hub: Hub,
@@ -144,12 +147,12 @@ export class ClientHandler implements ConnectionHandler {
             // in the order they were sent, so the later one decides the membership; this JOIN is answered.
             const current = this.answeredTurn(conn, request.room, turn);
             if (!('ok' in verdict)) this.fail(conn, request.id, verdict);
-            else if (current) this.join(conn, request.id, request.room, verdict.data);
+            else if (current) this.join(conn, request.id, request.room, verdict.data, request.since);
             else this.ack(conn, request.id, verdict.data);
           });
           return;
         }
-        this.join(conn, request.id, request.room, undefined);
+        this.join(conn, request.id, request.room, undefined, request.since);
         return;
       }
       case 'RPC':
@@ -197,12 +200,25 @@ export class ClientHandler implements ConnectionHandler {
   }
 
   // Joins a room a JOIN was allowed, and acknowledges it (with the subscribe hook's data) once pushes to it arrive here.
-  private join(conn: Connection, id: RequestId | undefined, room: string, data: string | undefined): void {
-    if (this.hub.join(conn, room) === 'too-many-rooms') {
+  private join(conn: Connection, id: RequestId | undefined, room: string, data: string | undefined, since?: StreamStamp): void {
+    const joined = this.hub.join(conn, room);
+    if (joined === 'too-many-rooms') {
       this.fail(conn, id, frameError.TOO_MANY_ROOMS.limit(this.hub.maxRooms));
       return;
     }
-    this.ackWhenReady(conn, id, both(this.roomReady(room), conn.userId === undefined ? null : this.userReady(conn.userId)), data);
+    const ready = both(this.roomReady(room), conn.userId === undefined ? null : this.userReady(conn.userId));
+    const streams = this.streams;
+    if (streams !== null && room !== STATS_ROOM && streams.keeps(room)) {
+      streams.join({ conn, id, room, ready, data, since, already: joined === 'already-joined' });
+      return;
+    }
+    this.ackWhenReady(conn, id, ready, data);
+  }
+
+  /** A JOIN that could not be answered after all (its room's history unreadable): out of the room, and told why. */
+  refuseJoin(conn: Connection, id: RequestId | undefined, room: string, error: ErrorFrameBody): void {
+    this.hub.leave(conn, room);
+    this.fail(conn, id, error);
   }
 
   private rpc(conn: Connection, request: Extract<ClientRequest, { type: 'RPC' }>): void {

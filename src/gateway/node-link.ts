@@ -2,15 +2,19 @@ import type { Logger } from 'pino';
 import type { Broker } from '../broker/broker.js';
 import { CodecBroker } from '../broker/codec-broker.js';
 import { brokerLiveness, createBroker } from '../broker/create-broker.js';
+import { LocalBroker } from '../broker/local-broker.js';
 import { answerQuery } from '../cluster/cluster-connections.js';
 import { ClusterLink } from '../cluster/cluster-link.js';
-import { type LinkMessage, linkCodec } from '../cluster/link-message.js';
+import { type LinkMessage, linkCodec, stampLinkMessage } from '../cluster/link-message.js';
 import type { GatewayOptions } from '../config/options.js';
+import { HistoryRules, parseHistoryRule } from '../history/history-policy.js';
+import { type HistoryStore, hasHistory } from '../history/history-store.js';
 import type { Hub } from '../hub/hub.js';
 import type { LocalConnections } from '../hub/local-connections.js';
 import type { NodeDelivery } from '../push/node-delivery.js';
 import type { Stats } from '../stats/stats.js';
 import type { ClientHandler } from './client-handler.js';
+import { JoinRecovery } from './join-recovery.js';
 
 /** The parts of a gateway node its broker link is wired to. */
 export interface NodeLinkParts {
@@ -36,6 +40,13 @@ export interface NodeLinkParts {
  * go here, JOIN and AUTH acknowledged once their subscription is in place, what comes back handed to
  * the node's delivery, other nodes' connection queries answered from its own connections.
  */
+// The history store beside the node's broker: in this process for a gateway alone, else the broker's own.
+function historyOf(broker: Broker<LinkMessage>): HistoryStore<LinkMessage> {
+  if (broker instanceof LocalBroker) return broker.historyWith(stampLinkMessage);
+  if (!hasHistory<LinkMessage>(broker)) throw new TypeError(`--history: the ${broker.kind} broker keeps no history`);
+  return broker.history();
+}
+
 export async function linkNode(parts: NodeLinkParts): Promise<ClusterLink> {
   const { options, log, hub, handler, delivery, stats } = parts;
   const broker: Broker<LinkMessage> =
@@ -67,6 +78,21 @@ export async function linkNode(parts: NodeLinkParts): Promise<ClusterLink> {
       clockSkewMs: options.brokerClockSkew,
     },
   );
+  const rules = new HistoryRules(options.history.map(parseHistoryRule));
+  if (rules.enabled) {
+    link.useHistory(historyOf(broker), rules);
+    handler.streams = new JoinRecovery(
+      {
+        keeps: (room) => link.keepsHistory(room),
+        read: (room, query) => link.readHistory(room, query) ?? Promise.reject(new TypeError(`room ${room} keeps no history`)),
+      },
+      delivery,
+      stats,
+      options.maxBatchItems,
+      (conn, room) => hub.roomsOf(conn)?.has(room) === true,
+      (conn, id, room, error) => handler.refuseJoin(conn, id, room, error),
+    );
+  }
   hub.onRoomChange = (room, open) => (open ? link.roomOpened(room) : link.roomClosed(room));
   handler.roomReady = (room) => link.roomReady(room);
   hub.onUserChange = (user, open) => (open ? link.userOpened(user) : link.userClosed(user));

@@ -1,5 +1,5 @@
 import type { Connection } from '../connection/connection.js';
-import { PushBatch } from './push-batch.js';
+import { PushBatch, type StreamStamp } from './push-batch.js';
 
 /** Where a batch goes: everyone, one room, one connection, or one user's connections. */
 export type PushTarget = { kind: 'all' } | { kind: 'room'; room: string } | { kind: 'conn'; conn: Connection } | { kind: 'user'; user: string };
@@ -20,6 +20,9 @@ interface Batch {
   items: string[];
   /** The merger's clock when its first item came. */
   openedAt: number;
+  /** For a room with history: its first item's offset (the others follow it, contiguous) and the epoch. */
+  first: number;
+  epoch: string | undefined;
 }
 
 /**
@@ -65,16 +68,27 @@ export class Merger {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /** Adds serialised JSON items for `target`; `key` names the target (one batch per key). */
-  add(key: string, target: PushTarget, items: readonly string[]): void {
+  /**
+   * Adds serialised JSON items for `target`; `key` names the target (one batch per key). `position`:
+   * the offset of the first item in its room's stream, and the epoch; a batch holds contiguous offsets
+   * of one epoch only (a frame's items are then numbered by its last offset), so items that do not
+   * follow the open batch's close it first.
+   */
+  add(key: string, target: PushTarget, items: readonly string[], position?: { first: number; epoch: string }): void {
     let batch = this.batches.get(key);
     let opened = -1;
+    let offset = position?.first ?? 0;
+    if (batch !== undefined && position !== undefined && (batch.epoch !== position.epoch || batch.first + batch.items.length !== offset)) {
+      this.flushBatch(key, batch, this.now());
+      batch = undefined;
+    }
     for (const item of items) {
       if (batch === undefined) {
         opened = this.now();
-        batch = { target, items: [], openedAt: opened };
+        batch = { target, items: [], openedAt: opened, first: offset, epoch: position?.epoch };
         this.batches.set(key, batch);
       }
+      if (position !== undefined) offset += 1;
       batch.items.push(item);
       this.pendingItems += 1;
       if (batch.items.length >= this.maxBatchItems) {
@@ -159,7 +173,8 @@ export class Merger {
     this.batches.delete(key);
     this.pendingItems -= batch.items.length;
     const room = batch.target.kind === 'room' ? batch.target.room : undefined;
-    const flushed = new PushBatch(batch.items, room);
+    const stamp: StreamStamp | undefined = batch.epoch === undefined ? undefined : { offset: batch.first + batch.items.length - 1, epoch: batch.epoch };
+    const flushed = new PushBatch(batch.items, room, stamp);
     this.onFlush(flushed, batch.target);
     this.flushed.set(key, { batch: flushed, at: now });
   }

@@ -1,4 +1,6 @@
-import type { ClientProtocol, PreparedFrame } from '../protocol/client-protocol.js';
+import type { ClientProtocol, PreparedFrame, StreamStamp } from '../protocol/client-protocol.js';
+
+export type { StreamStamp };
 
 /** Something the dispatcher can deliver: the frame each recipient's protocol reads it as. */
 export interface Deliverable {
@@ -19,21 +21,23 @@ export class PushBatch implements Deliverable {
   /**
    * @param items the batch's JSON texts, in push order.
    * @param room the room named in the PUSH (undefined for pushes to all, a connection or a user).
+   * @param stamp for a room with history: its last item's offset and the epoch.
    */
   constructor(
     readonly items: readonly string[],
     readonly room: string | undefined,
+    readonly stamp?: StreamStamp,
   ) {}
 
   frameFor(protocol: ClientProtocol): PreparedFrame {
     if (protocol === this.protocol) return this.frame as PreparedFrame;
     if (this.protocol === null) {
       this.protocol = protocol;
-      return (this.frame = protocol.push(this.items, this.room));
+      return (this.frame = protocol.push(this.items, this.room, this.stamp));
     }
     const others = (this.others ??= new Map());
     let frame = others.get(protocol);
-    if (frame === undefined) others.set(protocol, (frame = protocol.push(this.items, this.room)));
+    if (frame === undefined) others.set(protocol, (frame = protocol.push(this.items, this.room, this.stamp)));
     return frame;
   }
 

@@ -13,20 +13,41 @@ export interface PreparedFrame {
   remaining: number;
 }
 
+/** Where the last item of a PUSH stands in its room's stream: its offset, and the stream's epoch. */
+export interface StreamStamp {
+  offset: number;
+  epoch: string;
+}
+
 /** A request id as the client sent it: echoed unchanged in the ACK, PONG or ERROR that answers it. */
 export type RequestId = string | number;
 
 /** A client request, decoded and validated: the operations a client protocol maps its frames to. */
 export type ClientRequest =
   | { type: 'PING'; id: RequestId | undefined }
-  /** `data`: the client's data for the subscribe hook (any JSON; undefined when none). */
-  | { type: 'JOIN'; id: RequestId | undefined; room: string; key?: string; data?: unknown }
+  /**
+   * `data`: the client's data for the subscribe hook (any JSON; undefined when none). `since`: the
+   * last offset and epoch the client saw of the room's stream, to recover what followed.
+   */
+  | { type: 'JOIN'; id: RequestId | undefined; room: string; key?: string; data?: unknown; since?: StreamStamp }
   | { type: 'LEAVE'; id: RequestId | undefined; room: string }
   | { type: 'AUTH'; id: RequestId | undefined; token: string }
   /** A call for the backend's RPC hook, answered by a REPLY (or an ERROR) with the same id. */
   | { type: 'RPC'; id: RequestId; method: string; data: unknown }
   /** An item for a room's members, when the token or the publish hook allows it. */
   | { type: 'PUBLISH'; id: RequestId | undefined; room: string; data: unknown };
+
+/**
+ * What the ACK of a JOIN of a room with history says of its stream: the offset the client stands at
+ * once the replay (if any) is through, the epoch, and, when the JOIN asked to recover, whether it did
+ * (`replayed` items came before the ACK).
+ */
+export interface JoinStream {
+  offset: number;
+  epoch: string;
+  recovered?: boolean;
+  replayed?: number;
+}
 
 /** What the CONNECTED frame tells a client whose handshake the connect hook accepted. */
 export interface ConnectedInfo {
@@ -70,14 +91,15 @@ export interface ClientProtocol {
   decode(message: string | Buffer): DecodedFrame;
   /**
    * The PUSH of a batch: `items` are JSON texts, validated and serialised when accepted, for `room`
-   * (undefined: a push to everyone, a connection or a user). The frame's `items` is `items.length`.
+   * (undefined: a push to everyone, a connection or a user), with `stamp` for a room with history (its
+   * last item's offset and the epoch). The frame's `items` is `items.length`.
    */
-  push(items: readonly string[], room: string | undefined): PreparedFrame;
+  push(items: readonly string[], room: string | undefined, stamp?: StreamStamp): PreparedFrame;
   /**
    * The answer to a request that carried an id, telling the client its connection id, and `data` (JSON
    * text: the subscribe hook's data for a JOIN) when there is some.
    */
-  ack(id: RequestId, conn: string, data?: string): PreparedFrame;
+  ack(id: RequestId, conn: string, data?: string, stream?: JoinStream): PreparedFrame;
   /**
    * A refused request (the id when it had one); `extra` members are sent beside code and message
    * (e.g. a backend's own error code).

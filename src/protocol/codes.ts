@@ -96,6 +96,7 @@ export const errorRegistry = {
         rpcNoId: () => 'RPC needs an id (a number or a string), to match its REPLY',
         rpcMethod: () => 'RPC needs data.method, a string of 1 to 128 characters',
         publishRefused: (reason: string) => `the publish cannot be accepted: ${reason}`,
+        badPosition: () => 'JOIN recovers with data.offset (an integer ≥ 0) and data.epoch (the string the stream gave) together',
       },
     },
   },
@@ -181,6 +182,11 @@ export const errorRegistry = {
       },
     },
   },
+  NO_HISTORY: {
+    doc: "History API: the room keeps no history (no `--history` pattern matches it). Fix the room, or the gateway's `--history`.",
+    status: 404,
+    messages: { api: { room: (room: string) => `room ${JSON.stringify(room)} keeps no history (no --history pattern matches it)` } },
+  },
   NOT_FOUND: {
     doc: 'No such route on the push API, no WebSocket endpoint or page at that path on the WebSocket port. Fix the URL.',
     status: 404,
@@ -228,13 +234,14 @@ export const errorRegistry = {
     },
   },
   UNAVAILABLE: {
-    doc: 'A backend hook is down, answered 5xx, or its circuit breaker is open (it failed too often in a row); or a PUBLISH could not be accepted (the gateway is overloaded or stopping). The connection is kept. Retry with backoff; a refused handshake (HTTP 503) carries `Retry-After`.',
+    doc: 'A backend hook is down, answered 5xx, or its circuit breaker is open (it failed too often in a row); or a PUBLISH could not be accepted (the gateway is overloaded or stopping); or a JOIN of a room with history could not read it (the broker is down: not joined). The connection is kept. Retry with backoff; a refused handshake (HTTP 503) carries `Retry-After`.',
     status: 503,
     headers: { 'Retry-After': '1' },
     messages: {
       frame: {
         hookFailed: (hook: string, detail: string) => `the ${hook} hook is unavailable: ${detail}`,
         notAccepted: (reason: string) => `the publish was not accepted: ${reason}`,
+        historyUnavailable: (room: string) => `the history of room ${JSON.stringify(room)} cannot be read now (the broker is unavailable): not joined; retry`,
       },
       handshake: { hookFailed: (hook: string, detail: string) => `the ${hook} hook is unavailable: ${detail}; retry later` },
     },
@@ -326,6 +333,7 @@ export const errorRegistry = {
         notAccepted: () => 'the broker is unavailable: the push was not accepted; retry',
         unreachable: () => 'the broker is unavailable: the other nodes cannot be asked; retry',
         noReply: (node: string, ms: number) => `node ${node} did not answer within ${ms} ms (brokerTimeout); retry`,
+        historyUnavailable: () => 'the history store (the broker) is unavailable; retry',
         viewNotCurrent: (node: string, id: string) =>
           `node ${node} of connection ${id} is not in this node's view of the cluster, which is not current (broker down or just back): cannot tell whether it is connected; retry`,
       },

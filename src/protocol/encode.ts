@@ -1,4 +1,4 @@
-import type { ConnectedInfo, RequestId } from './client-protocol.js';
+import type { ConnectedInfo, JoinStream, RequestId, StreamStamp } from './client-protocol.js';
 import type { ErrorCodeName } from './codes.js';
 
 // go-push's server messages as JSON text; src/protocol/go-push.ts frames them.
@@ -7,9 +7,12 @@ import type { ErrorCodeName } from './codes.js';
  * The PUSH message for a batch. `items` are JSON texts already validated and serialised when the push
  * was accepted, so a batch is joined, never re-encoded.
  */
-export function encodePush(items: readonly string[], room: string | undefined): string {
+export function encodePush(items: readonly string[], room: string | undefined, stamp?: StreamStamp): string {
   const body = items.join(',');
-  return room === undefined ? `{"type":"PUSH","data":{"items":[${body}]}}` : `{"type":"PUSH","data":{"room":${JSON.stringify(room)},"items":[${body}]}}`;
+  if (room === undefined) return `{"type":"PUSH","data":{"items":[${body}]}}`;
+  // After the items: a go-push client reads room and items, and ignores what follows.
+  const position = stamp === undefined ? '' : `,"offset":${stamp.offset},"epoch":${JSON.stringify(stamp.epoch)}`;
+  return `{"type":"PUSH","data":{"room":${JSON.stringify(room)},"items":[${body}]${position}}}`;
 }
 
 function withId(id: RequestId | undefined): string {
@@ -22,8 +25,8 @@ export function encodePong(id: RequestId | undefined): string {
 }
 
 /** The answer to a request that carried an id: tells the client its own connection id (and `data`, JSON text, when given). */
-export function encodeAck(id: RequestId, conn: string, data?: string): string {
-  return `{"type":"ACK"${withId(id)},"data":{"conn":${JSON.stringify(conn)}${data === undefined ? '' : `,"data":${data}`}}}`;
+export function encodeAck(id: RequestId, conn: string, data?: string, stream?: JoinStream): string {
+  return `{"type":"ACK"${withId(id)},"data":{"conn":${JSON.stringify(conn)}${data === undefined ? '' : `,"data":${data}`}${stream === undefined ? '' : `,"stream":${JSON.stringify(stream)}`}}}`;
 }
 
 /** An ERROR frame, carrying the request id when the request had one, and `extra` members beside code and message. */

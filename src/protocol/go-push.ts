@@ -1,4 +1,4 @@
-import type { ClientProtocol, ConnectedInfo, DecodedFrame, PreparedFrame, RequestId } from './client-protocol.js';
+import type { ClientProtocol, ConnectedInfo, DecodedFrame, JoinStream, PreparedFrame, RequestId, StreamStamp } from './client-protocol.js';
 import type { ErrorCodeName } from './codes.js';
 import { CloseCode } from './codes.js';
 import { encodeAck, encodeConnected, encodeError, encodePong, encodePush, encodeReply, encodeWarning } from './encode.js';
@@ -23,11 +23,11 @@ export const goPushProtocol: ClientProtocol = Object.freeze({
   decode(message: string | Buffer): DecodedFrame {
     return typeof message === 'string' ? decodeClientMessage(message) : BINARY_REFUSED;
   },
-  push(items: readonly string[], room: string | undefined): PreparedFrame {
-    return prepareFrame(encodePush(items, room), items.length);
+  push(items: readonly string[], room: string | undefined, stamp?: StreamStamp): PreparedFrame {
+    return prepareFrame(encodePush(items, room, stamp), items.length);
   },
-  ack(id: RequestId, conn: string, data?: string): PreparedFrame {
-    return prepareFrame(encodeAck(id, conn, data));
+  ack(id: RequestId, conn: string, data?: string, stream?: JoinStream): PreparedFrame {
+    return prepareFrame(encodeAck(id, conn, data, stream));
   },
   error(id: RequestId | undefined, code: ErrorCodeName, message: string, extra?: Record<string, string>): PreparedFrame {
     return prepareFrame(encodeError(id, code, message, extra));

@@ -2,6 +2,9 @@ import type { ClientRequest, DecodeFailure, RequestId } from './client-protocol.
 import { type ErrorFrameBody, frameError } from './errors.js';
 import { roomNameProblem } from './room-name.js';
 
+/** An epoch as the history stores make them (src/history/history-frame.ts). */
+const EPOCH = /^[A-Za-z0-9_-]{1,64}$/;
+
 function failure(id: RequestId | undefined, { code, message }: ErrorFrameBody): DecodeFailure {
   return { type: 'INVALID', id, code, message };
 }
@@ -44,14 +47,21 @@ export function decodeClientMessage(text: string): ClientRequest | DecodeFailure
       const problem = roomNameProblem(room);
       if (problem !== null) return failure(id, frameError.INVALID_ROOM.problem(problem));
       if (type === 'LEAVE') return { type, id, room: room as string };
-      // `key`: the API key, required to join the reserved stats room when one is configured; `data`: for the subscribe hook.
-      const extra = ((data ?? {}) as { data?: unknown }).data;
+      // `key`: the API key, required to join the reserved stats room when one is configured; `data`: for the subscribe hook;
+      // `offset` and `epoch`: where the client stood in the room's stream, to recover what it missed.
+      const { data: extra, offset, epoch } = (data ?? {}) as { data?: unknown; offset?: unknown; epoch?: unknown };
+      if (offset !== undefined || epoch !== undefined) {
+        if (!Number.isSafeInteger(offset) || (offset as number) < 0 || typeof epoch !== 'string' || !EPOCH.test(epoch)) {
+          return failure(id, frameError.BAD_REQUEST.badPosition());
+        }
+      }
       return {
         type,
         id,
         room: room as string,
         ...(typeof key === 'string' ? { key } : {}),
         ...(extra === undefined ? {} : { data: extra }),
+        ...(offset === undefined ? {} : { since: { offset: offset as number, epoch: epoch as string } }),
       };
     }
     case 'RPC': {

@@ -108,7 +108,13 @@ export class BrokerPushService implements PushService {
     return this.link()
       .publish(envelope)
       .then(
-        () => result,
+        (position) => {
+          if (position !== null) {
+            result.offset = position.offset;
+            result.epoch = position.epoch;
+          }
+          return result;
+        },
         (error: unknown) => {
           this.stats.itemsAccepted -= envelope.items.length;
           if (error instanceof NoAnswerError) this.stats.pushesTimedOut += 1;

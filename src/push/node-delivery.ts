@@ -5,9 +5,13 @@ import { DeliveryPace } from '../merger/delivery-pace.js';
 import { Dispatcher } from '../merger/dispatcher.js';
 import { eventLoopTime, MergeWindow } from '../merger/merge-window.js';
 import { Merger, type PushTarget } from '../merger/merger.js';
+import { type Deliverable, PushBatch, type StreamStamp } from '../merger/push-batch.js';
 import type { Stats } from '../stats/stats.js';
 
 const ALL: PushTarget = { kind: 'all' };
+
+/** One hold of a connection on a room (see NodeDelivery.hold): only its own release ends it. */
+export type HoldToken = object;
 
 /** How pushes are merged (`--max-batch-items`, `--max-batch-delay`) and the latency budget (`--max-latency`). */
 export interface MergeLimits {
@@ -26,6 +30,11 @@ export class NodeDelivery {
   private readonly dispatcher: Dispatcher;
   private readonly pace: DeliveryPace;
   private readonly window: MergeWindow;
+  /**
+   * Connections joining a room with history, held out of its frames until their replay is through: per
+   * room, each one's batches flushed meanwhile, to be sent after the replay (see {@link hold}).
+   */
+  private readonly holds = new Map<string, Map<Connection, PushBatch[]>>();
 
   constructor(
     private readonly hub: Hub,
@@ -52,7 +61,8 @@ export class NodeDelivery {
       limits.maxBatchDelay,
       (batch, target) => {
         stats.batchesFlushed += 1;
-        this.dispatcher.enqueue(batch, this.recipientsOf(target));
+        const held = target.kind === 'room' ? this.holds.get(target.room) : undefined;
+        this.dispatcher.enqueue(batch, held === undefined ? this.recipientsOf(target) : this.unheld(batch, target, held));
       },
       this.window,
     );
@@ -66,7 +76,9 @@ export class NodeDelivery {
         return;
       case 'room':
         // A node receives only rooms it has members in; the last one may have just left.
-        if (this.hub.members(envelope.room) !== undefined) this.merger.add(`r:${envelope.room}`, { kind: 'room', room: envelope.room }, envelope.items);
+        if (this.hub.members(envelope.room) !== undefined) {
+          this.merger.add(`r:${envelope.room}`, { kind: 'room', room: envelope.room }, envelope.items, envelope.position);
+        }
         return;
       case 'conn': {
         const conn = this.hub.get(envelope.conn);
@@ -81,6 +93,65 @@ export class NodeDelivery {
         // As rooms: the user's last connection here may have just closed.
         if (this.hub.userConnections(envelope.user) !== undefined) this.merger.add(`u:${envelope.user}`, { kind: 'user', user: envelope.user }, envelope.items);
     }
+  }
+
+  /**
+   * Holds `conn` out of `room`'s frames (it is a member already): the batches flushed for the room
+   * from now on are kept for it instead, until {@link release}. A connection joining a room with
+   * history is held while the room's stream is read, so that what it is sent is the replay, then
+   * what followed it, once each and in order.
+   */
+  hold(conn: Connection, room: string): HoldToken {
+    let held = this.holds.get(room);
+    if (held === undefined) this.holds.set(room, (held = new Map()));
+    const kept: PushBatch[] = [];
+    held.set(conn, kept);
+    return kept;
+  }
+
+  /**
+   * Ends the hold of `conn` on `room`: of the batches kept for it, the items after `after` (the last
+   * offset its replay went to) are queued for it, behind what it was sent meanwhile; null drops them
+   * (the JOIN failed). Every later batch of the room reaches it as any member.
+   */
+  release(conn: Connection, room: string, after: StreamStamp | null, token: HoldToken): void {
+    const held = this.holds.get(room);
+    const kept = held?.get(conn);
+    // A newer hold of the same connection and room (LEAVE, then JOIN again) is not this one's to end.
+    if (held === undefined || kept === undefined || kept !== token) return;
+    held.delete(conn);
+    if (held.size === 0) this.holds.delete(room);
+    if (after === null || !conn.isOpen) return;
+    for (const batch of kept) {
+      const stamp = batch.stamp;
+      // Items already in the replay (at or before `after`, same epoch) are cut; another epoch's go as they are.
+      const skip = stamp === undefined || stamp.epoch !== after.epoch ? 0 : after.offset - (stamp.offset - batch.items.length);
+      if (skip >= batch.items.length) continue;
+      this.sendTo(conn, skip <= 0 ? batch : new PushBatch(batch.items.slice(skip), batch.room, stamp));
+    }
+  }
+
+  /** Queues a frame for one connection, behind whatever it was queued before (a replay, an ACK that must follow it). */
+  sendTo(conn: Connection, deliverable: Deliverable): void {
+    this.dispatcher.enqueue(deliverable, [conn]);
+  }
+
+  /** Connections held out of some room's frames now (see {@link hold}). */
+  get heldCount(): number {
+    let count = 0;
+    for (const held of this.holds.values()) count += held.size;
+    return count;
+  }
+
+  // The members of a room some of whom are held: those get the batch kept, the others are its recipients.
+  private unheld(batch: PushBatch, target: PushTarget, held: Map<Connection, PushBatch[]>): Connection[] {
+    const recipients: Connection[] = [];
+    for (const conn of this.recipientsOf(target)) {
+      const kept = held.get(conn);
+      if (kept === undefined) recipients.push(conn);
+      else kept.push(batch);
+    }
+    return recipients;
   }
 
   /** Items for this node's members of `room` that come from the node itself, not the broker (the dashboard's samples). */

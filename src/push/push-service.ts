@@ -4,6 +4,12 @@ export interface PushResult {
   items: number;
   /** Connections the push is addressed to at acceptance. */
   recipients: number;
+  /**
+   * For a push to a room that keeps history: the offset its store gave its last item (item i of n has
+   * `offset - (n - 1 - i)`), and the room stream's epoch.
+   */
+  offset?: number;
+  epoch?: string;
 }
 
 /**

@@ -30,6 +30,10 @@ const counters: ReadonlyArray<[keyof Stats, string, string]> = [
   ['apiRequestsAborted', 'pushgate_api_requests_aborted_total', 'Push API requests cut before they were complete (client gone or too slow)'],
   ['apiConnectionsDropped', 'pushgate_api_connections_dropped_total', 'Push API connections dropped over apiMaxConnections'],
   ['clientPublishes', 'pushgate_client_publishes_total', 'Items clients published to rooms (PUBLISH accepted)'],
+  ['recoveriesAsked', 'pushgate_recoveries_total', 'JOINs of a room with history that asked to recover from an offset'],
+  ['recoveriesFailed', 'pushgate_recoveries_failed_total', 'Recoveries answered recovered: false (other epoch, trimmed or expired)'],
+  ['itemsReplayed', 'pushgate_items_replayed_total', 'Items replayed to recovering clients'],
+  ['historyReadsFailed', 'pushgate_history_reads_failed_total', 'JOINs of a room with history refused because its history could not be read'],
   ['disconnectsNotified', 'pushgate_disconnects_notified_total', 'Closed connections the disconnect hook took'],
   ['disconnectsDropped', 'pushgate_disconnects_dropped_total', 'Closed connections never notified to the disconnect hook (queue full, or every try failed)'],
 ];

@@ -64,6 +64,14 @@ export class Stats {
   hookFailures = 0;
   /** Items clients published to rooms (PUBLISH accepted). */
   clientPublishes = 0;
+  /** JOINs of a room with history that asked to recover from an offset. */
+  recoveriesAsked = 0;
+  /** Of those, the ones answered `recovered: false` (other epoch, trimmed or expired): the client must reload. */
+  recoveriesFailed = 0;
+  /** Items replayed to recovering clients. */
+  itemsReplayed = 0;
+  /** JOINs of a room with history refused because its history could not be read (broker down). */
+  historyReadsFailed = 0;
   /** Closed connections the disconnect hook took. */
   disconnectsNotified = 0;
   /** Closed connections never notified: the disconnect queue was full, or their batch failed every try. */
@@ -151,6 +159,10 @@ export const STAT_KINDS = {
   hookCalls: 'additive',
   hookFailures: 'additive',
   clientPublishes: 'additive',
+  recoveriesAsked: 'additive',
+  recoveriesFailed: 'additive',
+  itemsReplayed: 'additive',
+  historyReadsFailed: 'additive',
   disconnectsNotified: 'additive',
   disconnectsDropped: 'additive',
   onlineConnections: 'additive',
