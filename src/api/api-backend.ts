@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import type { ClusterView, InstanceView } from '../cluster/cluster-link.js';
 import type { ConnectionService } from '../cluster/connection-service.js';
 import type { GatewayOptions } from '../config/options.js';
+import type { HistoryPage, HistoryQuery } from '../history/history-store.js';
 import type { PushService } from '../push/push-service.js';
 import type { Stats, StatsSnapshot } from '../stats/stats.js';
 
@@ -31,4 +32,6 @@ export interface ApiBackend extends PushService {
   clusterView(): ClusterView | null;
   /** The connection API: connections, users' connections and rooms, cluster-wide. */
   readonly connections: ConnectionService;
+  /** Reads a room's stream (`GET /history`); null when the room keeps no history. Rejects with BrokerUnavailableError when it cannot be read. */
+  history(room: string, query: HistoryQuery): Promise<HistoryPage> | null;
 }

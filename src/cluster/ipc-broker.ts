@@ -1,15 +1,23 @@
 import { BrokerBase, BrokerUnavailableError, type MessageHandler } from '../broker/broker.js';
 import { DEFAULT_LIVENESS, LivenessProbe, type LivenessTiming, NoAnswerError } from '../broker/liveness.js';
+import type { HistoryPolicy } from '../history/history-policy.js';
+import type { HistoryPage, HistoryQuery, HistoryStore, StreamPosition, WithHistory } from '../history/history-store.js';
 
 /** Messages between a worker's IpcBroker and the primary's relay. */
 export type IpcBrokerMessage =
   | { pushgate: 'sub'; id: number; channel: string }
   | { pushgate: 'unsub'; channel: string }
   | { pushgate: 'pub'; id: number; channel: string; payload: Uint8Array }
-  | { pushgate: 'ack'; id: number; channels: number }
+  /** A push to a room with history: the primary appends it to the room's stream and relays it stamped, in one step. */
+  | { pushgate: 'hpub'; id: number; room: string; policy: HistoryPolicy; items: string[]; channel: string; payload: Uint8Array }
+  | { pushgate: 'hread'; id: number; room: string; policy: HistoryPolicy; query: HistoryQuery }
+  /** `position`: the answer to an `hpub`; `page`: to an `hread`. */
+  | { pushgate: 'ack'; id: number; channels: number; position?: StreamPosition; page?: HistoryPage }
   | { pushgate: 'msg'; channel: string; payload: Uint8Array };
 
-const brokerMessageKinds = new Set(['sub', 'unsub', 'pub', 'ack', 'msg']);
+type Ack = Extract<IpcBrokerMessage, { pushgate: 'ack' }>;
+
+const brokerMessageKinds = new Set(['sub', 'unsub', 'pub', 'hpub', 'hread', 'ack', 'msg']);
 
 /** Published on by the liveness probe: nobody subscribes, the primary only acknowledges it. */
 const PROBE_CHANNEL = 'pushgate.probe';
@@ -27,10 +35,11 @@ export function isIpcBrokerMessage(message: unknown): message is IpcBrokerMessag
  * probe publish every `probeIntervalMs`, not acknowledged within `timeoutMs` turns the broker `down`
  * until a probe is acknowledged again.
  */
-export class IpcBroker extends BrokerBase {
+export class IpcBroker extends BrokerBase implements WithHistory {
   readonly kind = 'ipc';
   private readonly handlers = new Map<string, MessageHandler>();
-  private readonly pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (ack: Ack) => void; reject: (error: Error) => void }>();
+  private store: HistoryStore | null = null;
   private nextId = 0;
   private readonly probe: LivenessProbe;
   /** Channels the primary relays (every worker's), as of its last acknowledgement; null before one. */
@@ -56,7 +65,7 @@ export class IpcBroker extends BrokerBase {
         this.handlers.get(message.channel)?.(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), message.channel);
       } else if (message.pushgate === 'ack') {
         this.relayChannels = message.channels;
-        this.pending.get(message.id)?.resolve();
+        this.pending.get(message.id)?.resolve(message);
         this.pending.delete(message.id);
       }
     });
@@ -80,7 +89,33 @@ export class IpcBroker extends BrokerBase {
 
   publish(channel: string, payload: Buffer): Promise<void> {
     if (this.status !== 'up') return Promise.reject(new BrokerUnavailableError());
-    return this.request(channel, (id) => ({ pushgate: 'pub', id, channel, payload }));
+    return this.request(channel, (id) => ({ pushgate: 'pub', id, channel, payload })).then(() => undefined);
+  }
+
+  /**
+   * The room streams the primary keeps for all its workers (one place assigns every offset): an
+   * append is relayed by the primary in the same step, stamped.
+   */
+  history(): HistoryStore {
+    this.store ??= {
+      kind: 'ipc',
+      append: (room, policy, items, channel, payload) => {
+        if (this.status !== 'up') return Promise.reject(new BrokerUnavailableError());
+        return this.request(channel, (id) => ({ pushgate: 'hpub', id, room, policy, items: [...items], channel, payload })).then((ack) => {
+          if (ack.position === undefined) throw new BrokerUnavailableError('the primary keeps no history (an older primary)');
+          return ack.position;
+        });
+      },
+      read: (room, policy, query) => {
+        if (this.status !== 'up') return Promise.reject(new BrokerUnavailableError());
+        return this.request(PROBE_CHANNEL, (id) => ({ pushgate: 'hread', id, room, policy, query })).then((ack) => {
+          if (ack.page === undefined) throw new BrokerUnavailableError('the primary keeps no history (an older primary)');
+          return ack.page;
+        });
+      },
+      close: async () => {},
+    };
+    return this.store;
   }
 
   async subscribe(channel: string, handler: MessageHandler): Promise<void> {
@@ -103,7 +138,7 @@ export class IpcBroker extends BrokerBase {
    * Sends a message the primary acknowledges; resolves on its ack, rejects when the primary is gone or
    * has not answered within the timeout (which also turns the broker `down`).
    */
-  private request(channel: string, message: (id: number) => IpcBrokerMessage): Promise<void> {
+  private request(channel: string, message: (id: number) => IpcBrokerMessage): Promise<Ack> {
     if (!this.channel.connected) return Promise.reject(new BrokerUnavailableError('the primary process is gone'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -113,12 +148,16 @@ export class IpcBroker extends BrokerBase {
         this.noAnswer(error);
         reject(error);
       }, this.liveness.timeoutMs);
-      const settle = (error?: Error): void => {
-        clearTimeout(timer);
-        if (error === undefined) resolve();
-        else reject(error);
-      };
-      this.pending.set(id, { resolve: () => settle(), reject: settle });
+      this.pending.set(id, {
+        resolve: (ack) => {
+          clearTimeout(timer);
+          resolve(ack);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      });
       this.send(message(id));
     });
   }

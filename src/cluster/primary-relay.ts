@@ -1,3 +1,5 @@
+import { stampPush } from '../history/history-frame.js';
+import { MemoryStreams } from '../history/memory-streams.js';
 import type { IpcBrokerMessage } from './ipc-broker.js';
 
 /** What the relay needs of a worker: node:cluster's `Worker` has it. */
@@ -15,6 +17,8 @@ export interface RelayWorker {
  */
 export class PrimaryRelay<W extends RelayWorker = RelayWorker> {
   private readonly subscribers = new Map<string, Set<W>>();
+  /** The workers' room streams: the primary is the one place their offsets are assigned. */
+  readonly streams = new MemoryStreams();
   /** Each worker's channels, so that a worker that exits is taken out of its own channels only. */
   private readonly channelsOf = new Map<W, Set<string>>();
   /**
@@ -50,6 +54,22 @@ export class PrimaryRelay<W extends RelayWorker = RelayWorker> {
       case 'pub':
         this.publish(worker, message.id, message.channel, message.payload);
         return;
+      case 'hpub': {
+        // Appended and relayed in this one synchronous step: no other publish comes between them.
+        const { first, epoch } = this.streams.append(message.room, message.policy, message.items);
+        const payload = message.payload;
+        this.relay(message.channel, stampPush(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), first, epoch));
+        this.send(worker, { pushgate: 'ack', id: message.id, channels: this.subscribers.size, position: { offset: first + message.items.length - 1, epoch } });
+        return;
+      }
+      case 'hread':
+        this.send(worker, {
+          pushgate: 'ack',
+          id: message.id,
+          channels: this.subscribers.size,
+          page: this.streams.read(message.room, message.policy, message.query),
+        });
+        return;
       default:
     }
   }
@@ -70,10 +90,14 @@ export class PrimaryRelay<W extends RelayWorker = RelayWorker> {
    * has been sent the message first.
    */
   publish(worker: W, id: number, channel: string, payload: Uint8Array): void {
+    this.relay(channel, payload);
+    this.ack(worker, id);
+  }
+
+  private relay(channel: string, payload: Uint8Array): void {
     for (const target of this.subscribers.get(channel) ?? []) {
       this.send(target, { pushgate: 'msg', channel, payload });
     }
-    this.ack(worker, id);
   }
 
   /** Answers a worker's request; the ack carries the relay's channel count (for `GET /stats`). */

@@ -9,6 +9,7 @@ import type { ClusterLink, ClusterView, InstanceView } from '../cluster/cluster-
 import type { ConnectionService } from '../cluster/connection-service.js';
 import { IpcBroker } from '../cluster/ipc-broker.js';
 import { type GatewayOptions, resolveOptions } from '../config/options.js';
+import type { HistoryPage, HistoryQuery } from '../history/history-store.js';
 import { GatewayHooks, hooksConfigured } from '../hooks/gateway-hooks.js';
 import { batchHooks } from '../hooks/hook-batching.js';
 import { PublishGate } from '../hooks/publish-gate.js';
@@ -312,6 +313,11 @@ export class Gateway implements ApiBackend, PushService {
   /** The hooks' counters and breakers (`GET /stats`'s `hooks`); null when no hook is configured. */
   hooksView(): ReturnType<GatewayHooks['view']> | null {
     return this.hooks?.view() ?? null;
+  }
+
+  /** A room's stream (`GET /history`); null when the room keeps no history (or the node has not started). */
+  history(room: string, query: HistoryQuery): Promise<HistoryPage> | null {
+    return this.cluster === null ? null : this.cluster.readHistory(room, query);
   }
 
   /** The cluster as reported by every live node; null for a gateway alone. */
