@@ -13,6 +13,13 @@ const ALL: PushTarget = { kind: 'all' };
 /** One hold of a connection on a room (see NodeDelivery.hold): only its own release ends it. */
 export type HoldToken = object;
 
+interface Hold {
+  /** The batches flushed while held (null once released). */
+  kept: PushBatch[] | null;
+  /** Once released: the offset the client has up to (its replay's last), items up to which are cut. */
+  after: StreamStamp | null;
+}
+
 /** How pushes are merged (`--max-batch-items`, `--max-batch-delay`) and the latency budget (`--max-latency`). */
 export interface MergeLimits {
   maxBatchItems: number;
@@ -31,10 +38,11 @@ export class NodeDelivery {
   private readonly pace: DeliveryPace;
   private readonly window: MergeWindow;
   /**
-   * Connections joining a room with history, held out of its frames until their replay is through: per
-   * room, each one's batches flushed meanwhile, to be sent after the replay (see {@link hold}).
+   * Connections joining a room with history, per room: held out of its frames until their replay is
+   * through (`kept`: the batches flushed meanwhile, sent after the replay), then fenced (`after`: items
+   * up to this offset, which the replay had, are cut from what still reaches them). See {@link hold}.
    */
-  private readonly holds = new Map<string, Map<Connection, PushBatch[]>>();
+  private readonly holds = new Map<string, Map<Connection, Hold>>();
 
   constructor(
     private readonly hub: Hub,
@@ -104,9 +112,9 @@ export class NodeDelivery {
   hold(conn: Connection, room: string): HoldToken {
     let held = this.holds.get(room);
     if (held === undefined) this.holds.set(room, (held = new Map()));
-    const kept: PushBatch[] = [];
-    held.set(conn, kept);
-    return kept;
+    const hold: Hold = { kept: [], after: null };
+    held.set(conn, hold);
+    return hold;
   }
 
   /**
@@ -116,24 +124,50 @@ export class NodeDelivery {
    */
   release(conn: Connection, room: string, after: StreamStamp | null, token: HoldToken): void {
     const held = this.holds.get(room);
-    const kept = held?.get(conn);
+    const hold = held?.get(conn);
     // A newer hold of the same connection and room (LEAVE, then JOIN again) is not this one's to end.
-    if (held === undefined || kept === undefined || kept !== token) return;
+    if (held === undefined || hold === undefined || hold !== token || hold.kept === null) return;
+    const kept = hold.kept;
+    hold.kept = null;
+    hold.after = after;
+    if (after === null || !conn.isOpen) {
+      this.unhold(held, conn, room);
+      return;
+    }
+    for (const batch of kept) this.pass(held, conn, room, hold, batch);
+  }
+
+  // A batch for a released (fenced) connection: what it has not had yet is queued for it; the fence
+  // goes with the first batch past it (or of another epoch). Pushes that reached the store before its
+  // read can still be on their way to this node, or in the merger's open batch: the fence cuts them.
+  private pass(held: Map<Connection, Hold>, conn: Connection, room: string, hold: Hold, batch: PushBatch): void {
+    const after = hold.after as StreamStamp;
+    const stamp = batch.stamp;
+    const skip = stamp === undefined || stamp.epoch !== after.epoch ? 0 : after.offset - (stamp.offset - batch.items.length);
+    if (skip < batch.items.length) {
+      this.sendTo(conn, skip <= 0 ? batch : new PushBatch(batch.items.slice(skip), batch.room, stamp));
+      this.unhold(held, conn, room);
+    }
+  }
+
+  private unhold(held: Map<Connection, Hold>, conn: Connection, room: string): void {
     held.delete(conn);
     if (held.size === 0) this.holds.delete(room);
-    if (after === null || !conn.isOpen) return;
-    for (const batch of kept) {
-      const stamp = batch.stamp;
-      // Items already in the replay (at or before `after`, same epoch) are cut; another epoch's go as they are.
-      const skip = stamp === undefined || stamp.epoch !== after.epoch ? 0 : after.offset - (stamp.offset - batch.items.length);
-      if (skip >= batch.items.length) continue;
-      this.sendTo(conn, skip <= 0 ? batch : new PushBatch(batch.items.slice(skip), batch.room, stamp));
-    }
   }
 
   /** Queues a frame for one connection, behind whatever it was queued before (a replay, an ACK that must follow it). */
   sendTo(conn: Connection, deliverable: Deliverable): void {
     this.dispatcher.enqueue(deliverable, [conn]);
+  }
+
+  /**
+   * Queues `deliverable` for `recipients`, members of `room`, behind every item received for the room
+   * before it (its open batch is flushed first): a frame about the room (a presence event) keeps its
+   * place in the room's stream.
+   */
+  roomFrame(room: string, deliverable: Deliverable, recipients: Iterable<Connection>): void {
+    this.merger.flush(`r:${room}`);
+    this.dispatcher.enqueue(deliverable, recipients);
   }
 
   /** Connections held out of some room's frames now (see {@link hold}). */
@@ -143,14 +177,19 @@ export class NodeDelivery {
     return count;
   }
 
-  // The members of a room some of whom are held: those get the batch kept, the others are its recipients.
-  private unheld(batch: PushBatch, target: PushTarget, held: Map<Connection, PushBatch[]>): Connection[] {
+  // The members of a room some of whom are held or fenced: those get the batch kept, or what they
+  // have not had of it; the others are its recipients.
+  private unheld(batch: PushBatch, target: PushTarget, held: Map<Connection, Hold>): Connection[] {
+    const room = (target as { room: string }).room;
     const recipients: Connection[] = [];
     for (const conn of this.recipientsOf(target)) {
-      const kept = held.get(conn);
-      if (kept === undefined) recipients.push(conn);
-      else kept.push(batch);
+      const hold = held.get(conn);
+      if (hold === undefined) recipients.push(conn);
+      else if (hold.kept !== null) hold.kept.push(batch);
+      else this.pass(held, conn, room, hold, batch);
     }
+    // Fences of connections gone meanwhile (closed, or left the room) would wait for a batch forever.
+    for (const [conn, hold] of held) if (hold.kept === null && (!conn.isOpen || this.hub.roomsOf(conn)?.has(room) !== true)) this.unhold(held, conn, room);
     return recipients;
   }
 
