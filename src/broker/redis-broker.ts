@@ -1,4 +1,6 @@
 import { createClient, createCluster } from 'redis';
+import type { HistoryStore, WithHistory } from '../history/history-store.js';
+import { HISTORY_NEEDS_STANDALONE, RedisHistory } from '../history/redis-history.js';
 import { BrokerBase, BrokerUnavailableError, type MessageHandler } from './broker.js';
 import { answerWithin, DEFAULT_LIVENESS, LivenessProbe, type LivenessTiming, NoAnswerError } from './liveness.js';
 
@@ -103,7 +105,7 @@ function destroyCluster(cluster: Cluster, clients: Client[]): void {
  * may still be executed by the server once it resumes (it already had the command): the cluster layer
  * drops such late messages on arrival (see ClusterLink).
  */
-export class RedisBroker extends BrokerBase {
+export class RedisBroker extends BrokerBase implements WithHistory {
   private readonly connectTimeoutMs: number;
   private readonly log: ((msg: string, err?: Error) => void) | undefined;
   private readonly handlers = new Map<string, MessageHandler>();
@@ -127,6 +129,7 @@ export class RedisBroker extends BrokerBase {
   private readonly probe: LivenessProbe;
   /** Why the server is taken as not answering (a PING or publish went unanswered), until a probe is answered. */
   private hung: Error | null = null;
+  private historyStore: RedisHistory | undefined;
 
   /** The single node-redis listener for every channel; dispatches to the channel's handler. */
   private readonly onMessage: BufferListener = (message, channel) => {
@@ -215,6 +218,7 @@ export class RedisBroker extends BrokerBase {
     if (/^cluster_enabled:1\s*$/m.test(info)) {
       this.pub = undefined;
       destroyQuietly(probe);
+      if (this.historyStore !== undefined) throw new Error(HISTORY_NEEDS_STANDALONE);
       this.clusterMode = true;
       this.cluster = this.newCluster();
       await this.cluster.connect();
@@ -434,6 +438,21 @@ export class RedisBroker extends BrokerBase {
         },
       );
     });
+  }
+
+  /**
+   * Room history in Redis Streams, on the command connection (see RedisHistory); one per broker.
+   * Throws in Redis Cluster mode (and connect() then fails when it finds a cluster).
+   */
+  history(): HistoryStore {
+    if (this.clusterMode) throw new Error(HISTORY_NEEDS_STANDALONE);
+    this.historyStore ??= new RedisHistory({
+      status: () => this.status,
+      client: () => (this.clusterMode ? undefined : this.pub),
+      timeoutMs: this.liveness.timeoutMs,
+      noAnswer: (error) => this.noAnswer(error),
+    });
+    return this.historyStore;
   }
 
   async subscribe(channel: string, handler: MessageHandler): Promise<void> {

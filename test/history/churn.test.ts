@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { type Child, CLI, startNode, WORKERS_ON_LOOPBACK } from '../helpers/process.js';
+import { type Service, serviceMissing, startRedis } from '../helpers/services.js';
 import { type ChurnReport, churn } from './churn.js';
 
 /** How long each churn runs: the issue's 60 s by default; PUSHGATE_CHURN_SECONDS shortens it for a quick local run. */
@@ -22,9 +23,13 @@ function assertClean(name: string, report: ChurnReport): void {
 describe(`churn: 200 clients in 10 rooms dropping and reconnecting at random for ${SECONDS} s while ~500 pushes/s flow`, () => {
   let alone: RunningGateway;
   let primary: Child;
+  let redis: Service | undefined;
+  const overRedis: RunningGateway[] = [];
   after(async () => {
     await alone?.close();
     await primary?.stop(15000);
+    for (const node of overRedis) await node.close();
+    await redis?.stop();
   });
 
   it('is gap-free and duplicate-free on every store, the stores side by side', { timeout: (SECONDS + 60) * 1000 }, async () => {
@@ -32,11 +37,19 @@ describe(`churn: 200 clients in 10 rooms dropping and reconnecting at random for
     primary = startNode(CLI, [...WORKERS_ON_LOOPBACK, '--history', HISTORY]);
     const [, ws, api] = await primary.waitForLine(/listening ws=(\S+) api=(\S+) workers=2/, 15000);
     const common = { clients: 200, rooms: 10, durationMs: SECONDS * 1000, pushesPerSecond: 500, maxLifeMs: 3000, maxAwayMs: 1000 };
-    const [memory, workers] = await Promise.all([
+    const runs = [
       churn({ ...common, prefix: 'churn:m', wsUrls: [alone.wsUrl()], apiUrl: alone.apiUrl }),
       churn({ ...common, prefix: 'churn:w', wsUrls: [`ws://${ws}/connect`], apiUrl: `http://${api}` }),
-    ]);
+    ];
+    // Over Redis: two gateways, each client reconnecting to either.
+    if (serviceMissing('redis-server') === null) {
+      redis = await startRedis();
+      for (let i = 0; i < 2; i++) overRedis.push(await startGateway({ history: [HISTORY], broker: redis.url }));
+      runs.push(churn({ ...common, prefix: 'churn:r', wsUrls: overRedis.map((node) => node.wsUrl()), apiUrl: overRedis[0].apiUrl }));
+    }
+    const [memory, workers, overRedisReport] = await Promise.all(runs);
     assertClean('memory', memory);
     assertClean('workers', workers);
+    if (overRedisReport !== undefined) assertClean('redis', overRedisReport);
   });
 });

@@ -9,6 +9,8 @@ export interface ChurnReport {
   seconds: number;
   pushes: number;
   pushesRefused: number;
+  /** Refused pushes by error code (or `no answer`). */
+  refusals: Record<string, number>;
   reconnects: number;
   /** Rejoins answered `recovered: true`. */
   recovered: number;
@@ -57,6 +59,7 @@ export async function churn(options: ChurnOptions): Promise<ChurnReport> {
     seconds: options.durationMs / 1000,
     pushes: 0,
     pushesRefused: 0,
+    refusals: {},
     reconnects: 0,
     recovered: 0,
     notRecovered: 0,
@@ -66,7 +69,7 @@ export async function churn(options: ChurnOptions): Promise<ChurnReport> {
     behind: 0,
   };
   const tops = new Map<string, Position>();
-  const endAt = Date.now() + options.durationMs;
+  let endAt = Infinity;
   let running = true;
 
   const all: Array<() => WebSocket | null> = [];
@@ -128,6 +131,8 @@ export async function churn(options: ChurnOptions): Promise<ChurnReport> {
   };
 
   const positions = await Promise.all(Array.from({ length: options.clients }, (_, i) => client(i)));
+  // The run's time counts from when every client is in.
+  endAt = Date.now() + options.durationMs;
 
   // Pushes at a steady rate, one item each, round the rooms, from 8 concurrent loops; answered 503s are
   // counted, not retried. A room's top is the highest offset answered.
@@ -143,7 +148,11 @@ export async function churn(options: ChurnOptions): Promise<ChurnReport> {
         const top = tops.get(room);
         if (top === undefined || top.epoch !== res.body.epoch || top.offset < res.body.offset)
           tops.set(room, { offset: res.body.offset, epoch: res.body.epoch });
-      } else report.pushesRefused += 1;
+      } else {
+        report.pushesRefused += 1;
+        const why = res === null ? 'no answer' : String(res.body?.error?.code ?? res.status);
+        report.refusals[why] = (report.refusals[why] ?? 0) + 1;
+      }
       const due = startedAt + (sequence * 1000) / options.pushesPerSecond;
       if (due > Date.now()) await sleep(due - Date.now());
     }
