@@ -6,7 +6,7 @@
 // (a type names what a module knows about), and for the cycle rule too.
 
 /** The core: modules that must not know the edge that wires them. */
-const CORE = '^src/(protocol|connection|transport|hub|merger|push|auth|broker|cluster|config|stats|hooks|history)/';
+const CORE = '^src/(protocol|connection|transport|hub|merger|push|auth|broker|cluster|config|stats|hooks|history|presence)/';
 /** The edge and the entry point. */
 const EDGE = '^src/(gateway|api|server|cli|web)/';
 

@@ -39,6 +39,7 @@ export { ConnectionClosedError } from './connection/inbound-queue.js';
 export { Gateway, type GatewayAddresses, type PushResult, WEBSOCKET_PATHS } from './gateway/gateway.js';
 export { HookHeader, signHookRequest, type VerifyOptions, verifyHookSignature } from './hooks/hook-signature.js';
 export { createLogger, type Logger } from './log.js';
+export type { PresenceApi, PresenceCounts, PresenceView } from './presence/presence-service.js';
 export type {
   ClientProtocol,
   ClientRequest,
@@ -47,6 +48,8 @@ export type {
   DecodeFailure,
   FrameRefusal,
   PreparedFrame,
+  PresenceEntry,
+  PresenceEventBody,
   RequestId,
 } from './protocol/client-protocol.js';
 export { CloseCode, ErrorCode, type ErrorCodeName, type ErrorSpec, type ErrorSurface, errorRegistry, WarningCode } from './protocol/codes.js';

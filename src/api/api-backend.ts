@@ -3,6 +3,7 @@ import type { ClusterView, InstanceView } from '../cluster/cluster-link.js';
 import type { ConnectionService } from '../cluster/connection-service.js';
 import type { GatewayOptions } from '../config/options.js';
 import type { HistoryPage, HistoryQuery } from '../history/history-store.js';
+import type { PresenceApi } from '../presence/presence-service.js';
 import type { PushService } from '../push/push-service.js';
 import type { Stats, StatsSnapshot } from '../stats/stats.js';
 
@@ -32,6 +33,8 @@ export interface ApiBackend extends PushService {
   clusterView(): ClusterView | null;
   /** The connection API: connections, users' connections and rooms, cluster-wide. */
   readonly connections: ConnectionService;
+  /** Room presence, cluster-wide (`GET /presence`, `GET /presence/stats`). */
+  readonly presence: PresenceApi;
   /** Reads a room's stream (`GET /history`); null when the room keeps no history. Rejects with BrokerUnavailableError when it cannot be read. */
   history(room: string, query: HistoryQuery): Promise<HistoryPage> | null;
 }

@@ -13,6 +13,7 @@ import { parseBatchBody } from './batch-body.js';
 import { BodyAbortedError, type PushBody, parsePushBody, readBody, stringField } from './body.js';
 import { ConnectionRoutes } from './connection-routes.js';
 import { historyRoute } from './history-route.js';
+import { presenceRoutes } from './presence-routes.js';
 
 /** A node as `GET /stats` lists it: who it is and its own counters (per-process ones included); no rooms. */
 function nodeSummary({ node, instance, role, worker, ageMs, stats }: NodeView) {
@@ -151,6 +152,7 @@ export class ApiServer {
       '/push/user': { POST: push((body) => node.pushUser(stringField(body, 'user'), body.items)) },
       [BATCH_PATH]: { POST: batch },
       '/history': { GET: historyRoute((room, query) => node.history(room, query)) },
+      ...presenceRoutes(node.presence),
       '/stats': { GET: (req, res) => sendJson(res, 200, statsBody(node, new URL(req.url ?? '/', 'http://x').searchParams.get('scope'))) },
       '/metrics': {
         GET: async (_req, res) => {

@@ -121,7 +121,7 @@ export type FrameSource = 'request' | 'heartbeat' | 'rejoin' | 'whoami' | 'raw' 
 /** A request the client sent with an `id`. */
 export interface RequestInfo {
   id: number;
-  type: 'JOIN' | 'LEAVE' | 'PING' | 'RPC' | 'PUBLISH';
+  type: 'JOIN' | 'LEAVE' | 'PING' | 'RPC' | 'PUBLISH' | 'PRESENCE';
   /** The room of a JOIN, LEAVE or PUBLISH. */
   room?: string;
   /** The method of an RPC. */
@@ -164,6 +164,42 @@ export interface FrameInfo {
   request?: RequestInfo;
 }
 
+/** A connection in a room's presence: its id, its user (null: anonymous) and the node that holds it. */
+export interface PresenceConnection {
+  conn: string;
+  user: string | null;
+  node: string;
+}
+
+/**
+ * What {@link PushgateClient.presence} resolves with: the room's connections and distinct users over
+ * the whole cluster, and their counts. A room over the gateway's `presenceMax` connections is answered
+ * with counts only (`truncated: true`, no `connections` nor `users`; `userCount` then counts each node's
+ * distinct users, so a user on two nodes counts twice). `partial`: some node did not answer in time
+ * (`unanswered` names them) or the gateway's view of the cluster was not current.
+ */
+export interface PresenceResult {
+  room: string;
+  connections?: PresenceConnection[];
+  users?: string[];
+  count: number;
+  userCount: number;
+  partial: boolean;
+  unanswered?: string[];
+  truncated?: true;
+}
+
+/**
+ * What the `join` and `leave` events report: in `room`, `user` came (its first connection there) or
+ * went (its last one gone), `conn` being that connection; for an anonymous connection (`user` null),
+ * every connection's own join and leave.
+ */
+export interface PresenceChangeInfo {
+  room: string;
+  user: string | null;
+  conn: string;
+}
+
 /** Every event and its listener's signature; subscribe with {@link PushgateClient.on}. */
 export interface ClientEvents {
   /** A PUSH frame: its items in order, and the room it was pushed to (`undefined`: to all or to this connection). */
@@ -203,6 +239,21 @@ export interface ClientEvents {
    * (`BAD_FRAME`), or a rejoin that timed out (`TIMEOUT`).
    */
   error: (error: PushgateError) => void;
+  /**
+   * In a room with join/leave events (the gateway's `joinLeave` patterns), a user came: its first
+   * connection in the room joined (an anonymous connection: every one). Not for the rooms' members
+   * present when this client joined (they are in the room's state, not announced), nor for this
+   * client's own connection. After a reconnect, the users who came meanwhile are announced once the
+   * room is rejoined.
+   */
+  join: (info: PresenceChangeInfo) => void;
+  /** In a room with join/leave events, a user went: its last connection in the room left or closed (anonymous: every one). */
+  leave: (info: PresenceChangeInfo) => void;
+  /**
+   * The room holds more than the gateway's `presenceMax` connections: no `join` or `leave` events for
+   * it until it is back under that bound (the differences are then announced).
+   */
+  presenceOverflow: (room: string, count: number) => void;
   /** Every text frame sent or received (debugging, logs). */
   frame: (frame: FrameInfo) => void;
 }
@@ -374,6 +425,8 @@ export class PushgateClient {
   private unansweredPingSince: number | undefined;
   /** Heartbeat PINGs (sent without id) whose id-less PONG has not come yet. */
   private heartbeatPongsDue = 0;
+  /** Per room with join/leave events: who is in it, as the server's state and events told (see {@link onPresenceEvent}). */
+  private readonly presenceMaps = new Map<string, RoomPresence>();
 
   /**
    * Starts connecting at once (state `connecting`). Throws a `TypeError` when there is no WebSocket
@@ -497,6 +550,7 @@ export class PushgateClient {
     if (typeof room !== 'string') return Promise.reject(new TypeError('pushgate client: room must be a string'));
     if (this.currentState === 'closed') return Promise.reject(this.closedError());
     this.wanted.delete(room);
+    this.presenceMaps.delete(room);
     return this.request({ type: 'LEAVE', room }, JSON.stringify({ room }), this.timeoutMs) as Promise<void>;
   }
 
@@ -572,6 +626,19 @@ export class PushgateClient {
    * false when no connection is open. Answers to it are not matched to anything; give such frames
    * string ids (the client's own ids are numbers) so they cannot be mistaken for its answers.
    */
+  /**
+   * Who is in `room`, over the whole cluster: sends `{"type":"PRESENCE","id":N,"data":{"room":…}}` (now
+   * if open, else once a connection opens and its rooms are rejoined) and resolves with the REPLY's
+   * result, a {@link PresenceResult}. Only a member of the room may ask: await {@link join} first.
+   * Rejects with a {@link PushgateError}: `FORBIDDEN` (not a member), `INVALID_ROOM`, `UNAVAILABLE`
+   * (the gateway cannot reach the other nodes now: retry), `TIMEOUT`, `DISCONNECTED`, `CLOSED`.
+   */
+  presence(room: string): Promise<PresenceResult> {
+    if (typeof room !== 'string') return Promise.reject(new TypeError('pushgate client: room must be a string'));
+    if (this.currentState === 'closed') return Promise.reject(this.closedError());
+    return this.request({ type: 'PRESENCE', room }, JSON.stringify({ room }), this.timeoutMs) as Promise<PresenceResult>;
+  }
+
   sendRaw(text: string): boolean {
     if (this.currentState !== 'open') return false;
     return this.transmit(text, 'raw');
@@ -601,6 +668,7 @@ export class PushgateClient {
     }
     this.failAll(this.closedError());
     this.currentConnId = undefined;
+    this.presenceMaps.clear();
     if (socket !== null) this.emit('close', { code, reason, willReconnect: false, wasClean: true });
     this.setState('closed');
   }
@@ -655,7 +723,13 @@ export class PushgateClient {
     const queued = this.queue;
     this.queue = [];
     const covered = new Set<string>();
+    // A PRESENCE is for members only: it goes once the rooms are rejoined, and `ready` does not wait for it.
+    const afterRejoins: Pending[] = [];
     for (const pending of queued) {
+      if (pending.info.type === 'PRESENCE') {
+        afterRejoins.push(pending);
+        continue;
+      }
       if (pending.info.type === 'JOIN') covered.add(pending.info.room!);
       // `ready` waits for the rooms, not for the backend's answers to RPCs and PUBLISHes.
       if (!backendCall(pending.info)) this.openRequests.add(pending.info.id);
@@ -667,6 +741,7 @@ export class PushgateClient {
       this.openRequests.add(pending.info.id);
       this.send(pending);
     }
+    for (const pending of afterRejoins) this.send(pending);
     if (this.openRequests.size === 0) this.sendWhoami();
   }
 
@@ -859,7 +934,10 @@ export class PushgateClient {
     this.inflight.delete(pending.info.id);
     if (error !== undefined) {
       const { type, room } = pending.info;
-      if (type === 'JOIN' && room !== undefined && !this.laterRoomCall(room, pending.info.id)) this.wanted.delete(room);
+      if (type === 'JOIN' && room !== undefined && !this.laterRoomCall(room, pending.info.id)) {
+        this.wanted.delete(room);
+        this.presenceMaps.delete(room);
+      }
       if (pending.settle !== null) this.settle(pending, error);
       else {
         clearTimeout(pending.timer);
@@ -934,6 +1012,9 @@ export class PushgateClient {
       case 'CONNECTED':
         this.onConnected(body);
         return;
+      case 'PRESENCE_EVENT':
+        this.onPresenceEvent(body);
+        return;
       case 'ERROR': {
         const code = typeof body.code === 'string' ? body.code : 'ERROR';
         const text = typeof body.message === 'string' ? body.message : 'request refused';
@@ -963,6 +1044,55 @@ export class PushgateClient {
     this.emit('connected', info);
   }
 
+  /**
+   * A PRESENCE_EVENT of a room with join/leave events. `state` (sent instead of this connection's own
+   * join, at that point of the room's stream) sets who is in the room; `join` and `leave` of each
+   * connection then keep it up to date, and per user the first connection in and the last one out are
+   * emitted as `join` and `leave`. A state after a reconnect (or after an overflow) announces what
+   * differs from the last one known.
+   */
+  private onPresenceEvent(body: Record<string, unknown>): void {
+    const room = body.room;
+    if (typeof room !== 'string') return;
+    const tracked = this.presenceMaps.get(room);
+    switch (body.event) {
+      case 'state': {
+        // A late state of a room this client has left since is not kept.
+        if (!this.wanted.has(room) && this.lastConnected?.rooms.includes(room) !== true) return;
+        const next = new RoomPresence(this.currentConnId);
+        for (const entry of Array.isArray(body.connections) ? body.connections : []) {
+          const { conn, user } = (entry ?? {}) as { conn?: unknown; user?: unknown };
+          if (typeof conn === 'string') next.add(conn, typeof user === 'string' ? user : null);
+        }
+        this.presenceMaps.set(room, next);
+        if (tracked?.synced === true) {
+          const { came, went } = tracked.differences(next);
+          for (const info of went) this.emit('leave', { room, ...info });
+          for (const info of came) this.emit('join', { room, ...info });
+        }
+        return;
+      }
+      case 'join':
+      case 'leave': {
+        if (tracked === undefined || !tracked.synced || tracked.overflow || typeof body.conn !== 'string') return;
+        const conn = body.conn;
+        const user = typeof body.user === 'string' ? body.user : null;
+        const changed = body.event === 'join' ? tracked.add(conn, user) : tracked.remove(conn);
+        if (changed !== null && !tracked.isSelf(conn)) this.emit(body.event, { room, ...changed });
+        return;
+      }
+      case 'overflow': {
+        const frozen = tracked ?? new RoomPresence(this.currentConnId, false);
+        frozen.overflow = true;
+        this.presenceMaps.set(room, frozen);
+        this.emit('presenceOverflow', room, typeof body.count === 'number' ? body.count : 0);
+        return;
+      }
+      default:
+        return; // a newer server's event: ignored
+    }
+  }
+
   // ---- state and events ----
 
   private setState(next: ClientState): void {
@@ -989,6 +1119,67 @@ export class PushgateClient {
         });
       }
     }
+  }
+}
+
+/**
+ * Who is in one room, as the client knows it: each connection with its user, and each user's
+ * connections. `add` and `remove` answer the user who came or went (null when a user's other
+ * connections keep it in the room, or nothing changed).
+ */
+class RoomPresence {
+  private readonly conns = new Map<string, string | null>();
+  private readonly byUser = new Map<string, Set<string>>();
+  /** Over the gateway's `presenceMax`: no events come until the next state. */
+  overflow = false;
+
+  /**
+   * @param self this client's connection when the state came: never announced to itself.
+   * @param synced false for a room known only from an overflow (no state yet: nothing to compare with).
+   */
+  constructor(
+    private readonly self: string | undefined,
+    readonly synced = true,
+  ) {}
+
+  isSelf(conn: string): boolean {
+    return conn === this.self;
+  }
+
+  add(conn: string, user: string | null): { user: string | null; conn: string } | null {
+    if (this.conns.has(conn)) {
+      if (this.conns.get(conn) === user) return null;
+      this.remove(conn);
+    }
+    this.conns.set(conn, user);
+    if (user === null) return { user, conn };
+    let set = this.byUser.get(user);
+    if (set === undefined) this.byUser.set(user, (set = new Set()));
+    set.add(conn);
+    return set.size === 1 ? { user, conn } : null;
+  }
+
+  remove(conn: string): { user: string | null; conn: string } | null {
+    if (!this.conns.has(conn)) return null;
+    const user = this.conns.get(conn) ?? null;
+    this.conns.delete(conn);
+    if (user === null) return { user, conn };
+    const set = this.byUser.get(user);
+    set?.delete(conn);
+    if (set !== undefined && set.size > 0) return null;
+    this.byUser.delete(user);
+    return { user, conn };
+  }
+
+  /** The users (and anonymous connections) in `next` and not here (`came`), and here and not in `next` (`went`); this client's own connections aside. */
+  differences(next: RoomPresence): { came: Array<{ user: string | null; conn: string }>; went: Array<{ user: string | null; conn: string }> } {
+    const came: Array<{ user: string | null; conn: string }> = [];
+    const went: Array<{ user: string | null; conn: string }> = [];
+    for (const [user, conns] of next.byUser) if (!this.byUser.has(user)) came.push({ user, conn: [...conns][0] });
+    for (const [user, conns] of this.byUser) if (!next.byUser.has(user)) went.push({ user, conn: [...conns][conns.size - 1] });
+    for (const [conn, user] of next.conns) if (user === null && !this.conns.has(conn) && !next.isSelf(conn) && !this.isSelf(conn)) came.push({ user, conn });
+    for (const [conn, user] of this.conns) if (user === null && !next.conns.has(conn) && !next.isSelf(conn) && !this.isSelf(conn)) went.push({ user, conn });
+    return { came, went };
   }
 }
 

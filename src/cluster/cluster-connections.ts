@@ -1,5 +1,6 @@
 import { BrokerUnavailableError } from '../broker/broker.js';
 import type { ConnectionInfo, ConnectionLookup, LocalConnections } from '../hub/local-connections.js';
+import { emptyPresence } from '../presence/presence-query.js';
 import { apiError, withDetails } from '../protocol/errors.js';
 import { roomNameProblem } from '../protocol/room-name.js';
 import { MAX_USER_ID_LENGTH } from '../push/broker-push-service.js';
@@ -31,6 +32,9 @@ export function answerQuery(local: LocalConnections, ask: ConnectionQuery): Quer
       return { op: 'user', connections: local.ofUser(ask.user) };
     case 'close-user':
       return { op: 'close-user', closed: local.closeUser(ask.user, ask.code, ask.reason) };
+    case 'presence':
+      // A room's presence is answered by src/presence (the node's link sends it there): not from here.
+      return emptyPresence();
   }
 }
 

@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import { type Broker, type BrokerStatus, BrokerUnavailableError } from '../broker/broker.js';
 import { type HistoryRules, NO_HISTORY } from '../history/history-policy.js';
 import type { HistoryPage, HistoryQuery, HistoryStore, StreamPosition } from '../history/history-store.js';
+import type { PresenceChange } from '../presence/presence-change.js';
+import { emptyPresence } from '../presence/presence-query.js';
 import { type Aggregate, aggregateReports } from '../stats/aggregate.js';
 import { ALL_CHANNEL, nodeChannel, nodeOfConnection, PRESENCE_CHANNEL, roomChannel, userChannel } from './channels.js';
 import type { Presence, PushEnvelope } from './envelope.js';
@@ -60,6 +62,10 @@ export interface ClusterHost {
    * asked). Without it, this node answers as one that holds none.
    */
   answer?(ask: ConnectionQuery): QueryAnswer;
+  /** A join or leave of a room with join/leave events, received on the room's channel (src/presence). */
+  presenceChange?(change: PresenceChange): void;
+  /** Another node was taken as gone: silent for 3 presence intervals while this node's view is current. */
+  nodeGone?(node: string): void;
 }
 
 /** The answer of a node that holds no connections. */
@@ -72,6 +78,8 @@ function answerOfNone(ask: ConnectionQuery): QueryAnswer {
       return { op: 'user', connections: [] };
     case 'close-user':
       return { op: 'close-user', closed: 0 };
+    case 'presence':
+      return emptyPresence();
   }
 }
 
@@ -250,7 +258,11 @@ export class ClusterLink {
       if (message.type === 'presence') this.onPresence(message.presence);
       else this.malformed += 1;
     });
-    this.timer = setInterval(() => void this.announce(), this.presenceIntervalMs);
+    this.timer = setInterval(() => {
+      // Silent nodes leave on every tick, not only when the view is asked for (see ClusterHost.nodeGone).
+      this.sweepGone();
+      void this.announce();
+    }, this.presenceIntervalMs);
     this.timer.unref();
     await this.announce();
   }
@@ -473,6 +485,16 @@ export class ClusterLink {
     return this.othersCache.nodes;
   }
 
+  // Takes the nodes silent for 3 intervals out of the view, unless this node is cut off itself.
+  private sweepGone(): void {
+    if (!this.viewCurrent) return;
+    for (const [node, { at }] of this.peers) {
+      if (this.fresh(at)) continue;
+      this.peers.delete(node);
+      if (node !== this.host.nodeId) this.host.nodeGone?.(node);
+    }
+  }
+
   private computeView(now: number): ClusterView {
     const stale = !this.viewCurrent;
     const nodes: NodeView[] = [];
@@ -480,6 +502,7 @@ export class ClusterLink {
       // A silent node is gone only when this node would have heard it: not while it is cut off itself.
       if (!this.fresh(at) && !stale) {
         this.peers.delete(node);
+        if (node !== this.host.nodeId) this.host.nodeGone?.(node);
         continue;
       }
       if (node === this.host.nodeId) continue;
@@ -561,6 +584,7 @@ export class ClusterLink {
       if (message.type === 'barrier') this.barrierSeen(message.node);
       else if (message.type === 'query') this.onQuery(message.query);
       else if (message.type === 'reply') this.queries.replied(message.reply);
+      else if (message.type === 'presence-change') this.host.presenceChange?.(message.change);
       else this.malformed += 1;
       return;
     }

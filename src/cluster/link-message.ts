@@ -1,5 +1,6 @@
 import type { Codec } from '../broker/codec-broker.js';
 import { readStamp, stampPush } from '../history/history-frame.js';
+import { decodePresenceChange, encodePresenceChange, type PresenceChange } from '../presence/presence-change.js';
 import { decodeBarrier, decodePushEnvelope, encodeBarrier, encodePushEnvelope, type Presence, type PushEnvelope } from './envelope.js';
 import { decodeQueryMessage, encodeQuery, encodeReply, type NodeQuery, type NodeReply } from './query-envelope.js';
 
@@ -14,6 +15,8 @@ export type LinkMessage =
   | { type: 'presence'; presence: Presence }
   | { type: 'query'; query: NodeQuery }
   | { type: 'reply'; reply: NodeReply }
+  /** A join or leave of a room with join/leave events, on the room's channel (src/presence/presence-change.ts). */
+  | { type: 'presence-change'; change: PresenceChange }
   /** Bytes that were none of the above (counted and dropped by the receiver). */
   | { type: 'malformed' };
 
@@ -45,6 +48,8 @@ export const linkCodec: Codec<LinkMessage> = {
         return encodeQuery(message.query);
       case 'reply':
         return encodeReply(message.reply);
+      case 'presence-change':
+        return encodePresenceChange(message.change);
       case 'malformed':
         throw new TypeError('a malformed message is never sent');
     }
@@ -64,6 +69,8 @@ export const linkCodec: Codec<LinkMessage> = {
     if (barrier !== null) return { type: 'barrier', node: barrier };
     const query = decodeQueryMessage(payload);
     if (query !== null) return query;
+    const change = decodePresenceChange(payload);
+    if (change !== null) return { type: 'presence-change', change };
     const presence = decodePresence(payload);
     return presence === null ? MALFORMED : { type: 'presence', presence };
   },

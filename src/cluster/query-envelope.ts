@@ -1,5 +1,6 @@
 import { type ConnectionInfo, type ConnectionLookup, isBackendCloseCode } from '../hub/local-connections.js';
 import type { ClosedConnection } from '../hub/recently-closed.js';
+import { type PresenceAnswer, type PresenceAsk, presenceAnswerOf, presenceAskOf } from '../presence/presence-query.js';
 
 /**
  * The connection API's requests between nodes and their replies, and their wire form. A query goes to
@@ -12,7 +13,9 @@ export type ConnectionQuery =
   | { op: 'conn'; conn: string }
   | { op: 'close-conn'; conn: string; code: number; reason: string }
   | { op: 'user'; user: string }
-  | { op: 'close-user'; user: string; code: number; reason: string };
+  | { op: 'close-user'; user: string; code: number; reason: string }
+  /** Who of a room's members this node holds (src/presence/presence-query.ts). */
+  | PresenceAsk;
 
 /**
  * A node's answer: for `conn` and `close-conn`, what it knew of the connection (for `close-conn`,
@@ -22,7 +25,8 @@ export type ConnectionQuery =
 export type QueryAnswer =
   | { op: 'conn' | 'close-conn'; lookup: ConnectionLookup }
   | { op: 'user'; connections: ConnectionInfo[] }
-  | { op: 'close-user'; closed: number };
+  | { op: 'close-user'; closed: number }
+  | PresenceAnswer;
 
 /** A query as published: who asks (`from`), whom (`to`: a node id, or null for every node), until when. */
 export interface NodeQuery {
@@ -95,6 +99,8 @@ function queryOf(value: unknown): ConnectionQuery | null {
       return isText(value.user) && isBackendCloseCode(value.code) && typeof value.reason === 'string'
         ? { op: 'close-user', user: value.user, code: value.code, reason: value.reason }
         : null;
+    case 'presence':
+      return presenceAskOf(value);
     default:
       return null;
   }
@@ -115,6 +121,8 @@ function answerOf(value: unknown): QueryAnswer | null {
     }
     case 'close-user':
       return Number.isSafeInteger(value.closed) && (value.closed as number) >= 0 ? { op: 'close-user', closed: value.closed as number } : null;
+    case 'presence':
+      return presenceAnswerOf(value);
     default:
       return null;
   }

@@ -4,6 +4,7 @@
  */
 
 import { parseHistoryRule } from '../history/history-policy.js';
+import { joinLeaveProblem } from '../presence/presence-rules.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -111,6 +112,16 @@ export interface GatewayOptions {
   workers: number;
   /** Seconds between presence reports for cluster-wide counts (their staleness bound is 3 of these). Default 1. */
   presenceInterval: number;
+  /**
+   * The largest room presence lists (`GET /presence`, PRESENCE frames) and follows with join/leave
+   * events: a room with more connections is answered with counts only and sends no events. Default 1000.
+   */
+  presenceMax: number;
+  /**
+   * Rooms whose members are told of every join and leave (PRESENCE_EVENT frames): `*` patterns
+   * (`chat:*`, `lobby`, `*` for every room). Default: none.
+   */
+  joinLeave: string[];
   /**
    * Backend URL asked at each handshake (POST, JSON): it accepts (optionally naming the user, rooms to
    * join and data for the client) or refuses. Default: none (see the README's "Hooks").
@@ -287,6 +298,8 @@ export const optionSpecs: readonly OptionSpec[] = [
   spec('role', 'role', { type: 'enum', choices: ROLES }, 'both, gateway (connections only) or api (push API only); also the subcommands'),
   spec('workers', 'count', { type: 'int', min: 0, max: 1024 }, 'worker processes sharing the ports (0: one per core, 1: none)'),
   spec('presenceInterval', 'seconds', { type: 'number', min: 0.05, max: 60 }, 'seconds between cluster presence reports (counts are at most 3 of these stale)'),
+  spec('presenceMax', 'count', positiveInt(1000000), 'rooms with more connections than this answer presence with counts only, and send no join/leave events'),
+  spec('joinLeave', 'list', { type: 'list' }, 'rooms whose members get join/leave events: comma-separated * patterns (chat:*,lobby; * for all)'),
   spec('connectHook', 'url', { type: 'string', optional: true }, 'backend URL asked at each handshake (accept, with user, rooms and data, or refuse)'),
   spec('subscribeHook', 'url', { type: 'string', optional: true }, "backend URL asked before a JOIN (rooms the token's rooms claim allows skip it)"),
   spec('rpcHook', 'url', { type: 'string', optional: true }, 'backend URL that client RPC requests are posted to'),
@@ -348,6 +361,8 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   role: 'both',
   workers: 0,
   presenceInterval: 1,
+  presenceMax: 1000,
+  joinLeave: [],
   connectHook: '',
   subscribeHook: '',
   rpcHook: '',
@@ -476,6 +491,7 @@ const semanticChecks: Partial<Record<keyof GatewayOptions, (value: never) => str
     }
     return null;
   },
+  joinLeave: (value: string[]) => joinLeaveProblem(value),
   hookHeaders: (value: string[]) => {
     for (const entry of value) if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/i.test(entry)) return `"${entry}" is not a header name`;
     return null;
@@ -503,6 +519,7 @@ export function resolveOptions(partial: Partial<Record<keyof GatewayOptions, unk
     allowedOrigins: [...defaultOptions.allowedOrigins],
     rpcRoutes: [...defaultOptions.rpcRoutes],
     history: [...defaultOptions.history],
+    joinLeave: [...defaultOptions.joinLeave],
     hookHeaders: [...defaultOptions.hookHeaders],
   };
   for (const [key, raw] of Object.entries(partial)) {

@@ -67,6 +67,8 @@ export class ClientHandler implements ConnectionHandler {
   userReady: (user: string) => Promise<void> | null = () => null;
   /** The backends' hooks and the push path for PUBLISH; null until the gateway sets them (RPC and PUBLISH are then refused). */
   hooks: ClientHooks | null = null;
+  /** A room's presence over the cluster, for PRESENCE frames (rejects with a PushError); null until the gateway sets it. */
+  presence: ((room: string) => Promise<unknown>) | null = null;
   /** JOINs of rooms with history (positions, recovery); null when no room keeps history. */
   streams: JoinRecovery | null = null;
 
@@ -161,6 +163,9 @@ export class ClientHandler implements ConnectionHandler {
       case 'PUBLISH':
         this.publish(conn, request);
         return;
+      case 'PRESENCE':
+        this.answerPresence(conn, request);
+        return;
       case 'LEAVE':
         this.forgetAsking(conn, request.room);
         this.hub.leave(conn, request.room);
@@ -219,6 +224,25 @@ export class ClientHandler implements ConnectionHandler {
   refuseJoin(conn: Connection, id: RequestId | undefined, room: string, error: ErrorFrameBody): void {
     this.hub.leave(conn, room);
     this.fail(conn, id, error);
+  }
+
+  // PRESENCE: only a member of the room may ask who else is in it; answered as GET /presence, cluster-wide.
+  private answerPresence(conn: Connection, request: Extract<ClientRequest, { type: 'PRESENCE' }>): void {
+    const presence = this.presence;
+    if (presence === null || this.hub.roomsOf(conn)?.has(request.room) !== true) {
+      this.fail(conn, request.id, frameError.FORBIDDEN.notMember(request.room));
+      return;
+    }
+    presence(request.room).then(
+      (result) => {
+        if (conn.isOpen) conn.sendPrepared(conn.protocol.reply(request.id, JSON.stringify(result)));
+      },
+      (error: unknown) => {
+        if (!conn.isOpen) return;
+        if (!(error instanceof PushError) || error.status !== 503) this.log.error({ err: error, conn: conn.id }, 'presence failed');
+        this.fail(conn, request.id, frameError.UNAVAILABLE.presenceUnavailable());
+      },
+    );
   }
 
   private rpc(conn: Connection, request: Extract<ClientRequest, { type: 'RPC' }>): void {

@@ -9,6 +9,7 @@ import type { ClusterLink, ClusterView, InstanceView } from '../cluster/cluster-
 import type { ConnectionService } from '../cluster/connection-service.js';
 import { IpcBroker } from '../cluster/ipc-broker.js';
 import { type GatewayOptions, resolveOptions } from '../config/options.js';
+import type { Connection } from '../connection/connection.js';
 import type { HistoryPage, HistoryQuery } from '../history/history-store.js';
 import { GatewayHooks, hooksConfigured } from '../hooks/gateway-hooks.js';
 import { batchHooks } from '../hooks/hook-batching.js';
@@ -17,6 +18,10 @@ import { Heartbeat } from '../hub/heartbeat.js';
 import { Hub } from '../hub/hub.js';
 import { LocalConnections } from '../hub/local-connections.js';
 import { silentLogger } from '../log.js';
+import type { JoinLeave } from '../presence/join-leave.js';
+import { nodePresence } from '../presence/node-presence.js';
+import { PresenceRules } from '../presence/presence-rules.js';
+import type { PresenceApi } from '../presence/presence-service.js';
 import { BrokerPushService } from '../push/broker-push-service.js';
 import { NodeDelivery } from '../push/node-delivery.js';
 import type { PushResult, PushService } from '../push/push-service.js';
@@ -86,8 +91,12 @@ export class Gateway implements ApiBackend, PushService {
    * whichever node holds them, users' connections on every node, rooms and their members.
    */
   readonly connections: ConnectionService;
+  /** Room presence over the cluster (`GET /presence`, PRESENCE frames). */
+  readonly presence: PresenceApi;
 
   private readonly admission: ClientAdmission;
+  /** This node's join/leave events and its answers to presence queries. */
+  private readonly joinLeave: JoinLeave<Connection>;
   /** The backends' hooks; null when none is configured (or for an API-only process). */
   private readonly hooks: GatewayHooks | null;
   private readonly handler: ClientHandler;
@@ -157,6 +166,17 @@ export class Gateway implements ApiBackend, PushService {
       link: () => this.link,
       rooms: () => this.hub.roomSizes(),
     });
+    const presence = nodePresence({
+      nodeId: this.hub.nodeId,
+      rules: new PresenceRules(this.options.presenceMax, this.options.joinLeave, [STATS_ROOM]),
+      hub: this.hub,
+      delivery: this.delivery,
+      stats: this.stats,
+      link: () => this.link,
+    });
+    this.joinLeave = presence.events;
+    this.presence = presence.service;
+    this.handler.presence = (room) => presence.service.presence(room);
     this.pushes = new BrokerPushService(this.hub, () => this.link, this.stats, this.options, {
       accepting: () => this.state === 'running',
       pendingItems: () => this.delivery.pendingItems,
@@ -267,8 +287,10 @@ export class Gateway implements ApiBackend, PushService {
       instance: this.instanceId,
       worker: extras.worker ?? null,
       counters,
+      presence: this.joinLeave,
     });
     await this.cluster.start();
+    this.joinLeave.start(options.presenceInterval * 1000);
     let ws: AddressInfo | null = null;
     if (this.servesConnections) {
       this.pages = new Pages(log, () => this.isRunning);
@@ -398,6 +420,7 @@ export class Gateway implements ApiBackend, PushService {
       this.options.shutdownTimeout * 1000,
     );
     this.state = 'stopped';
+    this.joinLeave.stop();
     await this.cluster?.stop().catch(() => undefined);
     this.log.info('stopped');
   }

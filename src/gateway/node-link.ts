@@ -7,10 +7,12 @@ import { answerQuery } from '../cluster/cluster-connections.js';
 import { ClusterLink } from '../cluster/cluster-link.js';
 import { type LinkMessage, linkCodec, stampLinkMessage } from '../cluster/link-message.js';
 import type { GatewayOptions } from '../config/options.js';
+import type { Connection } from '../connection/connection.js';
 import { HistoryRules, parseHistoryRule } from '../history/history-policy.js';
 import { type HistoryStore, hasHistory } from '../history/history-store.js';
 import type { Hub } from '../hub/hub.js';
 import type { LocalConnections } from '../hub/local-connections.js';
+import type { JoinLeave } from '../presence/join-leave.js';
 import type { NodeDelivery } from '../push/node-delivery.js';
 import type { Stats } from '../stats/stats.js';
 import type { ClientHandler } from './client-handler.js';
@@ -32,6 +34,8 @@ export interface NodeLinkParts {
   worker: number | null;
   /** This node's numeric counters, for its presence reports. */
   counters(): Record<string, number>;
+  /** Room presence: this node's answers to presence queries, and its join/leave events. */
+  presence: JoinLeave<Connection>;
 }
 
 /**
@@ -68,7 +72,9 @@ export async function linkNode(parts: NodeLinkParts): Promise<ClusterLink> {
       users: () => hub.userIds(),
       holdsRoom: (room) => hub.members(room) !== undefined,
       holdsUser: (user) => hub.userConnections(user) !== undefined,
-      answer: (ask) => answerQuery(parts.connections, ask),
+      answer: (ask) => (ask.op === 'presence' ? parts.presence.answer(ask) : answerQuery(parts.connections, ask)),
+      presenceChange: (change) => parts.presence.received(change),
+      nodeGone: (node) => parts.presence.nodeGone(node),
     },
     log,
     {
@@ -94,6 +100,10 @@ export async function linkNode(parts: NodeLinkParts): Promise<ClusterLink> {
     );
   }
   hub.onRoomChange = (room, open) => (open ? link.roomOpened(room) : link.roomClosed(room));
+  hub.onMembership = (conn, room, joined) => parts.presence.changed(conn, room, joined);
+  broker.onStatus((status) => {
+    if (status === 'up') parts.presence.brokerBack();
+  });
   handler.roomReady = (room) => link.roomReady(room);
   hub.onUserChange = (user, open) => (open ? link.userOpened(user) : link.userClosed(user));
   handler.userReady = (user) => link.userReady(user);

@@ -1,6 +1,10 @@
-import type { Codec } from '../broker/codec-broker.js';
 import type { HistoryPolicy } from './history-policy.js';
 import type { HistoryPage, HistoryQuery, HistoryStore, StreamPosition } from './history-store.js';
+
+/** What the history needs of the broker's codec: the bytes of a message (the CodecBroker's Codec is one). */
+interface Encoder<P> {
+  encode(message: P): Buffer;
+}
 
 /**
  * History of messages `P` over a store of bytes (Redis, JetStream, the workers' primary): encodes each
@@ -9,7 +13,7 @@ import type { HistoryPage, HistoryQuery, HistoryStore, StreamPosition } from './
 export class CodecHistory<P> implements HistoryStore<P> {
   constructor(
     private readonly inner: HistoryStore<Buffer>,
-    private readonly codec: Codec<P>,
+    private readonly codec: Encoder<P>,
   ) {}
 
   get kind(): string {

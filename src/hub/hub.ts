@@ -30,6 +30,8 @@ export class Hub {
   /** Authenticated user id → that user's connections here. */
   private readonly users = new ConnectionIndex();
   private sequence = 0;
+  /** Told of every join and leave of every connection (closes included), once membership has changed. */
+  private membership: ((conn: Connection, room: string, joined: boolean) => void) | null = null;
 
   /**
    * @param recentlyClosed where {@link remove} records how each connection ended (the connection API's
@@ -51,6 +53,14 @@ export class Hub {
   /** Told when a user gets a first connection here and loses the last (the cluster subscribes per user). */
   set onUserChange(listener: ((user: string, open: boolean) => void) | null) {
     this.users.onChange = listener;
+  }
+
+  /**
+   * Told of each connection's joins and leaves (a close leaves every room), after the change: room
+   * presence announces them (src/presence). Connections awaiting AUTH are in no room, so never told of.
+   */
+  set onMembership(listener: ((conn: Connection, room: string, joined: boolean) => void) | null) {
+    this.membership = listener;
   }
 
   /** A new connection id, unique across processes: `<nodeId>-<sequence>`. */
@@ -143,7 +153,10 @@ export class Hub {
     const rooms = this.roomsByConn.get(conn);
     if (rooms === undefined) return;
     this.roomsByConn.delete(conn);
-    for (const room of rooms) this.rooms.delete(room, conn);
+    for (const room of rooms) {
+      this.rooms.delete(room, conn);
+      this.membership?.(conn, room, false);
+    }
   }
 
   /** The online connection with this id (one awaiting AUTH is not online yet). */
@@ -184,6 +197,7 @@ export class Hub {
     if (rooms === undefined) this.roomsByConn.set(conn, (rooms = new Set()));
     rooms.add(room);
     this.rooms.add(room, conn);
+    this.membership?.(conn, room, true);
     return 'joined';
   }
 
@@ -193,6 +207,7 @@ export class Hub {
     if (rooms === undefined || !rooms.delete(room)) return false;
     if (rooms.size === 0) this.roomsByConn.delete(conn);
     this.rooms.delete(room, conn);
+    this.membership?.(conn, room, false);
     return true;
   }
 }

@@ -112,6 +112,12 @@ export class Merger {
     return 0;
   }
 
+  /** Flushes the open batch of `key`, if any, now: what comes next for its target follows it. */
+  flush(key: string): void {
+    const batch = this.batches.get(key);
+    if (batch !== undefined) this.flushBatch(key, batch, this.now());
+  }
+
   /** Flushes every open batch now. */
   flushAll(): void {
     this.cancel();

@@ -35,7 +35,9 @@ export type ClientRequest =
   /** A call for the backend's RPC hook, answered by a REPLY (or an ERROR) with the same id. */
   | { type: 'RPC'; id: RequestId; method: string; data: unknown }
   /** An item for a room's members, when the token or the publish hook allows it. */
-  | { type: 'PUBLISH'; id: RequestId | undefined; room: string; data: unknown };
+  | { type: 'PUBLISH'; id: RequestId | undefined; room: string; data: unknown }
+  /** Who is in a room the connection is a member of: answered by a REPLY whose result is the room's presence. */
+  | { type: 'PRESENCE'; id: RequestId; room: string };
 
 /**
  * What the ACK of a JOIN of a room with history says of its stream: the offset the client stands at
@@ -57,6 +59,23 @@ export interface ConnectedInfo {
   /** The connect hook's data for the client, as JSON text; undefined when it gave none. */
   data: string | undefined;
 }
+
+/** A connection in a room's presence: its id, its user (null: anonymous) and the node that holds it. */
+export interface PresenceEntry {
+  conn: string;
+  user: string | null;
+  node: string;
+}
+
+/**
+ * What a PRESENCE_EVENT frame tells a member of a room with join/leave events: a connection joined or
+ * left; `state`, the room's presence as of this member's own join (instead of its own join event);
+ * `overflow`, the room holds more than `presenceMax` connections, so events stop (see src/presence).
+ */
+export type PresenceEventBody =
+  | ({ room: string; event: 'join' | 'leave' } & PresenceEntry)
+  | { room: string; event: 'state'; connections: readonly PresenceEntry[]; partial: boolean }
+  | { room: string; event: 'overflow'; count: number };
 
 /** A frame that could not be decoded: what to answer with. */
 export interface DecodeFailure {
@@ -113,4 +132,6 @@ export interface ClientProtocol {
   pong(id: RequestId | undefined): PreparedFrame;
   /** A warning the server volunteers (e.g. a token about to expire); `extra` values are sent as they are. */
   warning(code: string, message: string, extra?: Record<string, number | string>): PreparedFrame;
+  /** A change in the presence of a room the recipient is a member of. */
+  presenceEvent(event: PresenceEventBody): PreparedFrame;
 }

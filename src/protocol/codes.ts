@@ -95,6 +95,7 @@ export const errorRegistry = {
         noToken: () => 'AUTH needs data.token, a non-empty string',
         rpcNoId: () => 'RPC needs an id (a number or a string), to match its REPLY',
         rpcMethod: () => 'RPC needs data.method, a string of 1 to 128 characters',
+        presenceNoId: () => 'PRESENCE needs an id (a number or a string), to match its REPLY',
         publishRefused: (reason: string) => `the publish cannot be accepted: ${reason}`,
         badPosition: () => 'JOIN recovers with data.offset (an integer ≥ 0) and data.epoch (the string the stream gave) together',
       },
@@ -218,7 +219,7 @@ export const errorRegistry = {
     },
   },
   FORBIDDEN: {
-    doc: "A JOIN of a room the token's `rooms` claim does not allow, or of `pushgate:stats` without the API key (or at all when no key is set and `publicStats` is off); an AUTH with a token of another user; a handshake, JOIN or PUBLISH the backend's hook refused (its reason is the message); a PUBLISH to a room neither the token's `publish` claim nor a publish hook allows. Do not retry as is.",
+    doc: "A JOIN of a room the token's `rooms` claim does not allow, or of `pushgate:stats` without the API key (or at all when no key is set and `publicStats` is off); an AUTH with a token of another user; a handshake, JOIN or PUBLISH the backend's hook refused (its reason is the message); a PUBLISH to a room neither the token's `publish` claim nor a publish hook allows; a PRESENCE of a room the connection is not a member of. Do not retry as is.",
     status: 403,
     messages: {
       frame: {
@@ -227,6 +228,7 @@ export const errorRegistry = {
         statsClosed: (room: string) => `${room} is closed: start the gateway with --public-stats, or set --api-key and send the key as data.key`,
         otherUser: () => 'a new token must be for the same user (sub)',
         byBackend: reason,
+        notMember: (room: string) => `PRESENCE of room ${JSON.stringify(room)}: only its members may ask (JOIN it first)`,
         publishNotAllowed: (room: string) =>
           `publishing to room ${JSON.stringify(room)} is not allowed (no publish claim in the token allows it, and no publish hook is set)`,
       },
@@ -234,7 +236,7 @@ export const errorRegistry = {
     },
   },
   UNAVAILABLE: {
-    doc: 'A backend hook is down, answered 5xx, or its circuit breaker is open (it failed too often in a row); or a PUBLISH could not be accepted (the gateway is overloaded or stopping); or a JOIN of a room with history could not read it (the broker is down: not joined). The connection is kept. Retry with backoff; a refused handshake (HTTP 503) carries `Retry-After`.',
+    doc: 'A backend hook is down, answered 5xx, or its circuit breaker is open (it failed too often in a row); or a PUBLISH could not be accepted (the gateway is overloaded or stopping); or a JOIN of a room with history could not read it (the broker is down: not joined); or a PRESENCE could not ask the other nodes (the broker is down). The connection is kept. Retry with backoff; a refused handshake (HTTP 503) carries `Retry-After`.',
     status: 503,
     headers: { 'Retry-After': '1' },
     messages: {
@@ -242,6 +244,7 @@ export const errorRegistry = {
         hookFailed: (hook: string, detail: string) => `the ${hook} hook is unavailable: ${detail}`,
         notAccepted: (reason: string) => `the publish was not accepted: ${reason}`,
         historyUnavailable: (room: string) => `the history of room ${JSON.stringify(room)} cannot be read now (the broker is unavailable): not joined; retry`,
+        presenceUnavailable: () => 'the presence of the room cannot be gathered now (the broker is unavailable, or the request failed); retry',
       },
       handshake: { hookFailed: (hook: string, detail: string) => `the ${hook} hook is unavailable: ${detail}; retry later` },
     },

@@ -1,4 +1,4 @@
-import type { ConnectedInfo, JoinStream, RequestId, StreamStamp } from './client-protocol.js';
+import type { ConnectedInfo, JoinStream, PresenceEventBody, RequestId, StreamStamp } from './client-protocol.js';
 import type { ErrorCodeName } from './codes.js';
 
 // go-push's server messages as JSON text; src/protocol/go-push.ts frames them.
@@ -53,4 +53,9 @@ export function encodeWarning(code: string, message: string, extra: Record<strin
     .map(([key, value]) => `,${JSON.stringify(key)}:${JSON.stringify(value)}`)
     .join('');
   return `{"type":"WARNING","data":{"code":${JSON.stringify(code)},"message":${JSON.stringify(message)}${more}}}`;
+}
+
+/** A PRESENCE_EVENT frame: `{"type":"PRESENCE_EVENT","data":{"room","event",…}}`. */
+export function encodePresenceEvent(event: PresenceEventBody): string {
+  return `{"type":"PRESENCE_EVENT","data":${JSON.stringify(event)}}`;
 }

@@ -1,7 +1,7 @@
-import type { ClientProtocol, ConnectedInfo, DecodedFrame, JoinStream, PreparedFrame, RequestId, StreamStamp } from './client-protocol.js';
+import type { ClientProtocol, ConnectedInfo, DecodedFrame, JoinStream, PreparedFrame, PresenceEventBody, RequestId, StreamStamp } from './client-protocol.js';
 import type { ErrorCodeName } from './codes.js';
 import { CloseCode } from './codes.js';
-import { encodeAck, encodeConnected, encodeError, encodePong, encodePush, encodeReply, encodeWarning } from './encode.js';
+import { encodeAck, encodeConnected, encodeError, encodePong, encodePresenceEvent, encodePush, encodeReply, encodeWarning } from './encode.js';
 import { decodeClientMessage } from './messages.js';
 import { prepareFrame } from './prepared-frame.js';
 
@@ -43,5 +43,8 @@ export const goPushProtocol: ClientProtocol = Object.freeze({
   },
   warning(code: string, message: string, extra?: Record<string, number | string>): PreparedFrame {
     return prepareFrame(encodeWarning(code, message, extra));
+  },
+  presenceEvent(event: PresenceEventBody): PreparedFrame {
+    return prepareFrame(encodePresenceEvent(event));
   },
 });

@@ -82,6 +82,14 @@ export function decodeClientMessage(text: string): ClientRequest | DecodeFailure
       if (typeof token !== 'string' || token === '') return failure(id, frameError.BAD_REQUEST.noToken());
       return { type, id, token };
     }
+    case 'PRESENCE': {
+      // Its answer is a REPLY, matched to the request by its id.
+      if (id === undefined) return failure(undefined, frameError.BAD_REQUEST.presenceNoId());
+      const { room } = (data ?? {}) as { room?: unknown };
+      const problem = roomNameProblem(room);
+      if (problem !== null) return failure(id, frameError.INVALID_ROOM.problem(problem));
+      return { type, id, room: room as string };
+    }
     default:
       return failure(id, frameError.UNKNOWN_TYPE.unknown(type));
   }

@@ -36,6 +36,8 @@ const counters: ReadonlyArray<[keyof Stats, string, string]> = [
   ['historyReadsFailed', 'pushgate_history_reads_failed_total', 'JOINs of a room with history refused because its history could not be read'],
   ['disconnectsNotified', 'pushgate_disconnects_notified_total', 'Closed connections the disconnect hook took'],
   ['disconnectsDropped', 'pushgate_disconnects_dropped_total', 'Closed connections never notified to the disconnect hook (queue full, or every try failed)'],
+  ['presenceQueries', 'pushgate_presence_queries_total', 'Room presence answered (GET /presence, GET /presence/stats, PRESENCE frames)'],
+  ['presenceEvents', 'pushgate_presence_events_total', 'PRESENCE_EVENT frames queued for clients (per recipient)'],
 ];
 
 const gauges: ReadonlyArray<[NumericKey, string, string]> = [

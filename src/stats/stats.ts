@@ -76,6 +76,10 @@ export class Stats {
   disconnectsNotified = 0;
   /** Closed connections never notified: the disconnect queue was full, or their batch failed every try. */
   disconnectsDropped = 0;
+  /** Room presence asked of this node: `GET /presence`, `GET /presence/stats` and PRESENCE frames it answered. */
+  presenceQueries = 0;
+  /** PRESENCE_EVENT frames queued for this node's clients (one per recipient: joins, leaves, states, overflows). */
+  presenceEvents = 0;
 }
 
 /** A point-in-time view of one gateway process (`GET /stats` combines those of its instance: see {@link STAT_KINDS}). */
@@ -165,6 +169,8 @@ export const STAT_KINDS = {
   historyReadsFailed: 'additive',
   disconnectsNotified: 'additive',
   disconnectsDropped: 'additive',
+  presenceQueries: 'additive',
+  presenceEvents: 'additive',
   onlineConnections: 'additive',
   pendingAuthConnections: 'additive',
   dispatchPending: 'additive',
