@@ -1,4 +1,6 @@
 import { type NatsConnection, connect as natsConnect, errors as natsErrors, type Subscription } from '@nats-io/transport-node';
+import type { HistoryStore, WithHistory } from '../history/history-store.js';
+import { JetStreamHistory, type JetStreamHistoryOptions } from '../history/jetstream-history.js';
 import { BrokerBase, BrokerUnavailableError, type MessageHandler } from './broker.js';
 import { answerWithin, DEFAULT_LIVENESS, LivenessProbe, type LivenessTiming } from './liveness.js';
 
@@ -9,7 +11,12 @@ export interface NatsBrokerOptions {
   log?: (msg: string, err?: Error) => void;
   /** How long a publish confirmation or a liveness PING may wait for its PONG, and how often the connection is PINGed. */
   liveness?: LivenessTiming;
+  /** Where room history lives on JetStream, once {@link NatsBroker.history} is called (see jetstream-history.ts). */
+  history?: JetStreamHistoryOptions;
 }
+
+/** Room channels (src/cluster/channels.ts): those of rooms with history are fed from the JetStream stream. */
+const ROOM_CHANNEL_PREFIX = 'pushgate.room.';
 
 /** Wait between (re)connection attempts, plus up to RECONNECT_JITTER_MS at random. */
 const RECONNECT_WAIT_MS = 250;
@@ -69,7 +76,7 @@ function asError(value: unknown): Error {
  * subscribers when the server resumes (it already had the message): the cluster layer drops such late
  * messages on arrival (see ClusterLink).
  */
-export class NatsBroker extends BrokerBase {
+export class NatsBroker extends BrokerBase implements WithHistory {
   readonly kind = 'nats';
   private readonly url: string;
   private readonly connectTimeoutMs: number;
@@ -91,6 +98,8 @@ export class NatsBroker extends BrokerBase {
   private readonly probe: LivenessProbe;
   /** Fails the probe's PING when its connection closes: nats.js leaves a closed connection's PINGs pending, which would stop the probing. */
   private probeWaiter: ((error: Error) => void) | null = null;
+  private readonly historyOptions: JetStreamHistoryOptions;
+  private historyStore: JetStreamHistory | null = null;
 
   constructor(url: string, options: NatsBrokerOptions = {}) {
     super();
@@ -98,6 +107,7 @@ export class NatsBroker extends BrokerBase {
     this.connectTimeoutMs = options.connectTimeoutMs ?? 5000;
     this.log = options.log ?? (() => {});
     this.liveness = options.liveness ?? DEFAULT_LIVENESS;
+    this.historyOptions = options.history ?? {};
     this.probe = new LivenessProbe(
       this.liveness,
       () => this.pingCurrent(),
@@ -107,6 +117,35 @@ export class NatsBroker extends BrokerBase {
 
   get subscriptionCount(): number {
     return this.entries.size;
+  }
+
+  /**
+   * Room history on JetStream (the server must run with `-js`), made on first call. From then on, a room
+   * channel subscribed here also gets the pushes appended to that room's stream, from one consumer that
+   * follows the whole stream (see jetstream-history.ts); channels of rooms without history are untouched.
+   */
+  history(): HistoryStore {
+    if (this.historyStore === null) {
+      const store = new JetStreamHistory(
+        {
+          connection: () => this.nc,
+          up: () => this.status === 'up',
+          timeoutMs: this.liveness.timeoutMs,
+          noAnswer: (error) => this.lost(error),
+          deliver: (channel, payload) => this.deliverHistory(channel, payload),
+          log: this.log,
+        },
+        this.historyOptions,
+      );
+      this.historyStore = store;
+      for (const channel of this.entries.keys()) {
+        if (channel.startsWith(ROOM_CHANNEL_PREFIX)) {
+          void store.follow();
+          break;
+        }
+      }
+    }
+    return this.historyStore;
   }
 
   connect(): Promise<void> {
@@ -147,6 +186,11 @@ export class NatsBroker extends BrokerBase {
     // down, nats.js sends the SUB on reconnection, before the status is `up` again.
     const nc = this.nc;
     if (this.status === 'up' && nc !== null) await this.confirmWithin(nc, `subscribe to ${channel}`).catch(() => {});
+    // Likewise for the room's history stream: once its consumer is in place (it keeps trying when down).
+    const store = this.historyStore;
+    if (store !== null && channel.startsWith(ROOM_CHANNEL_PREFIX) && this.status === 'up') {
+      await answerWithin(store.follow(), this.liveness.timeoutMs, `following the history stream for ${channel}`).catch(() => {});
+    }
   }
 
   async unsubscribe(channel: string): Promise<void> {
@@ -309,6 +353,7 @@ export class NatsBroker extends BrokerBase {
 
   private lost(err: Error): void {
     this.epoch++;
+    this.historyStore?.forget();
     if (this.status === 'closed' || this.status === 'down') return;
     if (!this.outageLogged) {
       this.outageLogged = true;
@@ -481,6 +526,17 @@ export class NatsBroker extends BrokerBase {
     });
   }
 
+  /** A push of a room with history, from the stream: to the channel's handler, as a core-NATS message would go. */
+  private deliverHistory(channel: string, payload: Buffer): void {
+    const entry = this.entries.get(channel);
+    if (entry === undefined) return;
+    try {
+      entry.handler(payload, channel);
+    } catch (handlerError) {
+      this.log(`a handler for nats channel ${channel} threw`, asError(handlerError));
+    }
+  }
+
   // --- closing ---
 
   private async shutdown(): Promise<void> {
@@ -488,6 +544,7 @@ export class NatsBroker extends BrokerBase {
     this.setStatus('closed');
     this.probe.stop();
     for (const cancel of [...this.cancels]) cancel();
+    await this.historyStore?.close().catch(() => {});
     const nc = this.nc;
     this.nc = null;
     this.entries.clear();

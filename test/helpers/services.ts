@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -118,6 +118,28 @@ export async function startRedis(extraArgs: string[] = []): Promise<Service> {
 /** Starts `nats-server` on a free loopback port. */
 export async function startNats(): Promise<Service> {
   return startService('nats-server', (port) => ['-a', '127.0.0.1', '-p', String(port)], 'nats', await freePort());
+}
+
+/** A nats-server with JetStream, keeping its streams in `storeDir`. */
+export interface JetStreamService extends Service {
+  storeDir: string;
+  /** Empties the store directory (while stopped), as a lost disk would: the next start has no streams. */
+  wipe(): void;
+}
+
+/** Starts `nats-server -js` on a free loopback port, with its own store directory (file streams survive restart()). */
+export async function startNatsJetStream(): Promise<JetStreamService> {
+  const storeDir = mkdtempSync(join(tmpdir(), 'pushgate-nats-js-'));
+  const service = await startService('nats-server', (port) => ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], 'nats', await freePort());
+  // Not on stop(): a test stops and restarts the server on its store. The test process's end is the store's.
+  process.once('exit', () => rmSync(storeDir, { recursive: true, force: true }));
+  return Object.assign(service, {
+    storeDir,
+    wipe: () => {
+      rmSync(storeDir, { recursive: true, force: true });
+      mkdirSync(storeDir);
+    },
+  });
 }
 
 /**
