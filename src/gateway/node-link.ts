@@ -100,7 +100,10 @@ export async function linkNode(parts: NodeLinkParts): Promise<ClusterLink> {
     );
   }
   hub.onRoomChange = (room, open) => (open ? link.roomOpened(room) : link.roomClosed(room));
-  hub.onMembership = (conn, room, joined) => parts.presence.changed(conn, room, joined);
+  hub.onMembership = (conn, room, joined) => {
+    parts.presence.changed(conn, room, joined);
+    if (!joined) delivery.left(conn, room);
+  };
   broker.onStatus((status) => {
     if (status === 'up') parts.presence.brokerBack();
   });

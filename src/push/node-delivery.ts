@@ -155,6 +155,15 @@ export class NodeDelivery {
     if (held.size === 0) this.holds.delete(room);
   }
 
+  /**
+   * `conn` left `room` (or closed): its hold or fence there goes, rather than wait for the room's next
+   * batch, which a quiet room may never get.
+   */
+  left(conn: Connection, room: string): void {
+    const held = this.holds.get(room);
+    if (held?.has(conn) === true) this.unhold(held, conn, room);
+  }
+
   /** Queues a frame for one connection, behind whatever it was queued before (a replay, an ACK that must follow it). */
   sendTo(conn: Connection, deliverable: Deliverable): void {
     this.dispatcher.enqueue(deliverable, [conn]);

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { NodeDelivery } from '../../src/push/node-delivery.js';
 import { TestClient } from '../helpers/client.js';
 import { type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { type Child, CLI, startNode, WORKERS_ON_LOOPBACK } from '../helpers/process.js';
+import { waitFor } from '../helpers/wait.js';
 import { type Deployment, pushRoom, recoversAfterAbsence, refusesWhatIsGone } from './recovery-scenario.js';
 
 const HISTORY = ['chat:*=2000/300s', 'small:*=10/300s'];
@@ -35,6 +37,21 @@ describe('recovery after reconnect: a gateway alone (in-memory store)', () => {
     const ack = await client.request('JOIN', { room: 'chat:none', offset, epoch });
     assert.deepEqual(ack.data.stream, { offset, epoch, recovered: true, replayed: 0 });
     client.terminate();
+  });
+
+  it('a recovered client of a quiet room that leaves, or closes, is not kept fenced waiting for a push', async () => {
+    const { offset, epoch } = await pushRoom(node.apiUrl, 'chat:quiet', ['a', 'b']);
+    const delivery = (node.gateway as unknown as { delivery: NodeDelivery }).delivery;
+    const leaving = await node.connect();
+    const closing = await node.connect();
+    for (const client of [leaving, closing])
+      assert.equal((await client.request('JOIN', { room: 'chat:quiet', offset: offset - 1, epoch })).data.stream.recovered, true);
+    assert.equal(delivery.heldCount, 2, 'both fenced until a push past their replay comes');
+    assert.equal((await leaving.request('LEAVE', { room: 'chat:quiet' })).type, 'ACK');
+    assert.equal(delivery.heldCount, 1);
+    closing.terminate();
+    await waitFor(() => delivery.heldCount === 0, 5000, 'the closed connection unfenced');
+    leaving.terminate();
   });
 
   it('refuses a JOIN with half a position, and a room without history ignores none of the rules', async () => {
