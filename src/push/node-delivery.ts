@@ -14,8 +14,8 @@ const ALL: PushTarget = { kind: 'all' };
 export type HoldToken = object;
 
 interface Hold {
-  /** The batches flushed while held (null once released). */
-  kept: PushBatch[] | null;
+  /** The batches flushed while held, and the room's other frames (presence events) in their place among them (null once released). */
+  kept: Deliverable[] | null;
   /** Once released: the offset the client has up to (its replay's last), items up to which are cut. */
   after: StreamStamp | null;
 }
@@ -134,7 +134,11 @@ export class NodeDelivery {
       this.unhold(held, conn, room);
       return;
     }
-    for (const batch of kept) this.pass(held, conn, room, hold, batch);
+    for (const frame of kept) {
+      if (!(frame instanceof PushBatch)) this.sendTo(conn, frame);
+      else if (held.get(conn) === hold) this.pass(held, conn, room, hold, frame);
+      else this.sendTo(conn, frame);
+    }
   }
 
   // A batch for a released (fenced) connection: what it has not had yet is queued for it; the fence
@@ -176,7 +180,19 @@ export class NodeDelivery {
    */
   roomFrame(room: string, deliverable: Deliverable, recipients: Iterable<Connection>): void {
     this.merger.flush(`r:${room}`);
-    this.dispatcher.enqueue(deliverable, recipients);
+    const held = this.holds.get(room);
+    if (held === undefined) {
+      this.dispatcher.enqueue(deliverable, recipients);
+      return;
+    }
+    // A connection held for its replay gets the frame after the replay, in its place among the batches kept.
+    const now: Connection[] = [];
+    for (const conn of recipients) {
+      const kept = held.get(conn)?.kept;
+      if (kept !== undefined && kept !== null) kept.push(deliverable);
+      else now.push(conn);
+    }
+    this.dispatcher.enqueue(deliverable, now);
   }
 
   /** Connections held out of some room's frames now (see {@link hold}). */
