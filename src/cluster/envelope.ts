@@ -24,7 +24,8 @@ export interface PushPosition {
  */
 export type PushEnvelope = (
   | { kind: 'all'; items: readonly string[] }
-  | { kind: 'room'; room: string; items: readonly string[]; position?: PushPosition }
+  /** `except`: a connection of the room that must not get these items (the sender of a client event; Pusher's `socket_id`). */
+  | { kind: 'room'; room: string; items: readonly string[]; position?: PushPosition; except?: string }
   | { kind: 'conn'; conn: string; items: readonly string[] }
   | { kind: 'user'; user: string; items: readonly string[] }
 ) & { origin?: PushOrigin };
@@ -36,7 +37,7 @@ export type PushEnvelope = (
 export function encodePushEnvelope(push: PushEnvelope, expiresAt?: number): Buffer {
   const target =
     push.kind === 'room'
-      ? `,"room":${JSON.stringify(push.room)}`
+      ? `,"room":${JSON.stringify(push.room)}${push.except === undefined ? '' : `,"except":${JSON.stringify(push.except)}`}`
       : push.kind === 'conn'
         ? `,"conn":${JSON.stringify(push.conn)}`
         : push.kind === 'user'
@@ -59,7 +60,18 @@ export interface ReceivedPush {
  */
 export function decodePushEnvelope(payload: Buffer): ReceivedPush | null {
   const text = payload.toString('utf8');
-  let value: { v?: unknown; kind?: unknown; room?: unknown; conn?: unknown; user?: unknown; origin?: unknown; seq?: unknown; exp?: unknown; items?: unknown };
+  let value: {
+    v?: unknown;
+    kind?: unknown;
+    room?: unknown;
+    except?: unknown;
+    conn?: unknown;
+    user?: unknown;
+    origin?: unknown;
+    seq?: unknown;
+    exp?: unknown;
+    items?: unknown;
+  };
   try {
     value = JSON.parse(text);
   } catch {
@@ -85,6 +97,7 @@ export function decodePushEnvelope(payload: Buffer): ReceivedPush | null {
             ? { kind: 'user', user: value.user, items }
             : null;
   if (push === null) return null;
+  if (push.kind === 'room' && typeof value.except === 'string') push.except = value.except;
   if (typeof value.origin === 'string' && Number.isSafeInteger(value.seq)) push.origin = { node: value.origin, seq: value.seq as number };
   return { push, expiresAt };
 }

@@ -23,6 +23,8 @@ interface Batch {
   /** For a room with history: its first item's offset (the others follow it, contiguous) and the epoch. */
   first: number;
   epoch: string | undefined;
+  /** A connection none of its items may reach (see PushBatch.except). */
+  except: string | undefined;
 }
 
 /**
@@ -72,20 +74,24 @@ export class Merger {
    * Adds serialised JSON items for `target`; `key` names the target (one batch per key). `position`:
    * the offset of the first item in its room's stream, and the epoch; a batch holds contiguous offsets
    * of one epoch only (a frame's items are then numbered by its last offset), so items that do not
-   * follow the open batch's close it first.
+   * follow the open batch's close it first. `except`: a connection none of these items may reach; a
+   * batch holds items of one `except` only.
    */
-  add(key: string, target: PushTarget, items: readonly string[], position?: { first: number; epoch: string }): void {
+  add(key: string, target: PushTarget, items: readonly string[], position?: { first: number; epoch: string }, except?: string): void {
     let batch = this.batches.get(key);
     let opened = -1;
     let offset = position?.first ?? 0;
-    if (batch !== undefined && position !== undefined && (batch.epoch !== position.epoch || batch.first + batch.items.length !== offset)) {
+    if (
+      batch !== undefined &&
+      (batch.except !== except || (position !== undefined && (batch.epoch !== position.epoch || batch.first + batch.items.length !== offset)))
+    ) {
       this.flushBatch(key, batch, this.now());
       batch = undefined;
     }
     for (const item of items) {
       if (batch === undefined) {
         opened = this.now();
-        batch = { target, items: [], openedAt: opened, first: offset, epoch: position?.epoch };
+        batch = { target, items: [], openedAt: opened, first: offset, epoch: position?.epoch, except };
         this.batches.set(key, batch);
       }
       if (position !== undefined) offset += 1;
@@ -180,7 +186,7 @@ export class Merger {
     this.pendingItems -= batch.items.length;
     const room = batch.target.kind === 'room' ? batch.target.room : undefined;
     const stamp: StreamStamp | undefined = batch.epoch === undefined ? undefined : { offset: batch.first + batch.items.length - 1, epoch: batch.epoch };
-    const flushed = new PushBatch(batch.items, room, stamp);
+    const flushed = new PushBatch(batch.items, room, stamp, batch.except);
     this.onFlush(flushed, batch.target);
     this.flushed.set(key, { batch: flushed, at: now });
   }

@@ -22,11 +22,13 @@ export class PushBatch implements Deliverable {
    * @param items the batch's JSON texts, in push order.
    * @param room the room named in the PUSH (undefined for pushes to all, a connection or a user).
    * @param stamp for a room with history: its last item's offset and the epoch.
+   * @param except the id of a connection of the room that must not get it (the sender of a client event).
    */
   constructor(
     readonly items: readonly string[],
     readonly room: string | undefined,
     readonly stamp?: StreamStamp,
+    readonly except?: string,
   ) {}
 
   frameFor(protocol: ClientProtocol): PreparedFrame {

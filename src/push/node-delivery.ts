@@ -70,7 +70,7 @@ export class NodeDelivery {
       (batch, target) => {
         stats.batchesFlushed += 1;
         const held = target.kind === 'room' ? this.holds.get(target.room) : undefined;
-        this.dispatcher.enqueue(batch, held === undefined ? this.recipientsOf(target) : this.unheld(batch, target, held));
+        this.dispatcher.enqueue(batch, held === undefined ? this.recipientsOf(target, batch.except) : this.unheld(batch, target, held));
       },
       this.window,
     );
@@ -85,7 +85,7 @@ export class NodeDelivery {
       case 'room':
         // A node receives only rooms it has members in; the last one may have just left.
         if (this.hub.members(envelope.room) !== undefined) {
-          this.merger.add(`r:${envelope.room}`, { kind: 'room', room: envelope.room }, envelope.items, envelope.position);
+          this.merger.add(`r:${envelope.room}`, { kind: 'room', room: envelope.room }, envelope.items, envelope.position, envelope.except);
         }
         return;
       case 'conn': {
@@ -207,7 +207,7 @@ export class NodeDelivery {
   private unheld(batch: PushBatch, target: PushTarget, held: Map<Connection, Hold>): Connection[] {
     const room = (target as { room: string }).room;
     const recipients: Connection[] = [];
-    for (const conn of this.recipientsOf(target)) {
+    for (const conn of this.recipientsOf(target, batch.except)) {
       const hold = held.get(conn);
       if (hold === undefined) recipients.push(conn);
       else if (hold.kept !== null) hold.kept.push(batch);
@@ -275,12 +275,15 @@ export class NodeDelivery {
     this.dispatcher.drain();
   }
 
-  private recipientsOf(target: PushTarget): Iterable<Connection> {
+  // `except`: a batch's connection left out (its pushes' sender); only such batches pay for a copy.
+  private recipientsOf(target: PushTarget, except?: string): Iterable<Connection> {
     switch (target.kind) {
       case 'all':
         return this.hub.all();
-      case 'room':
-        return this.hub.members(target.room) ?? [];
+      case 'room': {
+        const members = this.hub.members(target.room) ?? [];
+        return except === undefined ? members : [...members].filter((conn) => conn.id !== except);
+      }
       case 'conn':
         // A connection that closed after its push was accepted still counts it, as dropped.
         return [target.conn];

@@ -87,4 +87,9 @@ describe('push envelopes', () => {
     assert.deepEqual(decodePushEnvelope(encodePushEnvelope(push)), { push, expiresAt: null });
     assert.equal(decodePushEnvelope(Buffer.from('{"v":1,"kind":"all","exp":"soon","items":[1]}')), null, 'a deadline that is not a number is malformed');
   });
+
+  it('carry the connection a room push leaves out', () => {
+    const push: PushEnvelope = { kind: 'room', room: 'r', items: ['1'], except: '12.34' };
+    assert.deepEqual(decodePushEnvelope(encodePushEnvelope(push)), { push, expiresAt: null });
+  });
 });

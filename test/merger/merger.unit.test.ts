@@ -64,6 +64,17 @@ describe('Merger', () => {
     assert.equal(m.pendingItems, 0);
   });
 
+  it('closes a batch when the connection its items leave out changes, and says which one each frame leaves out', async () => {
+    const excepts: Array<string | undefined> = [];
+    const m = new Merger(100, 0, (batch) => excepts.push(batch.except));
+    m.add('r:a', room('a'), ['1']);
+    m.add('r:a', room('a'), ['2'], undefined, 'n-1');
+    m.add('r:a', room('a'), ['3'], undefined, 'n-1');
+    m.add('r:a', room('a'), ['4']);
+    await turn();
+    assert.deepEqual(excepts, [undefined, 'n-1', undefined], 'three frames, in push order: 1 | 2, 3 without n-1 | 4');
+  });
+
   it('keeps keys apart: one frame per target, a push to all without a room', async () => {
     const { merger: m, flushed } = merger();
     m.add('*', { kind: 'all' }, ['"x"']);

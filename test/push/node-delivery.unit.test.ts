@@ -24,6 +24,35 @@ function node() {
   return { hub, delivery, conn, frames };
 }
 
+describe('NodeDelivery: a room push that leaves one connection out', () => {
+  it('reaches every member but that one', async () => {
+    const { hub, delivery, conn, frames } = node();
+    const transport = new FakeTransport();
+    const other = new Connection(
+      transport,
+      hub.nextId(),
+      goPushProtocol,
+      { maxQueueBytes: 1 << 20, maxInboundMessages: 8, maxClientRate: 0 },
+      {
+        onMessage() {},
+        onClose: (c) => hub.remove(c),
+      },
+    );
+    hub.add(other);
+    hub.join(other, 'chat:1');
+    delivery.receive({ kind: 'room', room: 'chat:1', items: ['"mine"'], except: conn.id });
+    delivery.receive({ kind: 'room', room: 'chat:1', items: ['"all"'] });
+    await waitFor(() => transport.writes.flat().length >= 2 && frames().length >= 1, 2000, 'both delivered');
+    const others = transport.writes.flat().map((bytes) => JSON.parse(framePayload(bytes)).data.items);
+    assert.deepEqual(others, [['mine'], ['all']]);
+    assert.deepEqual(
+      frames().map((f) => f.data.items),
+      [['all']],
+      'the sender does not get its own',
+    );
+  });
+});
+
 describe('NodeDelivery: holds and fences of a recovering connection', () => {
   it('sends the replay, then what was pushed while held, with presence events in their place among the pushes', async () => {
     const { delivery, conn, frames } = node();
