@@ -69,13 +69,17 @@ export class Heartbeat {
 
   private sweepSet(connections: Iterable<Connection>, now: number, counts: SweepCounts): void {
     const deadline = now - this.intervalMs;
+    const halfway = now - this.intervalMs / 2;
     for (const conn of connections) {
+      const keepAlive = conn.protocol.keepAlive;
       if (conn.lastSeen < deadline) {
         counts.silent += 1;
         // close() runs the hub's removal synchronously; Map and Set iteration tolerate that deletion.
-        conn.close(CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
+        conn.close(keepAlive?.closeCode ?? CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
         continue;
       }
+      // Clients of such a protocol ping only while they receive nothing: the server asks them instead.
+      if (keepAlive !== undefined && conn.lastSeen < halfway) conn.probe();
       const state = conn.auth;
       if (state === null) continue;
       const auth = (counts.auth ??= { unauthenticated: 0, expired: 0, warned: 0 });

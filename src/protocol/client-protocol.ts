@@ -106,6 +106,13 @@ export type DecodedFrame = ClientRequest | DecodeFailure | FrameRefusal;
 export interface ClientProtocol {
   /** A short name, for logs and stats. */
   readonly name: string;
+  /**
+   * Set for a protocol whose clients send no heartbeat of their own while they receive (Pusher's ping
+   * only after `activity_timeout` of silence from the server): the heartbeat sweep sends a WebSocket
+   * ping to those silent for half the interval (every client answers it with a pong), and closes with
+   * `closeCode` those silent for the whole.
+   */
+  readonly keepAlive?: { closeCode: number };
   /** Decodes one client message (text: a string, binary: a Buffer). Never throws. */
   decode(message: string | Buffer): DecodedFrame;
   /**

@@ -21,6 +21,8 @@ export interface WsListenerOptions {
   port: number;
   /** URL paths that accept WebSocket handshakes, e.g. `['/connect', '/ws']`. */
   paths: readonly string[];
+  /** Path prefixes that accept them too, with anything after (e.g. `/app/` for Pusher's `/app/<key>`). */
+  pathPrefixes?: readonly string[];
   originPolicy: OriginPolicy;
   /** Largest message a client may send; larger ones are closed with 1009 by `ws`. */
   maxMessageSize: number;
@@ -159,8 +161,9 @@ export class WsListener {
   private immediateRefusal(req: IncomingMessage): Refusal | null {
     if (!this.accepting) return shuttingDown;
     const path = (req.url ?? '/').split('?', 1)[0];
-    if (!this.options.paths.includes(path)) {
-      return handshakeRefusal.NOT_FOUND.endpoint(path, this.options.paths);
+    const prefixes = this.options.pathPrefixes ?? [];
+    if (!this.options.paths.includes(path) && !prefixes.some((prefix) => path.length > prefix.length && path.startsWith(prefix))) {
+      return handshakeRefusal.NOT_FOUND.endpoint(path, [...this.options.paths, ...prefixes.map((prefix) => `${prefix}…`)]);
     }
     const origin = handshakeOrigin(req);
     if (!this.options.originPolicy.allows(origin || undefined, { address: req.socket.localAddress, port: req.socket.localPort })) {

@@ -4,7 +4,7 @@ import { grantedAuth, pendingAuth } from '../../src/auth/jwt.js';
 import type { Connection } from '../../src/connection/connection.js';
 import { type AuthSweepCounts, Heartbeat } from '../../src/hub/heartbeat.js';
 import type { Hub } from '../../src/hub/hub.js';
-import type { PreparedFrame } from '../../src/protocol/client-protocol.js';
+import type { ClientProtocol, PreparedFrame } from '../../src/protocol/client-protocol.js';
 import { goPushProtocol } from '../../src/protocol/go-push.js';
 
 /** A stand-in connection recording how it was closed and what it was sent. */
@@ -63,6 +63,23 @@ describe('Heartbeat', () => {
     assert.deepEqual(reported, [2]);
     assert.equal(heartbeat.sweep(now), 0);
     assert.deepEqual(reported, [2], 'a sweep that closes nothing reports nothing');
+  });
+
+  it('pings the clients of a keep-alive protocol silent for half the interval, and closes them with its own code after the whole', () => {
+    const now = 1_000_000;
+    const keepAlive: ClientProtocol = { ...goPushProtocol, keepAlive: { closeCode: 4201 } };
+    const probed: string[] = [];
+    const make = (name: string, lastSeen: number, protocol = keepAlive) =>
+      Object.assign(fakeConn(lastSeen), { protocol, probe: () => probed.push(name) }) as FakeConn & Connection;
+    const quiet = make('quiet', now - INTERVAL / 2 - 1);
+    const talking = make('talking', now - INTERVAL / 2 + 1);
+    const gone = make('gone', now - INTERVAL - 1);
+    const goPush = make('go-push', now - INTERVAL / 2 - 1, goPushProtocol);
+    new Heartbeat(fakeHub([quiet, talking, gone, goPush]), INTERVAL, () => {}).sweep(now);
+    assert.deepEqual(probed, ['quiet'], 'only the silent client of the keep-alive protocol is pinged');
+    assert.deepEqual(gone.closed, { code: 4201, reason: 'heartbeat timeout' });
+    assert.equal(quiet.closed, null);
+    assert.equal(goPush.closed, null);
   });
 
   it("a silent client goes between 1 and 1.25 intervals after its last frame, whatever the sweeps' phase", () => {
