@@ -99,6 +99,17 @@ export class BrokerPushService implements PushService {
     return this.publish({ kind: 'user', user, items: this.admit(items) });
   }
 
+  /**
+   * Items already serialised (valid JSON texts, e.g. Pusher events) to a room the gateway names itself
+   * (a Pusher channel's room, outside the room-name rules), leaving the connection `except` out. The
+   * same admission as {@link pushRoom}, the same path.
+   */
+  async pushRoomTexts(room: string, texts: readonly string[], except?: string): Promise<PushResult> {
+    this.admitCount(texts.length);
+    this.stats.itemsAccepted += texts.length;
+    return this.publish(except === undefined ? { kind: 'room', room, items: texts } : { kind: 'room', room, items: texts, except });
+  }
+
   private publish(envelope: PushEnvelope): Promise<PushResult> {
     const result: PushResult = { items: envelope.items.length, recipients: this.recipientCount(envelope) };
     if (envelope.kind === 'all') this.stats.pushAllTotal += 1;
@@ -149,24 +160,28 @@ export class BrokerPushService implements PushService {
   // Checks state and queue room, then the items (serialising values from library use): a push refused
   // for room costs no encoding.
   private admit(items: unknown): readonly string[] {
+    this.admitCount(itemCount(items));
+    const serialized = acceptItems(items, this.limits.maxItemDepth);
+    this.stats.itemsAccepted += serialized.length;
+    return serialized;
+  }
+
+  // State, broker, latency budget and queue room for `count` items.
+  private admitCount(count: number): void {
     if (!this.host.accepting()) throw apiError.SHUTTING_DOWN.gateway();
     if (!this.link().available) throw this.brokerUnavailable();
-    const count = itemCount(items);
     const behind = this.host.overload();
     if (behind !== null) {
       this.stats.pushRejected += 1;
       this.stats.pushesOverloaded += 1;
       throw apiError.OVERLOADED.behind(behind.lagMs, behind.budgetMs);
     }
-    const { maxPendingItems, maxItemDepth } = this.limits;
+    const { maxPendingItems } = this.limits;
     if (count > maxPendingItems) throw apiError.TOO_MANY_ITEMS.limit(maxPendingItems);
     const pending = this.host.pendingItems();
     if (pending + count > maxPendingItems) {
       this.stats.pushRejected += 1;
       throw apiError.QUEUE_FULL.full(pending, maxPendingItems);
     }
-    const serialized = acceptItems(items, maxItemDepth);
-    this.stats.itemsAccepted += serialized.length;
-    return serialized;
   }
 }
