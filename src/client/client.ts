@@ -1,7 +1,9 @@
 /**
  * The pushgate client SDK: one WebSocket to a pushgate gateway, rooms that survive reconnects, a
  * heartbeat, and promises for JOIN, LEAVE, PING, RPC (calls answered by the backend's rpc hook) and
- * PUBLISH (items for a room's members, sent by the client).
+ * PUBLISH (items for a room's members, sent by the client). In rooms with history it tracks each room's
+ * position (offset and epoch), drops repeated items, and recovers what it missed on every rejoin (see
+ * {@link PushgateClient.position} and the `recovered` event).
  *
  * This file is a self-contained ES module without imports: the gateway serves its compiled form as is
  * at `/client.js`, so a plain page can `import { connect } from 'http://GATEWAY:7777/client.js'`. It uses
@@ -111,7 +113,8 @@ export interface ReconnectInfo {
 
 /**
  * Who caused a frame: `request` (a call: join, leave, ping, rpc or publish), `heartbeat` (the automatic
- * PING), `rejoin` (a room rejoined after (re)connecting), `whoami` (the LEAVE that learns the connection
+ * PING), `rejoin` (a room rejoined after (re)connecting, a retried rejoin, or the LEAVE and JOIN that
+ * recover a gap), `whoami` (the LEAVE that learns the connection
  * id), `raw` ({@link PushgateClient.sendRaw}); incoming frames carry the source of the request they
  * answer (an ACK, REPLY or ERROR with its id; an id-less PONG is taken for the heartbeat's while one is
  * due), or `server` (PUSH, CONNECTED, WARNING, answers to raw frames).
@@ -200,10 +203,120 @@ export interface PresenceChangeInfo {
   conn: string;
 }
 
+/**
+ * A position in a room's stream (a room with history): the offset of an item (1, 2, 3, … per room) and
+ * the stream's epoch (a random id that changes whenever the stream's history was lost). What
+ * {@link PushgateClient.position} answers, and what `GET /history` gives as `top` and `epoch`.
+ */
+export interface StreamPosition {
+  offset: number;
+  epoch: string;
+}
+
+/**
+ * The third argument of the `push` event, for a room with history: where the items stand in the room's
+ * stream. The items are contiguous: `items[i]` has offset `first + i`, the last one `offset`.
+ */
+export interface PushInfo {
+  /** The offset of the first item delivered. */
+  first: number;
+  /** The offset of the last item (the room's {@link PushgateClient.position} once delivered). */
+  offset: number;
+  epoch: string;
+  /** Whether the items came while a recovery JOIN of the room was being answered: the replay of missed items. */
+  replay: boolean;
+}
+
+/**
+ * Why a room was (re)joined from a position: `reconnect` (rejoined after a reconnect, from the last
+ * position seen), `join` (the position given to {@link PushgateClient.join} or
+ * {@link PushgateClient.joinRoom}), `gap` (a PUSH skipped offsets or came in another epoch: the client
+ * rejoined the room from its position, see the `gap` event).
+ */
+export type RecoveryCause = 'reconnect' | 'join' | 'gap';
+
+/** What the `recovered` event reports: the answer to a JOIN that asked to recover from a position. */
+export interface RecoveryInfo {
+  room: string;
+  /**
+   * `true`: every item after the position was replayed (`replayed` of them, before this event), and live
+   * items follow. `false`: the stream no longer holds what followed (another epoch, trimmed, expired):
+   * nothing was replayed, items after `offset` follow live, and the app must reload the room's state
+   * (e.g. from `GET /history` or its backend).
+   */
+  recovered: boolean;
+  /** How many items were replayed. */
+  replayed: number;
+  /** The room's position now (live items follow from `offset + 1`). */
+  offset: number;
+  epoch: string;
+  /** The position the JOIN recovered from. */
+  from: StreamPosition;
+  cause: RecoveryCause;
+}
+
+/**
+ * What the `gap` event reports: a PUSH of a room with history did not continue the room's position
+ * (its first offset is past `offset + 1`, or its epoch is another). Its items were not delivered: the
+ * client rejoins the room from `offset` and `epoch` (a `recovered` event with cause `gap` follows). In a
+ * room the connect hook joined (not in {@link PushgateClient.rooms}), which the client cannot rejoin,
+ * the items are delivered and the position moves on: reload the room's state.
+ */
+export interface GapInfo {
+  room: string;
+  /** The last offset delivered. */
+  offset: number;
+  /** The epoch of the last offset delivered. */
+  epoch: string;
+  /** The first offset of the PUSH frame. */
+  first: number;
+  /** The epoch of the PUSH frame. */
+  frameEpoch: string;
+}
+
+/**
+ * Where a room's stream stood when the server answered a JOIN (the ACK's `data.stream`), for a room
+ * with history. `recovered` and `replayed` are there when the JOIN carried a position.
+ */
+export interface JoinStream {
+  offset: number;
+  epoch: string;
+  recovered?: boolean;
+  replayed?: number;
+}
+
+/** What {@link PushgateClient.joinRoom} resolves with. */
+export interface JoinResult {
+  room: string;
+  /** The subscribe hook's data for the room (the ACK's `data.data`), or `undefined` when it gave none. */
+  data: unknown;
+  /** Where the room's stream stood, for a room with history; `undefined` for a room without. */
+  stream: JoinStream | undefined;
+}
+
+/** Options of {@link PushgateClient.joinRoom}. */
+export interface JoinRoomOptions {
+  /** Data for the gateway's subscribe hook (any JSON), as the second argument of {@link PushgateClient.join}. */
+  data?: unknown;
+  /** Start from this position (e.g. `GET /history`'s `top` and `epoch`): the items after it are replayed. */
+  from?: StreamPosition;
+}
+
 /** Every event and its listener's signature; subscribe with {@link PushgateClient.on}. */
 export interface ClientEvents {
-  /** A PUSH frame: its items in order, and the room it was pushed to (`undefined`: to all or to this connection). */
-  push: (items: unknown[], room: string | undefined) => void;
+  /**
+   * A PUSH frame: its items in order, and the room it was pushed to (`undefined`: to all or to this
+   * connection). For a room with history, `info` gives the items' offsets and epoch, and only items
+   * past the room's position are delivered (repeated ones are dropped); `info` is `undefined` otherwise.
+   */
+  push: (items: unknown[], room: string | undefined, info?: PushInfo) => void;
+  /**
+   * A JOIN that carried a position was answered (a rejoin after a reconnect, a {@link PushgateClient.join}
+   * from a position, or a recovery after a gap). `recovered: false`: reload the room's state.
+   */
+  recovered: (info: RecoveryInfo) => void;
+  /** A PUSH of a room with history skipped offsets or came in another epoch (see {@link GapInfo}). */
+  gap: (info: GapInfo) => void;
   /** The {@link ClientState} changed. */
   state: (state: ClientState, previous: ClientState) => void;
   /** A WebSocket opened (after each reconnect too). The rooms are being rejoined. */
@@ -236,7 +349,9 @@ export interface ClientEvents {
   /**
    * Something went wrong that no promise reports: a socket error (`SOCKET_ERROR`), an ERROR frame that
    * answers no pending call (e.g. a refused rejoin, `TOO_MANY_ROOMS`), a frame that is not JSON
-   * (`BAD_FRAME`), or a rejoin that timed out (`TIMEOUT`).
+   * (`BAD_FRAME`), or a rejoin that timed out (`TIMEOUT`). A rejoin refused with `UNAVAILABLE` (the
+   * room's history could not be read) is reported on each refusal and retried, up to
+   * {@link REJOIN_RETRIES} times (the message says which retry, or that the client gave up).
    */
   error: (error: PushgateError) => void;
   /**
@@ -320,6 +435,17 @@ export const WHOAMI_ROOM = 'pushgate:whoami';
 /** Once a connection has stayed open this long (ms), the reconnect backoff starts over. */
 export const BACKOFF_RESET_AFTER = 5000;
 
+/**
+ * How many times in a row the client retries a rejoin the server refused with `UNAVAILABLE` (the room's
+ * history could not be read: the JOIN did not happen), on the same connection. The n-th retry (n = 0,
+ * 1, …) waits a random time in `[0, min(maxReconnectDelay, minReconnectDelay × 2ⁿ⁺¹))`. After the last
+ * one the room stays in {@link PushgateClient.rooms}, unjoined until the next connection.
+ */
+export const REJOIN_RETRIES = 5;
+
+/** The epochs the gateway accepts in a JOIN. */
+const EPOCH = /^[A-Za-z0-9_-]{1,64}$/;
+
 const OPEN = 1;
 
 interface Pending {
@@ -334,12 +460,52 @@ interface Pending {
   /** The caller's promise; null once settled (timed out) or for the client's own requests. */
   settle: { resolve(value: unknown): void; reject(error: PushgateError): void } | null;
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** For a JOIN: what its body is made of when it is sent (see {@link PushgateClient.joinFrame}). */
+  join?: JoinPlan;
 }
 
-/** `{"room":…}`, with `data` when given: the body of a JOIN. */
-function joinBody(room: string, data: unknown): string {
-  return JSON.stringify(data === undefined ? { room } : { room, data });
+/** A JOIN's room, data and position: the body is made when it is sent, with the position known then. */
+interface JoinPlan {
+  room: string;
+  data: unknown;
+  /** The position the app gave, if any (it replaces the tracked one). */
+  from: StreamPosition | undefined;
+  cause: RecoveryCause;
+  /** The position the frame carried, once sent. */
+  sent?: StreamPosition;
+  /** A second recovery after the server answered the first without recovering (it had the room already). */
+  forced?: boolean;
+  /** Resolve with a {@link JoinResult} (joinRoom) rather than the hook's data (join). */
+  full?: boolean;
 }
+
+/** The ACK's `stream`, when it is one. */
+function parseStream(value: unknown): JoinStream | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const { offset, epoch, recovered, replayed } = value as Record<string, unknown>;
+  if (typeof offset !== 'number' || typeof epoch !== 'string') return undefined;
+  const stream: JoinStream = { offset, epoch };
+  if (typeof recovered === 'boolean') stream.recovered = recovered;
+  if (typeof replayed === 'number') stream.replayed = replayed;
+  return stream;
+}
+
+/** A copy of `from`, or a `TypeError` when it is not a position the gateway accepts. */
+function checkPosition(from: unknown): StreamPosition | TypeError {
+  const { offset, epoch } = (from ?? {}) as { offset?: unknown; epoch?: unknown };
+  if (!Number.isSafeInteger(offset) || (offset as number) < 0 || typeof epoch !== 'string' || !EPOCH.test(epoch)) {
+    return new TypeError('pushgate client: a position is { offset: a non-negative integer, epoch: a string of 1 to 64 letters, digits, _ or - }');
+  }
+  return { offset: offset as number, epoch };
+}
+
+/**
+ * Server ERROR codes (read from frames, never built here) that refuse a JOIN for now (the backend or
+ * the store is down): the room stays wanted. `UNAVAILABLE` is the one a rejoin retries. Spelt out: the
+ * SDK imports nothing (it is served to browsers as is), so it cannot take them from the error registry.
+ */
+const RETRIED_REJOIN_ERROR = 'UNAVAILABLE';
+const TRANSIENT_JOIN_ERRORS: readonly string[] = [RETRIED_REJOIN_ERROR, 'TIMEOUT', 'BAD_GATEWAY'];
 
 /** `JSON.stringify(value)`, or a `TypeError` naming `what` when it cannot be sent as JSON. */
 function jsonText(what: string, value: unknown): string | TypeError {
@@ -382,6 +548,12 @@ function backendCall(info: RequestInfo): boolean {
  * Rooms: {@link join} adds a room to {@link rooms} (the rooms the client wants to be in) at once, and
  * after every reconnect the client rejoins them all (with the data of the last `join` of each).
  * {@link leave} removes it at once.
+ *
+ * Rooms with history: the client keeps each room's {@link position} (the last offset delivered and its
+ * epoch), rejoins from it after every reconnect so that the items missed meanwhile are replayed (a
+ * `recovered` event tells whether they could be), delivers each item once and in order (repeated items
+ * are dropped; a PUSH that skips offsets is a `gap`, recovered by rejoining), and gives the offsets
+ * with each `push`.
  *
  * Calls to the backend: {@link rpc} asks the gateway's rpc hook and resolves with its result;
  * {@link publish} sends an item to a room's members (when the token or the publish hook allows it).
@@ -427,6 +599,14 @@ export class PushgateClient {
   private heartbeatPongsDue = 0;
   /** Per room with join/leave events: who is in it, as the server's state and events told (see {@link onPresenceEvent}). */
   private readonly presenceMaps = new Map<string, RoomPresence>();
+  /** Per room with history: the last offset delivered and its epoch (kept across reconnects, dropped by `leave`). */
+  private readonly positions = new Map<string, StreamPosition>();
+  /** Rooms whose JOIN the server acknowledged on the current socket. */
+  private readonly joinedHere = new Set<string>();
+  /** Rooms with a JOIN carrying a position in flight on the current socket: the request's id. */
+  private readonly recovering = new Map<string, number>();
+  /** Rejoins refused with `UNAVAILABLE`: the retry's timer and how many were made, per room (current socket). */
+  private readonly rejoinRetries = new Map<string, { timer: ReturnType<typeof setTimeout> | undefined; attempts: number }>();
 
   /**
    * Starts connecting at once (state `connecting`). Throws a `TypeError` when there is no WebSocket
@@ -530,20 +710,54 @@ export class PushgateClient {
    *   to retry);
    * - `CLOSED`: the client is closed (the room is not added).
    *
-   * It rejects with a `TypeError` when `room` is not a string or `data` cannot be sent as JSON.
+   * In a room with history, the JOIN carries the room's {@link position} when the client has one (a
+   * `join` while reconnecting), and `from` (e.g. `GET /history`'s `top` and `epoch`, for the page a backend
+   * rendered) replaces it: the items after it are replayed before the ACK, then live items follow, and a
+   * `recovered` event tells whether the stream still held them. Use {@link joinRoom} for the ACK's
+   * stream (`recovered`, `replayed`) as a result.
+   *
+   * It rejects with a `TypeError` when `room` is not a string, `data` cannot be sent as JSON, or `from`
+   * is not a position (`{ offset, epoch }`).
    */
-  join(room: string, data?: unknown): Promise<unknown> {
-    if (typeof room !== 'string') return Promise.reject(new TypeError('pushgate client: room must be a string'));
-    const body = jsonText('join data', data === undefined ? { room } : { room, data });
-    if (body instanceof TypeError) return Promise.reject(body);
-    if (this.currentState === 'closed') return Promise.reject(this.closedError());
-    this.wanted.set(room, data);
-    return this.request({ type: 'JOIN', room }, body, this.timeoutMs);
+  join(room: string, data?: unknown, from?: StreamPosition): Promise<unknown> {
+    return this.joinWith(room, data, from, false);
   }
 
   /**
-   * Leaves `room`: removes it from {@link rooms} at once (it is not rejoined on reconnect) and sends
-   * LEAVE. Resolves on the ACK. Rejects like {@link join}; on `DISCONNECTED` the room is left anyway,
+   * Joins `room` like {@link join}, with the subscribe hook's data and a starting position as options,
+   * and resolves with a {@link JoinResult}: the hook's data and, for a room with history, where its
+   * stream stood (`offset`, `epoch`; with `recovered` and `replayed` when the JOIN carried a position).
+   * Rejects like {@link join}.
+   */
+  joinRoom(room: string, options: JoinRoomOptions = {}): Promise<JoinResult> {
+    return this.joinWith(room, options.data, options.from, true) as Promise<JoinResult>;
+  }
+
+  /**
+   * Where the client stands in `room`'s stream (a room with history): the offset and epoch of the last
+   * item delivered, or of the stream when the room was joined (nothing delivered yet); `undefined` for a
+   * room without history, one not joined (or left), or before the first ACK. Save it to start from it
+   * later with {@link join}'s `from`; the client itself uses it on every rejoin.
+   */
+  position(room: string): StreamPosition | undefined {
+    const position = this.positions.get(room);
+    return position === undefined ? undefined : { ...position };
+  }
+
+  private joinWith(room: string, data: unknown, from: StreamPosition | undefined, full: boolean): Promise<unknown> {
+    if (typeof room !== 'string') return Promise.reject(new TypeError('pushgate client: room must be a string'));
+    const body = jsonText('join data', data === undefined ? { room } : { room, data });
+    if (body instanceof TypeError) return Promise.reject(body);
+    const position = from === undefined ? undefined : checkPosition(from);
+    if (position instanceof TypeError) return Promise.reject(position);
+    if (this.currentState === 'closed') return Promise.reject(this.closedError());
+    this.wanted.set(room, data);
+    return this.request({ type: 'JOIN', room }, body, this.timeoutMs, { room, data, from: position, cause: 'join', full });
+  }
+
+  /**
+   * Leaves `room`: removes it from {@link rooms} at once (it is not rejoined on reconnect), forgets its
+   * {@link position}, and sends LEAVE. Resolves on the ACK. Rejects like {@link join}; on `DISCONNECTED` the room is left anyway,
    * since a new connection starts in no room.
    */
   leave(room: string): Promise<void> {
@@ -551,6 +765,7 @@ export class PushgateClient {
     if (this.currentState === 'closed') return Promise.reject(this.closedError());
     this.wanted.delete(room);
     this.presenceMaps.delete(room);
+    this.forgetStream(room);
     return this.request({ type: 'LEAVE', room }, JSON.stringify({ room }), this.timeoutMs) as Promise<void>;
   }
 
@@ -669,6 +884,7 @@ export class PushgateClient {
     this.failAll(this.closedError());
     this.currentConnId = undefined;
     this.presenceMaps.clear();
+    this.resetStreams();
     if (socket !== null) this.emit('close', { code, reason, willReconnect: false, wasClean: true });
     this.setState('closed');
   }
@@ -735,11 +951,9 @@ export class PushgateClient {
       if (!backendCall(pending.info)) this.openRequests.add(pending.info.id);
       this.send(pending);
     }
-    for (const [room, data] of this.wanted) {
+    for (const room of this.wanted.keys()) {
       if (covered.has(room)) continue;
-      const pending = this.makePending({ type: 'JOIN', room }, joinBody(room, data), 'rejoin', null, this.timeoutMs);
-      this.openRequests.add(pending.info.id);
-      this.send(pending);
+      this.openRequests.add(this.sendRejoin(room, 'reconnect'));
     }
     for (const pending of afterRejoins) this.send(pending);
     if (this.openRequests.size === 0) this.sendWhoami();
@@ -754,6 +968,7 @@ export class PushgateClient {
     for (const pending of this.inflight.values()) this.settle(pending, lost);
     this.inflight.clear();
     this.openRequests.clear();
+    this.resetStreams();
     const willReconnect = this.reconnectEnabled && !noReconnectCloseCodes.includes(code);
     if (!willReconnect) {
       this.failAll(new PushgateError(ClientErrorCode.CLOSED, `connection closed (${code}${reason ? ` ${reason}` : ''}); not reconnecting`));
@@ -842,9 +1057,10 @@ export class PushgateClient {
     return { info, body, source, sentAt: 0, timeoutMs, settle, timer: undefined };
   }
 
-  private request(what: Omit<RequestInfo, 'id'>, body: string, timeoutMs: number): Promise<unknown> {
+  private request(what: Omit<RequestInfo, 'id'>, body: string, timeoutMs: number, join?: JoinPlan): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const pending = this.makePending(what, body, 'request', { resolve, reject }, timeoutMs);
+      if (join !== undefined) pending.join = join;
       pending.timer = setTimeout(() => this.timeout(pending), timeoutMs);
       if (this.currentState === 'open' && !this.holdRequests) this.send(pending);
       else this.queue.push(pending);
@@ -854,9 +1070,111 @@ export class PushgateClient {
   private send(pending: Pending): void {
     if (pending.source !== 'request') pending.timer = setTimeout(() => this.timeout(pending), pending.timeoutMs);
     const { id, type } = pending.info;
+    if (pending.join !== undefined) pending.body = this.joinFrame(pending);
     this.inflight.set(id, pending);
     pending.sentAt = now();
     this.transmit(`{"type":${JSON.stringify(type)},"id":${id},"data":${pending.body}}`, pending.source, pending.info);
+  }
+
+  /**
+   * The body of a JOIN, made as it is sent: with the position the app gave (a LEAVE goes first when the
+   * room is joined on this socket already, since the server replays only to a JOIN that makes the
+   * connection a member), else with the tracked position unless the room is joined here already or
+   * another JOIN with a position is in flight.
+   */
+  private joinFrame(pending: Pending): string {
+    const plan = pending.join!;
+    const { room, data } = plan;
+    let from: StreamPosition | undefined;
+    if (plan.from !== undefined) {
+      from = plan.from;
+      if (this.joinedHere.has(room)) this.sendLeave(room);
+      this.positions.set(room, { ...from });
+    } else if (!this.joinedHere.has(room) && !this.recovering.has(room)) {
+      from = this.positions.get(room);
+      if (from !== undefined && plan.cause === 'join') plan.cause = 'reconnect';
+    }
+    if (from !== undefined) {
+      plan.sent = { ...from };
+      this.recovering.set(room, pending.info.id);
+    }
+    const body: Record<string, unknown> = { room };
+    if (data !== undefined) body.data = data;
+    if (from !== undefined) {
+      body.offset = from.offset;
+      body.epoch = from.epoch;
+    }
+    return JSON.stringify(body);
+  }
+
+  /** Sends the client's own JOIN of a wanted room (a rejoin); answers its request id. */
+  private sendRejoin(room: string, cause: RecoveryCause, forced = false): number {
+    const data = this.wanted.get(room);
+    const pending = this.makePending({ type: 'JOIN', room }, '', 'rejoin', null, this.timeoutMs);
+    pending.join = forced ? { room, data, from: undefined, cause, forced } : { room, data, from: undefined, cause };
+    this.send(pending);
+    return pending.info.id;
+  }
+
+  /** The client's own LEAVE of `room` (before a JOIN that recovers); `rooms` is unchanged. */
+  private sendLeave(room: string): void {
+    this.joinedHere.delete(room);
+    this.send(this.makePending({ type: 'LEAVE', room }, JSON.stringify({ room }), 'rejoin', null, this.timeoutMs));
+  }
+
+  /** Leaves `room` and JOINs it again from its position: the server replays what followed. */
+  private recover(room: string, cause: RecoveryCause, forced = false): void {
+    this.sendLeave(room);
+    this.sendRejoin(room, cause, forced);
+  }
+
+  /** Forgets `room`'s position and recovery state (`leave`). */
+  private forgetStream(room: string): void {
+    this.positions.delete(room);
+    this.joinedHere.delete(room);
+    this.recovering.delete(room);
+    const retry = this.rejoinRetries.get(room);
+    if (retry !== undefined) clearTimeout(retry.timer);
+    this.rejoinRetries.delete(room);
+  }
+
+  /** A socket ended: nothing is joined on the next one; positions are kept for its rejoins. */
+  private resetStreams(): void {
+    this.joinedHere.clear();
+    this.recovering.clear();
+    for (const retry of this.rejoinRetries.values()) clearTimeout(retry.timer);
+    this.rejoinRetries.clear();
+  }
+
+  /**
+   * A rejoin refused with `UNAVAILABLE` (the room's history could not be read; the JOIN did not
+   * happen): tried again with backoff, at most {@link REJOIN_RETRIES} times on this socket.
+   */
+  private retryRejoin(room: string, cause: RecoveryCause, error: PushgateError): void {
+    const retry = this.rejoinRetries.get(room) ?? { timer: undefined, attempts: 0 };
+    if (retry.attempts >= REJOIN_RETRIES) {
+      this.rejoinRetries.delete(room);
+      this.emit(
+        'error',
+        new PushgateError(error.code, `${error.message}; gave up after ${REJOIN_RETRIES} retries (rejoined on the next connection)`, {
+          request: error.request,
+        }),
+      );
+      return;
+    }
+    const delay = Math.random() * Math.min(this.maxDelay, this.minDelay * 2 ** (retry.attempts + 1));
+    retry.attempts += 1;
+    const socket = this.socket;
+    retry.timer = setTimeout(() => {
+      retry.timer = undefined;
+      if (this.socket !== socket || this.currentState !== 'open' || !this.wanted.has(room) || this.joinedHere.has(room) || this.recovering.has(room)) return;
+      this.sendRejoin(room, cause);
+    }, delay);
+    this.rejoinRetries.set(room, retry);
+    this.emit(
+      'error',
+      new PushgateError(error.code, `${error.message}; retry ${retry.attempts} of ${REJOIN_RETRIES} in ${Math.round(delay)} ms`, { request: error.request }),
+    );
   }
 
   private sendWhoami(): void {
@@ -891,6 +1209,8 @@ export class PushgateClient {
     });
     const queued = this.queue.indexOf(pending);
     if (queued !== -1) this.queue.splice(queued, 1);
+    // A JOIN with a position that gets no answer no longer explains gaps in the room's pushes.
+    if (pending.join !== undefined && this.recovering.get(pending.join.room) === pending.info.id) this.recovering.delete(pending.join.room);
     // An unanswered request stays in flight: a late ERROR still drops a refused room (a late REPLY or
     // ACK settles nothing).
     if (pending.settle !== null) {
@@ -934,9 +1254,23 @@ export class PushgateClient {
     this.inflight.delete(pending.info.id);
     if (error !== undefined) {
       const { type, room } = pending.info;
-      if (type === 'JOIN' && room !== undefined && !this.laterRoomCall(room, pending.info.id)) {
+      if (type === 'JOIN' && room !== undefined && this.recovering.get(room) === pending.info.id) this.recovering.delete(room);
+      const retry =
+        pending.source === 'rejoin' &&
+        pending.join !== undefined &&
+        error.code === RETRIED_REJOIN_ERROR &&
+        this.wanted.has(room!) &&
+        !this.laterRoomCall(room!, pending.info.id);
+      if (retry) {
+        clearTimeout(pending.timer);
+        this.retryRejoin(room!, pending.join!.cause, error);
+        if (this.openRequests.delete(pending.info.id)) this.checkReady();
+        return;
+      }
+      if (type === 'JOIN' && room !== undefined && !TRANSIENT_JOIN_ERRORS.includes(error.code) && !this.laterRoomCall(room, pending.info.id)) {
         this.wanted.delete(room);
         this.presenceMaps.delete(room);
+        this.forgetStream(room);
       }
       if (pending.settle !== null) this.settle(pending, error);
       else {
@@ -995,13 +1329,20 @@ export class PushgateClient {
     );
     if (this.socket === null) return; // a listener closed the client
     switch (frame.type) {
-      case 'PUSH':
-        this.emit('push', Array.isArray(body.items) ? body.items : [], typeof body.room === 'string' ? body.room : undefined);
+      case 'PUSH': {
+        const items = Array.isArray(body.items) ? body.items : [];
+        const room = typeof body.room === 'string' ? body.room : undefined;
+        if (room !== undefined && items.length > 0 && Number.isSafeInteger(body.offset) && typeof body.epoch === 'string') {
+          this.onStreamPush(room, items, body.offset as number, body.epoch);
+        } else {
+          this.emit('push', items, room);
+        }
         return;
+      }
       case 'ACK':
         if (typeof body.conn === 'string' && this.currentState === 'open') this.currentConnId = body.conn;
         // A JOIN resolves with the subscribe hook's data for the room, when the ACK carries some.
-        if (pending !== undefined) this.answer(pending, undefined, pending.info.type === 'JOIN' ? body.data : undefined);
+        if (pending !== undefined) this.answer(pending, undefined, pending.join === undefined ? undefined : this.onJoinAck(pending, pending.join, body));
         return;
       case 'REPLY':
         if (pending !== undefined) this.answer(pending, undefined, body.result === undefined ? null : body.result);
@@ -1028,6 +1369,92 @@ export class PushgateClient {
       default:
         return; // a newer server's message: ignored
     }
+  }
+
+  /**
+   * The items of a PUSH to a room with history, the last at `offset`. Only what continues the room's
+   * position is delivered: items at or before it (of its epoch) are dropped as repeated; a frame that
+   * skips offsets or comes in another epoch is a gap: dropped, and the room recovered from its position
+   * (while a JOIN with a position is in flight, such frames are expected: its replay or its answer
+   * covers them).
+   */
+  private onStreamPush(room: string, items: unknown[], offset: number, epoch: string): void {
+    const first = offset - items.length + 1;
+    const replay = this.recovering.has(room);
+    if (!this.wanted.has(room) && this.lastConnected?.rooms.includes(room) !== true) {
+      // A room left since (a frame on its way): delivered as it comes, its position not kept.
+      this.emit('push', items, room, { first, offset, epoch, replay });
+      return;
+    }
+    const position = this.positions.get(room);
+    if (position === undefined) {
+      this.positions.set(room, { offset, epoch });
+      this.emit('push', items, room, { first, offset, epoch, replay });
+      return;
+    }
+    if (position.epoch === epoch && first <= position.offset + 1) {
+      if (offset <= position.offset) return; // seen already
+      const fresh = position.offset >= first ? items.slice(position.offset + 1 - first) : items;
+      const from = offset - fresh.length + 1;
+      this.positions.set(room, { offset, epoch });
+      this.emit('push', fresh, room, { first: from, offset, epoch, replay });
+      return;
+    }
+    if (replay) return; // the recovery JOIN in flight replays it, or answers that it cannot
+    this.emit('gap', { room, offset: position.offset, epoch: position.epoch, first, frameEpoch: epoch });
+    if (this.socket === null || this.positions.get(room) !== position) return; // a listener closed the client or left the room
+    if (this.wanted.has(room) && this.currentState === 'open') {
+      this.recover(room, 'gap');
+      return;
+    }
+    // A room the server joined (the connect hook's): it cannot be rejoined; the items go on from here.
+    this.positions.set(room, { offset, epoch });
+    this.emit('push', items, room, { first, offset, epoch, replay });
+  }
+
+  /**
+   * The ACK of a JOIN: tracks the room's position from its `stream`, emits `recovered` for a JOIN that
+   * carried a position, and answers what the call resolves with (the hook's data, or a {@link JoinResult}).
+   */
+  private onJoinAck(pending: Pending, plan: JoinPlan, body: Record<string, unknown>): unknown {
+    const { room } = plan;
+    const stream = parseStream(body.stream);
+    const result = plan.full === true ? { room, data: body.data, stream } : body.data;
+    if (this.recovering.get(room) === pending.info.id) this.recovering.delete(room);
+    if (!this.wanted.has(room)) return result; // left since
+    const wasHere = this.joinedHere.has(room);
+    this.joinedHere.add(room);
+    const retry = this.rejoinRetries.get(room);
+    if (retry !== undefined) {
+      clearTimeout(retry.timer);
+      this.rejoinRetries.delete(room);
+    }
+    if (stream === undefined) {
+      this.positions.delete(room); // a room without history
+      return result;
+    }
+    const position = this.positions.get(room);
+    const from = plan.sent;
+    if (from === undefined || stream.recovered === undefined) {
+      // A JOIN without a position, or one the server answered as a repeated JOIN (the connection was a
+      // member already: e.g. a room of the connect hook): live items flow already; recover once.
+      if (position === undefined) this.positions.set(room, { offset: stream.offset, epoch: stream.epoch });
+      if (from !== undefined && !wasHere && plan.forced !== true && this.currentState === 'open') this.recover(room, plan.cause, true);
+      return result;
+    }
+    const ahead = stream.recovered && position !== undefined && position.epoch === stream.epoch && position.offset > stream.offset;
+    if (!ahead) this.positions.set(room, { offset: stream.offset, epoch: stream.epoch });
+    const now = this.positions.get(room)!;
+    this.emit('recovered', {
+      room,
+      recovered: stream.recovered,
+      replayed: stream.replayed ?? 0,
+      offset: now.offset,
+      epoch: now.epoch,
+      from,
+      cause: plan.cause,
+    });
+    return result;
   }
 
   /** The CONNECTED frame: the connection's id, user, the connect hook's rooms and data. */

@@ -4,10 +4,14 @@ import {
   type ClientOptions,
   type ConnectedInfo,
   connect,
+  type GapInfo,
   noReconnectCloseCodes,
   type PushgateClient,
   PushgateError,
+  type PushInfo,
+  REJOIN_RETRIES,
   type ReconnectInfo,
+  type RecoveryInfo,
   type WebSocketLike,
   WHOAMI_ROOM,
 } from '../../src/client/client.js';
@@ -607,5 +611,270 @@ describe('client SDK close code 4003 (disconnected by the backend)', () => {
     assert.equal(client.state, 'reconnecting');
     mock.timers.tick(5);
     assert.equal(FakeSocket.made.length, 2);
+  });
+});
+
+describe('client SDK recovery (against a fake socket)', () => {
+  const E = 'Ep0ch-1';
+  const pushOf = (room: string, items: unknown[], offset: number, epoch = E) => ({ type: 'PUSH', data: { room, items, offset, epoch } });
+
+  /** Records the client's pushes (items with their info), gaps, recoveries and errors. */
+  function record(client: PushgateClient) {
+    const pushes: Array<{ items: unknown[]; room: string | undefined; info: PushInfo | undefined }> = [];
+    const gaps: GapInfo[] = [];
+    const recoveries: RecoveryInfo[] = [];
+    const errors: PushgateError[] = [];
+    client.on('push', (items, room, info) => pushes.push({ items, room, info }));
+    client.on('gap', (info) => gaps.push(info));
+    client.on('recovered', (info) => recoveries.push(info));
+    client.on('error', (error) => errors.push(error));
+    return { pushes, gaps, recoveries, errors };
+  }
+
+  /** Joins `room` on the open `socket`, the ACK saying the stream stands at `offset`. */
+  async function joinAt(client: PushgateClient, socket: FakeSocket, room: string, offset: number, epoch = E): Promise<void> {
+    const joining = client.join(room);
+    const join = socket.sent.at(-1);
+    assert.deepEqual(join.data, { room }, 'a first JOIN carries no position');
+    socket.receive({ type: 'ACK', id: join.id, data: { conn: 'fake-1', stream: { offset, epoch } } });
+    await joining;
+  }
+
+  /** Fails the socket, waits out the (10 ms) backoff and opens the next one; answers it. */
+  function reconnect(): FakeSocket {
+    FakeSocket.made.at(-1)!.fail();
+    mock.timers.tick(10);
+    const next = FakeSocket.made.at(-1)!;
+    next.open();
+    return next;
+  }
+
+  it('gives each push its offsets and epoch, and drops items already delivered (a whole frame, or its head)', async () => {
+    const client = open();
+    const socket = accept();
+    const { pushes } = record(client);
+    await joinAt(client, socket, 'chat', 2);
+    assert.deepEqual(client.position('chat'), { offset: 2, epoch: E });
+    socket.receive(pushOf('chat', ['c', 'd'], 4));
+    socket.receive(pushOf('chat', ['c', 'd'], 4));
+    socket.receive(pushOf('chat', ['d', 'e', 'f'], 6));
+    socket.receive({ type: 'PUSH', data: { room: 'news', items: ['plain'] } });
+    assert.deepEqual(pushes, [
+      { items: ['c', 'd'], room: 'chat', info: { first: 3, offset: 4, epoch: E, replay: false } },
+      { items: ['e', 'f'], room: 'chat', info: { first: 5, offset: 6, epoch: E, replay: false } },
+      { items: ['plain'], room: 'news', info: undefined },
+    ]);
+    assert.deepEqual(client.position('chat'), { offset: 6, epoch: E });
+    assert.equal(client.position('news'), undefined);
+  });
+
+  it('a gap is not delivered: a gap event, then LEAVE and a JOIN from the position; the replay comes, then recovered', async () => {
+    const client = open();
+    const socket = accept();
+    const { pushes, gaps, recoveries } = record(client);
+    await joinAt(client, socket, 'chat', 0);
+    socket.receive(pushOf('chat', ['1'], 1));
+    const sentBefore = socket.sent.length;
+    socket.receive(pushOf('chat', ['5'], 5));
+    assert.deepEqual(gaps, [{ room: 'chat', offset: 1, epoch: E, first: 5, frameEpoch: E }]);
+    const [leave, join] = socket.sent.slice(sentBefore);
+    assert.deepEqual([leave.type, leave.data], ['LEAVE', { room: 'chat' }]);
+    assert.deepEqual([join.type, join.data], ['JOIN', { room: 'chat', offset: 1, epoch: E }]);
+    // While the recovery is answered, frames that skip are expected (the replay covers them): no second gap.
+    socket.receive(pushOf('chat', ['6'], 6));
+    socket.ack(leave.id);
+    socket.receive(pushOf('chat', ['2', '3', '4', '5', '6'], 6));
+    socket.receive({ type: 'ACK', id: join.id, data: { conn: 'fake-1', stream: { offset: 6, epoch: E, recovered: true, replayed: 5 } } });
+    socket.receive(pushOf('chat', ['7'], 7));
+    assert.equal(gaps.length, 1);
+    assert.deepEqual(
+      pushes.map((p) => [p.items, p.info?.first, p.info?.replay]),
+      [
+        [['1'], 1, false],
+        [['2', '3', '4', '5', '6'], 2, true],
+        [['7'], 7, false],
+      ],
+    );
+    assert.deepEqual(recoveries, [{ room: 'chat', recovered: true, replayed: 5, offset: 6, epoch: E, from: { offset: 1, epoch: E }, cause: 'gap' }]);
+    assert.deepEqual(client.rooms, ['chat']);
+  });
+
+  it('another epoch in the middle of the stream is a gap too; recovered: false moves the position to the new epoch', async () => {
+    const client = open();
+    const socket = accept();
+    const { pushes, gaps, recoveries } = record(client);
+    await joinAt(client, socket, 'chat', 3);
+    socket.receive(pushOf('chat', ['x'], 1, 'Ep0ch-2'));
+    assert.deepEqual(gaps, [{ room: 'chat', offset: 3, epoch: E, first: 1, frameEpoch: 'Ep0ch-2' }]);
+    const join = socket.sent.at(-1);
+    assert.deepEqual(join.data, { room: 'chat', offset: 3, epoch: E });
+    socket.receive({ type: 'ACK', id: join.id, data: { conn: 'fake-1', stream: { offset: 1, epoch: 'Ep0ch-2', recovered: false, replayed: 0 } } });
+    assert.deepEqual(recoveries, [{ room: 'chat', recovered: false, replayed: 0, offset: 1, epoch: 'Ep0ch-2', from: { offset: 3, epoch: E }, cause: 'gap' }]);
+    socket.receive(pushOf('chat', ['y'], 2, 'Ep0ch-2'));
+    assert.deepEqual(
+      pushes.map((p) => [p.items, p.info?.offset, p.info?.epoch]),
+      [[['y'], 2, 'Ep0ch-2']],
+    );
+  });
+
+  it('rejoins after a reconnect from the last position; the replay before the ACK, then recovered and ready', async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    const client = open({ minReconnectDelay: 10, maxReconnectDelay: 10 });
+    const socket = accept();
+    const { pushes, recoveries } = record(client);
+    const ready: string[] = [];
+    client.on('ready', (conn) => ready.push(conn));
+    await joinAt(client, socket, 'chat', 0);
+    socket.receive(pushOf('chat', ['a', 'b'], 2));
+    const next = reconnect();
+    const rejoin = next.sent.at(-1);
+    assert.deepEqual([rejoin.type, rejoin.data], ['JOIN', { room: 'chat', offset: 2, epoch: E }]);
+    next.receive(pushOf('chat', ['c'], 3));
+    next.receive({ type: 'ACK', id: rejoin.id, data: { conn: 'fake-2', stream: { offset: 3, epoch: E, recovered: true, replayed: 1 } } });
+    assert.deepEqual(
+      pushes.map((p) => [p.items, p.info?.replay]),
+      [
+        [['a', 'b'], false],
+        [['c'], true],
+      ],
+    );
+    assert.deepEqual(recoveries, [{ room: 'chat', recovered: true, replayed: 1, offset: 3, epoch: E, from: { offset: 2, epoch: E }, cause: 'reconnect' }]);
+    assert.deepEqual(ready, ['fake-2']);
+  });
+
+  it(`retries a rejoin refused with UNAVAILABLE with backoff, at most ${REJOIN_RETRIES} times; the room stays wanted`, async (t: TestContext) => {
+    const random = Math.random;
+    Math.random = () => 0.999;
+    t.after(() => {
+      Math.random = random;
+    });
+    mock.timers.enable({ apis: ['setTimeout'] });
+    const client = open({ minReconnectDelay: 10, maxReconnectDelay: 10_000 });
+    const socket = accept();
+    const { errors } = record(client);
+    await joinAt(client, socket, 'chat', 4);
+    const next = reconnect();
+    const joins = () => sentOf(next, 'JOIN');
+    const refuse = () => next.receive({ type: 'ERROR', id: joins().at(-1).id, data: { code: 'UNAVAILABLE', message: 'history unreadable' } });
+    refuse();
+    for (let n = 0; n < REJOIN_RETRIES; n++) {
+      const delay = 0.999 * 10 * 2 ** (n + 1);
+      mock.timers.tick(delay - 0.5);
+      assert.equal(joins().length, n + 1, `retry ${n + 1} not before its delay`);
+      mock.timers.tick(0.5);
+      assert.equal(joins().length, n + 2, `retry ${n + 1} once its delay is up`);
+      assert.deepEqual(joins().at(-1).data, { room: 'chat', offset: 4, epoch: E }, 'each retry recovers from the position');
+      refuse();
+    }
+    mock.timers.tick(60_000);
+    assert.equal(joins().length, REJOIN_RETRIES + 1, 'no retry after the last');
+    const refusals = errors.filter((e) => e.code !== 'SOCKET_ERROR'); // the failed socket's own
+    assert.equal(refusals.length, REJOIN_RETRIES + 1, 'each refusal is told');
+    assert.ok(refusals.every((e) => e.code === 'UNAVAILABLE' && e.room === 'chat'));
+    assert.match(refusals[0]!.message, /retry 1 of 5 in 20 ms/);
+    assert.match(refusals.at(-1)!.message, /gave up/);
+    assert.deepEqual(client.rooms, ['chat']);
+    assert.deepEqual(client.position('chat'), { offset: 4, epoch: E });
+  });
+
+  it('a retried rejoin that succeeds recovers as usual', async (t: TestContext) => {
+    const random = Math.random;
+    Math.random = () => 0.5;
+    t.after(() => {
+      Math.random = random;
+    });
+    mock.timers.enable({ apis: ['setTimeout'] });
+    const client = open({ minReconnectDelay: 10, maxReconnectDelay: 10_000 });
+    const socket = accept();
+    const { recoveries, pushes } = record(client);
+    await joinAt(client, socket, 'chat', 4);
+    const next = reconnect();
+    next.receive({ type: 'ERROR', id: sentOf(next, 'JOIN').at(-1).id, data: { code: 'UNAVAILABLE', message: 'history unreadable' } });
+    mock.timers.tick(10);
+    const retry = sentOf(next, 'JOIN').at(-1);
+    assert.equal(sentOf(next, 'JOIN').length, 2);
+    next.receive(pushOf('chat', ['e'], 5));
+    next.receive({ type: 'ACK', id: retry.id, data: { conn: 'fake-2', stream: { offset: 5, epoch: E, recovered: true, replayed: 1 } } });
+    assert.deepEqual(
+      pushes.map((p) => p.items),
+      [['e']],
+    );
+    assert.deepEqual(
+      recoveries.map((r) => [r.recovered, r.replayed, r.cause]),
+      [[true, 1, 'reconnect']],
+    );
+  });
+
+  it('join(room, data, from) starts from the position given (leaving first when joined already); joinRoom resolves with the stream', async () => {
+    const client = open();
+    const socket = accept();
+    const { pushes, recoveries } = record(client);
+    await joinAt(client, socket, 'chat', 10);
+    const sentBefore = socket.sent.length;
+    const joining = client.joinRoom('chat', { data: { k: 1 }, from: { offset: 7, epoch: E } });
+    const [leave, join] = socket.sent.slice(sentBefore);
+    assert.deepEqual([leave.type, leave.data], ['LEAVE', { room: 'chat' }]);
+    assert.deepEqual([join.type, join.data], ['JOIN', { room: 'chat', data: { k: 1 }, offset: 7, epoch: E }]);
+    assert.deepEqual(client.position('chat'), { offset: 7, epoch: E });
+    socket.ack(leave.id);
+    socket.receive(pushOf('chat', [8, 9, 10], 10));
+    const stream = { offset: 10, epoch: E, recovered: true, replayed: 3 };
+    socket.receive({ type: 'ACK', id: join.id, data: { conn: 'fake-1', data: 'hook', stream } });
+    assert.deepEqual(await joining, { room: 'chat', data: 'hook', stream });
+    assert.deepEqual(
+      pushes.map((p) => p.items),
+      [[8, 9, 10]],
+    );
+    assert.deepEqual(
+      recoveries.map((r) => r.cause),
+      ['join'],
+    );
+    const sent = socket.sent.length;
+    await assert.rejects(client.join('chat', undefined, { offset: 1.5, epoch: E }), TypeError);
+    await assert.rejects(client.join('chat', undefined, { offset: 1, epoch: 'no spaces' }), TypeError);
+    assert.equal(socket.sent.length, sent, 'nothing sent for a bad position');
+  });
+
+  it('a rejoin answered as a repeated JOIN (the server had the room already) is recovered once more, by LEAVE and JOIN', async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    const client = open({ minReconnectDelay: 10, maxReconnectDelay: 10 });
+    const socket = accept();
+    const { pushes, recoveries } = record(client);
+    await joinAt(client, socket, 'chat', 2);
+    const next = reconnect();
+    const rejoin = next.sent.at(-1);
+    // A live frame of a room the connection is in already (the connect hook's): not the next offset.
+    next.receive(pushOf('chat', ['f'], 6));
+    const sentBefore = next.sent.length;
+    next.receive({ type: 'ACK', id: rejoin.id, data: { conn: 'fake-2', stream: { offset: 6, epoch: E } } });
+    const [leave, join] = next.sent.slice(sentBefore);
+    assert.deepEqual([leave.type, join.type, join.data], ['LEAVE', 'JOIN', { room: 'chat', offset: 2, epoch: E }]);
+    next.ack(leave.id, 'fake-2');
+    next.receive(pushOf('chat', ['c', 'd', 'e', 'f'], 6));
+    next.receive({ type: 'ACK', id: join.id, data: { conn: 'fake-2', stream: { offset: 6, epoch: E, recovered: true, replayed: 4 } } });
+    assert.deepEqual(
+      pushes.map((p) => [p.items, p.info?.first]),
+      [[['c', 'd', 'e', 'f'], 3]],
+    );
+    assert.deepEqual(
+      recoveries.map((r) => [r.recovered, r.replayed]),
+      [[true, 4]],
+    );
+    assert.equal(sentOf(next, 'LEAVE').length, 1, 'once only');
+  });
+
+  it('leave forgets the position: a later join starts afresh, with no position', async () => {
+    const client = open();
+    const socket = accept();
+    await joinAt(client, socket, 'chat', 5);
+    const leaving = client.leave('chat');
+    assert.equal(client.position('chat'), undefined);
+    socket.ack(socket.sent.at(-1).id);
+    await leaving;
+    // A frame on its way when the room was left is delivered, but sets no position.
+    socket.receive(pushOf('chat', ['late'], 6));
+    assert.equal(client.position('chat'), undefined);
+    await joinAt(client, socket, 'chat', 9);
+    assert.deepEqual(client.position('chat'), { offset: 9, epoch: E });
   });
 });

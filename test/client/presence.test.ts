@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { WebSocket } from 'ws';
 import { connect, type PresenceChangeInfo, type PushgateClient, PushgateError, type WebSocketConstructor } from '../../src/client/node.js';
 import { type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { signToken } from '../helpers/jwt.js';
+import { steered } from '../helpers/steered-websocket.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 
 const SECRET = 'sdk-presence-secret';
@@ -42,42 +42,6 @@ async function open(gw: RunningGateway, user?: string, WebSocketImpl?: WebSocket
   }
   await withTimeout(new Promise((resolve) => client.on('ready', resolve)), WAIT, 'ready');
   return { client, events, infos };
-}
-
-/** A WebSocket whose connections wait for `gate` before they start (holds a reconnect while the test acts). */
-function gated(): { WebSocket: WebSocketConstructor; hold(): void; release(): void } {
-  let gate: Promise<void> = Promise.resolve();
-  let open: () => void = () => {};
-  class Gated {
-    private real: WebSocket | null = null;
-    private readonly listeners: Array<[string, (event: unknown) => void]> = [];
-    constructor(url: string, protocols?: string | string[]) {
-      void gate.then(() => {
-        this.real = new WebSocket(url, protocols);
-        for (const [type, listener] of this.listeners) this.real.addEventListener(type as 'open', listener);
-      });
-    }
-    get readyState(): number {
-      return this.real?.readyState ?? 0;
-    }
-    send(data: string): void {
-      this.real?.send(data);
-    }
-    close(code?: number, reason?: string): void {
-      this.real?.close(code, reason);
-    }
-    addEventListener(type: string, listener: (event: unknown) => void): void {
-      this.listeners.push([type, listener]);
-      this.real?.addEventListener(type as 'open', listener);
-    }
-  }
-  return {
-    WebSocket: Gated as unknown as WebSocketConstructor,
-    hold: () => {
-      gate = new Promise((resolve) => (open = resolve));
-    },
-    release: () => open(),
-  };
 }
 
 describe('SDK presence', () => {
@@ -130,7 +94,7 @@ describe('SDK presence', () => {
 
   it('after a reconnect, announces who came and went meanwhile; presence() made meanwhile waits for the rejoin', async () => {
     const gw = await gateway();
-    const socket = gated();
+    const socket = steered();
     const watcher = await open(gw, 'alice', socket.WebSocket);
     await watcher.client.join('jl-room');
     const dave = await open(gw, 'dave');

@@ -79,8 +79,9 @@ const internalCodes = new Map([
 ]);
 
 // The SDK imports nothing (it is served to browsers as is): its own `TIMEOUT` (no answer within its
-// requestTimeout) is spelt out there, and means what the registry's TIMEOUT means (no answer in time).
-const sdkOwnCodes = new Map([['src/client/client.ts', "'TIMEOUT'"]]);
+// requestTimeout) is spelt out there, and means what the registry's TIMEOUT means (no answer in time);
+// so are the server codes it reads in ERROR frames and acts on (a JOIN refused for now), never builds.
+const sdkOwnCodes = new Map([['src/client/client.ts', new Set(["'TIMEOUT'", "'UNAVAILABLE'", "'BAD_GATEWAY'"])]]);
 
 function violations(file: string, text: string): string[] {
   const found: string[] = [];
@@ -89,7 +90,7 @@ function violations(file: string, text: string): string[] {
       const match = pattern.exec(line);
       if (match === null) continue;
       if (what === 'a literal error code property' && match[0].includes(`'${internalCodes.get(file)}'`)) continue;
-      if (what === 'a quoted registry code' && match[0] === sdkOwnCodes.get(file)) continue;
+      if (what === 'a quoted registry code' && sdkOwnCodes.get(file)?.has(match[0]) === true) continue;
       found.push(`${file}:${index + 1}: ${what}: ${line.trim()}`);
     }
   });
