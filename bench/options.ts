@@ -11,14 +11,23 @@ export function positiveInt(name: string, min = 1): (value: string) => number {
 
 /** Parses `idle,broadcast,…`, refusing unknown names. */
 export function parseWorkloads(value: string): WorkloadName[] {
+  return namesOf(value, WORKLOADS, 'workload');
+}
+
+/**
+ * The names of a comma-separated list, each one of `allowed` (else an error naming `what` and the
+ * choices); with `none`, the word `none` is the empty list.
+ */
+export function namesOf<T extends string>(value: string, allowed: readonly T[], what: string, none = false): T[] {
+  if (none && value.trim() === 'none') return [];
   const names = value
     .split(',')
     .map((name) => name.trim())
     .filter(Boolean);
   for (const name of names) {
-    if (!(WORKLOADS as readonly string[]).includes(name)) throw new Error(`unknown workload "${name}": use ${WORKLOADS.join(', ')}`);
+    if (!(allowed as readonly string[]).includes(name)) throw new Error(`unknown ${what} "${name}": use ${allowed.join(', ')}${none ? ' or none' : ''}`);
   }
-  return names as WorkloadName[];
+  return names as T[];
 }
 
 /** The loopback destinations 127.0.0.1 … 127.0.0.N, to spread client sockets over N × the ephemeral ports. */

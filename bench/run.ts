@@ -11,19 +11,25 @@
  * After the side-by-side run, the budget sweep: pushgate restarted once per latency budget
  * (`--max-latency`) and put through the closed-loop workloads, for a throughput–latency table.
  *
+ * Then the history parts (side by side only): pushgate with and without `--history` on each store
+ * (its memory, Redis, NATS JetStream) through the closed-loop rooms workload, for the cost of history;
+ * and the recovery proof, 2,000 clients dropping and reconnecting at random while pushes flow.
+ *
  * Both write JSON, markdown and SVG charts to bench/results/ (or --out).
  *
  *   npm run bench                                  # the full run (10,000 clients, 10 s per workload)
  *   npm run bench -- --smoke                       # a few hundred clients for a few seconds (CI)
  *   npm run bench -- --servers pushgate,ws --connections 5000 --workloads broadcast,latency
  *   npm run bench -- --servers pushgate --workloads rooms-open,broadcast-open --budgets 50,250
+ *   npm run bench -- --servers none --budgets none --history-cost memory,redis --recovery memory,redis   # the history parts alone
  *   npm run bench -- --url ws://gw1:7777 --url ws://gw2:7777 --api http://gw1:7788 --connections 20000 --clients 4
  */
 
 import { availableParallelism } from 'node:os';
 import { Command, Option } from 'commander';
-import type { BenchRun, BudgetPoint, ServerResults } from './load/results.js';
-import { type BenchSettings, benchTarget, OPEN_WORKLOADS, WORKLOADS } from './load/runner.js';
+import { benchHistoryCost, benchRecoveryChurn, CHURN_HISTORY, COST_HISTORY, defaultStores, PATIENT, type Patience, parseStores } from './history.js';
+import type { BenchRun, BudgetPoint, HistoryCostPoint, HistoryStore, RecoveryChurnResult, ServerResults } from './load/results.js';
+import { type BenchSettings, benchTarget, DEFAULT_WORKLOADS, OPEN_WORKLOADS, WORKLOADS } from './load/runner.js';
 import { loopbackDestinations, parseBudgets, parseWorkloads, pinSelf, positiveInt } from './options.js';
 import { renderMarkdown } from './report/report.js';
 import { describeMachine, writeRun } from './report/write.js';
@@ -33,7 +39,19 @@ import { benchBudgets, benchSideBySide, parseServers, SERVERS } from './side-by-
 const DEFAULT_BUDGETS = [25, 50, 100, 250, 1000];
 
 /** Options of the side-by-side run only, and of a deployment run only: each refused in the other mode. */
-const SIDE_BY_SIDE_ONLY = ['servers', 'destinations', 'smoke', 'budgets', 'budgetDuration'] as const;
+const SIDE_BY_SIDE_ONLY = [
+  'servers',
+  'destinations',
+  'smoke',
+  'budgets',
+  'budgetDuration',
+  'historyCost',
+  'recovery',
+  'recoveryClients',
+  'recoveryRooms',
+  'recoveryRate',
+  'recoverySeconds',
+] as const;
 const DEPLOYMENT_ONLY = ['api', 'protocol', 'serverPid', 'clientCore'] as const;
 
 const program = new Command('npm run bench --')
@@ -55,14 +73,20 @@ const program = new Command('npm run bench --')
     'with --url: pin the load generator to this core (taskset); side by side it takes core 1 by itself',
     positiveInt('--client-core', 0),
   )
-  .option('--servers <list>', `side by side: the servers to start, of ${SERVERS.join(',')}`, parseServers, [...SERVERS])
+  .option('--servers <list>', `side by side: the servers to start, of ${SERVERS.join(',')}; none to skip (the other parts only)`, parseServers, [...SERVERS])
   .option('--destinations <n>', 'side by side: the servers listen on 127.0.0.1 … 127.0.0.N (several ephemeral port ranges)', positiveInt('--destinations'), 4)
   .option('--smoke', 'side by side: a few hundred clients for a few seconds (CI)')
   .option('--connections <n>', 'clients to open [10000; 300 with --smoke]', positiveInt('--connections'))
   .option('--clients <n>', 'client processes (each may hold at most ~20,000 sockets)', positiveInt('--clients'), 2)
   .option('--duration <seconds>', 'seconds per workload [10; 2 with --smoke]', positiveInt('--duration'))
   .option('--rate <n>', 'pushes per second in the latency workload', positiveInt('--rate'), 10)
-  .option('--rooms <n>', 'rooms in the room workloads (rooms, rooms-open) [connections / 100, from 1 to 100]', positiveInt('--rooms'))
+  .option(
+    '--rooms-rate <n>',
+    'pushes per second, each to a random room, in the rooms-latency workload (run by --history-cost; in --workloads only when named)',
+    positiveInt('--rooms-rate'),
+    500,
+  )
+  .option('--rooms <n>', 'rooms in the room workloads (rooms, rooms-open, rooms-latency) [connections / 100, from 1 to 100]', positiveInt('--rooms'))
   .option('--churn-rate <n>', 'connect-join-receive-disconnect cycles per second [200; 50 with --smoke]', positiveInt('--churn-rate'))
   .option('--concurrency <n>', 'push requests in flight during floods', positiveInt('--concurrency'), 64)
   .option(
@@ -81,8 +105,24 @@ const program = new Command('npm run bench --')
     'side by side: seconds per closed-loop workload and budget [5, or --duration if shorter]',
     positiveInt('--budget-duration'),
   )
+  .option(
+    '--history-cost <stores>',
+    `side by side: after it, pushgate with and without --history '${COST_HISTORY}' on each store, of memory,redis,nats, through rooms-latency and rooms-open; ` +
+      'none to skip [memory, and redis when redis-server is installed; memory with --smoke]',
+    parseStores('--history-cost'),
+  )
+  .option(
+    '--recovery <stores>',
+    `side by side: after it, the recovery proof (--history '${CHURN_HISTORY}') on each store, of memory,redis,nats: clients dropping and ` +
+      'reconnecting at random while pushes flow, every room sequence checked; none to skip [as --history-cost]',
+    parseStores('--recovery'),
+  )
+  .option('--recovery-clients <n>', 'clients of the recovery proof [2000; 200 with --smoke]', positiveInt('--recovery-clients'))
+  .option('--recovery-rooms <n>', 'rooms of the recovery proof [100; 10 with --smoke]', positiveInt('--recovery-rooms'))
+  .option('--recovery-rate <n>', 'pushes per second during the recovery proof', positiveInt('--recovery-rate'), 500)
+  .option('--recovery-seconds <s>', 'seconds of pushes and drops in the recovery proof [30; 3 with --smoke]', positiveInt('--recovery-seconds'))
   .option('--item-padding <bytes>', 'extra bytes per pushed item', positiveInt('--item-padding', 0), 0)
-  .option('--workloads <list>', `comma-separated, of ${WORKLOADS.join(',')}`, parseWorkloads, [...WORKLOADS])
+  .option('--workloads <list>', `comma-separated, of ${WORKLOADS.join(',')}`, parseWorkloads, [...DEFAULT_WORKLOADS])
   .option('--out <dir>', 'where to write the JSON, markdown and SVG results', 'bench/results')
   .option('--name <name>', 'base name of the result files [bench-DATE; smoke with --smoke; deployment-TIME with --url]')
   .showHelpAfterError()
@@ -114,12 +154,16 @@ const twoCores = availableParallelism() >= 2;
 const serverCore = !deployment && twoCores ? 0 : null;
 const clientCore: number | null = deployment ? (opts.clientCore ?? null) : twoCores ? 1 : null;
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
+// The history parts: by default memory and (when installed) Redis; with --smoke, memory alone.
+const historyStores: HistoryStore[] = deployment ? [] : (opts.historyCost ?? (smoke ? ['memory'] : defaultStores()));
+const recoveryStores: HistoryStore[] = deployment ? [] : (opts.recovery ?? (smoke ? ['memory'] : defaultStores()));
 
 const settings: BenchSettings = {
   connections,
   clientProcesses: opts.clients,
   durationSeconds: duration,
   latencyRate: opts.rate,
+  roomsLatencyRate: opts.roomsRate,
   rooms: opts.rooms ?? Math.max(1, Math.min(100, Math.floor(connections / 100))),
   churnRate: opts.churnRate ?? (smoke ? 50 : 200),
   floodConcurrency: opts.concurrency,
@@ -157,6 +201,29 @@ if (deployment) {
   servers = await benchSideBySide(opts.servers, destinations, serverCore, settings);
   if (budgets.length > 0) budgetPoints = await benchBudgets(budgets, destinations, serverCore, { ...settings, durationSeconds: budgetDuration });
 }
+let historyCost: HistoryCostPoint[] | undefined;
+let recoveryChurn: RecoveryChurnResult[] | undefined;
+// A full run waits for other programs to leave the cores and measures again when they did not; a smoke run does not.
+const patience: Patience = smoke ? { attempts: 1, quietMs: 0 } : PATIENT;
+if (historyStores.length > 0) historyCost = await benchHistoryCost(historyStores, destinations, serverCore, settings, patience);
+if (recoveryStores.length > 0) {
+  recoveryChurn = await benchRecoveryChurn(
+    recoveryStores,
+    destinations,
+    serverCore,
+    {
+      clients: opts.recoveryClients ?? (smoke ? 200 : 2000),
+      rooms: opts.recoveryRooms ?? (smoke ? 10 : 100),
+      durationSeconds: opts.recoverySeconds ?? (smoke ? 3 : 30),
+      pushesPerSecond: opts.recoveryRate,
+      // A connection lives up to 6 s, then is away up to 1 s: each client drops every ~3.5 s on average.
+      maxLifeMs: 6000,
+      maxAwayMs: 1000,
+      log,
+    },
+    patience,
+  );
+}
 
 const pinning =
   clientCore === null
@@ -169,6 +236,8 @@ const run: BenchRun = {
   settings: { connections, clientProcesses: settings.clientProcesses, destinations, durationSeconds: duration },
   servers,
   ...(budgetPoints !== undefined ? { budgets: budgetPoints } : {}),
+  ...(historyCost !== undefined ? { historyCost } : {}),
+  ...(recoveryChurn !== undefined ? { recoveryChurn } : {}),
 };
 const name: string = opts.name ?? (smoke ? 'smoke' : deployment ? `deployment-${startedAt.replace(/[:.]/g, '-')}` : `bench-${startedAt.slice(0, 10)}`);
 const markdown = writeRun(run, opts.out, name);

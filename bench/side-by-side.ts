@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import type { BudgetPoint, OpenLoopResult, ServerName, ServerResults } from './load/results.js';
 import { type BenchSettings, benchTarget, OPEN_WORKLOADS } from './load/runner.js';
+import { namesOf } from './options.js';
 import { type Child, startNode } from './server-process.js';
 import { PUSHGATE_V8_FLAGS } from './v8-flags.js';
 
@@ -24,16 +25,9 @@ interface ServerSpec {
 export const SERVERS = ['pushgate', 'ws', 'socketio'] as const;
 export type SideBySideServer = (typeof SERVERS)[number];
 
-/** Parses `pushgate,ws`, refusing unknown names. */
+/** Parses `pushgate,ws`, refusing unknown names; `none` is the empty list. */
 export function parseServers(value: string): SideBySideServer[] {
-  const names = value
-    .split(',')
-    .map((name) => name.trim())
-    .filter(Boolean);
-  for (const name of names) {
-    if (!(SERVERS as readonly string[]).includes(name)) throw new Error(`unknown server "${name}": use ${SERVERS.join(', ')}`);
-  }
-  return names as SideBySideServer[];
+  return namesOf(value, SERVERS, 'server', true);
 }
 
 function version(pkg: string): string {
@@ -58,33 +52,79 @@ function spec(name: SideBySideServer): ServerSpec {
   }
 }
 
-/** Starts `server` (with `extraArgs`) listening on every one of `hosts`, measures it, stops it. */
+/** A server started by the bench, listening on every one of its hosts. */
+export interface StartedServer {
+  child: Child;
+  /** WebSocket base URLs, one per host, e.g. `ws://127.0.0.2:40123`. */
+  wsUrls: string[];
+  api: string;
+  command: string;
+}
+
+/** Starts `server` (with `extraArgs`) listening on every one of `hosts`, pinned to `serverCore` when given. */
+async function startServer(server: ServerSpec, extraArgs: string[], hosts: string[], serverCore: number | null): Promise<StartedServer> {
+  const args = [...server.args, ...extraArgs, '--host', hosts.join(','), '--port', '0', '--api-host', '127.0.0.1', '--api-port', '0'];
+  const child: Child = startNode(server.script, args, serverCore, server.nodeArgs);
+  try {
+    const [, , port, api] = await child.waitForLine(/listening ws=(\S+):(\d+) api=(\S+)/, 15000);
+    return {
+      child,
+      wsUrls: hosts.map((host) => `ws://${host}:${port}`),
+      api: `http://${api}`,
+      command: `${serverCore !== null ? `taskset -c ${serverCore} ` : ''}node ${[...server.nodeArgs, server.script, ...args].join(' ')}`,
+    };
+  } catch (error) {
+    await child.stop();
+    throw error;
+  }
+}
+
+/** pushgate as the side-by-side run starts it, with `extraArgs` (e.g. `--history`, `--broker`). Stop its child. */
+export function startPushgate(extraArgs: string[], hosts: string[], serverCore: number | null): Promise<StartedServer> {
+  return startServer(spec('pushgate'), extraArgs, hosts, serverCore);
+}
+
+/**
+ * Starts `server` (with `extraArgs`) listening on every one of `hosts`, measures it, stops it.
+ * `brokerPid`: a broker process this run started, whose CPU is measured beside the server's.
+ */
 async function benchStarted(
   server: ServerSpec,
   extraArgs: string[],
   hosts: string[],
   serverCore: number | null,
   settings: BenchSettings,
+  brokerPid: number | null = null,
 ): Promise<ServerResults> {
-  const args = [...server.args, ...extraArgs, '--host', hosts.join(','), '--port', '0', '--api-host', '127.0.0.1', '--api-port', '0'];
-  const child: Child = startNode(server.script, args, serverCore, server.nodeArgs);
+  const started = await startServer(server, extraArgs, hosts, serverCore);
   try {
-    const [, , port, api] = await child.waitForLine(/listening ws=(\S+):(\d+) api=(\S+)/, 15000);
     return await benchTarget(
       {
         server: server.name,
         protocol: server.protocol,
-        wsUrls: hosts.map((host) => `ws://${host}:${port}`),
-        api: `http://${api}`,
-        pid: child.pid,
+        wsUrls: started.wsUrls,
+        api: started.api,
+        pid: started.child.pid,
+        brokerPid,
         version: server.version,
-        command: `${serverCore !== null ? `taskset -c ${serverCore} ` : ''}node ${[...server.nodeArgs, server.script, ...args].join(' ')}`,
+        command: started.command,
       },
       settings,
     );
   } finally {
-    await child.stop();
+    await started.child.stop();
   }
+}
+
+/** pushgate with `extraArgs`, started as the side-by-side run starts it, measured (with `brokerPid`'s CPU), stopped. */
+export function benchPushgate(
+  extraArgs: string[],
+  hosts: string[],
+  serverCore: number | null,
+  settings: BenchSettings,
+  brokerPid: number | null = null,
+): Promise<ServerResults> {
+  return benchStarted(spec('pushgate'), extraArgs, hosts, serverCore, settings, brokerPid);
 }
 
 /** Starts each server listening on every one of `hosts`, measures it, stops it; results in order. */

@@ -120,19 +120,30 @@ export class PushDriver {
     return result;
   }
 
-  /** `perSecond` pushes a second, on schedule, for `durationMs` (each push is sent without waiting for the last). */
-  async steady(perSecond: number, durationMs: number, room: () => string | undefined): Promise<DriveResult> {
-    const result: DriveResult = { itemsPushed: 0, refused: 0, failed: 0 };
+  /**
+   * `perSecond` pushes a second, on schedule, for `durationMs` (each push is sent without waiting for the
+   * last). `fanOut(room)` says how many clients an accepted push to `room` reaches, for `deliveriesOwed`.
+   */
+  async steady(
+    perSecond: number,
+    durationMs: number,
+    room: () => string | undefined,
+    fanOut: (room: string | undefined) => number = () => 0,
+  ): Promise<OpenDriveResult> {
+    const result: OpenDriveResult = { itemsPushed: 0, refused: 0, failed: 0, deliveriesOwed: 0 };
     const pending: Array<Promise<void>> = [];
     const interval = 1000 / perSecond;
     const start = Date.now();
     for (let i = 0; start + i * interval < start + durationMs; i++) {
       const wait = start + i * interval - Date.now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      const target = room();
       pending.push(
-        this.push(room()).then((status) => {
-          if (status === 200) result.itemsPushed += 1;
-          else if (status === 503) result.refused += 1;
+        this.push(target).then((status) => {
+          if (status === 200) {
+            result.itemsPushed += 1;
+            result.deliveriesOwed += fanOut(target);
+          } else if (status === 503) result.refused += 1;
           else result.failed += 1;
         }),
       );

@@ -35,3 +35,20 @@ export function kernelTcpMemory(): number | null {
     return null;
   }
 }
+
+/**
+ * CPU seconds every process on the machine has used (user, nice and system time of every core, as
+ * /proc/stat counts them), or null off Linux. Interrupt and softirq time (much of loopback TCP) is left
+ * out: the kernel charges it to no process, so it would not compare with the per-process figures.
+ */
+export function machineBusySeconds(): number | null {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+    // cpu  user nice system idle iowait irq softirq steal guest guest_nice (guest time is already in user).
+    const fields = line.trim().split(/\s+/).slice(1, 4).map(Number);
+    const busy = fields[0]! + fields[1]! + fields[2]!;
+    return busy / TICKS_PER_SECOND;
+  } catch {
+    return null;
+  }
+}

@@ -1,3 +1,4 @@
+import type { ChurnReport } from './churn.js';
 /**
  * The shape of a benchmark run's results, as written to `bench/results/*.json` and rendered to markdown
  * and SVG. One run measures one or more servers (pushgate and its peers) through the same workloads.
@@ -22,10 +23,17 @@ export interface LatencySummary {
 export interface CpuSummary {
   /** The server under test (all its processes); null when the server is remote. */
   server: number | null;
+  /** A broker process the run started (redis-server, nats-server), when there was one; null when unreadable. */
+  broker?: number | null;
   /** All load-generator processes together (clients and push driver). */
   clients: number;
   /** The busiest single load-generator process: near 1 means the load generator was the bottleneck. */
   busiestClient: number;
+  /**
+   * The whole machine (every process, /proc/stat), cores; null off Linux. What exceeds server + broker +
+   * clients is other load on the machine, which the figures then share it with.
+   */
+  machine?: number | null;
 }
 
 export interface IdleResult {
@@ -114,6 +122,24 @@ export interface LatencyResult {
   clientBound: boolean;
 }
 
+/** A fixed push rate, one item each to a random room: delivery latency below saturation. */
+export interface RoomsLatencyResult {
+  workload: 'rooms-latency';
+  connections: number;
+  rooms: number;
+  pushesPerSecond: number;
+  durationSeconds: number;
+  itemsPushed: number;
+  pushesRefused: number;
+  /** Deliveries owed (accepted pushes × their room's members) minus deliveries counted after a bounded drain. */
+  itemsLost: number;
+  /** Item deliveries per second asked for: pushes per second × members per room. */
+  deliveriesPerSecond: number;
+  latency: LatencySummary;
+  cpu: CpuSummary;
+  clientBound: boolean;
+}
+
 export interface ChurnResult {
   workload: 'churn';
   /** Connect-join-receive-disconnect cycles attempted per second. */
@@ -126,7 +152,7 @@ export interface ChurnResult {
   cpu: CpuSummary;
 }
 
-export type WorkloadResult = IdleResult | ThroughputResult | LatencyResult | ChurnResult | OpenLoopResult;
+export type WorkloadResult = IdleResult | ThroughputResult | LatencyResult | RoomsLatencyResult | ChurnResult | OpenLoopResult;
 
 /** pushgate restarted with one latency budget (`--max-latency`) and put through the closed-loop workloads. */
 export interface BudgetPoint {
@@ -135,6 +161,51 @@ export interface BudgetPoint {
   command: string;
   durationSeconds: number;
   workloads: OpenLoopResult[];
+}
+
+/** Where a pushgate under test keeps its room streams: in its process, or in a broker the bench started. */
+export type HistoryStore = 'memory' | 'redis' | 'nats';
+
+/**
+ * The cost of history: pushgate started with and without `--history` matching every room of the
+ * closed-loop rooms workload, on one store, each put through that workload.
+ */
+export interface HistoryCostPoint {
+  store: HistoryStore;
+  /** The `--history` given, or null: history off. */
+  history: string | null;
+  /** How pushgate was started. */
+  command: string;
+  /** How the broker was started, when the store is one. */
+  brokerCommand: string | null;
+  /** The closed-loop rooms workload; `cpu.broker` is the broker's CPU in the same window as the server's. */
+  result: OpenLoopResult;
+  /** A fixed push rate to random rooms, below saturation (absent when not run). */
+  latency?: RoomsLatencyResult;
+}
+
+/**
+ * The recovery proof under churn (bench/load/churn.ts): clients in rooms with history dropping and
+ * reconnecting at random while pushes flow, each checking its room's offsets frame by frame.
+ */
+/** The churn proof as the bench reports it: the driver's counts (see churn.ts), with how it was run. */
+export interface RecoveryChurnResult extends Omit<ChurnReport, 'seconds'> {
+  store: HistoryStore;
+  history: string;
+  /** How each gateway was started (over a broker, clients reconnect to any of them). */
+  commands: string[];
+  brokerCommand: string | null;
+  /** Loopback addresses the clients connected to. */
+  destinations: number;
+  durationSeconds: number;
+  /** Pushes per second asked for. */
+  targetPushesPerSecond: number;
+  pushesPerSecond: number;
+  /** A connection lives a random time up to this, then drops, and is away up to `maxAwayMs`. */
+  maxLifeMs: number;
+  maxAwayMs: number;
+  /** Over the run: every gateway together, the broker, this process (the clients and the pusher), the whole machine. */
+  cpu: { server: number | null; broker: number | null; clients: number; machine: number | null };
 }
 
 /** One server through every workload of the run. */
@@ -172,4 +243,8 @@ export interface BenchRun {
   servers: ServerResults[];
   /** The throughput–latency sweep over pushgate's latency budget, after the side-by-side run (absent when not run). */
   budgets?: BudgetPoint[];
+  /** pushgate with and without `--history`, per store (absent when not run). */
+  historyCost?: HistoryCostPoint[];
+  /** The recovery proof under churn, per store (absent when not run). */
+  recoveryChurn?: RecoveryChurnResult[];
 }

@@ -2,21 +2,24 @@ import { cpus } from 'node:os';
 import { PushDriver } from './driver.js';
 import { Histogram } from './histogram.js';
 import { LoadGenerator, type Measurement } from './load-generator.js';
-import { kernelTcpMemory, processCpuSeconds, processRss } from './procstat.js';
+import { kernelTcpMemory, machineBusySeconds, processCpuSeconds, processRss } from './procstat.js';
 import type {
   ChurnResult,
   CpuSummary,
   IdleResult,
   LatencyResult,
   OpenLoopResult,
+  RoomsLatencyResult,
   ServerName,
   ServerResults,
   ThroughputResult,
   WorkloadResult,
 } from './results.js';
 
-export const WORKLOADS = ['idle', 'broadcast', 'latency', 'rooms', 'churn', 'broadcast-open', 'rooms-open'] as const;
+export const WORKLOADS = ['idle', 'broadcast', 'latency', 'rooms', 'churn', 'broadcast-open', 'rooms-open', 'rooms-latency'] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
+/** What `--workloads` runs when not given: all but rooms-latency, which the history-cost part runs. */
+export const DEFAULT_WORKLOADS = WORKLOADS.filter((w) => w !== 'rooms-latency');
 /** The closed-loop workloads: what a backend does (see {@link PushDriver.closedLoop}). */
 export const OPEN_WORKLOADS = ['broadcast-open', 'rooms-open'] as const satisfies readonly WorkloadName[];
 
@@ -31,6 +34,8 @@ export interface BenchTarget {
   api: string;
   /** PID of the server process when it runs on this machine (CPU and memory are then measured). */
   pid: number | null;
+  /** PID of a broker process (e.g. redis-server) the run started, whose CPU is measured beside the server's. */
+  brokerPid?: number | null;
   version: string;
   command: string;
 }
@@ -42,6 +47,8 @@ export interface BenchSettings {
   durationSeconds: number;
   /** Pushes per second to all in the latency workload. */
   latencyRate: number;
+  /** Pushes per second, each to a random room, in the rooms-latency workload. */
+  roomsLatencyRate: number;
   /** Rooms in the room fan-out workload (members = connections / rooms). */
   rooms: number;
   /** Connect-join-receive-disconnect cycles per second in the churn workload. */
@@ -65,24 +72,34 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 /** CPU seconds of the server and of this process, to compute per-phase usage. */
 class CpuWindow {
   private readonly serverStart: number | null;
+  private readonly brokerStart: number | null;
+  private readonly machineStart = machineBusySeconds();
   private readonly selfStart = process.cpuUsage();
   private readonly started = Date.now();
 
-  constructor(private readonly pid: number | null) {
+  constructor(
+    private readonly pid: number | null,
+    private readonly brokerPid: number | null = null,
+  ) {
     this.serverStart = pid === null ? null : processCpuSeconds(pid);
+    this.brokerStart = brokerPid === null ? null : processCpuSeconds(brokerPid);
   }
 
   /** Usage since construction, with the workers' own usage (cores each). */
   summary(workerCores: number[]): CpuSummary {
     const seconds = (Date.now() - this.started) / 1000;
     const serverEnd = this.pid === null ? null : processCpuSeconds(this.pid);
+    const brokerEnd = this.brokerPid === null ? null : processCpuSeconds(this.brokerPid);
+    const machineEnd = machineBusySeconds();
     const self = process.cpuUsage(this.selfStart);
     const driver = (self.user + self.system) / 1e6 / seconds;
     const all = [...workerCores, driver];
     return {
       server: this.serverStart === null || serverEnd === null ? null : round((serverEnd - this.serverStart) / seconds),
+      ...(this.brokerPid === null ? {} : { broker: this.brokerStart === null || brokerEnd === null ? null : round((brokerEnd - this.brokerStart) / seconds) }),
       clients: round(all.reduce((a, b) => a + b, 0)),
       busiestClient: round(Math.max(...all)),
+      machine: this.machineStart === null || machineEnd === null ? null : round((machineEnd - this.machineStart) / seconds),
     };
   }
 }
@@ -191,7 +208,7 @@ export async function benchTarget(target: BenchTarget, settings: BenchSettings):
 
     if (wants('latency')) {
       log(`${target.server}: latency: ${settings.latencyRate} pushes/s to all for ${seconds} s`);
-      const cpu = new CpuWindow(target.pid);
+      const cpu = new CpuWindow(target.pid, target.brokerPid ?? null);
       gen.measure(true);
       const pushed = await driver.steady(settings.latencyRate, seconds * 1000, () => undefined);
       const m = await drain(gen, pushed.itemsPushed * n, 15000);
@@ -213,6 +230,7 @@ export async function benchTarget(target: BenchTarget, settings: BenchSettings):
       );
       results.push(result);
     }
+    if (wants('rooms-latency')) results.push(await roomsLatency(n));
     if (wants('broadcast')) results.push(await flood('broadcast', () => undefined));
     if (wants('rooms')) results.push(await flood('rooms', () => `room-${Math.floor(Math.random() * settings.rooms)}`));
     // Rooms before broadcast: a broadcast overrun may cost connections (slow consumers) the rooms would miss.
@@ -238,7 +256,7 @@ export async function benchTarget(target: BenchTarget, settings: BenchSettings):
 
   async function flood(workload: 'broadcast' | 'rooms', room: () => string | undefined): Promise<ThroughputResult> {
     log(`${target.server}: ${workload} flood for ${seconds} s`);
-    const cpu = new CpuWindow(target.pid);
+    const cpu = new CpuWindow(target.pid, target.brokerPid ?? null);
     gen.measure(false);
     const fanOut = workload === 'rooms' ? settings.connections / settings.rooms : settings.connections;
     // Up to 50 items outstanding per client: far below any queue limit, enough to keep the pipe full.
@@ -274,18 +292,60 @@ export async function benchTarget(target: BenchTarget, settings: BenchSettings):
     return result;
   }
 
-  async function closedLoop(workload: OpenLoopResult['workload'], connected: number): Promise<OpenLoopResult> {
-    const concurrency = settings.openConcurrency;
-    log(`${target.server}: ${workload}: ${concurrency} push loops, 1 item each, no flow control, for ${seconds} s`);
-    // Connection i is in room i % rooms (see the load generator's connect).
+  /** Members of each room: connection i is in room i % rooms (see the load generator's connect). */
+  function roomMembers(): Map<string, number> {
     const members = new Map<string, number>();
     for (let r = 0; r < settings.rooms; r++) {
       members.set(`room-${r}`, Math.floor(settings.connections / settings.rooms) + (r < settings.connections % settings.rooms ? 1 : 0));
     }
+    return members;
+  }
+
+  async function roomsLatency(connected: number): Promise<RoomsLatencyResult> {
+    const rate = settings.roomsLatencyRate;
+    log(`${target.server}: rooms-latency: ${rate} pushes/s, each to a random one of ${settings.rooms} rooms, for ${seconds} s`);
+    const members = roomMembers();
+    const names = [...members.keys()];
+    const cpu = new CpuWindow(target.pid, target.brokerPid ?? null);
+    gen.measure(true, false);
+    const pushed = await driver.steady(
+      rate,
+      seconds * 1000,
+      () => names[Math.floor(Math.random() * names.length)],
+      (room) => members.get(room ?? '') ?? 0,
+    );
+    // CPU over the pushes (until the last was answered), as in the closed loop: per push it compares across runs.
+    const cpuSummary = cpu.summary((await gen.report()).cpuCores);
+    const m = await drain(gen, pushed.deliveriesOwed, 15000);
+    const result: RoomsLatencyResult = {
+      workload: 'rooms-latency',
+      connections: connected,
+      rooms: settings.rooms,
+      pushesPerSecond: rate,
+      durationSeconds: seconds,
+      itemsPushed: pushed.itemsPushed,
+      pushesRefused: pushed.refused,
+      itemsLost: pushed.deliveriesOwed - m.items,
+      deliveriesPerSecond: Math.round((rate * settings.connections) / settings.rooms),
+      latency: m.latency.summary(),
+      cpu: cpuSummary,
+      clientBound: isClientBound(cpuSummary),
+    };
+    log(
+      `${target.server}: rooms-latency p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, max ${result.latency.max} ms, ` +
+        `${result.pushesRefused} refused, lost ${result.itemsLost}, server CPU ${cpuSummary.server ?? '?'}`,
+    );
+    return result;
+  }
+
+  async function closedLoop(workload: OpenLoopResult['workload'], connected: number): Promise<OpenLoopResult> {
+    const concurrency = settings.openConcurrency;
+    log(`${target.server}: ${workload}: ${concurrency} push loops, 1 item each, no flow control, for ${seconds} s`);
+    const members = roomMembers();
     const names = [...members.keys()];
     const room = workload === 'rooms-open' ? () => names[Math.floor(Math.random() * names.length)] : () => undefined;
     const fanOut = (name: string | undefined): number => (name === undefined ? connected : (members.get(name) ?? 0));
-    const cpu = new CpuWindow(target.pid);
+    const cpu = new CpuWindow(target.pid, target.brokerPid ?? null);
     gen.measure(true, false);
     const pushed = await driver.closedLoop(seconds * 1000, concurrency, room, fanOut);
     const inWindow = await gen.report();
@@ -327,7 +387,7 @@ export async function benchTarget(target: BenchTarget, settings: BenchSettings):
   async function churn(): Promise<ChurnResult> {
     const rate = settings.churnRate;
     log(`${target.server}: churn: ${rate} connect-join-receive-disconnect cycles/s for ${seconds} s`);
-    const cpu = new CpuWindow(target.pid);
+    const cpu = new CpuWindow(target.pid, target.brokerPid ?? null);
     const timeoutMs = 5000;
     // The churning clients wait for a push to their room: one every 10 ms.
     let pushing = true;

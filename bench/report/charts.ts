@@ -2,7 +2,7 @@
  * Charts of a benchmark run (see `results.ts`) as self-contained SVG strings: no scripts, no external
  * fonts or resources, so they can sit beside the markdown report and render on GitHub or in a browser.
  */
-import type { BenchRun, OpenLoopResult, ServerResults, ThroughputResult } from '../load/results.js';
+import type { BenchRun, HistoryStore, OpenLoopResult, ServerResults, ThroughputResult } from '../load/results.js';
 import { findWorkload, formatCompact, formatMs, formatNumber } from './report.js';
 
 const WIDTH = 720;
@@ -413,4 +413,76 @@ export function latencyChart(run: BenchRun): string {
     legendY += 22;
   }
   return svgDocument(legendY - 4, title, body);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// History cost
+
+const HISTORY_COLOURS = { off: '#9ca3af', on: '#2563eb' } as const;
+const HISTORY_STORE_NAMES: Record<HistoryStore, string> = { memory: 'memory', redis: 'Redis', nats: 'NATS JetStream' };
+
+/**
+ * The cost of history: items delivered per second in the closed-loop rooms workload, history off and
+ * on, one pair of bars per store, on a linear axis; each bar labelled with its p99.
+ */
+export function historyCostChart(run: BenchRun): string {
+  const title = 'History off and on: items delivered per second';
+  const points = run.historyCost ?? [];
+  if (points.length === 0) return noData(title, 'No history-cost results in this run.');
+  const stores = [...new Set(points.map((p) => p.store))];
+  const max = Math.max(0, ...points.map((p) => p.result.itemsDeliveredPerSecond).filter((v) => Number.isFinite(v)));
+  const labelRight = 116;
+  const x0 = 124;
+  const x1 = WIDTH - 160;
+  const barHeight = 22;
+  const barGap = 6;
+  const headingHeight = 26;
+  const groupGap = 12;
+  const plotTop = 62;
+  const scale = linearScale(max, x0, x1, formatCompact);
+
+  const body: string[] = [];
+  body.push(text(16, 26, title, { size: 16, weight: 'bold' }));
+  const first = points[0]!.result;
+  body.push(
+    text(
+      16,
+      45,
+      `Higher is better. Rooms, closed loop: ${formatNumber(first.connections)} connections in ${formatNumber(first.rooms)} rooms; p99 latency after each bar.`,
+      { size: 12, fill: MUTED },
+    ),
+  );
+  let y = plotTop;
+  const content: string[] = [];
+  for (const [index, store] of stores.entries()) {
+    if (index > 0) y += groupGap;
+    content.push(text(16, y + 17, HISTORY_STORE_NAMES[store], { size: 13, weight: 'bold' }));
+    y += headingHeight;
+    for (const point of points.filter((p) => p.store === store)) {
+      const state = point.history === null ? 'off' : 'on';
+      const value = point.result.itemsDeliveredPerSecond;
+      const valid = Number.isFinite(value) && value > 0;
+      const end = valid ? Math.max(x0 + 2, scale.at(value)) : x0;
+      content.push(text(labelRight, y + 15.5, `history ${state}`, { size: 12, anchor: 'end' }));
+      const tooltip = `${store}, history ${point.history ?? 'off'}: ${formatNumber(value)} items/s, p99 ${formatMs(point.result.latency.p99)} ms`;
+      content.push(
+        `<rect class="bar" data-store="${escapeXml(store)}" data-history="${state}" x="${px(x0)}" y="${px(y)}" ` +
+          `width="${px(end - x0)}" height="${barHeight}" rx="2" fill="${HISTORY_COLOURS[state]}"><title>${escapeXml(tooltip)}</title></rect>`,
+      );
+      const label = `${valid ? `${formatCompact(value)}/s` : '0'}  ·  p99 ${formatMs(point.result.latency.p99)} ms`;
+      content.push(text(end + 6, y + 15.5, label, { size: 12, weight: 'bold' }));
+      y += barHeight + barGap;
+    }
+  }
+  const plotBottom = y - barGap + 6;
+  for (const tick of scale.ticks) {
+    const x = scale.at(tick.value);
+    body.push(line(x, plotTop, x, plotBottom, GRID));
+    body.push(text(x, plotBottom + 17, tick.label, { size: 11, anchor: 'middle', fill: MUTED }));
+  }
+  body.push(line(x0, plotTop, x0, plotBottom, MUTED));
+  body.push(line(x0, plotBottom, x1, plotBottom, MUTED));
+  body.push(...content);
+  body.push(text((x0 + x1) / 2, plotBottom + 36, 'items delivered per second', { size: 12, anchor: 'middle', fill: MUTED }));
+  return svgDocument(plotBottom + 50, title, body);
 }

@@ -1,15 +1,21 @@
 /**
  * Renders a benchmark run (see `results.ts`) as a markdown report for humans: the machine and settings,
  * one table per workload with one row per server, pushgate's figures relative to its peers, and the
- * throughput–latency table of pushgate's budget sweep. Workloads or servers missing from a run are skipped.
+ * throughput–latency table of pushgate's budget sweep, and the history parts (the cost of history per
+ * store, the recovery proof under churn). Workloads or servers missing from a run are skipped.
  */
 import type {
   BenchRun,
   BudgetPoint,
   ChurnResult,
+  CpuSummary,
+  HistoryCostPoint,
+  HistoryStore,
   IdleResult,
   LatencyResult,
   OpenLoopResult,
+  RecoveryChurnResult,
+  RoomsLatencyResult,
   ServerName,
   ServerResults,
   ThroughputResult,
@@ -24,6 +30,7 @@ export function findWorkload(server: ServerResults, workload: 'idle'): IdleResul
 export function findWorkload(server: ServerResults, workload: 'broadcast' | 'rooms'): ThroughputResult | undefined;
 export function findWorkload(server: ServerResults, workload: 'latency'): LatencyResult | undefined;
 export function findWorkload(server: ServerResults, workload: 'churn'): ChurnResult | undefined;
+export function findWorkload(server: ServerResults, workload: 'rooms-latency'): RoomsLatencyResult | undefined;
 export function findWorkload(server: ServerResults, workload: OpenLoopResult['workload']): OpenLoopResult | undefined;
 export function findWorkload(server: ServerResults, workload: WorkloadResult['workload']): WorkloadResult | undefined {
   return server.workloads.find((result) => result.workload === workload);
@@ -317,6 +324,33 @@ function latencySection(run: BenchRun): string | null {
     .trimEnd();
 }
 
+function roomsLatencySection(run: BenchRun): string | null {
+  const rows = rowsFor(run, (s) => findWorkload(s, 'rooms-latency'));
+  if (rows.length === 0) return null;
+  const columns: Array<Column<Row<RoomsLatencyResult>>> = [
+    { header: 'Server', value: (r) => serverLabel(r.server) },
+    { header: 'Connections', align: 'right', value: (r) => formatNumber(r.result.connections) },
+    { header: 'Rooms', align: 'right', value: (r) => formatNumber(r.result.rooms) },
+    { header: 'Pushes/s', align: 'right', value: (r) => formatNumber(r.result.pushesPerSecond) },
+    { header: 'Deliveries/s', align: 'right', value: (r) => formatNumber(r.result.deliveriesPerSecond) },
+    { header: 'p50 (ms)', align: 'right', value: (r) => formatMs(r.result.latency.p50) },
+    { header: 'p99 (ms)', align: 'right', value: (r) => formatMs(r.result.latency.p99) },
+    { header: 'p99.9 (ms)', align: 'right', value: (r) => formatMs(r.result.latency.p999) },
+    { header: 'max (ms)', align: 'right', value: (r) => formatMs(r.result.latency.max) },
+    { header: 'Refused (503)', align: 'right', value: (r) => formatNumber(r.result.pushesRefused) },
+    { header: 'Items lost', align: 'right', value: (r) => formatNumber(r.result.itemsLost) },
+    { header: 'Server CPU (cores)', align: 'right', value: (r) => (r.result.cpu.server === null ? 'remote' : formatCores(r.result.cpu.server)) },
+    { header: 'Client-bound', value: (r) => flag(r.result.clientBound) },
+  ];
+  return [
+    '## Rooms latency',
+    '',
+    'A fixed push rate, one item each to a random room; latency runs from the push to its arrival at a client.',
+    '',
+    table(columns, rows),
+  ].join('\n');
+}
+
 /** The cells every closed-loop table shares, after its first (server or budget) column. */
 function openColumns<Row>(result: (row: Row) => OpenLoopResult): Array<Column<Row>> {
   return [
@@ -490,13 +524,224 @@ function ratiosSection(run: BenchRun): string | null {
   return lines.join('\n');
 }
 
+/** CPU (cores over the run) per accepted push, µs. */
+function cpuPerPush(cores: number | null | undefined, accepted: number, seconds: number): number | null {
+  if (!finite(cores) || accepted <= 0) return null;
+  return (cores * seconds * 1e6) / accepted;
+}
+
+const STORE_NAMES: Record<HistoryStore, string> = { memory: 'memory', redis: 'Redis', nats: 'NATS JetStream' };
+
+/** CPU per push of the server (or the broker) in one history-cost run's closed loop, or at its fixed rate. */
+function openCpuPerPush(point: HistoryCostPoint, of: 'server' | 'broker'): number | null {
+  return cpuPerPush(point.result.cpu[of], point.result.pushesAccepted, point.result.durationSeconds);
+}
+function fixedCpuPerPush(point: HistoryCostPoint, of: 'server' | 'broker'): number | null {
+  const latency = point.latency;
+  return latency === undefined ? null : cpuPerPush(latency.cpu[of], latency.itemsPushed, latency.durationSeconds);
+}
+
+/** Machine CPU beyond what the run's own processes used (other load sharing the machine), cores; null when unknown. */
+function otherCpu(cpu: { server: number | null; broker?: number | null; clients: number; machine?: number | null } | undefined): number | null {
+  if (cpu === undefined || !finite(cpu.machine) || !finite(cpu.server)) return null;
+  return Math.max(0, cpu.machine - cpu.server - (cpu.broker ?? 0) - cpu.clients);
+}
+
+const OTHER_NOTE =
+  'Other CPU: what the machine was busy with beyond the server, the broker and the load generator (/proc/stat); well above 0, another program shared the cores and the row is disturbed.';
+
+function historyCostSection(points: HistoryCostPoint[] | undefined): string | null {
+  if (points === undefined || points.length === 0) return null;
+  const off = (point: HistoryCostPoint): HistoryCostPoint | undefined => points.find((p) => p.store === point.store && p.history === null);
+  const brokered = points.some((p) => p.store !== 'memory');
+  const lead: Array<Column<HistoryCostPoint>> = [
+    { header: 'Store', value: (p) => cell(STORE_NAMES[p.store]) },
+    { header: 'History', value: (p) => (p.history === null ? 'off' : code(p.history, true)) },
+  ];
+  const cpuColumns = (cores: (p: HistoryCostPoint) => CpuSummary | undefined, perPush: typeof openCpuPerPush): Array<Column<HistoryCostPoint>> => [
+    { header: 'Server CPU (cores)', align: 'right', value: (p) => formatCores(cores(p)?.server) },
+    { header: 'Server CPU / push (µs)', align: 'right', value: (p) => formatNumber(perPush(p, 'server'), 1) },
+    ...(brokered
+      ? [
+          {
+            header: 'Broker CPU (cores)',
+            align: 'right',
+            value: (p) => (p.store === 'memory' ? MISSING : formatCores(cores(p)?.broker)),
+          } as Column<HistoryCostPoint>,
+          {
+            header: 'Broker CPU / push (µs)',
+            align: 'right',
+            value: (p) => (p.store === 'memory' ? MISSING : formatNumber(perPush(p, 'broker'), 1)),
+          } as Column<HistoryCostPoint>,
+        ]
+      : []),
+    { header: 'Busiest client (cores)', align: 'right', value: (p) => formatCores(cores(p)?.busiestClient) },
+    { header: 'Other CPU (cores)', align: 'right', value: (p) => formatCores(otherCpu(cores(p))) },
+  ];
+  const fixed = points.filter((p) => p.latency !== undefined);
+  const first = points[0]!;
+  const lines = [
+    '## History cost',
+    '',
+    `pushgate started as above with history off and on, on each store: ${formatNumber(first.result.connections)} connections in ` +
+      `${formatNumber(first.result.rooms)} rooms, pushes of one item each to a random room. ` +
+      "With history every push is appended to its room's stream (offset, trimming) before it goes out, and every frame carries its offset and epoch. " +
+      "CPU per push is the process's CPU over the run divided by the pushes accepted." +
+      (brokered ? " A broker (started here, on the server's core) is measured from its /proc stat over the same window; each run has a fresh one." : ''),
+  ];
+  if (fixed.length > 0) {
+    const columns: Array<Column<HistoryCostPoint>> = [
+      ...lead,
+      { header: 'Pushes/s', align: 'right', value: (p) => formatNumber(p.latency?.pushesPerSecond) },
+      { header: 'Deliveries/s', align: 'right', value: (p) => formatNumber(p.latency?.deliveriesPerSecond) },
+      { header: 'p50 (ms)', align: 'right', value: (p) => formatMs(p.latency?.latency.p50) },
+      { header: 'p99 (ms)', align: 'right', value: (p) => formatMs(p.latency?.latency.p99) },
+      { header: 'p99.9 (ms)', align: 'right', value: (p) => formatMs(p.latency?.latency.p999) },
+      { header: 'max (ms)', align: 'right', value: (p) => formatMs(p.latency?.latency.max) },
+      { header: 'Refused (503)', align: 'right', value: (p) => formatNumber(p.latency?.pushesRefused) },
+      { header: 'Items lost', align: 'right', value: (p) => formatNumber(p.latency?.itemsLost) },
+      ...cpuColumns((p) => p.latency?.cpu, fixedCpuPerPush),
+      { header: 'Client-bound', value: (p) => (p.latency === undefined ? MISSING : flag(p.latency.clientBound)) },
+    ];
+    lines.push(
+      '',
+      '### At a fixed rate: latency',
+      '',
+      `${formatNumber(fixed[0]!.latency!.pushesPerSecond)} pushes a second on schedule for ${formatNumber(fixed[0]!.latency!.durationSeconds)} s, below saturation: ` +
+        'latency from the push request to the arrival at a client; the same work with history off and on, so the CPU figures compare directly.',
+      '',
+      table(columns, fixed),
+    );
+  }
+  const openColumns: Array<Column<HistoryCostPoint>> = [
+    ...lead,
+    { header: 'Items delivered/s', align: 'right', value: (p) => formatNumber(p.result.itemsDeliveredPerSecond) },
+    {
+      header: 'vs off',
+      align: 'right',
+      value: (p) => (p.history === null ? MISSING : formatRatio(divide(p.result.itemsDeliveredPerSecond, off(p)?.result.itemsDeliveredPerSecond))),
+    },
+    { header: 'p50 (ms)', align: 'right', value: (p) => formatMs(p.result.latency.p50) },
+    { header: 'p99 (ms)', align: 'right', value: (p) => formatMs(p.result.latency.p99) },
+    { header: 'max (ms)', align: 'right', value: (p) => formatMs(p.result.latency.max) },
+    { header: 'Accepted', align: 'right', value: (p) => formatNumber(p.result.pushesAccepted) },
+    { header: 'Refused (503)', align: 'right', value: (p) => formatNumber(p.result.pushesRefused) },
+    { header: 'Items lost', align: 'right', value: (p) => formatNumber(p.result.itemsLost) },
+    ...cpuColumns((p) => p.result.cpu, openCpuPerPush),
+    { header: 'Client-bound', value: (p) => flag(p.result.clientBound) },
+    { header: 'Disconnects', align: 'right', value: (p) => formatNumber(p.result.disconnects) },
+  ];
+  lines.push(
+    '',
+    '### Closed loop: throughput',
+    '',
+    `${formatNumber(first.result.concurrency)} push loops, each sending the next push as soon as the last is answered, for ${formatNumber(first.result.durationSeconds)} s ` +
+      '(no flow control; a 503 is counted and not retried): as fast as the API answers.',
+    '',
+    table(openColumns, points),
+  );
+  const summaries: string[] = [];
+  for (const store of [...new Set(points.map((p) => p.store))]) {
+    const without = points.find((p) => p.store === store && p.history === null);
+    const with_ = points.find((p) => p.store === store && p.history !== null);
+    if (without === undefined || with_ === undefined) continue;
+    const ratio = (a: number | null | undefined, b: number | null | undefined): string => formatRatio(divide(a, b));
+    const parts = [`throughput ${ratio(with_.result.itemsDeliveredPerSecond, without.result.itemsDeliveredPerSecond)} of history off`];
+    if (with_.latency !== undefined && without.latency !== undefined) {
+      parts.push(
+        `at ${formatNumber(with_.latency.pushesPerSecond)} pushes/s p50 ${formatMs(without.latency.latency.p50)} → ${formatMs(with_.latency.latency.p50)} ms ` +
+          `and p99 ${formatMs(without.latency.latency.p99)} → ${formatMs(with_.latency.latency.p99)} ms`,
+        `server CPU per push ${ratio(fixedCpuPerPush(with_, 'server'), fixedCpuPerPush(without, 'server'))} at that rate`,
+      );
+    }
+    parts.push(`${ratio(openCpuPerPush(with_, 'server'), openCpuPerPush(without, 'server'))} in the closed loop`);
+    if (store !== 'memory') {
+      const name = STORE_NAMES[store];
+      if (with_.latency !== undefined && without.latency !== undefined) {
+        parts.push(
+          `${name} CPU per push ${ratio(fixedCpuPerPush(with_, 'broker'), fixedCpuPerPush(without, 'broker'))} at the fixed rate ` +
+            `(${formatNumber(fixedCpuPerPush(without, 'broker'), 1)} → ${formatNumber(fixedCpuPerPush(with_, 'broker'), 1)} µs)`,
+        );
+      }
+      parts.push(
+        `${ratio(openCpuPerPush(with_, 'broker'), openCpuPerPush(without, 'broker'))} in the closed loop ` +
+          `(${formatNumber(openCpuPerPush(without, 'broker'), 1)} → ${formatNumber(openCpuPerPush(with_, 'broker'), 1)} µs)`,
+      );
+    }
+    summaries.push(`- **${cell(STORE_NAMES[store])}**, history on: ${parts.join('; ')}.`);
+  }
+  if (summaries.length > 0) lines.push('', ...summaries);
+  if (points.some((p) => p.result.clientBound || p.latency?.clientBound === true)) lines.push('', `⚠ Client-bound: ${CLIENT_BOUND_NOTE}.`);
+  lines.push('', OTHER_NOTE);
+  return lines.join('\n');
+}
+
+/** Whether a recovery churn held the promise: no silent gap, no duplicate, nobody behind, no announced gap either. */
+function recoveryClean(result: RecoveryChurnResult): boolean {
+  return result.silentGaps === 0 && result.duplicates === 0 && result.behind === 0 && result.notRecovered === 0;
+}
+
+function recoverySection(results: RecoveryChurnResult[] | undefined): string | null {
+  if (results === undefined || results.length === 0) return null;
+  const brokered = results.some((r) => r.store !== 'memory');
+  const columns: Array<Column<RecoveryChurnResult>> = [
+    { header: 'Store', value: (r) => cell(STORE_NAMES[r.store]) },
+    { header: 'Gateways', align: 'right', value: (r) => formatNumber(r.commands.length) },
+    { header: 'Clients', align: 'right', value: (r) => formatNumber(r.clients) },
+    { header: 'Rooms', align: 'right', value: (r) => formatNumber(r.rooms) },
+    { header: 'Seconds', align: 'right', value: (r) => formatNumber(r.durationSeconds) },
+    { header: 'Pushes/s (asked)', align: 'right', value: (r) => `${formatNumber(r.pushesPerSecond)} (${formatNumber(r.targetPushesPerSecond)})` },
+    { header: 'Pushes', align: 'right', value: (r) => formatNumber(r.pushes) },
+    { header: 'Refused', align: 'right', value: (r) => formatNumber(r.pushesRefused) },
+    { header: 'Reconnects', align: 'right', value: (r) => formatNumber(r.reconnects) },
+    { header: 'Recovered', align: 'right', value: (r) => formatNumber(r.recovered) },
+    { header: 'Not recovered', align: 'right', value: (r) => formatNumber(r.notRecovered) },
+    { header: 'Join errors', align: 'right', value: (r) => formatNumber(Object.values(r.joinErrors ?? {}).reduce((a, b) => a + b, 0)) },
+    { header: 'Unanswered', align: 'right', value: (r) => formatNumber(r.unanswered) },
+    { header: 'Silent gaps', align: 'right', value: (r) => formatNumber(r.silentGaps) },
+    { header: 'Duplicates', align: 'right', value: (r) => formatNumber(r.duplicates) },
+    { header: 'Behind', align: 'right', value: (r) => formatNumber(r.behind) },
+    { header: 'Items received', align: 'right', value: (r) => formatNumber(r.items) },
+    { header: 'Server CPU (cores)', align: 'right', value: (r) => formatCores(r.cpu.server) },
+  ];
+  if (brokered) columns.push({ header: 'Broker CPU (cores)', align: 'right', value: (r) => (r.store === 'memory' ? MISSING : formatCores(r.cpu.broker)) });
+  columns.push({ header: 'Other CPU (cores)', align: 'right', value: (r) => formatCores(otherCpu(r.cpu)) });
+  columns.push({ header: 'Clean', value: (r) => (recoveryClean(r) ? '✓' : '✗') });
+  const first = results[0]!;
+  const refusals = results.filter((r) => Object.keys(r.refusals).length > 0);
+  return [
+    '## Recovery under churn',
+    '',
+    `Clients in rooms with history (${code(first.history)}) over ${formatNumber(first.destinations)} loopback addresses, each connection living a random time up to ` +
+      `${formatNumber(first.maxLifeMs / 1000, 1)} s, then dropped and away up to ${formatNumber(first.maxAwayMs / 1000, 1)} s, rejoining with the last offset and epoch it saw, ` +
+      "while one item at a time is pushed round the rooms. Every frame is checked against the client's last offset: a gap is allowed only when announced by " +
+      "`recovered: false` (not recovered); a silent gap, a duplicate, or a client short of its room's last offset 20 s after the pushes stop (behind) breaks the promise. " +
+      'A rejoin is answered recovered or not, or with an ERROR (join errors: the client drops and comes back), or its client dropped it before the answer came ' +
+      '(unanswered: its random life ended first). Over a broker, two gateways, and every (re)connect picks either. CPU over the time pushes flowed; ' +
+      'clean: not recovered, silent gaps, duplicates and behind all 0.',
+    '',
+    table(columns, results),
+    ...(refusals.length > 0 ? ['', ...refusals.map((r) => `Refused on ${cell(STORE_NAMES[r.store])}: ${code(JSON.stringify(r.refusals))}.  `)] : []),
+    ...results
+      .filter((r) => Object.keys(r.joinErrors ?? {}).length > 0)
+      .map(
+        (r) =>
+          `Join errors on ${cell(STORE_NAMES[r.store])}: ${code(JSON.stringify(r.joinErrors))} (an ERROR instead of the ACK: the client drops and comes back).  `,
+      ),
+    '',
+    OTHER_NOTE,
+  ]
+    .join('\n')
+    .trimEnd();
+}
+
 // ---------------------------------------------------------------------------------------------------------
 
 /**
  * The run as a markdown report. `chartFiles` are paths relative to where the markdown is written, e.g.
  * the outputs of `throughputChart` and `latencyChart` saved beside it.
  */
-export function renderMarkdown(run: BenchRun, chartFiles?: { throughput?: string; latency?: string }): string {
+export function renderMarkdown(run: BenchRun, chartFiles?: { throughput?: string; latency?: string; history?: string }): string {
   const sections: Array<string | null> = [headerSection(run), serversSection(run), idleSection(run)];
   const broadcast = throughputSection(run, 'broadcast');
   const rooms = throughputSection(run, 'rooms');
@@ -509,8 +754,12 @@ export function renderMarkdown(run: BenchRun, chartFiles?: { throughput?: string
   if (chartFiles?.latency && latency) {
     sections.push(image('Latency distribution, per server', chartFiles.latency));
   }
-  sections.push(openSection(run, 'rooms-open'), openSection(run, 'broadcast-open'));
+  sections.push(roomsLatencySection(run), openSection(run, 'rooms-open'), openSection(run, 'broadcast-open'));
   sections.push(churnSection(run), ratiosSection(run), budgetSection(run.budgets));
-  if (run.servers.length === 0) sections.push('_No servers were measured in this run._');
+  const historyCost = historyCostSection(run.historyCost);
+  sections.push(historyCost);
+  if (chartFiles?.history && historyCost) sections.push(image('Items delivered per second, history off and on, per store', chartFiles.history));
+  sections.push(recoverySection(run.recoveryChurn));
+  if (run.servers.length === 0 && run.historyCost === undefined && run.recoveryChurn === undefined) sections.push('_No servers were measured in this run._');
   return `${sections.filter((s): s is string => s !== null).join('\n\n')}\n`;
 }

@@ -1,8 +1,8 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { findBinary, freePort, waitForPort } from '../../bench/services.js';
 import { withTimeout } from './wait.js';
 
 /** A broker server started by a test on a free loopback port. */
@@ -25,57 +25,17 @@ const packages: Record<string, string> = { 'redis-server': 'redis-server', 'nats
  * where `.ci/run` installs it, its absence is an error instead.
  */
 export function serviceMissing(binary: string): string | null {
-  if (resolveBinary(binary) !== null) return null;
+  if (findBinary(binary) !== null) return null;
   const reason = `SKIPPED: ${binary} is not installed; install the Debian package "${packages[binary] ?? binary}" (apt-get install -y ${packages[binary] ?? binary}) to run these tests`;
   if (process.env.CI === 'true') throw new Error(`${reason} (required in CI)`);
   process.stderr.write(`\n*** ${reason} ***\n\n`);
   return reason;
 }
 
-// Debian puts nats-server in /usr/sbin, which a non-root PATH may lack.
-function resolveBinary(binary: string): string | null {
-  const found = spawnSync('sh', ['-c', `command -v ${binary}`], { encoding: 'utf8' });
-  if (found.status === 0 && found.stdout.trim() !== '') return found.stdout.trim();
-  for (const dir of ['/usr/sbin', '/usr/local/sbin', '/usr/bin', '/usr/local/bin']) {
-    if (spawnSync('test', ['-x', `${dir}/${binary}`]).status === 0) return `${dir}/${binary}`;
-  }
-  return null;
-}
-
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer()
-      .once('error', reject)
-      .listen(0, '127.0.0.1', () => {
-        const { port } = probe.address() as { port: number };
-        probe.close(() => resolve(port));
-      });
-  });
-}
-
-async function waitForPort(port: number, ms: number): Promise<void> {
-  const { connect } = await import('node:net');
-  const end = Date.now() + ms;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > end) throw new Error(`nothing listens on 127.0.0.1:${port} after ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
 function startService(binary: string, args: (port: number) => string[], scheme: string, port: number): Promise<Service> {
   let child: ChildProcess;
   const launch = async (): Promise<void> => {
-    child = spawn(resolveBinary(binary) ?? binary, args(port), { stdio: 'ignore' });
+    child = spawn(findBinary(binary) ?? binary, args(port), { stdio: 'ignore' });
     await waitForPort(port, 10000);
   };
   const exited = (): Promise<void> =>
@@ -158,3 +118,5 @@ export async function freeze(pid: number, ms = 5000): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+export { freePort };
