@@ -1,0 +1,30 @@
+// A Pusher channel lives in the engine's hub as a room whose name no go-push client or push API can
+// spell: go-push room names may not contain `#` (src/protocol/room-name.ts), so every room under this
+// prefix is a Pusher channel, and each app's channels are apart from every other app's.
+const PREFIX = '#pusher:';
+
+/** A Pusher channel of one app: what a Pusher room name stands for. */
+export interface PusherRoom {
+  appId: string;
+  channel: string;
+}
+
+/**
+ * The hub room of `channel` of app `appId`: `#pusher:<appId>:<channel>`. App ids contain no `:` (the
+ * first `:` after the prefix ends the id, so a channel may hold any character, `:` and `#` included,
+ * as in `#server-to-user-<id>`); an empty or `:`-bearing app id, or an empty channel, is a bug of the
+ * caller and throws.
+ */
+export function pusherRoom(appId: string, channel: string): string {
+  if (appId.length === 0 || appId.includes(':')) throw new RangeError(`a Pusher app id must be non-empty and hold no ':' (got ${JSON.stringify(appId)})`);
+  if (channel.length === 0) throw new RangeError('a Pusher channel name must be non-empty');
+  return `${PREFIX}${appId}:${channel}`;
+}
+
+/** The app and channel a room built by {@link pusherRoom} stands for; `null` for any other room. */
+export function parsePusherRoom(room: string): PusherRoom | null {
+  if (!room.startsWith(PREFIX)) return null;
+  const colon = room.indexOf(':', PREFIX.length);
+  if (colon <= PREFIX.length || colon === room.length - 1) return null;
+  return { appId: room.slice(PREFIX.length, colon), channel: room.slice(colon + 1) };
+}
