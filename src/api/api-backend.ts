@@ -5,6 +5,7 @@ import type { GatewayOptions } from '../config/options.js';
 import type { HistoryPage, HistoryQuery } from '../history/history-store.js';
 import type { PresenceApi } from '../presence/presence-service.js';
 import type { PushService } from '../push/push-service.js';
+import type { PusherApi } from '../pusher/pusher-api.js';
 import type { Stats, StatsSnapshot } from '../stats/stats.js';
 
 /**
@@ -31,6 +32,8 @@ export interface ApiBackend extends PushService {
   hooksView?(): unknown;
   instanceView(): InstanceView;
   clusterView(): ClusterView | null;
+  /** Pusher's HTTP API (`/apps/<id>/…`, signed by Pusher's rules, not the API key); null without Pusher apps. */
+  readonly pusherApi?: PusherApi | null;
   /** The connection API: connections, users' connections and rooms, cluster-wide. */
   readonly connections: ConnectionService;
   /** Room presence, cluster-wide (`GET /presence`, `GET /presence/stats`). */

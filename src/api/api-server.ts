@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { NodeView } from '../cluster/cluster-link.js';
 import { apiError, PushError } from '../protocol/errors.js';
 import type { PushResult } from '../push/push-service.js';
+import { PusherApi } from '../pusher/pusher-api.js';
 import { closeHttp, listenHttp } from '../server/http-lifecycle.js';
 import { sendJson } from '../server/http-reply.js';
 import type { ApiBackend } from './api-backend.js';
@@ -237,6 +238,12 @@ export class ApiServer {
     });
     let answering: Promise<void> | void;
     try {
+      // Pusher's API is signed its own way (the app's secret): the API key is not asked for.
+      const pusher = this.node.pusherApi ?? null;
+      if (pusher !== null && PusherApi.handles(path)) {
+        answering = pusher.serve(req, res);
+        return;
+      }
       // Health stays open for load balancers; everything else needs the key when one is set.
       if (this.apiKey !== null && path !== '/healthz' && !this.apiKey.matches(req.headers.authorization)) {
         throw apiError.UNAUTHORIZED.apiKey();

@@ -5,6 +5,7 @@
 
 import { parseHistoryRule } from '../history/history-policy.js';
 import { joinLeaveProblem } from '../presence/presence-rules.js';
+import { PusherApps, parsePusherApp } from '../pusher/apps.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -141,6 +142,13 @@ export interface GatewayOptions {
    * Default: none.
    */
   history: string[];
+  /**
+   * Pusher Channels apps, `id:key:secret` each: their clients connect to `/app/<key>` (pusher-js,
+   * Laravel Echo) and their backends call `/apps/<id>/…` (the `pusher` server SDKs). Default: none.
+   */
+  pusherApps: string[];
+  /** Whether Pusher clients may send `client-*` events on private and presence channels. Default false. */
+  pusherClientEvents: boolean;
   /** Backend URL that closed connections are posted to, in batches (best-effort). Default: none. */
   disconnectHook: string;
   /** Handshake headers passed to the connect hook (lower case). Default `cookie,authorization,user-agent,origin`. */
@@ -306,6 +314,8 @@ export const optionSpecs: readonly OptionSpec[] = [
   spec('rpcRoutes', 'list', { type: 'list' }, 'per-method RPC URLs: method=url,method=url (others go to --rpc-hook)'),
   spec('publishHook', 'url', { type: 'string', optional: true }, "backend URL asked before a client PUBLISH (rooms the token's publish claim allows skip it)"),
   spec('history', 'list', { type: 'list' }, 'rooms keeping recent items for recovery: pattern=size/ttl,… (e.g. chat:*=100/300s; first match wins)'),
+  spec('pusherApps', 'apps', { type: 'list' }, 'Pusher Channels apps served at /app/<key> and /apps/<id>/…: id:key:secret,… (off when empty)'),
+  spec('pusherClientEvents', '', { type: 'boolean' }, 'let Pusher clients send client-* events on private and presence channels'),
   spec('disconnectHook', 'url', { type: 'string', optional: true }, 'backend URL closed connections are posted to, in batches (best-effort)'),
   spec('hookHeaders', 'list', { type: 'list' }, 'handshake headers passed to the connect hook'),
   spec('hookSecret', 'secret', { type: 'string', optional: true }, 'shared secret signing every hook request (HMAC-SHA256 of timestamp.body)'),
@@ -369,6 +379,8 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   rpcRoutes: [],
   publishHook: '',
   history: [],
+  pusherApps: [],
+  pusherClientEvents: false,
   disconnectHook: '',
   hookHeaders: ['cookie', 'authorization', 'user-agent', 'origin'],
   hookSecret: '',
@@ -492,6 +504,14 @@ const semanticChecks: Partial<Record<keyof GatewayOptions, (value: never) => str
     return null;
   },
   joinLeave: (value: string[]) => joinLeaveProblem(value),
+  pusherApps: (value: string[]) => {
+    try {
+      new PusherApps(value.map((spec) => parsePusherApp(spec)));
+      return null;
+    } catch (error) {
+      return (error as Error).message;
+    }
+  },
   hookHeaders: (value: string[]) => {
     for (const entry of value) if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/i.test(entry)) return `"${entry}" is not a header name`;
     return null;
@@ -519,6 +539,7 @@ export function resolveOptions(partial: Partial<Record<keyof GatewayOptions, unk
     allowedOrigins: [...defaultOptions.allowedOrigins],
     rpcRoutes: [...defaultOptions.rpcRoutes],
     history: [...defaultOptions.history],
+    pusherApps: [...defaultOptions.pusherApps],
     joinLeave: [...defaultOptions.joinLeave],
     hookHeaders: [...defaultOptions.hookHeaders],
   };

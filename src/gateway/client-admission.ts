@@ -14,6 +14,7 @@ import type { ClientProtocol } from '../protocol/client-protocol.js';
 import { CloseCode } from '../protocol/codes.js';
 import { handshakeRefusal } from '../protocol/errors.js';
 import { goPushProtocol } from '../protocol/go-push.js';
+import { isPusherContext, PUSHER_PATH_PREFIX, PusherEndpoint } from '../pusher/pusher-endpoint.js';
 import { type HandshakeVerdict, WsListener } from '../server/ws-listener.js';
 import type { Stats } from '../stats/stats.js';
 import { connectionFromWebSocket } from '../transport/ws-connection.js';
@@ -60,6 +61,11 @@ export class ClientAdmission {
   readonly listener: WsListener;
   /** Verifies connection tokens; null when authentication is off. */
   private readonly verifier: JwtVerifier | null;
+  /**
+   * The Pusher Channels endpoint (`/app/<key>`), set by the gateway when apps are configured; its
+   * connections authenticate with Pusher's channel signatures, not tokens or the connect hook.
+   */
+  pusher: PusherEndpoint | null = null;
 
   /** Throws an `OptionError` for a JWT key file that cannot be used. */
   constructor(
@@ -88,12 +94,16 @@ export class ClientAdmission {
       host: options.host,
       port: options.port,
       paths: WEBSOCKET_PATHS,
+      pathPrefixes: options.pusherApps.length > 0 ? [PUSHER_PATH_PREFIX] : [],
       originPolicy: this.originPolicy,
       maxMessageSize: options.maxMessageSize,
       handshakeTimeout: options.handshakeTimeout * 1000,
       maxConnectionsPerIp: options.maxConnectionsPerIp,
       admit: (req) => this.admitHandshake(req),
-      onConnection: (ws, _req, context) => this.accept(ws, context as AuthContext | undefined),
+      onConnection: (ws, _req, context) => {
+        if (isPusherContext(context)) this.pusher?.accept(ws, context);
+        else this.accept(ws, context as AuthContext | undefined);
+      },
       onRefused: (status, reason, req) => {
         stats.handshakesRefused += 1;
         log.info({ status, reason, origin: req.headers.origin, address: req.socket.remoteAddress }, 'handshake refused');
@@ -123,6 +133,8 @@ export class ClientAdmission {
    * subprotocol). The verdict's context goes to {@link accept}.
    */
   async admitHandshake(req: IncomingMessage): Promise<HandshakeVerdict> {
+    const pusher = this.pusher;
+    if (pusher !== null && PusherEndpoint.handles((req.url ?? '/').split('?', 1)[0])) return pusher.handshake(req);
     const verifier = this.verifier;
     let context: AuthContext = {};
     if (verifier !== null) {

@@ -3,10 +3,12 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { ApiBackend } from '../api/api-backend.js';
 import { ApiServer } from '../api/api-server.js';
+import { readBody } from '../api/body.js';
 import type { Broker } from '../broker/broker.js';
 import { ClusterConnections } from '../cluster/cluster-connections.js';
 import type { ClusterLink, ClusterView, InstanceView } from '../cluster/cluster-link.js';
 import type { ConnectionService } from '../cluster/connection-service.js';
+import { MAX_ROOM_LIMIT } from '../cluster/connection-service.js';
 import { IpcBroker } from '../cluster/ipc-broker.js';
 import { type GatewayOptions, resolveOptions } from '../config/options.js';
 import type { Connection } from '../connection/connection.js';
@@ -25,6 +27,10 @@ import type { PresenceApi } from '../presence/presence-service.js';
 import { BrokerPushService } from '../push/broker-push-service.js';
 import { NodeDelivery } from '../push/node-delivery.js';
 import type { PushResult, PushService } from '../push/push-service.js';
+import { PusherApps, parsePusherApp } from '../pusher/apps.js';
+import { PusherApi } from '../pusher/pusher-api.js';
+import { PusherEndpoint } from '../pusher/pusher-endpoint.js';
+import { DEFAULT_ACTIVITY_TIMEOUT_SECONDS } from '../pusher/pusher-frames.js';
 import type { WsListener } from '../server/ws-listener.js';
 import { createMetricsRegistry } from '../stats/metrics.js';
 import { NodeStats, numericStats } from '../stats/node-stats.js';
@@ -102,6 +108,8 @@ export class Gateway implements ApiBackend, PushService {
   private readonly handler: ClientHandler;
   private readonly delivery: NodeDelivery;
   private readonly pushes: PushService;
+  /** Pusher's HTTP API, on both ports; null without Pusher apps. */
+  readonly pusherApi: PusherApi | null = null;
   /** This node's own connections, as the connection API describes and closes them. */
   private readonly localConnections: LocalConnections;
   private readonly nodeStats: NodeStats;
@@ -141,7 +149,15 @@ export class Gateway implements ApiBackend, PushService {
       stats: this.stats,
       log,
       accepting: () => this.state === 'running' || this.state === 'starting',
-      serve: (req, res) => this.pages?.serve(req, res) ?? false,
+      serve: (req, res) => {
+        const pusher = this.pusherApi;
+        const path = (req.url ?? '/').split('?', 1)[0];
+        if (pusher !== null && PusherApi.handles(path)) {
+          void pusher.serve(req, res);
+          return true;
+        }
+        return this.pages?.serve(req, res) ?? false;
+      },
     });
     this.wsListener = this.admission.listener;
     this.handler = this.admission.handler;
@@ -182,6 +198,30 @@ export class Gateway implements ApiBackend, PushService {
       pendingItems: () => this.delivery.pendingItems,
       overload: () => this.delivery.overload(),
     });
+    if (this.options.pusherApps.length > 0) {
+      const pushes = this.pushes as BrokerPushService;
+      const apps = new PusherApps(this.options.pusherApps.map((spec) => ({ ...parsePusherApp(spec), enableClientMessages: this.options.pusherClientEvents })));
+      this.pusherApi = new PusherApi({
+        apps,
+        maxBodyBytes: this.options.maxBodySize,
+        publish: (room, items, except) => pushes.pushRoomTexts(room, items, except),
+        rooms: (prefix) => this.connections.rooms({ prefix, limit: MAX_ROOM_LIMIT }),
+        readBody: (req, limit) => readBody(req, limit),
+      });
+    }
+    if (this.options.pusherApps.length > 0 && this.options.role !== 'api') {
+      const pushes = this.pushes as BrokerPushService;
+      this.admission.pusher = new PusherEndpoint({
+        apps: (this.pusherApi as PusherApi).apps,
+        hub: this.hub,
+        stats: this.stats,
+        log,
+        limits: this.admission.limits,
+        roomReady: (room) => this.link.roomReady(room),
+        publish: (room, items, except) => pushes.pushRoomTexts(room, items, except),
+        activityTimeout: DEFAULT_ACTIVITY_TIMEOUT_SECONDS,
+      });
+    }
     const relay = extras.broker instanceof IpcBroker ? extras.broker : null;
     this.nodeStats = new NodeStats(
       this.stats,

@@ -2,6 +2,7 @@ import type { ClientProtocol, ConnectedInfo, DecodedFrame, PreparedFrame, Presen
 import type { ErrorCodeName } from '../protocol/codes.js';
 import { CloseCode } from '../protocol/codes.js';
 import { frameMessage } from '../protocol/prepared-frame.js';
+import { PusherCode } from './pusher-errors.js';
 import { decodeEventItem, encodeEventItem } from './pusher-events.js';
 import {
   connectionEstablished,
@@ -23,9 +24,6 @@ export const FOREIGN_ITEM_EVENT = 'pushgate:push';
 
 // Items encoded by encodeEventItem begin so; only those are framed without being parsed.
 const EVENT_ITEM_PREFIX = '{"event":"';
-
-// The pong close code: "Pong reply not received", on which pusher-js reconnects at once.
-const PONG_TIMEOUT_CLOSE = 4201;
 
 // A frame of no bytes, for what Pusher has no frame for: writing it sends nothing. A fresh one each time,
 // since the dispatcher counts on a frame's `remaining`.
@@ -89,7 +87,7 @@ function presenceState(channel: string, connections: readonly PresenceEntry[]): 
  */
 export const pusherProtocol: ClientProtocol = Object.freeze({
   name: 'pusher',
-  keepAlive: Object.freeze({ closeCode: PONG_TIMEOUT_CLOSE }),
+  keepAlive: Object.freeze({ closeCode: PusherCode.PONG_NOT_RECEIVED }),
   decode(message: string | Buffer): DecodedFrame {
     if (typeof message !== 'string')
       return { type: 'REFUSED', close: CloseCode.UNSUPPORTED_DATA, reason: 'binary frames are not supported; send JSON text frames' };

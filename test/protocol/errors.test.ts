@@ -7,7 +7,8 @@ import { apiError, frameError, handshakeRefusal, PushError } from '../../src/pro
 
 // Tests run from the repository root (npm test, node --test dist/test/...), as the README test of options does.
 const README = readFileSync('README.md', 'utf8');
-const REGISTRY_FILES = new Set(['src/protocol/codes.ts', 'src/protocol/errors.ts']);
+// Pusher's errors are Pusher's own codes and statuses, in their one registry beside the protocol's.
+const REGISTRY_FILES = new Set(['src/protocol/codes.ts', 'src/protocol/errors.ts', 'src/pusher/pusher-errors.ts']);
 const entries = Object.entries(errorRegistry) as Array<[string, ErrorSpec]>;
 
 /** The README's markdown tables: header cells and body rows, each a list of trimmed cells. */

@@ -1,0 +1,237 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import Pusher from 'pusher';
+import PusherJs from 'pusher-js';
+import { type RunningGateway, startGateway } from '../helpers/gateway.js';
+import { type Service, serviceMissing, startRedis } from '../helpers/services.js';
+import { withTimeout } from '../helpers/wait.js';
+
+// Every wait in this file is bounded by this many milliseconds.
+const WAIT = 8000;
+const APP = { id: 'app1', key: 'key1', secret: 'secret1' };
+
+// pusher-js is CommonJS: Node's ESM loader hands over its exports object, whose default is the client.
+const PusherClient = ((PusherJs as unknown as { default?: unknown }).default ?? PusherJs) as unknown as new (
+  key: string,
+  options: ConstructorParameters<typeof PusherJs.default>[1],
+) => InstanceType<typeof PusherJs.default>;
+type Client = InstanceType<typeof PusherClient>;
+type Channel = ReturnType<Client['subscribe']>;
+
+/**
+ * The app's auth endpoint, as a Laravel or Express backend serves it: the `pusher` server SDK signs
+ * `socket_id:channel_name` with the app's secret (a wrong secret, for the refusals).
+ */
+async function authEndpoint(secret = APP.secret): Promise<{ url: string; server: Server }> {
+  const signer = new Pusher({ appId: APP.id, key: APP.key, secret, host: '127.0.0.1' });
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => {
+      body += chunk;
+    });
+    req.on('end', () => {
+      const form = new URLSearchParams(body);
+      const auth = signer.authorizeChannel(form.get('socket_id') ?? '', form.get('channel_name') ?? '');
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(auth));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/pusher/auth`, server };
+}
+
+/** The `pusher` server SDK pointed at a gateway's push API port (or its WebSocket port: both serve it). */
+function serverSdk(gateway: RunningGateway, base = gateway.apiUrl): Pusher {
+  const { hostname, port } = new URL(base);
+  return new Pusher({ appId: APP.id, key: APP.key, secret: APP.secret, host: hostname, port, useTLS: false });
+}
+
+/** pusher-js in Node, unchanged, connected to a gateway's `/app/<key>`. */
+function client(gateway: RunningGateway, authUrl: string, key = APP.key): Client {
+  const { hostname, port } = new URL(gateway.pageUrl);
+  return new PusherClient(key, {
+    cluster: 'local',
+    wsHost: hostname,
+    wsPort: Number(port),
+    forceTLS: false,
+    enabledTransports: ['ws'],
+    disableStats: true,
+    channelAuthorization: { endpoint: authUrl, transport: 'ajax' },
+  });
+}
+
+function connected(c: Client): Promise<string> {
+  return withTimeout(new Promise((resolve) => c.connection.bind('connected', () => resolve(c.connection.socket_id))), WAIT, 'pusher-js connected');
+}
+
+function subscribed(channel: Channel): Promise<void> {
+  return withTimeout(
+    new Promise((resolve, reject) => {
+      channel.bind('pusher:subscription_succeeded', () => resolve());
+      channel.bind('pusher:subscription_error', (error: unknown) => reject(new Error(`subscription refused: ${JSON.stringify(error)}`)));
+    }),
+    WAIT,
+    `subscribed to ${channel.name}`,
+  );
+}
+
+/** The next `count` events named `event` on `channel`, in order. */
+function events(channel: Channel, event: string, count = 1): Promise<unknown[]> {
+  const got: unknown[] = [];
+  return withTimeout(
+    new Promise((resolve) => {
+      channel.bind(event, (data: unknown) => {
+        got.push(data);
+        if (got.length === count) resolve(got);
+      });
+    }),
+    WAIT,
+    `${count} ${event} on ${channel.name}`,
+  );
+}
+
+describe('Pusher Channels: pusher-js and the pusher server SDK, unchanged, against one gateway', () => {
+  let gateway: RunningGateway;
+  let auth: { url: string; server: Server };
+  let wrongAuth: { url: string; server: Server };
+  const clients: Client[] = [];
+  const open = (authUrl = auth.url, key = APP.key): Client => {
+    const c = client(gateway, authUrl, key);
+    clients.push(c);
+    return c;
+  };
+  before(async () => {
+    gateway = await startGateway({ pusherApps: [`${APP.id}:${APP.key}:${APP.secret}`], pusherClientEvents: true });
+    auth = await authEndpoint();
+    wrongAuth = await authEndpoint('not-the-secret');
+  });
+  after(async () => {
+    for (const c of clients) c.disconnect();
+    auth?.server.close();
+    wrongAuth?.server.close();
+    await gateway?.close();
+  });
+
+  it('connects with a Pusher socket id; a public channel gets what the server SDK triggers, data unchanged', async () => {
+    const c = open();
+    const socketId = await connected(c);
+    assert.match(socketId, /^\d+\.\d+$/);
+    const news = c.subscribe('news');
+    await subscribed(news);
+    const got = events(news, 'greeting', 2);
+    const sdk = serverSdk(gateway);
+    const answer = await sdk.trigger('news', 'greeting', { text: 'hello', n: 1 });
+    assert.equal(answer.status, 200);
+    await sdk.triggerBatch([{ channel: 'news', name: 'greeting', data: 'plain text' }]);
+    assert.deepEqual(await got, [{ text: 'hello', n: 1 }, 'plain text']);
+  });
+
+  it('authorizes a private channel with the app signature from the auth endpoint, and refuses a wrong one', async () => {
+    const c = open();
+    await connected(c);
+    const mine = c.subscribe('private-orders');
+    await subscribed(mine);
+    const got = events(mine, 'order-shipped');
+    await serverSdk(gateway).trigger('private-orders', 'order-shipped', { id: 7 });
+    assert.deepEqual(await got, [{ id: 7 }]);
+
+    const intruder = open(wrongAuth.url);
+    await connected(intruder);
+    const refused = intruder.subscribe('private-orders');
+    const error = await withTimeout(
+      new Promise<{ type: string; status: number }>((resolve) => refused.bind('pusher:subscription_error', resolve)),
+      WAIT,
+      'subscription_error',
+    );
+    assert.equal(error.status, 401);
+    assert.equal(error.type, 'AuthError');
+  });
+
+  it('leaves out the socket_id a trigger names, and never echoes a client event to its sender', async () => {
+    const a = open();
+    const b = open();
+    const aId = await connected(a);
+    await connected(b);
+    const onA = a.subscribe('private-chat');
+    const onB = b.subscribe('private-chat');
+    await Promise.all([subscribed(onA), subscribed(onB)]);
+    const sdk = serverSdk(gateway);
+    const aGets = events(onA, 'said', 1);
+    const bGets = events(onB, 'said', 2);
+    await sdk.trigger('private-chat', 'said', 'not to a', { socket_id: aId });
+    await sdk.trigger('private-chat', 'said', 'to everyone');
+    // Events reach a connection in trigger order: a's first one is the second trigger.
+    assert.deepEqual(await aGets, ['to everyone']);
+    assert.deepEqual(await bGets, ['not to a', 'to everyone']);
+
+    const seenByA: string[] = [];
+    onA.bind('client-typing', () => seenByA.push('echo'));
+    const bTyping = events(onB, 'client-typing');
+    const aAfter = events(onA, 'said');
+    assert.equal(onA.trigger('client-typing', { who: 'a' }), true);
+    assert.deepEqual(await bTyping, [{ who: 'a' }]);
+    await sdk.trigger('private-chat', 'said', 'after typing');
+    assert.deepEqual(await aAfter, ['after typing']);
+    assert.deepEqual(seenByA, [], 'the sender did not get its own client event');
+  });
+
+  it('refuses a wrong app key with the protocol error 4001, and a badly signed API request with 401', async () => {
+    const c = open(auth.url, 'no-such-key');
+    const error = await withTimeout(
+      new Promise<{ error?: { data?: { code?: number } } }>((resolve) => c.connection.bind('error', resolve)),
+      WAIT,
+      'pusher-js error',
+    );
+    assert.equal(error.error?.data?.code, 4001, 'the code of the pusher:error before the close');
+    const { hostname, port } = new URL(gateway.apiUrl);
+    const forged = new Pusher({ appId: APP.id, key: APP.key, secret: 'forged', host: hostname, port, useTLS: false });
+    await assert.rejects(forged.trigger('news', 'greeting', 'x'), (rejection: { status?: number }) => rejection.status === 401);
+  });
+
+  it('lists occupied channels and one channel, as the server SDK queries them', async () => {
+    const c = open();
+    await connected(c);
+    await subscribed(c.subscribe('stocks-1'));
+    const sdk = serverSdk(gateway);
+    const one = await (await sdk.get({ path: '/channels/stocks-1', params: { info: 'subscription_count' } })).json();
+    assert.equal(one.occupied, true);
+    assert.ok(one.subscription_count >= 1);
+    // The WebSocket port serves the API too (one host and port for both, as soketi and Laravel set them).
+    const list = await (await serverSdk(gateway, gateway.pageUrl).get({ path: '/channels', params: { filter_by_prefix: 'stocks-' } })).json();
+    assert.deepEqual(Object.keys(list.channels), ['stocks-1']);
+  });
+});
+
+const redisMissing = serviceMissing('redis-server');
+
+describe('Pusher Channels across two gateways over Redis', { skip: redisMissing ?? false }, () => {
+  let redis: Service;
+  const nodes: RunningGateway[] = [];
+  let auth: { url: string; server: Server };
+  const clients: Client[] = [];
+  before(async () => {
+    redis = await startRedis();
+    for (let i = 0; i < 2; i++) nodes.push(await startGateway({ pusherApps: [`${APP.id}:${APP.key}:${APP.secret}`], broker: redis.url }));
+    auth = await authEndpoint();
+  });
+  after(async () => {
+    for (const c of clients) c.disconnect();
+    auth?.server.close();
+    for (const node of nodes) await node.close();
+    await redis?.stop();
+  });
+
+  it('an event triggered on one node reaches pusher-js clients of the other, on public and private channels', async () => {
+    const c = client(nodes[1], auth.url);
+    clients.push(c);
+    await connected(c);
+    const pub = c.subscribe('news');
+    const priv = c.subscribe('private-news');
+    await Promise.all([subscribed(pub), subscribed(priv)]);
+    const got = Promise.all([events(pub, 'flash'), events(priv, 'flash')]);
+    await serverSdk(nodes[0]).trigger(['news', 'private-news'], 'flash', { v: 1 });
+    assert.deepEqual(await got, [[{ v: 1 }], [{ v: 1 }]]);
+  });
+});
