@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import Echo from 'laravel-echo';
 import Pusher from 'pusher';
 import PusherJs from 'pusher-js';
 import { type RunningGateway, startGateway } from '../helpers/gateway.js';
@@ -201,6 +202,64 @@ describe('Pusher Channels: pusher-js and the pusher server SDK, unchanged, again
     // The WebSocket port serves the API too (one host and port for both, as soketi and Laravel set them).
     const list = await (await serverSdk(gateway, gateway.pageUrl).get({ path: '/channels', params: { filter_by_prefix: 'stocks-' } })).json();
     assert.deepEqual(Object.keys(list.channels), ['stocks-1']);
+  });
+});
+
+describe('Pusher Channels: Laravel Echo (broadcaster pusher), unchanged', () => {
+  let gateway: RunningGateway;
+  let auth: { url: string; server: Server };
+  const echoes: Array<{ disconnect(): void }> = [];
+  before(async () => {
+    gateway = await startGateway({ pusherApps: [`${APP.id}:${APP.key}:${APP.secret}`], pusherClientEvents: true });
+    auth = await authEndpoint();
+  });
+  after(async () => {
+    for (const echo of echoes) echo.disconnect();
+    auth?.server.close();
+    await gateway?.close();
+  });
+
+  /** Echo as a Laravel app configures it, with pusher-js handed over instead of a window global. */
+  function echo() {
+    const { hostname, port } = new URL(gateway.pageUrl);
+    const made = new Echo({
+      broadcaster: 'pusher',
+      key: APP.key,
+      cluster: 'local',
+      wsHost: hostname,
+      wsPort: Number(port),
+      forceTLS: false,
+      enabledTransports: ['ws'],
+      disableStats: true,
+      authEndpoint: auth.url,
+      Pusher: PusherClient as unknown as typeof PusherJs,
+    });
+    echoes.push(made);
+    return made;
+  }
+
+  const subscribedTo = (channel: { subscribed(callback: () => void): unknown }, name: string) =>
+    withTimeout(new Promise<void>((resolve) => channel.subscribed(() => resolve())), WAIT, `Echo subscribed to ${name}`);
+
+  it('listens on public and private channels to events the server SDK triggers, and whispers to the others', async () => {
+    const a = echo();
+    const b = echo();
+    const news = a.channel('news');
+    const orders = a.private('orders');
+    const ordersB = b.private('orders');
+    await Promise.all([subscribedTo(news, 'news'), subscribedTo(orders, 'private-orders'), subscribedTo(ordersB, 'private-orders')]);
+    const got = withTimeout(
+      Promise.all([new Promise((resolve) => news.listen('.greeting', resolve)), new Promise((resolve) => orders.listen('.shipped', resolve))]),
+      WAIT,
+      'Echo events',
+    );
+    const sdk = serverSdk(gateway);
+    await sdk.trigger('news', 'greeting', { text: 'hello' });
+    await sdk.trigger('private-orders', 'shipped', { id: 7 });
+    assert.deepEqual(await got, [{ text: 'hello' }, { id: 7 }]);
+    const whispered = withTimeout(new Promise((resolve) => ordersB.listenForWhisper('typing', resolve)), WAIT, 'whisper');
+    orders.whisper('typing', { who: 'a' });
+    assert.deepEqual(await whispered, { who: 'a' });
   });
 });
 
