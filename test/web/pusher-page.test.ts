@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import type { Browser } from 'playwright-core';
+import Pusher from 'pusher';
+import { launchBrowser } from '../helpers/browser.js';
+import { type RunningGateway, startGateway } from '../helpers/gateway.js';
+
+const APP = { id: 'app1', key: 'key1', secret: 'secret1' };
+const PUSHER_JS = readFileSync('node_modules/pusher-js/dist/web/pusher.min.js');
+const ECHO_JS = readFileSync('node_modules/laravel-echo/dist/echo.iife.js');
+
+// A Laravel-style page: pusher-js and Echo from their own builds, the auth endpoint on the page's site.
+function page(wsPort: number): string {
+  return `<!doctype html>
+<html><body><ul id="log"></ul>
+<script src="/pusher.min.js"></script>
+<script src="/echo.iife.js"></script>
+<script>
+  const log = (text) => { const li = document.createElement('li'); li.textContent = text; document.getElementById('log').append(li); };
+  const options = { cluster: 'local', wsHost: '127.0.0.1', wsPort: ${wsPort}, forceTLS: false, enabledTransports: ['ws'], disableStats: true };
+  const pusher = new Pusher('${APP.key}', { ...options, channelAuthorization: { endpoint: '/pusher/auth', transport: 'ajax' } });
+  pusher.subscribe('news').bind('greeting', (data) => log('pusher-js news: ' + data.text));
+  const orders = pusher.subscribe('private-orders');
+  orders.bind('pusher:subscription_succeeded', () => log('pusher-js subscribed private-orders'));
+  orders.bind('shipped', (data) => log('pusher-js shipped: ' + data.id));
+  const echo = new Echo.default({ broadcaster: 'pusher', key: '${APP.key}', ...options, authEndpoint: '/pusher/auth', Pusher });
+  echo.channel('news').subscribed(() => log('echo subscribed news')).listen('.greeting', (data) => log('echo news: ' + data.text));
+</script></body></html>`;
+}
+
+describe('pusher-js and Laravel Echo in headless Chromium, from their own builds', () => {
+  let browser: Browser | null = null;
+  let skip: string | null = null;
+  let site: Server;
+  let gateway: RunningGateway;
+  before(async () => {
+    const launched = await launchBrowser();
+    if ('skip' in launched) skip = launched.skip;
+    else browser = launched.browser;
+    site = createServer();
+    await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
+    const siteUrl = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
+    gateway = await startGateway({ pusherApps: [`${APP.id}:${APP.key}:${APP.secret}`], allowedOrigins: [siteUrl] });
+    const signer = new Pusher({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1' });
+    const html = page(Number(new URL(gateway.pageUrl).port));
+    site.on('request', (req, res) => {
+      if (req.url === '/pusher.min.js' || req.url === '/echo.iife.js') {
+        res.writeHead(200, { 'content-type': 'text/javascript' });
+        res.end(req.url === '/pusher.min.js' ? PUSHER_JS : ECHO_JS);
+        return;
+      }
+      if (req.url === '/pusher/auth') {
+        let body = '';
+        req.on('data', (chunk) => {
+          body += chunk;
+        });
+        req.on('end', () => {
+          const form = new URLSearchParams(body);
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(signer.authorizeChannel(form.get('socket_id') ?? '', form.get('channel_name') ?? '')));
+        });
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end(html);
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await gateway?.close();
+    await new Promise((resolve) => site?.close(resolve));
+  });
+
+  it('subscribes to a public and a private channel and shows what the server SDK triggers', async (t) => {
+    if (skip !== null || browser === null) return t.skip(skip ?? 'no browser');
+    const tab = await browser.newPage();
+    const errors: string[] = [];
+    tab.on('pageerror', (error) => errors.push(error.message));
+    await tab.goto(`http://127.0.0.1:${(site.address() as AddressInfo).port}/`);
+    const logged = (text: string) => tab.waitForFunction((wanted) => document.getElementById('log')?.textContent?.includes(wanted), text, { timeout: 8000 });
+    await logged('pusher-js subscribed private-orders');
+    await logged('echo subscribed news');
+    const { hostname, port } = new URL(gateway.apiUrl);
+    const sdk = new Pusher({ appId: APP.id, key: APP.key, secret: APP.secret, host: hostname, port, useTLS: false });
+    await sdk.trigger('news', 'greeting', { text: 'hello browsers' });
+    await sdk.trigger('private-orders', 'shipped', { id: 42 });
+    await logged('pusher-js news: hello browsers');
+    await logged('echo news: hello browsers');
+    await logged('pusher-js shipped: 42');
+    assert.deepEqual(errors, []);
+  });
+});
