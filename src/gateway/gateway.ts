@@ -203,6 +203,7 @@ export class Gateway implements ApiBackend, PushService {
       const apps = new PusherApps(this.options.pusherApps.map((spec) => ({ ...parsePusherApp(spec), enableClientMessages: this.options.pusherClientEvents })));
       this.pusherApi = new PusherApi({
         apps,
+        stats: this.stats,
         maxBodyBytes: this.options.maxBodySize,
         publish: (room, items, except) => pushes.pushRoomTexts(room, items, except),
         rooms: (prefix) => this.connections.rooms({ prefix, limit: MAX_ROOM_LIMIT }),

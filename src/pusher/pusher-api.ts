@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RoomList } from '../cluster/connection-service.js';
 import { PushError } from '../protocol/errors.js';
 import { sendJson } from '../server/http-reply.js';
+import type { Stats } from '../stats/stats.js';
 import type { PusherApp, PusherApps } from './apps.js';
 import { PusherApiError, pusherApiError } from './pusher-errors.js';
 import { encodeEventItem } from './pusher-events.js';
@@ -18,6 +19,8 @@ const TIMESTAMP_WINDOW_SECONDS = 600;
 /** What the API needs of the gateway. */
 export interface PusherApiDeps {
   apps: PusherApps;
+  /** Where accepted events are counted (`pusherEvents`). */
+  stats: Pick<Stats, 'pusherEvents'>;
   /** Largest request body taken. */
   maxBodyBytes: number;
   /** Pushes event items to a room, leaving the connection `except` out; rejects with a PushError. */
@@ -136,6 +139,7 @@ export class PusherApi {
       return channels.map((channel) => this.deps.publish(pusherRoom(app.id, channel), [item], socketId));
     });
     const results = await Promise.allSettled(accepted);
+    this.deps.stats.pusherEvents += results.filter((result) => result.status === 'fulfilled').length;
     const refused = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
     if (refused !== undefined) {
       const why = refused.reason instanceof Error ? refused.reason.message : String(refused.reason);

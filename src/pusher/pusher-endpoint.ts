@@ -88,6 +88,7 @@ export class PusherEndpoint {
     if (!conn.isOpen) return;
     this.deps.hub.add(conn);
     this.deps.stats.connectionsTotal += 1;
+    this.deps.stats.pusherConnections += 1;
     handler.opened(conn);
   }
 }

@@ -135,14 +135,14 @@ export class PusherHandler implements ConnectionHandler {
     }
     this.deps.publish(room, [encodeEventItem({ event, dataJson: data })], conn.id).then(
       () => {
-        this.deps.stats.clientPublishes += 1;
+        this.deps.stats.pusherClientEvents += 1;
       },
       (refused: PushError) => this.fail(conn, PusherCode.CLIENT_EVENT_REFUSED, `the event was not sent: ${refused.message}`),
     );
   }
 
   private refuseSubscription(conn: Connection, channel: string, refusal: SubscriptionRefusal): void {
-    this.deps.stats.errorFrames += 1;
+    this.deps.stats.pusherSubscriptionsRefused += 1;
     conn.sendPrepared(subscriptionError(channel, refusal));
   }
 

@@ -38,6 +38,10 @@ const counters: ReadonlyArray<[keyof Stats, string, string]> = [
   ['disconnectsDropped', 'pushgate_disconnects_dropped_total', 'Closed connections never notified to the disconnect hook (queue full, or every try failed)'],
   ['presenceQueries', 'pushgate_presence_queries_total', 'Room presence answered (GET /presence, GET /presence/stats, PRESENCE frames)'],
   ['presenceEvents', 'pushgate_presence_events_total', 'PRESENCE_EVENT frames queued for clients (per recipient)'],
+  ['pusherConnections', 'pushgate_pusher_connections_total', 'Pusher Channels connections accepted'],
+  ['pusherEvents', 'pushgate_pusher_events_total', 'Pusher events accepted through the Pusher HTTP API (one per channel)'],
+  ['pusherClientEvents', 'pushgate_pusher_client_events_total', 'Pusher client events relayed'],
+  ['pusherSubscriptionsRefused', 'pushgate_pusher_subscriptions_refused_total', 'Pusher subscriptions refused (pusher:subscription_error)'],
 ];
 
 const gauges: ReadonlyArray<[NumericKey, string, string]> = [

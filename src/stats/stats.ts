@@ -80,6 +80,14 @@ export class Stats {
   presenceQueries = 0;
   /** PRESENCE_EVENT frames queued for this node's clients (one per recipient: joins, leaves, states, overflows). */
   presenceEvents = 0;
+  /** Pusher Channels connections accepted (`/app/<key>`; also in `connectionsTotal`). */
+  pusherConnections = 0;
+  /** Pusher events accepted through the Pusher HTTP API, one per channel. */
+  pusherEvents = 0;
+  /** Pusher client events (`client-*`) relayed. */
+  pusherClientEvents = 0;
+  /** Pusher subscriptions refused (`pusher:subscription_error`). */
+  pusherSubscriptionsRefused = 0;
 }
 
 /** A point-in-time view of one gateway process (`GET /stats` combines those of its instance: see {@link STAT_KINDS}). */
@@ -171,6 +179,10 @@ export const STAT_KINDS = {
   disconnectsDropped: 'additive',
   presenceQueries: 'additive',
   presenceEvents: 'additive',
+  pusherConnections: 'additive',
+  pusherEvents: 'additive',
+  pusherClientEvents: 'additive',
+  pusherSubscriptionsRefused: 'additive',
   onlineConnections: 'additive',
   pendingAuthConnections: 'additive',
   dispatchPending: 'additive',

@@ -127,6 +127,10 @@ describe('Pusher Channels: pusher-js and the pusher server SDK, unchanged, again
     assert.equal(answer.status, 200);
     await sdk.triggerBatch([{ channel: 'news', name: 'greeting', data: 'plain text' }]);
     assert.deepEqual(await got, [{ text: 'hello', n: 1 }, 'plain text']);
+    const counted = gateway.gateway.snapshot();
+    assert.ok(counted.pusherConnections >= 1 && counted.pusherEvents >= 2, 'counted in /stats');
+    const metrics = await (await fetch(`${gateway.apiUrl}/metrics`)).text();
+    assert.match(metrics, /pushgate_pusher_events_total\{[^}]*\} [2-9]/);
   });
 
   it('authorizes a private channel with the app signature from the auth endpoint, and refuses a wrong one', async () => {
@@ -148,6 +152,7 @@ describe('Pusher Channels: pusher-js and the pusher server SDK, unchanged, again
     );
     assert.equal(error.status, 401);
     assert.equal(error.type, 'AuthError');
+    assert.ok(gateway.gateway.snapshot().pusherSubscriptionsRefused >= 1);
   });
 
   it('leaves out the socket_id a trigger names, and never echoes a client event to its sender', async () => {
@@ -176,6 +181,7 @@ describe('Pusher Channels: pusher-js and the pusher server SDK, unchanged, again
     await sdk.trigger('private-chat', 'said', 'after typing');
     assert.deepEqual(await aAfter, ['after typing']);
     assert.deepEqual(seenByA, [], 'the sender did not get its own client event');
+    assert.ok(gateway.gateway.snapshot().pusherClientEvents >= 1);
   });
 
   it('refuses a wrong app key with the protocol error 4001, and a badly signed API request with 401', async () => {
