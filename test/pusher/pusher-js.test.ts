@@ -6,6 +6,7 @@ import Echo from 'laravel-echo';
 import Pusher from 'pusher';
 import PusherJs from 'pusher-js';
 import { type RunningGateway, startGateway } from '../helpers/gateway.js';
+import { type Child, CLI, startNode, WORKERS_ON_LOOPBACK } from '../helpers/process.js';
 import { type Service, serviceMissing, startRedis } from '../helpers/services.js';
 import { withTimeout } from '../helpers/wait.js';
 
@@ -266,6 +267,35 @@ describe('Pusher Channels: Laravel Echo (broadcaster pusher), unchanged', () => 
     const whispered = withTimeout(new Promise((resolve) => ordersB.listenForWhisper('typing', resolve)), WAIT, 'whisper');
     orders.whisper('typing', { who: 'a' });
     assert.deepEqual(await whispered, { who: 'a' });
+  });
+});
+
+describe('Pusher Channels with --workers 2', () => {
+  let primary: Child;
+  const clients: Client[] = [];
+  after(async () => {
+    for (const c of clients) c.disconnect();
+    await primary?.stop(15000);
+  });
+
+  it('an event triggered on the API reaches every pusher-js client, whichever worker holds it', async () => {
+    primary = startNode(CLI, [...WORKERS_ON_LOOPBACK, '--pusher-apps', `${APP.id}:${APP.key}:${APP.secret}`]);
+    const [, ws, api] = await primary.waitForLine(/listening ws=(\S+) api=(\S+) workers=2/, 15000);
+    const [wsHost, wsPort] = ws.split(':');
+    const received: number[] = [];
+    const waits: Promise<unknown>[] = [];
+    for (let i = 0; i < 4; i++) {
+      const c = new PusherClient(APP.key, { cluster: 'local', wsHost, wsPort: Number(wsPort), forceTLS: false, enabledTransports: ['ws'], disableStats: true });
+      clients.push(c);
+      const news = c.subscribe('news');
+      await subscribed(news);
+      waits.push(events(news, 'flash', 3).then(() => received.push(i)));
+    }
+    const [host, port] = api.split(':');
+    const sdk = new Pusher({ appId: APP.id, key: APP.key, secret: APP.secret, host, port, useTLS: false });
+    for (let k = 0; k < 3; k++) await sdk.trigger('news', 'flash', { k });
+    await Promise.all(waits);
+    assert.deepEqual(received.sort(), [0, 1, 2, 3], 'every client got all 3 events');
   });
 });
 
