@@ -31,6 +31,7 @@ import { PusherApps, parsePusherApp } from '../pusher/apps.js';
 import { PusherApi } from '../pusher/pusher-api.js';
 import { PusherEndpoint } from '../pusher/pusher-endpoint.js';
 import { DEFAULT_ACTIVITY_TIMEOUT_SECONDS } from '../pusher/pusher-frames.js';
+import { isPresenceRoom } from '../pusher/pusher-rooms.js';
 import type { WsListener } from '../server/ws-listener.js';
 import { createMetricsRegistry } from '../stats/metrics.js';
 import { NodeStats, numericStats } from '../stats/node-stats.js';
@@ -184,7 +185,7 @@ export class Gateway implements ApiBackend, PushService {
     });
     const presence = nodePresence({
       nodeId: this.hub.nodeId,
-      rules: new PresenceRules(this.options.presenceMax, this.options.joinLeave, [STATS_ROOM]),
+      rules: new PresenceRules(this.options.presenceMax, this.options.joinLeave, [STATS_ROOM], this.options.pusherApps.length > 0 ? isPresenceRoom : null),
       hub: this.hub,
       delivery: this.delivery,
       stats: this.stats,

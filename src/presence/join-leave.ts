@@ -3,7 +3,7 @@ import type { PresenceChange } from './presence-change.js';
 import { localPresence, type PresenceAnswer, type PresenceAsk, type PresenceHolder } from './presence-query.js';
 import type { PresenceRules } from './presence-rules.js';
 import type { PresenceGathering } from './presence-service.js';
-import { applyChange, countOf, difference, type Holders, RoomReplica } from './room-replica.js';
+import { applyChange, connectionsOf, countOf, difference, entryOf, type Holders, type Member, RoomReplica } from './room-replica.js';
 
 /** Nodes remembered as gone (so that their return is noticed): the oldest are forgotten past this. */
 const GONE_KEPT = 1000;
@@ -71,7 +71,15 @@ export class JoinLeave<C extends PresenceHolder> {
   /** A connection here joined or left `room` (the hub's membership listener). */
   changed(conn: C, room: string, joined: boolean): void {
     if (!this.parts.rules.announces(room)) return;
-    const change = { room, event: joined ? ('join' as const) : ('leave' as const), conn: conn.id, user: conn.userId ?? null, origin: this.parts.nodeId };
+    const info = conn.presenceInfo?.get(room);
+    const change = {
+      room,
+      event: joined ? ('join' as const) : ('leave' as const),
+      conn: conn.id,
+      user: conn.userId ?? null,
+      ...(info === undefined ? {} : { info }),
+      origin: this.parts.nodeId,
+    };
     if (joined && !this.replicas.has(room)) this.open(room);
     this.afterReady(room, () => this.publishNow(change));
     if (joined) return;
@@ -115,7 +123,13 @@ export class JoinLeave<C extends PresenceHolder> {
       if (conns === undefined) continue;
       replica.holders.delete(node);
       const members = this.synced(room, replica.holders);
-      for (const [conn, user] of conns) this.tell(room, { room, event: 'leave', conn, user, node }, members);
+      for (const [conn, member] of conns) {
+        this.tell(
+          room,
+          { room, event: 'leave', ...entryOf(conn, member, node), sole: member.user === null || connectionsOf(replica.holders, member.user) === 0 },
+          members,
+        );
+      }
     }
   }
 
@@ -223,7 +237,8 @@ export class JoinLeave<C extends PresenceHolder> {
       total += answer.count;
       seen.set(node, answer.seq);
       if (answer.members === undefined) over = true;
-      else if (answer.members.length > 0) holders.set(node, new Map(answer.members.map(({ conn, user }) => [conn, user])));
+      else if (answer.members.length > 0)
+        holders.set(node, new Map(answer.members.map(({ conn, user, info }): [string, Member] => [conn, info === undefined ? { user } : { user, info }])));
     };
     for (const [node, answer] of gathering.answers) if (node !== nodeId && this.alive(node)) take(node, answer);
     for (const node of gathering.unanswered) {
@@ -271,7 +286,10 @@ export class JoinLeave<C extends PresenceHolder> {
     }
     const { conn, user, origin } = change;
     const members = this.synced(room, replica.holders).filter((member) => member.id !== conn);
-    this.tell(room, { room, event: change.event, conn, user, node: origin }, members);
+    // Applied already: a join is its user's only connection when it is the one now held, a leave when none is left.
+    const sole = user === null || connectionsOf(replica.holders, user) === (change.event === 'join' ? 1 : 0);
+    const entry = entryOf(conn, change.info === undefined ? { user } : { user, info: change.info }, origin);
+    this.tell(room, { room, event: change.event, ...entry, sole }, members);
     if (origin === this.parts.nodeId && change.event === 'join') {
       const joiner = this.member(room, conn);
       if (joiner !== undefined) this.tellState(room, replica, joiner);

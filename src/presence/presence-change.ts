@@ -8,6 +8,8 @@ export interface PresenceChange {
   event: 'join' | 'leave';
   conn: string;
   user: string | null;
+  /** What the connection told of its user in the room (JSON text), when it did. */
+  info?: string;
   /** The node that holds the connection and published the change. */
   origin: string;
   /** The origin's sequence number, increasing over all its changes (see src/presence/join-leave.ts). */
@@ -19,8 +21,8 @@ const KIND = 'presence-change';
 // Neither a push (no `items`), a barrier, a query nor presence (no top-level `node`) to the decoders of
 // older nodes, which count such messages as malformed and drop them.
 export function encodePresenceChange(change: PresenceChange): Buffer {
-  const { room, event, conn, user, origin, seq } = change;
-  return Buffer.from(JSON.stringify({ v: 1, kind: KIND, room, event, conn, user, origin, seq }));
+  const { room, event, conn, user, info, origin, seq } = change;
+  return Buffer.from(JSON.stringify({ v: 1, kind: KIND, room, event, conn, user, info, origin, seq }));
 }
 
 /** A change decoded, or null for a payload that is none (or is one, malformed). */
@@ -34,11 +36,12 @@ export function decodePresenceChange(payload: Buffer): PresenceChange | null {
     return null;
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return null;
-  const { v, kind, room, event, conn, user, origin, seq } = value as Record<string, unknown>;
+  const { v, kind, room, event, conn, user, info, origin, seq } = value as Record<string, unknown>;
   if (v !== 1 || kind !== KIND || (event !== 'join' && event !== 'leave')) return null;
   if (!isText(room) || !isText(conn) || !isText(origin) || !(user === null || typeof user === 'string')) return null;
   if (!Number.isSafeInteger(seq) || (seq as number) < 0) return null;
-  return { room, event, conn, user, origin, seq: seq as number };
+  if (info !== undefined && typeof info !== 'string') return null;
+  return info === undefined ? { room, event, conn, user, origin, seq: seq as number } : { room, event, conn, user, info, origin, seq: seq as number };
 }
 
 function isText(value: unknown): value is string {

@@ -19,6 +19,8 @@ export interface PresenceAsk {
 export interface PresenceMember {
   conn: string;
   user: string | null;
+  /** What the connection told of its user in the room (JSON text), when it did. */
+  info?: string;
 }
 
 /**
@@ -44,6 +46,8 @@ export interface PresenceHolder {
   readonly id: string;
   readonly userId?: string | undefined;
   readonly isOpen: boolean;
+  /** What it told of its user per room (JSON text), when it did (a Pusher presence member's user_info). */
+  readonly presenceInfo?: ReadonlyMap<string, string> | null;
 }
 
 /** A node's answer from its own members of the room (`members`: the hub's set, or none) and its sequence number. */
@@ -56,7 +60,10 @@ export function localPresence(members: Iterable<PresenceHolder> | undefined, ask
     if (!conn.isOpen) continue;
     count += 1;
     if (conn.userId !== undefined) users.add(conn.userId);
-    if (ask.list && listed.length < ask.max) listed.push({ conn: conn.id, user: conn.userId ?? null });
+    if (ask.list && listed.length < ask.max) {
+      const info = conn.presenceInfo?.get(ask.room);
+      listed.push(info === undefined ? { conn: conn.id, user: conn.userId ?? null } : { conn: conn.id, user: conn.userId ?? null, info });
+    }
   }
   const answer: PresenceAnswer = { op: 'presence', count, userCount: users.size, seq };
   if (ask.list && count <= ask.max) answer.members = listed;
@@ -80,9 +87,10 @@ export function presenceAnswerOf(value: Record<string, unknown>): PresenceAnswer
   const listed: PresenceMember[] = [];
   for (const member of members) {
     if (member === null || typeof member !== 'object') return null;
-    const { conn, user } = member as Record<string, unknown>;
+    const { conn, user, info } = member as Record<string, unknown>;
     if (typeof conn !== 'string' || conn === '' || !(user === null || typeof user === 'string')) return null;
-    listed.push({ conn, user });
+    if (info !== undefined && typeof info !== 'string') return null;
+    listed.push(info === undefined ? { conn, user } : { conn, user, info });
   }
   answer.members = listed;
   return answer;

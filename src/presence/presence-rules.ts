@@ -23,10 +23,15 @@ export class PresenceRules {
   private readonly reserved: ReadonlySet<string>;
 
   /** Throws a `RangeError` for patterns {@link joinLeaveProblem} refuses. */
+  /**
+   * `also`: rooms that announce whatever the patterns say (Pusher presence channels, whose clients
+   * expect member events).
+   */
   constructor(
     readonly max: number,
     joinLeave: readonly string[] = [],
     reserved: Iterable<string> = [],
+    private readonly also: ((room: string) => boolean) | null = null,
   ) {
     this.patterns = joinLeave.length === 0 ? null : new RoomPolicy(joinLeave);
     this.reserved = new Set(reserved);
@@ -34,11 +39,12 @@ export class PresenceRules {
 
   /** Whether any room announces joins and leaves. */
   get announcesAny(): boolean {
-    return this.patterns !== null;
+    return this.patterns !== null || this.also !== null;
   }
 
   /** Whether `room`'s members are told of its joins and leaves. */
   announces(room: string): boolean {
-    return this.patterns !== null && !this.reserved.has(room) && this.patterns.allows(room);
+    if (this.reserved.has(room)) return false;
+    return this.patterns?.allows(room) === true || (this.also?.(room) ?? false);
   }
 }

@@ -1,8 +1,19 @@
 import type { PresenceEntry } from '../protocol/client-protocol.js';
 import type { PresenceChange } from './presence-change.js';
 
-/** Connections of a room per node: node → connection → user (null: anonymous). */
-export type Holders = Map<string, Map<string, string | null>>;
+/** A connection in a room: its user (null: anonymous) and what it told of the user there (JSON text). */
+export interface Member {
+  user: string | null;
+  info?: string;
+}
+
+/** Connections of a room per node: node → connection → member. */
+export type Holders = Map<string, Map<string, Member>>;
+
+/** A presence entry of `conn` on `node`. */
+export function entryOf(conn: string, member: Member, node: string): PresenceEntry {
+  return member.info === undefined ? { conn, user: member.user, node } : { conn, user: member.user, node, info: member.info };
+}
 
 /**
  * One node's copy of a room's presence, for a room with join/leave events that has members here:
@@ -33,9 +44,16 @@ export class RoomReplica {
   /** Every connection in the room, sorted by node then id. */
   entries(): PresenceEntry[] {
     const entries: PresenceEntry[] = [];
-    for (const [node, conns] of this.holders) for (const [conn, user] of conns) entries.push({ conn, user, node });
+    for (const [node, conns] of this.holders) for (const [conn, member] of conns) entries.push(entryOf(conn, member, node));
     return entries.sort((a, b) => compare(a.node, b.node) || compare(a.conn, b.conn));
   }
+}
+
+/** How many connections of `user` the room holds, over every node. */
+export function connectionsOf(holders: Holders, user: string): number {
+  let count = 0;
+  for (const conns of holders.values()) for (const member of conns.values()) if (member.user === user) count += 1;
+  return count;
 }
 
 /** Connections in `holders`, over every node. */
@@ -53,9 +71,10 @@ export function countOf(holders: Holders): number {
 export function applyChange(holders: Holders, change: PresenceChange): boolean {
   let conns = holders.get(change.origin);
   if (change.event === 'join') {
-    if (conns?.has(change.conn) === true && conns.get(change.conn) === change.user) return false;
+    const known = conns?.get(change.conn);
+    if (known !== undefined && known.user === change.user && known.info === change.info) return false;
     if (conns === undefined) holders.set(change.origin, (conns = new Map()));
-    conns.set(change.conn, change.user);
+    conns.set(change.conn, change.info === undefined ? { user: change.user } : { user: change.user, info: change.info });
     return true;
   }
   if (conns === undefined || !conns.delete(change.conn)) return false;
@@ -69,17 +88,18 @@ export function difference(before: Holders, after: Holders): { joined: PresenceE
   const left: PresenceEntry[] = [];
   for (const [node, conns] of after) {
     const was = before.get(node);
-    for (const [conn, user] of conns) {
-      if (was?.has(conn) !== true) joined.push({ conn, user, node });
-      else if (was.get(conn) !== user) {
-        left.push({ conn, user: was.get(conn) ?? null, node });
-        joined.push({ conn, user, node });
+    for (const [conn, member] of conns) {
+      const old = was?.get(conn);
+      if (old === undefined) joined.push(entryOf(conn, member, node));
+      else if (old.user !== member.user || old.info !== member.info) {
+        left.push(entryOf(conn, old, node));
+        joined.push(entryOf(conn, member, node));
       }
     }
   }
   for (const [node, conns] of before) {
     const now = after.get(node);
-    for (const [conn, user] of conns) if (now?.has(conn) !== true) left.push({ conn, user, node });
+    for (const [conn, member] of conns) if (now?.has(conn) !== true) left.push(entryOf(conn, member, node));
   }
   return { joined, left };
 }

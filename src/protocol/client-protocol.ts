@@ -65,6 +65,8 @@ export interface PresenceEntry {
   conn: string;
   user: string | null;
   node: string;
+  /** What the connection told of its user in this room, as JSON text (a Pusher presence member's `user_info`). */
+  info?: string;
 }
 
 /**
@@ -73,7 +75,11 @@ export interface PresenceEntry {
  * `overflow`, the room holds more than `presenceMax` connections, so events stop (see src/presence).
  */
 export type PresenceEventBody =
-  | ({ room: string; event: 'join' | 'leave' } & PresenceEntry)
+  /**
+   * `sole`: the connection is its user's only one in the room (its first to join, its last to leave),
+   * known where the room's copy holds every node's members; Pusher's member events are per user.
+   */
+  | ({ room: string; event: 'join' | 'leave'; sole?: boolean } & PresenceEntry)
   | { room: string; event: 'state'; connections: readonly PresenceEntry[]; partial: boolean }
   | { room: string; event: 'overflow'; count: number };
 

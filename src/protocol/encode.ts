@@ -57,5 +57,7 @@ export function encodeWarning(code: string, message: string, extra: Record<strin
 
 /** A PRESENCE_EVENT frame: `{"type":"PRESENCE_EVENT","data":{"room","event",…}}`. */
 export function encodePresenceEvent(event: PresenceEventBody): string {
-  return `{"type":"PRESENCE_EVENT","data":${JSON.stringify(event)}}`;
+  // go-push's events are per connection: whether it is its user's only one is Pusher's concern.
+  const body = event.event === 'join' || event.event === 'leave' ? { ...event, sole: undefined } : event;
+  return `{"type":"PRESENCE_EVENT","data":${JSON.stringify(body)}}`;
 }

@@ -7,7 +7,7 @@ import type { PusherApp, PusherApps } from './apps.js';
 import { PusherApiError, pusherApiError } from './pusher-errors.js';
 import { encodeEventItem } from './pusher-events.js';
 import { channelNameProblem, MAX_EVENT_NAME_LENGTH } from './pusher-frames.js';
-import { parsePusherRoom, pusherRoom } from './pusher-rooms.js';
+import { parsePusherRoom, pusherRoom, pusherRoomPrefix } from './pusher-rooms.js';
 import { verifyApiRequest } from './signatures.js';
 
 /** Pusher's HTTP API lives under this prefix: `/apps/<id>/…`. */
@@ -70,7 +70,7 @@ export class PusherApi {
         Date.now(),
         TIMESTAMP_WINDOW_SECONDS,
       );
-      if (!verdict.ok) throw pusherApiError.unauthorized(verdict.message);
+      if (!verdict.ok) throw verdict.why === 'malformed' ? pusherApiError.badRequest(verdict.message) : pusherApiError.unauthorized(verdict.message);
       const [id, route, ...rest] = url.pathname.slice(PUSHER_API_PREFIX.length).split('/');
       if (id !== verdict.app.id) throw pusherApiError.wrongApp(decodeURIComponent(id ?? ''));
       sendJson(res, 200, await this.route(verdict.app, req.method ?? 'GET', url, route ?? '', rest, body));
@@ -113,7 +113,7 @@ export class PusherApi {
       only('GET');
       const prefix = url.searchParams.get('filter_by_prefix') ?? '';
       const channels: Record<string, object> = {};
-      for (const { room } of this.deps.rooms(pusherRoom(app.id, prefix)).rooms) {
+      for (const { room } of this.deps.rooms(pusherRoomPrefix(app.id, prefix)).rooms) {
         const found = parsePusherRoom(room);
         if (found !== null && found.appId === app.id) channels[found.channel] = {};
       }

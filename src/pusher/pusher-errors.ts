@@ -43,6 +43,8 @@ export const subscriptionRefusal = {
     error: `a connection may subscribe to ${max} channels at most`,
     status: 400,
   }),
+  /** A presence channel's channel_data that cannot be a member. */
+  badChannelData: (message: string): SubscriptionRefusal => ({ type: 'InvalidChannelData', error: message, status: 400 }),
   /** What this server does not serve yet (presence channels, server-to-user channels). */
   notServed: (what: string): SubscriptionRefusal => ({ type: 'UnsupportedChannel', error: `${what} are not served by this server yet`, status: 501 }),
 };

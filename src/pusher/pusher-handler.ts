@@ -33,11 +33,13 @@ export interface PusherHandlerDeps {
 
 /**
  * The gateway's side of the Pusher Channels protocol (version 7) for one app's connections: the
- * connection_established greeting, ping/pong, subscriptions to public, private and
- * private-encrypted channels (authorized by the app's signature over `socket_id:channel`), client
- * events on private channels when the app enables them (never echoed to their sender), and the hub's
- * bookkeeping when a connection closes. A channel is a room of the hub named for its app
- * (see pusher-rooms.ts): events reach it through the same merger, dispatcher and broker as go-push pushes.
+ * connection_established greeting, ping/pong, subscriptions to public, private, private-encrypted and
+ * presence channels (authorized by the app's signature over `socket_id:channel[:channel_data]`),
+ * client events on private and presence channels when the app enables them (never echoed to their
+ * sender), and the hub's bookkeeping when a connection closes. A channel is a room of the hub named
+ * for its app (see pusher-rooms.ts): events reach it through the same merger, dispatcher and broker as
+ * go-push pushes; a presence channel's members and member events are the room's presence
+ * (src/presence), with each member's user_info kept on its connection.
  */
 export class PusherHandler implements ConnectionHandler {
   constructor(
@@ -65,11 +67,14 @@ export class PusherHandler implements ConnectionHandler {
       case 'pong':
         return;
       case 'subscribe':
-        this.subscribe(conn, request.channel, request.auth);
+        this.subscribe(conn, request.channel, request.auth, request.channelData);
         return;
-      case 'unsubscribe':
-        this.deps.hub.leave(conn, pusherRoom(this.app.id, request.channel));
+      case 'unsubscribe': {
+        const room = pusherRoom(this.app.id, request.channel);
+        this.deps.hub.leave(conn, room);
+        conn.presenceInfo?.delete(room);
         return;
+      }
       case 'client-event':
         this.clientEvent(conn, request.channel, request.event, request.data);
         return;
@@ -89,29 +94,59 @@ export class PusherHandler implements ConnectionHandler {
     this.deps.log.warn({ conn: conn.id, queuedBytes: conn.queuedBytes }, 'slow consumer disconnected (1013)');
   }
 
-  private subscribe(conn: Connection, channel: string, auth: string | undefined): void {
+  private subscribe(conn: Connection, channel: string, auth: string | undefined, channelData: string | undefined): void {
     if (channel.startsWith(SERVER_TO_USER_PREFIX)) {
       this.refuseSubscription(conn, channel, subscriptionRefusal.notServed('server-to-user channels (pusher:signin)'));
       return;
     }
     const kind = channelKind(channel);
-    if (kind === 'presence') {
-      this.refuseSubscription(conn, channel, subscriptionRefusal.notServed('presence channels'));
-      return;
-    }
-    if (kind !== 'public' && (auth === undefined || !verifyChannelAuth(this.app, conn.id, channel, auth))) {
+    const signed = kind === 'presence' ? channelData : undefined;
+    if (kind !== 'public' && (auth === undefined || !verifyChannelAuth(this.app, conn.id, channel, auth, signed))) {
       this.refuseSubscription(conn, channel, subscriptionRefusal.badSignature(conn.id, channel));
       return;
     }
     const room = pusherRoom(this.app.id, channel);
+    if (kind === 'presence') {
+      const member = this.presenceMember(channelData);
+      if (typeof member === 'string') {
+        this.refuseSubscription(conn, channel, subscriptionRefusal.badChannelData(member));
+        return;
+      }
+      // The member's user is the connection's; its user_info is per channel.
+      if (conn.userId !== undefined && conn.userId !== member.userId) {
+        this.refuseSubscription(conn, channel, subscriptionRefusal.badChannelData(`this connection is user ${conn.userId}, not ${member.userId}`));
+        return;
+      }
+      if (conn.userId === undefined) this.deps.hub.setUser(conn, member.userId);
+      (conn.presenceInfo ??= new Map()).set(room, member.info);
+    }
     const joined = this.deps.hub.join(conn, room);
     if (joined === 'too-many-rooms') {
       this.refuseSubscription(conn, channel, subscriptionRefusal.tooManyChannels(this.deps.hub.maxRooms));
       return;
     }
+    // A presence channel's subscription_succeeded, with its members, comes from the room's presence
+    // (the `state` event, src/presence/join-leave.ts) once this connection's join has come through.
+    if (kind === 'presence') return;
     const ready = this.deps.roomReady(room);
     if (ready === null) conn.sendPrepared(subscriptionSucceeded(channel));
     else void ready.then(() => conn.isOpen && conn.sendPrepared(subscriptionSucceeded(channel)));
+  }
+
+  // A presence channel's channel_data: `{"user_id": string | number, "user_info"?: any}`, or why not.
+  private presenceMember(channelData: string | undefined): { userId: string; info: string } | string {
+    if (channelData === undefined) return 'a presence channel needs channel_data with a user_id';
+    let value: unknown;
+    try {
+      value = JSON.parse(channelData);
+    } catch {
+      return 'channel_data is not JSON';
+    }
+    const { user_id: id, user_info: info } = (value ?? {}) as { user_id?: unknown; user_info?: unknown };
+    if ((typeof id !== 'string' || id === '') && typeof id !== 'number') return 'channel_data needs a user_id (a string or a number)';
+    const text = JSON.stringify(info ?? null);
+    if (Buffer.byteLength(text) > this.app.maxPresenceMemberBytes) return `user_info is over ${this.app.maxPresenceMemberBytes} bytes`;
+    return { userId: String(id), info: text };
   }
 
   private clientEvent(conn: Connection, channel: string, event: string, data: string): void {
@@ -133,7 +168,9 @@ export class PusherHandler implements ConnectionHandler {
       this.fail(conn, PusherCode.CLIENT_EVENT_REFUSED, `the event's data is over ${this.app.maxEventBytes} bytes`);
       return;
     }
-    this.deps.publish(room, [encodeEventItem({ event, dataJson: data })], conn.id).then(
+    // On a presence channel, Pusher tells the members who sent it.
+    const userId = kind === 'presence' ? conn.userId : undefined;
+    this.deps.publish(room, [encodeEventItem(userId === undefined ? { event, dataJson: data } : { event, dataJson: data, userId })], conn.id).then(
       () => {
         this.deps.stats.pusherClientEvents += 1;
       },

@@ -41,8 +41,15 @@ function eventText(item: string, tail: string): string {
 // The channel a room's frames name: undefined for no room, or a room that is no Pusher channel.
 const channelOf = (room: string | undefined): string | undefined => (room === undefined ? undefined : parsePusherRoom(room)?.channel);
 
-// A presence event may carry the member's user_info beside its entry (PresenceEntry has none yet).
-const infoOf = (entry: PresenceEntry): unknown => (entry as PresenceEntry & { info?: unknown }).info;
+// The member's user_info: the JSON text its channel_data held (checked when it subscribed), as a value.
+function infoOf(entry: PresenceEntry): unknown {
+  if (entry.info === undefined) return null;
+  try {
+    return JSON.parse(entry.info);
+  } catch {
+    return null;
+  }
+}
 
 function presenceState(channel: string, connections: readonly PresenceEntry[]): PreparedFrame {
   // Pusher's members are users: a user with several connections is one member, with its first info.
@@ -74,8 +81,8 @@ function presenceState(channel: string, connections: readonly PresenceEntry[]): 
  * - `presenceEvent`: `join` is `pusher_internal:member_added` and `leave` `pusher_internal:member_removed`
  *   (with `user_info` from the event's `info` when it carries one), `state` is the presence
  *   `pusher_internal:subscription_succeeded` of the users in it, `overflow` a plain `pusher:error`.
- *   Pusher's members are users, the engine's entries connections: the caller sends a join for a user's
- *   first connection and a leave for its last only. Anonymous entries (no user) are no Pusher members.
+ *   Pusher's members are users, the engine's entries connections: a join or leave that is not its
+ *   user's only connection (`sole: false`) sends nothing. Anonymous entries (no user) are no Pusher members.
  * - `ack` and `reply` send nothing: Pusher requests have no ids and there is no RPC.
  * - `decode` refuses every frame: Pusher frames are decoded by `decodePusherFrame`
  *   (src/pusher/pusher-frames.ts), whose requests (subscribe with auth, signin, client events) are not
@@ -123,9 +130,10 @@ export const pusherProtocol: ClientProtocol = Object.freeze({
     if (channel === undefined) return nothing();
     switch (event.event) {
       case 'join':
-        return event.user === null ? nothing() : memberAdded(channel, event.user, infoOf(event));
+        // Pusher's members are users: only a user's first connection in the channel is a member added.
+        return event.user === null || event.sole === false ? nothing() : memberAdded(channel, event.user, infoOf(event));
       case 'leave':
-        return event.user === null ? nothing() : memberRemoved(channel, event.user);
+        return event.user === null || event.sole === false ? nothing() : memberRemoved(channel, event.user);
       case 'state':
         return presenceState(channel, event.connections);
       case 'overflow':

@@ -28,3 +28,13 @@ export function parsePusherRoom(room: string): PusherRoom | null {
   if (colon <= PREFIX.length || colon === room.length - 1) return null;
   return { appId: room.slice(PREFIX.length, colon), channel: room.slice(colon + 1) };
 }
+
+/** Whether a room is a Pusher presence channel's (its members are told of each other: member events). */
+export function isPresenceRoom(room: string): boolean {
+  return parsePusherRoom(room)?.channel.startsWith('presence-') === true;
+}
+
+/** What every room of an app's channels starts with (rooms of channels starting with `channelPrefix`). */
+export function pusherRoomPrefix(appId: string, channelPrefix = ''): string {
+  return `${PREFIX}${appId}:${channelPrefix}`;
+}

@@ -6,7 +6,7 @@ import { OptionError, resolveOptions } from '../../src/config/options.js';
 import { decodePresenceChange, encodePresenceChange, type PresenceChange } from '../../src/presence/presence-change.js';
 import { localPresence, presenceAnswerOf, presenceAskOf } from '../../src/presence/presence-query.js';
 import { PresenceRules } from '../../src/presence/presence-rules.js';
-import { applyChange, difference, type Holders } from '../../src/presence/room-replica.js';
+import { applyChange, difference, type Holders, type Member } from '../../src/presence/room-replica.js';
 import { goPushProtocol } from '../../src/protocol/go-push.js';
 
 const change: PresenceChange = { room: 'chat:1', event: 'join', conn: 'n1-a', user: 'alice', origin: 'n1', seq: 7 };
@@ -139,22 +139,22 @@ describe("a node's copy of a room", () => {
     const before: Holders = new Map([
       [
         'n1',
-        new Map<string, string | null>([
-          ['n1-a', 'alice'],
-          ['n1-b', null],
+        new Map<string, Member>([
+          ['n1-a', { user: 'alice' }],
+          ['n1-b', { user: null }],
         ]),
       ],
-      ['n2', new Map<string, string | null>([['n2-a', 'bob']])],
+      ['n2', new Map<string, Member>([['n2-a', { user: 'bob' }]])],
     ]);
     const after: Holders = new Map([
       [
         'n1',
-        new Map<string, string | null>([
-          ['n1-a', 'alice'],
-          ['n1-c', 'carol'],
+        new Map<string, Member>([
+          ['n1-a', { user: 'alice' }],
+          ['n1-c', { user: 'carol' }],
         ]),
       ],
-      ['n3', new Map<string, string | null>([['n3-a', 'dan']])],
+      ['n3', new Map<string, Member>([['n3-a', { user: 'dan' }]])],
     ]);
     assert.deepEqual(difference(before, after), {
       joined: [

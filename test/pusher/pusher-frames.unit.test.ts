@@ -232,7 +232,7 @@ describe('Pusher frames, as pusher-js reads them', () => {
       event: 'state',
       partial: false,
       connections: [
-        { conn: 'c1', user: 'alice', node: 'n1', info: { name: 'Alice' } } as never,
+        { conn: 'c1', user: 'alice', node: 'n1', info: '{"name":"Alice"}' },
         { conn: 'c2', user: 'alice', node: 'n1' },
         { conn: 'c3', user: null, node: 'n1' },
         { conn: 'c4', user: 'carol', node: 'n2' },
@@ -251,7 +251,9 @@ describe('Pusher frames, as pusher-js reads them', () => {
     const removed: unknown[] = [];
     room.bind('pusher:member_added', (member: unknown) => added.push(member));
     room.bind('pusher:member_removed', (member: unknown) => removed.push(member));
-    const join = { room: lobby, event: 'join', conn: 'c5', user: 'bob', node: 'n2', info: { name: 'Bob' } } as PresenceEventBody;
+    const join: PresenceEventBody = { room: lobby, event: 'join', conn: 'c5', user: 'bob', node: 'n2', info: '{"name":"Bob"}' };
+    const second: PresenceEventBody = { ...join, conn: 'c6', sole: false };
+    assert.equal(pusherProtocol.presenceEvent(second).bytes.length, 0, "a user's second connection is no new member");
     socket.deliver(pusherProtocol.presenceEvent(join));
     socket.deliver(pusherProtocol.presenceEvent({ room: lobby, event: 'leave', conn: 'c4', user: 'carol', node: 'n2' }));
     assert.deepEqual(added, [{ id: 'bob', info: { name: 'Bob' } }]);

@@ -5,10 +5,11 @@ import { after, before, describe, it } from 'node:test';
 import Echo from 'laravel-echo';
 import Pusher from 'pusher';
 import PusherJs from 'pusher-js';
+import { pusherRoom } from '../../src/pusher/pusher-rooms.js';
 import { type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { type Child, CLI, startNode, WORKERS_ON_LOOPBACK } from '../helpers/process.js';
 import { type Service, serviceMissing, startRedis } from '../helpers/services.js';
-import { withTimeout } from '../helpers/wait.js';
+import { waitFor, withTimeout } from '../helpers/wait.js';
 
 // Every wait in this file is bounded by this many milliseconds.
 const WAIT = 8000;
@@ -35,7 +36,11 @@ async function authEndpoint(secret = APP.secret): Promise<{ url: string; server:
     });
     req.on('end', () => {
       const form = new URLSearchParams(body);
-      const auth = signer.authorizeChannel(form.get('socket_id') ?? '', form.get('channel_name') ?? '');
+      const channel = form.get('channel_name') ?? '';
+      // A presence channel's member: the user the page says it is (a real backend takes it from its session).
+      const user = form.get('user') ?? 'anonymous';
+      const member = channel.startsWith('presence-') ? { user_id: user, user_info: { name: user.toUpperCase() } } : undefined;
+      const auth = signer.authorizeChannel(form.get('socket_id') ?? '', channel, member);
       res.writeHead(200, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify(auth));
     });
@@ -51,7 +56,7 @@ function serverSdk(gateway: RunningGateway, base = gateway.apiUrl): Pusher {
 }
 
 /** pusher-js in Node, unchanged, connected to a gateway's `/app/<key>`. */
-function client(gateway: RunningGateway, authUrl: string, key = APP.key): Client {
+function client(gateway: RunningGateway, authUrl: string, key = APP.key, user?: string): Client {
   const { hostname, port } = new URL(gateway.pageUrl);
   return new PusherClient(key, {
     cluster: 'local',
@@ -60,8 +65,17 @@ function client(gateway: RunningGateway, authUrl: string, key = APP.key): Client
     forceTLS: false,
     enabledTransports: ['ws'],
     disableStats: true,
-    channelAuthorization: { endpoint: authUrl, transport: 'ajax' },
+    channelAuthorization: { endpoint: authUrl, transport: 'ajax', ...(user === undefined ? {} : { params: { user } }) },
   });
+}
+
+/** A presence channel's members as pusher-js keeps them: id → info. */
+function membersOf(channel: Channel): Record<string, unknown> {
+  const found: Record<string, unknown> = {};
+  (channel as unknown as { members: { each(visit: (member: { id: string; info: unknown }) => void): void } }).members.each((member) => {
+    found[member.id] = member.info;
+  });
+  return found;
 }
 
 function connected(c: Client): Promise<string> {
@@ -198,6 +212,47 @@ describe('Pusher Channels: pusher-js and the pusher server SDK, unchanged, again
     await assert.rejects(forged.trigger('news', 'greeting', 'x'), (rejection: { status?: number }) => rejection.status === 401);
   });
 
+  it('presence channels: the member list on subscribing, member_added and member_removed per user, not per connection', async () => {
+    const open = (user: string): Client => {
+      const c = client(gateway, auth.url, APP.key, user);
+      clients.push(c);
+      return c;
+    };
+    const alice = open('alice');
+    const lobbyA = alice.subscribe('presence-lobby');
+    await subscribed(lobbyA);
+    assert.deepEqual(membersOf(lobbyA), { alice: { name: 'ALICE' } });
+    const bob = open('bob');
+    const lobbyB = bob.subscribe('presence-lobby');
+    const added: Array<{ id: string; info: unknown }> = [];
+    const removed: string[] = [];
+    lobbyB.bind('pusher:member_added', (member: { id: string; info: unknown }) => added.push(member));
+    lobbyB.bind('pusher:member_removed', (member: { id: string }) => removed.push(member.id));
+    const aliceSees = withTimeout(new Promise((resolve) => lobbyA.bind('pusher:member_added', resolve)), WAIT, 'alice told of bob');
+    await subscribed(lobbyB);
+    assert.deepEqual(membersOf(lobbyB), { alice: { name: 'ALICE' }, bob: { name: 'BOB' } });
+    assert.deepEqual(await aliceSees, { id: 'bob', info: { name: 'BOB' } });
+
+    // Alice's second connection is no new member, and its going is no member gone.
+    const aliceAgain = open('alice');
+    const lobbyA2 = aliceAgain.subscribe('presence-lobby');
+    await subscribed(lobbyA2);
+    const sdk = serverSdk(gateway);
+    const tick = events(lobbyB, 'tick');
+    await sdk.trigger('presence-lobby', 'tick', 1);
+    await tick;
+    aliceAgain.disconnect();
+    await waitFor(() => (gateway.gateway.hub.members(pusherRoom(APP.id, 'presence-lobby'))?.size ?? 0) === 2, WAIT, 'the second connection gone');
+    const tock = events(lobbyB, 'tock');
+    await sdk.trigger('presence-lobby', 'tock', 2);
+    await tock;
+    assert.deepEqual(added, [], "alice's second connection added no member");
+    assert.deepEqual(removed, [], 'nor did its going remove one');
+    const gone = withTimeout(new Promise((resolve) => lobbyB.bind('pusher:member_removed', resolve)), WAIT, 'alice removed');
+    alice.disconnect();
+    assert.deepEqual(await gone, { id: 'alice', info: { name: 'ALICE' } });
+  });
+
   it('lists occupied channels and one channel, as the server SDK queries them', async () => {
     const c = open();
     await connected(c);
@@ -309,6 +364,9 @@ describe('Pusher Channels across two gateways over Redis', { skip: redisMissing 
   before(async () => {
     redis = await startRedis();
     for (let i = 0; i < 2; i++) nodes.push(await startGateway({ pusherApps: [`${APP.id}:${APP.key}:${APP.secret}`], broker: redis.url }));
+    // Presence lists other nodes' members once this node's view of the cluster is current.
+    for (const node of nodes)
+      await waitFor(() => node.gateway.clusterView()?.nodes.length === 2 && node.gateway.clusterView()?.stale === false, WAIT, 'a current view of both nodes');
     auth = await authEndpoint();
   });
   after(async () => {
@@ -328,5 +386,21 @@ describe('Pusher Channels across two gateways over Redis', { skip: redisMissing 
     const got = Promise.all([events(pub, 'flash'), events(priv, 'flash')]);
     await serverSdk(nodes[0]).trigger(['news', 'private-news'], 'flash', { v: 1 });
     assert.deepEqual(await got, [[{ v: 1 }], [{ v: 1 }]]);
+  });
+
+  it('presence members and member events across the two nodes', async () => {
+    const alice = client(nodes[0], auth.url, APP.key, 'alice');
+    const bob = client(nodes[1], auth.url, APP.key, 'bob');
+    clients.push(alice, bob);
+    const lobbyA = alice.subscribe('presence-lobby');
+    await subscribed(lobbyA);
+    const aliceSees = withTimeout(new Promise((resolve) => lobbyA.bind('pusher:member_added', resolve)), WAIT, 'alice told of bob');
+    const lobbyB = bob.subscribe('presence-lobby');
+    await subscribed(lobbyB);
+    assert.deepEqual(membersOf(lobbyB), { alice: { name: 'ALICE' }, bob: { name: 'BOB' } }, "bob's node lists alice, held by the other");
+    assert.deepEqual(await aliceSees, { id: 'bob', info: { name: 'BOB' } });
+    const gone = withTimeout(new Promise((resolve) => lobbyA.bind('pusher:member_removed', resolve)), WAIT, 'bob removed');
+    bob.disconnect();
+    assert.deepEqual(await gone, { id: 'bob', info: { name: 'BOB' } });
   });
 });
