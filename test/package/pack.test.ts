@@ -33,7 +33,7 @@ describe('the npm package', () => {
     assert.equal(await withTimeout(child.exited, 90000, 'the pack check'), 0, child.output());
     const output = child.output();
     const [, files] = /ok packed pushgate-[\d.]+\.tgz: (\d+) files/.exec(output) ?? [];
-    assert.ok(Number(files) > 0 && Number(files) < 260, `a runtime-sized package: ${files} files`);
+    assert.ok(Number(files) > 0 && Number(files) < 400, `a runtime-sized package (no tests, bench or sources): ${files} files`);
     for (const line of [
       /ok installed the tarball/,
       /ok npx pushgate --help: exit 0/,
