@@ -81,12 +81,12 @@ export class Connection implements TransportSink {
    * Owned by the gateway's client handler (which sets it at admission and on AUTH); the heartbeat
    * sweep reads it and marks `warnAt` once it has sent the expiry warning.
    */
+  auth: ConnectionAuth | null = null;
   /**
    * What the connection told of its user per room it is in (JSON text): a Pusher presence member's
    * `user_info`, listed in the room's presence and its member events. Null until one is told.
    */
   presenceInfo: Map<string, string> | null = null;
-  auth: ConnectionAuth | null = null;
   /** Frames waiting for this connection's next write. Owned by the dispatcher: nothing else reads or writes it. */
   outbox: PreparedFrame | PreparedFrame[] | null = null;
 

@@ -194,35 +194,36 @@ export class Gateway implements ApiBackend, PushService {
     this.joinLeave = presence.events;
     this.presence = presence.service;
     this.handler.presence = (room) => presence.service.presence(room);
-    this.pushes = new BrokerPushService(this.hub, () => this.link, this.stats, this.options, {
+    const pushes = new BrokerPushService(this.hub, () => this.link, this.stats, this.options, {
       accepting: () => this.state === 'running',
       pendingItems: () => this.delivery.pendingItems,
       overload: () => this.delivery.overload(),
     });
+    this.pushes = pushes;
     if (this.options.pusherApps.length > 0) {
-      const pushes = this.pushes as BrokerPushService;
       const apps = new PusherApps(this.options.pusherApps.map((spec) => ({ ...parsePusherApp(spec), enableClientMessages: this.options.pusherClientEvents })));
+      const publish = (room: string, items: readonly string[], except?: string) => pushes.pushRoomTexts(room, items, except);
       this.pusherApi = new PusherApi({
         apps,
         stats: this.stats,
         maxBodyBytes: this.options.maxBodySize,
-        publish: (room, items, except) => pushes.pushRoomTexts(room, items, except),
+        publish,
         rooms: (prefix) => this.connections.rooms({ prefix, limit: MAX_ROOM_LIMIT }),
         readBody: (req, limit) => readBody(req, limit),
       });
-    }
-    if (this.options.pusherApps.length > 0 && this.options.role !== 'api') {
-      const pushes = this.pushes as BrokerPushService;
-      this.admission.pusher = new PusherEndpoint({
-        apps: (this.pusherApi as PusherApi).apps,
-        hub: this.hub,
-        stats: this.stats,
-        log,
-        limits: this.admission.limits,
-        roomReady: (room) => this.link.roomReady(room),
-        publish: (room, items, except) => pushes.pushRoomTexts(room, items, except),
-        activityTimeout: DEFAULT_ACTIVITY_TIMEOUT_SECONDS,
-      });
+      // The endpoint holds connections: an API-only process has none.
+      if (this.options.role !== 'api') {
+        this.admission.pusher = new PusherEndpoint({
+          apps,
+          hub: this.hub,
+          stats: this.stats,
+          log,
+          limits: this.admission.limits,
+          roomReady: (room) => this.link.roomReady(room),
+          publish,
+          activityTimeout: DEFAULT_ACTIVITY_TIMEOUT_SECONDS,
+        });
+      }
     }
     const relay = extras.broker instanceof IpcBroker ? extras.broker : null;
     this.nodeStats = new NodeStats(

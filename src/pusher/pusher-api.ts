@@ -8,7 +8,7 @@ import { PusherApiError, pusherApiError } from './pusher-errors.js';
 import { encodeEventItem } from './pusher-events.js';
 import { channelNameProblem, MAX_EVENT_NAME_LENGTH } from './pusher-frames.js';
 import { parsePusherRoom, pusherRoom, pusherRoomPrefix } from './pusher-rooms.js';
-import { verifyApiRequest } from './signatures.js';
+import { isSocketId, verifyApiRequest } from './signatures.js';
 
 /** Pusher's HTTP API lives under this prefix: `/apps/<id>/…`. */
 export const PUSHER_API_PREFIX = '/apps/';
@@ -174,7 +174,6 @@ function triggerOf(app: PusherApp, value: unknown, single = false): Trigger {
     const problem = typeof each === 'string' ? channelNameProblem(each) : 'a channel must be a string';
     if (problem !== null) throw pusherApiError.badRequest(problem);
   }
-  if (socketId !== undefined && (typeof socketId !== 'string' || !/^\d+\.\d+$/.test(socketId)))
-    throw pusherApiError.badRequest('socket_id must look like 123.456');
+  if (socketId !== undefined && (typeof socketId !== 'string' || !isSocketId(socketId))) throw pusherApiError.badRequest('socket_id must look like 123.456');
   return { name, data, channels: list as string[], ...(socketId === undefined ? {} : { socketId: socketId as string }) };
 }

@@ -8,7 +8,7 @@ import { PusherCode } from './pusher-errors.js';
 import { error as errorFrame } from './pusher-frames.js';
 import { PusherHandler, type PusherHandlerDeps } from './pusher-handler.js';
 import { pusherProtocol } from './pusher-protocol.js';
-import { SocketIds } from './socket-ids.js';
+import { newSocketId } from './signatures.js';
 
 /** Pusher clients connect to `/app/<key>`. */
 export const PUSHER_PATH_PREFIX = '/app/';
@@ -47,7 +47,6 @@ export interface PusherEndpointDeps extends PusherHandlerDeps {
  */
 export class PusherEndpoint {
   private readonly handlers = new Map<PusherApp, PusherHandler>();
-  private readonly ids = new SocketIds();
 
   constructor(private readonly deps: PusherEndpointDeps) {
     for (const app of deps.apps.all()) this.handlers.set(app, new PusherHandler(app, deps));
@@ -78,13 +77,13 @@ export class PusherEndpoint {
     const found = context.pusher;
     if ('refusal' in found) {
       this.deps.stats.handshakesRefused += 1;
-      const refused = connectionFromWebSocket(ws, this.ids.next(), this.deps.limits, null, pusherProtocol);
+      const refused = connectionFromWebSocket(ws, newSocketId(), this.deps.limits, null, pusherProtocol);
       refused.sendPrepared(errorFrame(found.refusal.code, found.refusal.message));
       refused.close(found.refusal.code, found.refusal.message);
       return;
     }
     const handler = this.handlers.get(found.app) as PusherHandler;
-    const conn = connectionFromWebSocket(ws, this.ids.next(), this.deps.limits, handler, pusherProtocol);
+    const conn = connectionFromWebSocket(ws, newSocketId(), this.deps.limits, handler, pusherProtocol);
     if (!conn.isOpen) return;
     this.deps.hub.add(conn);
     this.deps.stats.connectionsTotal += 1;

@@ -6,17 +6,9 @@ import type { Stats } from '../stats/stats.js';
 import type { PusherApp } from './apps.js';
 import { PusherCode, type SubscriptionRefusal, subscriptionRefusal } from './pusher-errors.js';
 import { encodeEventItem } from './pusher-events.js';
-import {
-  connectionEstablished,
-  decodePusherFrame,
-  error as errorFrame,
-  pong,
-  SERVER_TO_USER_PREFIX,
-  subscriptionError,
-  subscriptionSucceeded,
-} from './pusher-frames.js';
+import { connectionEstablished, decodePusherFrame, error as errorFrame, pong, subscriptionError, subscriptionSucceeded } from './pusher-frames.js';
 import { pusherRoom } from './pusher-rooms.js';
-import { channelKind, verifyChannelAuth } from './signatures.js';
+import { channelKind, isReservedChannel, verifyChannelAuth } from './signatures.js';
 
 /** What a Pusher connection handler needs of its gateway. */
 export interface PusherHandlerDeps {
@@ -95,7 +87,7 @@ export class PusherHandler implements ConnectionHandler {
   }
 
   private subscribe(conn: Connection, channel: string, auth: string | undefined, channelData: string | undefined): void {
-    if (channel.startsWith(SERVER_TO_USER_PREFIX)) {
+    if (isReservedChannel(channel)) {
       this.refuseSubscription(conn, channel, subscriptionRefusal.notServed('server-to-user channels (pusher:signin)'));
       return;
     }

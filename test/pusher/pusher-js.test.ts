@@ -8,12 +8,13 @@ import PusherJs from 'pusher-js';
 import { pusherRoom } from '../../src/pusher/pusher-rooms.js';
 import { type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { type Child, CLI, startNode, WORKERS_ON_LOOPBACK } from '../helpers/process.js';
+import { PUSHER_APP, PUSHER_APP_SPEC, pusherAuthHandler, pusherSocketOptions } from '../helpers/pusher.js';
 import { type Service, serviceMissing, startRedis } from '../helpers/services.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 
 // Every wait in this file is bounded by this many milliseconds.
 const WAIT = 8000;
-const APP = { id: 'app1', key: 'key1', secret: 'secret1' };
+const APP = PUSHER_APP;
 
 // pusher-js is CommonJS: Node's ESM loader hands over its exports object, whose default is the client.
 const PusherClient = ((PusherJs as unknown as { default?: unknown }).default ?? PusherJs) as unknown as new (
@@ -23,28 +24,9 @@ const PusherClient = ((PusherJs as unknown as { default?: unknown }).default ?? 
 type Client = InstanceType<typeof PusherClient>;
 type Channel = ReturnType<Client['subscribe']>;
 
-/**
- * The app's auth endpoint, as a Laravel or Express backend serves it: the `pusher` server SDK signs
- * `socket_id:channel_name` with the app's secret (a wrong secret, for the refusals).
- */
+/** The app's auth endpoint on a port of its own (a wrong secret, for the refusals). */
 async function authEndpoint(secret = APP.secret): Promise<{ url: string; server: Server }> {
-  const signer = new Pusher({ appId: APP.id, key: APP.key, secret, host: '127.0.0.1' });
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (chunk) => {
-      body += chunk;
-    });
-    req.on('end', () => {
-      const form = new URLSearchParams(body);
-      const channel = form.get('channel_name') ?? '';
-      // A presence channel's member: the user the page says it is (a real backend takes it from its session).
-      const user = form.get('user') ?? 'anonymous';
-      const member = channel.startsWith('presence-') ? { user_id: user, user_info: { name: user.toUpperCase() } } : undefined;
-      const auth = signer.authorizeChannel(form.get('socket_id') ?? '', channel, member);
-      res.writeHead(200, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify(auth));
-    });
-  });
+  const server = createServer(pusherAuthHandler(secret));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/pusher/auth`, server };
 }
@@ -57,14 +39,8 @@ function serverSdk(gateway: RunningGateway, base = gateway.apiUrl): Pusher {
 
 /** pusher-js in Node, unchanged, connected to a gateway's `/app/<key>`. */
 function client(gateway: RunningGateway, authUrl: string, key = APP.key, user?: string): Client {
-  const { hostname, port } = new URL(gateway.pageUrl);
   return new PusherClient(key, {
-    cluster: 'local',
-    wsHost: hostname,
-    wsPort: Number(port),
-    forceTLS: false,
-    enabledTransports: ['ws'],
-    disableStats: true,
+    ...pusherSocketOptions(gateway.pageUrl),
     channelAuthorization: { endpoint: authUrl, transport: 'ajax', ...(user === undefined ? {} : { params: { user } }) },
   });
 }
@@ -119,7 +95,7 @@ describe('Pusher Channels: pusher-js and the pusher server SDK, unchanged, again
     return c;
   };
   before(async () => {
-    gateway = await startGateway({ pusherApps: [`${APP.id}:${APP.key}:${APP.secret}`], pusherClientEvents: true });
+    gateway = await startGateway({ pusherApps: [PUSHER_APP_SPEC], pusherClientEvents: true });
     auth = await authEndpoint();
     wrongAuth = await authEndpoint('not-the-secret');
   });
@@ -272,7 +248,7 @@ describe('Pusher Channels: Laravel Echo (broadcaster pusher), unchanged', () => 
   let auth: { url: string; server: Server };
   const echoes: Array<{ disconnect(): void }> = [];
   before(async () => {
-    gateway = await startGateway({ pusherApps: [`${APP.id}:${APP.key}:${APP.secret}`], pusherClientEvents: true });
+    gateway = await startGateway({ pusherApps: [PUSHER_APP_SPEC], pusherClientEvents: true });
     auth = await authEndpoint();
   });
   after(async () => {
@@ -283,16 +259,10 @@ describe('Pusher Channels: Laravel Echo (broadcaster pusher), unchanged', () => 
 
   /** Echo as a Laravel app configures it, with pusher-js handed over instead of a window global. */
   function echo() {
-    const { hostname, port } = new URL(gateway.pageUrl);
     const made = new Echo({
       broadcaster: 'pusher',
       key: APP.key,
-      cluster: 'local',
-      wsHost: hostname,
-      wsPort: Number(port),
-      forceTLS: false,
-      enabledTransports: ['ws'],
-      disableStats: true,
+      ...pusherSocketOptions(gateway.pageUrl),
       authEndpoint: auth.url,
       Pusher: PusherClient as unknown as typeof PusherJs,
     });
@@ -334,13 +304,12 @@ describe('Pusher Channels with --workers 2', () => {
   });
 
   it('an event triggered on the API reaches every pusher-js client, whichever worker holds it', async () => {
-    primary = startNode(CLI, [...WORKERS_ON_LOOPBACK, '--pusher-apps', `${APP.id}:${APP.key}:${APP.secret}`]);
+    primary = startNode(CLI, [...WORKERS_ON_LOOPBACK, '--pusher-apps', PUSHER_APP_SPEC]);
     const [, ws, api] = await primary.waitForLine(/listening ws=(\S+) api=(\S+) workers=2/, 15000);
-    const [wsHost, wsPort] = ws.split(':');
     const received: number[] = [];
     const waits: Promise<unknown>[] = [];
     for (let i = 0; i < 4; i++) {
-      const c = new PusherClient(APP.key, { cluster: 'local', wsHost, wsPort: Number(wsPort), forceTLS: false, enabledTransports: ['ws'], disableStats: true });
+      const c = new PusherClient(APP.key, pusherSocketOptions(`http://${ws}`));
       clients.push(c);
       const news = c.subscribe('news');
       await subscribed(news);
@@ -363,7 +332,7 @@ describe('Pusher Channels across two gateways over Redis', { skip: redisMissing 
   const clients: Client[] = [];
   before(async () => {
     redis = await startRedis();
-    for (let i = 0; i < 2; i++) nodes.push(await startGateway({ pusherApps: [`${APP.id}:${APP.key}:${APP.secret}`], broker: redis.url }));
+    for (let i = 0; i < 2; i++) nodes.push(await startGateway({ pusherApps: [PUSHER_APP_SPEC], broker: redis.url }));
     // Presence lists other nodes' members once this node's view of the cluster is current.
     for (const node of nodes)
       await waitFor(() => node.gateway.clusterView()?.nodes.length === 2 && node.gateway.clusterView()?.stale === false, WAIT, 'a current view of both nodes');

@@ -7,8 +7,9 @@ import type { Browser } from 'playwright-core';
 import Pusher from 'pusher';
 import { launchBrowser } from '../helpers/browser.js';
 import { type RunningGateway, startGateway } from '../helpers/gateway.js';
+import { PUSHER_APP, PUSHER_APP_SPEC, pusherAuthHandler } from '../helpers/pusher.js';
 
-const APP = { id: 'app1', key: 'key1', secret: 'secret1' };
+const APP = PUSHER_APP;
 const PUSHER_JS = readFileSync('node_modules/pusher-js/dist/web/pusher.min.js');
 const ECHO_JS = readFileSync('node_modules/laravel-echo/dist/echo.iife.js');
 
@@ -43,8 +44,8 @@ describe('pusher-js and Laravel Echo in headless Chromium, from their own builds
     site = createServer();
     await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
     const siteUrl = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
-    gateway = await startGateway({ pusherApps: [`${APP.id}:${APP.key}:${APP.secret}`], allowedOrigins: [siteUrl] });
-    const signer = new Pusher({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1' });
+    gateway = await startGateway({ pusherApps: [PUSHER_APP_SPEC], allowedOrigins: [siteUrl] });
+    const auth = pusherAuthHandler();
     const html = page(Number(new URL(gateway.pageUrl).port));
     site.on('request', (req, res) => {
       if (req.url === '/pusher.min.js' || req.url === '/echo.iife.js') {
@@ -53,15 +54,7 @@ describe('pusher-js and Laravel Echo in headless Chromium, from their own builds
         return;
       }
       if (req.url === '/pusher/auth') {
-        let body = '';
-        req.on('data', (chunk) => {
-          body += chunk;
-        });
-        req.on('end', () => {
-          const form = new URLSearchParams(body);
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(JSON.stringify(signer.authorizeChannel(form.get('socket_id') ?? '', form.get('channel_name') ?? '')));
-        });
+        auth(req, res);
         return;
       }
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
