@@ -7,6 +7,7 @@ import type { PushResult } from '../push/push-service.js';
 import { PusherApi } from '../pusher/pusher-api.js';
 import { closeHttp, listenHttp } from '../server/http-lifecycle.js';
 import { sendJson } from '../server/http-reply.js';
+import { protocolView } from '../stats/protocol-view.js';
 import type { ApiBackend } from './api-backend.js';
 import { ApiKey } from './api-key.js';
 import { pushAnswer, runBatch } from './batch.js';
@@ -44,6 +45,7 @@ function statsBody(node: ApiBackend, scope: string | null): unknown {
       ...cluster.total,
       roomCount: cluster.roomCount,
       roomCountExact: cluster.roomCountExact,
+      protocols: protocolView(cluster.total),
       instances: new Set(cluster.nodes.map((n) => n.instance)).size,
       nodes: cluster.nodes,
       rooms: cluster.rooms,
@@ -57,6 +59,7 @@ function statsBody(node: ApiBackend, scope: string | null): unknown {
     ...instance.total,
     roomCount: instance.roomCount,
     roomCountExact: instance.roomCountExact,
+    protocols: protocolView(instance.total),
     instance: instance.id,
     ...(node.isWorker ? { workers: instance.nodes.map(nodeSummary) } : {}),
     maxStalenessMs: instance.maxStalenessMs,

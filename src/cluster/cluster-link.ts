@@ -11,6 +11,7 @@ import { InFlight } from './in-flight.js';
 import type { LinkMessage } from './link-message.js';
 import { type Gathered, NodeQueries } from './node-query.js';
 import type { ConnectionQuery, NodeQuery, QueryAnswer } from './query-envelope.js';
+import type { OccupancyChange } from './room-occupancy.js';
 
 /** Rooms reported per node in presence, the largest first: bounds the message whatever the room count. */
 export const PRESENCE_ROOM_LIMIT = 1000;
@@ -66,6 +67,10 @@ export interface ClusterHost {
   presenceChange?(change: PresenceChange): void;
   /** Another node was taken as gone: silent for 3 presence intervals while this node's view is current. */
   nodeGone?(node: string): void;
+  /** A room some node (this one included) began or ceased to hold, read from the presence channel. */
+  occupancy?(change: OccupancyChange): void;
+  /** A node's presence report (this one's included): the rooms it holds, all of them unless `truncated`. */
+  reported?(node: string, rooms: string[], truncated: boolean): void;
 }
 
 /** The answer of a node that holds no connections. */
@@ -256,6 +261,7 @@ export class ClusterLink {
     }
     await this.broker.subscribe(PRESENCE_CHANNEL, (message) => {
       if (message.type === 'presence') this.onPresence(message.presence);
+      else if (message.type === 'occupancy') this.host.occupancy?.(message.change);
       else this.malformed += 1;
     });
     this.timer = setInterval(() => {
@@ -409,6 +415,18 @@ export class ClusterLink {
       waiter.resolve();
       return false;
     });
+  }
+
+  /** Publishes a room this node began or ceased to hold on the presence channel (see src/cluster/room-occupancy.ts). */
+  publishOccupancy(change: OccupancyChange): Promise<void> {
+    return this.broker.publish(PRESENCE_CHANNEL, { type: 'occupancy', change }).then(() => undefined);
+  }
+
+  /** The nodes alive now (reported within 3 intervals), this one included. */
+  liveNodes(): string[] {
+    const nodes = [this.host.nodeId];
+    for (const [node, { at }] of this.peers) if (node !== this.host.nodeId && this.fresh(at)) nodes.push(node);
+    return nodes;
   }
 
   /** Whether a node is alive (reported within 3 intervals). */
@@ -665,6 +683,7 @@ export class ClusterLink {
     // differ by the tolerated skew).
     if (sentAt !== null && at - sentAt > this.goneAfterMs + this.timing.clockSkewMs) return;
     this.peers.set(presence.node, { presence, at });
+    this.host.reported?.(presence.node, Object.keys(presence.rooms ?? {}), presence.roomsTruncated === true);
     // Back (resubscribed) only if sent after this node's own return, give or take the skew.
     if (at >= this.recoveredAt && (sentAt === null || sentAt + this.timing.clockSkewMs >= this.recoveredAt)) this.awaiting.delete(presence.node);
     if (presence.node === this.host.nodeId && sentAt !== null) this.ownEchoSentAt = Math.max(this.ownEchoSentAt, sentAt);

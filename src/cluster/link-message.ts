@@ -3,6 +3,7 @@ import { readStamp, stampPush } from '../history/history-frame.js';
 import { decodePresenceChange, encodePresenceChange, type PresenceChange } from '../presence/presence-change.js';
 import { decodeBarrier, decodePushEnvelope, encodeBarrier, encodePushEnvelope, type Presence, type PushEnvelope } from './envelope.js';
 import { decodeQueryMessage, encodeQuery, encodeReply, type NodeQuery, type NodeReply } from './query-envelope.js';
+import type { OccupancyChange } from './room-occupancy.js';
 
 /**
  * What nodes send each other through the broker: pushes (with their deadline), shutdown barriers,
@@ -17,6 +18,8 @@ export type LinkMessage =
   | { type: 'reply'; reply: NodeReply }
   /** A join or leave of a room with join/leave events, on the room's channel (src/presence/presence-change.ts). */
   | { type: 'presence-change'; change: PresenceChange }
+  /** A room a node began or ceased to hold, on the presence channel (src/cluster/room-occupancy.ts). */
+  | { type: 'occupancy'; change: OccupancyChange }
   /** Bytes that were none of the above (counted and dropped by the receiver). */
   | { type: 'malformed' };
 
@@ -50,6 +53,8 @@ export const linkCodec: Codec<LinkMessage> = {
         return encodeReply(message.reply);
       case 'presence-change':
         return encodePresenceChange(message.change);
+      case 'occupancy':
+        return encodeOccupancy(message.change);
       case 'malformed':
         throw new TypeError('a malformed message is never sent');
     }
@@ -71,6 +76,8 @@ export const linkCodec: Codec<LinkMessage> = {
     if (query !== null) return query;
     const change = decodePresenceChange(payload);
     if (change !== null) return { type: 'presence-change', change };
+    const occupancy = decodeOccupancy(payload);
+    if (occupancy !== null) return { type: 'occupancy', change: occupancy };
     const presence = decodePresence(payload);
     return presence === null ? MALFORMED : { type: 'presence', presence };
   },
@@ -80,6 +87,27 @@ function decodePresence(payload: Buffer): Presence | null {
   try {
     const presence = JSON.parse(payload.toString('utf8')) as Presence | null;
     return presence !== null && typeof presence === 'object' && presence.v === 1 && typeof presence.node === 'string' ? presence : null;
+  } catch {
+    return null;
+  }
+}
+
+const OCCUPANCY = 'occupancy';
+
+// No top-level `v`+`node` pair as a presence report has, so older nodes count it as malformed and drop it.
+function encodeOccupancy({ node, room, held }: OccupancyChange): Buffer {
+  return Buffer.from(JSON.stringify({ kind: OCCUPANCY, origin: node, room, held }));
+}
+
+function decodeOccupancy(payload: Buffer): OccupancyChange | null {
+  if (!payload.includes(OCCUPANCY)) return null;
+  try {
+    const value = JSON.parse(payload.toString('utf8')) as Record<string, unknown> | null;
+    if (value === null || typeof value !== 'object' || value.kind !== OCCUPANCY) return null;
+    const { origin, room, held } = value;
+    return typeof origin === 'string' && origin !== '' && typeof room === 'string' && room !== '' && typeof held === 'boolean'
+      ? { node: origin, room, held }
+      : null;
   } catch {
     return null;
   }

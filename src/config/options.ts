@@ -5,7 +5,7 @@
 
 import { parseHistoryRule } from '../history/history-policy.js';
 import { joinLeaveProblem } from '../presence/presence-rules.js';
-import { PusherApps, parsePusherApp } from '../pusher/apps.js';
+import { type PusherAppSpec, resolvePusherApps } from '../pusher/apps.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -143,10 +143,11 @@ export interface GatewayOptions {
    */
   history: string[];
   /**
-   * Pusher Channels apps, `id:key:secret` each: their clients connect to `/app/<key>` (pusher-js,
-   * Laravel Echo) and their backends call `/apps/<id>/…` (the `pusher` server SDKs). Default: none.
+   * Pusher Channels apps, `id:key:secret` each, or (in the config file) objects with limits and webhooks
+   * (see `pusherAppFromObject`): their clients connect to `/app/<key>` (pusher-js, Laravel Echo) and
+   * their backends call `/apps/<id>/…` (the `pusher` server SDKs). Default: none.
    */
-  pusherApps: string[];
+  pusherApps: PusherAppSpec[];
   /** Whether Pusher clients may send `client-*` events on private and presence channels. Default false. */
   pusherClientEvents: boolean;
   /** Backend URL that closed connections are posted to, in batches (best-effort). Default: none. */
@@ -190,6 +191,7 @@ type Kind =
   | { type: 'number'; min: number; max: number }
   | { type: 'string'; optional?: boolean }
   | { type: 'list' }
+  | { type: 'apps' }
   | { type: 'boolean' }
   | { type: 'enum'; choices: readonly string[] };
 
@@ -314,7 +316,7 @@ export const optionSpecs: readonly OptionSpec[] = [
   spec('rpcRoutes', 'list', { type: 'list' }, 'per-method RPC URLs: method=url,method=url (others go to --rpc-hook)'),
   spec('publishHook', 'url', { type: 'string', optional: true }, "backend URL asked before a client PUBLISH (rooms the token's publish claim allows skip it)"),
   spec('history', 'list', { type: 'list' }, 'rooms keeping recent items for recovery: pattern=size/ttl,… (e.g. chat:*=100/300s; first match wins)'),
-  spec('pusherApps', 'apps', { type: 'list' }, 'Pusher Channels apps served at /app/<key> and /apps/<id>/…: id:key:secret,… (off when empty)'),
+  spec('pusherApps', 'apps', { type: 'apps' }, 'Pusher Channels apps served at /app/<key> and /apps/<id>/…: id:key:secret,… (off when empty)'),
   spec('pusherClientEvents', '', { type: 'boolean' }, 'let Pusher clients send client-* events on private and presence channels'),
   spec('disconnectHook', 'url', { type: 'string', optional: true }, 'backend URL closed connections are posted to, in batches (best-effort)'),
   spec('hookHeaders', 'list', { type: 'list' }, 'handshake headers passed to the connect hook'),
@@ -460,6 +462,15 @@ export function parseOptionValue(option: OptionSpec, raw: unknown): GatewayOptio
       }
       return items.map((item: string) => item.trim()).filter((item: string) => item !== '');
     }
+    case 'apps': {
+      // Flags and variables give the one-line forms; a config file may give objects beside them.
+      const items = typeof raw === 'string' ? raw.split(',') : Array.isArray(raw) ? raw : null;
+      const fits = (item: unknown): boolean => typeof item === 'string' || (typeof item === 'object' && item !== null && !Array.isArray(item));
+      if (items === null || !items.every(fits)) {
+        throw new OptionError(option, `must be a comma-separated string of id:key:secret, or an array of those and app objects, got ${shown}`);
+      }
+      return items.map((item: unknown) => (typeof item === 'string' ? item.trim() : item)).filter((item: unknown) => item !== '') as PusherAppSpec[];
+    }
     case 'boolean': {
       // A flag given alone arrives as true; a variable or a config file may spell it out.
       const value = typeof raw === 'boolean' ? raw : typeof raw === 'string' ? BOOLEAN_WORDS.get(raw.trim().toLowerCase()) : undefined;
@@ -504,9 +515,9 @@ const semanticChecks: Partial<Record<keyof GatewayOptions, (value: never) => str
     return null;
   },
   joinLeave: (value: string[]) => joinLeaveProblem(value),
-  pusherApps: (value: string[]) => {
+  pusherApps: (value: PusherAppSpec[]) => {
     try {
-      new PusherApps(value.map((spec) => parsePusherApp(spec)));
+      resolvePusherApps(value, false);
       return null;
     } catch (error) {
       return (error as Error).message;

@@ -10,10 +10,11 @@ import type { ClusterLink, ClusterView, InstanceView } from '../cluster/cluster-
 import type { ConnectionService } from '../cluster/connection-service.js';
 import { MAX_ROOM_LIMIT } from '../cluster/connection-service.js';
 import { IpcBroker } from '../cluster/ipc-broker.js';
+import { RoomOccupancy } from '../cluster/room-occupancy.js';
 import { type GatewayOptions, resolveOptions } from '../config/options.js';
 import type { Connection } from '../connection/connection.js';
 import type { HistoryPage, HistoryQuery } from '../history/history-store.js';
-import { GatewayHooks, hooksConfigured } from '../hooks/gateway-hooks.js';
+import { GatewayHooks, hookClientSettings, hooksConfigured } from '../hooks/gateway-hooks.js';
 import { batchHooks } from '../hooks/hook-batching.js';
 import { PublishGate } from '../hooks/publish-gate.js';
 import { Heartbeat } from '../hub/heartbeat.js';
@@ -27,11 +28,14 @@ import type { PresenceApi } from '../presence/presence-service.js';
 import { BrokerPushService } from '../push/broker-push-service.js';
 import { NodeDelivery } from '../push/node-delivery.js';
 import type { PushResult, PushService } from '../push/push-service.js';
-import { PusherApps, parsePusherApp } from '../pusher/apps.js';
+import { resolvePusherApps } from '../pusher/apps.js';
 import { PusherApi } from '../pusher/pusher-api.js';
 import { PusherEndpoint } from '../pusher/pusher-endpoint.js';
 import { DEFAULT_ACTIVITY_TIMEOUT_SECONDS } from '../pusher/pusher-frames.js';
-import { isPresenceRoom } from '../pusher/pusher-rooms.js';
+import { isPresenceRoom, parsePusherRoom, parsePusherUser } from '../pusher/pusher-rooms.js';
+import type { PusherWebhookEvent } from '../pusher/pusher-webhooks.js';
+import { isReservedChannel } from '../pusher/signatures.js';
+import { type PusherWebhookDelivery, pusherWebhookDelivery } from '../pusher/webhook-delivery.js';
 import type { WsListener } from '../server/ws-listener.js';
 import { createMetricsRegistry } from '../stats/metrics.js';
 import { NodeStats, numericStats } from '../stats/node-stats.js';
@@ -111,6 +115,12 @@ export class Gateway implements ApiBackend, PushService {
   private readonly pushes: PushService;
   /** Pusher's HTTP API, on both ports; null without Pusher apps. */
   readonly pusherApi: PusherApi | null = null;
+  /** The Pusher apps' webhooks; null when no app has one (or for an API-only process). */
+  private readonly pusherWebhooks: PusherWebhookDelivery | null = null;
+  /** Which Pusher channels are occupied over the cluster (channel_occupied, channel_vacated); null without webhooks. */
+  private readonly occupancy: RoomOccupancy | null = null;
+  /** Tells the webhooks of a presence channel's member added or removed; null without webhooks. */
+  private memberWebhook: ((room: string, user: string, added: boolean) => void) | null = null;
   /** This node's own connections, as the connection API describes and closes them. */
   private readonly localConnections: LocalConnections;
   private readonly nodeStats: NodeStats;
@@ -190,6 +200,7 @@ export class Gateway implements ApiBackend, PushService {
       delivery: this.delivery,
       stats: this.stats,
       link: () => this.link,
+      member: (room, user, added) => this.memberWebhook?.(room, user, added),
     });
     this.joinLeave = presence.events;
     this.presence = presence.service;
@@ -201,7 +212,37 @@ export class Gateway implements ApiBackend, PushService {
     });
     this.pushes = pushes;
     if (this.options.pusherApps.length > 0) {
-      const apps = new PusherApps(this.options.pusherApps.map((spec) => ({ ...parsePusherApp(spec), enableClientMessages: this.options.pusherClientEvents })));
+      const apps = resolvePusherApps(this.options.pusherApps, this.options.pusherClientEvents);
+      // Webhooks tell of connections: the processes that hold them send them.
+      if (this.options.role !== 'api') {
+        this.pusherWebhooks = pusherWebhookDelivery(apps, hookClientSettings(this.options), log, this.stats);
+        const webhooks = this.pusherWebhooks?.webhooks;
+        if (webhooks !== undefined) {
+          const tell = (room: string, event: (channel: string) => PusherWebhookEvent): void => {
+            const found = parsePusherRoom(room);
+            const app = found === null ? undefined : apps.byId(found.appId);
+            if (found !== null && app !== undefined) webhooks.emit(app, event(found.channel));
+          };
+          this.memberWebhook = (room, user, added) => {
+            const found = parsePusherRoom(room);
+            const id = found === null ? null : parsePusherUser(found.appId, user);
+            if (id !== null) tell(room, (channel) => ({ name: added ? 'member_added' : 'member_removed', channel, user_id: id }));
+          };
+          this.occupancy = new RoomOccupancy({
+            nodeId: this.hub.nodeId,
+            watches: (room) => {
+              const found = parsePusherRoom(room);
+              return found !== null && !isReservedChannel(found.channel) && webhooks.takes(apps.byId(found.appId), 'channel_occupied', 'channel_vacated');
+            },
+            shared: () => this.link.broker.shared,
+            publish: (change) => this.link.publishOccupancy(change),
+            viewCurrent: () => this.link.viewCurrent,
+            liveNodes: () => this.link.liveNodes(),
+            occupied: (room) => tell(room, (channel) => ({ name: 'channel_occupied', channel })),
+            vacated: (room) => tell(room, (channel) => ({ name: 'channel_vacated', channel })),
+          });
+        }
+      }
       const publish = (room: string, items: readonly string[], except?: string) => pushes.pushRoomTexts(room, items, except);
       this.pusherApi = new PusherApi({
         apps,
@@ -209,6 +250,8 @@ export class Gateway implements ApiBackend, PushService {
         maxBodyBytes: this.options.maxBodySize,
         publish,
         rooms: (prefix) => this.connections.rooms({ prefix, limit: MAX_ROOM_LIMIT }),
+        presence: (room) => presence.service.serverRoom(room),
+        closeUser: (user, close) => this.connections.closeUserConnections(user, close),
         readBody: (req, limit) => readBody(req, limit),
       });
       // The endpoint holds connections: an API-only process has none.
@@ -222,6 +265,8 @@ export class Gateway implements ApiBackend, PushService {
           roomReady: (room) => this.link.roomReady(room),
           publish,
           activityTimeout: DEFAULT_ACTIVITY_TIMEOUT_SECONDS,
+          presence: (room) => presence.service.serverRoom(room),
+          webhook: (app, event) => this.pusherWebhooks?.webhooks.emit(app, event),
         });
       }
     }
@@ -331,6 +376,7 @@ export class Gateway implements ApiBackend, PushService {
       worker: extras.worker ?? null,
       counters,
       presence: this.joinLeave,
+      occupancy: this.occupancy,
     });
     await this.cluster.start();
     this.joinLeave.start(options.presenceInterval * 1000);
@@ -372,6 +418,7 @@ export class Gateway implements ApiBackend, PushService {
 
   /** This process's own counters and gauges, live (what `/metrics` exports and presence reports). */
   snapshot(): StatsSnapshot {
+    this.stats.webhookQueued = this.pusherWebhooks?.webhooks.queued ?? 0;
     return this.nodeStats.snapshot();
   }
 
@@ -462,6 +509,10 @@ export class Gateway implements ApiBackend, PushService {
       this.hooks?.close().catch((error: unknown) => this.log.warn({ err: error }, 'closing the hooks failed')) ?? Promise.resolve(),
       this.options.shutdownTimeout * 1000,
     );
+    // The closes' webhooks (vacated channels, members removed) are queued by now: post them too.
+    await this.pusherWebhooks
+      ?.close(this.options.shutdownTimeout * 1000)
+      .catch((error: unknown) => this.log.warn({ err: error }, 'closing the Pusher webhooks failed'));
     this.state = 'stopped';
     this.joinLeave.stop();
     await this.cluster?.stop().catch(() => undefined);

@@ -6,6 +6,7 @@ import { LocalBroker } from '../broker/local-broker.js';
 import { answerQuery } from '../cluster/cluster-connections.js';
 import { ClusterLink } from '../cluster/cluster-link.js';
 import { type LinkMessage, linkCodec, stampLinkMessage } from '../cluster/link-message.js';
+import type { OccupancyChange, RoomOccupancy } from '../cluster/room-occupancy.js';
 import type { GatewayOptions } from '../config/options.js';
 import type { Connection } from '../connection/connection.js';
 import { HistoryRules, parseHistoryRule } from '../history/history-policy.js';
@@ -36,6 +37,8 @@ export interface NodeLinkParts {
   counters(): Record<string, number>;
   /** Room presence: this node's answers to presence queries, and its join/leave events. */
   presence: JoinLeave<Connection>;
+  /** Which followed rooms are occupied over the cluster; null when none is followed. */
+  occupancy: RoomOccupancy | null;
 }
 
 /**
@@ -74,7 +77,16 @@ export async function linkNode(parts: NodeLinkParts): Promise<ClusterLink> {
       holdsUser: (user) => hub.userConnections(user) !== undefined,
       answer: (ask) => (ask.op === 'presence' ? parts.presence.answer(ask) : answerQuery(parts.connections, ask)),
       presenceChange: (change) => parts.presence.received(change),
-      nodeGone: (node) => parts.presence.nodeGone(node),
+      nodeGone: (node) => {
+        parts.presence.nodeGone(node);
+        parts.occupancy?.nodeGone(node);
+      },
+      ...(parts.occupancy === null
+        ? {}
+        : {
+            occupancy: (change: OccupancyChange) => parts.occupancy?.received(change),
+            reported: (node: string, rooms: string[], truncated: boolean) => parts.occupancy?.reported(node, rooms, truncated),
+          }),
     },
     log,
     {
@@ -99,7 +111,11 @@ export async function linkNode(parts: NodeLinkParts): Promise<ClusterLink> {
       (conn, id, room, error) => handler.refuseJoin(conn, id, room, error),
     );
   }
-  hub.onRoomChange = (room, open) => (open ? link.roomOpened(room) : link.roomClosed(room));
+  hub.onRoomChange = (room, open) => {
+    if (open) link.roomOpened(room);
+    else link.roomClosed(room);
+    parts.occupancy?.localChanged(room, open);
+  };
   hub.onMembership = (conn, room, joined) => {
     parts.presence.changed(conn, room, joined);
     if (!joined) delivery.left(conn, room);

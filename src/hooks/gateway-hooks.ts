@@ -37,6 +37,18 @@ export type HookOptions = Pick<
   | 'maxRooms'
 >;
 
+/** How every hook call is made, from the `--hook-*` options. */
+export function hookClientSettings(options: HookOptions): HookClientSettings {
+  return {
+    timeoutMs: options.hookTimeout,
+    concurrency: options.hookConcurrency,
+    maxAnswerBytes: options.hookMaxAnswer,
+    breakerFailures: options.hookBreakerFailures,
+    breakerCooldownMs: options.hookBreakerCooldown,
+    secret: options.hookSecret,
+  };
+}
+
 /** Whether any hook is configured. */
 export function hooksConfigured(options: HookOptions): boolean {
   return (
@@ -64,14 +76,7 @@ export class GatewayHooks {
   constructor(options: HookOptions, log: Logger, counters: Stats, batch: (client: HookClient) => HookCaller = (client) => client) {
     this.stats = new HookStats(counters);
     this.dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: options.hookConcurrency, pipelining: 1 });
-    const settings: HookClientSettings = {
-      timeoutMs: options.hookTimeout,
-      concurrency: options.hookConcurrency,
-      maxAnswerBytes: options.hookMaxAnswer,
-      breakerFailures: options.hookBreakerFailures,
-      breakerCooldownMs: options.hookBreakerCooldown,
-      secret: options.hookSecret,
-    };
+    const settings = hookClientSettings(options);
     const client = (hook: string, url: string, chosen = settings): HookClient => {
       const made = new HookClient(hook, url, chosen, this.dispatcher, this.stats);
       this.clients.push(made);

@@ -81,8 +81,23 @@ export class HookClient implements HookCaller {
   }
 
   call(payload: unknown, headers: Readonly<Record<string, string>> = {}): Promise<HookAnswer> {
-    const started = performance.now();
-    return this.send(payload, headers).then(
+    return this.observed(performance.now(), this.send(payload, false, headers));
+  }
+
+  /**
+   * Posts `body` as it is (already serialised JSON) through the same path as {@link call}: breaker,
+   * concurrency slot, timeout, signature, bounded answer. For a caller that signs the exact bytes sent
+   * itself (Pusher's webhooks: `X-Pusher-Signature` is an HMAC of the raw body). Resolves with a 2xx or
+   * 4xx answer whose `body` is the answer's text, unparsed (a webhook endpoint may answer `ok`); rejects
+   * with a {@link HookCallError} as {@link call} does.
+   */
+  callBody(body: string, headers: Readonly<Record<string, string>> = {}): Promise<HookAnswer> {
+    return this.observed(performance.now(), this.send(body, true, headers));
+  }
+
+  // Tells the observer of the call's outcome and time; every failure leaves as a HookCallError.
+  private observed(started: number, sending: Promise<HookAnswer>): Promise<HookAnswer> {
+    return sending.then(
       (answer) => {
         this.observer.called(this.hook, answer.status < 300 ? 'ok' : 'refused', performance.now() - started);
         return answer;
@@ -95,7 +110,8 @@ export class HookClient implements HookCaller {
     );
   }
 
-  private async send(payload: unknown, headers: Readonly<Record<string, string>>): Promise<HookAnswer> {
+  // `raw`: `payload` is the body text itself, and the answer's text is handed back unparsed.
+  private async send(payload: unknown, raw: boolean, headers: Readonly<Record<string, string>>): Promise<HookAnswer> {
     if (!this.breaker.allow()) {
       throw new HookCallError(
         this.hook,
@@ -103,7 +119,7 @@ export class HookClient implements HookCaller {
         `failed ${this.settings.breakerFailures} times in a row; retrying in ${Math.ceil(this.breaker.retryInMs / 1000)} s`,
       );
     }
-    const body = JSON.stringify(payload);
+    const body = raw ? (payload as string) : JSON.stringify(payload);
     const abort = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -113,7 +129,7 @@ export class HookClient implements HookCaller {
     try {
       await this.slot(abort.signal);
       try {
-        const answer = await this.post(body, headers, abort.signal);
+        const answer = await this.post(body, raw, headers, abort.signal);
         this.breaker.succeeded();
         return answer;
       } finally {
@@ -130,7 +146,7 @@ export class HookClient implements HookCaller {
     }
   }
 
-  private async post(body: string, extra: Readonly<Record<string, string>>, signal: AbortSignal): Promise<HookAnswer> {
+  private async post(body: string, raw: boolean, extra: Readonly<Record<string, string>>, signal: AbortSignal): Promise<HookAnswer> {
     const timestamp = Date.now();
     const headers: Record<string, string> = {
       'content-type': 'application/json',
@@ -144,6 +160,7 @@ export class HookClient implements HookCaller {
     const text = await this.readBody(response.body);
     if (status >= 500) throw new HookCallError(this.hook, 'unavailable', `answered HTTP ${status}`);
     if (status < 200 || (status >= 300 && status < 400)) throw new HookCallError(this.hook, 'bad-answer', `answered HTTP ${status}`);
+    if (raw) return { status, body: text };
     if (text.trim() === '') return { status, body: null };
     try {
       return { status, body: JSON.parse(text) };

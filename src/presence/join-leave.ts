@@ -1,3 +1,4 @@
+import { lowestNode } from '../cluster/room-occupancy.js';
 import type { PresenceEventBody } from '../protocol/client-protocol.js';
 import type { PresenceChange } from './presence-change.js';
 import { localPresence, type PresenceAnswer, type PresenceAsk, type PresenceHolder } from './presence-query.js';
@@ -30,6 +31,12 @@ export interface JoinLeaveParts<C extends PresenceHolder> {
   reported(room: string): number;
   /** Queues a PRESENCE_EVENT for `recipients` (members of `room` here), behind what the room received before it. */
   send(room: string, event: PresenceEventBody, recipients: readonly C[]): void;
+  /**
+   * A user's first connection in the room over the cluster (`added`), or its last one gone: told once in
+   * the cluster, by the node that holds the connection (for a node taken as gone, by the holder of the
+   * lowest id). Pusher's member_added and member_removed webhooks.
+   */
+  member?(room: string, user: string, added: boolean): void;
 }
 
 /**
@@ -83,9 +90,17 @@ export class JoinLeave<C extends PresenceHolder> {
     if (joined && !this.replicas.has(room)) this.open(room);
     this.afterReady(room, () => this.publishNow(change));
     if (joined) return;
-    this.replicas.get(room)?.overflowTold.delete(conn.id);
+    const replica = this.replicas.get(room);
+    replica?.overflowTold.delete(conn.id);
     // Its last member here is gone: nothing to tell anyone here any more.
-    if (this.parts.members(room) === undefined) this.replicas.delete(room);
+    if (this.parts.members(room) === undefined) {
+      this.replicas.delete(room);
+      // This leave will not be read back here (the copy is gone): whether it was the user's last is decided now.
+      if (replica?.state === 'ready' && change.user !== null) {
+        const held = replica.holders.get(this.parts.nodeId)?.has(conn.id) === true;
+        if (held && connectionsOf(replica.holders, change.user) === 1) this.parts.member?.(room, change.user, false);
+      }
+    }
   }
 
   /** A change published by some node (this one included), received on the room's channel. */
@@ -123,13 +138,15 @@ export class JoinLeave<C extends PresenceHolder> {
       if (conns === undefined) continue;
       replica.holders.delete(node);
       const members = this.synced(room, replica.holders);
+      // Every holder of the room reads this alike: the lowest of them tells of the users gone.
+      const announcer = lowestNode(replica.holders.keys()) === this.parts.nodeId;
+      const gone = new Set<string>();
       for (const [conn, member] of conns) {
-        this.tell(
-          room,
-          { room, event: 'leave', ...entryOf(conn, member, node), sole: member.user === null || connectionsOf(replica.holders, member.user) === 0 },
-          members,
-        );
+        const sole = member.user === null || connectionsOf(replica.holders, member.user) === 0;
+        if (sole && member.user !== null) gone.add(member.user);
+        this.tell(room, { room, event: 'leave', ...entryOf(conn, member, node), sole }, members);
       }
+      if (announcer) for (const user of gone) this.parts.member?.(room, user, false);
     }
   }
 
@@ -265,6 +282,7 @@ export class JoinLeave<C extends PresenceHolder> {
     const members = this.synced(room, holders);
     if (told === null) {
       for (const conn of members) this.tellState(room, replica, conn);
+      this.firstMembers(room, holders);
       return;
     }
     // A reload: members who were told of the room before hear what changed since; new ones get its state.
@@ -274,6 +292,17 @@ export class JoinLeave<C extends PresenceHolder> {
     for (const entry of left) this.tell(room, { room, event: 'leave', ...entry }, stayed);
     for (const entry of joined) this.tell(room, { room, event: 'join', ...entry }, stayed);
     for (const conn of members) if (before?.has(conn.id) !== true) this.tellState(room, replica, conn);
+  }
+
+  // The room's first copy here: users whose connections the load found here only (their joins came
+  // before it, so they are not read back) are told of as added, by this node.
+  private firstMembers(room: string, holders: Holders): void {
+    if (this.parts.member === undefined) return;
+    const own = holders.get(this.parts.nodeId);
+    if (own === undefined) return;
+    const here = new Map<string, number>();
+    for (const { user } of own.values()) if (user !== null) here.set(user, (here.get(user) ?? 0) + 1);
+    for (const [user, count] of here) if (connectionsOf(holders, user) === count) this.parts.member(room, user, true);
   }
 
   private apply(room: string, replica: RoomReplica, change: PresenceChange): void {
@@ -290,6 +319,7 @@ export class JoinLeave<C extends PresenceHolder> {
     const sole = user === null || connectionsOf(replica.holders, user) === (change.event === 'join' ? 1 : 0);
     const entry = entryOf(conn, change.info === undefined ? { user } : { user, info: change.info }, origin);
     this.tell(room, { room, event: change.event, ...entry, sole }, members);
+    if (origin === this.parts.nodeId && sole && user !== null) this.parts.member?.(room, user, change.event === 'join');
     if (origin === this.parts.nodeId && change.event === 'join') {
       const joiner = this.member(room, conn);
       if (joiner !== undefined) this.tellState(room, replica, joiner);

@@ -18,6 +18,8 @@ export interface NodePresenceParts {
   stats: Pick<Stats, 'presenceQueries' | 'presenceEvents'>;
   /** The node's broker link (there once the node has started). */
   link: () => ClusterLink;
+  /** A user's first connection in a room over the cluster, or its last gone (see JoinLeaveParts.member). */
+  member?(room: string, user: string, added: boolean): void;
 }
 
 /**
@@ -43,6 +45,7 @@ export function nodePresence(parts: NodePresenceParts): { events: JoinLeave<Conn
       stats.presenceEvents += recipients.length;
       delivery.roomFrame(room, new PresenceFrame(event), recipients);
     },
+    ...(parts.member === undefined ? {} : { member: parts.member }),
   });
   const service = new PresenceService({
     nodeId,

@@ -97,6 +97,15 @@ export class PresenceService implements PresenceApi {
     return this.combined(room);
   }
 
+  /**
+   * The presence of a room the server names itself (a Pusher channel's `#pusher:…` room, which no
+   * client or push API can spell, so {@link presence}'s name check would refuse it); 503 as {@link presence}.
+   */
+  async serverRoom(room: string): Promise<PresenceView> {
+    this.parts.counted();
+    return this.combined(room);
+  }
+
   async counts(room: string): Promise<PresenceCounts> {
     checkRoom(room);
     this.parts.counted();

@@ -130,6 +130,24 @@ export function pusherAppFromObject(value: unknown, where: string): PusherApp {
   return app;
 }
 
+/** An app as the options give it: the one-line form `id:key:secret`, or a config file's object. */
+export type PusherAppSpec = string | Readonly<Record<string, unknown>>;
+
+/**
+ * The apps of `--pusher-apps` (or the config file's `pusherApps`): each one-line form with
+ * `clientEvents` (`--pusher-client-events`) for its client events, each object as it says (`clientEvents`
+ * where it says nothing). Throws a TypeError for a wrong spec, or two apps with one id or key.
+ */
+export function resolvePusherApps(specs: readonly PusherAppSpec[], clientEvents: boolean): PusherApps {
+  return new PusherApps(
+    specs.map((spec, i) => {
+      if (typeof spec === 'string') return { ...parsePusherApp(spec), enableClientMessages: clientEvents };
+      const app = pusherAppFromObject(spec, `pusherApps[${i}]`);
+      return spec.enableClientMessages === undefined ? { ...app, enableClientMessages: clientEvents } : app;
+    }),
+  );
+}
+
 /** The apps a gateway serves, by key (WebSocket `/app/<key>`, API `auth_key`) and by id (API paths). */
 export class PusherApps {
   private readonly keys = new Map<string, PusherApp>();

@@ -1,14 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RoomList } from '../cluster/connection-service.js';
+import type { ClosedCount, CloseRequest, RoomList } from '../cluster/connection-service.js';
+import type { PresenceView } from '../presence/presence-service.js';
 import { PushError } from '../protocol/errors.js';
 import { sendJson } from '../server/http-reply.js';
 import type { Stats } from '../stats/stats.js';
 import type { PusherApp, PusherApps } from './apps.js';
-import { PusherApiError, pusherApiError } from './pusher-errors.js';
+import { PusherApiError, PusherCode, pusherApiError } from './pusher-errors.js';
 import { encodeEventItem } from './pusher-events.js';
-import { channelNameProblem, MAX_EVENT_NAME_LENGTH } from './pusher-frames.js';
-import { parsePusherRoom, pusherRoom, pusherRoomPrefix } from './pusher-rooms.js';
-import { isSocketId, verifyApiRequest } from './signatures.js';
+import { channelNameProblem, MAX_EVENT_NAME_LENGTH, SERVER_TO_USER_PREFIX } from './pusher-frames.js';
+import { parsePusherRoom, parsePusherUser, pusherRoom, pusherRoomPrefix, pusherUser } from './pusher-rooms.js';
+import { channelKind, isSocketId, verifyApiRequest } from './signatures.js';
 
 /** Pusher's HTTP API lives under this prefix: `/apps/<id>/…`. */
 export const PUSHER_API_PREFIX = '/apps/';
@@ -16,17 +17,24 @@ export const PUSHER_API_PREFIX = '/apps/';
 /** How far a request's `auth_timestamp` may be from this server's clock (Pusher's window). */
 const TIMESTAMP_WINDOW_SECONDS = 600;
 
+/** How `terminate_connections` closes a user's connections: 4009, which pusher-js takes as "do not reconnect". */
+export const TERMINATED: Readonly<CloseRequest> = Object.freeze({ code: PusherCode.UNAUTHORIZED, reason: 'terminated by the app (terminate_connections)' });
+
 /** What the API needs of the gateway. */
 export interface PusherApiDeps {
   apps: PusherApps;
-  /** Where accepted events are counted (`pusherEvents`). */
-  stats: Pick<Stats, 'pusherEvents'>;
+  /** Where accepted events and answered requests are counted. */
+  stats: Pick<Stats, 'pusherEvents' | 'pusherUserEvents' | 'pusherApiRequests' | 'pusherApiRefused' | 'pusherTerminations'>;
   /** Largest request body taken. */
   maxBodyBytes: number;
   /** Pushes event items to a room, leaving the connection `except` out; rejects with a PushError. */
   publish(room: string, items: readonly string[], except?: string): Promise<unknown>;
   /** The cluster's rooms whose names start with `prefix` (as the nodes last reported them). */
   rooms(prefix: string): RoomList;
+  /** A room's presence over the cluster (a presence channel's users); rejects with a PushError. */
+  presence(room: string): Promise<PresenceView>;
+  /** Closes every connection of a hub user on every node. */
+  closeUser(user: string, close: CloseRequest): Promise<ClosedCount>;
   /** Reads a request's body, bounded. */
   readBody(req: IncomingMessage, limit: number): Promise<Buffer>;
 }
@@ -41,10 +49,14 @@ interface Trigger {
 
 /**
  * Pusher Channels' HTTP API, for the `pusher` server SDKs: `POST /apps/<id>/events`,
- * `POST /apps/<id>/batch_events`, `GET /apps/<id>/channels` and `GET /apps/<id>/channels/<name>`, each
+ * `POST /apps/<id>/batch_events`, `GET /apps/<id>/channels`, `GET /apps/<id>/channels/<name>`,
+ * `GET /apps/<id>/channels/<name>/users` and `POST /apps/<id>/users/<user>/terminate_connections`, each
  * request signed as Pusher signs them (auth_key, auth_timestamp within 600 s, auth_version, body_md5,
  * auth_signature). An event is one item per channel, pushed through the gateway's push path: `200 {}`
- * means every channel's event was accepted, and will be delivered.
+ * means every channel's event was accepted, and will be delivered. When some channels' events were
+ * accepted and others not (the broker failed between them), the answer is 503 and names both, so that a
+ * retry sends only the refused ones: `{"error", "channels_accepted": [...], "channels_refused": [...]}`
+ * (batch_events: `"events_refused"`, the indexes of the events not wholly accepted).
  */
 export class PusherApi {
   constructor(private readonly deps: PusherApiDeps) {}
@@ -73,8 +85,12 @@ export class PusherApi {
       if (!verdict.ok) throw verdict.why === 'malformed' ? pusherApiError.badRequest(verdict.message) : pusherApiError.unauthorized(verdict.message);
       const [id, route, ...rest] = url.pathname.slice(PUSHER_API_PREFIX.length).split('/');
       if (id !== verdict.app.id) throw pusherApiError.wrongApp(decodeURIComponent(id ?? ''));
-      sendJson(res, 200, await this.route(verdict.app, req.method ?? 'GET', url, route ?? '', rest, body));
+      const answer = await this.route(verdict.app, req.method ?? 'GET', url, route ?? '', rest, body);
+      this.deps.stats.pusherApiRequests += 1;
+      sendJson(res, 200, answer);
     } catch (error) {
+      this.deps.stats.pusherApiRequests += 1;
+      this.deps.stats.pusherApiRefused += 1;
       const failure =
         error instanceof PusherApiError
           ? error
@@ -83,7 +99,7 @@ export class PusherApi {
               ? pusherApiError.unavailable(error.message)
               : pusherApiError.badRequest(error.message)
             : pusherApiError.unavailable((error as Error).message);
-      if (!res.headersSent) sendJson(res, failure.status, { error: failure.message }, failure.status === 503 ? { 'Retry-After': '1' } : {});
+      if (!res.headersSent) sendJson(res, failure.status, { error: failure.message, ...failure.detail }, failure.status === 503 ? { 'Retry-After': '1' } : {});
       else res.destroy();
     }
   }
@@ -106,48 +122,120 @@ export class PusherApi {
       await this.trigger(
         app,
         batch.map((event) => triggerOf(app, event, true)),
+        true,
       );
       return {};
     }
     if (route === 'channels' && rest.length === 0) {
       only('GET');
       const prefix = url.searchParams.get('filter_by_prefix') ?? '';
+      const info = infoAsked(url, ['user_count', 'subscription_count']);
+      // Pusher counts users on presence channels only, so it asks for a prefix that names no other kind.
+      if (info.has('user_count') && !prefix.startsWith('presence-')) throw pusherApiError.badRequest('info=user_count needs filter_by_prefix=presence-');
       const channels: Record<string, object> = {};
-      for (const { room } of this.deps.rooms(pusherRoomPrefix(app.id, prefix)).rooms) {
+      for (const { room, members } of this.deps.rooms(pusherRoomPrefix(app.id, prefix)).rooms) {
         const found = parsePusherRoom(room);
-        if (found !== null && found.appId === app.id) channels[found.channel] = {};
+        if (found === null || found.appId !== app.id) continue;
+        channels[found.channel] = {
+          ...(info.has('user_count') ? { user_count: (await this.deps.presence(room)).userCount } : {}),
+          ...(info.has('subscription_count') ? { subscription_count: members } : {}),
+        };
       }
       return { channels };
     }
-    if (route === 'channels' && rest.length === 1) {
+    if (route === 'channels' && rest.length >= 1) {
       only('GET');
-      const channel = decodeURIComponent(rest[0]);
+      const channel = pathSegment(rest[0]);
       const problem = channelNameProblem(channel);
       if (problem !== null) throw pusherApiError.badRequest(problem);
       const room = pusherRoom(app.id, channel);
+      const presence = channelKind(channel) === 'presence';
+      if (rest.length === 2 && rest[1] === 'users') {
+        if (!presence) throw pusherApiError.badRequest(`users are listed for presence channels only, not ${channel}`);
+        return { users: (await this.members(app, room)).map((id) => ({ id })) };
+      }
+      if (rest.length !== 1) throw pusherApiError.notFound(path);
+      const info = infoAsked(url, ['subscription_count', 'user_count']);
+      if (info.has('user_count') && !presence) throw pusherApiError.badRequest(`info=user_count is for presence channels only, not ${channel}`);
       const members = this.deps.rooms(room).rooms.find((listed) => listed.room === room)?.members ?? 0;
-      const info = (url.searchParams.get('info') ?? '').split(',');
-      return { occupied: members > 0, ...(info.includes('subscription_count') ? { subscription_count: members } : {}) };
+      const userCount = info.has('user_count') ? (await this.deps.presence(room)).userCount : undefined;
+      return {
+        occupied: members > 0,
+        ...(userCount === undefined ? {} : { user_count: userCount }),
+        ...(info.has('subscription_count') ? { subscription_count: members } : {}),
+      };
+    }
+    if (route === 'users' && rest.length === 2 && rest[1] === 'terminate_connections') {
+      only('POST');
+      const user = pathSegment(rest[0]);
+      if (user === '') throw pusherApiError.badRequest('a user id must be non-empty');
+      const { closed } = await this.deps.closeUser(pusherUser(app.id, user), TERMINATED);
+      this.deps.stats.pusherTerminations += closed;
+      return {};
     }
     throw pusherApiError.notFound(path);
   }
 
-  // Every channel's event is handed to the push path; the answer waits for all of them.
-  private async trigger(app: PusherApp, triggers: Trigger[]): Promise<void> {
-    const accepted = triggers.flatMap(({ name, data, channels, socketId }) => {
+  // A presence channel's users, the app's own ids, sorted; 503 when the room is too large to list.
+  private async members(app: PusherApp, room: string): Promise<string[]> {
+    const view = await this.deps.presence(room);
+    if (view.users === undefined) throw pusherApiError.unavailable(`the channel holds ${view.count} connections, more than this server lists (--presence-max)`);
+    return view.users.map((user) => parsePusherUser(app.id, user)).filter((id): id is string => id !== null);
+  }
+
+  // Every channel's event is handed to the push path; the answer waits for all of them, and names the
+  // channels (or batch events) refused when some were accepted and others not.
+  private async trigger(app: PusherApp, triggers: Trigger[], batch = false): Promise<void> {
+    const sent = triggers.flatMap(({ name, data, channels, socketId }, index) => {
       const item = encodeEventItem({ event: name, data });
-      return channels.map((channel) => this.deps.publish(pusherRoom(app.id, channel), [item], socketId));
+      return channels.map((channel) => ({ index, channel, result: this.deps.publish(pusherRoom(app.id, channel), [item], socketId) }));
     });
-    const results = await Promise.allSettled(accepted);
-    this.deps.stats.pusherEvents += results.filter((result) => result.status === 'fulfilled').length;
-    const refused = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
-    if (refused !== undefined) {
-      const why = refused.reason instanceof Error ? refused.reason.message : String(refused.reason);
-      const taken = results.length - results.filter((result) => result.status === 'rejected').length;
-      throw refused.reason instanceof PushError && refused.reason.status < 500
-        ? pusherApiError.badRequest(why)
-        : pusherApiError.unavailable(`${why} (${taken} of ${results.length} channel events were accepted)`);
-    }
+    const results = await Promise.allSettled(sent.map(({ result }) => result));
+    let taken = 0;
+    let users = 0;
+    const refusedChannels = new Set<string>();
+    const acceptedChannels = new Set<string>();
+    const refusedEvents = new Set<number>();
+    let reason: unknown;
+    results.forEach((result, i) => {
+      const { channel, index } = sent[i];
+      if (result.status === 'fulfilled') {
+        taken += 1;
+        if (channel.startsWith(SERVER_TO_USER_PREFIX)) users += 1;
+        acceptedChannels.add(channel);
+        return;
+      }
+      reason ??= result.reason;
+      refusedChannels.add(channel);
+      refusedEvents.add(index);
+    });
+    this.deps.stats.pusherEvents += taken;
+    this.deps.stats.pusherUserEvents += users;
+    if (reason === undefined) return;
+    const why = reason instanceof Error ? reason.message : String(reason);
+    if (reason instanceof PushError && reason.status < 500 && taken === 0) throw pusherApiError.badRequest(why);
+    const detail =
+      taken === 0
+        ? {}
+        : batch
+          ? { events_refused: [...refusedEvents] }
+          : { channels_accepted: [...acceptedChannels].filter((channel) => !refusedChannels.has(channel)), channels_refused: [...refusedChannels] };
+    throw pusherApiError.unavailable(`${why} (${taken} of ${results.length} channel events were accepted)`, detail);
+  }
+}
+
+// The `info` attributes a query asks for, of those the route gives (any other is refused, as Pusher does).
+function infoAsked(url: URL, allowed: readonly string[]): Set<string> {
+  const asked = new Set((url.searchParams.get('info') ?? '').split(',').filter((name) => name !== ''));
+  for (const name of asked) if (!allowed.includes(name)) throw pusherApiError.badRequest(`info=${name} is not served here (${allowed.join(', ')})`);
+  return asked;
+}
+
+function pathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw pusherApiError.badRequest('the path is not valid URL encoding');
   }
 }
 

@@ -14,6 +14,10 @@ export const PusherCode = {
   UNSUPPORTED_PROTOCOL: 4007,
   /** No `protocol` query parameter. Do not reconnect. */
   NO_PROTOCOL: 4008,
+  /** A `pusher:signin` whose signature or user data does not hold (the connection stays, unsigned). */
+  UNAUTHORIZED: 4009,
+  /** A presence channel full: its app's `maxPresenceMembers` users are in it (the subscription's status). */
+  OVER_CAPACITY: 4100,
   /** No frame (or pong) from the client for longer than the heartbeat interval. Reconnect now. */
   PONG_NOT_RECEIVED: 4201,
   /** A client event refused: over a limit, or not allowed here. The connection stays. */
@@ -45,8 +49,20 @@ export const subscriptionRefusal = {
   }),
   /** A presence channel's channel_data that cannot be a member. */
   badChannelData: (message: string): SubscriptionRefusal => ({ type: 'InvalidChannelData', error: message, status: 400 }),
-  /** What this server does not serve yet (presence channels, server-to-user channels). */
-  notServed: (what: string): SubscriptionRefusal => ({ type: 'UnsupportedChannel', error: `${what} are not served by this server yet`, status: 501 }),
+  /** A presence channel that holds its app's limit of members (this connection's user not among them). */
+  memberLimit: (channel: string, max: number): SubscriptionRefusal => ({
+    type: 'LimitReached',
+    error: `the presence channel ${channel} holds ${max} members, its app's limit (maxPresenceMembers)`,
+    status: PusherCode.OVER_CAPACITY,
+  }),
+  /** A `#server-to-user-<id>` channel asked for by a connection not signed in as `<id>`. */
+  notSignedIn: (channel: string): SubscriptionRefusal => ({
+    type: 'AuthError',
+    error: `${channel} is the channel of a signed-in user: sign in as that user first (pusher:signin)`,
+    status: 403,
+  }),
+  /** The presence of a channel cannot be read now (the broker is down): try again. */
+  unavailable: (message: string): SubscriptionRefusal => ({ type: 'Unavailable', error: message, status: 503 }),
 };
 
 /** An HTTP API error: its status and the message of its JSON body `{"error": message}`. */
@@ -54,6 +70,8 @@ export class PusherApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** More members of the JSON body, beside `error` (what a partly accepted trigger accepted). */
+    readonly detail: Readonly<Record<string, unknown>> = {},
   ) {
     super(message);
   }
@@ -74,5 +92,5 @@ export const pusherApiError = {
   /** The body is larger than the server takes. */
   tooLarge: (limit: number) => new PusherApiError(413, `the request body is over ${limit} bytes`),
   /** The events could not all be accepted (the broker is down, the gateway is behind or stopping): retry. */
-  unavailable: (message: string) => new PusherApiError(503, message),
+  unavailable: (message: string, detail: Readonly<Record<string, unknown>> = {}) => new PusherApiError(503, message, detail),
 };

@@ -1,14 +1,25 @@
 import type { Logger } from 'pino';
 import type { CloseInfo, Connection, ConnectionHandler, IncomingMessage } from '../connection/connection.js';
 import type { Hub } from '../hub/hub.js';
+import type { PresenceView } from '../presence/presence-service.js';
 import type { PushError } from '../protocol/errors.js';
 import type { Stats } from '../stats/stats.js';
 import type { PusherApp } from './apps.js';
 import { PusherCode, type SubscriptionRefusal, subscriptionRefusal } from './pusher-errors.js';
 import { encodeEventItem } from './pusher-events.js';
-import { connectionEstablished, decodePusherFrame, error as errorFrame, pong, subscriptionError, subscriptionSucceeded } from './pusher-frames.js';
-import { pusherRoom } from './pusher-rooms.js';
-import { channelKind, isReservedChannel, verifyChannelAuth } from './signatures.js';
+import {
+  connectionEstablished,
+  decodePusherFrame,
+  error as errorFrame,
+  pong,
+  SERVER_TO_USER_PREFIX,
+  signinSuccess,
+  subscriptionError,
+  subscriptionSucceeded,
+} from './pusher-frames.js';
+import { parsePusherUser, pusherRoom, pusherUser } from './pusher-rooms.js';
+import type { PusherWebhookEvent } from './pusher-webhooks.js';
+import { channelKind, isReservedChannel, verifyChannelAuth, verifyUserAuth } from './signatures.js';
 
 /** What a Pusher connection handler needs of its gateway. */
 export interface PusherHandlerDeps {
@@ -21,19 +32,29 @@ export interface PusherHandlerDeps {
   publish(room: string, items: readonly string[], except?: string): Promise<unknown>;
   /** Seconds of silence after which a client pings (`activity_timeout`). */
   activityTimeout: number;
+  /** A presence channel's room over the cluster (its users: to hold the app's member limit); rejects with a PushError. */
+  presence(room: string): Promise<PresenceView>;
+  /** Tells the app's webhooks (client events: the ones the handler sees first). */
+  webhook(app: PusherApp, event: PusherWebhookEvent): void;
 }
 
 /**
  * The gateway's side of the Pusher Channels protocol (version 7) for one app's connections: the
  * connection_established greeting, ping/pong, subscriptions to public, private, private-encrypted and
  * presence channels (authorized by the app's signature over `socket_id:channel[:channel_data]`),
- * client events on private and presence channels when the app enables them (never echoed to their
+ * user sign-in (`pusher:signin`, the signature over `socket_id::user::user_data`) and the signed-in
+ * user's own `#server-to-user-<id>` channel, client events on private and presence channels when the app enables them (never echoed to their
  * sender), and the hub's bookkeeping when a connection closes. A channel is a room of the hub named
  * for its app (see pusher-rooms.ts): events reach it through the same merger, dispatcher and broker as
  * go-push pushes; a presence channel's members and member events are the room's presence
  * (src/presence), with each member's user_info kept on its connection.
  */
 export class PusherHandler implements ConnectionHandler {
+  /** The user each signed-in connection signed in as (the app's own id). */
+  private readonly signedIn = new WeakMap<Connection, string>();
+  /** Presence subscriptions waiting for their channel's members (an unsubscribe meanwhile cancels them). */
+  private readonly pending = new WeakMap<Connection, Set<string>>();
+
   constructor(
     private readonly app: PusherApp,
     private readonly deps: PusherHandlerDeps,
@@ -41,6 +62,7 @@ export class PusherHandler implements ConnectionHandler {
 
   /** Greets a connection just accepted (the first frame it gets). */
   opened(conn: Connection): void {
+    this.deps.stats.pusherOpen += 1;
     conn.sendPrepared(connectionEstablished(conn.id, this.deps.activityTimeout));
   }
 
@@ -62,6 +84,7 @@ export class PusherHandler implements ConnectionHandler {
         this.subscribe(conn, request.channel, request.auth, request.channelData);
         return;
       case 'unsubscribe': {
+        this.pending.get(conn)?.delete(request.channel);
         const room = pusherRoom(this.app.id, request.channel);
         this.deps.hub.leave(conn, room);
         conn.presenceInfo?.delete(room);
@@ -71,12 +94,13 @@ export class PusherHandler implements ConnectionHandler {
         this.clientEvent(conn, request.channel, request.event, request.data);
         return;
       case 'signin':
-        this.fail(conn, null, 'pusher:signin is not served by this server yet');
+        this.signin(conn, request.auth, request.userData);
         return;
     }
   }
 
   onClose(conn: Connection, info: CloseInfo): void {
+    this.deps.stats.pusherOpen -= 1;
     this.deps.hub.remove(conn);
     this.deps.log.debug({ conn: conn.id, app: this.app.id, code: info.code, reason: info.reason, by: info.by }, 'pusher connection closed');
   }
@@ -88,7 +112,10 @@ export class PusherHandler implements ConnectionHandler {
 
   private subscribe(conn: Connection, channel: string, auth: string | undefined, channelData: string | undefined): void {
     if (isReservedChannel(channel)) {
-      this.refuseSubscription(conn, channel, subscriptionRefusal.notServed('server-to-user channels (pusher:signin)'));
+      // The signed-in user's own channel: the sign-in was its authorization.
+      if (this.signedIn.get(conn) !== channel.slice(SERVER_TO_USER_PREFIX.length))
+        this.refuseSubscription(conn, channel, subscriptionRefusal.notSignedIn(channel));
+      else this.joinChannel(conn, channel);
       return;
     }
     const kind = channelKind(channel);
@@ -97,29 +124,67 @@ export class PusherHandler implements ConnectionHandler {
       this.refuseSubscription(conn, channel, subscriptionRefusal.badSignature(conn.id, channel));
       return;
     }
-    const room = pusherRoom(this.app.id, channel);
-    if (kind === 'presence') {
-      const member = this.presenceMember(channelData);
-      if (typeof member === 'string') {
-        this.refuseSubscription(conn, channel, subscriptionRefusal.badChannelData(member));
-        return;
-      }
-      // The member's user is the connection's; its user_info is per channel.
-      if (conn.userId !== undefined && conn.userId !== member.userId) {
-        this.refuseSubscription(conn, channel, subscriptionRefusal.badChannelData(`this connection is user ${conn.userId}, not ${member.userId}`));
-        return;
-      }
-      if (conn.userId === undefined) this.deps.hub.setUser(conn, member.userId);
-      (conn.presenceInfo ??= new Map()).set(room, member.info);
+    if (kind !== 'presence') {
+      this.joinChannel(conn, channel);
+      return;
     }
-    const joined = this.deps.hub.join(conn, room);
-    if (joined === 'too-many-rooms') {
+    const member = this.presenceMember(channelData);
+    if (typeof member === 'string') {
+      this.refuseSubscription(conn, channel, subscriptionRefusal.badChannelData(member));
+      return;
+    }
+    // The member's user is the connection's (signed in, or named by an earlier channel_data); its
+    // user_info is per channel.
+    const user = pusherUser(this.app.id, member.userId);
+    if (conn.userId !== undefined && conn.userId !== user) {
+      const current = parsePusherUser(this.app.id, conn.userId) ?? conn.userId;
+      this.refuseSubscription(conn, channel, subscriptionRefusal.badChannelData(`this connection is user ${current}, not ${member.userId}`));
+      return;
+    }
+    void this.joinPresence(conn, channel, user, member.info);
+  }
+
+  // A presence channel holds at most the app's maxPresenceMembers users; a user already in it may add connections.
+  private async joinPresence(conn: Connection, channel: string, user: string, info: string): Promise<void> {
+    const room = pusherRoom(this.app.id, channel);
+    let pending = this.pending.get(conn);
+    if (pending === undefined) this.pending.set(conn, (pending = new Set()));
+    if (pending.has(channel)) return;
+    pending.add(channel);
+    let view: PresenceView;
+    try {
+      view = await this.deps.presence(room);
+    } catch (error) {
+      if (conn.isOpen && pending.delete(channel)) this.refuseSubscription(conn, channel, subscriptionRefusal.unavailable((error as Error).message));
+      return;
+    }
+    // Unsubscribed meanwhile (or closed): nothing to join.
+    if (!pending.delete(channel) || !conn.isOpen || this.deps.hub.roomsOf(conn)?.has(room) === true) return;
+    const member = view.users?.includes(user) === true;
+    if (!member && view.userCount >= this.app.maxPresenceMembers) {
+      this.refuseSubscription(conn, channel, subscriptionRefusal.memberLimit(channel, this.app.maxPresenceMembers));
+      return;
+    }
+    if (conn.userId !== undefined && conn.userId !== user) {
+      this.refuseSubscription(conn, channel, subscriptionRefusal.badChannelData('this connection signed in as another user meanwhile'));
+      return;
+    }
+    if (conn.userId === undefined) this.deps.hub.setUser(conn, user);
+    (conn.presenceInfo ??= new Map()).set(room, info);
+    // Its subscription_succeeded, with the members, comes from the room's presence (the `state` event,
+    // src/presence/join-leave.ts) once this connection's join has come through.
+    if (this.deps.hub.join(conn, room) === 'too-many-rooms') {
+      conn.presenceInfo.delete(room);
+      this.refuseSubscription(conn, channel, subscriptionRefusal.tooManyChannels(this.deps.hub.maxRooms));
+    }
+  }
+
+  private joinChannel(conn: Connection, channel: string): void {
+    const room = pusherRoom(this.app.id, channel);
+    if (this.deps.hub.join(conn, room) === 'too-many-rooms') {
       this.refuseSubscription(conn, channel, subscriptionRefusal.tooManyChannels(this.deps.hub.maxRooms));
       return;
     }
-    // A presence channel's subscription_succeeded, with its members, comes from the room's presence
-    // (the `state` event, src/presence/join-leave.ts) once this connection's join has come through.
-    if (kind === 'presence') return;
     const ready = this.deps.roomReady(room);
     if (ready === null) conn.sendPrepared(subscriptionSucceeded(channel));
     else void ready.then(() => conn.isOpen && conn.sendPrepared(subscriptionSucceeded(channel)));
@@ -139,6 +204,39 @@ export class PusherHandler implements ConnectionHandler {
     const text = JSON.stringify(info ?? null);
     if (Buffer.byteLength(text) > this.app.maxPresenceMemberBytes) return `user_info is over ${this.app.maxPresenceMemberBytes} bytes`;
     return { userId: String(id), info: text };
+  }
+
+  // Pusher's user authentication: the app's signature of `socket_id::user::user_data`, whose `id` becomes
+  // the connection's user (terminate_connections closes it; its #server-to-user channel opens to it).
+  private signin(conn: Connection, auth: string, userData: string): void {
+    const refuse = (message: string): void => {
+      this.deps.stats.pusherSigninsRefused += 1;
+      this.fail(conn, PusherCode.UNAUTHORIZED, message);
+    };
+    if (!verifyUserAuth(this.app, conn.id, auth, userData)) {
+      refuse(`Invalid signin signature: the auth is not this app's signature of ${conn.id}::user::<user_data>`);
+      return;
+    }
+    let id: unknown;
+    try {
+      id = (JSON.parse(userData) as { id?: unknown } | null)?.id;
+    } catch {
+      refuse('user_data is not JSON');
+      return;
+    }
+    if (typeof id !== 'string' || id === '') {
+      refuse('user_data needs an id, a non-empty string');
+      return;
+    }
+    const user = pusherUser(this.app.id, id);
+    if (conn.userId !== undefined && conn.userId !== user) {
+      refuse(`this connection is user ${parsePusherUser(this.app.id, conn.userId) ?? conn.userId} already, not ${id}`);
+      return;
+    }
+    if (conn.userId === undefined) this.deps.hub.setUser(conn, user);
+    this.signedIn.set(conn, id);
+    this.deps.stats.pusherSignins += 1;
+    conn.sendPrepared(signinSuccess(userData));
   }
 
   private clientEvent(conn: Connection, channel: string, event: string, data: string): void {
@@ -161,10 +259,18 @@ export class PusherHandler implements ConnectionHandler {
       return;
     }
     // On a presence channel, Pusher tells the members who sent it.
-    const userId = kind === 'presence' ? conn.userId : undefined;
+    const userId = kind === 'presence' && conn.userId !== undefined ? (parsePusherUser(this.app.id, conn.userId) ?? undefined) : undefined;
     this.deps.publish(room, [encodeEventItem(userId === undefined ? { event, dataJson: data } : { event, dataJson: data, userId })], conn.id).then(
       () => {
         this.deps.stats.pusherClientEvents += 1;
+        this.deps.webhook(this.app, {
+          name: 'client_event',
+          channel,
+          event,
+          data,
+          socket_id: conn.id,
+          ...(userId === undefined ? {} : { user_id: userId }),
+        });
       },
       (refused: PushError) => this.fail(conn, PusherCode.CLIENT_EVENT_REFUSED, `the event was not sent: ${refused.message}`),
     );

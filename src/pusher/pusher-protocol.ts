@@ -13,7 +13,7 @@ import {
   pong,
   subscriptionSucceeded,
 } from './pusher-frames.js';
-import { parsePusherRoom } from './pusher-rooms.js';
+import { type PusherRoom, parsePusherRoom, parsePusherUser } from './pusher-rooms.js';
 
 /**
  * The event an item that is no Pusher event is delivered as (a push through the go-push API to a user or
@@ -41,6 +41,10 @@ function eventText(item: string, tail: string): string {
 // The channel a room's frames name: undefined for no room, or a room that is no Pusher channel.
 const channelOf = (room: string | undefined): string | undefined => (room === undefined ? undefined : parsePusherRoom(room)?.channel);
 
+// A presence entry's Pusher user id: its hub user less the app's prefix (src/pusher/pusher-rooms.ts);
+// null for an entry with no user, or with a user of another app or protocol (no member of this channel).
+const memberOf = (found: PusherRoom, user: string | null): string | null => (user === null ? null : parsePusherUser(found.appId, user));
+
 // The member's user_info: the JSON text its channel_data held (checked when it subscribed), as a value.
 function infoOf(entry: PresenceEntry): unknown {
   if (entry.info === undefined) return null;
@@ -51,17 +55,18 @@ function infoOf(entry: PresenceEntry): unknown {
   }
 }
 
-function presenceState(channel: string, connections: readonly PresenceEntry[]): PreparedFrame {
+function presenceState(found: PusherRoom, connections: readonly PresenceEntry[]): PreparedFrame {
   // Pusher's members are users: a user with several connections is one member, with its first info.
   // No prototype: a user id such as "__proto__" is a key like any other.
   const hash: Record<string, unknown> = Object.create(null);
   const ids: string[] = [];
   for (const entry of connections) {
-    if (entry.user === null || Object.hasOwn(hash, entry.user)) continue;
-    ids.push(entry.user);
-    hash[entry.user] = infoOf(entry) ?? null;
+    const id = memberOf(found, entry.user);
+    if (id === null || Object.hasOwn(hash, id)) continue;
+    ids.push(id);
+    hash[id] = infoOf(entry) ?? null;
   }
-  return subscriptionSucceeded(channel, { ids, hash, count: ids.length });
+  return subscriptionSucceeded(found.channel, { ids, hash, count: ids.length });
 }
 
 /**
@@ -126,16 +131,21 @@ export const pusherProtocol: ClientProtocol = Object.freeze({
     return errorFrame(null, `${code}: ${message}`);
   },
   presenceEvent(event: PresenceEventBody): PreparedFrame {
-    const channel = channelOf(event.room);
-    if (channel === undefined) return nothing();
+    const found = parsePusherRoom(event.room);
+    if (found === null) return nothing();
+    const { channel } = found;
     switch (event.event) {
-      case 'join':
+      case 'join': {
         // Pusher's members are users: only a user's first connection in the channel is a member added.
-        return event.user === null || event.sole === false ? nothing() : memberAdded(channel, event.user, infoOf(event));
-      case 'leave':
-        return event.user === null || event.sole === false ? nothing() : memberRemoved(channel, event.user);
+        const id = memberOf(found, event.user);
+        return id === null || event.sole === false ? nothing() : memberAdded(channel, id, infoOf(event));
+      }
+      case 'leave': {
+        const id = memberOf(found, event.user);
+        return id === null || event.sole === false ? nothing() : memberRemoved(channel, id);
+      }
       case 'state':
-        return presenceState(channel, event.connections);
+        return presenceState(found, event.connections);
       case 'overflow':
         return errorFrame(null, `presence of channel ${JSON.stringify(channel)} holds ${event.count} connections, more than it follows: member events stop`);
     }

@@ -38,3 +38,19 @@ export function isPresenceRoom(room: string): boolean {
 export function pusherRoomPrefix(appId: string, channelPrefix = ''): string {
   return `${PREFIX}${appId}:${channelPrefix}`;
 }
+
+/**
+ * The hub user of Pusher user `userId` of app `appId`: `#pusher:<appId>:<userId>`. The hub's users are
+ * shared by every protocol and app; named so, a Pusher user is its app's alone (terminate_connections of
+ * one app's user 42 leaves another app's user 42, and a go-push user 42, alone). Presence entries and
+ * member events carry hub users: {@link parsePusherUser} gives back the app's own id.
+ */
+export function pusherUser(appId: string, userId: string): string {
+  return `${PREFIX}${appId}:${userId}`;
+}
+
+/** The app's own user id of a hub user built by {@link pusherUser} for `appId`; `null` for any other user. */
+export function parsePusherUser(appId: string, user: string): string | null {
+  const prefix = `${PREFIX}${appId}:`;
+  return user.startsWith(prefix) && user.length > prefix.length ? user.slice(prefix.length) : null;
+}

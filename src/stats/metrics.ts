@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { ClusterView } from '../cluster/cluster-link.js';
+import { PROTOCOLS, type Protocol, type ProtocolView, protocolView } from './protocol-view.js';
 import type { Stats, StatsSnapshot } from './stats.js';
 
 type NumericKey = { [K in keyof StatsSnapshot]-?: StatsSnapshot[K] extends number ? K : never }[keyof StatsSnapshot];
@@ -42,6 +43,18 @@ const counters: ReadonlyArray<[keyof Stats, string, string]> = [
   ['pusherEvents', 'pushgate_pusher_events_total', 'Pusher events accepted through the Pusher HTTP API (one per channel)'],
   ['pusherClientEvents', 'pushgate_pusher_client_events_total', 'Pusher client events relayed'],
   ['pusherSubscriptionsRefused', 'pushgate_pusher_subscriptions_refused_total', 'Pusher subscriptions refused (pusher:subscription_error)'],
+  ['pusherSignins', 'pushgate_pusher_signins_total', 'Pusher pusher:signin messages accepted'],
+  ['pusherSigninsRefused', 'pushgate_pusher_signins_refused_total', 'Pusher pusher:signin messages refused'],
+  ['pusherApiRequests', 'pushgate_pusher_api_requests_total', 'Pusher HTTP API requests answered'],
+  ['pusherApiRefused', 'pushgate_pusher_api_refused_total', 'Pusher HTTP API requests answered with a 4xx or 5xx status'],
+  ['pusherUserEvents', 'pushgate_pusher_user_events_total', 'Pusher events sent to users (#server-to-user-<id>)'],
+  ['pusherTerminations', 'pushgate_pusher_terminations_total', 'Pusher connections closed by terminate_connections'],
+  ['webhookEvents', 'pushgate_webhook_events_total', 'Pusher webhook events queued'],
+  ['webhookEventsDelivered', 'pushgate_webhook_events_delivered_total', 'Pusher webhook events in a POST that succeeded'],
+  ['webhookPosts', 'pushgate_webhook_posts_total', 'Pusher webhook POSTs made, retries included'],
+  ['webhookRetries', 'pushgate_webhook_retries_total', 'Pusher webhook POSTs tried again after a failure'],
+  ['webhookFailures', 'pushgate_webhook_failures_total', 'Pusher webhook batches given up after every try failed'],
+  ['webhookEventsDropped', 'pushgate_webhook_events_dropped_total', 'Pusher webhook events never posted (queue full, or their batch given up)'],
 ];
 
 const gauges: ReadonlyArray<[NumericKey, string, string]> = [
@@ -58,6 +71,22 @@ const gauges: ReadonlyArray<[NumericKey, string, string]> = [
   ['pushesInFlight', 'pushgate_pushes_in_flight', 'Pushes accepted here not yet back from the broker'],
   ['queriesExpired', 'pushgate_cluster_queries_expired', 'Connection-API queries from other nodes dropped because they arrived after their deadline'],
   ['queryRepliesDropped', 'pushgate_cluster_query_replies_dropped', 'Replies to connection-API queries ignored: too late, or matching no query'],
+  ['pusherOpen', 'pushgate_pusher_open_connections', 'Pusher Channels connections open (also in pushgate_online_connections)'],
+  ['webhookQueued', 'pushgate_webhook_queued_events', 'Pusher webhook events waiting to be posted'],
+];
+
+/** Per-protocol views of the snapshot, labelled `protocol` (go-push, pusher): see {@link protocolView}. */
+const protocolGauges: ReadonlyArray<[string, string, (view: ProtocolView[Protocol]) => number]> = [
+  ['pushgate_protocol_connections', 'Connections open, by client protocol (go-push: online connections less the Pusher ones)', (view) => view.connections],
+];
+
+const protocolCounters: ReadonlyArray<[string, string, (view: ProtocolView[Protocol]) => number]> = [
+  ['pushgate_protocol_connections_accepted_total', 'Connections accepted, by client protocol', (view) => view.connectionsTotal],
+  [
+    'pushgate_protocol_client_events_total',
+    'Messages clients sent to rooms, by client protocol (go-push PUBLISH accepted, Pusher client events relayed)',
+    (view) => view.clientEvents,
+  ],
 ];
 
 /**
@@ -88,6 +117,31 @@ export function createMetricsRegistry(snapshot: () => StatsSnapshot, cluster: ()
       registers: [registry],
       collect() {
         this.set(read()[key]);
+      },
+    });
+  }
+  for (const [name, help, pick] of protocolGauges) {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['protocol'],
+      registers: [registry],
+      collect() {
+        const view = protocolView(read());
+        for (const protocol of PROTOCOLS) this.set({ protocol }, pick(view[protocol]));
+      },
+    });
+  }
+  for (const [name, help, pick] of protocolCounters) {
+    new Counter({
+      name,
+      help,
+      labelNames: ['protocol'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const view = protocolView(read());
+        for (const protocol of PROTOCOLS) this.inc({ protocol }, pick(view[protocol]));
       },
     });
   }

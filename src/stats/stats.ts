@@ -88,6 +88,34 @@ export class Stats {
   pusherClientEvents = 0;
   /** Pusher subscriptions refused (`pusher:subscription_error`). */
   pusherSubscriptionsRefused = 0;
+  /** Pusher connections open now (a gauge: up when one opens, down when it closes; also in `onlineConnections`). */
+  pusherOpen = 0;
+  /** Pusher `pusher:signin` messages accepted (the connection is then its user's). */
+  pusherSignins = 0;
+  /** Pusher `pusher:signin` messages refused (bad signature, bad user data). */
+  pusherSigninsRefused = 0;
+  /** Pusher HTTP API requests answered, whatever the answer. */
+  pusherApiRequests = 0;
+  /** Pusher HTTP API requests answered with a 4xx or 5xx status (also in `pusherApiRequests`). */
+  pusherApiRefused = 0;
+  /** Pusher events sent to users (`#server-to-user-<id>`), one per user. */
+  pusherUserEvents = 0;
+  /** Pusher connections closed by `terminate_connections`. */
+  pusherTerminations = 0;
+  /** Pusher webhook events queued to be posted. */
+  webhookEvents = 0;
+  /** Pusher webhook events in a POST that succeeded (answered 2xx). */
+  webhookEventsDelivered = 0;
+  /** Pusher webhook POSTs made, retries included (`webhookEventsDelivered` counts what they delivered). */
+  webhookPosts = 0;
+  /** Pusher webhook POSTs tried again after a failure. */
+  webhookRetries = 0;
+  /** Pusher webhook batches given up after every try failed. */
+  webhookFailures = 0;
+  /** Pusher webhook events never posted: the queue was full, or their batch was given up. */
+  webhookEventsDropped = 0;
+  /** Pusher webhook events waiting to be posted now (a gauge). */
+  webhookQueued = 0;
 }
 
 /** A point-in-time view of one gateway process (`GET /stats` combines those of its instance: see {@link STAT_KINDS}). */
@@ -132,8 +160,9 @@ export interface StatsSnapshot extends Omit<Stats, never> {
 
 /**
  * How a stat combines over processes (the workers of one instance, or the nodes of a cluster):
- * - `additive`: a counter or a gauge of things that each belong to one process (connections, frames,
- *   pushes accepted, items waiting, broker subscriptions): the whole is the sum;
+ * - `additive`: a counter or a gauge of things that each belong to one process (connections, Pusher
+ *   connections open, frames, pushes accepted, items waiting, webhook events queued, broker
+ *   subscriptions): the whole is the sum;
  * - `distinct-rooms`: `roomCount`: a room can have members in several processes, so the whole is the
  *   number of distinct room names, not the sum (see {@link aggregateReports});
  * - `per-process`: what describes one process (its id, pid, worker number, role, broker state, uptime;
@@ -183,6 +212,20 @@ export const STAT_KINDS = {
   pusherEvents: 'additive',
   pusherClientEvents: 'additive',
   pusherSubscriptionsRefused: 'additive',
+  pusherOpen: 'additive',
+  pusherSignins: 'additive',
+  pusherSigninsRefused: 'additive',
+  pusherApiRequests: 'additive',
+  pusherApiRefused: 'additive',
+  pusherUserEvents: 'additive',
+  pusherTerminations: 'additive',
+  webhookEvents: 'additive',
+  webhookEventsDelivered: 'additive',
+  webhookPosts: 'additive',
+  webhookRetries: 'additive',
+  webhookFailures: 'additive',
+  webhookEventsDropped: 'additive',
+  webhookQueued: 'additive',
   onlineConnections: 'additive',
   pendingAuthConnections: 'additive',
   dispatchPending: 'additive',

@@ -1,6 +1,7 @@
 import type { Hub } from '../hub/hub.js';
 import type { NodeStats } from '../stats/node-stats.js';
 import { numericStats } from '../stats/node-stats.js';
+import { protocolView } from '../stats/protocol-view.js';
 
 /**
  * The dashboard's stream: every second, while the stats room has members here, one sample of the
@@ -18,6 +19,11 @@ export class StatsStream {
     private readonly intervalMs = 1000,
     /** This node's hooks (counters, breakers), or null when it has none. */
     private readonly hooks: () => unknown = () => null,
+    /**
+     * Whether this node serves Pusher apps (`--pusher-apps`): the dashboard then shows the Pusher row
+     * even while its counters are all 0 (without it, once any of them is not).
+     */
+    private readonly pusherApps = false,
   ) {}
 
   start(): void {
@@ -43,6 +49,9 @@ export class StatsStream {
       worker: node.worker,
       broker: node.broker,
       hooks: this.hooks(),
+      pusherApps: this.pusherApps,
+      // Per protocol, over what the page totals: the cluster with a broker, else this node.
+      protocols: protocolView(view === null ? node : view.total),
       instance: {
         id: instance.id,
         nodes: instance.nodes.length,

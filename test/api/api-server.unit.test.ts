@@ -7,6 +7,7 @@ import type { Gateway, PushResult } from '../../src/gateway/gateway.js';
 import { ErrorCode } from '../../src/protocol/codes.js';
 import { apiError, PushError } from '../../src/protocol/errors.js';
 import { JsonItems } from '../../src/push/items.js';
+import { type ProtocolStats, protocolView } from '../../src/stats/protocol-view.js';
 import { Stats } from '../../src/stats/stats.js';
 import { exchange, type RawAnswer, rawRequest } from '../helpers/fake-http.js';
 import { memoryLogger } from '../helpers/log.js';
@@ -196,6 +197,7 @@ describe('ApiServer routing (fake gateway, in-memory requests)', () => {
       onlineConnections: 3,
       roomCount: 1,
       roomCountExact: true,
+      protocols: protocolView({ onlineConnections: 3 } as ProtocolStats),
       instance: 'cafe0001',
       maxStalenessMs: 0,
       stale: false,

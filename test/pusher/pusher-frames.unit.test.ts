@@ -17,7 +17,7 @@ import {
   subscriptionSucceeded,
 } from '../../src/pusher/pusher-frames.js';
 import { FOREIGN_ITEM_EVENT, pusherProtocol } from '../../src/pusher/pusher-protocol.js';
-import { pusherRoom } from '../../src/pusher/pusher-rooms.js';
+import { pusherRoom, pusherUser } from '../../src/pusher/pusher-rooms.js';
 import { waitFor } from '../helpers/wait.js';
 
 // The real clients: pusher-js's Node build and ws's frame parser, both CommonJS and partly untyped.
@@ -232,10 +232,13 @@ describe('Pusher frames, as pusher-js reads them', () => {
       event: 'state',
       partial: false,
       connections: [
-        { conn: 'c1', user: 'alice', node: 'n1', info: '{"name":"Alice"}' },
-        { conn: 'c2', user: 'alice', node: 'n1' },
+        { conn: 'c1', user: pusherUser('app1', 'alice'), node: 'n1', info: '{"name":"Alice"}' },
+        { conn: 'c2', user: pusherUser('app1', 'alice'), node: 'n1' },
         { conn: 'c3', user: null, node: 'n1' },
-        { conn: 'c4', user: 'carol', node: 'n2' },
+        { conn: 'c4', user: pusherUser('app1', 'carol'), node: 'n2' },
+        // A user of another app, or of go-push, is no member of this app's channel.
+        { conn: 'c5', user: pusherUser('app2', 'dave'), node: 'n2' },
+        { conn: 'c6', user: 'erin', node: 'n2' },
       ],
     };
     assert.equal(
@@ -251,11 +254,11 @@ describe('Pusher frames, as pusher-js reads them', () => {
     const removed: unknown[] = [];
     room.bind('pusher:member_added', (member: unknown) => added.push(member));
     room.bind('pusher:member_removed', (member: unknown) => removed.push(member));
-    const join: PresenceEventBody = { room: lobby, event: 'join', conn: 'c5', user: 'bob', node: 'n2', info: '{"name":"Bob"}' };
+    const join: PresenceEventBody = { room: lobby, event: 'join', conn: 'c5', user: pusherUser('app1', 'bob'), node: 'n2', info: '{"name":"Bob"}' };
     const second: PresenceEventBody = { ...join, conn: 'c6', sole: false };
     assert.equal(pusherProtocol.presenceEvent(second).bytes.length, 0, "a user's second connection is no new member");
     socket.deliver(pusherProtocol.presenceEvent(join));
-    socket.deliver(pusherProtocol.presenceEvent({ room: lobby, event: 'leave', conn: 'c4', user: 'carol', node: 'n2' }));
+    socket.deliver(pusherProtocol.presenceEvent({ room: lobby, event: 'leave', conn: 'c4', user: pusherUser('app1', 'carol'), node: 'n2' }));
     assert.deepEqual(added, [{ id: 'bob', info: { name: 'Bob' } }]);
     assert.deepEqual(removed, [{ id: 'carol', info: null }]);
     assert.equal(room.members.count, 2);

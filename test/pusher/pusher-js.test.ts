@@ -1,88 +1,31 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import Echo from 'laravel-echo';
 import Pusher from 'pusher';
-import PusherJs from 'pusher-js';
+import type PusherJs from 'pusher-js';
 import { pusherRoom } from '../../src/pusher/pusher-rooms.js';
 import { type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { type Child, CLI, startNode, WORKERS_ON_LOOPBACK } from '../helpers/process.js';
-import { PUSHER_APP, PUSHER_APP_SPEC, pusherAuthHandler, pusherSocketOptions } from '../helpers/pusher.js';
+import {
+  authEndpoint,
+  type Client,
+  client,
+  connected,
+  events,
+  membersOf,
+  PUSHER_APP,
+  PUSHER_APP_SPEC,
+  PusherClient,
+  pusherSocketOptions,
+  serverSdk,
+  subscribed,
+  WAIT,
+} from '../helpers/pusher.js';
 import { type Service, serviceMissing, startRedis } from '../helpers/services.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 
-// Every wait in this file is bounded by this many milliseconds.
-const WAIT = 8000;
 const APP = PUSHER_APP;
-
-// pusher-js is CommonJS: Node's ESM loader hands over its exports object, whose default is the client.
-const PusherClient = ((PusherJs as unknown as { default?: unknown }).default ?? PusherJs) as unknown as new (
-  key: string,
-  options: ConstructorParameters<typeof PusherJs.default>[1],
-) => InstanceType<typeof PusherJs.default>;
-type Client = InstanceType<typeof PusherClient>;
-type Channel = ReturnType<Client['subscribe']>;
-
-/** The app's auth endpoint on a port of its own (a wrong secret, for the refusals). */
-async function authEndpoint(secret = APP.secret): Promise<{ url: string; server: Server }> {
-  const server = createServer(pusherAuthHandler(secret));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/pusher/auth`, server };
-}
-
-/** The `pusher` server SDK pointed at a gateway's push API port (or its WebSocket port: both serve it). */
-function serverSdk(gateway: RunningGateway, base = gateway.apiUrl): Pusher {
-  const { hostname, port } = new URL(base);
-  return new Pusher({ appId: APP.id, key: APP.key, secret: APP.secret, host: hostname, port, useTLS: false });
-}
-
-/** pusher-js in Node, unchanged, connected to a gateway's `/app/<key>`. */
-function client(gateway: RunningGateway, authUrl: string, key = APP.key, user?: string): Client {
-  return new PusherClient(key, {
-    ...pusherSocketOptions(gateway.pageUrl),
-    channelAuthorization: { endpoint: authUrl, transport: 'ajax', ...(user === undefined ? {} : { params: { user } }) },
-  });
-}
-
-/** A presence channel's members as pusher-js keeps them: id → info. */
-function membersOf(channel: Channel): Record<string, unknown> {
-  const found: Record<string, unknown> = {};
-  (channel as unknown as { members: { each(visit: (member: { id: string; info: unknown }) => void): void } }).members.each((member) => {
-    found[member.id] = member.info;
-  });
-  return found;
-}
-
-function connected(c: Client): Promise<string> {
-  return withTimeout(new Promise((resolve) => c.connection.bind('connected', () => resolve(c.connection.socket_id))), WAIT, 'pusher-js connected');
-}
-
-function subscribed(channel: Channel): Promise<void> {
-  return withTimeout(
-    new Promise((resolve, reject) => {
-      channel.bind('pusher:subscription_succeeded', () => resolve());
-      channel.bind('pusher:subscription_error', (error: unknown) => reject(new Error(`subscription refused: ${JSON.stringify(error)}`)));
-    }),
-    WAIT,
-    `subscribed to ${channel.name}`,
-  );
-}
-
-/** The next `count` events named `event` on `channel`, in order. */
-function events(channel: Channel, event: string, count = 1): Promise<unknown[]> {
-  const got: unknown[] = [];
-  return withTimeout(
-    new Promise((resolve) => {
-      channel.bind(event, (data: unknown) => {
-        got.push(data);
-        if (got.length === count) resolve(got);
-      });
-    }),
-    WAIT,
-    `${count} ${event} on ${channel.name}`,
-  );
-}
 
 describe('Pusher Channels: pusher-js and the pusher server SDK, unchanged, against one gateway', () => {
   let gateway: RunningGateway;

@@ -58,6 +58,30 @@ describe('aggregateReports: the summing rule', () => {
     assert.deepEqual([alone.roomCount, alone.roomCountExact], [1500, true]);
   });
 
+  it("sums Pusher's and the webhooks' counters and gauges (connections open, events queued) over processes", () => {
+    const pusher = [
+      'pusherOpen',
+      'pusherSignins',
+      'pusherSigninsRefused',
+      'pusherApiRequests',
+      'pusherApiRefused',
+      'pusherUserEvents',
+      'pusherTerminations',
+      'webhookEvents',
+      'webhookEventsDelivered',
+      'webhookPosts',
+      'webhookRetries',
+      'webhookFailures',
+      'webhookEventsDropped',
+      'webhookQueued',
+    ] as const;
+    for (const key of pusher) assert.equal(STAT_KINDS[key], 'additive', key);
+    const first = Object.fromEntries(pusher.map((key, i) => [key, i + 1]));
+    const second = Object.fromEntries(pusher.map((key, i) => [key, 10 * (i + 1)]));
+    const { total } = aggregateReports([report(first), report(second), report({ pusherOpen: 0 })]);
+    for (const [i, key] of pusher.entries()) assert.equal(total[key], 11 * (i + 1), key);
+  });
+
   it('of nothing, is all zeros', () => {
     const empty = aggregateReports([]);
     assert.equal(empty.total.onlineConnections, 0);

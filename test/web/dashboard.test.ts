@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import WebSocket from 'ws';
 import { Backend } from '../helpers/backend.js';
 import { checkedScreenshot, launchBrowser } from '../helpers/browser.js';
 import type { TestClient } from '../helpers/client.js';
 import { postJson, type RunningGateway, startGateway } from '../helpers/gateway.js';
-import { waitFor } from '../helpers/wait.js';
+import { PUSHER_APP, PUSHER_APP_SPEC } from '../helpers/pusher.js';
+import { waitFor, withTimeout } from '../helpers/wait.js';
 
 // Every wait in this file is bounded by this many milliseconds (reconnecting after a restart: twice).
 const WAIT = 5000;
@@ -13,6 +15,7 @@ const ARTIFACTS = 'dist/test-artifacts';
 const SCREENSHOT = `${ARTIFACTS}/dashboard.png`;
 const CLUSTER_SCREENSHOT = `${ARTIFACTS}/dashboard-cluster.png`;
 const REFUSED_SCREENSHOT = `${ARTIFACTS}/dashboard-refused.png`;
+const PUSHER_SCREENSHOT = `${ARTIFACTS}/dashboard-pusher.png`;
 const STATS_ROOM = 'pushgate:stats';
 const ROOM = 'dash-room';
 
@@ -25,7 +28,8 @@ async function waitForValue(page: Page, selector: string, op: '==' | '>' | '>=',
         if (raw === null || raw === undefined || raw === '') return null;
         const value = Number(raw);
         const ok = op === '==' ? value === expected : op === '>' ? value > expected : value >= expected;
-        return ok ? value : null;
+        // An object, not the number: waitForFunction waits for a truthy result, and 0 is not.
+        return ok ? { value } : null;
       },
       [selector, op, expected] as const,
       { timeout: ms },
@@ -34,7 +38,7 @@ async function waitForValue(page: Page, selector: string, op: '==' | '>' | '>=',
       const now = await page.$eval(selector, (node) => node.getAttribute('data-value')).catch(() => '<missing>');
       throw new Error(`${selector} did not become ${op} ${expected} within ${ms} ms (it is ${now}): ${error.message}`);
     });
-  return (await handle.jsonValue()) as number;
+  return ((await handle.jsonValue()) as { value: number }).value;
 }
 
 /** How many samples the chart holds: a fresh sample has arrived once it grows. */
@@ -76,6 +80,22 @@ function keepPushing(apiUrl: string, room: string, items = 10): () => Promise<vo
     running = false;
     await loop;
   };
+}
+
+/** A raw Pusher client of `gw` (protocol 7), open once it got `pusher:connection_established`; terminated after test `t`. */
+async function pusherClient(t: TestContext, gw: RunningGateway): Promise<WebSocket> {
+  const ws = new WebSocket(gw.wsUrl(`/app/${PUSHER_APP.key}?protocol=7&client=js&version=8.4.0`));
+  t.after(() => ws.terminate());
+  const first = await withTimeout(
+    new Promise<string>((resolve, reject) => {
+      ws.once('message', (data) => resolve(String(data)));
+      ws.once('error', reject);
+    }),
+    WAIT,
+    'pusher:connection_established',
+  );
+  assert.equal(JSON.parse(first).event, 'pusher:connection_established');
+  return ws;
 }
 
 /** A page of one test: it records its own console errors and uncaught exceptions. */
@@ -162,6 +182,45 @@ describe('the live dashboard in headless Chromium', () => {
     assert.equal(await page.textContent('#broker'), 'none');
     assert.match((await page.textContent('#pace')) ?? '', /^window \d+ ms · pass \d+ ms · lag \d+ ms · 0 refused \(overloaded\)$/);
     assert.equal(await page.textContent('#hooks'), 'none configured');
+    assert.deepEqual(errors, []);
+  });
+
+  it('shows go-push in the protocol table and hides the Pusher row without a Pusher app', async (t) => {
+    if (browser === undefined) return t.skip(skip);
+    const gw = await gateway(t);
+    const { page, errors } = await openDashboard(t, browser, gw);
+    await clientsIn(t, gw, ROOM, 1);
+    // The page's own connection and the client: both go-push.
+    await waitForValue(page, '#proto-go-push td.open', '==', 2);
+    await waitForValue(page, '#proto-go-push td.accepted', '==', 2);
+    assert.equal(await page.textContent('#proto-go-push td.signins'), '—', 'go-push has no signin');
+    assert.equal(await page.isHidden('#proto-pusher'), true, 'no Pusher row');
+    assert.equal(await page.isHidden('#webhooks'), true, 'no webhooks line');
+    assert.equal(await page.isHidden('#pusher-api'), true, 'no Pusher API line');
+    assert.deepEqual(errors, []);
+  });
+
+  it('shows an open Pusher connection in the Pusher row, apart from go-push, and the webhooks line', async (t) => {
+    if (browser === undefined) return t.skip(skip);
+    const gw = await startGateway({ publicStats: true, pusherApps: [PUSHER_APP_SPEC] });
+    t.after(() => gw.close());
+    const { page, errors } = await openDashboard(t, browser, gw);
+    const pusher = await pusherClient(t, gw);
+    await page.waitForSelector('#proto-pusher', { state: 'visible', timeout: WAIT });
+    await waitForValue(page, '#proto-pusher td.accepted', '==', 1);
+    await waitForValue(page, '#proto-go-push td.accepted', '==', 1);
+    assert.equal(await page.isVisible('#webhooks'), true, 'the webhooks line is shown');
+    assert.match((await page.textContent('#webhooks')) ?? '', /^Webhooks\s*0 queued · 0 events · 0 delivered · 0 posted · 0 retries · 0 failures · 0 dropped$/);
+    assert.match((await page.textContent('#pusher-api')) ?? '', /^Pusher HTTP API\s*\d+ requests · \d+ refused/);
+    // Open now: needs pusherOpen, counted by the Pusher handler when a connection opens and closes.
+    await waitForValue(page, '#online', '==', 2);
+    await waitForValue(page, '#proto-pusher td.open', '==', 1);
+    await waitForValue(page, '#proto-go-push td.open', '==', 1);
+    t.diagnostic(`screenshot: ${await checkedScreenshot(page, PUSHER_SCREENSHOT)}`);
+    pusher.close();
+    await waitForValue(page, '#online', '==', 1);
+    await waitForValue(page, '#proto-pusher td.open', '==', 0);
+    assert.equal(await page.isVisible('#proto-pusher'), true, 'the row stays: the connection is still counted as accepted');
     assert.deepEqual(errors, []);
   });
 
