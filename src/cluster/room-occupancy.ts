@@ -69,7 +69,8 @@ export class RoomOccupancy {
     if (!this.parts.watches(room)) return;
     const change: OccupancyChange = { node: this.parts.nodeId, room, held };
     if (!this.parts.shared()) {
-      this.decide(change);
+      // After the hub's other listeners: the room's last member leaves (member_removed) before it is vacated.
+      queueMicrotask(() => this.decide(change));
       return;
     }
     // A change the broker did not take is decided on what this node knows: better than none.

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadOptions } from '../../src/config/load.js';
 import { defaultOptions, optionSpecs, optionUsage, resolveOptions } from '../../src/config/options.js';
+import { resolvePusherApps } from '../../src/pusher/apps.js';
 
 function configFile(content: string): string {
   const path = join(mkdtempSync(join(tmpdir(), 'pushgate-')), 'config.json');
@@ -93,6 +94,39 @@ describe('options', () => {
     assert.equal(options.maxRooms, 5);
     assert.deepEqual(options.allowedOrigins, ['https://b.example', 'https://*.c.example']);
     assert.equal(options.maxBatchItems, defaultOptions.maxBatchItems);
+  });
+
+  it('takes Pusher apps as id:key:secret from flags and variables, and as objects too from the config file', async () => {
+    const app = {
+      id: 'app2',
+      key: 'key2',
+      secret: 'secret2',
+      maxPresenceMembers: 5,
+      webhooks: [{ url: 'http://127.0.0.1:9/hooks', events: ['member_added'] }],
+    };
+    const options = await loadOptions({ configFile: configFile(JSON.stringify({ pusherApps: ['app1:key1:secret1', app] })) });
+    assert.deepEqual(options.pusherApps, ['app1:key1:secret1', app]);
+    const apps = resolvePusherApps(options.pusherApps, true).all();
+    assert.deepEqual(
+      apps.map(({ id, maxPresenceMembers, enableClientMessages, webhooks }) => ({ id, maxPresenceMembers, enableClientMessages, webhooks })),
+      [
+        { id: 'app1', maxPresenceMembers: 100, enableClientMessages: true, webhooks: [] },
+        { id: 'app2', maxPresenceMembers: 5, enableClientMessages: true, webhooks: app.webhooks },
+      ],
+    );
+    assert.deepEqual((await loadOptions({ env: { PUSHGATE_PUSHER_APPS: 'a:b:c, d:e:f' } })).pusherApps, ['a:b:c', 'd:e:f']);
+    await assert.rejects(
+      loadOptions({ configFile: configFile(JSON.stringify({ pusherApps: [{ ...app, maxPresenceMember: 5 }] })) }),
+      /pusherApps\[0\]: unknown field "maxPresenceMember"/,
+    );
+    await assert.rejects(
+      loadOptions({ configFile: configFile(JSON.stringify({ pusherApps: ['a:b:c', { id: 'x', key: 'b', secret: 's' }] })) }),
+      /two Pusher apps have the key b/,
+    );
+    await assert.rejects(
+      loadOptions({ configFile: configFile(JSON.stringify({ pusherApps: [7] })) }),
+      /--pusher-apps.*must be a comma-separated string of id:key:secret/,
+    );
   });
 
   it('refuses config files that are unreadable, not JSON, not an object or hold bad options', async () => {
