@@ -201,12 +201,14 @@ describe('Pusher Channels: Laravel Echo (broadcaster pusher), unchanged', () => 
   });
 
   /** Echo as a Laravel app configures it, with pusher-js handed over instead of a window global. */
-  function echo() {
+  function echo(user?: string) {
     const made = new Echo({
       broadcaster: 'pusher',
       key: APP.key,
       ...pusherSocketOptions(gateway.pageUrl),
       authEndpoint: auth.url,
+      // Echo hands `auth` to pusher-js's authorizer, which posts its `params` too (Echo's types name only headers).
+      ...(user === undefined ? {} : { auth: { headers: {}, params: { user } } as { headers: Record<string, string> } }),
       Pusher: PusherClient as unknown as typeof PusherJs,
     });
     echoes.push(made);
@@ -235,6 +237,23 @@ describe('Pusher Channels: Laravel Echo (broadcaster pusher), unchanged', () => 
     const whispered = withTimeout(new Promise((resolve) => ordersB.listenForWhisper('typing', resolve)), WAIT, 'whisper');
     orders.whisper('typing', { who: 'a' });
     assert.deepEqual(await whispered, { who: 'a' });
+  });
+
+  it('joins a presence channel: here() lists the members, joining() and leaving() follow them', async () => {
+    const alice = echo('alice');
+    const here = withTimeout(new Promise<unknown[]>((resolve) => alice.join('team').here(resolve)), WAIT, 'alice here()');
+    assert.deepEqual(await here, [{ name: 'ALICE' }]);
+    const joined = withTimeout(new Promise((resolve) => alice.join('team').joining(resolve)), WAIT, 'bob joining');
+    const bob = echo('bob');
+    const bobHere = withTimeout(new Promise<unknown[]>((resolve) => bob.join('team').here(resolve)), WAIT, 'bob here()');
+    assert.deepEqual(await joined, { name: 'BOB' });
+    assert.deepEqual((await bobHere).map((member) => (member as { name: string }).name).sort(), ['ALICE', 'BOB']);
+    const left = withTimeout(new Promise((resolve) => alice.join('team').leaving(resolve)), WAIT, 'bob leaving');
+    bob.leave('team');
+    assert.deepEqual(await left, { name: 'BOB' });
+    const events = withTimeout(new Promise((resolve) => alice.join('team').listen('.moved', resolve)), WAIT, 'a presence channel event');
+    await serverSdk(gateway).trigger('presence-team', 'moved', { to: 'b2' });
+    assert.deepEqual(await events, { to: 'b2' });
   });
 });
 

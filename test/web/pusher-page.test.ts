@@ -5,9 +5,11 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import Pusher from 'pusher';
+import { pusherRoom } from '../../src/pusher/pusher-rooms.js';
 import { launchBrowser } from '../helpers/browser.js';
 import { type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { PUSHER_APP, PUSHER_APP_SPEC, pusherAuthHandler } from '../helpers/pusher.js';
+import { waitFor } from '../helpers/wait.js';
 
 const APP = PUSHER_APP;
 const PUSHER_JS = readFileSync('node_modules/pusher-js/dist/web/pusher.min.js');
@@ -22,13 +24,19 @@ function page(wsPort: number): string {
 <script>
   const log = (text) => { const li = document.createElement('li'); li.textContent = text; document.getElementById('log').append(li); };
   const options = { cluster: 'local', wsHost: '127.0.0.1', wsPort: ${wsPort}, forceTLS: false, enabledTransports: ['ws'], disableStats: true };
-  const pusher = new Pusher('${APP.key}', { ...options, channelAuthorization: { endpoint: '/pusher/auth', transport: 'ajax' } });
+  const as = { endpoint: '/pusher/auth', transport: 'ajax', params: { user: 'carol' } };
+  const pusher = new Pusher('${APP.key}', { ...options, channelAuthorization: as, userAuthentication: as });
+  pusher.bind('pusher:signin_success', () => log('pusher-js signed in'));
+  pusher.user.bind('note', (data) => log('user note: ' + data.text));
+  pusher.signin();
   pusher.subscribe('news').bind('greeting', (data) => log('pusher-js news: ' + data.text));
   const orders = pusher.subscribe('private-orders');
   orders.bind('pusher:subscription_succeeded', () => log('pusher-js subscribed private-orders'));
   orders.bind('shipped', (data) => log('pusher-js shipped: ' + data.id));
   const echo = new Echo.default({ broadcaster: 'pusher', key: '${APP.key}', ...options, authEndpoint: '/pusher/auth', Pusher });
   echo.channel('news').subscribed(() => log('echo subscribed news')).listen('.greeting', (data) => log('echo news: ' + data.text));
+  const lobby = new Echo.default({ broadcaster: 'pusher', key: '${APP.key}', ...options, authEndpoint: '/pusher/auth', auth: { params: { user: 'dan' } }, Pusher });
+  lobby.join('lobby').here((users) => log('echo here: ' + users.map((user) => user.name).join(','))).listen('.call', (data) => log('echo lobby: ' + data.who));
 </script></body></html>`;
 }
 
@@ -67,7 +75,7 @@ describe('pusher-js and Laravel Echo in headless Chromium, from their own builds
     await new Promise((resolve) => site?.close(resolve));
   });
 
-  it('subscribes to a public and a private channel and shows what the server SDK triggers', async (t) => {
+  it('subscribes to public, private and presence channels, signs in, and shows what the server SDK sends', async (t) => {
     if (skip !== null || browser === null) return t.skip(skip ?? 'no browser');
     const tab = await browser.newPage();
     const errors: string[] = [];
@@ -83,6 +91,14 @@ describe('pusher-js and Laravel Echo in headless Chromium, from their own builds
     await logged('pusher-js news: hello browsers');
     await logged('echo news: hello browsers');
     await logged('pusher-js shipped: 42');
+    // Presence through Echo, and the signed-in user's own events through pusher-js.
+    await logged('echo here: DAN');
+    await sdk.trigger('presence-lobby', 'call', { who: 'erin' });
+    await logged('echo lobby: erin');
+    await logged('pusher-js signed in');
+    await waitFor(() => (gateway.gateway.hub.members(pusherRoom(APP.id, '#server-to-user-carol'))?.size ?? 0) === 1, 8000, "carol's user channel");
+    await sdk.sendToUser('carol', 'note', { text: 'for carol' });
+    await logged('user note: for carol');
     assert.deepEqual(errors, []);
   });
 });
