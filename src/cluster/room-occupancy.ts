@@ -8,6 +8,13 @@ export interface OccupancyChange {
   held: boolean;
 }
 
+/** A node's presence report, as far as the followed rooms go. */
+interface Report {
+  node: string;
+  listed: ReadonlySet<string>;
+  truncated: boolean;
+}
+
 /** What cluster-wide occupancy needs of the node. */
 export interface OccupancyParts {
   nodeId: string;
@@ -39,9 +46,11 @@ export interface OccupancyParts {
  * nodes at once comes out as the stream ordered it (vacated then occupied, or neither).
  *
  * A node learns what the others held before it started from their presence reports (on the same
- * channel, so each is in order with its sender's changes); until its view is current its own changes
- * wait, so that a room others already hold is not announced again. A report cut to its node's largest
- * rooms says nothing of the rooms it left out. A node taken as gone leaves its rooms: those it held
+ * channel, so each is in order with its sender's changes): until its view is first current (every live
+ * node has reported) it keeps what it reads, then takes each other node's holding of a room before it
+ * started from that node's first word on it, and replays the rest in order, deciding its own changes
+ * where they stand, so that a room others already held is not announced again. A report cut to its
+ * node's largest rooms says nothing of the rooms it left out. A node taken as gone leaves its rooms: those it held
  * alone are vacated, announced by the live node of the lowest id.
  *
  * Without a shared broker (a gateway alone), changes are decided at once.
@@ -49,8 +58,11 @@ export interface OccupancyParts {
 export class RoomOccupancy {
   /** Per followed room, the nodes holding it as of the stream read so far. */
   private readonly holders = new Map<string, Set<string>>();
-  /** This node's own changes read back before its view was current. */
-  private waiting: OccupancyChange[] = [];
+  /**
+   * The stream as read before this node's view was first current (changes, own ones included, and the
+   * others' reports, in order), replayed once it is: null after that.
+   */
+  private early: Array<{ change: OccupancyChange } | { report: Report }> | null = [];
 
   constructor(private readonly parts: OccupancyParts) {}
 
@@ -80,29 +92,25 @@ export class RoomOccupancy {
   /** A change read from the presence channel (this node's own included), in the stream's order. */
   received(change: OccupancyChange): void {
     if (!this.parts.watches(change.room)) return;
-    if (change.node !== this.parts.nodeId) {
-      this.apply(change);
-      return;
-    }
-    if (!this.parts.viewCurrent() || this.waiting.length > 0) {
-      this.waiting.push(change);
+    if (this.early !== null) {
+      this.early.push({ change });
       this.flushWaiting();
       return;
     }
-    this.decide(change);
+    if (change.node === this.parts.nodeId) this.decide(change);
+    else this.apply(change);
   }
 
-  /** Another node's presence report: the followed rooms it holds (all of them unless `truncated`). */
+  /** A node's presence report: the followed rooms it holds (all of them unless `truncated`). */
   reported(node: string, rooms: Iterable<string>, truncated: boolean): void {
-    if (node === this.parts.nodeId) {
-      // Its own report back: the view may have become current meanwhile.
-      this.flushWaiting();
-      return;
+    if (node !== this.parts.nodeId) {
+      const listed = new Set<string>();
+      for (const room of rooms) if (this.parts.watches(room)) listed.add(room);
+      const report: Report = { node, listed, truncated };
+      if (this.early !== null) this.early.push({ report });
+      else this.applyReport(report);
     }
-    const listed = new Set<string>();
-    for (const room of rooms) if (this.parts.watches(room)) listed.add(room);
-    for (const room of listed) this.add(room, node);
-    if (!truncated) for (const [room, nodes] of this.holders) if (nodes.has(node) && !listed.has(room)) this.remove(room, node);
+    // Its own report back, or another's: the view may have become current meanwhile.
     this.flushWaiting();
   }
 
@@ -117,12 +125,45 @@ export class RoomOccupancy {
     }
   }
 
-  /** Decides the changes that waited for the view, once it is current (called on reports and ticks). */
+  /**
+   * Once the view is first current, replays what was read before it: each other node's holding of a
+   * room as it was when this node started is what its first word on the room says (a change to held
+   * means it did not hold it before; a report, what it listed), and from there every item in order,
+   * this node's own changes decided where they stand in the stream.
+   */
   flushWaiting(): void {
-    if (this.waiting.length === 0 || !this.parts.viewCurrent()) return;
-    const waiting = this.waiting;
-    this.waiting = [];
-    for (const change of waiting) this.decide(change);
+    if (this.early === null || !this.parts.viewCurrent()) return;
+    const early = this.early;
+    this.early = null;
+    const settled = new Set<string>();
+    for (const item of early) {
+      if ('change' in item) {
+        const { node, room, held } = item.change;
+        const key = `${node}\n${room}`;
+        if (node !== this.parts.nodeId && !settled.has(key) && held) this.remove(room, node);
+        else if (node !== this.parts.nodeId && !settled.has(key)) this.add(room, node);
+        settled.add(key);
+        continue;
+      }
+      const { node, listed, truncated } = item.report;
+      for (const room of listed) {
+        const key = `${node}\n${room}`;
+        if (!settled.has(key)) this.add(room, node);
+        settled.add(key);
+      }
+      if (truncated) continue;
+      for (const [room] of this.holders) settled.add(`${node}\n${room}`);
+    }
+    for (const item of early) {
+      if ('report' in item) this.applyReport(item.report);
+      else if (item.change.node === this.parts.nodeId) this.decide(item.change);
+      else this.apply(item.change);
+    }
+  }
+
+  private applyReport({ node, listed, truncated }: Report): void {
+    for (const room of listed) this.add(room, node);
+    if (!truncated) for (const [room, nodes] of [...this.holders]) if (nodes.has(node) && !listed.has(room)) this.remove(room, node);
   }
 
   // Applies one of this node's own changes and announces what it made of the room over the cluster.

@@ -88,6 +88,30 @@ describe('RoomOccupancy (cluster-wide first and last holders, fake stream)', () 
     assert.equal(nodes.get('b')?.holds('a', ROOM), true, 'a truncated report says nothing of the rooms it leaves out');
   });
 
+  it('two nodes started together decide what they read before their view was current at its place in the stream', async () => {
+    const { nodes, told, deliver, view } = cluster(['a', 'b'], false);
+    nodes.get('a')?.localChanged(ROOM, true);
+    nodes.get('b')?.localChanged(ROOM, true);
+    await deliver();
+    view.current = true;
+    for (const node of nodes.values()) node.flushWaiting();
+    assert.deepEqual(told, ['a occupied #pusher:app1:news'], 'once, by the first in the stream');
+  });
+
+  it("takes another node's holding before this one started from its first word: a release means it held the room", async () => {
+    const { nodes, told, deliver, view } = cluster(['a', 'b'], false);
+    const b = nodes.get('b');
+    // a held the room before b started (b never saw it take it); b takes it, then a leaves.
+    b?.localChanged(ROOM, true);
+    await deliver();
+    b?.received({ node: 'a', room: ROOM, held: false });
+    view.current = true;
+    b?.flushWaiting();
+    assert.deepEqual(told, [], 'a held it when b took it: not occupied again; a left while b held it: not vacated');
+    assert.equal(b?.holds('b', ROOM), true);
+    assert.equal(b?.holds('a', ROOM), false);
+  });
+
   it('a node taken as gone leaves its rooms; the live node of the lowest id tells of those now vacated', async () => {
     const { nodes, told, deliver, view } = cluster(['a', 'b', 'c']);
     nodes.get('c')?.localChanged(ROOM, true);

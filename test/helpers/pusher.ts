@@ -140,7 +140,7 @@ export interface RawPusher {
 }
 
 /** Opens a raw Pusher connection to a gateway's `/app/<key>`, resolved once `connection_established` came. */
-export async function rawPusher(gateway: RunningGateway, key = PUSHER_APP.key): Promise<RawPusher> {
+export async function rawPusher(gateway: Pick<RunningGateway, 'pageUrl'>, key = PUSHER_APP.key): Promise<RawPusher> {
   const { WebSocket } = await import('ws');
   const ws = new WebSocket(`${gateway.pageUrl.replace(/^http/, 'ws')}/app/${key}?protocol=7`);
   const frames: RawFrame[] = [];

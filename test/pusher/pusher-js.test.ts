@@ -18,11 +18,12 @@ import {
   PUSHER_APP_SPEC,
   PusherClient,
   pusherSocketOptions,
+  rawPusher,
   serverSdk,
   subscribed,
   WAIT,
 } from '../helpers/pusher.js';
-import { type Service, serviceMissing, startRedis } from '../helpers/services.js';
+import { type Service, serviceMissing, startNats, startRedis } from '../helpers/services.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 
 const APP = PUSHER_APP;
@@ -285,53 +286,77 @@ describe('Pusher Channels with --workers 2', () => {
   });
 });
 
-const redisMissing = serviceMissing('redis-server');
+for (const [name, binary, start] of [
+  ['Redis', 'redis-server', startRedis],
+  ['NATS', 'nats-server', startNats],
+] as const) {
+  describe(`Pusher Channels across two gateways over ${name}`, { skip: serviceMissing(binary) ?? false }, () => {
+    let broker: Service;
+    const nodes: RunningGateway[] = [];
+    let auth: { url: string; server: Server };
+    const clients: Client[] = [];
+    before(async () => {
+      broker = await start();
+      for (let i = 0; i < 2; i++) nodes.push(await startGateway({ pusherApps: [PUSHER_APP_SPEC], broker: broker.url }));
+      // Presence lists other nodes' members once this node's view of the cluster is current.
+      for (const node of nodes)
+        await waitFor(
+          () => node.gateway.clusterView()?.nodes.length === 2 && node.gateway.clusterView()?.stale === false,
+          WAIT,
+          'a current view of both nodes',
+        );
+      auth = await authEndpoint();
+    });
+    after(async () => {
+      for (const c of clients) c.disconnect();
+      auth?.server.close();
+      for (const node of nodes) await node.close();
+      await broker?.stop();
+    });
 
-describe('Pusher Channels across two gateways over Redis', { skip: redisMissing ?? false }, () => {
-  let redis: Service;
-  const nodes: RunningGateway[] = [];
-  let auth: { url: string; server: Server };
-  const clients: Client[] = [];
-  before(async () => {
-    redis = await startRedis();
-    for (let i = 0; i < 2; i++) nodes.push(await startGateway({ pusherApps: [PUSHER_APP_SPEC], broker: redis.url }));
-    // Presence lists other nodes' members once this node's view of the cluster is current.
-    for (const node of nodes)
-      await waitFor(() => node.gateway.clusterView()?.nodes.length === 2 && node.gateway.clusterView()?.stale === false, WAIT, 'a current view of both nodes');
-    auth = await authEndpoint();
-  });
-  after(async () => {
-    for (const c of clients) c.disconnect();
-    auth?.server.close();
-    for (const node of nodes) await node.close();
-    await redis?.stop();
-  });
+    it('an event triggered on one node reaches pusher-js clients of the other, on public and private channels', async () => {
+      const c = client(nodes[1], auth.url);
+      clients.push(c);
+      await connected(c);
+      const pub = c.subscribe('news');
+      const priv = c.subscribe('private-news');
+      await Promise.all([subscribed(pub), subscribed(priv)]);
+      const got = Promise.all([events(pub, 'flash'), events(priv, 'flash')]);
+      await serverSdk(nodes[0]).trigger(['news', 'private-news'], 'flash', { v: 1 });
+      assert.deepEqual(await got, [[{ v: 1 }], [{ v: 1 }]]);
+    });
 
-  it('an event triggered on one node reaches pusher-js clients of the other, on public and private channels', async () => {
-    const c = client(nodes[1], auth.url);
-    clients.push(c);
-    await connected(c);
-    const pub = c.subscribe('news');
-    const priv = c.subscribe('private-news');
-    await Promise.all([subscribed(pub), subscribed(priv)]);
-    const got = Promise.all([events(pub, 'flash'), events(priv, 'flash')]);
-    await serverSdk(nodes[0]).trigger(['news', 'private-news'], 'flash', { v: 1 });
-    assert.deepEqual(await got, [[{ v: 1 }], [{ v: 1 }]]);
-  });
+    it('presence members and member events across the two nodes', async () => {
+      const alice = client(nodes[0], auth.url, APP.key, 'alice');
+      const bob = client(nodes[1], auth.url, APP.key, 'bob');
+      clients.push(alice, bob);
+      const lobbyA = alice.subscribe('presence-lobby');
+      await subscribed(lobbyA);
+      const aliceSees = withTimeout(new Promise((resolve) => lobbyA.bind('pusher:member_added', resolve)), WAIT, 'alice told of bob');
+      const lobbyB = bob.subscribe('presence-lobby');
+      await subscribed(lobbyB);
+      assert.deepEqual(membersOf(lobbyB), { alice: { name: 'ALICE' }, bob: { name: 'BOB' } }, "bob's node lists alice, held by the other");
+      assert.deepEqual(await aliceSees, { id: 'bob', info: { name: 'BOB' } });
+      const gone = withTimeout(new Promise((resolve) => lobbyA.bind('pusher:member_removed', resolve)), WAIT, 'bob removed');
+      bob.disconnect();
+      assert.deepEqual(await gone, { id: 'bob', info: { name: 'BOB' } });
+    });
 
-  it('presence members and member events across the two nodes', async () => {
-    const alice = client(nodes[0], auth.url, APP.key, 'alice');
-    const bob = client(nodes[1], auth.url, APP.key, 'bob');
-    clients.push(alice, bob);
-    const lobbyA = alice.subscribe('presence-lobby');
-    await subscribed(lobbyA);
-    const aliceSees = withTimeout(new Promise((resolve) => lobbyA.bind('pusher:member_added', resolve)), WAIT, 'alice told of bob');
-    const lobbyB = bob.subscribe('presence-lobby');
-    await subscribed(lobbyB);
-    assert.deepEqual(membersOf(lobbyB), { alice: { name: 'ALICE' }, bob: { name: 'BOB' } }, "bob's node lists alice, held by the other");
-    assert.deepEqual(await aliceSees, { id: 'bob', info: { name: 'BOB' } });
-    const gone = withTimeout(new Promise((resolve) => lobbyA.bind('pusher:member_removed', resolve)), WAIT, 'bob removed');
-    bob.disconnect();
-    assert.deepEqual(await gone, { id: 'bob', info: { name: 'BOB' } });
+    it("a user's events reach its connections on either node; terminate_connections closes them on both", async () => {
+      const onA = await rawPusher(nodes[0]);
+      const onB = await rawPusher(nodes[1]);
+      const sdk = serverSdk(nodes[0]);
+      for (const raw of [onA, onB]) {
+        raw.send('pusher:signin', sdk.authenticateUser(raw.socketId, { id: 'erin' }));
+        await raw.next('pusher:signin_success');
+        raw.send('pusher:subscribe', { channel: '#server-to-user-erin' });
+        await raw.next('pusher_internal:subscription_succeeded');
+      }
+      await sdk.sendToUser('erin', 'note', { n: 1 });
+      const [a, b] = await Promise.all([onA.next('note'), onB.next('note')]);
+      assert.deepEqual([a.data, b.data], [{ n: 1 }, { n: 1 }]);
+      await serverSdk(nodes[1]).terminateUserConnections('erin');
+      assert.deepEqual(await withTimeout(Promise.all([onA.closed, onB.closed]), WAIT, 'both closed'), [4009, 4009]);
+    });
   });
-});
+}

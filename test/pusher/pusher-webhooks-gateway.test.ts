@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Pusher from 'pusher';
 import { type RunningGateway, startGateway } from '../helpers/gateway.js';
+import { type Child, CLI, startNode, WORKERS_ON_LOOPBACK } from '../helpers/process.js';
 import { PUSHER_APP, type RawPusher, rawPusher, WAIT } from '../helpers/pusher.js';
 import { type Service, serviceMissing, startRedis } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
@@ -155,6 +159,36 @@ describe('Pusher webhooks across two gateways over Redis: each transition told o
     onB.ws.close();
     await waitFor(() => names(backend.events, 'presence-shared').length === 4, WAIT, 'carol removed, vacated');
     assert.deepEqual(names(backend.events, 'presence-shared'), ['channel_occupied', 'member_added:carol', 'member_removed:carol', 'channel_vacated']);
+    assert.equal(backend.invalid(), 0);
+  });
+});
+
+describe('Pusher webhooks with --workers 2, the app from a config file', () => {
+  let primary: Child;
+  let backend: Awaited<ReturnType<typeof webhookBackend>>;
+  after(async () => {
+    await primary?.stop(15000);
+    backend?.server.close();
+  });
+
+  it('a channel held by both workers is occupied once and vacated once', async () => {
+    backend = await webhookBackend();
+    const config = join(mkdtempSync(join(tmpdir(), 'pushgate-webhooks-')), 'pushgate.json');
+    writeFileSync(config, JSON.stringify({ pusherApps: [appWith(backend.url)], presenceInterval: 0.2 }));
+    primary = startNode(CLI, [...WORKERS_ON_LOOPBACK, '--config', config]);
+    const [, ws] = await primary.waitForLine(/listening ws=(\S+) api=(\S+) workers=2/, 15000);
+    const target = { pageUrl: `http://${ws}` };
+    // Enough connections that both workers hold some (the kernel spreads them), each on the channel.
+    const raws: RawPusher[] = [];
+    for (let i = 0; i < 8; i++) {
+      const raw = await rawPusher(target);
+      await subscribe(raw, 'lobby');
+      raws.push(raw);
+    }
+    await waitFor(() => names(backend.events, 'lobby').length === 1, WAIT, 'lobby occupied');
+    for (const raw of raws) raw.ws.close();
+    await waitFor(() => names(backend.events, 'lobby').length === 2, 15000, 'lobby vacated');
+    assert.deepEqual(names(backend.events, 'lobby'), ['channel_occupied', 'channel_vacated']);
     assert.equal(backend.invalid(), 0);
   });
 });
