@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import Pusher from 'pusher';
+import { parsePusherApp } from '../../src/pusher/apps.js';
+import { signApiRequest } from '../../src/pusher/signatures.js';
 import { type RunningGateway, startGateway } from '../helpers/gateway.js';
 import {
   authEndpoint,
@@ -179,5 +181,20 @@ describe('Pusher users: sign-in, events to a user, terminate_connections, presen
     const none = await (await serverSdk(gateway).get({ path: '/channels/presence-small/users' })).json();
     assert.deepEqual(none.users, []);
     for (const raw of [one, two, three, again]) raw.ws.close();
+  });
+
+  it('refuses a signed request replayed after the 600 s window, and one whose body was changed', async () => {
+    const body = JSON.stringify({ name: 'e', data: '{}', channels: ['news'] });
+    const path = `/apps/${PUSHER_APP.id}/events`;
+    const send = (query: string, sent = body) =>
+      fetch(`${gateway.apiUrl}${path}?${query}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: sent });
+    const app = parsePusherApp(PUSHER_APP_SPEC);
+    const old = await send(signApiRequest(app, 'POST', path, {}, body, Date.now() / 1000 - 601));
+    assert.equal(old.status, 401);
+    assert.match((await old.json()).error, /Timestamp expired/);
+    const fresh = signApiRequest(app, 'POST', path, {}, body, Date.now() / 1000);
+    assert.equal((await send(fresh)).status, 200);
+    const tampered = await send(fresh, body.replace('news', 'admin'));
+    assert.equal(tampered.status, 401);
   });
 });
