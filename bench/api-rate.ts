@@ -14,6 +14,7 @@
 import { connect, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { processCpuSeconds } from './load/procstat.js';
+import { builtScript } from './paths.js';
 import { type Child, startNode } from './server-process.js';
 import { PUSHGATE_V8_FLAGS } from './v8-flags.js';
 
@@ -157,7 +158,7 @@ async function main(): Promise<void> {
     // At info only the start-up lines are logged (the listening line gives the API's address).
     const args = ['--workers', '1', '--port', '0', '--api-port', '0', '--log-level', 'info'];
     const core = values['server-core'] === undefined ? null : Number(values['server-core']);
-    child = startNode('dist/src/cli/main.js', args, core, nodeArgs);
+    child = startNode(builtScript('src/cli/main.js'), args, core, nodeArgs);
     const [, address] = await child.waitForLine(/listening ws=\S+ api=(\S+)/, 15000);
     api = new URL(`http://${address}`);
   } else {

@@ -3,7 +3,9 @@
  *
  * Side by side (the default): pushgate and its peers (a plain `ws` server, Socket.IO) started here,
  * pinned to core 0 when the machine has two or more, while the load generator runs on core 1, through
- * the same workloads with the same clients.
+ * the same workloads with the same clients. pushgate is measured twice: through its go-push endpoint
+ * (`pushgate`) and through its Pusher Channels endpoint (`pushgate-pusher`: Pusher clients, events
+ * triggered through the signed Pusher HTTP API).
  *
  * Against a deployment (`--url … --api …`): the same load generator and workloads against servers
  * running anywhere, pushgate or anything speaking its protocol and push API.
@@ -20,14 +22,19 @@
  *   npm run bench                                  # the full run (10,000 clients, 10 s per workload)
  *   npm run bench -- --smoke                       # a few hundred clients for a few seconds (CI)
  *   npm run bench -- --servers pushgate,ws --connections 5000 --workloads broadcast,latency
+ *   npm run bench -- --servers pushgate,pushgate-pusher --budgets none --history-cost none --recovery none   # go-push vs Pusher
  *   npm run bench -- --servers pushgate --workloads rooms-open,broadcast-open --budgets 50,250
  *   npm run bench -- --servers none --budgets none --history-cost memory,redis --recovery memory,redis   # the history parts alone
  *   npm run bench -- --url ws://gw1:7777 --url ws://gw2:7777 --api http://gw1:7788 --connections 20000 --clients 4
+ *   npm run bench -- --url ws://gw1:7777 --api http://gw1:7788 --protocol pusher --pusher-app 1234:key:secret
  */
 
 import { availableParallelism } from 'node:os';
 import { Command, Option } from 'commander';
+import { parsePusherApp } from '../src/pusher/apps.js';
 import { benchHistoryCost, benchRecoveryChurn, CHURN_HISTORY, COST_HISTORY, defaultStores, PATIENT, type Patience, parseStores } from './history.js';
+import { pusherUrl } from './load/protocols.js';
+import { BENCH_PUSHER_APP } from './load/pusher-app.js';
 import type { BenchRun, BudgetPoint, HistoryCostPoint, HistoryStore, RecoveryChurnResult, ServerResults } from './load/results.js';
 import { type BenchSettings, benchTarget, DEFAULT_WORKLOADS, OPEN_WORKLOADS, WORKLOADS } from './load/runner.js';
 import { loopbackDestinations, parseBudgets, parseWorkloads, pinSelf, positiveInt } from './options.js';
@@ -52,11 +59,11 @@ const SIDE_BY_SIDE_ONLY = [
   'recoveryRate',
   'recoverySeconds',
 ] as const;
-const DEPLOYMENT_ONLY = ['api', 'protocol', 'serverPid', 'clientCore'] as const;
+const DEPLOYMENT_ONLY = ['api', 'protocol', 'pusherApp', 'serverPid', 'clientCore'] as const;
 
 const program = new Command('npm run bench --')
   .description(
-    'pushgate, plain ws and Socket.IO started here side by side, or (--url, --api) a running deployment, ' +
+    'pushgate (its go-push and its Pusher Channels endpoints), plain ws and Socket.IO started here side by side, or (--url, --api) a running deployment, ' +
       'through the same workloads: idle connections, latency, broadcast and room floods, churn, and closed-loop ' +
       'broadcast and rooms (what a backend does); then pushgate alone per latency budget',
   )
@@ -66,7 +73,16 @@ const program = new Command('npm run bench --')
       'e.g. ws://127.0.0.1:7777 (several spread the clients over several addresses)',
   )
   .option('--api <url>', 'with --url: its push API base URL, e.g. http://127.0.0.1:7788')
-  .addOption(new Option('--protocol <name>', 'with --url: the client protocol').choices(['pushgate', 'socketio']).default('pushgate'))
+  .addOption(
+    new Option('--protocol <name>', 'with --url: the client protocol (pusher: Pusher Channels clients, events through the signed /apps/<id>/events API)')
+      .choices(['pushgate', 'socketio', 'pusher'])
+      .default('pushgate'),
+  )
+  .option(
+    '--pusher-app <id:key:secret>',
+    'with --url --protocol pusher: the app to load, its key in the client URLs (/app/<key>), its secret signing the events',
+    BENCH_PUSHER_APP,
+  )
   .option('--server-pid <pid>', 'with --url: PID of the server when it runs on this machine, to measure its CPU and memory', positiveInt('--server-pid'))
   .option(
     '--client-core <n>',
@@ -137,6 +153,13 @@ for (const key of deployment ? SIDE_BY_SIDE_ONLY : DEPLOYMENT_ONLY) {
   if (given(key)) program.error(`error: ${flag} ${deployment ? 'is for the side-by-side run, not with --url' : 'needs --url (a running deployment)'}`);
 }
 if (deployment && opts.api === undefined) program.error('error: --url needs --api, the push API base URL of the deployment');
+if (given('pusherApp') && opts.protocol !== 'pusher') program.error('error: --pusher-app is for --protocol pusher');
+let pusherKey = '';
+try {
+  pusherKey = parsePusherApp(opts.pusherApp).key;
+} catch (error) {
+  program.error(`error: --pusher-app: ${(error as Error).message}`);
+}
 const openSelected = (opts.workloads as string[]).some((w) => (OPEN_WORKLOADS as readonly string[]).includes(w));
 if (given('budgets') && opts.budgets.length > 0) {
   if (!opts.servers.includes('pushgate')) program.error('error: --budgets restarts pushgate: keep it in --servers');
@@ -187,7 +210,9 @@ if (deployment) {
       {
         server: opts.protocol === 'socketio' ? 'socketio' : 'external',
         protocol: opts.protocol,
-        wsUrls: opts.url,
+        ...(opts.protocol === 'pusher' ? { pusherApp: opts.pusherApp } : {}),
+        // A Pusher client connects to its app's endpoint, /app/<key>.
+        wsUrls: opts.protocol === 'pusher' ? (opts.url as string[]).map((base) => pusherUrl(base, pusherKey)) : opts.url,
         api: opts.api,
         pid: opts.serverPid ?? null,
         version: 'unknown',

@@ -1,19 +1,24 @@
 /**
- * The side-by-side run: pushgate and its peers (a plain `ws` server, Socket.IO) started here one after
- * another, each pinned to `serverCore` when given, and put through the same workloads by the same
- * load generator. Then, optionally, the budget sweep: pushgate restarted once per latency budget
+ * The side-by-side run: pushgate (its go-push endpoint, then its Pusher Channels endpoint) and its peers
+ * (a plain `ws` server, Socket.IO) started here one after another, each pinned to `serverCore` when
+ * given, and put through the same workloads by the same load generator. Then, optionally, the budget sweep: pushgate restarted once per latency budget
  * (`--max-latency`) and put through the closed-loop workloads.
  */
-import { readFileSync } from 'node:fs';
+
+import type { ProtocolName } from './load/protocols.js';
+import { BENCH_PUSHER_APP } from './load/pusher-app.js';
 import type { BudgetPoint, OpenLoopResult, ServerName, ServerResults } from './load/results.js';
 import { type BenchSettings, benchTarget, OPEN_WORKLOADS } from './load/runner.js';
 import { namesOf } from './options.js';
+import { builtScript, packageVersion } from './paths.js';
 import { type Child, startNode } from './server-process.js';
 import { PUSHGATE_V8_FLAGS } from './v8-flags.js';
 
 interface ServerSpec {
   name: ServerName;
-  protocol: 'pushgate' | 'socketio';
+  protocol: ProtocolName;
+  /** With protocol `pusher`: the app it serves, `id:key:secret` (given to it with `--pusher-apps`). */
+  pusherApp?: string;
   script: string;
   /** Node flags the server is launched with (pushgate's launchers set its V8 heap flag). */
   nodeArgs: string[];
@@ -22,7 +27,7 @@ interface ServerSpec {
 }
 
 /** The servers the side-by-side run knows, in the order it measures them by default. */
-export const SERVERS = ['pushgate', 'ws', 'socketio'] as const;
+export const SERVERS = ['pushgate', 'pushgate-pusher', 'ws', 'socketio'] as const;
 export type SideBySideServer = (typeof SERVERS)[number];
 
 /** Parses `pushgate,ws`, refusing unknown names; `none` is the empty list. */
@@ -30,25 +35,35 @@ export function parseServers(value: string): SideBySideServer[] {
   return namesOf(value, SERVERS, 'server', true);
 }
 
-function version(pkg: string): string {
-  return JSON.parse(readFileSync(new URL(`../../${pkg}/package.json`, import.meta.url), 'utf8')).version;
-}
+/** pushgate as every part of the run starts it: one process, its launchers' V8 flag, warnings only. */
+const PUSHGATE_ARGS = ['--log-level', 'warn', '--workers', '1'];
 
 function spec(name: SideBySideServer): ServerSpec {
+  const pushgate = { script: builtScript('src/cli/main.js'), nodeArgs: PUSHGATE_V8_FLAGS, version: packageVersion('.') };
   switch (name) {
     case 'pushgate':
+      return { name, protocol: 'pushgate', ...pushgate, args: PUSHGATE_ARGS };
+    case 'pushgate-pusher':
+      // The same process and settings, serving the bench's Pusher app: its clients speak Pusher, its pushes are signed Pusher events.
+      return { name, protocol: 'pusher', pusherApp: BENCH_PUSHER_APP, ...pushgate, args: [...PUSHGATE_ARGS, '--pusher-apps', BENCH_PUSHER_APP] };
+    case 'ws':
       return {
         name,
         protocol: 'pushgate',
-        script: 'dist/src/cli/main.js',
-        nodeArgs: PUSHGATE_V8_FLAGS,
-        args: ['--log-level', 'warn', '--workers', '1'],
-        version: version('.'),
+        script: builtScript('bench/peers/ws-server.js'),
+        nodeArgs: [],
+        args: [],
+        version: packageVersion('node_modules/ws'),
       };
-    case 'ws':
-      return { name, protocol: 'pushgate', script: 'dist/bench/peers/ws-server.js', nodeArgs: [], args: [], version: version('node_modules/ws') };
     case 'socketio':
-      return { name, protocol: 'socketio', script: 'dist/bench/peers/socketio-server.js', nodeArgs: [], args: [], version: version('node_modules/socket.io') };
+      return {
+        name,
+        protocol: 'socketio',
+        script: builtScript('bench/peers/socketio-server.js'),
+        nodeArgs: [],
+        args: [],
+        version: packageVersion('node_modules/socket.io'),
+      };
   }
 }
 
@@ -102,6 +117,7 @@ async function benchStarted(
       {
         server: server.name,
         protocol: server.protocol,
+        ...(server.pusherApp === undefined ? {} : { pusherApp: server.pusherApp }),
         wsUrls: started.wsUrls,
         api: started.api,
         pid: started.child.pid,

@@ -1,5 +1,6 @@
 import { Agent, request } from 'node:http';
-import { benchItem } from './protocols.js';
+import { benchItem } from './items.js';
+import { goPushApi, type PushApi } from './push-api.js';
 
 /** What a push run amounted to. */
 export interface DriveResult {
@@ -15,8 +16,8 @@ export interface OpenDriveResult extends DriveResult {
 }
 
 /**
- * Sends pushes to a server's HTTP push API (pushgate's, which the peers copy): JSON bodies with one
- * item each, on keep-alive connections.
+ * Sends pushes to a server's HTTP push API (pushgate's, which the peers copy, or Pusher's: see
+ * push-api.ts): JSON bodies with one item each, on keep-alive connections.
  */
 export class PushDriver {
   private readonly agent: Agent;
@@ -27,6 +28,7 @@ export class PushDriver {
     api: string,
     private readonly padding = '',
     connections = 16,
+    private readonly pushApi: PushApi = goPushApi,
   ) {
     this.api = new URL(api);
     this.agent = new Agent({ keepAlive: true, maxSockets: connections });
@@ -34,8 +36,7 @@ export class PushDriver {
 
   /** Posts one item to all (room undefined) or to a room; resolves with the HTTP status. */
   push(room: string | undefined): Promise<number> {
-    const item = benchItem(this.seq++, this.padding);
-    const body = JSON.stringify(room === undefined ? { items: [item] } : { room, items: [item] });
+    const { path, body } = this.pushApi.request(room, benchItem(this.seq++, this.padding));
     return new Promise((resolve) => {
       const req = request(
         {
@@ -43,7 +44,7 @@ export class PushDriver {
           port: this.api.port,
           agent: this.agent,
           method: 'POST',
-          path: room === undefined ? '/push/all' : '/push/room',
+          path,
           headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
         },
         (res) => {

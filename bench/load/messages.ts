@@ -8,7 +8,7 @@ export interface ConnectCommand {
   count: number;
   /** Global index of this worker's first connection (room and destination assignment). */
   offset: number;
-  /** Connection i joins room `room-${i % rooms}`; 0 joins none. */
+  /** Connection i joins room `room-${i % rooms}`; 0 joins none. A protocol without a push to all also joins its `everyone` room. */
   rooms: number;
   /** Handshakes in flight at once. */
   concurrency: number;

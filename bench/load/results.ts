@@ -4,8 +4,11 @@ import type { ChurnReport } from './churn.js';
  * and SVG. One run measures one or more servers (pushgate and its peers) through the same workloads.
  */
 
-/** Which server was measured. */
-export type ServerName = 'pushgate' | 'ws' | 'socketio' | 'external';
+/**
+ * Which server was measured: `pushgate-pusher` is pushgate's Pusher Channels endpoint (`/app/<key>`,
+ * events through the signed `/apps/<id>/events` API), measured beside its go-push endpoint (`pushgate`).
+ */
+export type ServerName = 'pushgate' | 'pushgate-pusher' | 'ws' | 'socketio' | 'external';
 
 /** Latency distribution in milliseconds. */
 export interface LatencySummary {

@@ -3,6 +3,9 @@ import { PushDriver } from './driver.js';
 import { Histogram } from './histogram.js';
 import { LoadGenerator, type Measurement } from './load-generator.js';
 import { kernelTcpMemory, machineBusySeconds, processCpuSeconds, processRss } from './procstat.js';
+import type { ProtocolName } from './protocols.js';
+import { goPushApi, type PushApi, pusherApi } from './push-api.js';
+import { BENCH_PUSHER_APP } from './pusher-app.js';
 import type {
   ChurnResult,
   CpuSummary,
@@ -26,8 +29,10 @@ export const OPEN_WORKLOADS = ['broadcast-open', 'rooms-open'] as const satisfie
 /** The server under test. */
 export interface BenchTarget {
   server: ServerName;
-  /** `pushgate` (also the plain ws peer) or `socketio`. */
-  protocol: 'pushgate' | 'socketio';
+  /** `pushgate` (also the plain ws peer), `socketio`, or `pusher` (Pusher Channels, pushed through its signed HTTP API). */
+  protocol: ProtocolName;
+  /** With protocol `pusher`: the app, `id:key:secret` (its key in the client URLs, its secret signing the pushes) [the bench's]. */
+  pusherApp?: string;
   /** WebSocket base URLs, one per destination address, e.g. `ws://127.0.0.2:7777`. */
   wsUrls: string[];
   /** Push API base URL, e.g. `http://127.0.0.1:7788`. */
@@ -130,13 +135,20 @@ async function drain(gen: LoadGenerator, expected: number | null, maxMs: number)
 }
 
 /**
- * After a closed-loop run: waits until the clients have the `owed` deliveries, or received nothing for
- * 2 s, or `maxMs` passed. Returns the counts then and how long after the start the last delivery came.
+ * After a closed-loop run whose clients had counted `counted` deliveries at its end: waits until they
+ * have the `owed` deliveries, or received nothing for 2 s, or `maxMs` passed. Returns the counts then
+ * and how long after the start the last delivery came. Silence is judged between answers: clients
+ * still reading a backlog may take seconds to answer a report, and that wait is no silence.
  */
-async function drainOwed(gen: LoadGenerator, owed: number, maxMs: number): Promise<{ measurement: Measurement; lastDeliveryMs: number; settled: boolean }> {
+async function drainOwed(
+  gen: LoadGenerator,
+  owed: number,
+  counted: number,
+  maxMs: number,
+): Promise<{ measurement: Measurement; lastDeliveryMs: number; settled: boolean }> {
   const started = Date.now();
   let last = await gen.report();
-  let lastDelivery = started;
+  let lastDelivery = last.items > counted ? Date.now() : started;
   for (;;) {
     if (last.items >= owed) return { measurement: last, lastDeliveryMs: lastDelivery - started, settled: true };
     if (Date.now() - lastDelivery > 2000) return { measurement: last, lastDeliveryMs: lastDelivery - started, settled: true };
@@ -167,7 +179,8 @@ export async function benchTarget(target: BenchTarget, settings: BenchSettings):
   const { log } = settings;
   const results: WorkloadResult[] = [];
   // One keep-alive connection per request in flight, whichever workload has the most.
-  const driver = new PushDriver(target.api, 'x'.repeat(settings.itemPadding), Math.max(settings.floodConcurrency, settings.openConcurrency));
+  const pushApi: PushApi = target.protocol === 'pusher' ? pusherApi(target.pusherApp ?? BENCH_PUSHER_APP) : goPushApi;
+  const driver = new PushDriver(target.api, 'x'.repeat(settings.itemPadding), Math.max(settings.floodConcurrency, settings.openConcurrency), pushApi);
   const gen = new LoadGenerator(settings.clientProcesses, settings.clientCore, (connected, errors) => {
     log(`  ${target.server}: ${connected}/${settings.connections} connected${errors ? `, ${errors} errors` : ''}`);
   });
@@ -353,7 +366,7 @@ export async function benchTarget(target: BenchTarget, settings: BenchSettings):
     // Items, frames and their ratio over the same window: until the last push was answered.
     const windowSeconds = inWindow.elapsedMs / 1000;
     // Bounded: what has not arrived by then counts as lost.
-    const drained = await drainOwed(gen, pushed.deliveriesOwed, Math.max(10, 2 * seconds) * 1000);
+    const drained = await drainOwed(gen, pushed.deliveriesOwed, inWindow.items, Math.max(10, 2 * seconds) * 1000);
     const after = drained.measurement;
     // A backlog still arriving must not count in the next workload.
     if (!drained.settled) await drain(gen, null, 60000);

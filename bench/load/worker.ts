@@ -5,8 +5,9 @@
  */
 import { WebSocket } from 'ws';
 import { Histogram } from './histogram.js';
+import { now } from './items.js';
 import type { ChurnCommand, ConnectCommand, WorkerCommand, WorkerReply } from './messages.js';
-import { type ClientProtocol, countItems, now, protocolByName, readItems } from './protocols.js';
+import { type ClientProtocol, protocolByName } from './protocols.js';
 
 const sockets: WebSocket[] = [];
 let protocol: ClientProtocol = protocolByName('pushgate');
@@ -55,7 +56,7 @@ function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
   if (isBinary || protocol.control(this, data)) return;
   if (primed !== null) primed.add(this);
   if (!counting) return;
-  const count = latency !== null && (indexOf.get(this) ?? 0) % timedOneIn === 0 ? readItems(data, onItem) : countItems(data);
+  const count = latency !== null && (indexOf.get(this) ?? 0) % timedOneIn === 0 ? protocol.items.read(data, onItem) : protocol.items.count(data);
   if (count === 0) return;
   frames += 1;
   items += count;
@@ -72,9 +73,13 @@ function open(url: string): Promise<WebSocket> {
     const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: 10000, skipUTF8Validation: true });
     ws.once('error', reject);
     ws.once('unexpected-response', (_req, res) => reject(new Error(`handshake refused: HTTP ${res.statusCode}`)));
+    // A session refused after the upgrade (a Pusher app key unknown) closes before it is ready.
+    const closedEarly = (): void => reject(new Error('closed before the session was ready'));
+    ws.once('close', closedEarly);
     ws.on('message', onMessage);
     const done = (): void => {
       ws.off('error', reject);
+      ws.off('close', closedEarly);
       ws.on('error', () => {
         errors += 1;
       });
@@ -99,6 +104,7 @@ async function connect(command: ConnectCommand): Promise<void> {
         ws.on('close', onClose);
         indexOf.set(ws, index);
         if (command.rooms > 0) protocol.join(ws, `room-${index % command.rooms}`);
+        if (protocol.everyone !== null) protocol.join(ws, protocol.everyone);
         sockets.push(ws);
       } catch {
         errors += 1;
@@ -164,7 +170,7 @@ async function churn(command: ChurnCommand): Promise<void> {
       else ws.once('ready', join);
       ws.on('message', (data: Buffer, isBinary: boolean) => {
         if (isBinary || churnProtocol.control(ws, data)) return;
-        if (countItems(data) > 0) finish(null);
+        if (churnProtocol.items.count(data) > 0) finish(null);
       });
       ws.once('error', (error) => finish(error.message));
       ws.once('close', () => finish('closed by the server'));
@@ -184,7 +190,7 @@ async function churn(command: ChurnCommand): Promise<void> {
   reply({ type: 'churned', completed, errors: failed, cpuMs: (cpu.user + cpu.system) / 1000, latency: cycleLatency, firstError });
 }
 
-// Keeps pushgate-protocol connections alive across long runs (the gateway closes clients silent for 60 s).
+// Keeps pushgate- and Pusher-protocol connections alive across long runs (the gateway closes clients silent for 60 s).
 setInterval(() => {
   if (protocol.keepAlive === null) return;
   for (const ws of sockets) if (ws.readyState === WebSocket.OPEN) ws.send(protocol.keepAlive);

@@ -15,6 +15,7 @@ const GRID_MINOR = '#f3f4f6';
 /** Fixed colours so a server looks the same in every chart; others take the fallback palette in order. */
 const SERVER_COLOURS: Record<string, string> = {
   pushgate: '#2563eb',
+  'pushgate-pusher': '#0d9488',
   ws: '#ea580c',
   socketio: '#16a34a',
   external: '#9333ea',

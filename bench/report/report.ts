@@ -36,8 +36,20 @@ export function findWorkload(server: ServerResults, workload: WorkloadResult['wo
   return server.workloads.find((result) => result.workload === workload);
 }
 
-/** The peers pushgate is compared with, in the order their columns appear. */
-const PEERS: readonly ServerName[] = ['ws', 'socketio'];
+/** The peers pushgate (its go-push endpoint) is compared with, in the order their columns appear: its own Pusher endpoint first. */
+const PEERS: readonly ServerName[] = ['pushgate-pusher', 'ws', 'socketio'];
+
+/**
+ * What the Pusher endpoint's figures mean beside go-push's: the same engine, one frame per event. Said
+ * wherever its rows appear, since "items/frame 1" reads as a fault otherwise.
+ */
+const PUSHER_NOTE =
+  "pushgate-pusher: pushgate's Pusher Channels endpoint, the same process and engine as pushgate with `--pusher-apps`: " +
+  "its clients speak Pusher protocol 7 (`/app/<key>`, public channels, `pusher:ping` answered), each on its room's channel and on one channel " +
+  'every client is on (Pusher has no push to all: that is its broadcast), and every push is an event triggered through the signed HTTP API ' +
+  '(`POST /apps/<id>/events`, one event per request, the driver signing each). Pusher has no batch frame: the engine still merges the events ' +
+  'of a channel into one write per recipient, encoded once for all of them, but every event is its own WebSocket frame, so items/frame is 1 ' +
+  'and every frame is one the client must read.';
 
 // ---------------------------------------------------------------------------------------------------------
 // Number formatting
@@ -209,7 +221,8 @@ function serversSection(run: BenchRun): string | null {
     { header: 'Command', value: (s) => code(s.command, true) },
     { header: `Floor (ms): ${FLOOR_NOTE}`, align: 'right', value: floorMs },
   ];
-  return ['## Servers', '', table(columns, run.servers)].join('\n');
+  const notes = run.servers.some((s) => s.server === 'pushgate-pusher') ? ['', PUSHER_NOTE] : [];
+  return ['## Servers', '', table(columns, run.servers), ...notes].join('\n');
 }
 
 /** Rows of servers that ran `workload`, paired with their result. */

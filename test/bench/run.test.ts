@@ -3,11 +3,13 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { startGateway } from '../helpers/gateway.js';
 import { CLI, startNode } from '../helpers/process.js';
 import { withTimeout } from '../helpers/wait.js';
 
-const RUN = 'dist/bench/run.js';
+// The bench of the same build as this test (dist/, or wherever it was compiled), not the working directory's dist/.
+const RUN = fileURLToPath(new URL('../../bench/run.js', import.meta.url));
 
 /** Runs `npm run bench -- args` (its script) to the end; exit code and output. */
 async function bench(args: string[], ms = 15000): Promise<{ code: number | string; output: string }> {
@@ -27,7 +29,18 @@ describe('npm run bench', () => {
     const { code, output } = await bench(['--help']);
     assert.equal(code, 0, output);
     assert.match(output, /Usage: npm run bench --/);
-    for (const flag of ['--url', '--api', '--servers', '--smoke', '--server-pid', '--workloads', '--open-concurrency', '--budgets', '--budget-duration']) {
+    for (const flag of [
+      '--url',
+      '--api',
+      '--pusher-app',
+      '--servers',
+      '--smoke',
+      '--server-pid',
+      '--workloads',
+      '--open-concurrency',
+      '--budgets',
+      '--budget-duration',
+    ]) {
       assert.ok(output.includes(flag), flag);
     }
     for (const workload of ['broadcast-open', 'rooms-open']) assert.ok(output.includes(workload), workload);
@@ -48,6 +61,9 @@ describe('npm run bench', () => {
       [['--budgets', '50', '--servers', 'ws'], /--budgets restarts pushgate: keep it in --servers/],
       [['--budgets', '50', '--workloads', 'idle,latency'], /--budgets runs the closed-loop workloads/],
       [['--open-concurrency', '0'], /--open-concurrency must be an integer ≥ 1/],
+      [['--pusher-app', 'a:b:c'], /--pusher-app needs --url/],
+      [['--url', 'ws://127.0.0.1:1', '--api', 'http://127.0.0.1:1', '--pusher-app', 'a:b:c'], /--pusher-app is for --protocol pusher/],
+      [['--url', 'ws://127.0.0.1:1', '--api', 'http://127.0.0.1:1', '--protocol', 'pusher', '--pusher-app', 'a:b'], /--pusher-app: .*three parts/],
     ];
     for (const [args, message] of cases) {
       const { code, output } = await bench(args);
@@ -103,6 +119,27 @@ describe('npm run bench', () => {
     assert.equal(workloads[3].rooms, 3);
     assert.match(output, /## Rooms, closed loop/);
     assert.doesNotMatch(output, /Throughput–latency/, 'no budget sweep against a deployment');
+  });
+
+  it("--url --protocol pusher loads a running gateway's Pusher app, its events signed with --pusher-app", async (t) => {
+    const app = 'app7:key7:secret7';
+    const gw = await startGateway({ pusherApps: [app] });
+    t.after(() => gw.close());
+    const out = mkdtempSync(join(tmpdir(), 'pushgate-bench-url-pusher-'));
+    dirs.push(out);
+    const { code, output } = await bench(
+      [
+        ...['--url', gw.wsUrl(''), '--api', gw.apiUrl, '--protocol', 'pusher', '--pusher-app', app],
+        ...['--connections', '40', '--clients', '1', '--duration', '1', '--workloads', 'idle,latency,rooms-open', '--rooms', '2', '--out', out],
+      ],
+      60000,
+    );
+    assert.equal(code, 0, output);
+    const json = readdirSync(out).find((file) => file.endsWith('.json')) ?? '';
+    const workloads = JSON.parse(readFileSync(join(out, json), 'utf8')).servers[0].workloads;
+    assert.equal(workloads[0].connections, 40);
+    assert.ok(workloads[1].itemsPushed > 0 && workloads[1].itemsLost === 0, 'every event of the latency workload reached every client');
+    assert.ok(workloads[2].pushesAccepted > 0 && workloads[2].pushesFailed === 0 && workloads[2].itemsPerFrame === 1, 'signed events accepted, one per frame');
   });
 
   it('is no longer a subcommand of the packaged pushgate CLI', async () => {

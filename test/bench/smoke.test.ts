@@ -3,9 +3,13 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import type { BenchRun, OpenLoopResult } from '../../bench/load/results.js';
 import { type Child, startNode } from '../helpers/process.js';
 import { withTimeout } from '../helpers/wait.js';
+
+// The bench of the same build as this test (dist/, or wherever it was compiled), not the working directory's dist/.
+const RUN = fileURLToPath(new URL('../../bench/run.js', import.meta.url));
 
 /** A closed-loop result that is whole: the loops pushed, the clients received and timed, every field there. */
 function assertClosedLoop(result: OpenLoopResult, what: string): void {
@@ -44,16 +48,16 @@ describe('npm run bench -- --smoke', () => {
   let run: Child | null = null;
   after(() => run?.stop(30000));
 
-  it('runs pushgate, ws and Socket.IO through every workload, then pushgate per latency budget, and writes JSON, markdown and charts', async () => {
+  it('runs pushgate (go-push and Pusher endpoints), ws and Socket.IO through every workload, then pushgate per latency budget, and writes JSON, markdown and charts', async () => {
     const out = mkdtempSync(join(tmpdir(), 'pushgate-bench-'));
     const args = ['--smoke', '--connections', '200', '--duration', '1', '--churn-rate', '20', '--budgets', '250', '--out', out, '--name', 'smoke'];
-    run = startNode('dist/bench/run.js', args);
+    run = startNode(RUN, args);
     assert.equal(await withTimeout(run.exited, 180000, 'the smoke run'), 0, run.output());
     for (const file of ['smoke.json', 'smoke.md', 'smoke-throughput.svg', 'smoke-latency.svg']) assert.ok(existsSync(join(out, file)), file);
     const result = JSON.parse(readFileSync(join(out, 'smoke.json'), 'utf8')) as BenchRun;
     assert.deepEqual(
       result.servers.map((s) => s.server),
-      ['pushgate', 'ws', 'socketio'],
+      ['pushgate', 'pushgate-pusher', 'ws', 'socketio'],
     );
     for (const server of result.servers) {
       assert.deepEqual(
@@ -69,9 +73,15 @@ describe('npm run bench -- --smoke', () => {
           assert.equal(workload.disconnects, 0, `${server.server} ${workload.workload}: no client dropped`);
         }
         if (workload.workload === 'churn') assert.equal(workload.errors, 0, `${server.server}: churn without errors`);
-        if (workload.workload === 'broadcast-open' || workload.workload === 'rooms-open') assertClosedLoop(workload, `${server.server} ${workload.workload}`);
+        if (workload.workload === 'broadcast-open' || workload.workload === 'rooms-open') {
+          assertClosedLoop(workload, `${server.server} ${workload.workload}`);
+          // Pusher has no batch frame: however the engine merged, each event reached the client as its own frame.
+          if (server.server === 'pushgate-pusher') assert.equal(workload.itemsPerFrame, 1, `${server.server} ${workload.workload}: one event per frame`);
+        }
       }
     }
+    const pusher = result.servers.find((s) => s.server === 'pushgate-pusher');
+    assert.match(pusher?.command ?? '', /--pusher-apps bench:bench-key:bench-secret/, 'the Pusher endpoint of the same gateway');
     assert.deepEqual(
       result.budgets?.map((point) => [point.maxLatencyMs, point.workloads.map((w) => w.workload)]),
       [[250, ['rooms-open', 'broadcast-open']]],
@@ -82,11 +92,13 @@ describe('npm run bench -- --smoke', () => {
     }
     const markdown = readFileSync(join(out, 'smoke.md'), 'utf8');
     assert.match(markdown, /pushgate \/ peer/);
+    assert.match(markdown, /\| pushgate \/ pushgate-pusher \|/);
+    assert.match(markdown, /Pusher has no batch frame/);
     assert.match(markdown, /Rooms, closed loop: items delivered\/s \(pushgate ÷ peer\) \| [≥≤]? ?[\d.,]+×/);
     for (const heading of ['## Rooms, closed loop', '## Broadcast, closed loop']) {
       assert.deepEqual(
         tableRows(markdown, heading).map((row) => row[0]),
-        ['pushgate', 'ws', 'socketio'],
+        ['pushgate', 'pushgate-pusher', 'ws', 'socketio'],
         heading,
       );
     }
