@@ -6,6 +6,7 @@ import type { HistoryPage, HistoryQuery } from '../history/history-store.js';
 import type { PresenceApi } from '../presence/presence-service.js';
 import type { PushService } from '../push/push-service.js';
 import type { PusherApi } from '../pusher/pusher-api.js';
+import type { TlsCredentials } from '../server/tls.js';
 import type { Stats, StatsSnapshot } from '../stats/stats.js';
 
 /**
@@ -15,8 +16,10 @@ import type { Stats, StatsSnapshot } from '../stats/stats.js';
  */
 export interface ApiBackend extends PushService {
   readonly options: Readonly<
-    Pick<GatewayOptions, 'apiKey' | 'maxBodySize' | 'maxBatchPushes' | 'apiRequestTimeout' | 'apiHeadersTimeout' | 'apiMaxConnections'>
+    Pick<GatewayOptions, 'apiKey' | 'maxBodySize' | 'maxBatchPushes' | 'apiRequestTimeout' | 'apiHeadersTimeout' | 'apiMaxConnections' | 'apiH2c'>
   >;
+  /** The push API port's certificate (`--api-tls-cert`, else `--tls-cert`); null for plain HTTP. */
+  readonly apiTls: TlsCredentials | null;
   /** The counters the API adds to (`apiRequestsAborted`, `apiConnectionsDropped`). */
   readonly stats: Pick<Stats, 'apiRequestsAborted' | 'apiConnectionsDropped'>;
   /** Served at `GET /metrics`. */

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
+import { createServer as createH2cServer, createSecureServer, type Http2SecureServer, type Http2Server, type Http2Session } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { NodeView } from '../cluster/cluster-link.js';
@@ -115,7 +116,9 @@ const REQUEST_TIMEOUT = 'ERR_HTTP_REQUEST_TIMEOUT';
  * logged at debug level: they are the client's doing, not the server's.
  */
 export class ApiServer {
-  private readonly server: Server;
+  private readonly server: Server | Http2SecureServer | Http2Server;
+  /** Open HTTP/2 sessions: a close sends each its GOAWAY (an idle session would otherwise hold the port open). */
+  private readonly sessions = new Set<Http2Session>();
   private readonly routes: Record<string, Record<string, Handler>>;
   /** The connection API's routes, whose paths carry ids and names. */
   private readonly connectionRoutes: ConnectionRoutes;
@@ -179,15 +182,33 @@ export class ApiServer {
     const { apiRequestTimeout, apiHeadersTimeout, apiMaxConnections } = node.options;
     const requestTimeout = apiRequestTimeout * 1000;
     const headersTimeout = Math.min(apiHeadersTimeout * 1000, requestTimeout);
-    this.server = createServer(
-      {
-        requestTimeout,
-        headersTimeout,
-        // Node looks for expired requests only this often: a quarter of the shorter limit honours it closely.
-        connectionsCheckingInterval: Math.max(100, Math.min(30000, headersTimeout / 4)),
-      },
-      (req, res) => this.handle(req, res),
-    );
+    const settings = {
+      requestTimeout,
+      headersTimeout,
+      // Node looks for expired requests only this often: a quarter of the shorter limit honours it closely.
+      connectionsCheckingInterval: Math.max(100, Math.min(30000, headersTimeout / 4)),
+    };
+    const handle = (req: IncomingMessage, res: ServerResponse): void => this.handle(req, res);
+    const tls = node.apiTls;
+    // Over TLS, ALPN offers HTTP/2 (go-push's logic tier speaks it) and HTTP/1.1 on the one port; h2c is
+    // HTTP/2 alone, by prior knowledge; otherwise HTTP/1.1. The handlers take both through Node's
+    // compatibility API (the same request and response methods).
+    this.server =
+      tls !== null
+        ? createSecureServer({ ...settings, ...tls.serverOptions, allowHTTP1: true }, handle as never)
+        : node.options.apiH2c
+          ? createH2cServer(handle as never)
+          : createServer(settings, handle);
+    if (tls !== null) {
+      tls.attach(this.server as Http2SecureServer);
+      this.server.on('tlsClientError', (_error: Error, socket: Socket) => socket.destroy());
+    }
+    if (tls !== null || node.options.apiH2c) {
+      this.server.on('session', (session: Http2Session) => {
+        this.sessions.add(session);
+        session.once('close', () => this.sessions.delete(session));
+      });
+    }
     this.server.maxConnections = apiMaxConnections;
     this.server.on('drop', (peer?: { remoteAddress?: string }) => {
       node.stats.apiConnectionsDropped += 1;
@@ -228,8 +249,12 @@ export class ApiServer {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    // While draining every answer closes its connection: the client opens a new one (refused once the port is closed).
-    if (this.draining) res.setHeader('Connection', 'close');
+    // While draining every answer closes its connection: the client opens a new one (refused once the port
+    // is closed). HTTP/2 has no Connection header: its session is told to go away once the answer is out.
+    if (this.draining) {
+      if (isHttp2(req)) res.once('finish', () => (req as unknown as { stream: { session: Http2Session } }).stream.session.close());
+      else res.setHeader('Connection', 'close');
+    }
     const url = req.url ?? '/';
     const query = url.indexOf('?');
     const path = query === -1 ? url : url.slice(0, query);
@@ -283,12 +308,17 @@ export class ApiServer {
     const headers: Record<string, string> = { ...own };
     if (status === 503) headers['Retry-After'] = '1';
     // An unread body (413) must not be parsed as the next request on this connection.
-    if (status === 413) headers.Connection = 'close';
+    if (status === 413 && !isHttp2(req)) headers.Connection = 'close';
     sendJson(res, status, { ok: false, error: { ...details, code, message } }, headers);
   }
 
   listen(port: number, host: string): Promise<AddressInfo> {
     return listenHttp(this.server, port, host, (error) => this.log.error({ err: error }, 'push API server error'));
+  }
+
+  /** The port's scheme: `https` over TLS, else `http` (h2c included). */
+  get scheme(): 'http' | 'https' {
+    return this.node.apiTls === null ? 'http' : 'https';
   }
 
   /**
@@ -302,11 +332,19 @@ export class ApiServer {
 
   /** Stops listening and closes idle keep-alive connections; requests in flight are answered. */
   close(): Promise<void> {
-    return closeHttp(this.server);
+    const closed = closeHttp(this.server);
+    for (const session of this.sessions) session.close();
+    return closed;
   }
 
   /** Cuts every remaining connection. */
   destroy(): void {
-    this.server.closeAllConnections();
+    for (const session of this.sessions) session.destroy();
+    if ('closeAllConnections' in this.server) this.server.closeAllConnections();
   }
+}
+
+/** Whether a request came over HTTP/2 (its response takes no connection-level headers). */
+function isHttp2(req: IncomingMessage): boolean {
+  return req.httpVersionMajor === 2;
 }

@@ -27,10 +27,11 @@ export interface OriginPolicy {
   allows(origin: string | undefined, local: LocalEndpoint): boolean;
 }
 
-// The WebSocket port serves plain HTTP (no TLS): its own pages have an http: origin (ws: from clients
-// that name the WebSocket URL itself).
-const OWN_SCHEMES = new Set(['http:', 'ws:']);
-const OWN_DEFAULT_PORT = 80;
+// The WebSocket port's own pages have an http: origin (ws: from clients that name the WebSocket URL
+// itself), or https: (wss:) when it serves TLS.
+const PLAIN = { schemes: new Set(['http:', 'ws:']), defaultPort: 80 };
+const SECURE = { schemes: new Set(['https:', 'wss:']), defaultPort: 443 };
+type OwnSchemes = typeof PLAIN;
 
 /**
  * `host` (an address or a DNS name, IPv6 with or without brackets, IPv4-mapped IPv6 as its IPv4
@@ -82,9 +83,9 @@ export function gatewayHostnames(listenHosts: readonly string[]): string[] {
 // Same origin: the listener's scheme, its port and one of its names, or the very address the request
 // arrived on (an IP-literal origin is that server's own page; this covers interfaces that appeared
 // after start and a --host name bound to one of its addresses).
-function isOwnOrigin(url: URL, own: ReadonlySet<string>, local: LocalEndpoint): boolean {
-  if (!OWN_SCHEMES.has(url.protocol) || local.port === undefined) return false;
-  if ((url.port === '' ? OWN_DEFAULT_PORT : Number(url.port)) !== local.port) return false;
+function isOwnOrigin(url: URL, own: ReadonlySet<string>, local: LocalEndpoint, schemes: OwnSchemes): boolean {
+  if (!schemes.schemes.has(url.protocol) || local.port === undefined) return false;
+  if ((url.port === '' ? schemes.defaultPort : Number(url.port)) !== local.port) return false;
   return own.has(url.hostname) || (local.address !== undefined && url.hostname === urlHostname(local.address));
 }
 
@@ -119,14 +120,15 @@ function parseOrigin(origin: string): URL | null {
 
 /**
  * Builds the policy from `allowedOrigins`:
- * - empty: same origin only: an `http:` (or `ws:`) origin on the port the request arrived on, whose
- *   hostname is one of {@link gatewayHostnames}`(listenHosts)` or the address the request arrived on;
+ * - empty: same origin only: an `http:` (or `ws:`; `https:` or `wss:` when the port serves TLS, `secure`)
+ *   origin on the port the request arrived on, whose hostname is one of {@link gatewayHostnames}`(listenHosts)`
+ *   or the address the request arrived on;
  * - `*`: every origin;
  * - otherwise exact origins (`https://app.example.com:8443`), wildcard subdomains (`https://*.example.com`,
  *   which does not match `example.com` itself) and `null` (pages opened from files) when listed.
  * Throws a `TypeError` naming a malformed entry.
  */
-export function createOriginPolicy(allowedOrigins: readonly string[], listenHosts: readonly string[]): OriginPolicy {
+export function createOriginPolicy(allowedOrigins: readonly string[], listenHosts: readonly string[], secure = false): OriginPolicy {
   if (allowedOrigins.includes('*')) return { allowsAll: true, ownHostnames: [], allows: () => true };
   const allowNull = allowedOrigins.includes('null');
   const patterns = allowedOrigins.filter((entry) => entry !== 'null').map(parsePattern);
@@ -139,7 +141,7 @@ export function createOriginPolicy(allowedOrigins: readonly string[], listenHost
       if (origin === 'null') return allowNull;
       const url = parseOrigin(origin);
       if (url === null) return false;
-      if (patterns.length === 0) return isOwnOrigin(url, own, local);
+      if (patterns.length === 0) return isOwnOrigin(url, own, local, secure ? SECURE : PLAIN);
       const scheme = url.protocol.slice(0, -1);
       const hostname = url.hostname;
       return patterns.some((p) => p.scheme === scheme && p.port === url.port && (p.wildcard ? hostname.endsWith(`.${p.host}`) : hostname === p.host));

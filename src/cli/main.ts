@@ -95,6 +95,10 @@ async function runGateway(options: GatewayOptions): Promise<void> {
   } else {
     onWorkerSignal(stop);
   }
+  // SIGHUP reloads the certificates (a renewal) without dropping a connection; without TLS it does nothing.
+  process.on('SIGHUP', () => {
+    if (gateway.reloadTls().length === 0) log.info('SIGHUP: no TLS certificate to reload');
+  });
   process.on('message', (message: WorkerControl) => {
     if (message?.pushgate === 'drain') void gateway.drain().then((node) => process.send?.({ pushgate: 'drained', node } satisfies WorkerControl));
     // Over a broker, every worker's pushes reach this one (their barriers) before it closes its clients.

@@ -180,5 +180,10 @@ export async function runPrimary(options: GatewayOptions, log: Logger): Promise<
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // The workers hold the listening sockets and their certificates: each reloads its own.
+  process.on('SIGHUP', () => {
+    log.info(`SIGHUP: reloading the TLS certificates of ${numbers.size} workers`);
+    for (const worker of numbers.keys()) worker.process.kill('SIGHUP');
+  });
   for (let i = 1; i <= count; i++) fork(i);
 }

@@ -25,6 +25,16 @@ export interface GatewayOptions {
   apiHost: string;
   /** Push API listening port; 0 picks a free one. Default 7788. */
   apiPort: number;
+  /** PEM certificate (chain) of the WebSocket port: with `tlsKey`, it serves `wss://` and `https://` (and the API too, unless it has its own). Default: none (plain). */
+  tlsCert: string;
+  /** PEM private key of `tlsCert`. Reloaded with the certificate on SIGHUP. */
+  tlsKey: string;
+  /** The push API's own PEM certificate, when it is not `tlsCert`. Default: none (the API uses `tlsCert`, or is plain). */
+  apiTlsCert: string;
+  /** PEM private key of `apiTlsCert`. */
+  apiTlsKey: string;
+  /** The push API speaks HTTP/2 over plain TCP (h2c, prior knowledge) instead of HTTP/1.1; over TLS it offers both (ALPN). Default false. */
+  apiH2c: boolean;
   /**
    * Origins allowed to open WebSockets, e.g. `https://app.example.com` or `https://*.example.com`.
    * Empty (the default): same origin only (an http: origin on the listening port naming one of the
@@ -224,6 +234,16 @@ export const optionSpecs: readonly OptionSpec[] = [
   spec('apiHost', 'address', { type: 'string' }, 'push API listening address (keep it internal)'),
   spec('apiPort', 'port', port, 'push API listening port (0: any free port)'),
   spec(
+    'tlsCert',
+    'file',
+    { type: 'string', optional: true },
+    'PEM certificate: serve wss:// and https:// (the API too, unless --api-tls-cert); reloaded on SIGHUP',
+  ),
+  spec('tlsKey', 'file', { type: 'string', optional: true }, 'PEM private key of --tls-cert'),
+  spec('apiTlsCert', 'file', { type: 'string', optional: true }, "the push API's own PEM certificate (HTTP/2 and HTTP/1.1 over TLS)"),
+  spec('apiTlsKey', 'file', { type: 'string', optional: true }, 'PEM private key of --api-tls-cert'),
+  spec('apiH2c', '', { type: 'boolean' }, 'push API over HTTP/2 without TLS (h2c, prior knowledge) instead of HTTP/1.1'),
+  spec(
     'allowedOrigins',
     'list',
     { type: 'list' },
@@ -386,6 +406,11 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   disconnectHook: '',
   hookHeaders: ['cookie', 'authorization', 'user-agent', 'origin'],
   hookSecret: '',
+  tlsCert: '',
+  tlsKey: '',
+  apiTlsCert: '',
+  apiTlsKey: '',
+  apiH2c: false,
   hookTimeout: 5000,
   hookConcurrency: 64,
   hookMaxAnswer: 64 * 1024,
@@ -563,5 +588,23 @@ export function resolveOptions(partial: Partial<Record<keyof GatewayOptions, unk
     if (problem !== null) throw new OptionError(option, problem);
     options[key] = value;
   }
-  return options as unknown as GatewayOptions;
+  const resolved = options as unknown as GatewayOptions;
+  checkTls(resolved);
+  return resolved;
+}
+
+// A certificate needs its key and a key its certificate; h2c is HTTP/2 without TLS, so not with it.
+function checkTls(options: GatewayOptions): void {
+  for (const [cert, key] of [
+    ['tlsCert', 'tlsKey'],
+    ['apiTlsCert', 'apiTlsKey'],
+  ] as const) {
+    if ((options[cert] === '') !== (options[key] === '')) {
+      const missing = options[cert] === '' ? cert : key;
+      throw new OptionError(optionSpec(missing) ?? missing, `${optionSpec(cert)?.flag} and ${optionSpec(key)?.flag} go together: give both, or neither`);
+    }
+  }
+  if (options.apiH2c && (options.apiTlsCert !== '' || options.tlsCert !== '')) {
+    throw new OptionError(optionSpec('apiH2c') ?? 'apiH2c', 'h2c is HTTP/2 without TLS: over TLS the push API offers HTTP/2 and HTTP/1.1 by itself (ALPN)');
+  }
 }

@@ -15,6 +15,7 @@ import { CloseCode } from '../protocol/codes.js';
 import { handshakeRefusal } from '../protocol/errors.js';
 import { goPushProtocol } from '../protocol/go-push.js';
 import { isPusherContext, PUSHER_PATH_PREFIX, PusherEndpoint } from '../pusher/pusher-endpoint.js';
+import { TlsCredentials, type TlsFiles } from '../server/tls.js';
 import { type HandshakeVerdict, WsListener } from '../server/ws-listener.js';
 import type { Stats } from '../stats/stats.js';
 import { connectionFromWebSocket } from '../transport/ws-connection.js';
@@ -66,6 +67,8 @@ export class ClientAdmission {
    * connections authenticate with Pusher's channel signatures, not tokens or the connect hook.
    */
   pusher: PusherEndpoint | null = null;
+  /** The WebSocket port's certificate (`--tls-cert`); null when it serves plain ws:// and http://. */
+  readonly tls: TlsCredentials | null;
 
   /** Throws an `OptionError` for a JWT key file that cannot be used. */
   constructor(
@@ -79,7 +82,8 @@ export class ClientAdmission {
       if (error instanceof KeyFileError) throw new OptionError(optionSpec('jwtPublicKey') ?? 'jwtPublicKey', error.message);
       throw error;
     }
-    this.originPolicy = createOriginPolicy(options.allowedOrigins, options.host.split(','));
+    this.tls = options.tlsCert === '' ? null : tlsCredentials('tlsCert', { cert: options.tlsCert, key: options.tlsKey });
+    this.originPolicy = createOriginPolicy(options.allowedOrigins, options.host.split(','), this.tls !== null);
     this.limits = Object.freeze({
       maxQueueBytes: options.maxQueueBytes,
       maxInboundMessages: 64,
@@ -93,6 +97,7 @@ export class ClientAdmission {
     this.listener = new WsListener({
       host: options.host,
       port: options.port,
+      ...(this.tls === null ? {} : { tls: this.tls }),
       paths: WEBSOCKET_PATHS,
       pathPrefixes: options.pusherApps.length > 0 ? [PUSHER_PATH_PREFIX] : [],
       originPolicy: this.originPolicy,
@@ -184,5 +189,14 @@ export class ClientAdmission {
     stats.connectionsTotal += 1;
     if (connect !== undefined) this.handler.connected(conn, connect);
     log.debug({ conn: conn.id, address: conn.remoteAddress }, 'connection opened');
+  }
+}
+
+/** A port's certificate from its files; an `OptionError` naming the option for files that cannot serve. */
+export function tlsCredentials(option: 'tlsCert' | 'apiTlsCert', files: TlsFiles): TlsCredentials {
+  try {
+    return new TlsCredentials(files);
+  } catch (error) {
+    throw new OptionError(optionSpec(option) ?? option, (error as Error).message);
   }
 }

@@ -36,13 +36,14 @@ import { isPresenceRoom, parsePusherRoom, parsePusherUser } from '../pusher/push
 import type { PusherWebhookEvent } from '../pusher/pusher-webhooks.js';
 import { isReservedChannel } from '../pusher/signatures.js';
 import { type PusherWebhookDelivery, pusherWebhookDelivery } from '../pusher/webhook-delivery.js';
+import type { TlsCredentials, TlsReload } from '../server/tls.js';
 import type { WsListener } from '../server/ws-listener.js';
 import { createMetricsRegistry } from '../stats/metrics.js';
 import { NodeStats, numericStats } from '../stats/node-stats.js';
 import { Stats, type StatsSnapshot } from '../stats/stats.js';
 import { Pages } from '../web/pages.js';
 import { StatsStream } from '../web/stats-stream.js';
-import { ClientAdmission } from './client-admission.js';
+import { ClientAdmission, tlsCredentials } from './client-admission.js';
 import { type ClientHandler, STATS_ROOM } from './client-handler.js';
 import { linkNode } from './node-link.js';
 import { settlesWithin } from './settles-within.js';
@@ -115,6 +116,8 @@ export class Gateway implements ApiBackend, PushService {
   private readonly pushes: PushService;
   /** Pusher's HTTP API, on both ports; null without Pusher apps. */
   readonly pusherApi: PusherApi | null = null;
+  /** The push API port's certificate (`--api-tls-cert`, else `--tls-cert`); null for plain HTTP. */
+  readonly apiTls: TlsCredentials | null;
   /** The Pusher apps' webhooks; null when no app has one (or for an API-only process). */
   private readonly pusherWebhooks: PusherWebhookDelivery | null = null;
   /** Which Pusher channels are occupied over the cluster (channel_occupied, channel_vacated); null without webhooks. */
@@ -308,6 +311,13 @@ export class Gateway implements ApiBackend, PushService {
       this.metrics.registerMetric(this.hooks.stats.calls);
       this.metrics.registerMetric(this.hooks.stats.duration);
     }
+    const { apiTlsCert, apiTlsKey, tlsCert, tlsKey } = this.options;
+    this.apiTls =
+      apiTlsCert !== ''
+        ? tlsCredentials('apiTlsCert', { cert: apiTlsCert, key: apiTlsKey })
+        : tlsCert !== ''
+          ? (this.admission.tls ?? tlsCredentials('tlsCert', { cert: tlsCert, key: tlsKey }))
+          : null;
     this.api = new ApiServer(this, log);
   }
 
@@ -420,6 +430,22 @@ export class Gateway implements ApiBackend, PushService {
   snapshot(): StatsSnapshot {
     this.stats.webhookQueued = this.pusherWebhooks?.webhooks.queued ?? 0;
     return this.nodeStats.snapshot();
+  }
+
+  /**
+   * Reads both ports' certificates again (SIGHUP) and gives them to new handshakes; connections open
+   * keep theirs. A port whose files do not make a valid certificate keeps the one it has, and says why.
+   */
+  reloadTls(): Array<{ port: 'ws' | 'api'; result: TlsReload }> {
+    const reloads: Array<{ port: 'ws' | 'api'; result: TlsReload }> = [];
+    const ws = this.admission.tls;
+    if (ws !== null) reloads.push({ port: 'ws', result: ws.reload() });
+    if (this.apiTls !== null && this.apiTls !== ws) reloads.push({ port: 'api', result: this.apiTls.reload() });
+    for (const { port, result } of reloads) {
+      if (result.ok) this.log.info({ port, cert: port === 'ws' ? ws?.files.cert : this.apiTls?.files.cert }, 'TLS certificate reloaded');
+      else this.log.error({ port, error: result.error }, 'TLS certificate not reloaded: the one in use stays');
+    }
+    return reloads;
   }
 
   /** The hooks' counters and breakers (`GET /stats`'s `hooks`); null when no hook is configured. */

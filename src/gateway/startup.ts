@@ -49,7 +49,8 @@ export function logStartup(log: Logger, options: Readonly<GatewayOptions>, facts
     log.warn('allowedOrigins is "*": pages on ANY site may open WebSockets here (cross-site WebSocket hijacking); list your origins instead');
   } else {
     const port = facts.ws?.port ?? options.port;
-    const own = facts.originPolicy.ownHostnames.map((name) => `http://${name}:${port}`).join(', ');
+    const scheme = options.tlsCert === '' ? 'http' : 'https';
+    const own = facts.originPolicy.ownHostnames.map((name) => `${scheme}://${name}:${port}`).join(', ');
     log.info(
       options.allowedOrigins.length === 0
         ? `allowed origins: same origin only (${own}); other sites and names need --allowed-origins`
@@ -59,5 +60,11 @@ export function logStartup(log: Logger, options: Readonly<GatewayOptions>, facts
   if (options.role !== 'api') log.info(`dashboard stream (${facts.statsRoom}): ${STATS_ACCESS_LINES[statsAccess(options.publicStats, options.apiKey !== '')]}`);
   const where = (address: AddressInfo | null): string => (address === null ? 'none' : hostPort(address));
   const broker = facts.sharedBroker === null ? '' : ` broker=${facts.sharedBroker} node=${facts.nodeId}`;
+  const wsTls = options.tlsCert !== '';
+  const apiTls = options.apiTlsCert !== '' || wsTls;
+  if (wsTls || apiTls || options.apiH2c) {
+    const api = apiTls ? 'https (HTTP/2 and HTTP/1.1)' : options.apiH2c ? 'h2c (HTTP/2 without TLS)' : 'http';
+    log.info(`TLS: the WebSocket port serves ${wsTls ? 'wss:// and https://' : 'ws:// and http://'}, the push API ${api}; SIGHUP reloads the certificates`);
+  }
   log.info(`listening ws=${where(facts.ws)} api=${where(facts.api)}${broker}`);
 }

@@ -1,5 +1,4 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
 
 /**
  * Starts `server` on `host:port`; rejects with the listen error (EADDRINUSE, …). Later server errors go
@@ -24,7 +23,8 @@ export function closeHttp(server: Server): Promise<void> {
   return new Promise((resolve) => {
     if (!server.listening) return resolve();
     server.close(() => resolve());
-    server.closeIdleConnections();
+    // An HTTP/1.1 server holds idle keep-alive sockets; an HTTP/2 one has its sessions closed by its owner.
+    (server as Server & { closeIdleConnections?(): void }).closeIdleConnections?.();
   });
 }
 

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
@@ -8,6 +9,7 @@ import { handshakeRefusal } from '../protocol/errors.js';
 import { AddressLimit } from './address-limit.js';
 import { closeHttp, listenHttp } from './http-lifecycle.js';
 import { sendJson } from './http-reply.js';
+import type { TlsCredentials } from './tls.js';
 
 /** The answer of an {@link WsListenerOptions.admit} check. */
 export type HandshakeVerdict = { ok: true; context?: unknown } | { ok: false; status: number; code: string; message: string; headers?: Record<string, string> };
@@ -19,6 +21,8 @@ export interface WsListenerOptions {
   /** Listening address, or several separated by commas (all on the same port). */
   host: string;
   port: number;
+  /** The port's certificate: it then serves `wss://` and `https://` only. Absent: plain `ws://` and `http://`. */
+  tls?: TlsCredentials;
   /** URL paths that accept WebSocket handshakes, e.g. `['/connect', '/ws']`. */
   paths: readonly string[];
   /** Path prefixes that accept them too, with anything after (e.g. `/app/` for Pusher's `/app/<key>`). */
@@ -100,12 +104,20 @@ export class WsListener {
   }
 
   private createServer(): Server {
-    const server = createServer({ connectionsCheckingInterval: Math.max(100, Math.min(30000, (this.options.handshakeTimeout ?? 10000) / 4)) }, (req, res) => {
+    const settings = { connectionsCheckingInterval: Math.max(100, Math.min(30000, (this.options.handshakeTimeout ?? 10000) / 4)) };
+    const serve = (req: IncomingMessage, res: ServerResponse): void => {
       if (this.options.onRequest?.(req, res) !== true) {
         const { status, code, message } = handshakeRefusal.NOT_FOUND.page();
         sendJson(res, status, { ok: false, error: { code, message } });
       }
-    });
+    };
+    const tls = this.options.tls;
+    const server = tls === undefined ? createServer(settings, serve) : createTlsServer({ ...settings, ...tls.serverOptions }, serve);
+    if (tls !== undefined) {
+      tls.attach(server as import('node:https').Server);
+      // A failed TLS handshake (a plain-HTTP client, an old TLS version) ends its socket; it must not end the process.
+      server.on('tlsClientError', (_error, socket) => socket.destroy());
+    }
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     // Slowloris: a request (the handshake) that takes longer than this to arrive is cut. Node checks
     // every connectionsCheckingInterval, so the check runs often enough to honour a short limit.

@@ -44,6 +44,7 @@ function api(options: Partial<GatewayOptions> = {}) {
     };
   const gateway = {
     options: resolveOptions(options),
+    apiTls: null,
     stats: new Stats(),
     pushAll: push('all'),
     pushRoom: push('room'),

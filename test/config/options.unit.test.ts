@@ -25,8 +25,8 @@ describe('options', () => {
 
   it('has a flag and a PUSHGATE_ variable for every option, and a default for each', () => {
     for (const spec of optionSpecs) {
-      assert.match(spec.flag, /^--[a-z-]+$/);
-      assert.match(spec.env, /^PUSHGATE_[A-Z_]+$/);
+      assert.match(spec.flag, /^--[a-z][a-z0-9-]*$/);
+      assert.match(spec.env, /^PUSHGATE_[A-Z][A-Z0-9_]*$/);
       assert.ok(spec.key in defaultOptions, spec.key);
     }
     const names = optionSpecs.map((s) => s.flag);
@@ -127,6 +127,17 @@ describe('options', () => {
       loadOptions({ configFile: configFile(JSON.stringify({ pusherApps: [7] })) }),
       /--pusher-apps.*must be a comma-separated string of id:key:secret/,
     );
+  });
+
+  it('takes a TLS certificate with its key only, and h2c only without TLS', () => {
+    assert.deepEqual(
+      (({ tlsCert, tlsKey, apiTlsCert, apiH2c }) => ({ tlsCert, tlsKey, apiTlsCert, apiH2c }))(resolveOptions({ tlsCert: 'c.pem', tlsKey: 'k.pem' })),
+      { tlsCert: 'c.pem', tlsKey: 'k.pem', apiTlsCert: '', apiH2c: false },
+    );
+    assert.throws(() => resolveOptions({ tlsCert: 'c.pem' }), /--tls-key .*--tls-cert and --tls-key go together/);
+    assert.throws(() => resolveOptions({ apiTlsKey: 'k.pem' }), /--api-tls-cert .*go together/);
+    assert.throws(() => resolveOptions({ apiH2c: true, tlsCert: 'c.pem', tlsKey: 'k.pem' }), /--api-h2c .*h2c is HTTP\/2 without TLS/);
+    assert.equal(resolveOptions({ apiH2c: 'true' }).apiH2c, true);
   });
 
   it('refuses config files that are unreadable, not JSON, not an object or hold bad options', async () => {
