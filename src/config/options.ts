@@ -36,6 +36,13 @@ export interface GatewayOptions {
   /** The push API speaks HTTP/2 over plain TCP (h2c, prior knowledge) instead of HTTP/1.1; over TLS it offers both (ALPN). Default false. */
   apiH2c: boolean;
   /**
+   * Negotiate permessage-deflate (with `server_no_context_takeover`) with WebSocket clients that offer
+   * it: a PUSH frame is then compressed once and the same bytes written to every such recipient. Default false.
+   */
+  perMessageDeflate: boolean;
+  /** Seconds between the comment lines that keep a Server-Sent Events stream (`GET /sse`) alive through proxies. Default 15. */
+  sseHeartbeat: number;
+  /**
    * Origins allowed to open WebSockets, e.g. `https://app.example.com` or `https://*.example.com`.
    * Empty (the default): same origin only (an http: origin on the listening port naming one of the
    * gateway's addresses, `localhost` or the machine's hostname; see `gatewayHostnames`), plus clients
@@ -243,6 +250,8 @@ export const optionSpecs: readonly OptionSpec[] = [
   spec('apiTlsCert', 'file', { type: 'string', optional: true }, "the push API's own PEM certificate (HTTP/2 and HTTP/1.1 over TLS)"),
   spec('apiTlsKey', 'file', { type: 'string', optional: true }, 'PEM private key of --api-tls-cert'),
   spec('apiH2c', '', { type: 'boolean' }, 'push API over HTTP/2 without TLS (h2c, prior knowledge) instead of HTTP/1.1'),
+  spec('perMessageDeflate', '', { type: 'boolean' }, 'negotiate permessage-deflate: each PUSH frame compressed once for every client that offers it'),
+  spec('sseHeartbeat', 'seconds', { type: 'number', min: 1, max: 300 }, 'seconds between keep-alive comment lines on Server-Sent Events streams (GET /sse)'),
   spec(
     'allowedOrigins',
     'list',
@@ -411,6 +420,8 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   apiTlsCert: '',
   apiTlsKey: '',
   apiH2c: false,
+  perMessageDeflate: false,
+  sseHeartbeat: 15,
   hookTimeout: 5000,
   hookConcurrency: 64,
   hookMaxAnswer: 64 * 1024,
