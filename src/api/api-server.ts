@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
-import { createServer as createH2cServer, createSecureServer, type Http2SecureServer, type Http2Server, type Http2Session } from 'node:http2';
+import { createServer as createH2cServer, type Http2Server, type Http2Session } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import type { NodeView } from '../cluster/cluster-link.js';
 import { apiError, PushError } from '../protocol/errors.js';
@@ -116,7 +117,10 @@ const REQUEST_TIMEOUT = 'ERR_HTTP_REQUEST_TIMEOUT';
  * logged at debug level: they are the client's doing, not the server's.
  */
 export class ApiServer {
-  private readonly server: Server | Http2SecureServer | Http2Server;
+  /** What listens: the HTTP/1.1 server, the h2c server, or (over TLS) a TLS server in front of both. */
+  private readonly server: Server | Http2Server | TlsServer;
+  /** The HTTP/1.1 server (it may not listen itself: over TLS, connections are handed to it). */
+  private readonly http1: Server;
   /** Open HTTP/2 sessions: a close sends each its GOAWAY (an idle session would otherwise hold the port open). */
   private readonly sessions = new Set<Http2Session>();
   private readonly routes: Record<string, Record<string, Handler>>;
@@ -190,31 +194,36 @@ export class ApiServer {
     };
     const handle = (req: IncomingMessage, res: ServerResponse): void => this.handle(req, res);
     const tls = node.apiTls;
-    // Over TLS, ALPN offers HTTP/2 (go-push's logic tier speaks it) and HTTP/1.1 on the one port; h2c is
-    // HTTP/2 alone, by prior knowledge; otherwise HTTP/1.1. The handlers take both through Node's
-    // compatibility API (the same request and response methods).
-    this.server =
-      tls !== null
-        ? createSecureServer({ ...settings, ...tls.serverOptions, allowHTTP1: true }, handle as never)
-        : node.options.apiH2c
-          ? createH2cServer(handle as never)
-          : createServer(settings, handle);
-    if (tls !== null) {
-      tls.attach(this.server as Http2SecureServer);
-      this.server.on('tlsClientError', (_error: Error, socket: Socket) => socket.destroy());
-    }
-    if (tls !== null || node.options.apiH2c) {
-      this.server.on('session', (session: Http2Session) => {
-        this.sessions.add(session);
-        session.once('close', () => this.sessions.delete(session));
+    // HTTP/1.1 is always Node's http.Server, which enforces the header and request deadlines (an
+    // Http2SecureServer's allowHTTP1 fallback does not: a slowloris would hold its sockets). Over TLS,
+    // a TLS server listens and hands each connection to HTTP/2 or HTTP/1.1 by what ALPN chose (go-push's
+    // logic tier speaks HTTP/2); h2c is HTTP/2 alone, by prior knowledge. The handlers take both through
+    // Node's compatibility API (the same request and response methods).
+    this.http1 = createServer(settings, handle);
+    this.http1.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => this.clientError(error, socket));
+    const http2 = tls !== null || node.options.apiH2c ? createH2cServer(handle as never) : null;
+    http2?.on('session', (session: Http2Session) => {
+      this.sessions.add(session);
+      session.once('close', () => this.sessions.delete(session));
+    });
+    if (tls !== null && http2 !== null) {
+      const http1 = this.http1;
+      const secure = createTlsServer({ ...tls.serverOptions, ALPNProtocols: ['h2', 'http/1.1'] }, (socket) => {
+        (socket.alpnProtocol === 'h2' ? http2 : http1).emit('connection', socket);
       });
+      tls.attach(secure);
+      secure.on('tlsClientError', (_error: Error, socket: Socket) => socket.destroy());
+      // The HTTP/1.1 server checks its deadlines from when it "listens": it does, through the TLS server.
+      secure.once('listening', () => http1.emit('listening'));
+      this.server = secure;
+    } else {
+      this.server = http2 ?? this.http1;
     }
     this.server.maxConnections = apiMaxConnections;
     this.server.on('drop', (peer?: { remoteAddress?: string }) => {
       node.stats.apiConnectionsDropped += 1;
       this.log.debug({ address: peer?.remoteAddress, maxConnections: apiMaxConnections }, 'push API connection dropped: apiMaxConnections are open');
     });
-    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => this.clientError(error, socket));
   }
 
   /**
@@ -333,6 +342,9 @@ export class ApiServer {
   /** Stops listening and closes idle keep-alive connections; requests in flight are answered. */
   close(): Promise<void> {
     const closed = closeHttp(this.server);
+    // (Over TLS the HTTP/1.1 server never listened itself: closing it only stops its deadline checks.)
+    if (this.server !== this.http1) this.http1.close(() => undefined);
+    this.http1.closeIdleConnections();
     for (const session of this.sessions) session.close();
     return closed;
   }
@@ -340,7 +352,7 @@ export class ApiServer {
   /** Cuts every remaining connection. */
   destroy(): void {
     for (const session of this.sessions) session.destroy();
-    if ('closeAllConnections' in this.server) this.server.closeAllConnections();
+    this.http1.closeAllConnections();
   }
 }
 

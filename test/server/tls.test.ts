@@ -235,3 +235,30 @@ describe('SIGHUP with --workers 2: the primary has every worker reload', { skip:
     for (let i = 0; i < 6; i++) assert.equal(await presented(port, certs.ca), fingerprint);
   });
 });
+
+describe('the HTTPS push API keeps its deadlines on HTTP/1.1', { skip: opensslMissing }, () => {
+  let certs: TestCertificates;
+  let gateway: RunningGateway;
+  before(async () => {
+    certs = makeCertificates(['server']);
+    const { cert, key } = certs.server('server');
+    gateway = await startGateway({ tlsCert: cert, tlsKey: key, apiHeadersTimeout: 1, apiRequestTimeout: 2 });
+  });
+  after(async () => {
+    await gateway?.close();
+    certs?.remove();
+  });
+
+  it('answers a request whose headers never end with 408, and closes it (slowloris)', async () => {
+    const port = Number(new URL(gateway.apiUrl).port);
+    const socket = tlsConnect({ host: '127.0.0.1', port, ca: certs.ca, servername: 'localhost', ALPNProtocols: ['http/1.1'] }, () => {
+      socket.write('POST /push/all HTTP/1.1\r\nHost: x\r\n');
+    });
+    let answer = '';
+    socket.on('data', (chunk) => {
+      answer += chunk;
+    });
+    await withTimeout(new Promise((resolve) => socket.once('close', resolve)), WAIT, 'the slow request cut');
+    assert.match(answer, /^HTTP\/1\.1 408 /);
+  });
+});
