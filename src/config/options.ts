@@ -36,8 +36,9 @@ export interface GatewayOptions {
   /** The push API speaks HTTP/2 over plain TCP (h2c, prior knowledge) instead of HTTP/1.1; over TLS it offers both (ALPN). Default false. */
   apiH2c: boolean;
   /**
-   * Negotiate permessage-deflate (with `server_no_context_takeover`) with WebSocket clients that offer
-   * it: a PUSH frame is then compressed once and the same bytes written to every such recipient. Default false.
+   * Negotiate permessage-deflate with WebSocket clients that offer it, answering
+   * `server_no_context_takeover` (so a PUSH frame is compressed once and the same bytes written to every
+   * such recipient) and `client_no_context_takeover` (no inflater kept per connection). Default false.
    */
   perMessageDeflate: boolean;
   /** Seconds between the comment lines that keep a Server-Sent Events stream (`GET /sse`) alive through proxies. Default 15. */

@@ -1,6 +1,7 @@
 import type { ConnectionAuth } from '../auth/jwt.js';
 import type { ClientProtocol, PreparedFrame } from '../protocol/client-protocol.js';
 import { CloseCode } from '../protocol/codes.js';
+import type { FrameCompressor } from '../protocol/deflate-frame.js';
 import type { Transport, TransportSink } from '../transport/transport.js';
 import { ConnectionClosedError, InboundQueue } from './inbound-queue.js';
 
@@ -89,6 +90,13 @@ export class Connection implements TransportSink {
   presenceInfo: Map<string, string> | null = null;
   /** Frames waiting for this connection's next write. Owned by the dispatcher: nothing else reads or writes it. */
   outbox: PreparedFrame | PreparedFrame[] | null = null;
+  /**
+   * How prepared frames may be compressed for this client: set when its transport negotiated
+   * permessage-deflate (with `server_no_context_takeover`, so a frame compressed once suits every such
+   * client), null otherwise. Fixed for its lifetime; the dispatcher asks a batch for the frame of
+   * (protocol, compressor).
+   */
+  readonly compressor: FrameCompressor | null;
 
   private readonly transport: Transport;
   private readonly limits: ConnectionLimits;
@@ -124,6 +132,7 @@ export class Connection implements TransportSink {
     this.openedAt = this.seenAt;
     this.tokens = Math.max(1, limits.maxClientRate);
     this.tokensAt = this.seenAt;
+    this.compressor = transport.compressor ?? null;
     if (!transport.attach(this)) {
       // A transport already gone reports nothing more: settle now.
       this.finish({ code: 1006, reason: 'socket was not open', by: 'client' });

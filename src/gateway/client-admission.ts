@@ -104,6 +104,7 @@ export class ClientAdmission {
       maxMessageSize: options.maxMessageSize,
       handshakeTimeout: options.handshakeTimeout * 1000,
       maxConnectionsPerIp: options.maxConnectionsPerIp,
+      perMessageDeflate: options.perMessageDeflate,
       admit: (req) => this.admitHandshake(req),
       onConnection: (ws, _req, context) => {
         if (isPusherContext(context)) this.pusher?.accept(ws, context);

@@ -63,14 +63,15 @@ export class Dispatcher implements DispatchGauges {
   ) {}
 
   /**
-   * Queues `batch` for every recipient, as the frame of the recipient's protocol. A batch with no
-   * recipient is dropped here, uncounted (and never encoded): nobody was addressed.
+   * Queues `batch` for every recipient, as the frame of the recipient's protocol (compressed once for
+   * the recipients that negotiated permessage-deflate: see {@link Connection.compressor}). A batch with
+   * no recipient is dropped here, uncounted (and never encoded): nobody was addressed.
    */
   enqueue(batch: Deliverable, recipients: Iterable<Connection>): void {
     let count = 0;
     let at = -1;
     for (const conn of recipients) {
-      const frame = batch.frameFor(conn.protocol);
+      const frame = batch.frameFor(conn.protocol, conn.compressor);
       if (frame.remaining++ === 0) {
         this.pendingItems += frame.items;
         this.pendingFrames += 1;

@@ -1,3 +1,5 @@
+import type { FrameCompressor } from '../protocol/deflate-frame.js';
+
 /**
  * What a transport reports to the one connection it carries. Implemented by `Connection`; a transport
  * calls these from its own events, never re-entrantly from a method the connection called (except
@@ -34,6 +36,11 @@ export interface Transport {
   readonly queuedBytes: number;
   /** The remote address, for logs. */
   readonly remoteAddress: string | undefined;
+  /**
+   * How frames may be compressed for this client when it negotiated permessage-deflate (WebSocket
+   * only); absent or null: every frame goes as it is prepared.
+   */
+  readonly compressor?: FrameCompressor | null;
   /** Frames and writes one message (a string as text, a Buffer as binary). */
   send(data: string | Buffer): void;
   /** Writes one pre-framed message. */
