@@ -89,7 +89,37 @@ export interface ClientOptions {
    * hooks are on, so that the gateway's own `TIMEOUT` (or the answer) comes first.
    */
   requestTimeout?: number;
+  /**
+   * The Server-Sent Events fallback, for networks that refuse WebSockets (a proxy that drops upgrades):
+   * when an attempt fails before its WebSocket opened, the next one opens the gateway's event stream
+   * instead (`GET /sse` on the same host and port, `http:` for `ws:`, `https:` for `wss:`; the token in
+   * `?token=`), and the client's requests go as HTTP requests (`POST /sse/<conn>/<operation>`) while it
+   * is on it; a stream that fails to open makes the next attempt a WebSocket again. A client whose
+   * WebSocket opened once keeps to WebSockets (a later failure is the gateway's). Everything else is the same
+   * (rooms, positions and recovery, heartbeat, events). The `EventSource` constructor to use; default
+   * `globalThis.EventSource` (browsers); `false` turns the fallback off. Node has none: pass the
+   * `eventsource` package's. Requests need `fetch` (`globalThis.fetch`, or `options.fetch`).
+   */
+  EventSource?: EventSourceConstructor | false;
+  /** The `fetch` the SSE fallback sends requests with. Default: `globalThis.fetch`. */
+  fetch?: FetchLike;
 }
+
+/** The part of the standard EventSource API the SSE fallback uses. */
+export interface EventSourceLike {
+  close(): void;
+  // biome-ignore lint/suspicious/noExplicitAny: MessageEvent and Event; `unknown` would reject typed listeners.
+  addEventListener(type: string, listener: (event: any) => void): void;
+}
+
+/** An EventSource constructor: `new EventSource(url)`. */
+export type EventSourceConstructor = new (url: string) => EventSourceLike;
+
+/** The part of `fetch` the SSE fallback uses. */
+export type FetchLike = (
+  url: string,
+  init: { method: string; headers: Record<string, string>; body: string },
+) => Promise<{ readonly status: number; json(): Promise<unknown> }>;
 
 /** What the `close` event reports: one WebSocket ended. */
 export interface CloseInfo {
@@ -533,6 +563,205 @@ function positive(name: string, value: number | undefined, fallback: number, all
   return value;
 }
 
+// ---- the SSE fallback: an event stream and HTTP requests, as a WebSocket the client can use ----
+
+/** The event stream's events, as the go-push frame types they stand for (src/protocol/sse-protocol.ts). */
+const SSE_FRAMES: Readonly<Record<string, string>> = {
+  push: 'PUSH',
+  ack: 'ACK',
+  refused: 'ERROR',
+  reply: 'REPLY',
+  pong: 'PONG',
+  warning: 'WARNING',
+  presence: 'PRESENCE_EVENT',
+};
+
+/** The go-push requests, as the stream's request routes (`POST /sse/<conn>/<operation>`). */
+const SSE_OPERATIONS: Readonly<Record<string, string>> = {
+  JOIN: 'join',
+  LEAVE: 'leave',
+  RPC: 'rpc',
+  PUBLISH: 'publish',
+  PRESENCE: 'presence',
+  PING: 'ping',
+  AUTH: 'auth',
+};
+
+const TOKEN_PROTOCOL = 'pushgate.token.';
+
+/** The event stream of the gateway a WebSocket URL names: `ws://h:p/connect` → `http://h:p/sse`. */
+export function sseUrl(wsUrl: string): string {
+  const url = new URL(wsUrl);
+  if (url.protocol === 'ws:') url.protocol = 'http:';
+  else if (url.protocol === 'wss:') url.protocol = 'https:';
+  url.pathname = '/sse';
+  url.search = '';
+  url.hash = '';
+  return url.toString();
+}
+
+function parseObject(text: unknown): Record<string, unknown> | null {
+  if (typeof text !== 'string') return null;
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A WebSocket constructor whose sockets are event streams with their requests (see {@link SseSocket}). */
+function sseSockets(EventSourceImpl: EventSourceConstructor, fetchImpl: FetchLike): WebSocketConstructor {
+  return class extends SseSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols, EventSourceImpl, fetchImpl);
+    }
+  };
+}
+
+/**
+ * A gateway's event stream and the HTTP requests of its connection, as a {@link WebSocketLike}: it
+ * opens on the stream's `connected` event (keeping its connection id and secret), turns each event
+ * back into the go-push frame it stands for, and sends each frame as the request it is (one at a time,
+ * in order: JOIN then LEAVE of a room must arrive so); a heartbeat PING the gateway accepted is
+ * answered with a PONG here, since the stream's own keep-alive comments are not events. The stream's
+ * `close` event closes it with the server's code; any other end (EventSource's error) is 1006, and the
+ * EventSource is closed rather than left to reconnect by itself: the client reconnects and recovers.
+ */
+class SseSocket implements WebSocketLike {
+  readyState = 0;
+  // biome-ignore lint/suspicious/noExplicitAny: see WebSocketLike.addEventListener.
+  private readonly listeners = new Map<string, Array<(event: any) => void>>();
+  private readonly source: EventSourceLike;
+  private readonly routes: string;
+  private conn = '';
+  private secret = '';
+  private sending: Promise<void> = Promise.resolve();
+
+  constructor(
+    url: string,
+    protocols: string | string[] | undefined,
+    EventSourceImpl: EventSourceConstructor,
+    private readonly fetchImpl: FetchLike,
+  ) {
+    const stream = new URL(sseUrl(url));
+    const offered = protocols === undefined ? [] : Array.isArray(protocols) ? protocols : [protocols];
+    const token = offered.find((protocol) => protocol.startsWith(TOKEN_PROTOCOL));
+    if (token !== undefined) stream.searchParams.set('token', token.slice(TOKEN_PROTOCOL.length));
+    this.routes = `${stream.origin}/sse/`;
+    this.source = new EventSourceImpl(stream.toString());
+    this.source.addEventListener('connected', (event: { data?: unknown }) => this.opened(event.data));
+    for (const [name, type] of Object.entries(SSE_FRAMES)) this.source.addEventListener(name, (event: { data?: unknown }) => this.event(type, event.data));
+    this.source.addEventListener('close', (event: { data?: unknown }) => {
+      const body = parseObject(event.data);
+      this.finish(typeof body?.code === 'number' ? body.code : 1006, typeof body?.reason === 'string' ? body.reason : '', true);
+    });
+    this.source.addEventListener('error', () => {
+      if (this.readyState === 0) this.dispatch('error', { message: `cannot open the event stream ${stream.origin}/sse` });
+      this.finish(1006, this.readyState === 0 ? 'the event stream could not be opened' : 'the event stream was lost', false);
+    });
+  }
+
+  addEventListener(type: string, listener: (event: unknown) => void): void {
+    let list = this.listeners.get(type);
+    if (list === undefined) this.listeners.set(type, (list = []));
+    list.push(listener);
+  }
+
+  send(text: string): void {
+    if (this.readyState !== OPEN) throw new Error('the event stream is not open');
+    const message = parseObject(text);
+    const operation = message === null || typeof message.type !== 'string' ? undefined : SSE_OPERATIONS[message.type];
+    if (message === null || operation === undefined) throw new Error('not a request the event stream can send');
+    const id = message.id;
+    const data = message.data !== null && typeof message.data === 'object' ? message.data : {};
+    const body = JSON.stringify(id === undefined ? data : { ...data, id });
+    const heartbeat = message.type === 'PING' && id === undefined;
+    this.sending = this.sending
+      .then(() => this.post(operation, body, id, heartbeat))
+      .catch(() => this.finish(1006, 'a request to the event stream failed', false));
+  }
+
+  close(code = 1000, reason = ''): void {
+    this.finish(code, reason, true);
+  }
+
+  private async post(operation: string, body: string, id: unknown, heartbeat: boolean): Promise<void> {
+    if (this.readyState !== OPEN) return;
+    let status: number;
+    let answer: Record<string, unknown> | null = null;
+    try {
+      const res = await this.fetchImpl(`${this.routes}${encodeURIComponent(this.conn)}/${operation}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${this.secret}`, 'content-type': 'application/json' },
+        body,
+      });
+      status = res.status;
+      const value = await res.json().catch(() => null);
+      if (value !== null && typeof value === 'object' && !Array.isArray(value)) answer = value as Record<string, unknown>;
+    } catch {
+      this.finish(1006, 'a request to the event stream failed', false);
+      return;
+    }
+    if (status === 202) {
+      // The gateway has the connection: as good as the PONG an id-less PING gets over a WebSocket.
+      if (heartbeat) this.message('{"type":"PONG","data":{}}');
+      return;
+    }
+    const error = answer?.error !== null && typeof answer?.error === 'object' ? (answer.error as Record<string, unknown>) : null;
+    // The connection is gone (404, 410), or the answer is no refusal of this request: the stream is over.
+    if (status === 404 || status === 410 || error === null || typeof error.code !== 'string' || id === undefined) {
+      this.finish(1006, `the event stream's request was refused (${status})`, false);
+      return;
+    }
+    this.message(JSON.stringify({ type: 'ERROR', id, data: { code: error.code, message: typeof error.message === 'string' ? error.message : '' } }));
+  }
+
+  private opened(data: unknown): void {
+    const body = parseObject(data);
+    if (this.readyState !== 0 || body === null || typeof body.conn !== 'string' || typeof body.secret !== 'string') return;
+    this.conn = body.conn;
+    this.secret = body.secret;
+    this.readyState = OPEN;
+    this.dispatch('open', {});
+    // What a connect hook told comes as a WebSocket's CONNECTED frame would (the secret stays here).
+    const rooms = Array.isArray(body.rooms) ? body.rooms : [];
+    if (this.readyState === OPEN && (body.data !== undefined || rooms.length > 0)) {
+      const { secret: _secret, ...info } = body;
+      this.message(JSON.stringify({ type: 'CONNECTED', data: info }));
+    }
+  }
+
+  private event(type: string, data: unknown): void {
+    if (this.readyState !== OPEN || typeof data !== 'string') return;
+    // A push's data is go-push's PUSH body, kept as its text: the items come as they were pushed.
+    if (type === 'PUSH') {
+      this.message(`{"type":"PUSH","data":${data}}`);
+      return;
+    }
+    const body = parseObject(data);
+    if (body === null) return;
+    const { id, ...rest } = body;
+    this.message(JSON.stringify(id === undefined ? { type, data: rest } : { type, id, data: rest }));
+  }
+
+  private message(text: string): void {
+    if (this.readyState === OPEN) this.dispatch('message', { data: text });
+  }
+
+  private finish(code: number, reason: string, wasClean: boolean): void {
+    if (this.readyState === 3) return;
+    this.readyState = 3;
+    this.source.close();
+    // As a WebSocket's, the close event comes later, never from within the call that closed it.
+    setTimeout(() => this.dispatch('close', { code, reason, wasClean }), 0);
+  }
+
+  private dispatch(type: string, event: unknown): void {
+    for (const listener of this.listeners.get(type) ?? []) listener(event);
+  }
+}
+
 function now(): number {
   return performance.now();
 }
@@ -562,6 +791,14 @@ export class PushgateClient {
   /** The gateway's WebSocket URL, e.g. `ws://127.0.0.1:7777/connect`. */
   readonly url: string;
   private readonly WebSocketImpl: WebSocketConstructor;
+  /** Event streams as sockets, for the SSE fallback; null when it is off. */
+  private readonly SseImpl: WebSocketConstructor | null;
+  /** Whether the next attempts open an event stream rather than a WebSocket. */
+  private onSse = false;
+  /** Whether the current socket opened (an attempt that fails before it switches transports). */
+  private socketOpened = false;
+  /** Whether a WebSocket of this client ever opened: WebSockets then work here, and a failure is the gateway's. */
+  private webSocketWorked = false;
   private readonly reconnectEnabled: boolean;
   private readonly minDelay: number;
   private readonly maxDelay: number;
@@ -624,6 +861,11 @@ export class PushgateClient {
       );
     }
     this.WebSocketImpl = impl;
+    const EventSourceImpl = options.EventSource ?? (globalThis as { EventSource?: EventSourceConstructor }).EventSource;
+    // A browser's fetch must be called on its window ("Illegal invocation" otherwise).
+    const globalFetch = (globalThis as { fetch?: FetchLike }).fetch;
+    const fetchImpl = options.fetch ?? (typeof globalFetch === 'function' ? globalFetch.bind(globalThis) : undefined);
+    this.SseImpl = typeof EventSourceImpl === 'function' && typeof fetchImpl === 'function' ? sseSockets(EventSourceImpl, fetchImpl) : null;
     this.token = options.token ?? null;
     this.reconnectEnabled = options.reconnect ?? true;
     this.minDelay = positive('minReconnectDelay', options.minReconnectDelay, 250, false);
@@ -642,6 +884,14 @@ export class PushgateClient {
   /** The current {@link ClientState}. */
   get state(): ClientState {
     return this.currentState;
+  }
+
+  /**
+   * What the current (or next) connection runs over: `websocket`, or `sse` once the SSE fallback took
+   * over (see {@link ClientOptions.EventSource}).
+   */
+  get transport(): 'websocket' | 'sse' {
+    return this.onSse ? 'sse' : 'websocket';
   }
 
   /**
@@ -893,10 +1143,15 @@ export class PushgateClient {
 
   private openSocket(): void {
     const token = typeof this.token === 'function' ? this.token() : this.token;
-    const socket = token === null ? new this.WebSocketImpl(this.url) : new this.WebSocketImpl(this.url, ['pushgate', `pushgate.token.${token}`]);
+    const Impl = this.onSse && this.SseImpl !== null ? this.SseImpl : this.WebSocketImpl;
+    const socket = token === null ? new Impl(this.url) : new Impl(this.url, ['pushgate', `pushgate.token.${token}`]);
     this.socket = socket;
+    this.socketOpened = false;
     socket.addEventListener('open', () => {
-      if (this.socket === socket) this.onOpen();
+      if (this.socket !== socket) return;
+      this.socketOpened = true;
+      if (!this.onSse) this.webSocketWorked = true;
+      this.onOpen();
     });
     socket.addEventListener('message', (event: { data: unknown }) => {
       if (this.socket === socket) this.onFrame(event.data);
@@ -961,6 +1216,10 @@ export class PushgateClient {
 
   private onClosed(code: number, reason: string, wasClean: boolean): void {
     const wasOpen = this.currentState === 'open';
+    // An attempt that never opened: the next one tries the other transport (when the fallback is on),
+    // except that a client whose WebSockets did work keeps them (the gateway is away, not the network).
+    if (!this.socketOpened && this.SseImpl !== null && (this.onSse || !this.webSocketWorked)) this.onSse = !this.onSse;
+    this.socketOpened = false;
     this.stopHeartbeat();
     if (wasOpen && now() - this.openedAt >= BACKOFF_RESET_AFTER) this.attempt = 0;
     this.currentConnId = undefined;

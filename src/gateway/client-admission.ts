@@ -20,6 +20,7 @@ import { type HandshakeVerdict, WsListener } from '../server/ws-listener.js';
 import type { Stats } from '../stats/stats.js';
 import { connectionFromWebSocket } from '../transport/ws-connection.js';
 import { ClientHandler } from './client-handler.js';
+import { SseEndpoint } from './sse-endpoint.js';
 
 /**
  * What admission hands to {@link ClientAdmission.accept}: when authentication is on, the handshake's
@@ -69,6 +70,8 @@ export class ClientAdmission {
   pusher: PusherEndpoint | null = null;
   /** The WebSocket port's certificate (`--tls-cert`); null when it serves plain ws:// and http://. */
   readonly tls: TlsCredentials | null;
+  /** Server-Sent Events streams (`GET /sse`) and their requests, on the same port and with the same admission. */
+  readonly sse: SseEndpoint;
 
   /** Throws an `OptionError` for a JWT key file that cannot be used. */
   constructor(
@@ -94,6 +97,19 @@ export class ClientAdmission {
       apiKey: options.apiKey === '' ? null : new ApiKey(options.apiKey),
       publicStats: options.publicStats,
     });
+    this.sse = new SseEndpoint({
+      options,
+      hub: deps.hub,
+      stats,
+      log,
+      handler: this.handler,
+      limits: this.limits,
+      originPolicy: this.originPolicy,
+      verifier: this.verifier,
+      connectHook: () => deps.hooks?.connect ?? null,
+      accepting: () => deps.accepting(),
+      wsConnectionsFrom: (address) => this.listener.connectionsFrom(address),
+    });
     this.listener = new WsListener({
       host: options.host,
       port: options.port,
@@ -118,7 +134,7 @@ export class ClientAdmission {
         stats.handshakesAborted += 1;
         log.debug({ address: req.socket.remoteAddress }, 'handshake aborted by the client');
       },
-      onRequest: (req, res) => deps.serve(req, res),
+      onRequest: (req, res) => this.sse.serve(req, res) || deps.serve(req, res),
       onError: (error) => log.error({ err: error }, 'WebSocket server error'),
     });
   }

@@ -100,7 +100,7 @@ export class ClientHandler implements ConnectionHandler {
    * hook named joined at once (no subscribe hook asked: the connect hook decided), then the CONNECTED
    * frame — the first the client gets, written before any push (pushes are written in later turns).
    */
-  connected(conn: Connection, grant: ConnectGrant): void {
+  connected(conn: Connection, grant: ConnectGrant, announce = true): void {
     // The stats room keeps its own rule (the API key), whatever a hook says.
     const rooms = grant.rooms.filter((room) => room !== STATS_ROOM);
     const auth = conn.auth;
@@ -109,7 +109,8 @@ export class ClientHandler implements ConnectionHandler {
     // A connection awaiting its AUTH is no member of anything (no push may reach it): it joins then.
     if (auth !== null && auth.pendingUntil > 0) auth.hookRooms = rooms;
     else for (const room of rooms) this.hub.join(conn, room);
-    conn.sendPrepared(conn.protocol.connected({ conn: conn.id, user: conn.userId, rooms, data: grant.data }));
+    // A transport that announces the connection its own way (an SSE stream's first event) says so.
+    if (announce) conn.sendPrepared(conn.protocol.connected({ conn: conn.id, user: conn.userId, rooms, data: grant.data }));
   }
 
   onMessage(conn: Connection, message: IncomingMessage): void {

@@ -40,6 +40,7 @@ const counters: ReadonlyArray<[keyof Stats, string, string]> = [
   ['presenceQueries', 'pushgate_presence_queries_total', 'Room presence answered (GET /presence, GET /presence/stats, PRESENCE frames)'],
   ['presenceEvents', 'pushgate_presence_events_total', 'PRESENCE_EVENT frames queued for clients (per recipient)'],
   ['pusherConnections', 'pushgate_pusher_connections_total', 'Pusher Channels connections accepted'],
+  ['sseConnections', 'pushgate_sse_connections_total', 'Server-Sent Events streams accepted (GET /sse)'],
   ['pusherEvents', 'pushgate_pusher_events_total', 'Pusher events accepted through the Pusher HTTP API (one per channel)'],
   ['pusherClientEvents', 'pushgate_pusher_client_events_total', 'Pusher client events relayed'],
   ['pusherSubscriptionsRefused', 'pushgate_pusher_subscriptions_refused_total', 'Pusher subscriptions refused (pusher:subscription_error)'],

@@ -82,6 +82,8 @@ export class Stats {
   presenceEvents = 0;
   /** Pusher Channels connections accepted (`/app/<key>`; also in `connectionsTotal`). */
   pusherConnections = 0;
+  /** Server-Sent Events streams accepted (`GET /sse`; also in `connectionsTotal`). */
+  sseConnections = 0;
   /** Pusher events accepted through the Pusher HTTP API, one per channel. */
   pusherEvents = 0;
   /** Pusher client events (`client-*`) relayed. */
@@ -209,6 +211,7 @@ export const STAT_KINDS = {
   presenceQueries: 'additive',
   presenceEvents: 'additive',
   pusherConnections: 'additive',
+  sseConnections: 'additive',
   pusherEvents: 'additive',
   pusherClientEvents: 'additive',
   pusherSubscriptionsRefused: 'additive',

@@ -10,9 +10,10 @@ interface Page {
   headers: Record<string, string>;
 }
 
-// Pages are self-contained files: inline script and style, WebSockets to any gateway, nothing else.
+// Pages are self-contained files: inline script and style, WebSockets to any gateway (and the SDK's
+// Server-Sent Events fallback to this one), nothing else.
 const PAGE_CSP =
-  "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src ws: wss:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+  "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src ws: wss: 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 const sources: Array<[string[], URL, string, Record<string, string>?]> = [
   [['/', '/index.html'], new URL('./static/console.html', import.meta.url), 'text/html; charset=utf-8'],
