@@ -108,7 +108,7 @@ export class ClientAdmission {
       verifier: this.verifier,
       connectHook: () => deps.hooks?.connect ?? null,
       accepting: () => deps.accepting(),
-      wsConnectionsFrom: (address) => this.listener.connectionsFrom(address),
+      addressLimit: () => this.listener.portAddressLimit,
     });
     this.listener = new WsListener({
       host: options.host,

@@ -10,7 +10,7 @@ import type { ConnectGrant } from '../hooks/connect-hook.js';
 import type { Hub } from '../hub/hub.js';
 import { apiError, type HandshakeRefusal, handshakeRefusal, type PushError } from '../protocol/errors.js';
 import { connectedEvent, parseStreamEventId, SSE_RETRY_MS, sseProtocol } from '../protocol/sse-protocol.js';
-import { AddressLimit } from '../server/address-limit.js';
+import type { AddressLimit } from '../server/address-limit.js';
 import { sendJson } from '../server/http-reply.js';
 import type { Stats } from '../stats/stats.js';
 import { SseTransport } from '../transport/sse-transport.js';
@@ -49,8 +49,8 @@ export interface SseEndpointDeps {
   connectHook(): { ask(req: IncomingMessage, conn: string, tokenUser: string | undefined): Promise<ConnectGrant | HandshakeRefusal> } | null;
   /** Whether new connections are still taken (false once a shutdown began). */
   accepting(): boolean;
-  /** Sockets an address holds on the port's WebSocket side (against the same `maxConnectionsPerIp`). */
-  wsConnectionsFrom(address: string): number;
+  /** The port's per-address limit (`maxConnectionsPerIp`), shared with its WebSockets; null when off. */
+  addressLimit(): AddressLimit | null;
 }
 
 /** One open stream: its connection, transport, and the secret its HTTP requests must carry. */
@@ -82,15 +82,10 @@ type Refusal = Pick<HandshakeRefusal, 'status' | 'code' | 'message' | 'headers'>
  */
 export class SseEndpoint {
   private readonly sessions = new Map<string, SseSession>();
-  /** Stream sockets per address; null when `maxConnectionsPerIp` is off. */
-  private readonly addressLimit: AddressLimit | null;
   private heartbeat: NodeJS.Timeout | null = null;
   private requests = 0;
 
-  constructor(private readonly deps: SseEndpointDeps) {
-    const max = deps.options.maxConnectionsPerIp;
-    this.addressLimit = max > 0 ? new AddressLimit(max) : null;
-  }
+  constructor(private readonly deps: SseEndpointDeps) {}
 
   /** Whether a path is the endpoint's. */
   static handles(path: string): boolean {
@@ -154,10 +149,11 @@ export class SseEndpoint {
     const { hub, stats, log, handler, options } = deps;
     if (!deps.accepting()) return this.refuse(req, res, handshakeRefusal.SHUTTING_DOWN.server(), cors);
     const socket = req.socket;
-    const limit = this.addressLimit;
-    if (limit !== null) {
-      const address = socket.remoteAddress ?? '';
-      if (deps.wsConnectionsFrom(address) + limit.count(address) >= limit.max || socket.destroyed || !limit.acquire(socket)) {
+    // One count per address for the port's WebSockets and streams together; a keep-alive socket that
+    // carried an earlier stream is counted already.
+    const limit = deps.addressLimit();
+    if (limit !== null && !limit.holds(socket)) {
+      if (socket.destroyed || !limit.acquire(socket)) {
         return this.refuse(req, res, handshakeRefusal.TOO_MANY_CONNECTIONS.perAddress(limit.max), cors);
       }
     }

@@ -39,6 +39,11 @@ export class AddressLimit {
     return true;
   }
 
+  /** Whether `socket` is counted already (a keep-alive socket that carried an earlier stream). */
+  holds(socket: Duplex): boolean {
+    return (socket as CountedSocket)[kLimit] === this;
+  }
+
   /** Sockets `address` holds now. */
   count(address: string): number {
     return this.counts.get(address) ?? 0;

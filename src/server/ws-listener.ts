@@ -109,6 +109,11 @@ export class WsListener {
     return this.addressLimit?.count(address) ?? 0;
   }
 
+  /** The port's per-address limit, for other streams of the same port (Server-Sent Events) to count against; null when off. */
+  get portAddressLimit(): AddressLimit | null {
+    return this.addressLimit;
+  }
+
   private createServer(): Server {
     const settings = { connectionsCheckingInterval: Math.max(100, Math.min(30000, (this.options.handshakeTimeout ?? 10000) / 4)) };
     const serve = (req: IncomingMessage, res: ServerResponse): void => {

@@ -277,9 +277,19 @@ describe('Server-Sent Events: GET /sse on the WebSocket port', () => {
     assert.equal(third.status, 429);
     assert.equal((await third.json()).error.code, 'TOO_MANY_CONNECTIONS');
     ws.close();
-    await waitFor(() => gw.gateway.connectionsFrom('127.0.0.1') === 0, 5000, 'the WebSocket to be gone');
+    // One count for the port: the stream still holds its share.
+    await waitFor(() => gw.gateway.connectionsFrom('127.0.0.1') === 1, 5000, 'the WebSocket to be gone');
     const again = track(await RawStream.open(`${gw.pageUrl}/sse`));
     assert.equal(again.status, 200);
+    // And the other way: two streams fill the address's share, so a WebSocket handshake is refused.
+    const refused = await gw.connect().then(
+      (socket) => {
+        socket.close();
+        return false;
+      },
+      () => true,
+    );
+    assert.equal(refused, true, 'a WebSocket refused while streams hold the limit');
     one.close();
     await waitFor(() => gw.gateway.hub.size === 1, 5000, 'the first stream to be gone');
   });
