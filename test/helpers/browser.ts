@@ -52,3 +52,20 @@ export async function checkedScreenshot(page: Page, path: string): Promise<strin
   assert.ok(readFileSync(path).equals(png), 'the file holds the screenshot');
   return resolve(path);
 }
+
+/** A web site of a test's own (another origin than the gateway's): an HTTP server on 127.0.0.1, port 0. */
+export interface TestSite {
+  server: import('node:http').Server;
+  /** `http://127.0.0.1:<port>`. */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts a {@link TestSite}; its pages are served by the `request` listeners the test adds. */
+export async function startSite(): Promise<TestSite> {
+  const { createServer } = await import('node:http');
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const { port } = server.address() as import('node:net').AddressInfo;
+  return { server, url: `http://127.0.0.1:${port}`, close: () => new Promise((done) => server.close(() => done())) };
+}

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
 import { Backend } from '../helpers/backend.js';
 import { postJson, type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { signToken } from '../helpers/jwt.js';
@@ -298,11 +299,15 @@ describe('Server-Sent Events: GET /sse on the WebSocket port', () => {
     const gw = await start({ heartbeatInterval: 0.4, sseHeartbeat: 60, handshakeTimeout: 0.5 });
     const raw = track(await RawStream.open(`${gw.pageUrl}/sse`));
     const { conn } = await raw.connected();
-    const opened = Date.now();
-    await waitFor(() => Date.now() - opened > 1500, 3000, 'a few heartbeat intervals');
+    // A WebSocket opened after the stream that never answers a ping: once the sweep has closed it for
+    // its silence, the sweep has also looked at the (older) stream, past the same interval.
+    const silent = new WebSocket(`${gw.pageUrl.replace(/^http/, 'ws')}/connect`, { autoPong: false });
+    await new Promise((resolve, reject) => silent.once('open', resolve).once('error', reject));
+    await waitFor(() => gw.gateway.snapshot().heartbeatDisconnects === 1, 5000, 'the silent WebSocket closed by the sweep');
     assert.ok(gw.gateway.hub.get(conn) !== undefined, 'still connected');
     assert.equal(raw.ended, false);
-    assert.equal(gw.gateway.snapshot().heartbeatDisconnects, 0);
+    assert.equal(gw.gateway.snapshot().heartbeatDisconnects, 1, 'only the silent WebSocket');
+    silent.terminate();
   });
 
   it('cuts a slow consumer once its response queues more than maxQueueBytes', async () => {

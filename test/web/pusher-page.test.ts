@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import Pusher from 'pusher';
 import { pusherRoom } from '../../src/pusher/pusher-rooms.js';
-import { launchBrowser } from '../helpers/browser.js';
+import { launchBrowser, startSite, type TestSite } from '../helpers/browser.js';
 import { type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { PUSHER_APP, PUSHER_APP_SPEC, pusherAuthHandler } from '../helpers/pusher.js';
 import { waitFor } from '../helpers/wait.js';
@@ -43,19 +41,17 @@ function page(wsPort: number): string {
 describe('pusher-js and Laravel Echo in headless Chromium, from their own builds', () => {
   let browser: Browser | null = null;
   let skip: string | null = null;
-  let site: Server;
+  let site: TestSite;
   let gateway: RunningGateway;
   before(async () => {
     const launched = await launchBrowser();
     if ('skip' in launched) skip = launched.skip;
     else browser = launched.browser;
-    site = createServer();
-    await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
-    const siteUrl = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
-    gateway = await startGateway({ pusherApps: [PUSHER_APP_SPEC], allowedOrigins: [siteUrl] });
+    site = await startSite();
+    gateway = await startGateway({ pusherApps: [PUSHER_APP_SPEC], allowedOrigins: [site.url] });
     const auth = pusherAuthHandler();
     const html = page(Number(new URL(gateway.pageUrl).port));
-    site.on('request', (req, res) => {
+    site.server.on('request', (req, res) => {
       if (req.url === '/pusher.min.js' || req.url === '/echo.iife.js') {
         res.writeHead(200, { 'content-type': 'text/javascript' });
         res.end(req.url === '/pusher.min.js' ? PUSHER_JS : ECHO_JS);
@@ -72,7 +68,7 @@ describe('pusher-js and Laravel Echo in headless Chromium, from their own builds
   after(async () => {
     await browser?.close();
     await gateway?.close();
-    await new Promise((resolve) => site?.close(resolve));
+    await site?.close();
   });
 
   it('subscribes to public, private and presence channels, signs in, and shows what the server SDK sends', async (t) => {
@@ -80,7 +76,7 @@ describe('pusher-js and Laravel Echo in headless Chromium, from their own builds
     const tab = await browser.newPage();
     const errors: string[] = [];
     tab.on('pageerror', (error) => errors.push(error.message));
-    await tab.goto(`http://127.0.0.1:${(site.address() as AddressInfo).port}/`);
+    await tab.goto(`${site.url}/`);
     const logged = (text: string) => tab.waitForFunction((wanted) => document.getElementById('log')?.textContent?.includes(wanted), text, { timeout: 8000 });
     await logged('pusher-js subscribed private-orders');
     await logged('echo subscribed news');

@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { launchBrowser } from '../helpers/browser.js';
+import { launchBrowser, startSite, type TestSite } from '../helpers/browser.js';
 import { postJson, type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -21,19 +19,16 @@ function readmePage(gatewayPort: number): string {
 describe("the README's SDK page, on a site of its own, in headless Chromium", () => {
   let browser: Browser | null = null;
   let skip: string | null = null;
-  let site: Server;
-  let siteUrl: string;
+  let site: TestSite;
   let gw: RunningGateway;
   before(async () => {
     const launched = await launchBrowser();
     if ('skip' in launched) skip = launched.skip;
     else browser = launched.browser;
-    site = createServer();
-    await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
-    siteUrl = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
-    gw = await startGateway({ allowedOrigins: [siteUrl] });
+    site = await startSite();
+    gw = await startGateway({ allowedOrigins: [site.url] });
     const html = readmePage(Number(new URL(gw.wsUrl()).port));
-    site.on('request', (_req, res) => {
+    site.server.on('request', (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
       res.end(html);
     });
@@ -41,7 +36,7 @@ describe("the README's SDK page, on a site of its own, in headless Chromium", ()
   after(async () => {
     await browser?.close();
     await gw?.close();
-    await new Promise((resolve) => site?.close(resolve));
+    await site?.close();
   });
 
   it('connects, joins "news" and shows a push made through the HTTP API', async (t) => {
@@ -49,7 +44,7 @@ describe("the README's SDK page, on a site of its own, in headless Chromium", ()
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
-    await page.goto(siteUrl);
+    await page.goto(site.url);
     await page.waitForFunction(() => document.getElementById('status')?.textContent === 'open', undefined, { timeout: 5000 });
     await page.waitForFunction(() => /-/.test(document.getElementById('conn')?.textContent ?? ''), undefined, { timeout: 5000 });
     // The join is acknowledged once the room has its member; then push.

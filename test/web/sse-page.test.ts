@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { launchBrowser } from '../helpers/browser.js';
+import { launchBrowser, startSite, type TestSite } from '../helpers/browser.js';
 import { postJson, type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -70,20 +68,17 @@ function sdkPage(gateway: string): string {
 describe("the browser's own EventSource against GET /sse, from a site of its own, in headless Chromium", () => {
   let browser: Browser | null = null;
   let skip: string | null = null;
-  let site: Server;
-  let siteUrl: string;
+  let site: TestSite;
   let gw: RunningGateway;
   before(async () => {
     const launched = await launchBrowser();
     if ('skip' in launched) skip = launched.skip;
     else browser = launched.browser;
-    site = createServer();
-    await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
-    siteUrl = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
-    gw = await startGateway({ allowedOrigins: [siteUrl], history: ['chat:*=100/300s'] });
+    site = await startSite();
+    gw = await startGateway({ allowedOrigins: [site.url], history: ['chat:*=100/300s'] });
     const html = page(gw.pageUrl);
     const sdk = sdkPage(gw.pageUrl);
-    site.on('request', (req, res) => {
+    site.server.on('request', (req, res) => {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
       res.end(req.url === '/sdk' ? sdk : html);
     });
@@ -91,7 +86,7 @@ describe("the browser's own EventSource against GET /sse, from a site of its own
   after(async () => {
     await browser?.close();
     await gw?.close();
-    await new Promise((resolve) => site?.close(resolve));
+    await site?.close();
   });
 
   const logged = (tab: Page, text: string, timeout = 8000) =>
@@ -102,7 +97,7 @@ describe("the browser's own EventSource against GET /sse, from a site of its own
     const tab = await browser.newPage();
     const errors: string[] = [];
     tab.on('pageerror', (error) => errors.push(error.message));
-    await tab.goto(siteUrl);
+    await tab.goto(site.url);
     await logged(tab, 'ack rooms:0');
     await logged(tab, 'ack rooms:1');
     await logged(tab, 'join status 202');
@@ -133,7 +128,7 @@ describe("the browser's own EventSource against GET /sse, from a site of its own
     const tab = await browser.newPage();
     const errors: string[] = [];
     tab.on('pageerror', (error) => errors.push(error.message));
-    await tab.goto(`${siteUrl}/sdk`);
+    await tab.goto(`${site.url}/sdk`);
     await logged(tab, 'joined over sse as ');
     await postJson(`${gw.apiUrl}/push/room`, { room: 'sdk-room', items: [{ via: 'sse' }] });
     await logged(tab, 'push sdk-room [{"via":"sse"}]');
