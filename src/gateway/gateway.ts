@@ -269,6 +269,7 @@ export class Gateway implements ApiBackend, PushService {
           publish,
           activityTimeout: DEFAULT_ACTIVITY_TIMEOUT_SECONDS,
           presence: (room) => presence.service.serverRoom(room),
+          roomSize: (room) => (this.hub.members(room)?.size ?? 0) + this.link.otherRoomMembers(room),
           webhook: (app, event) => this.pusherWebhooks?.webhooks.emit(app, event),
         });
       }

@@ -34,6 +34,8 @@ export interface PusherHandlerDeps {
   activityTimeout: number;
   /** A presence channel's room over the cluster (its users: to hold the app's member limit); rejects with a PushError. */
   presence(room: string): Promise<PresenceView>;
+  /** Connections of a room over the cluster as known without asking (this node's, and the others' last reports). */
+  roomSize(room: string): number;
   /** Tells the app's webhooks (client events: the ones the handler sees first). */
   webhook(app: PusherApp, event: PusherWebhookEvent): void;
 }
@@ -151,17 +153,20 @@ export class PusherHandler implements ConnectionHandler {
     if (pending === undefined) this.pending.set(conn, (pending = new Set()));
     if (pending.has(channel)) return;
     pending.add(channel);
-    let view: PresenceView;
-    try {
-      view = await this.deps.presence(room);
-    } catch (error) {
-      if (conn.isOpen && pending.delete(channel)) this.refuseSubscription(conn, channel, subscriptionRefusal.unavailable((error as Error).message));
-      return;
+    // Users are at most connections: a channel whose connections are known to be under the limit needs
+    // no cluster query (the others' reports may be up to 3 presence intervals old: the limit is soft).
+    let view: PresenceView | null = null;
+    if (this.deps.roomSize(room) >= this.app.maxPresenceMembers) {
+      try {
+        view = await this.deps.presence(room);
+      } catch (error) {
+        if (conn.isOpen && pending.delete(channel)) this.refuseSubscription(conn, channel, subscriptionRefusal.unavailable((error as Error).message));
+        return;
+      }
     }
     // Unsubscribed meanwhile (or closed): nothing to join.
     if (!pending.delete(channel) || !conn.isOpen || this.deps.hub.roomsOf(conn)?.has(room) === true) return;
-    const member = view.users?.includes(user) === true;
-    if (!member && view.userCount >= this.app.maxPresenceMembers) {
+    if (view !== null && view.users?.includes(user) !== true && view.userCount >= this.app.maxPresenceMembers) {
       this.refuseSubscription(conn, channel, subscriptionRefusal.memberLimit(channel, this.app.maxPresenceMembers));
       return;
     }
