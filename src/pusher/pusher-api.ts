@@ -132,15 +132,19 @@ export class PusherApi {
       const info = infoAsked(url, ['user_count', 'subscription_count']);
       // Pusher counts users on presence channels only, so it asks for a prefix that names no other kind.
       if (info.has('user_count') && !prefix.startsWith('presence-')) throw pusherApiError.badRequest('info=user_count needs filter_by_prefix=presence-');
-      const channels: Record<string, object> = {};
-      for (const { room, members } of this.deps.rooms(pusherRoomPrefix(app.id, prefix)).rooms) {
+      const listed = this.deps.rooms(pusherRoomPrefix(app.id, prefix)).rooms.flatMap(({ room, members }) => {
         const found = parsePusherRoom(room);
-        if (found === null || found.appId !== app.id) continue;
-        channels[found.channel] = {
-          ...(info.has('user_count') ? { user_count: (await this.deps.presence(room)).userCount } : {}),
+        return found === null || found.appId !== app.id ? [] : [{ room, members, channel: found.channel }];
+      });
+      // The channels' user counts are asked of the cluster at once, not one round trip after another.
+      const userCounts = info.has('user_count') ? await Promise.all(listed.map(({ room }) => this.deps.presence(room).then((view) => view.userCount))) : null;
+      const channels: Record<string, object> = {};
+      listed.forEach(({ channel, members }, i) => {
+        channels[channel] = {
+          ...(userCounts === null ? {} : { user_count: userCounts[i] }),
           ...(info.has('subscription_count') ? { subscription_count: members } : {}),
         };
-      }
+      });
       return { channels };
     }
     if (route === 'channels' && rest.length >= 1) {
