@@ -1,49 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Histogram } from './histogram.js';
+import { IpcChild } from './ipc-child.js';
 import type { ChurnCommand, WorkerCommand, WorkerReply } from './messages.js';
 
 const workerScript = new URL('./worker.js', import.meta.url).pathname;
-
-type ReplyOf<T extends WorkerReply['type']> = Extract<WorkerReply, { type: T }>;
-
-/** One client worker process and a way to await its next reply of a given type. */
-class WorkerProcess {
-  private readonly waiters = new Map<string, Array<(reply: WorkerReply) => void>>();
-  exited = false;
-
-  constructor(
-    readonly child: ChildProcess,
-    onProgress: (reply: WorkerReply) => void,
-  ) {
-    child.on('message', (reply: WorkerReply) => {
-      if (reply.type === 'progress' || reply.type === 'tick') {
-        onProgress(reply);
-        return;
-      }
-      this.waiters.get(reply.type)?.shift()?.(reply);
-    });
-    child.once('exit', () => {
-      this.exited = true;
-    });
-  }
-
-  send(command: WorkerCommand): void {
-    this.child.send(command);
-  }
-
-  next<T extends WorkerReply['type']>(type: T, timeoutMs: number): Promise<ReplyOf<T>> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`worker ${this.child.pid}: no ${type} within ${timeoutMs} ms`)), timeoutMs);
-      const list = this.waiters.get(type) ?? [];
-      list.push((reply) => {
-        clearTimeout(timer);
-        resolve(reply as ReplyOf<T>);
-      });
-      this.waiters.set(type, list);
-    });
-  }
-}
 
 /** Sums of every worker's report. */
 export interface Measurement {
@@ -65,7 +26,7 @@ export interface Measurement {
  * given), gives each its share of connections, and sums their counts.
  */
 export class LoadGenerator {
-  private readonly workers: WorkerProcess[] = [];
+  private readonly workers: Array<IpcChild<WorkerCommand, WorkerReply>> = [];
   private readonly ticks: number[] = [];
 
   constructor(
@@ -79,12 +40,12 @@ export class LoadGenerator {
       const child = spawn(command[0], [...command.slice(1), workerScript], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       this.ticks.push(0);
       this.workers.push(
-        new WorkerProcess(child, (reply) => {
+        new IpcChild<WorkerCommand, WorkerReply>(child, (reply) => {
           if (reply.type === 'tick') {
             this.ticks[i] = reply.items;
-            return;
+            return true;
           }
-          if (reply.type !== 'progress') return;
+          if (reply.type !== 'progress') return false;
           progress.set(i, reply);
           let connected = 0;
           let errors = 0;
@@ -93,6 +54,7 @@ export class LoadGenerator {
             errors += p.errors;
           }
           this.onProgress(connected, errors);
+          return true;
         }),
       );
     }

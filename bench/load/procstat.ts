@@ -52,3 +52,25 @@ export function machineBusySeconds(): number | null {
     return null;
   }
 }
+
+/** PIDs of a process's children (a cluster primary's workers), or [] when they cannot be read. */
+export function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Kernel memory held in slab caches (socket structures, their inodes and dentries among them), bytes;
+ * null off Linux. Its growth over a run is what the kernel spent on the sockets the run opened.
+ */
+export function kernelSlabBytes(): number | null {
+  try {
+    const match = /^Slab:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'));
+    return match === null ? null : Number(match[1]) * 1024;
+  } catch {
+    return null;
+  }
+}
